@@ -1,0 +1,87 @@
+// swift-tools-version:6.0
+// charrnn: small Unix filters that train, sample and inspect character-level
+// recurrent language models on the CPU.
+
+import PackageDescription
+import Foundation
+
+// The kernels are written for 8-lane SIMD with fused multiply-add. On x86_64,
+// Swift's default target (x86-64 baseline) splits SIMD8<Float> into SSE halves
+// and never emits FMA, so release builds ask clang's importer for AVX2 and FMA,
+// which also switches Swift's code generation to them. A binary built so needs
+// an AVX2 machine (Intel Haswell, AMD Zen or newer); every tool checks that at
+// start-up and says so. CHARRNN_PORTABLE=1 builds for the baseline instead.
+let portable = ProcessInfo.processInfo.environment["CHARRNN_PORTABLE"] == "1"
+#if arch(x86_64)
+let simdFlags: [String] = portable ? [] : ["-Xcc", "-mavx2", "-Xcc", "-mfma"]
+let simdDefines: [SwiftSetting] = portable ? [] : [.define("CHARRNN_AVX2")]
+#else
+let simdFlags: [String] = []
+let simdDefines: [SwiftSetting] = []
+#endif
+
+// Hot loops run on raw buffers; dynamic exclusivity checks on class storage
+// cost up to 60x there, so the library is built without them.
+let librarySettings: [SwiftSetting] = simdDefines + [
+    .unsafeFlags(simdFlags + ["-enforce-exclusivity=unchecked"]),
+]
+let toolSettings: [SwiftSetting] = simdDefines + [.unsafeFlags(simdFlags)]
+
+let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect"]
+
+let package = Package(
+    name: "charrnn",
+    platforms: [.macOS(.v13)],
+    products: [.library(name: "CharRNN", targets: ["CharRNN"])]
+        + tools.map { .executable(name: $0, targets: [$0]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "CCharRNNSupport",
+            path: "Sources/CCharRNNSupport"
+        ),
+        .target(
+            name: "CharRNN",
+            dependencies: ["CZlib", "CCharRNNSupport"],
+            path: "Sources/CharRNN",
+            swiftSettings: librarySettings
+        ),
+        .target(
+            name: "CharRNNCLI",
+            dependencies: [
+                "CharRNN", "CCharRNNSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/CharRNNCLI",
+            swiftSettings: toolSettings
+        ),
+    ] + tools.map {
+        .executableTarget(
+            name: $0,
+            dependencies: ["CharRNN", "CharRNNCLI",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/\($0)",
+            swiftSettings: toolSettings
+        )
+    } + [
+        .testTarget(
+            name: "CharRNNTests",
+            dependencies: ["CharRNN"],
+            path: "Tests/CharRNNTests",
+            swiftSettings: toolSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["CharRNN"] + tools.map { .target(name: $0) },
+            path: "Tests/CLITests",
+            swiftSettings: toolSettings
+        ),
+    ]
+)

@@ -1,0 +1,30 @@
+// Small pieces of C that Swift cannot express directly: CPU feature checks,
+// the floating-point control register, and an async-signal-safe cleanup of
+// temporary output files on Ctrl-C.
+#ifndef CHARRNN_SUPPORT_H
+#define CHARRNN_SUPPORT_H
+
+#include <stdint.h>
+
+/// 1 when the CPU (and OS) support AVX2 and FMA, 0 otherwise.
+int charrnn_cpu_has_avx2_fma(void);
+
+/// Sets flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR).
+/// Returns the previous MXCSR value, or 0 where this is not x86.
+uint32_t charrnn_enable_flush_denormals(void);
+
+/// 1 when FTZ and DAZ are both set for the calling thread.
+int charrnn_flush_denormals_enabled(void);
+
+/// Registers a path to unlink if SIGINT, SIGTERM or SIGHUP arrives
+/// (the path is copied; one path at a time). Installs the handlers once.
+/// Returns 0 on success, -1 when the path is too long.
+int charrnn_cleanup_on_signal(const char *path);
+
+/// Forgets the registered path (after a successful rename).
+void charrnn_cleanup_clear(void);
+
+/// Physical memory in bytes, or 0 when unknown.
+uint64_t charrnn_physical_memory(void);
+
+#endif

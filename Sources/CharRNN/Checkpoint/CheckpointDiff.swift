@@ -1,0 +1,152 @@
+// `charrnn-inspect --diff A B`: what changed between two checkpoints. Config,
+// alphabet, settings and history are compared field by field; each tensor by
+// the L2 norm of the difference, the largest absolute difference and the
+// change relative to A's norm. The measured timings of an epoch (seconds,
+// chars/s) never make two checkpoints "different": two runs of the same
+// epoch differ only there.
+
+public struct CheckpointDiff {
+    /// Lines describing each difference; empty when the checkpoints are the same.
+    public private(set) var lines: [String] = []
+    public var identical: Bool { lines.isEmpty }
+
+    public init(_ a: Checkpoint, _ b: Checkpoint) {
+        if a.formatVersion != b.formatVersion {
+            lines.append("format: \(a.formatVersion.major).\(a.formatVersion.minor) -> \(b.formatVersion.major).\(b.formatVersion.minor)")
+        }
+        compareAlphabets(a.alphabet, b.alphabet)
+        compareModels(a, b)
+        compareOptimizers(a.optimizer, b.optimizer)
+        if a.training != b.training {
+            lines.append("training settings: \(describe(a.training)) -> \(describe(b.training))")
+        }
+        compareHistories(a.history, b.history)
+        let metaA = a.metadata.map { "\($0.key)=\($0.value)" }, metaB = b.metadata.map { "\($0.key)=\($0.value)" }
+        if metaA != metaB {
+            lines.append("metadata: \(metaA.joined(separator: ", ")) -> \(metaB.joined(separator: ", "))")
+        }
+    }
+
+    private mutating func compareAlphabets(_ a: Alphabet, _ b: Alphabet) {
+        guard a != b else { return }
+        let setA = Set(a.symbols), setB = Set(b.symbols)
+        var parts = ["\(a.count) -> \(b.count) symbols"]
+        let added = b.symbols.filter { !setA.contains($0) }
+        let removed = a.symbols.filter { !setB.contains($0) }
+        if !added.isEmpty { parts.append("added " + added.map(Alphabet.escaped).joined(separator: " ")) }
+        if !removed.isEmpty { parts.append("removed " + removed.map(Alphabet.escaped).joined(separator: " ")) }
+        if added.isEmpty, removed.isEmpty, a.symbols != b.symbols { parts.append("same symbols in a different order") }
+        if a.stop != b.stop { parts.append("stop \(Alphabet.codePoint(a.stop)) -> \(Alphabet.codePoint(b.stop))") }
+        lines.append("alphabet: " + parts.joined(separator: "; "))
+    }
+
+    private mutating func compareModels(_ a: Checkpoint, _ b: Checkpoint) {
+        switch (a.model, b.model) {
+        case (nil, nil):
+            return
+        case (nil, let model?):
+            lines.append("model: none -> \(describe(model.config)) (\(model.layout.parameterCount) parameters)")
+        case (let model?, nil):
+            lines.append("model: \(describe(model.config)) -> none")
+        case (let modelA?, let modelB?):
+            let configA = modelA.config, configB = modelB.config
+            if configA.cell != configB.cell || configA.hiddenSizes != configB.hiddenSizes || configA.alphabetSize != configB.alphabetSize {
+                lines.append("model: \(describe(configA)) -> \(describe(configB)): the tensors cannot be compared")
+                return
+            }
+            if configA.seed != configB.seed || configA.initialiser != configB.initialiser {
+                lines.append("model: initialised with \(configA.initialiser) seed \(configA.seed) -> \(configB.initialiser) seed \(configB.seed)")
+            }
+            guard modelA.parameters != modelB.parameters else { return }
+            var table = TextTable(header: ["tensor", "shape", "L2(B-A)", "max |B-A|", "L2(B-A)/L2(A)"], rightAligned: [2, 3, 4])
+            var totalSquares = 0.0, totalNormA = 0.0, totalMax = 0.0
+            for tensor in modelA.layout.tensors {
+                let difference = TensorDifference(modelA.tensor(tensor), modelB.tensor(tensor))
+                totalSquares += difference.l2 * difference.l2
+                totalNormA += difference.normA * difference.normA
+                totalMax = max(totalMax, difference.maxAbs)
+                table.add([tensor.name, tensor.shape.map(String.init).joined(separator: "x"),
+                           format("%.6g", difference.l2), format("%.6g", difference.maxAbs), relative(difference.l2, difference.normA)])
+            }
+            table.add(["all", String(modelA.layout.parameterCount), format("%.6g", totalSquares.squareRoot()),
+                       format("%.6g", totalMax), relative(totalSquares.squareRoot(), totalNormA.squareRoot())])
+            lines.append("weights:")
+            lines.append(table.rendered())
+        }
+    }
+
+    private mutating func compareOptimizers(_ a: AdamState?, _ b: AdamState?) {
+        guard a != b else { return }
+        guard let a, let b else {
+            lines.append("optimizer: \(a.map { "step \($0.step)" } ?? "none") -> \(b.map { "step \($0.step)" } ?? "none")")
+            return
+        }
+        var parts: [String] = []
+        if a.step != b.step { parts.append("step \(a.step) -> \(b.step)") }
+        if a.beta1 != b.beta1 || a.beta2 != b.beta2 || a.epsilon != b.epsilon {
+            parts.append("betas (\(a.beta1), \(a.beta2)) eps \(a.epsilon) -> (\(b.beta1), \(b.beta2)) eps \(b.epsilon)")
+        }
+        if a.m.count == b.m.count {
+            if a.m != b.m { parts.append("first moments L2(B-A) " + format("%.6g", TensorDifference(a.m[...], b.m[...]).l2)) }
+            if a.v != b.v { parts.append("second moments L2(B-A) " + format("%.6g", TensorDifference(a.v[...], b.v[...]).l2)) }
+        }
+        lines.append("optimizer: " + parts.joined(separator: "; "))
+    }
+
+    private mutating func compareHistories(_ a: [EpochRecord], _ b: [EpochRecord]) {
+        func ignoringTiming(_ record: EpochRecord) -> EpochRecord {
+            var copy = record
+            copy.seconds = 0
+            copy.charsPerSecond = 0
+            copy.flags.remove(.timingOmitted)
+            return copy
+        }
+        let common = min(a.count, b.count)
+        for index in 0..<common where ignoringTiming(a[index]) != ignoringTiming(b[index]) {
+            lines.append("history: epoch \(a[index].epoch) differs: \(describe(a[index])) -> \(describe(b[index]))")
+        }
+        if b.count > common {
+            for record in b[common...] { lines.append("history: + epoch \(record.epoch): \(describe(record))") }
+        }
+        if a.count > common {
+            for record in a[common...] { lines.append("history: - epoch \(record.epoch): \(describe(record))") }
+        }
+    }
+
+    private func describe(_ config: ModelConfig) -> String {
+        "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols"
+    }
+
+    private func describe(_ settings: TrainingSettings?) -> String {
+        guard let settings else { return "none" }
+        return "seqlen \(settings.sequenceLength), rows \(settings.batchRows), val \(settings.validationFraction), clip \(settings.clipNorm)"
+    }
+
+    private func describe(_ record: EpochRecord) -> String {
+        "lr \(format("%.6g", record.learningRate)), train \(format("%.4f", record.trainLoss)), val \(record.validationLoss.isNaN ? "-" : format("%.4f", record.validationLoss)), step \(record.optimizerStep)"
+    }
+
+    private func relative(_ difference: Double, _ norm: Double) -> String {
+        norm == 0 ? (difference == 0 ? "0" : "inf") : format("%.6g", difference / norm)
+    }
+}
+
+/// Norms of the difference of two equally long float arrays.
+struct TensorDifference {
+    let l2: Double
+    let maxAbs: Double
+    let normA: Double
+
+    init(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) {
+        var squares = 0.0, largest = 0.0, normSquares = 0.0
+        for (x, y) in zip(a, b) {
+            let delta = Double(y) - Double(x)
+            squares += delta * delta
+            largest = max(largest, abs(delta))
+            normSquares += Double(x) * Double(x)
+        }
+        l2 = squares.squareRoot()
+        maxAbs = largest
+        normA = normSquares.squareRoot()
+    }
+}

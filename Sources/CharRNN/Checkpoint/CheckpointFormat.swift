@@ -1,0 +1,64 @@
+// Constants of checkpoint format v1. formats/checkpoint.md is the normative
+// description; this file and the reader/writer beside it follow it.
+
+public enum CheckpointFormat {
+    /// "\x89CRNN\r\n\x1a": a high byte first (catches 7-bit transfers), the name,
+    /// then CR LF and Ctrl-Z (catch newline conversion and `type` on DOS).
+    public static let magic: [UInt8] = [0x89, 0x43, 0x52, 0x4E, 0x4E, 0x0D, 0x0A, 0x1A]
+    public static let version: (major: UInt16, minor: UInt16) = (1, 0)
+    public static let fileHeaderSize = 16
+    public static let sectionHeaderSize = 40
+
+    /// Section flag bit 0: the payload is a zlib stream (RFC 1950); otherwise stored as is.
+    public static let flagZlib: UInt32 = 1
+
+    /// zlib level for every section: a middle ground between speed and size.
+    public static let compressionLevel: Int32 = 6
+
+    /// Section tags in the order they must appear. A tag whose first letter is
+    /// upper case is critical (a reader that does not know it must refuse the
+    /// file); lower case is ancillary (a reader may ignore it).
+    public enum Tag: String, CaseIterable, Sendable {
+        case alphabet = "ALPH"
+        case model = "MODL"
+        case tensors = "TENS"
+        case optimizer = "OPTM"
+        case training = "TSET"
+        case history = "HIST"
+        case metadata = "meta"
+        case end = "END "
+
+        public var bytes: [UInt8] { Array(rawValue.utf8) }
+    }
+
+    public enum Limits {
+        /// Sections in one file, END included.
+        public static let maxSections = 64
+        /// Records in HIST.
+        public static let maxHistoryRecords = 1_000_000
+        /// Raw size of the meta section.
+        public static let maxMetadataBytes = 1 << 20
+        /// deflate cannot expand data by more than 1032:1; a larger claimed ratio is corrupt.
+        public static let maxCompressionRatio = 1032
+        /// Tensors in TENS.
+        public static let maxTensors = 3 * ModelConfig.Limits.maxLayers + 2
+    }
+
+    public static let historyRecordSize = 72
+    public static let trainingSettingsSize = 24
+    public static let optimizerHeaderSize = 32
+
+    /// Raw size of the TENS section for a layout: the directory, padding to a
+    /// multiple of 4 bytes, then 4 bytes per parameter.
+    public static func tensorSectionSize(_ layout: ParameterLayout) -> Int {
+        directorySize(layout).padded + 4 * layout.parameterCount
+    }
+
+    static func directorySize(_ layout: ParameterLayout) -> (unpadded: Int, padded: Int) {
+        var size = 4
+        for tensor in layout.tensors {
+            size += 1 + tensor.name.utf8.count + 1 + 4 * tensor.shape.count
+        }
+        return (size, (size + 3) & ~3)
+    }
+}

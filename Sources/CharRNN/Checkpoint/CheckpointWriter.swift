@@ -1,0 +1,114 @@
+// Serialises a Checkpoint to format v1 bytes (see formats/checkpoint.md).
+// The output depends only on the checkpoint's contents, so the same contents
+// always give the same bytes.
+
+extension Checkpoint {
+    /// The file's bytes.
+    public func encoded() -> [UInt8] {
+        var file = ByteWriter()
+        file.raw(CheckpointFormat.magic)
+        file.u16(CheckpointFormat.version.major)
+        file.u16(CheckpointFormat.version.minor)
+        file.u32(Zlib.crc32(file.bytes))
+
+        appendSection(.alphabet, to: &file) { body in
+            body.u32(UInt32(alphabet.count))
+            body.u32(UInt32(alphabet.stopIndex))
+            for symbol in alphabet.symbols { body.u32(symbol) }
+        }
+        if let model {
+            let config = model.config
+            appendSection(.model, to: &file) { body in
+                body.u32(config.cell.rawValue)
+                body.u32(config.initialiser.rawValue)
+                body.u64(config.seed)
+                body.u32(UInt32(config.alphabetSize))
+                body.u32(UInt32(config.hiddenSizes.count))
+                for size in config.hiddenSizes { body.u32(UInt32(size)) }
+            }
+            appendSection(.tensors, to: &file) { body in
+                let layout = model.layout
+                body.u32(UInt32(layout.tensors.count))
+                for tensor in layout.tensors {
+                    body.u8(UInt8(tensor.name.utf8.count))
+                    body.raw(tensor.name.utf8)
+                    body.u8(UInt8(tensor.shape.count))
+                    for dimension in tensor.shape { body.u32(UInt32(dimension)) }
+                }
+                while body.bytes.count % 4 != 0 { body.u8(0) }
+                model.parameters.withUnsafeBufferPointer { body.floats($0) }
+            }
+            if let optimizer {
+                appendSection(.optimizer, to: &file) { body in
+                    body.u64(optimizer.step)
+                    body.f64(optimizer.beta1)
+                    body.f64(optimizer.beta2)
+                    body.f64(optimizer.epsilon)
+                    optimizer.m.withUnsafeBufferPointer { body.floats($0) }
+                    optimizer.v.withUnsafeBufferPointer { body.floats($0) }
+                }
+            }
+        }
+        if let training {
+            appendSection(.training, to: &file) { body in
+                body.u32(UInt32(training.sequenceLength))
+                body.u32(UInt32(training.batchRows))
+                body.f64(training.validationFraction)
+                body.f64(training.clipNorm)
+            }
+        }
+        if !history.isEmpty {
+            appendSection(.history, to: &file) { body in
+                body.u32(UInt32(history.count))
+                for record in history {
+                    body.u32(UInt32(record.epoch))
+                    body.u32(record.flags.rawValue)
+                    body.f64(record.learningRate)
+                    body.f64(record.trainLoss)
+                    body.f64(record.validationLoss)
+                    body.f64(record.charsPerSecond)
+                    body.f64(record.seconds)
+                    body.u64(record.textHash)
+                    body.u64(record.textLength)
+                    body.u64(record.optimizerStep)
+                }
+            }
+        }
+        if !metadata.isEmpty {
+            appendSection(.metadata, to: &file) { body in
+                for (key, value) in metadata { body.raw("\(key)=\(value)\n".utf8) }
+            }
+        }
+        appendSection(.end, to: &file) { _ in }
+        return file.bytes
+    }
+
+    /// Appends one section: its header, then the payload, deflated when that
+    /// makes it smaller and stored as is otherwise.
+    private func appendSection(_ tag: CheckpointFormat.Tag, to file: inout ByteWriter,
+                               _ build: (inout ByteWriter) -> Void) {
+        var body = ByteWriter()
+        build(&body)
+        let raw = body.bytes
+        var flags: UInt32 = 0
+        var stored = raw
+        if !raw.isEmpty {
+            let compressed = raw.withUnsafeBytes { Zlib.compress($0, level: CheckpointFormat.compressionLevel) }
+            if compressed.count < raw.count {
+                flags = CheckpointFormat.flagZlib
+                stored = compressed
+            }
+        }
+        var header = ByteWriter(capacity: CheckpointFormat.sectionHeaderSize)
+        header.raw(tag.bytes)
+        header.u32(flags)
+        header.u64(UInt64(stored.count))
+        header.u64(UInt64(raw.count))
+        header.u32(Zlib.crc32(stored))
+        header.u32(Zlib.crc32(raw))
+        header.u32(0)  // reserved
+        header.u32(Zlib.crc32(header.bytes))
+        file.raw(header.bytes)
+        file.raw(stored)
+    }
+}

@@ -1,0 +1,103 @@
+// Thin wrappers over zlib (Debian's zlib1g): CRC-32 for integrity and
+// deflate/inflate for section payloads.
+
+import CZlib
+
+public enum Zlib {
+    /// CRC-32 (ISO 3309 / ITU-T V.42, the polynomial of gzip, PNG and zip).
+    public static func crc32(_ bytes: UnsafeRawBufferPointer, initial: UInt32 = 0) -> UInt32 {
+        var crc = UInt(initial)
+        var offset = 0
+        // zlib's length parameter is 32-bit: feed large buffers in pieces.
+        while offset < bytes.count {
+            let length = min(bytes.count - offset, 1 << 30)
+            crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(length))
+            offset += length
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { crc32($0) }
+    }
+
+    /// A zlib stream (RFC 1950) of `input` at `level` (0...9).
+    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32) -> [UInt8] {
+        let bound = Int(compressBound(uLong(input.count)))
+        var output = [UInt8](repeating: 0, count: bound)
+        var length = uLongf(bound)
+        let status = output.withUnsafeMutableBytes { out in
+            compress2(out.baseAddress!.assumingMemoryBound(to: Bytef.self), &length,
+                      input.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? UnsafePointer(bitPattern: 1)!,
+                      uLong(input.count), level)
+        }
+        precondition(status == Z_OK, "compress2 failed with status \(status)")
+        output.removeSubrange(Int(length)...)
+        return output
+    }
+
+    public enum InflateError: Error, Equatable {
+        /// The stream is not valid zlib data (message from zlib).
+        case corrupt(String)
+        /// The stream decodes to a different number of bytes than recorded.
+        case lengthMismatch(expected: Int, actual: Int)
+    }
+
+    /// Decompresses a whole zlib stream into exactly `output.count` bytes.
+    /// Fails if the stream is corrupt, ends early, produces more bytes, or has
+    /// bytes after its end.
+    public static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(InflateError) {
+        var stream = z_stream()
+        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw .corrupt("inflateInit failed")
+        }
+        defer { inflateEnd(&stream) }
+        var inputOffset = 0
+        var outputOffset = 0
+        // A spare byte lets inflate reveal a stream that is longer than recorded.
+        var spare: UInt8 = 0
+        while true {
+            let inChunk = min(input.count - inputOffset, Int(UInt32.max))
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.advanced(by: inputOffset).assumingMemoryBound(to: Bytef.self))
+            stream.avail_in = uInt(inChunk)
+            let outChunk = min(output.count - outputOffset, Int(UInt32.max))
+            let status: Int32
+            if outChunk > 0 {
+                stream.next_out = output.baseAddress!.advanced(by: outputOffset).assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(outChunk)
+                status = inflate(&stream, Z_NO_FLUSH)
+                outputOffset += outChunk - Int(stream.avail_out)
+            } else {
+                status = withUnsafeMutablePointer(to: &spare) { pointer in
+                    stream.next_out = pointer
+                    stream.avail_out = 1
+                    let status = inflate(&stream, Z_NO_FLUSH)
+                    if stream.avail_out == 0 { outputOffset += 1 }
+                    return status
+                }
+            }
+            inputOffset += inChunk - Int(stream.avail_in)
+            if outputOffset > output.count {
+                throw .lengthMismatch(expected: output.count, actual: outputOffset)
+            }
+            switch status {
+            case Z_STREAM_END:
+                guard outputOffset == output.count else {
+                    throw .lengthMismatch(expected: output.count, actual: outputOffset)
+                }
+                guard inputOffset == input.count else {
+                    throw .corrupt("\(input.count - inputOffset) bytes after the end of the compressed stream")
+                }
+                return
+            case Z_OK:
+                continue
+            case Z_BUF_ERROR:
+                // No progress possible: the input ended before the stream did.
+                throw .corrupt("compressed stream ends early")
+            default:
+                let message = stream.msg.map { String(cString: $0) } ?? "status \(status)"
+                throw .corrupt(message)
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+// Reading inputs and writing outputs the way Unix filters should: "-" or no
+// path means stdin/stdout, errors name the file and the reason, binary data is
+// never sent to a terminal, and `-o FILE` appears atomically (a temporary file
+// in the same directory, fsync, rename), so an interrupted run leaves no
+// partial file behind.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CCharRNNSupport
+
+/// An I/O failure, described in one line that names the file.
+public struct FileError: Error, Equatable, CustomStringConvertible {
+    public let file: String
+    public let problem: String
+
+    public init(file: String, problem: String) {
+        self.file = file
+        self.problem = problem
+    }
+
+    public init(file: String, action: String, errno code: Int32) {
+        self.init(file: file, problem: "\(action): \(String(cString: strerror(code)))")
+    }
+
+    public var description: String { "\(file): \(problem)" }
+}
+
+/// A readable input: a named file, or standard input for nil or "-".
+public struct InputFile {
+    /// The name used in messages: the path, or "<stdin>".
+    public let name: String
+    private let descriptor: Int32
+    private let ownsDescriptor: Bool
+
+    public static let stdinName = "<stdin>"
+
+    public init(path: String?) throws {
+        guard let path, path != "-" else {
+            name = Self.stdinName
+            descriptor = STDIN_FILENO
+            ownsDescriptor = false
+            return
+        }
+        name = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(file: path, action: "cannot open", errno: errno) }
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            Glibc.close(fd)
+            throw FileError(file: path, problem: "is a directory")
+        }
+        descriptor = fd
+        ownsDescriptor = true
+    }
+
+    /// Size in bytes when the input is a regular file, nil for pipes and terminals.
+    public var regularFileSize: Int? {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(info.st_size)
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 means end of input.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            if count >= 0 { return count }
+            if errno == EINTR { continue }
+            throw FileError(file: name, action: "cannot read", errno: errno)
+        }
+    }
+
+    /// The whole input. `limit` guards against absurd inputs before they fill memory.
+    public func readAll(limit: Int = Int.max) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        if let size = regularFileSize {
+            guard size <= limit else { throw FileError(file: name, problem: "is \(size) bytes, more than the \(limit) allowed") }
+            bytes.reserveCapacity(size + 1)
+        }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = try chunk.withUnsafeMutableBytes { buffer in try read(into: buffer) }
+            if count == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<count])
+            if bytes.count > limit {
+                throw FileError(file: name, problem: "is more than the \(limit) bytes allowed")
+            }
+        }
+    }
+
+    /// Calls `body` with successive chunks of the input until it ends.
+    public func forEachChunk(size: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try read(into: buffer)
+            if count == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
+    public func close() {
+        if ownsDescriptor { _ = Glibc.close(descriptor) }
+    }
+
+    public var isTerminal: Bool { isatty(descriptor) == 1 }
+}
+
+/// Where a tool's result goes: a file written atomically, or standard output.
+public struct OutputTarget {
+    /// nil or "-" means standard output.
+    public let path: String?
+
+    public init(path: String?) {
+        self.path = path == "-" ? nil : path
+    }
+
+    public var name: String { path ?? "<stdout>" }
+
+    /// Refuses to write binary data to a terminal, as gzip does.
+    public func checkNotTerminal() throws {
+        if path == nil, isatty(STDOUT_FILENO) == 1 {
+            throw FileError(file: name, problem: "refusing to write a binary checkpoint to a terminal; redirect it (> file.ckpt) or use -o FILE")
+        }
+    }
+
+    /// Writes `bytes` completely. A file appears only when all of it is on disk.
+    public func write(_ bytes: [UInt8]) throws {
+        guard let path else {
+            try bytes.withUnsafeBytes { buffer throws in
+                try writeAll(STDOUT_FILENO, buffer, name: name)
+            }
+            return
+        }
+        try writeAtomically(path: path, bytes)
+    }
+
+    private func writeAtomically(path: String, _ bytes: [UInt8]) throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !base.isEmpty else { throw FileError(file: path, problem: "is a directory, not a file name") }
+        let temporary = "\(directory).\(base).tmp.\(getpid())"
+        // Armed before the file exists: a signal in between unlinks nothing harmful.
+        _ = charrnn_cleanup_on_signal(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            charrnn_cleanup_clear()
+            throw FileError(file: path, action: "cannot create a temporary file beside it", errno: errno)
+        }
+        func fail(_ error: Error) -> Error {
+            Glibc.close(fd)
+            unlink(temporary)
+            charrnn_cleanup_clear()
+            return error
+        }
+        do {
+            try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
+        } catch {
+            throw fail(error)
+        }
+        guard fsync(fd) == 0 else { throw fail(FileError(file: path, action: "cannot sync", errno: errno)) }
+        guard Glibc.close(fd) == 0 else {
+            let code = errno
+            unlink(temporary)
+            charrnn_cleanup_clear()
+            throw FileError(file: path, action: "cannot close", errno: code)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            charrnn_cleanup_clear()
+            throw FileError(file: path, action: "cannot rename the temporary file into place", errno: code)
+        }
+        charrnn_cleanup_clear()
+    }
+}
+
+/// Writes all of `buffer` to `fd`, retrying short writes and EINTR.
+public func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, name: String) throws {
+    var offset = 0
+    while offset < buffer.count {
+        let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+        if written < 0 {
+            if errno == EINTR { continue }
+            throw FileError(file: name, action: "cannot write", errno: errno)
+        }
+        offset += written
+    }
+}
+
+/// Ignores SIGPIPE so that a closed pipe shows up as EPIPE from write().
+public func ignoreBrokenPipeSignal() {
+    signal(SIGPIPE, SIG_IGN)
+}
+
+/// Physical memory of this machine in bytes, 0 when unknown.
+public var physicalMemoryBytes: UInt64 { charrnn_physical_memory() }

@@ -1,0 +1,109 @@
+// What every charrnn executable shares: help that ends with examples, errors
+// as one line prefixed with the tool's name, documented exit codes, the CPU
+// check for AVX2 builds, and reading/writing checkpoints.
+//
+// Exit codes: 0 success, 1 an error (bad input, I/O), 2 a usage error.
+// charrnn-inspect --diff uses 0 same, 1 different, 2 any error, like diff(1).
+
+import ArgumentParser
+import CharRNN
+import CCharRNNSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An error a tool reports in one line and exits with.
+public struct ToolError: Error, CustomStringConvertible {
+    public let message: String
+    public let exitCode: Int32
+
+    public init(_ message: String, exitCode: Int32 = 1) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+
+    public var description: String { message }
+}
+
+/// A charrnn command: an ArgumentParser command with examples for its help.
+public protocol CharRNNTool: ParsableCommand {
+    /// Lines shown under EXAMPLES at the end of --help.
+    static var examples: [String] { get }
+    /// Exit code for errors thrown by `run()` (1, or 2 for diff-like modes).
+    var errorExitCode: Int32 { get }
+}
+
+extension CharRNNTool {
+    public var errorExitCode: Int32 { 1 }
+
+    /// Parses the command line, runs the tool and exits with its status.
+    public static func runAsTool() -> Never {
+        let name = configuration.commandName ?? "charrnn"
+        checkCPU(toolName: name)
+        var command: Self
+        do {
+            let parsed = try parseAsRoot()
+            guard let typed = parsed as? Self else {
+                // Built-in commands (help, completion scripts) are not our type.
+                var other = parsed
+                try other.run()
+                Glibc.exit(0)
+            }
+            command = typed
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                var text = fullMessage(for: error)
+                while text.last?.isWhitespace == true { text.removeLast() }
+                if text.contains("USAGE:") { text += "\n\n" + examplesText }
+                print(text)
+                Glibc.exit(0)
+            }
+            // One line: the parser's message and where to look for help.
+            let message = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+            printError("\(name): \(message.replacingPrefix("Error: ", with: "")) (see '\(name) --help')")
+            Glibc.exit(2)
+        }
+        do {
+            try command.run()
+            Glibc.exit(0)
+        } catch let error as ToolError {
+            printError("\(name): \(error.message)")
+            Glibc.exit(error.exitCode)
+        } catch let error as ExitCode {
+            Glibc.exit(error.rawValue)
+        } catch {
+            printError("\(name): \(error)")
+            Glibc.exit(command.errorExitCode)
+        }
+    }
+
+    static var examplesText: String {
+        "EXAMPLES:\n" + examples.map { "  " + $0 }.joined(separator: "\n")
+    }
+}
+
+/// Writes one line to standard error.
+public func printError(_ line: String) {
+    var text = line
+    if !text.hasSuffix("\n") { text += "\n" }
+    text.withUTF8 { buffer in
+        _ = try? writeAll(STDERR_FILENO, UnsafeRawBufferPointer(buffer), name: "<stderr>")
+    }
+}
+
+/// Refuses to run an AVX2+FMA build on a CPU without them (it would die of SIGILL).
+func checkCPU(toolName: String) {
+    #if CHARRNN_AVX2
+    if charrnn_cpu_has_avx2_fma() == 0 {
+        printError("\(toolName): this build uses AVX2 and FMA, which this CPU lacks; rebuild with CHARRNN_PORTABLE=1 swift build -c release")
+        Glibc.exit(1)
+    }
+    #endif
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String, with replacement: String) -> String {
+        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+    }
+}

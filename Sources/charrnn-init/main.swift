@@ -1,0 +1,108 @@
+// charrnn-init: vocab checkpoint in, freshly initialised model checkpoint out.
+
+import ArgumentParser
+import CharRNN
+import CharRNNCLI
+
+struct Init: CharRNNTool {
+    static let configuration = CommandConfiguration(
+        commandName: "charrnn-init",
+        abstract: "Create a model for an alphabet: recurrent layers, a Dense layer and softmax.",
+        discussion: """
+            The model is Chain(cell(N, H1), cell(H1, H2), ..., Dense(Hn, N), softmax) for an \
+            alphabet of N symbols. Weights are drawn as Flux 0.10 does in the seed: \
+            Glorot-uniform weights and recurrent biases, LSTM forget-gate bias 1, Dense \
+            bias 0 (gate order: input, forget, cell, output). The same seed gives a \
+            byte-identical checkpoint.
+            """)
+
+    static let examples = [
+        "charrnn-init --cell lstm --hidden 128,128 --seed 1 < vocab.ckpt > e0.ckpt",
+        "charrnn-init --cell rnn --hidden 256,256 -o rnn0.ckpt vocab.ckpt",
+    ]
+
+    @Argument(help: ArgumentHelp("Vocab checkpoint to read ('-': standard input).", valueName: "vocab.ckpt"))
+    var input: String = "-"
+
+    @Option(help: ArgumentHelp("Recurrent cell: lstm, rnn (tanh) or gru.", valueName: "kind"))
+    var cell: String = "lstm"
+
+    @Option(help: ArgumentHelp("Units per recurrent layer, comma-separated, first layer first.", valueName: "sizes"))
+    var hidden: String = "128,128"
+
+    @Option(help: "Seed for the initial weights.")
+    var seed: UInt64 = 1
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the checkpoint to FILE, atomically ('-': standard output).", valueName: "FILE"))
+    var output: String = "-"
+
+    @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        guard CellKind(name: cell) != nil else {
+            throw ValidationError("--cell must be lstm, rnn or gru, not '\(cell)'")
+        }
+        _ = try hiddenSizes()
+    }
+
+    func hiddenSizes() throws -> [Int] {
+        let parts = hidden.split(separator: ",", omittingEmptySubsequences: false)
+        var sizes: [Int] = []
+        for part in parts {
+            let text = part.trimmingSpaces
+            guard let size = Int(text) else {
+                throw ValidationError("--hidden takes layer sizes like 128,128; '\(text)' is not a whole number")
+            }
+            guard (1...ModelConfig.Limits.maxHiddenSize).contains(size) else {
+                throw ValidationError("--hidden: a layer of \(size) units is not allowed (1...\(ModelConfig.Limits.maxHiddenSize))")
+            }
+            sizes.append(size)
+        }
+        guard sizes.count <= ModelConfig.Limits.maxLayers else {
+            throw ValidationError("--hidden: \(sizes.count) layers is more than the \(ModelConfig.Limits.maxLayers) allowed")
+        }
+        return sizes
+    }
+
+    func run() throws {
+        let target = OutputTarget(path: output)
+        try target.checkNotTerminal()
+        let (vocab, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
+        if vocab.model != nil, !quiet {
+            printError("charrnn-init: \(name) already holds a model; using only its alphabet")
+        }
+        let config = ModelConfig(cell: CellKind(name: cell)!, hiddenSizes: try hiddenSizes(),
+                                 alphabetSize: vocab.alphabet.count, seed: seed)
+        let count: Int
+        do {
+            count = try config.validate()
+        } catch {
+            throw ToolError("--cell \(cell) --hidden \(hidden): \(error)")
+        }
+        // The weights, their encoding and its compressed copy are in memory at once.
+        let needed = UInt64(count) * 4 * 3
+        let available = physicalMemoryBytes
+        if available > 0, needed > available {
+            throw ToolError("--hidden \(hidden): the model has \(count) parameters and needs \(gibibytes(needed)) to write; this machine has \(gibibytes(available))")
+        }
+        let model = Model(initialising: config)
+        try saveCheckpoint(Checkpoint(alphabet: vocab.alphabet, model: model), to: target)
+        if !quiet {
+            printError("charrnn-init: \(cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols: \(count) parameters")
+        }
+    }
+}
+
+func gibibytes(_ bytes: UInt64) -> String {
+    let value = Double(bytes) / Double(1 << 30)
+    return value >= 10 ? "\(Int(value.rounded())) GiB" : "\(Double(Int(value * 10)) / 10) GiB"
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
+
+Init.runAsTool()

@@ -1,0 +1,66 @@
+// charrnn-vocab: text in, vocab checkpoint (the alphabet) out.
+
+import ArgumentParser
+import CharRNN
+import CharRNNCLI
+
+struct Vocab: CharRNNTool {
+    static let configuration = CommandConfiguration(
+        commandName: "charrnn-vocab",
+        abstract: "Build an alphabet from text and write it as a vocab checkpoint.",
+        discussion: """
+            The alphabet is the text's unique Unicode scalars (code points, so "\\r\\n" \
+            is two symbols) in order of first appearance, plus a stop symbol: U+000B \
+            (\\v) as in the seed, or the first unused code point from U+E000 if the \
+            text already contains U+000B. Invalid UTF-8 becomes U+FFFD; the count is \
+            reported on stderr.
+            """)
+
+    static let examples = [
+        "charrnn-vocab input.txt > vocab.ckpt",
+        "cat a.txt b.txt | charrnn-vocab -o vocab.ckpt",
+    ]
+
+    @Argument(help: "Text files to read, in order ('-' or none: standard input).")
+    var files: [String] = []
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Write the checkpoint to FILE, atomically ('-': standard output).", valueName: "FILE"))
+    var output: String = "-"
+
+    @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
+    var quiet = false
+
+    func run() throws {
+        let target = OutputTarget(path: output)
+        try target.checkNotTerminal()
+        var builder = Alphabet.Builder()
+        var replaced = 0
+        var characters = 0
+        for path in files.isEmpty ? ["-"] : files {
+            let input = try InputFile(path: path)
+            defer { input.close() }
+            let stats = try input.decodeText { scalar, _ in builder.add(scalar) }
+            replaced += stats.replaced
+            characters += stats.characters
+            if stats.replaced > 0, !quiet {
+                printError("charrnn-vocab: \(input.name): \(stats.replaced) invalid UTF-8 sequence\(stats.replaced == 1 ? "" : "s") replaced by U+FFFD")
+            }
+        }
+        let alphabet: Alphabet
+        do {
+            alphabet = try builder.finish()
+        } catch {
+            let name = files.isEmpty || files == ["-"] ? InputFile.stdinName : files.joined(separator: ", ")
+            throw ToolError("\(name): \(error)")
+        }
+        if alphabet.stop != Alphabet.defaultStop, !quiet {
+            printError("charrnn-vocab: the text contains U+000B (\\v); using \(Alphabet.codePoint(alphabet.stop)) as the stop symbol")
+        }
+        try saveCheckpoint(Checkpoint(alphabet: alphabet), to: target)
+        if !quiet {
+            printError("charrnn-vocab: \(characters) characters, alphabet of \(alphabet.count) symbols (stop symbol \(Alphabet.codePoint(alphabet.stop)) included)")
+        }
+    }
+}
+
+Vocab.runAsTool()

@@ -1,0 +1,52 @@
+// Shared helpers for the library tests: repository paths and a fixed tiny
+// checkpoint (the worked example of formats/checkpoint.md).
+
+import CharRNN
+import Foundation
+
+enum Repository {
+    /// The repository root, found from this file's path (no bundle resources needed).
+    static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func path(_ relative: String) -> String {
+        root.appendingPathComponent(relative).path
+    }
+
+    /// ../shared/data/tinyshakespeare.txt when present (tests skip without it).
+    static var tinyShakespeare: String? {
+        let path = root.deletingLastPathComponent().appendingPathComponent("shared/data/tinyshakespeare.txt").path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+}
+
+enum Fixtures {
+    /// The worked example: alphabet "ab" + stop, RNN with 2 units, one epoch of history.
+    /// Every value is fixed here, so the file it encodes to never changes.
+    static var workedExample: Checkpoint {
+        let alphabet = try! Alphabet(symbols: [0x61, 0x62, 0x0B], stopIndex: 2)
+        let config = ModelConfig(cell: .rnn, hiddenSizes: [2], alphabetSize: 3, seed: 7)
+        let model = Model(initialising: config)
+        let count = model.layout.parameterCount
+        // Illustrative moments: what one ADAM step leaves for gradients g_i = (i - 10) / 64.
+        let gradients = (0..<count).map { Float($0 - 10) / 64 }
+        let optimizer = AdamState(step: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
+                                  m: gradients.map { 0.1 * $0 }, v: gradients.map { 0.001 * $0 * $0 })
+        let record = EpochRecord(epoch: 1, flags: [.timingOmitted], learningRate: 0.002,
+                                 trainLoss: 1.0, validationLoss: .nan, charsPerSecond: 0, seconds: 0,
+                                 textHash: FNV1a64.hash(Array("abab".utf8)), textLength: 4, optimizerStep: 1)
+        return Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer,
+                          training: TrainingSettings(sequenceLength: 2, batchRows: 1, validationFraction: 0, clipNorm: 5),
+                          history: [record], metadata: [(key: "writer", value: "charrnn example")])
+    }
+
+    static let workedExamplePath = Repository.path("formats/example.ckpt")
+}
+
+/// A deterministic byte source for property tests.
+struct TestRandom {
+    var generator: Xoshiro256
+    init(seed: UInt64) { generator = Xoshiro256(seed: seed) }
+    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + generator.nextIndex(below: range.count) }
+    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) } }
+}
