@@ -107,3 +107,11 @@ extension String {
         hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
     }
 }
+
+/// Writes text to standard error as is (no newline added), for redrawn progress bars.
+public func printErrorRaw(_ text: String) {
+    var copy = text
+    copy.withUTF8 { buffer in
+        _ = try? writeAll(STDERR_FILENO, UnsafeRawBufferPointer(buffer), name: "<stderr>")
+    }
+}

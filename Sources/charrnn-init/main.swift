@@ -12,8 +12,8 @@ struct Init: CharRNNTool {
             The model is Chain(cell(N, H1), cell(H1, H2), ..., Dense(Hn, N), softmax) for an \
             alphabet of N symbols. Weights are drawn as Flux 0.10 does in the seed: \
             Glorot-uniform weights and recurrent biases, LSTM forget-gate bias 1, Dense \
-            bias 0 (gate order: input, forget, cell, output). The same seed gives a \
-            byte-identical checkpoint.
+            bias 0 (gate order: input, forget, cell, output). The same seed gives the \
+            same weights on every machine, and a byte-identical checkpoint with the same zlib.
             """)
 
     static let examples = [

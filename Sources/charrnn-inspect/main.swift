@@ -65,7 +65,7 @@ struct Inspect: CharRNNTool {
                 throw ToolError(error.message, exitCode: 2)
             }
         }
-        let (checkpoint, name) = try loadCheckpoint(path: files.first, options: json || params ? [] : [])
+        let (checkpoint, name) = try loadCheckpoint(path: files.first)
         if params {
             guard let model = checkpoint.model else {
                 throw ToolError("\(name): a vocab checkpoint has no model, so no parameters; charrnn-init makes one")

@@ -103,6 +103,8 @@ import Testing
         #expect(describe([UInt8]("hello world\n".utf8)).contains("looks like text"))
         var future = bytes
         future[8] = 2
+        #expect(describe(future).contains("claims format 2.0"))
+        future.replaceSubrange(12..<16, with: withUnsafeBytes(of: Zlib.crc32(Array(future[0..<12])).littleEndian, Array.init))
         #expect(describe(Array(bytes[0..<12]) + [0, 0, 0, 0] + bytes[16...]).contains("corrupt file header"))
         #expect(describe(future).contains("format 2.0 is not supported"))
         #expect(describe(Array(bytes.dropLast(40))).contains("END section is missing"))
@@ -149,6 +151,19 @@ import Testing
         #expect(describe(header() + alphabet + modelSection + terabyte).contains("impossible for deflate"))
         let wrongSize = section(tag: "TENS", payload: [1, 2, 3, 4], flags: 1, rawLength: 1000)
         #expect(describe(header() + alphabet + modelSection + wrongSize).contains("holds 1000 bytes where 172 are expected"))
+    }
+
+    @Test func metadataSurvivesOddCharacters() throws {
+        var checkpoint = Fixtures.workedExample
+        checkpoint.metadata = [(key: "a=b", value: "line\r\nbreak"), (key: "k", value: "v=w")]
+        let decoded = try Checkpoint(decoding: checkpoint.encoded())
+        #expect(decoded.metadata.map { "\($0.key)|\($0.value)" } == ["a_b|line break", "k|v=w"])
+    }
+
+    @Test func nothingMayPrecedeTheAlphabet() {
+        let file = header() + section(tag: "xtra", payload: [1]) + section(tag: "ALPH", payload: alphabetPayload())
+            + section(tag: "END ", payload: [])
+        #expect(describe(file).contains("out of place"))
     }
 
     @Test func sectionsOutOfOrderAreRefused() {

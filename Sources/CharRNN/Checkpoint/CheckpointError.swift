@@ -5,7 +5,7 @@
 public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case empty
     case notACheckpoint(firstBytes: [UInt8])
-    case unsupportedVersion(major: UInt16, minor: UInt16)
+    case unsupportedVersion(major: UInt16, minor: UInt16, headerIntact: Bool)
     case reservedNotZero(what: String, value: UInt64)
     case fileHeaderCorrupt
     case storedLengthMismatch(tag: String, stored: UInt64, raw: UInt64)
@@ -32,9 +32,12 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             let looksLikeText = !first.isEmpty && first.allSatisfy { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D || (0x20...0x7E).contains($0) }
             return "not a charrnn checkpoint (starts with \(hex), expected 89 43 52 4E 4E 0D 0A 1A)"
                 + (looksLikeText ? "; it looks like text: charrnn-vocab makes a checkpoint from text" : "")
-        case .unsupportedVersion(let major, let minor):
-            return "checkpoint format \(major).\(minor) is not supported (this charrnn reads 1.x); "
-                + "HINT: read it with the charrnn version that wrote it"
+        case .unsupportedVersion(let major, let minor, let headerIntact):
+            return headerIntact
+                ? "checkpoint format \(major).\(minor) is not supported (this charrnn reads 1.x); "
+                    + "HINT: read it with the charrnn version that wrote it"
+                : "the file header claims format \(major).\(minor), which this charrnn (1.x) does not read, "
+                    + "and its checksum fails: a corrupt file or a newer format"
         case .reservedNotZero(let what, let value):
             return "reserved field \(what) is \(value), must be 0 (corrupt file or a newer format)"
         case .fileHeaderCorrupt:
@@ -64,7 +67,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .decompressionFailed(let tag, let reason):
             return "section \(printable(tag)) does not decompress: \(reason)"
         case .checksumMismatch(let tag, let expected, let actual):
-            return "section \(printable(tag)) fails its CRC-32 check (stored \(hex32(expected)), computed \(hex32(actual))): the file is corrupt"
+            return "section \(printable(tag)) fails its CRC-32 check (recorded \(hex32(expected)), computed \(hex32(actual))): the file is corrupt"
         case .trailingBytes(let count):
             return "\(count) unexpected bytes after the END section"
         case .invalid(let tag, let reason):

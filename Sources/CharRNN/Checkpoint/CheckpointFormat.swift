@@ -40,8 +40,6 @@ public enum CheckpointFormat {
         public static let maxMetadataBytes = 1 << 20
         /// deflate cannot expand data by more than 1032:1; a larger claimed ratio is corrupt.
         public static let maxCompressionRatio = 1032
-        /// Tensors in TENS.
-        public static let maxTensors = 3 * ModelConfig.Limits.maxLayers + 2
     }
 
     public static let historyRecordSize = 72

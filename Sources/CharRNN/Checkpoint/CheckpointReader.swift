@@ -62,12 +62,13 @@ private struct CheckpointParser {
         }
         var header = ByteReader(UnsafeRawBufferPointer(rebasing: file[magic.count..<CheckpointFormat.fileHeaderSize]))
         let major = try header.u16(), minor = try header.u16(), headerCRC = try header.u32()
+        let headerIntact = Zlib.crc32(UnsafeRawBufferPointer(rebasing: file[0..<12])) == headerCRC
         guard major == CheckpointFormat.version.major else {
-            throw CheckpointError.unsupportedVersion(major: major, minor: minor)
+            // A future major version may lay its header out differently, so a failed
+            // checksum does not prove corruption; say both.
+            throw CheckpointError.unsupportedVersion(major: major, minor: minor, headerIntact: headerIntact)
         }
-        guard Zlib.crc32(UnsafeRawBufferPointer(rebasing: file[0..<12])) == headerCRC else {
-            throw CheckpointError.fileHeaderCorrupt
-        }
+        guard headerIntact else { throw CheckpointError.fileHeaderCorrupt }
         offset = CheckpointFormat.fileHeaderSize
 
         var alphabet: Alphabet?
@@ -85,6 +86,9 @@ private struct CheckpointParser {
             guard sections <= CheckpointFormat.Limits.maxSections else { throw CheckpointError.tooManySections }
             let section = try readSectionHeader()
             guard let tag = Tag(rawValue: section.tagName), tag.bytes == section.tagBytes else {
+                if alphabet == nil, !section.isCritical {
+                    throw CheckpointError.sectionOutOfOrder(tag: section.tagName, after: "the file header")
+                }
                 if section.isCritical {
                     throw CheckpointError.unknownCriticalSection(tag: section.tagName, offset: section.offset)
                 }
@@ -104,6 +108,7 @@ private struct CheckpointParser {
                 throw CheckpointError.sectionOutOfOrder(tag: tag.rawValue, after: "the file header")
             }
 
+            do {
             switch tag {
             case .alphabet:
                 let payload = try payload(section, limit: 8 + 4 * Alphabet.Limits.maxSize)
@@ -138,7 +143,7 @@ private struct CheckpointParser {
                 metadata = try parseMetadata(try payload(section, limit: CheckpointFormat.Limits.maxMetadataBytes))
             case .end:
                 try requireLength(section, 0)
-                guard section.storedLength == 0, section.flags == 0 else {
+                guard section.storedLength == 0, section.flags == 0, section.storedCRC == 0, section.rawCRC == 0 else {
                     throw CheckpointError.invalid(tag: "END", reason: "the END section must be empty")
                 }
                 guard offset == file.count else { throw CheckpointError.trailingBytes(count: file.count - offset) }
@@ -146,6 +151,9 @@ private struct CheckpointParser {
                 if config != nil, model == nil { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
                 return Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer, training: training,
                                   history: history, metadata: metadata, formatVersion: (major, minor))
+            }
+            } catch is ByteReader.OutOfData {
+                throw CheckpointError.invalid(tag: section.tagName, reason: "its contents run past the end of the section")
             }
         }
     }
@@ -178,7 +186,7 @@ private struct CheckpointParser {
             throw CheckpointError.reservedNotZero(what: "in the header of section \(header.tagName)", value: UInt64(reserved))
         }
         guard flags & ~CheckpointFormat.flagZlib == 0 else {
-            throw CheckpointError.reservedNotZero(what: "flags of section \(header.tagName)", value: UInt64(flags))
+            throw CheckpointError.reservedNotZero(what: "flag bits of section \(header.tagName)", value: UInt64(flags & ~CheckpointFormat.flagZlib))
         }
         guard stored <= UInt64(file.count - offset) else {
             throw CheckpointError.truncated(offset: file.count, reading: "section \(header.tagName) (\(stored) bytes from byte \(offset))")
@@ -330,7 +338,8 @@ private struct CheckpointParser {
                 }
             }
             while reader.offset % 4 != 0 {
-                guard try reader.u8() == 0 else { throw CheckpointError.reservedNotZero(what: "TENS padding", value: 1) }
+                let padding = try reader.u8()
+                guard padding == 0 else { throw CheckpointError.reservedNotZero(what: "TENS padding", value: UInt64(padding)) }
             }
             var parameters = [Float](repeating: 0, count: layout.parameterCount)
             try parameters.withUnsafeMutableBufferPointer { try reader.floats(into: $0) }
@@ -394,11 +403,11 @@ private struct CheckpointParser {
 
     func parseMetadata(_ payload: [UInt8]) throws -> [(key: String, value: String)] {
         // Ancillary: a malformed line is skipped, never fatal.
-        let text = String(decoding: payload, as: UTF8.self)
         var pairs: [(key: String, value: String)] = []
-        for line in text.split(separator: "\n") {
-            guard let equals = line.firstIndex(of: "=") else { continue }
-            pairs.append((key: String(line[..<equals]), value: String(line[equals...].dropFirst())))
+        for line in payload.split(separator: 0x0A) {
+            guard let equals = line.firstIndex(of: 0x3D) else { continue }
+            pairs.append((key: String(decoding: line[..<equals], as: UTF8.self),
+                           value: String(decoding: line[(equals + 1)...], as: UTF8.self)))
         }
         return pairs
     }

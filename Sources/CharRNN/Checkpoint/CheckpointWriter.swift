@@ -76,7 +76,12 @@ extension Checkpoint {
         }
         if !metadata.isEmpty {
             appendSection(.metadata, to: &file) { body in
-                for (key, value) in metadata { body.raw("\(key)=\(value)\n".utf8) }
+                for (key, value) in metadata {
+                    // Keys cannot hold "=" and lines cannot hold line breaks: both are replaced.
+                    let cleanKey = String(key.map { $0 == "=" || $0.isNewline ? "_" : $0 })
+                    let cleanValue = String(value.map { $0.isNewline ? " " : $0 })
+                    body.raw("\(cleanKey)=\(cleanValue)\n".utf8)
+                }
             }
         }
         appendSection(.end, to: &file) { _ in }

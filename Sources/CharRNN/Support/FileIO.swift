@@ -199,3 +199,11 @@ public func ignoreBrokenPipeSignal() {
 
 /// Physical memory of this machine in bytes, 0 when unknown.
 public var physicalMemoryBytes: UInt64 { charrnn_physical_memory() }
+
+/// Facts about the machine and the process's terminals.
+public enum SystemInfo {
+    /// Online processors.
+    public static var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    public static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
+}

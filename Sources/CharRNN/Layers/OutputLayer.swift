@@ -1,0 +1,105 @@
+// Dense to the alphabet, then softmax and cross-entropy fused (as llm.c does):
+// the loss of a row is log(sum exp(z - max)) - (z_target - max), and its
+// gradient is d loss / d z = p - onehot(target), so no separate softmax
+// backward is ever formed.
+//
+// Shapes, for T steps of R rows, H inputs, N symbols:
+//   inputs  (T*R, H)    the last recurrent layer's h_t
+//   logits  (T*R, N)    z = inputs W^T + b, then d loss / d z in place
+
+final class OutputLayer {
+    let rows: Int
+    let hidden: Int
+    let symbols: Int
+    let logits: FloatBuffer
+
+    init(rows: Int, hidden: Int, symbols: Int, maxSteps: Int) {
+        self.rows = rows
+        self.hidden = hidden
+        self.symbols = symbols
+        logits = FloatBuffer(count: maxSteps * rows * symbols)
+    }
+
+    /// Computes the loss over `steps` steps. `targets` is (T*R) with -1 for padding (no loss).
+    /// With `gradientScale` set, leaves scale * (p - onehot) in `logits` (zero rows for padding).
+    /// Returns the sum of cross-entropy over real targets and their number.
+    func forward(steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                 targets: UnsafePointer<Int32>, gradientScale: Float?, workspace: GEMMWorkspace) -> (lossSum: Double, count: Int) {
+        let positions = steps * rows
+        gemm(.none, .transposed, m: positions, n: symbols, k: hidden, a: inputs, lda: hidden, b: w, ldb: hidden,
+             c: logits.pointer, ldc: symbols, accumulate: false, workspace: workspace)
+        var lossSum = 0.0
+        var count = 0
+        for position in 0..<positions {
+            let row = logits.pointer + position * symbols
+            addRows(row, b, into: row, count: symbols)
+            let target = Int(targets[position])
+            if target < 0 {
+                if gradientScale != nil { row.update(repeating: 0, count: symbols) }
+                continue
+            }
+            let loss = SoftmaxCrossEntropy.row(row, count: symbols, target: target, gradientScale: gradientScale)
+            lossSum += Double(loss)
+            count += 1
+        }
+        return (lossSum, count)
+    }
+
+    /// From the gradients left in `logits`: dW = dZ^T inputs, db = column sums, d inputs = dZ W (all written).
+    func backward(steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>,
+                  dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
+                  dInputs: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let positions = steps * rows
+        gemm(.transposed, .none, m: symbols, n: hidden, k: positions, a: logits.pointer, lda: symbols,
+             b: inputs, ldb: hidden, c: dW, ldc: hidden, accumulate: false, workspace: workspace)
+        columnSums(logits.pointer, rows: positions, columns: symbols, into: db)
+        gemm(.none, .none, m: positions, n: hidden, k: symbols, a: logits.pointer, lda: symbols,
+             b: w, ldb: hidden, c: dInputs, ldc: hidden, accumulate: false, workspace: workspace)
+    }
+}
+
+enum SoftmaxCrossEntropy {
+    /// Cross-entropy of one row of logits against `target`, numerically stable.
+    /// With `gradientScale`, replaces the row by scale * (softmax - onehot(target)).
+    @inline(__always)
+    static func row(_ z: UnsafeMutablePointer<Float>, count: Int, target: Int, gradientScale: Float?) -> Float {
+        // max
+        var maxima = SIMD8<Float>(repeating: -.infinity)
+        var j = 0
+        while j + 8 <= count {
+            maxima = maxima.replacing(with: load8(z + j), where: load8(z + j) .> maxima)
+            j += 8
+        }
+        var largest = maxima.max()
+        while j < count {
+            largest = Swift.max(largest, z[j])
+            j += 1
+        }
+        let targetLogit = z[target]
+        // sum of exp(z - max), kept in the row when a gradient is wanted
+        let shift = SIMD8<Float>(repeating: largest)
+        var sums = SIMD8<Float>()
+        j = 0
+        while j < count {
+            let n = Swift.min(8, count - j)
+            var e = vexp(load8(z + j, count: n) - shift)
+            if n < 8 { for lane in n..<8 { e[lane] = 0 } }
+            sums += e
+            if gradientScale != nil { store8(e, z + j, count: n) }
+            j += 8
+        }
+        let total = sums.sum()
+        let loss = logf32(total) - (targetLogit - largest)
+        if let scale = gradientScale {
+            let factor = SIMD8<Float>(repeating: scale / total)
+            j = 0
+            while j < count {
+                let n = Swift.min(8, count - j)
+                store8(load8(z + j, count: n) * factor, z + j, count: n)
+                j += 8
+            }
+            z[target] -= scale
+        }
+        return loss
+    }
+}

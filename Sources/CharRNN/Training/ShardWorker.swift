@@ -1,0 +1,110 @@
+// One shard of the batch: a contiguous block of rows that one thread carries
+// through a whole training sequence, forward and backward, into its own
+// gradient. Shards never talk to each other during a sequence; their
+// gradients are summed afterwards in a fixed order, so the result does not
+// depend on how many threads ran them.
+
+final class ShardWorker: @unchecked Sendable {
+    /// Global batch rows of this shard.
+    let rowRange: Range<Int>
+    var rows: Int { rowRange.count }
+    let config: ModelConfig
+    let layout: ParameterLayout
+    let maxSteps: Int
+    let layers: [RecurrentLayer]
+    let output: OutputLayer
+    let workspace = GEMMWorkspace()
+    /// Inputs and targets of the current sequence, (T, R); target -1 = padding.
+    let symbols: UnsafeMutablePointer<Int32>
+    let targets: UnsafeMutablePointer<Int32>
+    /// d loss / d parameters of the current sequence (flat layout; layer1.Wi is left
+    /// untouched there and kept transposed in `dWiTransposed`, (N, G*H1)).
+    let gradient: FloatBuffer
+    let dWiTransposed: FloatBuffer
+
+    /// Results of the last sequence.
+    private(set) var lossSum = 0.0
+    private(set) var targetCount = 0
+
+    init(rowRange: Range<Int>, config: ModelConfig, maxSteps: Int, withGradients: Bool) {
+        self.rowRange = rowRange
+        self.config = config
+        layout = ParameterLayout(config)
+        self.maxSteps = maxSteps
+        let rows = rowRange.count
+        layers = config.hiddenSizes.indices.map { layer in
+            RecurrentLayer(cell: config.cell, rows: rows, inputSize: config.inputSize(ofLayer: layer),
+                           hidden: config.hiddenSizes[layer], maxSteps: maxSteps)
+        }
+        output = OutputLayer(rows: rows, hidden: config.hiddenSizes.last!, symbols: config.alphabetSize, maxSteps: maxSteps)
+        symbols = .allocate(capacity: maxSteps * rows)
+        targets = .allocate(capacity: maxSteps * rows)
+        gradient = FloatBuffer(count: withGradients ? layout.parameterCount : 0)
+        dWiTransposed = FloatBuffer(count: withGradients ? config.alphabetSize * config.cell.gateCount * config.hiddenSizes[0] : 0)
+    }
+
+    deinit {
+        symbols.deallocate()
+        targets.deallocate()
+    }
+
+    func resetState() {
+        for layer in layers { layer.resetState() }
+    }
+
+    /// Fills inputs and targets of sequence `index` of `batches` from the text; returns its steps.
+    func load(sequence index: Int, of batches: BatchLayout, text: UnsafePointer<UInt16>, stop: Int32) -> Int {
+        let steps = batches.steps(ofSequence: index)
+        for t in 0..<steps {
+            let step = index * batches.sequenceLength + t
+            for r in 0..<rows {
+                let row = rowRange.lowerBound + r
+                symbols[t * rows + r] = batches.inputPosition(row: row, step: step).map { Int32(text[$0]) } ?? stop
+                targets[t * rows + r] = batches.targetPosition(row: row, step: step).map { Int32(text[$0]) } ?? -1
+            }
+        }
+        return steps
+    }
+
+    /// Forward through every layer and the loss; with `gradientScale`, also backward
+    /// into `gradient`. The state moves on to the end of the sequence.
+    func run(steps: Int, weights: NetworkWeights, gradientScale: Float?) {
+        for (index, layer) in layers.enumerated() {
+            if index == 0 {
+                layer.projectSymbols(symbols, steps: steps, weights: weights.layers[0])
+            } else {
+                layer.projectInputs(layers[index - 1].outputs, steps: steps, weights: weights.layers[index], workspace: workspace)
+            }
+            layer.forward(steps: steps, weights: weights.layers[index], workspace: workspace)
+        }
+        let last = layers[layers.count - 1]
+        (lossSum, targetCount) = output.forward(steps: steps, inputs: last.outputs, w: weights.denseW, b: weights.denseB,
+                                                targets: targets, gradientScale: gradientScale, workspace: workspace)
+        if gradientScale != nil {
+            backward(steps: steps, weights: weights)
+        }
+        for layer in layers { layer.carryState(steps: steps) }
+    }
+
+    private func backward(steps: Int, weights: NetworkWeights) {
+        let g = gradient.pointer
+        let dense = layout.denseTensors
+        let last = layers[layers.count - 1]
+        output.backward(steps: steps, inputs: last.outputs, w: weights.denseW, dW: g + dense.w.offset,
+                        db: g + dense.b.offset, dInputs: last.dOutput.pointer, workspace: workspace)
+        for index in layers.indices.reversed() {
+            let layer = layers[index]
+            let (wi, wh, b) = layout.layerTensors(index)
+            layer.backward(steps: steps, weights: weights.layers[index], workspace: workspace)
+            layer.recurrentGradients(steps: steps, dWh: g + wh.offset, db: g + b.offset, workspace: workspace)
+            if index > 0 {
+                let below = layers[index - 1]
+                layer.inputGradients(steps: steps, inputs: below.outputs, weights: weights.layers[index],
+                                     dWi: g + wi.offset, dInputs: below.dOutput.pointer, workspace: workspace)
+            } else {
+                dWiTransposed.zero()
+                layer.symbolGradients(steps: steps, symbols: symbols, dWiTransposed: dWiTransposed.pointer)
+            }
+        }
+    }
+}
