@@ -27,7 +27,7 @@ let librarySettings: [SwiftSetting] = simdDefines + [
 ]
 let toolSettings: [SwiftSetting] = simdDefines + [.unsafeFlags(simdFlags)]
 
-let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch"]
+let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample"]
 
 let package = Package(
     name: "charrnn",

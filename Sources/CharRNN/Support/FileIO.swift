@@ -207,3 +207,53 @@ public enum SystemInfo {
 
     public static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
 }
+
+/// Buffered text output to standard output that knows when the reader has gone
+/// (EPIPE), so `charrnn-sample | head` can end quietly.
+public final class TextOutput {
+    public enum Flush { case perLine, perSymbol, whenFull }
+
+    /// Thrown when the reading end of the pipe has closed.
+    public struct ReaderGone: Error {}
+
+    private var buffer: [UInt8] = []
+    private let descriptor: Int32
+    private let flushPolicy: Flush
+
+    public init(descriptor: Int32 = STDOUT_FILENO, flush: Flush) {
+        self.descriptor = descriptor
+        self.flushPolicy = flush
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    /// Appends one Unicode scalar as UTF-8.
+    public func write(scalar: UInt32) throws {
+        guard let value = Unicode.Scalar(scalar) else { return }
+        UTF8.encode(value) { buffer.append($0) }
+        switch flushPolicy {
+        case .perSymbol: try flush()
+        case .perLine: if scalar == 0x0A || buffer.count >= 1 << 16 { try flush() }
+        case .whenFull: if buffer.count >= 1 << 16 { try flush() }
+        }
+    }
+
+    public func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if flushPolicy != .whenFull || buffer.count >= 1 << 16 { try flush() }
+    }
+
+    public func write(byte: UInt8) throws {
+        buffer.append(byte)
+    }
+
+    public func flush() throws {
+        guard !buffer.isEmpty else { return }
+        defer { buffer.removeAll(keepingCapacity: true) }
+        do {
+            try buffer.withUnsafeBytes { try writeAll(descriptor, $0, name: "<stdout>") }
+        } catch {
+            if errno == EPIPE { throw ReaderGone() }
+            throw error
+        }
+    }
+}

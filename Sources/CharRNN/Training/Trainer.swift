@@ -65,6 +65,9 @@ public final class Trainer: @unchecked Sendable {
     /// Sum of the shard gradients, flat layout.
     let gradient: FloatBuffer
 
+    /// Tests look at each step's summed gradient (before clipping) and its norm here.
+    var gradientObserver: ((UnsafeBufferPointer<Float>, Double) -> Void)?
+
     /// Shards of a batch: at most two halves of the rows, whatever the thread count.
     public static let maxShards = 2
 
@@ -190,6 +193,7 @@ public final class Trainer: @unchecked Sendable {
             }
         }
         let norm = (partialSquares[0] + partialSquares[1]).squareRoot()
+        gradientObserver?(UnsafeBufferPointer(start: total, count: count), norm)
         // Clip the gradient of the mean loss per target to settings.clipNorm, as
         // char-rnn-tensorflow does; the optimised loss is the sum over rows' means,
         // so its gradient is (targets / rows) times larger: clip it at that scale.

@@ -1,0 +1,172 @@
+// charrnn-sample: model checkpoint in, generated text out (or, with --score,
+// the model's loss on a text).
+
+import ArgumentParser
+import CharRNN
+import CharRNNCLI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Sample: CharRNNTool {
+    static let configuration = CommandConfiguration(
+        commandName: "charrnn-sample",
+        abstract: "Generate text from a model checkpoint, or score a text with it.",
+        discussion: """
+            Sampling starts from a symbol drawn uniformly from the alphabet (as the seed's \
+            sample does) or from --prime, then draws each next symbol from the softmax of \
+            the model's output divided by --temperature. The stop symbol is never printed. \
+            Text is written as it is produced, flushed per line. With --score FILE, prints \
+            the model's loss on FILE read as one stream (nats and bits per character, the \
+            total and the perplexity) instead.
+            """)
+
+    static let examples = [
+        "charrnn-sample --length 500 --seed 7 < e1.ckpt | less",
+        "charrnn-sample --prime 'ROMEO:' --temperature 0.8 e10.ckpt",
+        "charrnn-sample --count 3 -0 e10.ckpt | xargs -0 -n1 echo",
+        "charrnn-sample --score input.txt e10.ckpt",
+    ]
+
+    @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "checkpoint"))
+    var input: String = "-"
+
+    @Option(help: "Symbols to generate per sample (the prime not included).")
+    var length: Int = 500
+
+    @Option(help: ArgumentHelp("Seed for reproducible output (default: a random seed; --verbose shows it).", valueName: "N"))
+    var seed: UInt64?
+
+    @Option(help: "Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol.")
+    var temperature: Double = 1.0
+
+    @Option(help: ArgumentHelp("Text for the model to read first (default: none, start from a random symbol).", valueName: "TEXT"))
+    var prime: String = ""
+
+    @Flag(name: .customLong("no-prime-echo"), help: "Do not print the prime before the generated text.")
+    var noPrimeEcho = false
+
+    @Flag(name: .customLong("stop-at-stop"), help: "End a sample when the model draws the stop symbol.")
+    var stopAtStop = false
+
+    @Option(help: "Independent samples to write, separated by a blank line (or NUL with -0).")
+    var count: Int = 1
+
+    @Flag(name: [.customShort("0"), .customLong("null")], help: "Separate samples with NUL instead of a blank line.")
+    var null = false
+
+    @Flag(help: "Flush after every symbol instead of every line.")
+    var unbuffered = false
+
+    @Flag(name: .shortAndLong, help: "Report the seed and the speed on stderr.")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("Print the model's loss on FILE instead of sampling.", valueName: "FILE"))
+    var score: String?
+
+    func validate() throws {
+        guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") }
+        guard temperature >= 0, temperature.isFinite else {
+            throw ValidationError("--temperature must be a number >= 0, not \(temperature)")
+        }
+        guard count >= 1 else { throw ValidationError("--count must be >= 1, not \(count)") }
+        guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
+    }
+
+    func run() throws {
+        ignoreBrokenPipeSignal()
+        let (checkpoint, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
+        guard let model = checkpoint.model else {
+            throw ToolError("\(name): a vocab checkpoint has no model to sample from; HINT: charrnn-init, then charrnn-epoch")
+        }
+        if let score { return try scoreText(score, model: model, alphabet: checkpoint.alphabet) }
+
+        let index = checkpoint.alphabet.makeIndex()
+        var primeSymbols: [Int] = []
+        for (offset, scalar) in prime.unicodeScalars.enumerated() {
+            guard let symbol = index.index(of: scalar.value) else {
+                throw ToolError("--prime: character \(offset) is \(Alphabet.codePoint(scalar.value)) '\(Alphabet.escaped(scalar.value))', which the model's alphabet lacks")
+            }
+            primeSymbols.append(symbol)
+        }
+        let seed = self.seed ?? randomSeed()
+        if verbose { printError("charrnn-sample: seed \(seed)") }
+        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, seed: seed, temperature: temperature)
+        let out = TextOutput(flush: unbuffered ? .perSymbol : .perLine)
+        let stop = checkpoint.alphabet.stopIndex
+        let symbols = checkpoint.alphabet.symbols
+        let start = monotonicSeconds()
+        var generated = 0
+        do {
+            for sample in 0..<count {
+                if sample > 0 {
+                    if null { try out.write(byte: 0) } else { try out.write("\n\n") }
+                }
+                var remaining = length
+                if primeSymbols.isEmpty {
+                    let first = sampler.startRandom()
+                    if remaining > 0, first != stop {
+                        try out.write(scalar: symbols[first])
+                        remaining -= 1
+                    }
+                } else {
+                    sampler.start(prime: primeSymbols)
+                    if !noPrimeEcho { for symbol in primeSymbols where symbol != stop { try out.write(scalar: symbols[symbol]) } }
+                }
+                // Stop symbols are neither printed nor counted; a model that draws nothing
+                // else for a long time ends the sample rather than spin forever.
+                var draws = 0
+                let maxDraws = 16 * remaining + 1024
+                while remaining > 0, draws < maxDraws {
+                    let symbol = sampler.next()
+                    draws += 1
+                    if symbol == stop {
+                        if stopAtStop { break }
+                        continue
+                    }
+                    try out.write(scalar: symbols[symbol])
+                    remaining -= 1
+                    generated += 1
+                }
+            }
+            if !null { try out.write(byte: 0x0A) }
+            try out.flush()
+        } catch is TextOutput.ReaderGone {
+            return
+        }
+        if verbose {
+            let seconds = monotonicSeconds() - start
+            printError("charrnn-sample: \(generated) symbols in \(format("%.3f", seconds)) s, \(grouped(Int(Double(generated) / max(seconds, 1e-9)))) symbols/s")
+        }
+    }
+
+    func scoreText(_ path: String, model: Model, alphabet: Alphabet) throws {
+        let file = try InputFile(path: path)
+        defer { file.close() }
+        let (text, skipped) = try file.encodeTextSkippingUnknown(with: alphabet)
+        if !skipped.isEmpty {
+            let total = skipped.reduce(0) { $0 + $1.count }
+            let list = skipped.prefix(10).map { "\(Alphabet.codePoint($0.symbol)) '\(Alphabet.escaped($0.symbol))' x\($0.count)" }
+            printError("charrnn-sample: \(file.name): skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
+                       + list.joined(separator: ", ") + (skipped.count > 10 ? ", ..." : ""))
+        }
+        guard text.count >= 2 else { throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score") }
+        let result = TextScore.score(text.indices, model: model)
+        print("\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
+              + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
+              + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))")
+    }
+}
+
+/// A seed from the kernel's random source, or the clock if that fails.
+func randomSeed() -> UInt64 {
+    var value: UInt64 = 0
+    let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+    if fd >= 0 {
+        defer { close(fd) }
+        if read(fd, &value, 8) == 8 { return value }
+    }
+    return UInt64(bitPattern: Int64(monotonicSeconds() * 1e9)) ^ UInt64(getpid())
+}
+
+Sample.runAsTool()
