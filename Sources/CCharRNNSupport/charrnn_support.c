@@ -1,5 +1,6 @@
 #include "charrnn_support.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,6 +73,16 @@ int charrnn_cleanup_on_signal(const char *path) {
         handlers_installed = 1;
     }
     return 0;
+}
+
+void charrnn_unblock_termination_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 void charrnn_cleanup_clear(void) {

@@ -40,6 +40,7 @@ extension CharRNNTool {
     public static func runAsTool() -> Never {
         let name = configuration.commandName ?? "charrnn"
         checkCPU(toolName: name)
+        charrnn_unblock_termination_signals()
         var command: Self
         do {
             let parsed = try parseAsRoot()

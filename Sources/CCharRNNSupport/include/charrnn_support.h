@@ -21,6 +21,10 @@ int charrnn_flush_denormals_enabled(void);
 /// Returns 0 on success, -1 when the path is too long.
 int charrnn_cleanup_on_signal(const char *path);
 
+/// Unblocks SIGINT, SIGTERM and SIGHUP for the calling thread: a parent may have
+/// spawned us with them blocked, and Ctrl-C must always stop a run.
+void charrnn_unblock_termination_signals(void);
+
 /// Forgets the registered path (after a successful rename).
 void charrnn_cleanup_clear(void);
 

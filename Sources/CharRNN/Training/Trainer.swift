@@ -50,7 +50,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .nonFiniteLoss(let batch, let loss):
-            return "the loss became \(loss) at batch \(batch); no checkpoint written. HINT: lower --lr or keep --clip on"
+            let value = loss.isNaN ? "NaN" : (loss > 0 ? "infinite" : "-infinite")
+            return "the loss became \(value) at batch \(batch); no checkpoint written. HINT: lower --lr or keep --clip on"
         case .textTooShort(let characters, let needed):
             return "the training part has \(characters) character\(characters == 1 ? "" : "s"); training needs at least \(needed)"
         }

@@ -1,0 +1,151 @@
+// charrnn-epoch as a user runs it: chaining, determinism, settings, history,
+// errors, NaN and Ctrl-C.
+
+import CharRNN
+import Foundation
+import Testing
+
+@Suite struct EpochCLITests {
+    static let text = Data(String(repeating: "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n", count: 12).utf8)
+
+    /// A vocab and a small fresh model in `directory` (text.txt, v.ckpt, e0.ckpt).
+    static func prepare(_ directory: URL, cell: String = "lstm", hidden: String = "16,8") throws {
+        try text.write(to: directory.appendingPathComponent("text.txt"))
+        try Tools.run("charrnn-vocab", ["-q", "text.txt", "-o", "v.ckpt"], directory: directory)
+        try Tools.run("charrnn-init", ["-q", "--cell", cell, "--hidden", hidden, "-o", "e0.ckpt", "v.ckpt"], directory: directory)
+    }
+
+    static func checkpoint(_ directory: URL, _ name: String) throws -> Checkpoint {
+        try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent(name))))
+    }
+
+    @Test(arguments: ["lstm", "gru", "rnn"])
+    func epochsChainAndRecordHistory(cell: String) throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory, cell: cell)
+        let first = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--lr", "0.01", "--seq-length", "20", "--batch-rows", "8",
+                                                    "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
+        #expect(first.status == 0, "\(first.stderr)")
+        // Not a terminal, a short epoch: no log line, just the summary.
+        #expect(first.stderrLines.count == 1)
+        #expect(first.stderr.hasPrefix("charrnn-epoch: epoch 1: lr 0.01 train "))
+        #expect(first.stderr.contains(" nats/char (") && first.stderr.contains(" bits) val ") && first.stderr.contains(" chars/s "))
+        // A pipeline: stdin to stdout, the settings carried over.
+        let second = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--lr", "0.0097", "-q"],
+                                   stdin: try Data(contentsOf: directory.appendingPathComponent("e1.ckpt")), directory: directory)
+        #expect(second.status == 0 && second.stderr.isEmpty)
+        let e2 = try Checkpoint(decoding: second.bytes)
+        #expect(e2.history.map(\.epoch) == [1, 2])
+        #expect(e2.history.map(\.learningRate) == [0.01, 0.0097])
+        #expect(e2.training == TrainingSettings(sequenceLength: 20, batchRows: 8, validationFraction: 0.05, clipNorm: 5))
+        #expect(e2.history[1].trainLoss < e2.history[0].trainLoss)
+        #expect(e2.history[0].validationLoss.isFinite)
+        let steps = (Self.text.count - Int((0.05 * Double(Self.text.count)).rounded(.toNearestOrEven)) + 7) / 8
+        #expect(e2.optimizer?.step == UInt64(2 * ((steps + 19) / 20)))
+        #expect(e2.history[1].textHash == FNV1a64.hash([UInt8](Self.text)))
+    }
+
+    @Test func sameInputsGiveTheSameBytes() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        var outputs: [Data] = []
+        for threads in ["1", "2", "2"] {
+            let run = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--reproducible", "--threads", threads, "-q", "e0.ckpt"],
+                                    directory: directory)
+            #expect(run.status == 0)
+            outputs.append(run.stdout)
+        }
+        #expect(outputs[0] == outputs[1] && outputs[1] == outputs[2], "byte-identical whatever the thread count")
+        // Without --reproducible only the measured timing differs: --diff calls them the same.
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "e0.ckpt", "-o", "a.ckpt"], directory: directory)
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "e0.ckpt", "-o", "b.ckpt"], directory: directory)
+        let diff = try Tools.run("charrnn-inspect", ["--diff", "a.ckpt", "b.ckpt"], directory: directory)
+        #expect(diff.status == 0, "\(diff.text)")
+        let timed = try Self.checkpoint(directory, "a.ckpt").history[0]
+        #expect(timed.seconds > 0 && timed.charsPerSecond > 0)
+        let untimed = try Checkpoint(decoding: [UInt8](outputs[0])).history[0]
+        #expect(untimed.seconds == 0 && untimed.flags.contains(.timingOmitted))
+    }
+
+    @Test func settingsAreFixedUnlessChangedExplicitly() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "25", "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
+        let conflict = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--seq-length", "30", "e1.ckpt", "-o", "e2.ckpt"], directory: directory)
+        #expect(conflict.status == 1)
+        conflict.expectOneLineError("charrnn-epoch", containing: "e1.ckpt: this run was started with --seq-length 25; to use 30 now, add --change-settings")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e2.ckpt").path))
+        let same = try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "25", "e1.ckpt", "-o", "e2.ckpt"], directory: directory)
+        #expect(same.status == 0)
+        let changed = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--seq-length", "30", "--change-settings", "--reset-optimizer",
+                                                      "e2.ckpt", "-o", "e3.ckpt"], directory: directory)
+        #expect(changed.status == 0)
+        #expect(changed.stderrLines.first == "charrnn-epoch: settings changed: --seq-length 25 -> 30")
+        let e3 = try Self.checkpoint(directory, "e3.ckpt")
+        #expect(e3.training?.sequenceLength == 30)
+        #expect(e3.history[2].flags == [.settingsChanged, .optimizerReset])
+        #expect(e3.optimizer?.step == UInt64((Self.text.count - 54 + 49) / 50 / 30 + 1))
+    }
+
+    @Test func badTextsFailClearlyOrWork() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        try Data("To be or not to be, Ω".utf8).write(to: directory.appendingPathComponent("other.txt"))
+        let unknown = try Tools.run("charrnn-epoch", ["--text", "other.txt", "e0.ckpt"], directory: directory)
+        #expect(unknown.status == 1)
+        unknown.expectOneLineError("charrnn-epoch", containing: "other.txt: character 20 (byte 20) is U+03A9 'Ω', which the model's alphabet lacks")
+        for (content, works) in [("T", false), ("To", true), ("ooooooooooooooooooooooooooooooooo", true), ("", false)] {
+            try Data(content.utf8).write(to: directory.appendingPathComponent("short.txt"))
+            let run = try Tools.run("charrnn-epoch", ["--text", "short.txt", "-q", "e0.ckpt"], directory: directory)
+            #expect((run.status == 0) == works, "text '\(content)': \(run.stderr)")
+            if !works { #expect(run.stderrLines.count == 1 && run.stdout.isEmpty) }
+        }
+        let missing = try Tools.run("charrnn-epoch", ["e0.ckpt"], directory: directory)
+        missing.expectOneLineError("charrnn-epoch", containing: "input.txt: cannot open: No such file or directory")
+        let vocabOnly = try Tools.run("charrnn-epoch", ["--text", "text.txt", "v.ckpt"], directory: directory)
+        vocabOnly.expectOneLineError("charrnn-epoch", containing: "v.ckpt: this is a vocab checkpoint with no model")
+        for flags in [["--lr", "0"], ["--lr", "-1"], ["--val-fraction", "1"], ["--clip", "-2"], ["--seq-length", "0"], ["--batch-rows", "0"]] {
+            let bad = try Tools.run("charrnn-epoch", ["--text", "text.txt", "e0.ckpt"] + flags, directory: directory)
+            #expect(bad.status == 2, "\(flags)")
+            bad.expectOneLineError("charrnn-epoch", containing: flags[0])
+        }
+    }
+
+    @Test func nonFiniteLossStopsWithoutACheckpoint() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        // A valid checkpoint whose weights hold an infinity: the first batch's loss is NaN.
+        var poisoned = try Self.checkpoint(directory, "e0.ckpt")
+        poisoned.model!.parameters[poisoned.model!.layout.denseTensors.w.offset] = .infinity
+        try Data(poisoned.encoded()).write(to: directory.appendingPathComponent("bad.ckpt"))
+        let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "bad.ckpt", "-o", "e1.ckpt"], directory: directory)
+        #expect(result.status == 1)
+        result.expectOneLineError("charrnn-epoch", containing: "text.txt: the loss became NaN at batch 1; no checkpoint written")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["bad.ckpt", "e0.ckpt", "text.txt", "v.ckpt"])
+    }
+
+    @Test func interruptLeavesNoOutputAndTheInputUntouched() throws {
+        guard let corpus = Tools.tinyShakespeare else { return }  // needs a text long enough to interrupt
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Tools.run("charrnn-vocab", ["-q", corpus, "-o", "v.ckpt"], directory: directory)
+        try Tools.run("charrnn-init", ["-q", "--hidden", "64,64", "-o", "e0.ckpt", "v.ckpt"], directory: directory)
+        let before = try Data(contentsOf: directory.appendingPathComponent("e0.ckpt"))
+        let process = Process()
+        process.executableURL = Tools.binaries.appendingPathComponent("charrnn-epoch")
+        process.arguments = ["--text", corpus, "-q", "e0.ckpt", "-o", "e1.ckpt"]
+        process.currentDirectoryURL = directory
+        try process.run()
+        usleep(700_000)
+        process.interrupt()  // SIGINT, as Ctrl-C
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGINT)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "v.ckpt"])
+        #expect(try Data(contentsOf: directory.appendingPathComponent("e0.ckpt")) == before)
+    }
+}
