@@ -32,6 +32,14 @@ uint32_t charrnn_enable_flush_denormals(void) {
 #endif
 }
 
+void charrnn_restore_mxcsr(uint32_t previous) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(previous);
+#else
+    (void)previous;
+#endif
+}
+
 int charrnn_flush_denormals_enabled(void) {
 #if defined(__x86_64__) || defined(__i386__)
     return (_mm_getcsr() & CHARRNN_FTZ_DAZ) == CHARRNN_FTZ_DAZ;

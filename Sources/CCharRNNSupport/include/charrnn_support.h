@@ -13,6 +13,9 @@ int charrnn_cpu_has_avx2_fma(void);
 /// Returns the previous MXCSR value, or 0 where this is not x86.
 uint32_t charrnn_enable_flush_denormals(void);
 
+/// Restores a control register value returned by charrnn_enable_flush_denormals.
+void charrnn_restore_mxcsr(uint32_t previous);
+
 /// 1 when FTZ and DAZ are both set for the calling thread.
 int charrnn_flush_denormals_enabled(void);
 

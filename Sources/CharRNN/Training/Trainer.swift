@@ -79,7 +79,6 @@ public final class Trainer: @unchecked Sendable {
         adam = AdamOptimizer(optimizer)
         pool = WorkerPool(threads: min(threads, Self.maxShards))
         gradient = FloatBuffer(count: model.layout.parameterCount)
-        _ = charrnn_enable_flush_denormals()
     }
 
     public var model: Model { weights.model }
@@ -99,6 +98,9 @@ public final class Trainer: @unchecked Sendable {
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, config: config, maxSteps: batches.sequenceLength, withGradients: true)
         }
+        // Denormals flushed to zero on this thread for the epoch (the workers keep it on).
+        let previousMode = charrnn_enable_flush_denormals()
+        defer { charrnn_restore_mxcsr(previousMode) }
         // The optimised loss is the seed's: sum over steps of the batch mean, so d/dz = (p - y) / rows.
         let gradientScale = 1 / Float(batches.rows)
         var statistics = EpochStatistics()
@@ -140,6 +142,8 @@ public final class Trainer: @unchecked Sendable {
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, config: config, maxSteps: batches.sequenceLength, withGradients: false)
         }
+        let previousMode = charrnn_enable_flush_denormals()
+        defer { charrnn_restore_mxcsr(previousMode) }
         var lossSum = 0.0, targets = 0
         let base = text.baseAddress!
         for sequence in 0..<batches.sequenceCount {
