@@ -71,10 +71,18 @@ let package = Package(
             swiftSettings: toolSettings
         )
     } + [
+        // The kernel benchmark (GEMM shapes, FMA peak); scripts/bench runs it.
+        .executableTarget(
+            name: "charrnn-bench",
+            dependencies: ["CharRNN"],
+            path: "Sources/charrnn-bench",
+            swiftSettings: toolSettings
+        ),
         .testTarget(
             name: "CharRNNTests",
             dependencies: ["CharRNN"],
             path: "Tests/CharRNNTests",
+            exclude: ["Fixtures"],
             swiftSettings: toolSettings
         ),
         .testTarget(

@@ -96,7 +96,7 @@ struct Sample: CharRNNTool {
         let stop = checkpoint.alphabet.stopIndex
         let symbols = checkpoint.alphabet.symbols
         let start = monotonicSeconds()
-        var generated = 0
+        var generated = 0  // printed symbols, the random start symbol included
         do {
             for sample in 0..<count {
                 if sample > 0 {
@@ -108,6 +108,7 @@ struct Sample: CharRNNTool {
                     if remaining > 0, first != stop {
                         try out.write(scalar: symbols[first])
                         remaining -= 1
+                        generated += 1
                     }
                 } else {
                     sampler.start(prime: primeSymbols)

@@ -14,25 +14,35 @@ enum LSTMCell {
         for r in 0..<rows {
             let gi = gates + r * 4 * hidden, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
             let unit = r * hidden
-            var j = 0
-            while j < hidden {
-                let n = min(8, hidden - j)
-                let input = vsigmoid(load8(gi + j, count: n))
-                let forget = vsigmoid(load8(gf + j, count: n))
-                let cell = vtanh(load8(gg + j, count: n))
-                let output = vsigmoid(load8(go + j, count: n))
-                let cNew = (forget * load8(cPrev + unit + j, count: n)).addingProduct(input, cell)
-                let tanhCNew = vtanh(cNew)
-                store8(input, gi + j, count: n)
-                store8(forget, gf + j, count: n)
-                store8(cell, gg + j, count: n)
-                store8(output, go + j, count: n)
-                store8(cNew, c + unit + j, count: n)
-                store8(tanhCNew, tanhC + unit + j, count: n)
-                store8(output * tanhCNew, h + unit + j, count: n)
-                j += 8
+            forEachBlock(hidden) { j in
+                forwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + unit + j, c + unit + j, tanhC + unit + j, h + unit + j)
+            } partial: { j, n in
+                let inputs: [UnsafePointer<Float>] = [UnsafePointer(gi + j), UnsafePointer(gf + j), UnsafePointer(gg + j),
+                                                      UnsafePointer(go + j), cPrev + (unit + j)]
+                let outputs: [UnsafeMutablePointer<Float>] = [gi + j, gf + j, gg + j, go + j, c + (unit + j),
+                                                              tanhC + (unit + j), h + (unit + j)]
+                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
+                    o[0].update(from: i[0], count: 8); o[1].update(from: i[1], count: 8)
+                    o[2].update(from: i[2], count: 8); o[3].update(from: i[3], count: 8)
+                    forwardBlock(o[0], o[1], o[2], o[3], i[4], o[4], o[5], o[6])
+                }
             }
         }
+    }
+
+    @inline(__always)
+    static func forwardBlock(_ gi: UnsafeMutablePointer<Float>, _ gf: UnsafeMutablePointer<Float>,
+                             _ gg: UnsafeMutablePointer<Float>, _ go: UnsafeMutablePointer<Float>,
+                             _ cPrev: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                             _ tanhC: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>) {
+        let input = vsigmoid(load8(gi)), forget = vsigmoid(load8(gf))
+        let cell = vtanh(load8(gg)), output = vsigmoid(load8(go))
+        let cNew = (forget * load8(cPrev)).addingProduct(input, cell)
+        let tanhCNew = vtanh(cNew)
+        store8(input, gi); store8(forget, gf); store8(cell, gg); store8(output, go)
+        store8(cNew, c)
+        store8(tanhCNew, tanhC)
+        store8(output * tanhCNew, h)
     }
 
     /// With dh = dOutput + dhRecurrent (d loss / d h') and dc (d loss / d c' from the
@@ -41,26 +51,41 @@ enum LSTMCell {
                          tanhC: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
                          dhRecurrent: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
                          dGates: UnsafeMutablePointer<Float>) {
-        let one = SIMD8<Float>(repeating: 1)
         for r in 0..<rows {
             let gi = gates + r * 4 * hidden, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
             let di = dGates + r * 4 * hidden, df = di + hidden, dg = df + hidden, dout = dg + hidden
-            let unit = r * hidden
-            var j = 0
-            while j < hidden {
-                let n = min(8, hidden - j)
-                let input = load8(gi + j, count: n), forget = load8(gf + j, count: n)
-                let cell = load8(gg + j, count: n), output = load8(go + j, count: n)
-                let tc = load8(tanhC + unit + j, count: n)
-                let dh = load8(dOutput + unit + j, count: n) + load8(dhRecurrent + unit + j, count: n)
-                let dcTotal = load8(dc + unit + j, count: n) + dh * output * (one - tc * tc)
-                store8(dcTotal * cell * input * (one - input), di + j, count: n)
-                store8(dcTotal * load8(cPrev + unit + j, count: n) * forget * (one - forget), df + j, count: n)
-                store8(dcTotal * input * (one - cell * cell), dg + j, count: n)
-                store8(dh * tc * output * (one - output), dout + j, count: n)
-                store8(dcTotal * forget, dc + unit + j, count: n)
-                j += 8
+            let u = r * hidden
+            forEachBlock(hidden) { j in
+                backwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + u + j, tanhC + u + j, dOutput + u + j,
+                              dhRecurrent + u + j, dc + u + j, di + j, df + j, dg + j, dout + j)
+            } partial: { j, n in
+                let inputs: [UnsafePointer<Float>] = [gi + j, gf + j, gg + j, go + j, cPrev + (u + j), tanhC + (u + j),
+                                                      dOutput + (u + j), dhRecurrent + (u + j), UnsafePointer(dc + (u + j))]
+                let outputs: [UnsafeMutablePointer<Float>] = [dc + (u + j), di + j, df + j, dg + j, dout + j]
+                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
+                    o[0].update(from: i[8], count: 8)
+                    backwardBlock(i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], o[0], o[1], o[2], o[3], o[4])
+                }
             }
         }
+    }
+
+    @inline(__always)
+    static func backwardBlock(_ gi: UnsafePointer<Float>, _ gf: UnsafePointer<Float>, _ gg: UnsafePointer<Float>,
+                              _ go: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>,
+                              _ dOutput: UnsafePointer<Float>, _ dhRecurrent: UnsafePointer<Float>,
+                              _ dc: UnsafeMutablePointer<Float>, _ di: UnsafeMutablePointer<Float>,
+                              _ df: UnsafeMutablePointer<Float>, _ dg: UnsafeMutablePointer<Float>,
+                              _ dout: UnsafeMutablePointer<Float>) {
+        let one = SIMD8<Float>(repeating: 1)
+        let input = load8(gi), forget = load8(gf), cell = load8(gg), output = load8(go)
+        let tc = load8(tanhC)
+        let dh = load8(dOutput) + load8(dhRecurrent)
+        let dcTotal = load8(dc) + dh * output * (one - tc * tc)
+        store8(dcTotal * cell * input * (one - input), di)
+        store8(dcTotal * load8(cPrev) * forget * (one - forget), df)
+        store8(dcTotal * input * (one - cell * cell), dg)
+        store8(dh * tc * output * (one - output), dout)
+        store8(dcTotal * forget, dc)
     }
 }
