@@ -64,12 +64,16 @@ struct Sample: CharRNNTool {
     @Option(help: ArgumentHelp("Print the model's loss on FILE instead of sampling.", valueName: "FILE"))
     var score: String?
 
+    @Option(help: ArgumentHelp("Threads for each step's products: 1, 2, or 0 to pick by model size (the output is the same).", valueName: "N"))
+    var threads: Int = 0
+
     func validate() throws {
         guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") }
         guard temperature >= 0, temperature.isFinite else {
             throw ValidationError("--temperature must be a number >= 0, not \(temperature)")
         }
         guard count >= 1 else { throw ValidationError("--count must be >= 1, not \(count)") }
+        guard (0...2).contains(threads) else { throw ValidationError("--threads must be 0, 1 or 2, not \(threads)") }
         guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
     }
 
@@ -91,7 +95,8 @@ struct Sample: CharRNNTool {
         }
         let seed = self.seed ?? randomSeed()
         if verbose { printError("charrnn-sample: seed \(seed)") }
-        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, seed: seed, temperature: temperature)
+        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, seed: seed, temperature: temperature,
+                              threads: threads == 0 ? nil : threads)
         let out = TextOutput(flush: unbuffered ? .perSymbol : .perLine)
         let stop = checkpoint.alphabet.stopIndex
         let symbols = checkpoint.alphabet.symbols
@@ -152,7 +157,7 @@ struct Sample: CharRNNTool {
                        + list.joined(separator: ", ") + (skipped.count > 10 ? ", ..." : ""))
         }
         guard text.count >= 2 else { throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score") }
-        let result = TextScore.score(text.indices, model: model)
+        let result = TextScore.score(text.indices, model: model, threads: threads == 0 ? nil : threads)
         print("\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
               + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
               + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))")

@@ -11,10 +11,10 @@ public final class Sampler {
     /// The symbol the model reads next.
     public private(set) var current: Int
 
-    public init(model: Model, alphabet: Alphabet, seed: UInt64, temperature: Double) {
+    public init(model: Model, alphabet: Alphabet, seed: UInt64, temperature: Double, threads: Int? = nil) {
         precondition(temperature >= 0 && temperature.isFinite)
         self.alphabet = alphabet
-        network = InferenceNetwork(model)
+        network = InferenceNetwork(model, threads: threads)
         generator = Xoshiro256(seed: seed)
         self.temperature = temperature
         current = 0
@@ -87,8 +87,8 @@ public struct TextScore: Sendable {
     public var perplexity: Double { expf32Double(natsPerCharacter) }
 
     /// Scores `symbols` (alphabet indices) with `model`.
-    public static func score(_ symbols: [UInt16], model: Model) -> TextScore {
-        let network = InferenceNetwork(model)
+    public static func score(_ symbols: [UInt16], model: Model, threads: Int? = nil) -> TextScore {
+        let network = InferenceNetwork(model, threads: threads)
         network.reset()
         var score = TextScore()
         let count = model.config.alphabetSize
