@@ -132,6 +132,18 @@ let filter = arguments.first { $0.hasPrefix("--only=") }.map { String($0.dropFir
 let runWorkers = !arguments.contains("--no-workers")
 print("load average at start:", (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")
 
+if arguments.contains("--pool") {
+    // Fork/join latency of the worker pool: an empty job on two threads.
+    let pool = WorkerPool(threads: 2)
+    for round in 0..<3 {
+        let calls = 200_000
+        let t0 = now()
+        for _ in 0..<calls { pool.run(count: 2) { _ in } }
+        print("round \(round): \(String(format: "%.2f", (now() - t0) / Double(calls) * 1e6)) us per fork/join")
+    }
+    exit(0)
+}
+
 let x = SIMD8<Float>(repeating: Float(arguments.count) * 1e-7)
 let iterations = 20_000_000
 var sink = SIMD8<Float>()

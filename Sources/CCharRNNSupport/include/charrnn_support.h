@@ -31,6 +31,13 @@ void charrnn_unblock_termination_signals(void);
 /// Forgets the registered path (after a successful rename).
 void charrnn_cleanup_clear(void);
 
+/// A spin-wait hint to the CPU (x86 PAUSE).
+static inline void charrnn_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 /// Physical memory in bytes, or 0 when unknown.
 uint64_t charrnn_physical_memory(void);
 

@@ -1,6 +1,15 @@
 // Fork/join over a fixed number of persistent threads. Work items are dealt
 // out statically (item i runs on thread i mod threadCount) and every item does
 // the same work whichever thread runs it, so results never depend on timing.
+//
+// Hand-offs are lock-free while both sides are busy: the caller publishes a
+// job by bumping `generation`, workers spin on it, and the caller spins on
+// `finished`. Only a side that has spun for a while (about 0.1 ms) goes to
+// sleep on a condition variable, and the other side wakes it; the flags are
+// checked in the Dekker order (store mine, then load yours, both sequentially
+// consistent), so no wake-up is lost. A fork/join costs well under a
+// microsecond, which matters when sampling does three of them per symbol.
+//
 // Each worker sets flush-to-zero/denormals-are-zero once, as the training
 // thread does (denormals made PyTorch 40x slower on some seeds).
 
@@ -10,21 +19,23 @@ import Glibc
 import CCharRNNSupport
 import Synchronization
 
-/// Runs `body(0..<count)` with items 0, T, 2T, ... on the caller and the rest on T-1 workers.
 public final class WorkerPool: @unchecked Sendable {
     public let threadCount: Int
     private var threads: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    // Guarded by mutex; published to workers through `generation`.
+    /// The current job; written before `generation` is bumped, read after it is seen.
     private var job: ((Int) -> Void)?
     private var jobItems = 0
-    private var shuttingDown = false
-    /// Bumped once per run(); workers spin on it briefly before sleeping.
     private let generation = Atomic<Int>(0)
     /// Workers that finished the current generation.
     private let finished = Atomic<Int>(0)
+    /// Workers asleep on `wake`, and whether the caller sleeps on `done`.
+    private let sleepingWorkers = Atomic<Int>(0)
+    private let callerSleeping = Atomic<Bool>(false)
+    private let shuttingDown = Atomic<Bool>(false)
+    private static let spinLimit = 100_000
 
     /// `threads` counts the caller: 1 means no extra threads.
     public init(threads: Int) {
@@ -55,9 +66,9 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     deinit {
+        shuttingDown.store(true, ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
-        shuttingDown = true
-        generation.add(1, ordering: .releasing)
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         for thread in threads { pthread_join(thread, nil) }
@@ -73,47 +84,59 @@ public final class WorkerPool: @unchecked Sendable {
             for item in 0..<count { body(item) }
             return
         }
-        pthread_mutex_lock(mutex)
         job = body
         jobItems = count
-        finished.store(0, ordering: .relaxed)
-        generation.add(1, ordering: .releasing)
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
+        finished.store(0, ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
+        if sleepingWorkers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
+        }
 
         for item in stride(from: 0, to: count, by: threadCount) { body(item) }
 
         let workers = threadCount - 1
         var spins = 0
-        while finished.load(ordering: .acquiring) < workers, spins < 200_000 { spins += 1 }
+        while finished.load(ordering: .acquiring) < workers, spins < Self.spinLimit {
+            charrnn_cpu_relax()
+            spins += 1
+        }
         if finished.load(ordering: .acquiring) < workers {
             pthread_mutex_lock(mutex)
-            while finished.load(ordering: .acquiring) < workers { pthread_cond_wait(done, mutex) }
+            callerSleeping.store(true, ordering: .sequentiallyConsistent)
+            while finished.load(ordering: .sequentiallyConsistent) < workers { pthread_cond_wait(done, mutex) }
+            callerSleeping.store(false, ordering: .sequentiallyConsistent)
             pthread_mutex_unlock(mutex)
         }
-        pthread_mutex_lock(mutex)
-        job = nil
-        pthread_mutex_unlock(mutex)
     }
 
     private func workerLoop(index: Int) {
         var seen = 0
         while true {
-            // Spin a little: the next fork usually follows within microseconds.
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen, spins < 50_000 { spins += 1 }
-            pthread_mutex_lock(mutex)
-            while generation.load(ordering: .acquiring) == seen, !shuttingDown { pthread_cond_wait(wake, mutex) }
-            if shuttingDown { pthread_mutex_unlock(mutex); return }
+            while generation.load(ordering: .acquiring) == seen, spins < Self.spinLimit {
+                charrnn_cpu_relax()
+                spins += 1
+            }
+            if generation.load(ordering: .acquiring) == seen {
+                pthread_mutex_lock(mutex)
+                sleepingWorkers.add(1, ordering: .sequentiallyConsistent)
+                while generation.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(wake, mutex) }
+                sleepingWorkers.subtract(1, ordering: .sequentiallyConsistent)
+                pthread_mutex_unlock(mutex)
+            }
+            if shuttingDown.load(ordering: .acquiring) { return }
             seen = generation.load(ordering: .acquiring)
             let body = job!
             let count = jobItems
-            pthread_mutex_unlock(mutex)
             for item in stride(from: index, to: count, by: threadCount) { body(item) }
-            pthread_mutex_lock(mutex)
-            finished.add(1, ordering: .releasing)
-            pthread_cond_signal(done)
-            pthread_mutex_unlock(mutex)
+            finished.add(1, ordering: .sequentiallyConsistent)
+            if callerSleeping.load(ordering: .sequentiallyConsistent) {
+                pthread_mutex_lock(mutex)
+                pthread_cond_signal(done)
+                pthread_mutex_unlock(mutex)
+            }
         }
     }
 }
