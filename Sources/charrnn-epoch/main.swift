@@ -80,6 +80,9 @@ struct Epoch: CharRNNTool {
         if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
         guard logEvery > 0, logEvery.isFinite else { throw ValidationError("--log-every must be a positive number of seconds") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64, not \(threads)") }
+        if text == "-", input == "-" {
+            throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
+        }
     }
 
     func run() throws {
