@@ -34,7 +34,7 @@ import Testing
         // A pipeline: stdin to stdout, the settings carried over.
         let second = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--lr", "0.0097", "-q"],
                                    stdin: try Data(contentsOf: directory.appendingPathComponent("e1.ckpt")), directory: directory)
-        #expect(second.status == 0 && second.stderr.isEmpty)
+        #expect(second.status == 0 && second.stderr.isEmpty, "status \(second.status) signalled \(second.signalled): \(second.stderr)")
         let e2 = try Checkpoint(decoding: second.bytes)
         #expect(e2.history.map(\.epoch) == [1, 2])
         #expect(e2.history.map(\.learningRate) == [0.01, 0.0097])

@@ -119,3 +119,24 @@ import Testing
         }
     }
 }
+
+@Suite struct ThreadingTests {
+    /// Two threads share the packed weights and repack them after every step; any race
+    /// there shows up as a crash or as bytes that differ between repeated runs.
+    @Test func repeatedTwoThreadEpochsAreIdentical() throws {
+        let config = ModelConfig(cell: .lstm, hiddenSizes: [24, 16], alphabetSize: 9, seed: 5)
+        var random = Xoshiro256(seed: 8)
+        let text = (0..<3000).map { _ in UInt16(random.nextIndex(below: 8)) }
+        let settings = TrainingSettings(sequenceLength: 10, batchRows: 6, validationFraction: 0, clipNorm: 5)
+        var first: [Float]?
+        for _ in 0..<12 {
+            let trainer = Trainer(model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 2)
+            _ = try text.withUnsafeBufferPointer { try trainer.trainEpoch($0, settings: settings, stop: 8, learningRate: 0.01) }
+            let parameters = trainer.model.parameters
+            if let first { #expect(parameters == first) } else { first = parameters }
+        }
+        let single = Trainer(model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 1)
+        _ = try text.withUnsafeBufferPointer { try single.trainEpoch($0, settings: settings, stop: 8, learningRate: 0.01) }
+        #expect(single.model.parameters == first)
+    }
+}

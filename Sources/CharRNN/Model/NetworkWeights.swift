@@ -7,12 +7,14 @@ final class NetworkWeights: @unchecked Sendable {
     let config: ModelConfig
     let layout: ParameterLayout
     let parameters: FloatBuffer
-    private(set) var layers: [RecurrentWeights] = []
+    /// Built once; never mutated (the packed panels change in place through shared storage).
+    let layers: [RecurrentWeights]
 
     init(_ model: Model) {
         config = model.config
         layout = model.layout
         parameters = FloatBuffer(model.parameters)
+        var layers: [RecurrentWeights] = []
         for layer in config.hiddenSizes.indices {
             let (wi, wh, b) = layout.layerTensors(layer)
             let hidden = config.hiddenSizes[layer]
@@ -25,6 +27,7 @@ final class NetworkWeights: @unchecked Sendable {
                 whForBackward: PackedMatrix(.none, k: width, n: hidden, b: base + wh.offset, ldb: hidden),
                 wiTransposed: wiTransposed))
         }
+        self.layers = layers
         refreshTransposedInputWeights()
     }
 
@@ -33,18 +36,23 @@ final class NetworkWeights: @unchecked Sendable {
 
     /// Re-derives the packed forms after the parameters changed, split over the pool:
     /// item 0 packs Wh^T and the first layer's Wi^T, item 1 packs Wh.
+    /// A PackedMatrix shares its storage with its copies, so each thread repacks
+    /// through a local copy: the `layers` array itself is only read, never
+    /// mutated, while both threads are at work on it.
     func refresh(pool: WorkerPool) {
+        let layers = self.layers
         pool.run(count: 2) { [self] item in
-            if item == 0 {
-                for layer in layers.indices {
-                    layers[layer].whTransposed.repack(.transposed, b: layers[layer].wh, ldb: config.hiddenSizes[layer])
-                }
-                refreshTransposedInputWeights()
-            } else {
-                for layer in layers.indices {
-                    layers[layer].whForBackward.repack(.none, b: layers[layer].wh, ldb: config.hiddenSizes[layer])
+            for (index, weights) in layers.enumerated() {
+                let hidden = config.hiddenSizes[index]
+                if item == 0 {
+                    var packed = weights.whTransposed
+                    packed.repack(.transposed, b: weights.wh, ldb: hidden)
+                } else {
+                    var packed = weights.whForBackward
+                    packed.repack(.none, b: weights.wh, ldb: hidden)
                 }
             }
+            if item == 0 { refreshTransposedInputWeights() }
         }
     }
 
