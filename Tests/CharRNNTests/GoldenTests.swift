@@ -17,6 +17,7 @@
 //   Adam moments      1e-5 of the largest entry + 1e-4 relative.
 
 @testable import CharRNN
+import CCharRNNSupport
 import Foundation
 import Testing
 
@@ -121,6 +122,27 @@ import Testing
 }
 
 @Suite struct ThreadingTests {
+    /// Flush-to-zero and denormals-are-zero are on in every thread that trains, and only during training.
+    @Test func trainingThreadsFlushDenormals() throws {
+        let pool = WorkerPool(threads: 2)
+        let flags = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+        defer { flags.deallocate() }
+        pool.run(count: 2) { item in flags[item] = charrnn_flush_denormals_enabled() }
+        #expect(flags[1] == 1, "the worker thread")
+        let config = ModelConfig(cell: .rnn, hiddenSizes: [8], alphabetSize: 5, seed: 1)
+        let trainer = Trainer(model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 2)
+        var during: [Int32] = []
+        trainer.gradientObserver = { _, _ in during.append(charrnn_flush_denormals_enabled()) }
+        let before = charrnn_flush_denormals_enabled()
+        let text: [UInt16] = (0..<200).map { UInt16($0 % 4) }
+        _ = try text.withUnsafeBufferPointer {
+            try trainer.trainEpoch($0, settings: TrainingSettings(sequenceLength: 5, batchRows: 4, validationFraction: 0, clipNorm: 0),
+                                   stop: 4, learningRate: 0.01)
+        }
+        #expect(!during.isEmpty && during.allSatisfy { $0 == 1 }, "the calling thread while it trains")
+        #expect(charrnn_flush_denormals_enabled() == before, "restored afterwards")
+    }
+
     /// Two threads share the packed weights and repack them after every step; any race
     /// there shows up as a crash or as bytes that differ between repeated runs.
     @Test func repeatedTwoThreadEpochsAreIdentical() throws {

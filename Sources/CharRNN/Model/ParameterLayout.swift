@@ -48,10 +48,6 @@ public struct ParameterLayout: Equatable, Sendable {
         self.parameterCount = offset
     }
 
-    public func tensor(named name: String) -> TensorSpec? {
-        tensors.first { $0.name == name }
-    }
-
     /// Index of the first tensor of recurrent layer `layer` (0-based): Wi, then Wh, then b.
     public func layerTensors(_ layer: Int) -> (wi: TensorSpec, wh: TensorSpec, b: TensorSpec) {
         (tensors[3 * layer], tensors[3 * layer + 1], tensors[3 * layer + 2])

@@ -211,7 +211,7 @@ public enum SystemInfo {
 /// Buffered text output to standard output that knows when the reader has gone
 /// (EPIPE), so `charrnn-sample | head` can end quietly.
 public final class TextOutput {
-    public enum Flush { case perLine, perSymbol, whenFull }
+    public enum Flush { case perLine, perSymbol }
 
     /// Thrown when the reading end of the pipe has closed.
     public struct ReaderGone: Error {}
@@ -233,13 +233,12 @@ public final class TextOutput {
         switch flushPolicy {
         case .perSymbol: try flush()
         case .perLine: if scalar == 0x0A || buffer.count >= 1 << 16 { try flush() }
-        case .whenFull: if buffer.count >= 1 << 16 { try flush() }
         }
     }
 
     public func write(_ text: String) throws {
         buffer.append(contentsOf: text.utf8)
-        if flushPolicy != .whenFull || buffer.count >= 1 << 16 { try flush() }
+        try flush()
     }
 
     public func write(byte: UInt8) throws {

@@ -5,7 +5,7 @@
 public enum ProgressReport {
     static let bitsPerNat = 1 / 0.693_147_180_559_945_3
 
-    /// "[=====>    ] 120/447 loss 1.6234 71,234 chars/s ETA 0:42", for a terminal.
+    /// "epoch 3 [=====>    ] 120/447 loss 1.6234 (avg 1.8012) 71,234 chars/s ETA 0:42", for a terminal.
     public static func bar(epoch: Int, _ progress: TrainingProgress, width: Int = 24) -> String {
         let fraction = Double(progress.batch) / Double(max(progress.batches, 1))
         let filled = Int(fraction * Double(width))
@@ -14,14 +14,15 @@ public enum ProgressReport {
         let speed = progress.secondsElapsed > 0 ? Double(progress.positionsDone) / progress.secondsElapsed : 0
         let remaining = fraction > 0 ? progress.secondsElapsed * (1 - fraction) / fraction : 0
         return "epoch \(epoch) [\(bar)] \(progress.batch)/\(progress.batches) loss \(format("%.4f", progress.batchLoss)) "
-            + "\(grouped(Int(speed))) chars/s ETA \(duration(remaining))"
+            + "(avg \(format("%.4f", progress.runningLoss))) \(grouped(Int(speed))) chars/s ETA \(duration(remaining))"
     }
 
-    /// "2026-11-29T09:30:00Z epoch 3 batch 120/447 loss 1.6234 nats/char (81.17 per 50 steps) 71,234 chars/s".
+    /// "2026-11-29T09:30:00Z epoch 3 batch 120/447 loss 1.6234 nats/char (81.17 per 50 steps) avg 1.8012 71,234 chars/s".
     public static func logLine(epoch: Int, _ progress: TrainingProgress, sequenceLength: Int, timestamp: String) -> String {
         let speed = progress.secondsElapsed > 0 ? Double(progress.positionsDone) / progress.secondsElapsed : 0
         return "\(timestamp) epoch \(epoch) batch \(progress.batch)/\(progress.batches) loss \(format("%.4f", progress.batchLoss)) nats/char "
-            + "(\(format("%.2f", progress.batchLoss * Double(sequenceLength))) per \(sequenceLength) steps) \(grouped(Int(speed))) chars/s"
+            + "(\(format("%.2f", progress.batchLoss * Double(sequenceLength))) per \(sequenceLength) steps) "
+            + "avg \(format("%.4f", progress.runningLoss)) \(grouped(Int(speed))) chars/s"
     }
 
     /// One line: epoch, lr, train and validation loss per char (nats, bits), the seed's batch loss, speed, time.

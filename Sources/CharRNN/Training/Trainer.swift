@@ -22,6 +22,8 @@ public struct TrainingProgress: Sendable {
     public let batches: Int
     /// Mean cross-entropy per real target of this batch, nats.
     public let batchLoss: Double
+    /// Mean cross-entropy per real target of the epoch so far, nats.
+    public let runningLoss: Double
     /// Batch positions (padding included) done so far in this pass.
     public let positionsDone: Int
     public let secondsElapsed: Double
@@ -129,6 +131,7 @@ public final class Trainer: @unchecked Sendable {
             statistics.seedBatchLossSum += lossSum / Double(batches.rows)
             progress(TrainingProgress(batch: sequence + 1, batches: batches.sequenceCount,
                                       batchLoss: targets > 0 ? lossSum / Double(targets) : .nan,
+                                      runningLoss: statistics.meanLoss,
                                       positionsDone: statistics.positions, secondsElapsed: monotonicSeconds() - start))
         }
         statistics.seconds = monotonicSeconds() - start
