@@ -104,6 +104,9 @@ import Testing
             #expect((run.status == 0) == works, "text '\(content)': \(run.stderr)")
             if !works { #expect(run.stderrLines.count == 1 && run.stdout.isEmpty) }
         }
+        // A sequence length far beyond the text is capped by the row length, not allocated.
+        let long = try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "1000000", "e0.ckpt"], directory: directory)
+        #expect(long.status == 0, "\(long.stderr)")
         let missing = try Tools.run("charrnn-epoch", ["e0.ckpt"], directory: directory)
         missing.expectOneLineError("charrnn-epoch", containing: "input.txt: cannot open: No such file or directory")
         let vocabOnly = try Tools.run("charrnn-epoch", ["--text", "text.txt", "v.ckpt"], directory: directory)

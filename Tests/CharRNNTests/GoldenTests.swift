@@ -121,6 +121,23 @@ import Testing
     }
 }
 
+@Suite struct MemoryLimitTests {
+    @Test func absurdLayoutsAreRefusedBeforeAllocating() {
+        let config = ModelConfig(cell: .lstm, hiddenSizes: [128, 128], alphabetSize: 66, seed: 1)
+        // Per batch position: 66 logits + per layer 3 x 512 gate values and 4 x 128 state values.
+        let perPosition = Double(66 + 2 * (3 * 512 + 4 * 128)) * 4
+        let batches = BatchLayout(length: 1_000_000, batchRows: 50, sequenceLength: 50)
+        #expect(Trainer.bufferBytes(config: config, rows: 50, steps: 50, withGradients: true) == perPosition * 50 * 51)
+        #expect(Trainer.memoryProblem(config: config, batches: batches, withGradients: true, availableBytes: 24e9) == nil)
+        let huge = BatchLayout(length: 100_000_000, batchRows: 1_000_000, sequenceLength: 1_000_000)
+        let problem = Trainer.memoryProblem(config: config, batches: huge, withGradients: true, availableBytes: 24e9)
+        #expect(problem != nil)
+        #expect(problem?.description.contains("HINT: lower --seq-length or --batch-rows") == true)
+        // Rows shorter than the sequence length cap the buffers at the row length.
+        #expect(BatchLayout(length: 100, batchRows: 10, sequenceLength: 1_000_000).maxSteps == 10)
+    }
+}
+
 @Suite struct ThreadingTests {
     /// Flush-to-zero and denormals-are-zero are on in every thread that trains, and only during training.
     @Test func trainingThreadsFlushDenormals() throws {

@@ -34,6 +34,9 @@ public struct BatchLayout: Equatable, Sendable {
     /// Sequences per pass (the last may be shorter).
     public var sequenceCount: Int { (rowLength + sequenceLength - 1) / sequenceLength }
 
+    /// The longest sequence: seqlen, or the whole row when rows are shorter.
+    public var maxSteps: Int { min(sequenceLength, rowLength) }
+
     /// Time steps of sequence `index`.
     public func steps(ofSequence index: Int) -> Int {
         min(sequenceLength, rowLength - index * sequenceLength)

@@ -48,12 +48,16 @@ public struct EpochStatistics: Sendable {
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case nonFiniteLoss(batch: Int, loss: Double)
     case textTooShort(characters: Int, needed: Int)
+    case tooMuchMemory(needed: Double, available: Double)
 
     public var description: String {
         switch self {
         case .nonFiniteLoss(let batch, let loss):
             let value = loss.isNaN ? "NaN" : (loss > 0 ? "infinite" : "-infinite")
             return "the loss became \(value) at batch \(batch); no checkpoint written. HINT: lower --lr or keep --clip on"
+        case .tooMuchMemory(let needed, let available):
+            return "one training sequence needs \(format("%.1f", needed / 1_073_741_824)) GiB of buffers and this machine has "
+                + "\(format("%.1f", available / 1_073_741_824)) GiB; HINT: lower --seq-length or --batch-rows (with --change-settings)"
         case .textTooShort(let characters, let needed):
             return "the training part has \(characters) character\(characters == 1 ? "" : "s"); training needs at least \(needed)"
         }
@@ -97,8 +101,9 @@ public final class Trainer: @unchecked Sendable {
                            learningRate: Double, progress: (TrainingProgress) -> Void = { _ in }) throws -> EpochStatistics {
         guard text.count >= 2 else { throw TrainingError.textTooShort(characters: text.count, needed: 2) }
         let batches = BatchLayout(length: text.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
+        try checkMemory(batches, withGradients: true)
         let shards = Self.shardRows(batches.rows).map {
-            ShardWorker(rowRange: $0, config: config, maxSteps: batches.sequenceLength, withGradients: true)
+            ShardWorker(rowRange: $0, config: config, maxSteps: batches.maxSteps, withGradients: true)
         }
         // Denormals flushed to zero on this thread for the epoch (the workers keep it on).
         let previousMode = charrnn_enable_flush_denormals()
@@ -143,7 +148,7 @@ public final class Trainer: @unchecked Sendable {
         guard text.count >= 2 else { return (0, 0) }
         let batches = BatchLayout(length: text.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
         let shards = Self.shardRows(batches.rows).map {
-            ShardWorker(rowRange: $0, config: config, maxSteps: batches.sequenceLength, withGradients: false)
+            ShardWorker(rowRange: $0, config: config, maxSteps: batches.maxSteps, withGradients: false)
         }
         let previousMode = charrnn_enable_flush_denormals()
         defer { charrnn_restore_mxcsr(previousMode) }
@@ -161,6 +166,32 @@ public final class Trainer: @unchecked Sendable {
             }
         }
         return (lossSum, targets)
+    }
+
+    /// Refuses a layout whose sequence buffers would not fit in memory, before allocating them.
+    func checkMemory(_ batches: BatchLayout, withGradients: Bool) throws {
+        if let problem = Self.memoryProblem(config: config, batches: batches, withGradients: withGradients,
+                                            availableBytes: Double(physicalMemoryBytes)) {
+            throw problem
+        }
+    }
+
+    /// The error for buffers beyond 80% of `availableBytes` (0 = unknown, never an error).
+    static func memoryProblem(config: ModelConfig, batches: BatchLayout, withGradients: Bool,
+                              availableBytes: Double) -> TrainingError? {
+        let needed = bufferBytes(config: config, rows: batches.rows, steps: batches.maxSteps, withGradients: withGradients)
+        return availableBytes > 0 && needed > 0.8 * availableBytes
+            ? .tooMuchMemory(needed: needed, available: availableBytes) : nil
+    }
+
+    /// Bytes of the per-sequence buffers of all shards (activations, their gradients, logits).
+    static func bufferBytes(config: ModelConfig, rows: Int, steps: Int, withGradients: Bool) -> Double {
+        var floatsPerPosition = Double(config.alphabetSize)
+        for hidden in config.hiddenSizes {
+            let width = Double(config.cell.gateCount * hidden)
+            floatsPerPosition += width * (withGradients ? 3 : 1) + Double(hidden) * 4
+        }
+        return floatsPerPosition * Double(rows) * Double(steps + 1) * 4
     }
 
     /// Sums shard gradients, clips, applies ADAM and refreshes the packed weights.
