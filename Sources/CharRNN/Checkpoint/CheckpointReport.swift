@@ -54,7 +54,6 @@ public struct TensorStatistics: Equatable, Sendable {
 }
 
 public enum CheckpointReport {
-    static let bitsPerNat = 1 / 0.693_147_180_559_945_3
 
     /// The human-readable summary.
     public static func text(_ checkpoint: Checkpoint, name: String) -> String {
@@ -124,9 +123,9 @@ public enum CheckpointReport {
         let timed = !record.flags.contains(.timingOmitted)
         let validation = record.validationLoss.isNaN
         return [String(record.epoch), format("%.6g", record.learningRate),
-                format("%.4f", record.trainLoss), format("%.4f", record.trainLoss * bitsPerNat),
+                format("%.4f", record.trainLoss), format("%.4f", record.trainLoss * Units.bitsPerNat),
                 validation ? "-" : format("%.4f", record.validationLoss),
-                validation ? "-" : format("%.4f", record.validationLoss * bitsPerNat),
+                validation ? "-" : format("%.4f", record.validationLoss * Units.bitsPerNat),
                 timed ? format("%.0f", record.charsPerSecond) : "-", timed ? format("%.1f", record.seconds) : "-",
                 String(record.optimizerStep), hex64(record.textHash), notes.joined(separator: ", ")]
     }
@@ -202,8 +201,8 @@ public enum CheckpointReport {
             let timed = !record.flags.contains(.timingOmitted)
             return .object([
                 ("epoch", .int(record.epoch)), ("learning_rate", .double(record.learningRate)),
-                ("train_loss_nats", .double(record.trainLoss)), ("train_loss_bits", .double(record.trainLoss * bitsPerNat)),
-                ("val_loss_nats", .double(record.validationLoss)), ("val_loss_bits", .double(record.validationLoss * bitsPerNat)),
+                ("train_loss_nats", .double(record.trainLoss)), ("train_loss_bits", .double(record.trainLoss * Units.bitsPerNat)),
+                ("val_loss_nats", .double(record.validationLoss)), ("val_loss_bits", .double(record.validationLoss * Units.bitsPerNat)),
                 ("chars_per_second", timed ? .double(record.charsPerSecond) : .null),
                 ("seconds", timed ? .double(record.seconds) : .null),
                 ("optimizer_step", .uint(record.optimizerStep)),

@@ -217,27 +217,3 @@ final class RecurrentLayer {
         }
     }
 }
-
-// MARK: - Row helpers
-
-/// out[i] = a[i] + b[i] for i in 0..<count (out may alias a).
-@inline(__always)
-func addRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-        store8(load8(a + i) + load8(b + i), out + i)
-        i += 8
-    }
-    while i < count {
-        out[i] = a[i] + b[i]
-        i += 1
-    }
-}
-
-/// sums[j] = sum over rows of m[row, j], rows in order.
-func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
-    sums.update(repeating: 0, count: columns)
-    for row in 0..<rows {
-        addRows(sums, m + row * columns, into: sums, count: columns)
-    }
-}

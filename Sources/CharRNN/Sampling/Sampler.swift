@@ -3,6 +3,10 @@
 // with a temperature (softmax(z / T); T = 0 takes the most likely symbol) and
 // an optional prime text that the model reads first.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public final class Sampler {
     public let alphabet: Alphabet
     let network: InferenceNetwork
@@ -72,40 +76,3 @@ public final class Sampler {
         return best
     }
 }
-
-/// The loss of a model on a text read as one stream from zero state: each
-/// character after the first is predicted from all before it.
-public struct TextScore: Sendable {
-    /// Characters predicted (the text's length minus one).
-    public var predicted = 0
-    /// Sum of -log p(next character), nats.
-    public var totalNats = 0.0
-
-    public var natsPerCharacter: Double { predicted > 0 ? totalNats / Double(predicted) : .nan }
-    public var bitsPerCharacter: Double { natsPerCharacter / 0.693_147_180_559_945_3 }
-    public var totalBits: Double { totalNats / 0.693_147_180_559_945_3 }
-    public var perplexity: Double { expf32Double(natsPerCharacter) }
-
-    /// Scores `symbols` (alphabet indices) with `model`.
-    public static func score(_ symbols: [UInt16], model: Model, threads: Int? = nil) -> TextScore {
-        let network = InferenceNetwork(model, threads: threads)
-        network.reset()
-        var score = TextScore()
-        let count = model.config.alphabetSize
-        let row = FloatBuffer(count: count)
-        for position in 0..<max(0, symbols.count - 1) {
-            network.step(Int(symbols[position]))
-            row.pointer.update(from: network.logits.pointer, count: count)
-            let loss = SoftmaxCrossEntropy.row(row.pointer, count: count, target: Int(symbols[position + 1]), gradientScale: nil)
-            score.totalNats += Double(loss)
-            score.predicted += 1
-        }
-        return score
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-func expf32Double(_ x: Double) -> Double { Glibc.exp(x) }

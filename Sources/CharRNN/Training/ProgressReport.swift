@@ -3,7 +3,6 @@
 // throttle(evalcb, 30)), and one summary line per epoch.
 
 public enum ProgressReport {
-    static let bitsPerNat = 1 / 0.693_147_180_559_945_3
 
     /// "epoch 3 [=====>    ] 120/447 loss 1.6234 (avg 1.8012) 71,234 chars/s ETA 0:42", for a terminal.
     public static func bar(epoch: Int, _ progress: TrainingProgress, width: Int = 24) -> String {
@@ -30,11 +29,11 @@ public enum ProgressReport {
         let record = outcome.record
         let statistics = outcome.statistics
         var line = "epoch \(record.epoch): lr \(format("%.6g", record.learningRate))"
-            + " train \(format("%.4f", record.trainLoss)) nats/char (\(format("%.4f", record.trainLoss * bitsPerNat)) bits)"
+            + " train \(format("%.4f", record.trainLoss)) nats/char (\(format("%.4f", record.trainLoss * Units.bitsPerNat)) bits)"
         if record.validationLoss.isNaN {
             line += " val -"
         } else {
-            line += " val \(format("%.4f", record.validationLoss)) nats/char (\(format("%.4f", record.validationLoss * bitsPerNat)) bits)"
+            line += " val \(format("%.4f", record.validationLoss)) nats/char (\(format("%.4f", record.validationLoss * Units.bitsPerNat)) bits)"
         }
         let seedLoss = statistics.batches > 0 ? statistics.seedBatchLossSum / Double(statistics.batches) : .nan
         line += " seed-loss \(format("%.2f", seedLoss))"

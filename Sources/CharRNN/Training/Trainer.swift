@@ -255,27 +255,3 @@ public final class Trainer: @unchecked Sendable {
         return clipped
     }
 }
-
-/// Sum of squares in double precision, in a fixed order.
-func sumOfSquares(_ p: UnsafePointer<Float>, count: Int) -> Double {
-    var accumulators = SIMD8<Double>()
-    var i = 0
-    while i + 8 <= count {
-        let x = SIMD8<Double>(load8(p + i))
-        accumulators = accumulators.addingProduct(x, x)
-        i += 8
-    }
-    var total = accumulators.sum()
-    while i < count {
-        total += Double(p[i]) * Double(p[i])
-        i += 1
-    }
-    return total
-}
-
-/// Seconds from a monotonic clock.
-public func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
-}

@@ -1,0 +1,36 @@
+// Scoring a text: the perplexity tool char-rnn users kept asking for.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The loss of a model on a text read as one stream from zero state: each
+/// character after the first is predicted from all before it.
+public struct TextScore: Sendable {
+    /// Characters predicted (the text's length minus one).
+    public var predicted = 0
+    /// Sum of -log p(next character), nats.
+    public var totalNats = 0.0
+
+    public var natsPerCharacter: Double { predicted > 0 ? totalNats / Double(predicted) : .nan }
+    public var bitsPerCharacter: Double { natsPerCharacter * Units.bitsPerNat }
+    public var totalBits: Double { totalNats * Units.bitsPerNat }
+    public var perplexity: Double { Glibc.exp(natsPerCharacter) }
+
+    /// Scores `symbols` (alphabet indices) with `model`.
+    public static func score(_ symbols: [UInt16], model: Model, threads: Int? = nil) -> TextScore {
+        let network = InferenceNetwork(model, threads: threads)
+        network.reset()
+        var score = TextScore()
+        let count = model.config.alphabetSize
+        let row = FloatBuffer(count: count)
+        for position in 0..<max(0, symbols.count - 1) {
+            network.step(Int(symbols[position]))
+            row.pointer.update(from: network.logits.pointer, count: count)
+            let loss = SoftmaxCrossEntropy.row(row.pointer, count: count, target: Int(symbols[position + 1]), gradientScale: nil)
+            score.totalNats += Double(loss)
+            score.predicted += 1
+        }
+        return score
+    }
+}
