@@ -43,7 +43,7 @@ extension CharRNNTool {
         charrnn_unblock_termination_signals()
         var command: Self
         do {
-            let parsed = try parseAsRoot()
+            let parsed = try parseAsRoot(normalisedArguments(Array(CommandLine.arguments.dropFirst())))
             guard let typed = parsed as? Self else {
                 // Built-in commands (help, completion scripts) are not our type.
                 var other = parsed
@@ -77,6 +77,46 @@ extension CharRNNTool {
             printError("\(name): \(error)")
             Glibc.exit(command.errorExitCode)
         }
+    }
+
+    /// Rewrites two spellings the argument parser would misread, so that the
+    /// value reaches our own validation and its message: `--lr -0.1` (a negative
+    /// number looks like an option, giving "Missing value for '--lr'") becomes
+    /// `--lr=-0.1`, and `--prime=` (an empty value, which the parser replaces by
+    /// the next argument) becomes `--prime ""`. Nothing after `--` is touched.
+    static func normalisedArguments(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" {
+                result += arguments[index...]
+                break
+            }
+            if argument.hasPrefix("--"), argument.count > 2 {
+                if argument.hasSuffix("="), argument.dropLast().contains("=") == false {
+                    result += [String(argument.dropLast()), ""]
+                    index += 1
+                    continue
+                }
+                if !argument.contains("="), index + 1 < arguments.count, looksLikeNegativeNumber(arguments[index + 1]) {
+                    result.append(argument + "=" + arguments[index + 1])
+                    index += 2
+                    continue
+                }
+            }
+            result.append(argument)
+            index += 1
+        }
+        return result
+    }
+
+    private static func looksLikeNegativeNumber(_ text: String) -> Bool {
+        guard text.hasPrefix("-"), text.count > 1 else { return false }
+        let rest = text.dropFirst()
+        if ["inf", "infinity", "nan"].contains(rest.lowercased()) { return true }
+        guard let first = rest.first, first.isASCII, first.isNumber || first == "." else { return false }
+        return Double(text) != nil || Int(text) != nil
     }
 
     static var examplesText: String {

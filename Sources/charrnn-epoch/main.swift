@@ -16,7 +16,8 @@ struct Epoch: CharRNNTool {
             moments and step count come from the checkpoint and go back into it, so epochs \
             chain exactly. --seq-length, --batch-rows, --val-fraction and --clip are recorded \
             at the first epoch and reused; changing them later needs --change-settings.
-            """)
+            """,
+        version: CharRNNVersion.line(tool: "charrnn-epoch"))
 
     static let examples = [
         "charrnn-epoch --text input.txt --lr 0.002 < e0.ckpt > e1.ckpt",

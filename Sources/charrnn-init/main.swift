@@ -14,7 +14,8 @@ struct Init: CharRNNTool {
             Glorot-uniform weights and recurrent biases, LSTM forget-gate bias 1, Dense \
             bias 0 (gate order: input, forget, cell, output). The same seed gives the \
             same weights on every machine, and a byte-identical checkpoint with the same zlib.
-            """)
+            """,
+        version: CharRNNVersion.line(tool: "charrnn-init"))
 
     static let examples = [
         "charrnn-init --cell lstm --hidden 128,128 --seed 1 < vocab.ckpt > e0.ckpt",

@@ -14,12 +14,14 @@ struct Inspect: CharRNNTool {
             (G = 4 for LSTM, 3 for GRU, 1 for RNN; weights and one bias, no initial \
             state) and H*N+N for Dense. --diff exits 0 when the checkpoints are the \
             same (measured timings aside), 1 when they differ, 2 on error, like diff(1).
-            """)
+            """,
+        version: CharRNNVersion.line(tool: "charrnn-inspect"))
 
     static let examples = [
         "charrnn-inspect e1.ckpt",
         "charrnn-inspect --params < e0.ckpt",
         "charrnn-inspect --json e1.ckpt | jq '.history[-1].val_loss_nats'",
+        "charrnn-inspect --history e10.ckpt | cut -f1,3,4",
         "charrnn-inspect --diff e0.ckpt e1.ckpt",
     ]
 
@@ -32,14 +34,17 @@ struct Inspect: CharRNNTool {
     @Flag(help: "Print only the total parameter count.")
     var params = false
 
+    @Flag(help: "Print only the training history, as tab-separated values with a header line.")
+    var history = false
+
     @Flag(help: "Compare two checkpoints A B: config, alphabet, and per-tensor differences.")
     var diff = false
 
     var errorExitCode: Int32 { diff ? 2 : 1 }
 
     func validate() throws {
-        if [json, params, diff].filter({ $0 }).count > 1 {
-            throw ValidationError("--json, --params and --diff do not combine; pick one")
+        if [json, params, history, diff].filter({ $0 }).count > 1 {
+            throw ValidationError("--json, --params, --history and --diff do not combine; pick one")
         }
         if diff {
             guard files.count == 2 else { throw ValidationError("--diff takes two checkpoints, A and B") }
@@ -71,6 +76,8 @@ struct Inspect: CharRNNTool {
                 throw ToolError("\(name): a vocab checkpoint has no model, so no parameters; charrnn-init makes one")
             }
             print(model.layout.parameterCount)
+        } else if history {
+            print(CheckpointReport.historyTSV(checkpoint))
         } else if json {
             print(CheckpointReport.json(checkpoint, name: name).rendered())
         } else {

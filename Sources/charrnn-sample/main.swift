@@ -19,7 +19,8 @@ struct Sample: CharRNNTool {
             Text is written as it is produced, flushed per line. With --score FILE, prints \
             the model's loss on FILE read as one stream (nats and bits per character, the \
             total and the perplexity) instead.
-            """)
+            """,
+        version: CharRNNVersion.line(tool: "charrnn-sample"))
 
     static let examples = [
         "charrnn-sample --length 500 --seed 7 < e1.ckpt | less",

@@ -14,7 +14,8 @@ struct Vocab: CharRNNTool {
             (\\v) as in the seed, or the first unused code point from U+E000 if the \
             text already contains U+000B. Invalid UTF-8 becomes U+FFFD; the count is \
             reported on stderr.
-            """)
+            """,
+        version: CharRNNVersion.line(tool: "charrnn-vocab"))
 
     static let examples = [
         "charrnn-vocab input.txt > vocab.ckpt",

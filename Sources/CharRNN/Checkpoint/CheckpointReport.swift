@@ -115,6 +115,22 @@ public enum CheckpointReport {
         return lines.joined(separator: "\n")
     }
 
+    /// The history as tab-separated values with a header line, one row per
+    /// epoch, for scripts (`cut`, `join`, `awk`, spreadsheets): the columns of
+    /// the text report, losses in nats and bits per character; "-" where there
+    /// is no value (no held-out text, timings not recorded).
+    public static func historyTSV(_ checkpoint: Checkpoint) -> String {
+        var lines = [["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits",
+                      "chars_per_s", "seconds", "step", "notes"].joined(separator: "\t")]
+        for record in checkpoint.history {
+            let row = historyRow(record)
+            // historyRow: epoch, lr, train nats, train bits, val nats, val bits, chars/s, seconds, step, hash, notes
+            lines.append([row[0], row[1], row[2], row[4], row[3], row[5], row[6], row[7], row[8],
+                          row[10].isEmpty ? "-" : row[10]].joined(separator: "\t"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
     static func historyRow(_ record: EpochRecord) -> [String] {
         var notes: [String] = []
         if record.flags.contains(.optimizerReset) { notes.append("optimizer reset") }

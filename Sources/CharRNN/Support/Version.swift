@@ -1,0 +1,12 @@
+// The toolkit's version, shown by every tool's --version together with the
+// checkpoint format version it reads and writes.
+
+public enum CharRNNVersion {
+    /// Semantic version of the tools and library.
+    public static let release = "0.2.0"
+
+    /// What `--version` prints, e.g. "charrnn-epoch 0.2.0 (checkpoint format 1.0)".
+    public static func line(tool: String) -> String {
+        "\(tool) \(release) (checkpoint format \(CheckpointFormat.version.major).\(CheckpointFormat.version.minor))"
+    }
+}
