@@ -1,5 +1,5 @@
-// charrnn-inspect: print what a checkpoint holds, its parameter count, or how
-// two checkpoints differ.
+// charrnn-inspect: print what a checkpoint holds, its parameter count, how
+// two checkpoints differ, or draw their loss curves.
 
 import ArgumentParser
 import CharRNN
@@ -8,12 +8,15 @@ import CharRNNCLI
 struct Inspect: CharRNNTool {
     static let configuration = CommandConfiguration(
         commandName: "charrnn-inspect",
-        abstract: "Show a checkpoint: alphabet, model, parameter counts, optimizer state, settings and history.",
+        abstract: "Show a checkpoint: alphabet, model, parameter counts, optimizer state, settings and history; or plot its losses.",
         discussion: """
             Parameter counts follow the seed's formulas: G*H*(I+H+1) per recurrent layer \
             (G = 4 for LSTM, 3 for GRU, 1 for RNN; weights and one bias, no initial \
             state) and H*N+N for Dense. --diff exits 0 when the checkpoints are the \
-            same (measured timings aside), 1 when they differ, 2 on error, like diff(1).
+            same (measured timings aside), 1 when they differ, 2 on error, like diff(1). \
+            --plot draws each checkpoint's train (solid) and validation (dashed) loss per \
+            epoch, in nats/char, as an SVG image; dotted lines mark epochs that began with \
+            an optimizer reset, changed settings or a new text.
             """,
         version: CharRNNVersion.line(tool: "charrnn-inspect"))
 
@@ -23,9 +26,11 @@ struct Inspect: CharRNNTool {
         "charrnn-inspect --json e1.ckpt | jq '.history[-1].val_loss_nats'",
         "charrnn-inspect --history e10.ckpt | cut -f1,3,4",
         "charrnn-inspect --diff e0.ckpt e1.ckpt",
+        "charrnn-inspect --plot loss.svg runs/lstm/e010.ckpt runs/rnn/e010.ckpt",
+        "charrnn-inspect --plot - --label LSTM --label RNN lstm.ckpt rnn.ckpt > loss.svg",
     ]
 
-    @Argument(help: ArgumentHelp("Checkpoint to read ('-': standard input); with --diff, two.", valueName: "checkpoint"))
+    @Argument(help: ArgumentHelp("Checkpoint to read ('-': standard input); with --diff, two; with --plot, one or more.", valueName: "checkpoint"))
     var files: [String] = []
 
     @Flag(help: "Print the same facts as one JSON object.")
@@ -40,19 +45,36 @@ struct Inspect: CharRNNTool {
     @Flag(help: "Compare two checkpoints A B: config, alphabet, and per-tensor differences.")
     var diff = false
 
+    @Option(help: ArgumentHelp("Draw train and validation loss per epoch of the checkpoints, overlaid, as an SVG image written atomically to this file ('-': standard output).", valueName: "file.svg"))
+    var plot: String?
+
+    @Option(name: .customLong("label"), help: ArgumentHelp("With --plot, the legend's name for the next checkpoint, in order; repeat for each (default: the file name without .ckpt, with enough of its path to tell them apart).", valueName: "name"))
+    var labels: [String] = []
+
     var errorExitCode: Int32 { diff ? 2 : 1 }
 
     func validate() throws {
-        if [json, params, history, diff].filter({ $0 }).count > 1 {
-            throw ValidationError("--json, --params, --history and --diff do not combine; pick one")
+        if [json, params, history, diff, plot != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("--json, --params, --history, --diff and --plot do not combine; pick one")
+        }
+        if plot == nil, !labels.isEmpty {
+            throw ValidationError("--label names a curve of --plot; give --plot FILE too")
         }
         if diff {
             guard files.count == 2 else { throw ValidationError("--diff takes two checkpoints, A and B") }
             guard files.filter({ $0 == "-" }).count < 2 else {
                 throw ValidationError("--diff can read only one of its checkpoints from standard input")
             }
+        } else if plot != nil {
+            guard files.filter({ $0 == "-" }).count < 2 else {
+                throw ValidationError("--plot can read only one of its checkpoints from standard input")
+            }
+            guard labels.count <= max(files.count, 1) else {
+                throw ValidationError("\(labels.count) --label names for \(max(files.count, 1)) checkpoint\(files.count > 1 ? "s" : "")")
+            }
+            guard !labels.contains(where: \.isEmpty) else { throw ValidationError("--label needs a non-empty name") }
         } else if files.count > 1 {
-            throw ValidationError("give one checkpoint (or use --diff A B)")
+            throw ValidationError("give one checkpoint (or use --diff A B, or --plot FILE A B ...)")
         }
     }
 
@@ -70,6 +92,7 @@ struct Inspect: CharRNNTool {
                 throw ToolError(error.message, exitCode: 2)
             }
         }
+        if let plot { return try drawLossPlot(to: plot) }
         let (checkpoint, name) = try loadCheckpoint(path: files.first)
         if params {
             guard let model = checkpoint.model else {
@@ -82,6 +105,33 @@ struct Inspect: CharRNNTool {
             print(CheckpointReport.json(checkpoint, name: name).rendered())
         } else {
             print(CheckpointReport.text(checkpoint, name: name))
+        }
+    }
+
+    /// --plot: every checkpoint's history, labelled, as one SVG written atomically (or to stdout).
+    func drawLossPlot(to path: String) throws {
+        let paths = files.isEmpty ? ["-"] : files
+        var names = LossPlot.defaultLabels(forPaths: paths)
+        names.replaceSubrange(0..<labels.count, with: labels)
+        var runs: [LabelledHistory] = []
+        var fileNames: [String] = []
+        for (path, label) in zip(paths, names) {
+            let (checkpoint, name) = try loadCheckpoint(path: path, options: .skipOptimizer)
+            runs.append(LabelledHistory(label: label, history: checkpoint.history))
+            fileNames.append(name)
+        }
+        let svg: String
+        do {
+            svg = try LossPlot.svg(runs)
+        } catch LossPlotError.emptyHistory(let index, _) {
+            throw ToolError("\(fileNames[index]) has no training history to plot; charrnn-epoch adds one record per epoch")
+        } catch LossPlotError.noFiniteLoss(let index, _) {
+            throw ToolError("\(fileNames[index]): no epoch in its history has a finite loss to plot")
+        }
+        do {
+            try OutputTarget(path: path).write(Array(svg.utf8))
+        } catch {
+            throw ToolError("\(error)")
         }
     }
 }

@@ -51,8 +51,10 @@ import Testing
         let whole = try Self.script("train", flags + ["--epochs", "3", "--out", "whole"], in: directory)
         #expect(whole.status == 0, "\(whole.stderr)")
         let names = try Self.files(directory.appendingPathComponent("whole"))
-        #expect(names.filter { !$0.hasSuffix(".svg") } == ["e000.ckpt", "e001.ckpt", "e001.sample.txt", "e002.ckpt", "e002.sample.txt",
-                                                          "e003.ckpt", "e003.sample.txt", "run.conf", "vocab.ckpt"])
+        #expect(names == ["e000.ckpt", "e001.ckpt", "e001.sample.txt", "e002.ckpt", "e002.sample.txt",
+                          "e003.ckpt", "e003.sample.txt", "loss.svg", "run.conf", "vocab.ckpt"])
+        let plot = try String(contentsOf: directory.appendingPathComponent("whole/loss.svg"), encoding: .utf8)
+        #expect(plot.contains("data-series=\"lstm 8 train\""))
         let e3 = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("whole/e003.ckpt"))))
         // lr * decay^(epoch-1), one record per epoch, ADAM's state carried through.
         #expect(e3.history.map(\.learningRate) == [0.01, 0.005, 0.0025])
@@ -112,5 +114,9 @@ import Testing
         #expect(lines.contains("loss per character (nats), train and held-out validation:"))
         #expect(lines.contains { $0.hasPrefix("----- lstm after epoch 2") })
         #expect(lines.contains { $0.hasPrefix("----- rnn after epoch 2") })
+        let plot = try String(contentsOf: directory.appendingPathComponent("cmp/loss.svg"), encoding: .utf8)
+        for series in ["LSTM 8,8 train", "LSTM 8,8 validation", "RNN 16 train", "RNN 16 validation"] {
+            #expect(plot.contains("data-series=\"\(series)\""), "\(series)")
+        }
     }
 }

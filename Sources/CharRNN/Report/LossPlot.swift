@@ -1,0 +1,369 @@
+// Loss curves as a standalone SVG image: train and validation loss per epoch
+// for one or more checkpoints' histories, for `charrnn-inspect --plot`.
+//
+// The SVG is written by hand (no dependency) and is the same bytes for the
+// same histories. Each run gets one colour from the Okabe–Ito palette, which
+// stays distinguishable with the common colour-vision deficiencies; train is
+// a solid line with filled points, validation a dashed line with hollow
+// points, so the two also differ in grey scale. The legend sits to the right
+// of the plot area, where it can never hide a curve.
+
+/// One checkpoint's history under the name the plot gives it.
+public struct LabelledHistory: Equatable, Sendable {
+    public var label: String
+    public var history: [EpochRecord]
+
+    public init(label: String, history: [EpochRecord]) {
+        self.label = label
+        self.history = history
+    }
+}
+
+/// Why a plot could not be drawn. `index` is the run's position in the input.
+public enum LossPlotError: Error, Equatable, CustomStringConvertible {
+    /// No histories were given.
+    case noRuns
+    /// The run has no epochs at all (a fresh model, or a vocab checkpoint).
+    case emptyHistory(index: Int, label: String)
+    /// Every loss in the run's history is NaN or infinite, so no point can be drawn.
+    case noFiniteLoss(index: Int, label: String)
+
+    public var description: String {
+        switch self {
+        case .noRuns: "no training histories to plot"
+        case .emptyHistory(_, let label): "\(label) has no training history to plot"
+        case .noFiniteLoss(_, let label): "\(label) has no finite losses to plot"
+        }
+    }
+}
+
+public enum LossPlot {
+    /// Okabe–Ito colours, darkest first; yellow, hard to see on white, comes last.
+    public static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+
+    public static let defaultTitle = "Training and validation loss per epoch"
+
+    /// The SVG document for `runs`, in order; run i is drawn in `palette[i % 8]`.
+    ///
+    /// A point is drawn for every record whose loss is finite. Records
+    /// without a validation loss (NaN: nothing was held out) leave a gap in
+    /// the dashed line instead of a line across them, and so does an epoch
+    /// number that fails to go up. Points get markers while neighbouring
+    /// epochs are at least 4 px apart; with hundreds of epochs the lines
+    /// alone are clearer. Epochs before which
+    /// the optimizer was reset, the settings changed or the text changed
+    /// (the HIST flags) are marked by a dotted vertical line in the run's
+    /// colour, since the curve may jump there.
+    public static func svg(_ runs: [LabelledHistory], title: String = defaultTitle) throws -> String {
+        guard !runs.isEmpty else { throw LossPlotError.noRuns }
+        let plotted = runs.enumerated().map { index, run in
+            PlottedRun(run, colour: palette[index % palette.count])
+        }
+        for (index, run) in plotted.enumerated() where run.train.isEmpty && run.validation.isEmpty {
+            throw runs[index].history.isEmpty ? LossPlotError.emptyHistory(index: index, label: run.label)
+                                              : LossPlotError.noFiniteLoss(index: index, label: run.label)
+        }
+        return Drawing(runs: plotted, title: title).document()
+    }
+
+    /// Labels for checkpoints named by `paths`: each path's last component
+    /// without `.ckpt`, or as many trailing components as it takes for the
+    /// labels to differ ("lstm/e010" and "rnn/e010"). "-" is "stdin".
+    public static func defaultLabels(forPaths paths: [String]) -> [String] {
+        let components: [[String]] = paths.map { path in
+            if path == "-" { return ["stdin"] }
+            var parts = path.split(separator: "/").map(String.init).filter { $0 != "." }
+            if parts.isEmpty { return [path] }
+            if let last = parts.last, last.hasSuffix(".ckpt"), last.count > 5 {
+                parts[parts.count - 1] = String(last.dropLast(5))
+            }
+            return parts
+        }
+        let deepest = components.map(\.count).max() ?? 1
+        var labels: [String] = []
+        for depth in 1...max(deepest, 1) {
+            labels = components.map { $0.suffix(depth).joined(separator: "/") }
+            if Set(labels).count == labels.count { break }
+        }
+        return labels
+    }
+}
+
+/// A run's points, split into the stretches that a line joins.
+private struct PlottedRun {
+    struct Point { let epoch: Int; let loss: Double }
+    /// Something that happened before `epoch` (HIST flags), e.g. "optimizer reset".
+    struct Event { let epoch: Int; let what: [String] }
+
+    let label: String
+    let colour: String
+    let train: [[Point]]
+    let validation: [[Point]]
+    let events: [Event]
+
+    init(_ run: LabelledHistory, colour: String) {
+        label = run.label
+        self.colour = colour
+        train = Self.stretches(run.history, \.trainLoss)
+        validation = Self.stretches(run.history, \.validationLoss)
+        events = run.history.dropFirst().compactMap { record in
+            let what = Self.eventNames(record.flags)
+            return what.isEmpty ? nil : Event(epoch: record.epoch, what: what)
+        }
+    }
+
+    var allPoints: [Point] { (train + validation).flatMap { $0 } }
+
+    static func eventNames(_ flags: EpochRecord.Flags) -> [String] {
+        var names: [String] = []
+        if flags.contains(.optimizerReset) { names.append("optimizer reset") }
+        if flags.contains(.settingsChanged) { names.append("settings changed") }
+        if flags.contains(.textChanged) { names.append("new text") }
+        return names
+    }
+
+    /// Runs of consecutive records with a finite loss; a missing loss or an
+    /// epoch number that does not go up starts a new stretch.
+    static func stretches(_ history: [EpochRecord], _ loss: KeyPath<EpochRecord, Double>) -> [[Point]] {
+        var result: [[Point]] = []
+        var current: [Point] = []
+        for record in history {
+            let value = record[keyPath: loss]
+            let continues = current.last.map { record.epoch > $0.epoch } ?? true
+            if !value.isFinite || !continues {
+                if !current.isEmpty { result.append(current) }
+                current = []
+            }
+            if value.isFinite { current.append(Point(epoch: record.epoch, loss: value)) }
+        }
+        if !current.isEmpty { result.append(current) }
+        return result
+    }
+}
+
+/// Lays out and writes one plot.
+private struct Drawing {
+    let runs: [PlottedRun]
+    let title: String
+
+    // Sizes in pixels; text is 12 px, the title 15 px.
+    static let fontSize = 12.0
+    static let titleSize = 15.0
+    static let plotWidth = 560.0
+    static let plotHeight = 320.0
+    static let plotTop = 44.0
+    /// Space between the frame and the first and last epoch, so edge points are not cut by the frame.
+    static let innerPadding = 12.0
+    static let legendRow = 20.0
+    static let legendSwatch = 32.0
+
+    let epochAxis: PlotAxis
+    let lossAxis: PlotAxis
+    let plotLeft: Double
+
+    init(runs: [PlottedRun], title: String) {
+        self.runs = runs
+        self.title = title
+        let points = runs.flatMap(\.allPoints)
+        let epochs = points.map(\.epoch), losses = points.map(\.loss)
+        epochAxis = PlotAxis.epochs(first: epochs.min()!, last: epochs.max()!)
+        let lossAxis = PlotAxis.values(minimum: losses.min()!, maximum: losses.max()!, minimumSpan: 0.1)
+        self.lossAxis = lossAxis
+        let widestTick = lossAxis.ticks.map { SVGText.estimatedWidth(lossAxis.label($0), fontSize: Self.fontSize) }.max()!
+        // Axis title, gap, tick labels, gap, tick marks.
+        plotLeft = (14 + 4 + Self.fontSize + 8 + widestTick + 10).rounded(.up)
+    }
+
+    var plotRight: Double { plotLeft + Self.plotWidth }
+    var plotBottom: Double { Self.plotTop + Self.plotHeight }
+
+    func x(_ epoch: Double) -> Double {
+        let usable = Self.plotWidth - 2 * Self.innerPadding
+        return plotLeft + Self.innerPadding + (epoch - epochAxis.lower) / (epochAxis.upper - epochAxis.lower) * usable
+    }
+
+    func y(_ loss: Double) -> Double {
+        plotBottom - (loss - lossAxis.lower) / (lossAxis.upper - lossAxis.lower) * Self.plotHeight
+    }
+
+    /// Pixels between neighbouring epochs; points are marked only when they do not crowd each other.
+    var markerRadius: Double? {
+        let spacing = x(epochAxis.lower + 1) - x(epochAxis.lower)
+        if spacing >= 8 { return 3 }
+        if spacing >= 4 { return 1.75 }
+        return nil
+    }
+
+    // MARK: The document
+
+    func document() -> String {
+        let legend = legendEntries()
+        let legendLeft = plotRight + 24
+        let legendWidth = legend.map { SVGText.estimatedWidth($0.text, fontSize: Self.fontSize) }.max()! + Self.legendSwatch + 16
+        let width = (legendLeft + legendWidth + 8).rounded(.up)
+        let height = max(plotBottom + 56, Self.plotTop + Double(legend.count) * Self.legendRow + 16).rounded(.up)
+        let c = SVGText.coordinate
+        var svg = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(c(width))" height="\(c(height))" \
+            viewBox="0 0 \(c(width)) \(c(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" \
+            font-size="\(c(Self.fontSize))" role="img">
+            <title>\(SVGText.escaped(title))</title>
+            <rect class="background" width="\(c(width))" height="\(c(height))" fill="#ffffff"/>
+            <text class="title" x="\(c(plotLeft + Self.plotWidth / 2))" y="\(c(Self.plotTop - 18))" \
+            text-anchor="middle" font-size="\(c(Self.titleSize))" font-weight="bold">\(SVGText.escaped(title))</text>
+
+            """
+        svg += axes()
+        svg += events()
+        for run in runs { svg += lines(of: run) }
+        for run in runs { svg += markers(of: run) }
+        svg += legendGroup(legend, left: legendLeft)
+        svg += "</svg>\n"
+        return svg
+    }
+
+    func axes() -> String {
+        let c = SVGText.coordinate
+        var out = "<g class=\"grid\" stroke=\"#e6e6e6\" stroke-width=\"1\">\n"
+        for tick in lossAxis.ticks {
+            out += "<line x1=\"\(c(plotLeft))\" y1=\"\(c(y(tick)))\" x2=\"\(c(plotRight))\" y2=\"\(c(y(tick)))\"/>\n"
+        }
+        for tick in epochAxis.ticks {
+            out += "<line x1=\"\(c(x(tick)))\" y1=\"\(c(Self.plotTop))\" x2=\"\(c(x(tick)))\" y2=\"\(c(plotBottom))\"/>\n"
+        }
+        out += "</g>\n"
+        out += "<rect class=\"frame\" x=\"\(c(plotLeft))\" y=\"\(c(Self.plotTop))\" width=\"\(c(Self.plotWidth))\" "
+            + "height=\"\(c(Self.plotHeight))\" fill=\"none\" stroke=\"#333333\" stroke-width=\"1\"/>\n"
+        out += "<g class=\"x-axis\" text-anchor=\"middle\" fill=\"#333333\">\n"
+        for tick in epochAxis.ticks {
+            out += "<line x1=\"\(c(x(tick)))\" y1=\"\(c(plotBottom))\" x2=\"\(c(x(tick)))\" y2=\"\(c(plotBottom + 5))\" stroke=\"#333333\"/>\n"
+            out += "<text x=\"\(c(x(tick)))\" y=\"\(c(plotBottom + 19))\">\(epochAxis.label(tick))</text>\n"
+        }
+        out += "</g>\n"
+        out += "<g class=\"y-axis\" text-anchor=\"end\" fill=\"#333333\">\n"
+        for tick in lossAxis.ticks {
+            out += "<line x1=\"\(c(plotLeft - 5))\" y1=\"\(c(y(tick)))\" x2=\"\(c(plotLeft))\" y2=\"\(c(y(tick)))\" stroke=\"#333333\"/>\n"
+            out += "<text x=\"\(c(plotLeft - 8))\" y=\"\(c(y(tick) + 4))\">\(lossAxis.label(tick))</text>\n"
+        }
+        out += "</g>\n"
+        let yTitleX = 18.0, middle = Self.plotTop + Self.plotHeight / 2
+        out += "<text class=\"axis-title\" x=\"\(c(plotLeft + Self.plotWidth / 2))\" y=\"\(c(plotBottom + 42))\" "
+            + "text-anchor=\"middle\">epoch</text>\n"
+        out += "<text class=\"axis-title\" x=\"\(c(yTitleX))\" y=\"\(c(middle))\" text-anchor=\"middle\" "
+            + "transform=\"rotate(-90 \(c(yTitleX)) \(c(middle)))\">loss (nats/char)</text>\n"
+        return out
+    }
+
+    /// Dotted lines half an epoch before each epoch that started after a change.
+    func events() -> String {
+        guard runs.contains(where: { !$0.events.isEmpty }) else { return "" }
+        let c = SVGText.coordinate
+        var out = "<g class=\"events\" stroke-width=\"1.5\" stroke-dasharray=\"1 3\">\n"
+        for run in runs {
+            for event in run.events {
+                let at = min(max(Double(event.epoch) - 0.5, epochAxis.lower), epochAxis.upper)
+                let note = "\(run.label): \(event.what.joined(separator: ", ")) before epoch \(event.epoch)"
+                out += "<line data-series=\"\(SVGText.escaped(run.label))\" x1=\"\(c(x(at)))\" y1=\"\(c(Self.plotTop))\" "
+                    + "x2=\"\(c(x(at)))\" y2=\"\(c(plotBottom))\" stroke=\"\(run.colour)\">"
+                    + "<title>\(SVGText.escaped(note))</title></line>\n"
+            }
+        }
+        out += "</g>\n"
+        return out
+    }
+
+    func lines(of run: PlottedRun) -> String {
+        var out = ""
+        for (kind, stretches) in [("train", run.train), ("validation", run.validation)] where !stretches.isEmpty {
+            var path = ""
+            for stretch in stretches {
+                for (index, point) in stretch.enumerated() {
+                    if !path.isEmpty { path += " " }
+                    path += (index == 0 ? "M" : "L") + SVGText.coordinate(x(Double(point.epoch))) + ","
+                        + SVGText.coordinate(y(point.loss))
+                }
+            }
+            let dash = kind == "validation" ? " stroke-dasharray=\"7 4\"" : ""
+            out += "<path class=\"\(kind)\" data-series=\"\(SVGText.escaped("\(run.label) \(kind)"))\" d=\"\(path)\" "
+                + "fill=\"none\" stroke=\"\(run.colour)\" stroke-width=\"2\" stroke-linejoin=\"round\"\(dash)/>\n"
+        }
+        return out
+    }
+
+    /// Filled points for train, hollow for validation, each with a tooltip giving its value.
+    func markers(of run: PlottedRun) -> String {
+        guard let radius = markerRadius else { return "" }
+        let c = SVGText.coordinate
+        var out = ""
+        for (kind, stretches) in [("train", run.train), ("validation", run.validation)] where !stretches.isEmpty {
+            let series = "\(run.label) \(kind)"
+            let fill = kind == "train" ? run.colour : "#ffffff"
+            out += "<g class=\"markers \(kind)\" data-series=\"\(SVGText.escaped(series))\" fill=\"\(fill)\" "
+                + "stroke=\"\(run.colour)\" stroke-width=\"1.5\">\n"
+            for point in stretches.flatMap({ $0 }) {
+                let note = "\(series), epoch \(point.epoch): \(SVGText.fixed(point.loss, digits: 4)) nats/char"
+                out += "<circle cx=\"\(c(x(Double(point.epoch))))\" cy=\"\(c(y(point.loss)))\" r=\"\(c(radius))\">"
+                    + "<title>\(SVGText.escaped(note))</title></circle>\n"
+            }
+            out += "</g>\n"
+        }
+        return out
+    }
+
+    // MARK: Legend
+
+    struct LegendEntry {
+        enum Swatch { case train(String), validation(String), event, none }
+        let swatch: Swatch
+        let text: String
+    }
+
+    func legendEntries() -> [LegendEntry] {
+        var entries: [LegendEntry] = []
+        for run in runs {
+            entries.append(LegendEntry(swatch: run.train.isEmpty ? .none : .train(run.colour),
+                                       text: "\(run.label) train" + (run.train.isEmpty ? " (none recorded)" : "")))
+            entries.append(LegendEntry(swatch: run.validation.isEmpty ? .none : .validation(run.colour),
+                                       text: "\(run.label) validation" + (run.validation.isEmpty ? " (none recorded)" : "")))
+        }
+        // Name only the kinds of change that occur, in the order the flags list them.
+        let kinds = ["optimizer reset", "settings changed", "new text"].filter { kind in
+            runs.contains { $0.events.contains { $0.what.contains(kind) } }
+        }
+        if !kinds.isEmpty {
+            entries.append(LegendEntry(swatch: .event, text: "before this epoch: " + kinds.joined(separator: ", ")))
+        }
+        return entries
+    }
+
+    func legendGroup(_ entries: [LegendEntry], left: Double) -> String {
+        let c = SVGText.coordinate
+        var out = "<g class=\"legend\">\n"
+        for (row, entry) in entries.enumerated() {
+            let middle = Self.plotTop + 10 + Double(row) * Self.legendRow
+            let swatchEnd = left + Self.legendSwatch
+            switch entry.swatch {
+            case .train(let colour), .validation(let colour):
+                let isTrain = if case .train = entry.swatch { true } else { false }
+                let dash = isTrain ? "" : " stroke-dasharray=\"7 4\""
+                out += "<line x1=\"\(c(left))\" y1=\"\(c(middle))\" x2=\"\(c(swatchEnd))\" y2=\"\(c(middle))\" "
+                    + "stroke=\"\(colour)\" stroke-width=\"2\"\(dash)/>\n"
+                // The swatch shows a point only when the plot does.
+                if let radius = markerRadius {
+                    out += "<circle cx=\"\(c(left + Self.legendSwatch / 2))\" cy=\"\(c(middle))\" r=\"\(c(radius))\" "
+                        + "fill=\"\(isTrain ? colour : "#ffffff")\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>\n"
+                }
+            case .event:
+                out += "<line x1=\"\(c(left + Self.legendSwatch / 2))\" y1=\"\(c(middle - 8))\" "
+                    + "x2=\"\(c(left + Self.legendSwatch / 2))\" y2=\"\(c(middle + 8))\" stroke=\"#666666\" "
+                    + "stroke-width=\"1.5\" stroke-dasharray=\"1 3\"/>\n"
+            case .none:
+                break
+            }
+            out += "<text x=\"\(c(swatchEnd + 8))\" y=\"\(c(middle + 4))\">\(SVGText.escaped(entry.text))</text>\n"
+        }
+        out += "</g>\n"
+        return out
+    }
+}
