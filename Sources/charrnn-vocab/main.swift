@@ -59,7 +59,7 @@ struct Vocab: CharRNNTool {
         }
         try saveCheckpoint(Checkpoint(alphabet: alphabet), to: target)
         if !quiet {
-            printError("charrnn-vocab: \(characters) characters, alphabet of \(alphabet.count) symbols (stop symbol \(Alphabet.codePoint(alphabet.stop)) included)")
+            printError("charrnn-vocab: \(characters) character\(characters == 1 ? "" : "s"), alphabet of \(alphabet.count) symbols (stop symbol \(Alphabet.codePoint(alphabet.stop)) included)")
         }
     }
 }

@@ -44,6 +44,11 @@ extension InputFile {
         var carryOffset = 0
         var scratch: [UInt8] = []
         try forEachChunk(size: chunkSize) { chunk in
+            // A checkpoint where a text belongs (`--text e1.ckpt`, `charrnn-vocab e1.ckpt`)
+            // would otherwise decode as thousands of U+FFFD and train on noise.
+            if stats.bytes == 0, chunk.starts(with: CheckpointFormat.magic) {
+                throw FileError(file: name, problem: "is a charrnn checkpoint, not a text; give the text file here")
+            }
             stats.hash = FNV1a64.update(stats.hash, chunk)
             stats.bytes += chunk.count
             let base: Int
