@@ -23,7 +23,8 @@ int charrnn_flush_denormals_enabled(void);
 
 /// Installs the handlers for SIGINT, SIGTERM and SIGHUP: each prints
 /// "<tool>: interrupted by SIGINT<note>" on stderr, unlinks the registered
-/// temporary file, and dies of the same signal (shell status 128 + n).
+/// temporary file, and dies of the same signal (shell status 128 + n). A signal
+/// the parent left ignored (nohup, a background job of a script) stays ignored.
 /// Also ignores SIGPIPE and SIGXFSZ, so that a closed pipe or a file-size
 /// limit shows up as EPIPE or EFBIG from write() and is reported as an error.
 void charrnn_install_signal_handlers(const char *tool);
