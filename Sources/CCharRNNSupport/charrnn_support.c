@@ -1,7 +1,9 @@
 #include "charrnn_support.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,9 +24,16 @@ int charrnn_cpu_has_avx2_fma(void) {
 // MXCSR bit 15 = flush to zero, bit 6 = denormals are zero.
 #define CHARRNN_FTZ_DAZ 0x8040u
 
+// CHARRNN_NO_FTZ=1 leaves the mode alone: a diagnostic, to measure what flushing saves.
+static int flushing_disabled(void) {
+    const char *value = getenv("CHARRNN_NO_FTZ");
+    return value != NULL && strcmp(value, "1") == 0;
+}
+
 uint32_t charrnn_enable_flush_denormals(void) {
 #if defined(__x86_64__) || defined(__i386__)
     uint32_t previous = _mm_getcsr();
+    if (flushing_disabled()) return previous;
     _mm_setcsr(previous | CHARRNN_FTZ_DAZ);
     return previous;
 #else
@@ -48,38 +57,98 @@ int charrnn_flush_denormals_enabled(void) {
 #endif
 }
 
-// The handler may only touch this static buffer and call async-signal-safe
-// functions (unlink, signal, raise).
+// The handler may only touch these static buffers and call async-signal-safe
+// functions (write, unlink, signal, raise).
 static char cleanup_path[4096];
 static volatile sig_atomic_t cleanup_armed = 0;
+static volatile sig_atomic_t cleanup_created = 0;
 static volatile sig_atomic_t handlers_installed = 0;
+static char tool_name[64];
+static char interrupt_note[256];
+static volatile sig_atomic_t note_ready = 0;
 
-static void cleanup_and_reraise(int sig) {
+static size_t bounded_copy(char *destination, size_t capacity, const char *source) {
+    size_t length = strlen(source);
+    if (length >= capacity) length = capacity - 1;
+    memcpy(destination, source, length);
+    destination[length] = 0;
+    return length;
+}
+
+static void append(char *line, size_t *used, size_t capacity, const char *text) {
+    while (*text && *used + 1 < capacity) line[(*used)++] = *text++;
+}
+
+static void report_and_reraise(int sig) {
+    int saved_errno = errno;
+    // The temporary file was created and is gone: it has just been renamed into
+    // place, so the output is complete and "nothing written" would be wrong.
+    int renamed = 0;
     if (cleanup_armed) {
-        unlink(cleanup_path);
+        renamed = unlink(cleanup_path) != 0 && errno == ENOENT && cleanup_created;
         cleanup_armed = 0;
     }
-    // Die of the same signal, so the parent shell sees the usual status (130 for Ctrl-C).
+    if (tool_name[0]) {
+        const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+        char line[512];
+        size_t used = 0;
+        append(line, &used, sizeof line, tool_name);
+        append(line, &used, sizeof line, ": interrupted by ");
+        append(line, &used, sizeof line, name);
+        if (note_ready && !renamed) append(line, &used, sizeof line, interrupt_note);
+        line[used++] = '\n';
+        ssize_t ignored = write(STDERR_FILENO, line, used);
+        (void)ignored;
+    }
+    errno = saved_errno;
+    // Die of the same signal, so the parent shell sees the usual status (130 for Ctrl-C, 143 for SIGTERM).
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+static void install_handlers(void) {
+    if (handlers_installed) return;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = report_and_reraise;
+    sigemptyset(&action.sa_mask);
+    // Block the other termination signals while one is handled: one message, one cleanup.
+    sigaddset(&action.sa_mask, SIGINT);
+    sigaddset(&action.sa_mask, SIGTERM);
+    sigaddset(&action.sa_mask, SIGHUP);
+    // A signal the parent set to be ignored stays ignored (nohup, `tool &` in a script).
+    const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction previous;
+        if (sigaction(signals[i], NULL, &previous) == 0 && previous.sa_handler == SIG_IGN) continue;
+        sigaction(signals[i], &action, NULL);
+    }
+    handlers_installed = 1;
+}
+
+void charrnn_install_signal_handlers(const char *tool) {
+    bounded_copy(tool_name, sizeof tool_name, tool);
+    install_handlers();
+    // A closed pipe and a file-size limit become errors from write() (EPIPE,
+    // EFBIG) that the tool reports, instead of a silent death by signal.
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+void charrnn_set_interrupt_note(const char *note) {
+    note_ready = 0;
+    bounded_copy(interrupt_note, sizeof interrupt_note, note);
+    note_ready = 1;
 }
 
 int charrnn_cleanup_on_signal(const char *path) {
     size_t length = strlen(path);
     if (length >= sizeof cleanup_path) return -1;
     cleanup_armed = 0;
+    cleanup_created = 0;
     memcpy(cleanup_path, path, length + 1);
     cleanup_armed = 1;
-    if (!handlers_installed) {
-        struct sigaction action;
-        memset(&action, 0, sizeof action);
-        action.sa_handler = cleanup_and_reraise;
-        sigemptyset(&action.sa_mask);
-        sigaction(SIGINT, &action, NULL);
-        sigaction(SIGTERM, &action, NULL);
-        sigaction(SIGHUP, &action, NULL);
-        handlers_installed = 1;
-    }
+    install_handlers();
     return 0;
 }
 
@@ -90,11 +159,17 @@ void charrnn_unblock_termination_signals(void) {
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGXFSZ);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+void charrnn_cleanup_created(void) {
+    cleanup_created = 1;
 }
 
 void charrnn_cleanup_clear(void) {
     cleanup_armed = 0;
+    cleanup_created = 0;
 }
 
 uint64_t charrnn_physical_memory(void) {

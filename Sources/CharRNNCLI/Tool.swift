@@ -4,6 +4,11 @@
 //
 // Exit codes: 0 success, 1 an error (bad input, I/O), 2 a usage error.
 // charrnn-inspect --diff uses 0 same, 1 different, 2 any error, like diff(1).
+// SIGINT, SIGTERM, SIGHUP: one line ("charrnn-epoch: interrupted by SIGINT;
+// nothing written"), the temporary -o file removed, then death by that signal
+// (shell status 130, 143, 129). A closed pipe or a file-size limit (SIGPIPE,
+// SIGXFSZ are ignored) is an I/O error: exit 1, except for charrnn-sample's
+// text, where a reader that has gone ends the run quietly with 0.
 
 import ArgumentParser
 import CharRNN
@@ -41,6 +46,7 @@ extension CharRNNTool {
         let name = configuration.commandName ?? "charrnn"
         checkCPU(toolName: name)
         charrnn_unblock_termination_signals()
+        charrnn_install_signal_handlers(name)
         var command: Self
         do {
             let parsed = try parseAsRoot(normalisedArguments(Array(CommandLine.arguments.dropFirst())))

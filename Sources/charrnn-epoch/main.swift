@@ -127,6 +127,9 @@ struct Epoch: CharRNNTool {
         let outcome: EpochOutcome
         do {
             (next, outcome) = try checkpoint.trainingEpoch(on: encoded, request: request, progress: reporter.report)
+        } catch TrainingError.diverged(let divergence) {
+            reporter.finish()
+            throw ToolError("\(divergence)")
         } catch let error as TrainingError {
             reporter.finish()
             throw ToolError("\(text): \(error)")

@@ -1,5 +1,5 @@
 // charrnn-epoch as a user runs it: chaining, determinism, settings, history,
-// errors, NaN and Ctrl-C.
+// errors, divergence (NaN/infinite loss or gradient) and Ctrl-C.
 
 import CharRNN
 import Foundation
@@ -128,8 +128,52 @@ import Testing
         try Data(poisoned.encoded()).write(to: directory.appendingPathComponent("bad.ckpt"))
         let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "bad.ckpt", "-o", "e1.ckpt"], directory: directory)
         #expect(result.status == 1)
-        result.expectOneLineError("charrnn-epoch", containing: "text.txt: the loss became NaN at batch 1; no checkpoint written")
+        #expect(result.stderr == "charrnn-epoch: training diverged at epoch 1, batch 1 of 1: the loss is NaN; nothing written. "
+            + "HINT: lower --lr or keep --clip on\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["bad.ckpt", "e0.ckpt", "text.txt", "v.ckpt"])
+    }
+
+    @Test func anAbsurdLearningRateDivergesAtANamedEpochAndBatch() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        let settings = ["--seq-length", "10", "--batch-rows", "8"]
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q"] + settings + ["e0.ckpt", "-o", "e1.ckpt"], directory: directory)
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "e1.ckpt", "-o", "e2.ckpt"], directory: directory)
+        // --lr 1e38 is a valid rate; ADAM's first step moves weights by ~1e38 and the next batch's logits overflow.
+        // (--lr 1e30 still trains, to a finite loss of ~1e31 nats/char.)
+        let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--lr", "1e38", "e2.ckpt", "-o", "e3.ckpt"], directory: directory)
+        #expect(result.status == 1 && !result.signalled)
+        #expect(result.stderr == "charrnn-epoch: training diverged at epoch 3, batch 2 of 13: the loss is NaN; nothing written. "
+            + "HINT: lower --lr or keep --clip on\n", "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "e1.ckpt", "e2.ckpt", "text.txt", "v.ckpt"])
+    }
+
+    @Test func aNonFiniteGradientStopsEvenWhenTheLossIsFinite() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory, cell: "rnn", hidden: "4")
+        // Unit 0 of the tanh layer is held at h = 0.1, and dense.W[:, 0] is +3e38 for symbol 0 and
+        // -3e38 for the others: the logits are about +-3e37, so the loss is large but finite, while
+        // dL/dh0 = 3e38 * (p0 - y0) - 3e38 * (p_y - 1) = 6e38 overflows float for every target but
+        // symbol 0 (--batch-rows 1, so the gradient is not divided by the rows).
+        var crafted = try Self.checkpoint(directory, "e0.ckpt")
+        let layout = crafted.model!.layout
+        let (wi, wh, b) = layout.layerTensors(0)
+        let dense = layout.denseTensors.w
+        let units = 4, symbols = dense.shape[0]
+        for n in 0..<wi.shape[1] { crafted.model!.parameters[wi.offset + n] = 0 }
+        for n in 0..<units { crafted.model!.parameters[wh.offset + n] = 0 }
+        crafted.model!.parameters[b.offset] = Float(atanh(0.1))
+        for v in 0..<symbols { crafted.model!.parameters[dense.offset + v * units] = v == 0 ? 3e38 : -3e38 }
+        try Data(crafted.encoded()).write(to: directory.appendingPathComponent("crafted.ckpt"))
+        let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--batch-rows", "1", "crafted.ckpt", "-o", "e1.ckpt"],
+                                   directory: directory)
+        #expect(result.status == 1 && !result.signalled)
+        #expect(result.stderr.hasPrefix("charrnn-epoch: training diverged at epoch 1, batch 1 of 20: the gradient norm is "), "\(result.stderr)")
+        #expect(result.stderrLines.count == 1)
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e1.ckpt").path))
     }
 
     @Test func interruptLeavesNoOutputAndTheInputUntouched() throws {

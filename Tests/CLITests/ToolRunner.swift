@@ -41,7 +41,8 @@ enum Tools {
     static func run(_ tool: String, _ arguments: [String], stdin: Data = Data(), directory: URL? = nil,
                     stdoutPath: String? = nil) throws -> ToolResult {
         let process = Process()
-        process.executableURL = binaries.appendingPathComponent(tool)
+        // A charrnn tool by name, or any program by absolute path (/bin/bash).
+        process.executableURL = tool.hasPrefix("/") ? URL(fileURLWithPath: tool) : binaries.appendingPathComponent(tool)
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("charrnn-run-\(UUID().uuidString)")

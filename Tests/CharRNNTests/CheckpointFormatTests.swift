@@ -61,6 +61,9 @@ import Testing
         for length in 0..<bytes.count {
             let refused = isRefused(Array(bytes.prefix(length)))
             #expect(refused, "truncated to \(length) bytes")
+            // ... and called truncated, whatever the cut (the magic's first bytes included).
+            let message = describe(Array(bytes.prefix(length)))
+            #expect(message.contains(length == 0 ? "empty" : "truncated"), "cut at \(length): \(message)")
         }
     }
 

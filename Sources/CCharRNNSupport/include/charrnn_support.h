@@ -1,6 +1,6 @@
 // Small pieces of C that Swift cannot express directly: CPU feature checks,
-// the floating-point control register, and an async-signal-safe cleanup of
-// temporary output files on Ctrl-C.
+// the floating-point control register, and async-signal-safe handling of
+// SIGINT/SIGTERM (a one-line message, the temporary output file removed).
 #ifndef CHARRNN_SUPPORT_H
 #define CHARRNN_SUPPORT_H
 
@@ -11,6 +11,8 @@ int charrnn_cpu_has_avx2_fma(void);
 
 /// Sets flush-to-zero and denormals-are-zero for the calling thread (x86 MXCSR).
 /// Returns the previous MXCSR value, or 0 where this is not x86.
+/// With CHARRNN_NO_FTZ=1 in the environment it changes nothing (a diagnostic
+/// for measuring what flushing saves; see scripts/denormal-bench).
 uint32_t charrnn_enable_flush_denormals(void);
 
 /// Restores a control register value returned by charrnn_enable_flush_denormals.
@@ -19,14 +21,29 @@ void charrnn_restore_mxcsr(uint32_t previous);
 /// 1 when FTZ and DAZ are both set for the calling thread.
 int charrnn_flush_denormals_enabled(void);
 
+/// Installs the handlers for SIGINT, SIGTERM and SIGHUP: each prints
+/// "<tool>: interrupted by SIGINT<note>" on stderr, unlinks the registered
+/// temporary file, and dies of the same signal (shell status 128 + n). A signal
+/// the parent left ignored (nohup, a background job of a script) stays ignored.
+/// Also ignores SIGPIPE and SIGXFSZ, so that a closed pipe or a file-size
+/// limit shows up as EPIPE or EFBIG from write() and is reported as an error.
+void charrnn_install_signal_handlers(const char *tool);
+
+/// Text appended to the interruption message, e.g. "; nothing written" (copied).
+void charrnn_set_interrupt_note(const char *note);
+
 /// Registers a path to unlink if SIGINT, SIGTERM or SIGHUP arrives
 /// (the path is copied; one path at a time). Installs the handlers once.
 /// Returns 0 on success, -1 when the path is too long.
 int charrnn_cleanup_on_signal(const char *path);
 
-/// Unblocks SIGINT, SIGTERM and SIGHUP for the calling thread: a parent may have
+/// Unblocks SIGINT, SIGTERM, SIGHUP, SIGPIPE and SIGXFSZ for the calling thread: a parent may have
 /// spawned us with them blocked, and Ctrl-C must always stop a run.
 void charrnn_unblock_termination_signals(void);
+
+/// Says the registered file now exists: if a signal then finds it gone, it has
+/// been renamed into place and the message leaves out the note.
+void charrnn_cleanup_created(void);
 
 /// Forgets the registered path (after a successful rename).
 void charrnn_cleanup_clear(void);

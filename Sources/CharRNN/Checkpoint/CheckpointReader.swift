@@ -54,6 +54,10 @@ private struct CheckpointParser {
     mutating func parse() throws -> Checkpoint {
         guard !file.isEmpty else { throw CheckpointError.empty }
         let magic = CheckpointFormat.magic
+        // A stream cut inside the magic is a truncated checkpoint, not some other file.
+        if file.count < magic.count, Array(file) == Array(magic.prefix(file.count)) {
+            throw CheckpointError.truncated(offset: file.count, reading: "the file header")
+        }
         guard file.count >= magic.count, Array(file[0..<magic.count]) == magic else {
             throw CheckpointError.notACheckpoint(firstBytes: Array(file.prefix(8)))
         }

@@ -3,6 +3,13 @@
 // never sent to a terminal, and `-o FILE` appears atomically (a temporary file
 // in the same directory, fsync, rename), so an interrupted run leaves no
 // partial file behind.
+//
+// The temporary file is `.NAME.tmp.PID` beside NAME (hidden, and never a name
+// a reader is given). SIGINT, SIGTERM and SIGHUP unlink it; SIGKILL cannot be
+// caught, so a killed run may leave one behind, but NAME itself is always
+// either the old file or the complete new one. When NAME exists and is not a
+// regular file (/dev/null, a FIFO, a symlink) it is written through instead,
+// without that guarantee; a cut checkpoint is still refused as truncated.
 
 #if canImport(Glibc)
 import Glibc
@@ -114,8 +121,10 @@ public struct OutputTarget {
     /// nil or "-" means standard output.
     public let path: String?
 
+    /// Also tells the interruption message (SIGINT, SIGTERM) that nothing is written yet.
     public init(path: String?) {
         self.path = path == "-" ? nil : path
+        setInterruptNote("; nothing written")
     }
 
     public var name: String { path ?? "<stdout>" }
@@ -130,12 +139,36 @@ public struct OutputTarget {
     /// Writes `bytes` completely. A file appears only when all of it is on disk.
     public func write(_ bytes: [UInt8]) throws {
         guard let path else {
+            // A reader of a cut stream sees a truncated checkpoint (no END section) and refuses it.
+            setInterruptNote("; the output on \(name) is incomplete")
             try bytes.withUnsafeBytes { buffer throws in
                 try writeAll(STDOUT_FILENO, buffer, name: name)
             }
+            setInterruptNote("")
+            return
+        }
+        var info = stat()
+        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG, (info.st_mode & S_IFMT) != S_IFDIR {
+            // A device, a FIFO or a symlink (-o /dev/null, -o /dev/stdout): write through it.
+            // Renaming over it would replace /dev/null itself with a regular file when run as root.
+            try writeThrough(path: path, bytes)
             return
         }
         try writeAtomically(path: path, bytes)
+    }
+
+    private func writeThrough(path: String, _ bytes: [UInt8]) throws {
+        setInterruptNote("; \(path) may be incomplete")
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(file: path, action: "cannot open for writing", errno: errno) }
+        do {
+            try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        guard Glibc.close(fd) == 0 else { throw FileError(file: path, action: "cannot close", errno: errno) }
+        setInterruptNote("")
     }
 
     private func writeAtomically(path: String, _ bytes: [UInt8]) throws {
@@ -143,14 +176,21 @@ public struct OutputTarget {
         let directory = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
         guard !base.isEmpty else { throw FileError(file: path, problem: "is a directory, not a file name") }
-        let temporary = "\(directory).\(base).tmp.\(getpid())"
-        // Armed before the file exists: a signal in between unlinks nothing harmful.
-        _ = charrnn_cleanup_on_signal(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            charrnn_cleanup_clear()
-            throw FileError(file: path, action: "cannot create a temporary file beside it", errno: errno)
+        // A name another process (or a killed earlier one with our pid) holds gets a suffix.
+        var temporary = "", fd: Int32 = -1
+        for attempt in 0..<100 {
+            temporary = "\(directory).\(base).tmp.\(getpid())" + (attempt == 0 ? "" : ".\(attempt)")
+            // Armed before the file exists: a signal in between unlinks nothing harmful.
+            _ = charrnn_cleanup_on_signal(temporary)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
         }
+        guard fd >= 0 else {
+            let code = errno
+            charrnn_cleanup_clear()
+            throw FileError(file: path, action: "cannot create a temporary file beside it", errno: code)
+        }
+        charrnn_cleanup_created()
         func fail(_ error: Error) -> Error {
             Glibc.close(fd)
             unlink(temporary)
@@ -175,7 +215,15 @@ public struct OutputTarget {
             charrnn_cleanup_clear()
             throw FileError(file: path, action: "cannot rename the temporary file into place", errno: code)
         }
+        // The note first: a signal from here on finds the file complete (see charrnn_cleanup_created).
+        setInterruptNote("")
         charrnn_cleanup_clear()
+        // Make the rename itself durable; best effort (some file systems refuse fsync on a directory).
+        let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            _ = fsync(directoryFD)
+            Glibc.close(directoryFD)
+        }
     }
 }
 
@@ -195,6 +243,11 @@ public func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, name: String
 /// Ignores SIGPIPE so that a closed pipe shows up as EPIPE from write().
 public func ignoreBrokenPipeSignal() {
     signal(SIGPIPE, SIG_IGN)
+}
+
+/// Text the SIGINT/SIGTERM message ends with ("; nothing written"), see charrnn_install_signal_handlers.
+public func setInterruptNote(_ note: String) {
+    charrnn_set_interrupt_note(note)
 }
 
 /// Physical memory of this machine in bytes, 0 when unknown.

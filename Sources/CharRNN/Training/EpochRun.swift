@@ -106,10 +106,16 @@ extension Checkpoint {
         }
         if let previous = history.last, previous.textHash != text.stats.hash { flags.insert(.textChanged) }
 
+        let epoch = (history.last?.epoch ?? 0) + 1
         let trainer = Trainer(model: model, optimizer: optimizer, threads: request.threads)
-        let statistics = try text.indices.withUnsafeBufferPointer { all in
-            try trainer.trainEpoch(UnsafeBufferPointer(rebasing: all[0..<trainCount]), settings: settings,
-                                   stop: alphabet.stopIndex, learningRate: request.learningRate, progress: progress)
+        let statistics: EpochStatistics
+        do {
+            statistics = try text.indices.withUnsafeBufferPointer { all in
+                try trainer.trainEpoch(UnsafeBufferPointer(rebasing: all[0..<trainCount]), settings: settings,
+                                       stop: alphabet.stopIndex, learningRate: request.learningRate, progress: progress)
+            }
+        } catch let error as TrainingError {
+            throw error.inEpoch(epoch)
         }
         let validationStart = monotonicSeconds()
         let validation = text.indices.withUnsafeBufferPointer { all in
@@ -117,16 +123,18 @@ extension Checkpoint {
         }
         let validationSeconds = monotonicSeconds() - validationStart
         let validationLoss = validation.targets > 0 ? validation.lossSum / Double(validation.targets) : .nan
-        guard validation.targets == 0 || validationLoss.isFinite else {
-            throw TrainingError.nonFiniteLoss(batch: statistics.batches, loss: validationLoss)
-        }
         let nextModel = trainer.model
-        guard nextModel.parameters.allSatisfy({ $0.isFinite }) else {
-            throw TrainingError.nonFiniteLoss(batch: statistics.batches, loss: .nan)
+        if let bad = nextModel.parameters.first(where: { !$0.isFinite }) {
+            throw TrainingError.diverged(Divergence(epoch: epoch, batch: statistics.batches, batches: statistics.batches,
+                                                    quantity: .weights, value: Double(bad)))
+        }
+        guard validation.targets == 0 || validationLoss.isFinite else {
+            throw TrainingError.diverged(Divergence(epoch: epoch, batch: statistics.batches, batches: statistics.batches,
+                                                    quantity: .validationLoss, value: validationLoss))
         }
         let nextOptimizer = trainer.optimizerState
         let record = EpochRecord(
-            epoch: (history.last?.epoch ?? 0) + 1, flags: flags, learningRate: request.learningRate,
+            epoch: epoch, flags: flags, learningRate: request.learningRate,
             trainLoss: statistics.meanLoss, validationLoss: validationLoss,
             charsPerSecond: request.reproducible ? 0 : statistics.charsPerSecond,
             seconds: request.reproducible ? 0 : statistics.seconds,

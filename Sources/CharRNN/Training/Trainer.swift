@@ -45,22 +45,64 @@ public struct EpochStatistics: Sendable {
     public var charsPerSecond: Double { seconds > 0 ? Double(positions) / seconds : 0 }
 }
 
+/// Where and how training stopped producing finite numbers.
+public struct Divergence: Equatable, Sendable, CustomStringConvertible {
+    public enum Quantity: String, Sendable {
+        case loss = "the loss"
+        case gradientNorm = "the gradient norm"
+        case weights = "a weight after the update"
+        case validationLoss = "the validation loss"
+    }
+
+    /// The epoch this run would have become; 0 when the trainer alone does not know it.
+    public var epoch: Int
+    /// 1-based index of the batch (optimizer step) within the epoch, and the epoch's batch count.
+    public var batch: Int
+    public var batches: Int
+    public var quantity: Quantity
+    public var value: Double
+
+    public init(epoch: Int = 0, batch: Int, batches: Int, quantity: Quantity, value: Double) {
+        self.epoch = epoch
+        self.batch = batch
+        self.batches = batches
+        self.quantity = quantity
+        self.value = value
+    }
+
+    public var description: String {
+        let valueName = value.isNaN ? "NaN" : (value > 0 ? "infinite" : "-infinite")
+        let epochText = epoch > 0 ? "epoch \(epoch), " : ""
+        let place = quantity == .validationLoss
+            ? "\(epochText)in validation after batch \(batch) of \(batches)"
+            : "\(epochText)batch \(batch) of \(batches)"
+        return "training diverged at \(place): \(quantity.rawValue) is \(valueName); nothing written. "
+            + "HINT: lower --lr or keep --clip on"
+    }
+}
+
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
-    case nonFiniteLoss(batch: Int, loss: Double)
+    case diverged(Divergence)
     case textTooShort(characters: Int, needed: Int)
     case tooMuchMemory(needed: Double, available: Double)
 
     public var description: String {
         switch self {
-        case .nonFiniteLoss(let batch, let loss):
-            let value = loss.isNaN ? "NaN" : (loss > 0 ? "infinite" : "-infinite")
-            return "the loss became \(value) at batch \(batch); no checkpoint written. HINT: lower --lr or keep --clip on"
+        case .diverged(let divergence):
+            return divergence.description
         case .tooMuchMemory(let needed, let available):
             return "one training sequence needs \(format("%.1f", needed / 1_073_741_824)) GiB of buffers and this machine has "
                 + "\(format("%.1f", available / 1_073_741_824)) GiB; HINT: lower --seq-length or --batch-rows (with --change-settings)"
         case .textTooShort(let characters, let needed):
             return "the training part has \(characters) character\(characters == 1 ? "" : "s"); training needs at least \(needed)"
         }
+    }
+
+    /// The same error with the epoch number filled in.
+    func inEpoch(_ epoch: Int) -> TrainingError {
+        guard case .diverged(var divergence) = self else { return self }
+        divergence.epoch = epoch
+        return .diverged(divergence)
     }
 }
 
@@ -122,11 +164,13 @@ public final class Trainer: @unchecked Sendable {
             let lossSum = shards.reduce(0.0) { $0 + $1.lossSum }
             let targets = shards.reduce(0) { $0 + $1.targetCount }
             guard lossSum.isFinite else {
-                throw TrainingError.nonFiniteLoss(batch: sequence + 1, loss: lossSum)
+                throw TrainingError.diverged(Divergence(batch: sequence + 1, batches: batches.sequenceCount,
+                                                        quantity: .loss, value: lossSum))
             }
             if targets > 0 {
-                let clipped = update(shards: shards, realTargets: targets, rows: batches.rows,
-                                     settings: settings, learningRate: learningRate)
+                let clipped = try update(shards: shards, realTargets: targets, rows: batches.rows,
+                                         settings: settings, learningRate: learningRate,
+                                         batch: sequence + 1, batches: batches.sequenceCount)
                 if clipped { statistics.clippedBatches += 1 }
             }
             statistics.lossSum += lossSum
@@ -195,9 +239,10 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Sums shard gradients, clips, applies ADAM and refreshes the packed weights.
-    /// Returns whether the gradient was clipped.
+    /// Returns whether the gradient was clipped; throws, before touching the
+    /// weights, when the gradient holds a NaN or an infinity (even if the loss is finite).
     private func update(shards: [ShardWorker], realTargets: Int, rows: Int, settings: TrainingSettings,
-                        learningRate: Double) -> Bool {
+                        learningRate: Double, batch: Int, batches: Int) throws -> Bool {
         let layout = weights.layout
         let count = layout.parameterCount
         let total = gradient.pointer
@@ -233,6 +278,9 @@ public final class Trainer: @unchecked Sendable {
         }
         let norm = (partialSquares[0] + partialSquares[1]).squareRoot()
         gradientObserver?(UnsafeBufferPointer(start: total, count: count), norm)
+        guard norm.isFinite else {
+            throw TrainingError.diverged(Divergence(batch: batch, batches: batches, quantity: .gradientNorm, value: norm))
+        }
         // Clip the gradient of the mean loss per target to settings.clipNorm, as
         // char-rnn-tensorflow does; the optimised loss is the sum over rows' means,
         // so its gradient is (targets / rows) times larger: clip it at that scale.
