@@ -79,6 +79,15 @@ import Testing
         #expect(bad.status == 2)
         bad.expectOneLineError(tool, containing: "--no-such-flag")
         #expect(bad.stderr.contains("see '\(tool) --help'"))
+        // --version names the tool, the release and the checkpoint format it speaks.
+        let version = try Tools.run(tool, ["--version"])
+        #expect(version.status == 0 && version.stderr.isEmpty)
+        #expect(version.text == "\(tool) \(CharRNNVersion.release) (checkpoint format 1.0)\n")
+        // Shell completion scripts, as the README documents them.
+        for shell in ["bash", "zsh", "fish"] {
+            let completion = try Tools.run(tool, ["--generate-completion-script", shell])
+            #expect(completion.status == 0 && completion.text.contains(tool), "\(tool) \(shell) completion")
+        }
     }
 
     @Test func seedParameterCountsThroughTheTools() throws {
