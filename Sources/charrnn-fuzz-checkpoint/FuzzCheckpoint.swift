@@ -3,30 +3,34 @@
 // reports; a diff), plus a round trip through the writer. Built only by
 // scripts/fuzz (CHARRNN_FUZZ=1 swift build ... -sanitize=fuzzer,address).
 //
-// The first byte of an input picks the mode, so one corpus can hold both:
-//   even: the rest is a checkpoint file, read as it is;
-//   odd:  the rest is an unsealed checkpoint (raw section contents, see
-//         CheckpointSealing.swift), sealed before reading, so mutations get
-//         past the CRCs to the inflater and the section validators.
-// CHARRNN_FUZZ_MODE=plain or =sealed forces one mode for every input.
+// The first byte of an input picks the mode (its value mod 3), so one corpus
+// can hold all three:
+//   0 plain:  the rest is a checkpoint file, read as it is;
+//   1 sealed: the rest is an unsealed checkpoint (raw section contents, see
+//             CheckpointSealing.swift), sealed before reading, so mutations
+//             get past the CRCs to the section validators;
+//   2 crc:    the rest is a checkpoint whose CRCs are recomputed before
+//             reading, and nothing else, so mutated deflate streams and
+//             length fields reach the inflater.
+// CHARRNN_FUZZ_MODE=plain, =sealed or =crc forces one mode for every input.
 //
 // Any trap, crash, leak, timeout or oversized allocation is a finding; a
 // CheckpointError is the expected outcome of a bad input. At exit the target
 // prints how many inputs each mode ran and what they ended in, which shows
 // which validators the fuzzer reached.
 //
-// CHARRNN_FUZZ_MAKE_SEEDS=1 charrnn-fuzz-checkpoint OUTDIR FILE... writes both
-// forms of each checkpoint FILE into OUTDIR as seeds, then exits.
+// CHARRNN_FUZZ_MAKE_SEEDS=1 charrnn-fuzz-checkpoint OUTDIR FILE... writes the
+// three forms of each checkpoint FILE into OUTDIR as seeds, then exits.
 
 import CharRNN
 import Foundation
 
-enum Mode: String {
-    case plain, sealed
+enum Mode: String, CaseIterable {
+    case plain, sealed, crc
 }
 
 nonisolated(unsafe) var forcedMode: Mode?
-nonisolated(unsafe) var outcomes: [Mode: [String: Int]] = [.plain: [:], .sealed: [:]]
+nonisolated(unsafe) var outcomes: [Mode: [String: Int]] = [.plain: [:], .sealed: [:], .crc: [:]]
 
 /// libFuzzer's driver, which its own main() would call.
 @_silgen_name("LLVMFuzzerRunDriver")
@@ -54,7 +58,7 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
     }
     if let name = environment["CHARRNN_FUZZ_MODE"] {
         guard let mode = Mode(rawValue: name) else {
-            report("charrnn-fuzz-checkpoint: CHARRNN_FUZZ_MODE must be plain or sealed, not \(name)\n")
+            report("charrnn-fuzz-checkpoint: CHARRNN_FUZZ_MODE must be plain, sealed or crc, not \(name)\n")
             exit(2)
         }
         forcedMode = mode
@@ -67,9 +71,14 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }
     let input = UnsafeBufferPointer(start: data, count: size)
-    let mode = forcedMode ?? (input[0] & 1 == 0 ? .plain : .sealed)
+    let mode = forcedMode ?? Mode.allCases[Int(input[0]) % 3]
     let rest = Array(input.dropFirst())
-    let bytes = mode == .plain ? rest : CheckpointSealing.sealed(rest)
+    let bytes: [UInt8]
+    switch mode {
+    case .plain: bytes = rest
+    case .sealed: bytes = CheckpointSealing.sealed(rest)
+    case .crc: bytes = CheckpointSealing.checksumsFixed(rest)
+    }
     outcomes[mode]![exercise(bytes), default: 0] += 1
     return 0
 }
@@ -124,7 +133,7 @@ func label(_ error: Error) -> String {
 }
 
 func printOutcomes() {
-    for mode in [Mode.plain, .sealed] {
+    for mode in Mode.allCases {
         let counts = outcomes[mode]!
         let total = counts.values.reduce(0, +)
         guard total > 0 else { continue }
@@ -135,7 +144,7 @@ func printOutcomes() {
     }
 }
 
-/// Seeds for both modes from real checkpoints: "plain-NAME" and "sealed-NAME".
+/// Seeds for every mode from real checkpoints: "plain-NAME", "sealed-NAME" and "crc-NAME".
 func writeSeeds(_ arguments: [String]) {
     guard let directory = arguments.first, arguments.count > 1 else {
         report("usage: CHARRNN_FUZZ_MAKE_SEEDS=1 charrnn-fuzz-checkpoint OUTDIR FILE...\n")
@@ -149,7 +158,7 @@ func writeSeeds(_ arguments: [String]) {
         let file = [UInt8](data)
         let name = URL(fileURLWithPath: path).lastPathComponent
         let unsealed = CheckpointSealing.unsealed(file)
-        for (prefix, seed) in [("plain", [0] + file), ("sealed", [1] + unsealed)] {
+        for (prefix, seed) in [("plain", [0] + file), ("sealed", [1] + unsealed), ("crc", [2] + file)] {
             guard FileManager.default.createFile(atPath: "\(directory)/\(prefix)-\(name)", contents: Data(seed)) else {
                 report("charrnn-fuzz-checkpoint: cannot write \(directory)/\(prefix)-\(name)\n")
                 exit(1)

@@ -40,21 +40,32 @@ import Testing
         let iterations = 4000
         for iteration in 0..<iterations {
             var draft = Self.seeds[iteration % Self.seeds.count]
-            for _ in 0..<random.int(1...3) { mutate(&draft, &random) }
-            // Mostly sealed, so that the mutation reaches the contents; sometimes as it is.
-            let bytes = random.int(0...9) < 8 ? CheckpointSealing.sealed(draft) : draft
+            let bytes: [UInt8]
+            switch random.int(0...9) {
+            case 0...5:  // edit the contents, then seal: the section validators see the edit
+                for _ in 0..<random.int(1...3) { mutate(&draft, &random) }
+                bytes = CheckpointSealing.sealed(draft)
+            case 6, 7:  // edit a real file, deflate streams included, then fix only its CRCs: zlib sees the edit
+                var file = CheckpointSealing.sealed(draft)
+                for _ in 0..<random.int(1...3) { mutate(&file, &random) }
+                bytes = CheckpointSealing.checksumsFixed(file)
+            default:  // as it is: the CRCs catch the edit
+                for _ in 0..<random.int(1...3) { mutate(&draft, &random) }
+                bytes = draft
+            }
             outcomes[Self.exercise(bytes), default: 0] += 1
         }
         // Some inputs must get all the way through, and most validators must be reached.
         #expect(outcomes["accepted", default: 0] > 100, "\(outcomes)")
         for expected in ["invalid ALPH", "invalid MODL", "invalid TENS", "invalid OPTM", "invalid TSET",
-                         "sectionLengthMismatch HIST", "reservedNotZero", "sectionOutOfOrder"] {
+                         "sectionLengthMismatch HIST", "reservedNotZero", "sectionOutOfOrder", "decompressionFailed TENS",
+                         "checksumMismatch"] {
             #expect(outcomes[expected, default: 0] > 0, "no input reached \(expected): \(outcomes)")
         }
     }
 
-    /// One edit of an unsealed checkpoint: bytes, a length field, a field value
-    /// or whole sections.
+    /// One edit of a checkpoint (usually unsealed): bytes, a length field, a
+    /// field value or whole sections.
     func mutate(_ draft: inout [UInt8], _ random: inout TestRandom) {
         let sections = Self.sectionOffsets(draft)
         switch random.int(0...8) {
