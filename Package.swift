@@ -27,6 +27,21 @@ let librarySettings: [SwiftSetting] = simdDefines + [
 ]
 let toolSettings: [SwiftSetting] = simdDefines + [.unsafeFlags(simdFlags)]
 
+// scripts/fuzz builds a libFuzzer target for the checkpoint reader. It exists
+// only when CHARRNN_FUZZ=1, so ordinary builds and tests never see it or
+// -sanitize=fuzzer (whose runtime supplies main, hence -parse-as-library).
+let fuzzing = ProcessInfo.processInfo.environment["CHARRNN_FUZZ"] == "1"
+let fuzzTargets: [Target] = fuzzing ? [
+    .executableTarget(
+        name: "charrnn-fuzz-checkpoint",
+        dependencies: ["CharRNN"],
+        path: "Sources/charrnn-fuzz-checkpoint",
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+    ),
+] : []
+let fuzzProducts: [Product] = fuzzing
+    ? [.executable(name: "charrnn-fuzz-checkpoint", targets: ["charrnn-fuzz-checkpoint"])] : []
+
 let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample"]
 
 let package = Package(
@@ -93,3 +108,5 @@ let package = Package(
         ),
     ]
 )
+package.products += fuzzProducts
+package.targets += fuzzTargets

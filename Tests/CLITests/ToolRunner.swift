@@ -36,7 +36,8 @@ enum Tools {
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 
-    /// Runs `tool` with `arguments`, feeding `stdin`; stdout and stderr go to files (no pipe deadlocks).
+    /// Runs `tool` (a built executable, or an absolute path such as /bin/sh) with
+    /// `arguments`, feeding `stdin`; stdout and stderr go to files (no pipe deadlocks).
     @discardableResult
     static func run(_ tool: String, _ arguments: [String], stdin: Data = Data(), directory: URL? = nil,
                     stdoutPath: String? = nil) throws -> ToolResult {

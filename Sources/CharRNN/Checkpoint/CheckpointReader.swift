@@ -125,7 +125,17 @@ private struct CheckpointParser {
                 let layout = ParameterLayout(config)
                 let expected = CheckpointFormat.tensorSectionSize(layout)
                 try requireLength(section, expected)
-                let payload = try payload(section, limit: expected)
+                // Enough for any directory this layout's count of entries can hold
+                // (names of up to 255 bytes, ranks up to 2, padding), so the check
+                // fails here exactly as it would on the whole section.
+                let directoryBound = 4 + layout.tensors.count * (1 + 255 + 1 + 2 * 4) + 3
+                let checker = self
+                let payload = try payload(section, limit: expected, firstChecked: directoryBound) { start in
+                    try start.withUnsafeBytes { bytes in
+                        var reader = ByteReader(bytes)
+                        try checker.readTensorDirectory(&reader, layout: layout)
+                    }
+                }
                 model = try parseTensors(payload, config: config, layout: layout)
             case .optimizer:
                 guard let model else { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
@@ -135,14 +145,25 @@ private struct CheckpointParser {
                 if options.contains(.skipOptimizer) {
                     _ = try skipPayload(section)
                 } else {
-                    optimizer = try parseOptimizer(try payload(section, limit: expected), count: count)
+                    let checker = self
+                    let payload = try payload(section, limit: expected, firstChecked: CheckpointFormat.optimizerHeaderSize) { start in
+                        try start.withUnsafeBytes { bytes in
+                            var reader = ByteReader(bytes)
+                            _ = try checker.readOptimizerHeader(&reader)
+                        }
+                    }
+                    optimizer = try parseOptimizer(payload, count: count)
                 }
             case .training:
                 try requireLength(section, CheckpointFormat.trainingSettingsSize)
                 training = try parseTraining(try payload(section, limit: CheckpointFormat.trainingSettingsSize))
             case .history:
                 let limit = 4 + CheckpointFormat.historyRecordSize * CheckpointFormat.Limits.maxHistoryRecords
-                history = try parseHistory(try payload(section, limit: limit))
+                let checker = self
+                let payload = try payload(section, limit: limit, firstChecked: 4) { start in
+                    try checker.checkHistoryCount(start, rawLength: section.rawLength)
+                }
+                history = try parseHistory(payload)
             case .metadata:
                 metadata = try parseMetadata(try payload(section, limit: CheckpointFormat.Limits.maxMetadataBytes))
             case .end:
@@ -223,7 +244,13 @@ private struct CheckpointParser {
     }
 
     /// The section's raw bytes, decompressed and CRC-checked.
-    mutating func payload(_ section: SectionHeader, limit: Int) throws -> [UInt8] {
+    ///
+    /// A compressed section's first `firstChecked` bytes are inflated on their
+    /// own and given to `checkFirst` before anything is allocated for the whole
+    /// section, so a decompression bomb of a legal size (a TENS of 8 GiB of
+    /// zeros, say) is refused by its directory after a few bytes.
+    mutating func payload(_ section: SectionHeader, limit: Int, firstChecked: Int = 0,
+                          checkFirst: ([UInt8]) throws -> Void = { _ in }) throws -> [UInt8] {
         guard section.rawLength <= UInt64(limit) else {
             throw CheckpointError.sectionTooLarge(tag: section.tagName, rawLength: section.rawLength, limit: limit)
         }
@@ -236,6 +263,12 @@ private struct CheckpointParser {
         }
         var raw: [UInt8]
         if section.flags & CheckpointFormat.flagZlib != 0 {
+            if firstChecked > 0, section.rawLength > UInt64(firstChecked) {
+                var start = [UInt8](repeating: 0, count: firstChecked)
+                let produced = start.withUnsafeMutableBytes { Zlib.decompressPrefix(stored, into: $0) }
+                // A stream too short or corrupt to fill the start fails below, with zlib's reason.
+                if produced == firstChecked { try checkFirst(start) }
+            }
             raw = [UInt8](repeating: 0, count: Int(section.rawLength))
             do {
                 try raw.withUnsafeMutableBytes { try Zlib.decompress(stored, into: $0) }
@@ -322,29 +355,7 @@ private struct CheckpointParser {
     func parseTensors(_ payload: [UInt8], config: ModelConfig, layout: ParameterLayout) throws -> Model {
         try payload.withUnsafeBytes { bytes in
             var reader = ByteReader(bytes)
-            let count = Int(try reader.u32())
-            guard count == layout.tensors.count else {
-                throw CheckpointError.invalid(tag: "TENS", reason: "\(count) tensors where the model has \(layout.tensors.count)")
-            }
-            for tensor in layout.tensors {
-                let nameLength = Int(try reader.u8())
-                let name = String(decoding: try reader.raw(nameLength), as: UTF8.self)
-                let rank = Int(try reader.u8())
-                guard rank == 1 || rank == 2 else {
-                    throw CheckpointError.invalid(tag: "TENS", reason: "tensor \(name) has rank \(rank); ranks are 1 or 2")
-                }
-                var shape: [Int] = []
-                for _ in 0..<rank { shape.append(Int(try reader.u32())) }
-                guard name == tensor.name, shape == tensor.shape else {
-                    throw CheckpointError.invalid(
-                        tag: "TENS",
-                        reason: "tensor \(name) \(shape) where the model needs \(tensor.name) \(tensor.shape)")
-                }
-            }
-            while reader.offset % 4 != 0 {
-                let padding = try reader.u8()
-                guard padding == 0 else { throw CheckpointError.reservedNotZero(what: "TENS padding", value: UInt64(padding)) }
-            }
+            try readTensorDirectory(&reader, layout: layout)
             var parameters = [Float](repeating: 0, count: layout.parameterCount)
             try parameters.withUnsafeMutableBufferPointer { try reader.floats(into: $0) }
             guard reader.isAtEnd else {
@@ -354,23 +365,57 @@ private struct CheckpointParser {
         }
     }
 
+    /// TENS up to its values: the count, the directory, which must list exactly
+    /// the tensors of `layout`, and the zero padding.
+    func readTensorDirectory(_ reader: inout ByteReader, layout: ParameterLayout) throws {
+        let count = Int(try reader.u32())
+        guard count == layout.tensors.count else {
+            throw CheckpointError.invalid(tag: "TENS", reason: "\(count) tensors where the model has \(layout.tensors.count)")
+        }
+        for tensor in layout.tensors {
+            let nameLength = Int(try reader.u8())
+            let name = String(decoding: try reader.raw(nameLength), as: UTF8.self)
+            let rank = Int(try reader.u8())
+            guard rank == 1 || rank == 2 else {
+                throw CheckpointError.invalid(tag: "TENS", reason: "tensor \(name) has rank \(rank); ranks are 1 or 2")
+            }
+            var shape: [Int] = []
+            for _ in 0..<rank { shape.append(Int(try reader.u32())) }
+            guard name == tensor.name, shape == tensor.shape else {
+                throw CheckpointError.invalid(
+                    tag: "TENS",
+                    reason: "tensor \(name) \(shape) where the model needs \(tensor.name) \(tensor.shape)")
+            }
+        }
+        while reader.offset % 4 != 0 {
+            let padding = try reader.u8()
+            guard padding == 0 else { throw CheckpointError.reservedNotZero(what: "TENS padding", value: UInt64(padding)) }
+        }
+    }
+
     func parseOptimizer(_ payload: [UInt8], count: Int) throws -> AdamState {
         try payload.withUnsafeBytes { bytes in
             var reader = ByteReader(bytes)
-            let step = try reader.u64()
-            let beta1 = try reader.f64(), beta2 = try reader.f64(), epsilon = try reader.f64()
-            for (name, value) in [("beta1", beta1), ("beta2", beta2)] where !(value >= 0 && value < 1) {
-                throw CheckpointError.invalid(tag: "OPTM", reason: "\(name) = \(value) is outside [0, 1)")
-            }
-            guard epsilon > 0, epsilon.isFinite else {
-                throw CheckpointError.invalid(tag: "OPTM", reason: "epsilon = \(epsilon) must be a positive number")
-            }
+            let (step, beta1, beta2, epsilon) = try readOptimizerHeader(&reader)
             var m = [Float](repeating: 0, count: count)
             var v = [Float](repeating: 0, count: count)
             try m.withUnsafeMutableBufferPointer { try reader.floats(into: $0) }
             try v.withUnsafeMutableBufferPointer { try reader.floats(into: $0) }
             return AdamState(step: step, beta1: beta1, beta2: beta2, epsilon: epsilon, m: m, v: v)
         }
+    }
+
+    /// OPTM's first 32 bytes: the step and ADAM's constants, checked.
+    func readOptimizerHeader(_ reader: inout ByteReader) throws -> (step: UInt64, beta1: Double, beta2: Double, epsilon: Double) {
+        let step = try reader.u64()
+        let beta1 = try reader.f64(), beta2 = try reader.f64(), epsilon = try reader.f64()
+        for (name, value) in [("beta1", beta1), ("beta2", beta2)] where !(value >= 0 && value < 1) {
+            throw CheckpointError.invalid(tag: "OPTM", reason: "\(name) = \(value) is outside [0, 1)")
+        }
+        guard epsilon > 0, epsilon.isFinite else {
+            throw CheckpointError.invalid(tag: "OPTM", reason: "epsilon = \(epsilon) must be a positive number")
+        }
+        return (step, beta1, beta2, epsilon)
     }
 
     func parseTraining(_ payload: [UInt8]) throws -> TrainingSettings {
@@ -384,13 +429,10 @@ private struct CheckpointParser {
     }
 
     func parseHistory(_ payload: [UInt8]) throws -> [EpochRecord] {
-        try payload.withUnsafeBytes { bytes in
+        try checkHistoryCount(payload, rawLength: UInt64(payload.count))
+        return try payload.withUnsafeBytes { bytes in
             var reader = ByteReader(bytes)
-            let count = Int(try field(&reader, "HIST", "the record count") { try $0.u32() })
-            let expected = 4 + CheckpointFormat.historyRecordSize * count
-            guard count <= CheckpointFormat.Limits.maxHistoryRecords, payload.count == expected else {
-                throw CheckpointError.sectionLengthMismatch(tag: "HIST", expected: expected, actual: UInt64(payload.count))
-            }
+            let count = Int(try reader.u32())
             var records: [EpochRecord] = []
             records.reserveCapacity(count)
             for _ in 0..<count {
@@ -402,6 +444,18 @@ private struct CheckpointParser {
                     textHash: try reader.u64(), textLength: try reader.u64(), optimizerStep: try reader.u64()))
             }
             return records
+        }
+    }
+
+    /// HIST's record count, which must be at most the limit and fit `rawLength`.
+    func checkHistoryCount(_ start: [UInt8], rawLength: UInt64) throws {
+        try start.withUnsafeBytes { bytes in
+            var reader = ByteReader(bytes)
+            let count = Int(try field(&reader, "HIST", "the record count") { try $0.u32() })
+            let expected = 4 + CheckpointFormat.historyRecordSize * count
+            guard count <= CheckpointFormat.Limits.maxHistoryRecords, rawLength == UInt64(expected) else {
+                throw CheckpointError.sectionLengthMismatch(tag: "HIST", expected: expected, actual: rawLength)
+            }
         }
     }
 

@@ -43,6 +43,28 @@ public enum Zlib {
         case lengthMismatch(expected: Int, actual: Int)
     }
 
+    /// Inflates the start of a zlib stream into `output`, stopping as soon as
+    /// `output` is full. Returns how many bytes it produced: fewer when the
+    /// stream ends or is corrupt before that (`decompress` reports why). Lets
+    /// a reader check the first fields of a section before it allocates for
+    /// the whole of it.
+    public static func decompressPrefix(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
+        guard !output.isEmpty else { return 0 }
+        var stream = z_stream()
+        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return 0 }
+        defer { inflateEnd(&stream) }
+        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        stream.avail_in = uInt(min(input.count, Int(UInt32.max)))
+        stream.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.avail_out = uInt(min(output.count, Int(UInt32.max)))
+        while stream.avail_out > 0 {
+            let before = stream.avail_out
+            let status = inflate(&stream, Z_NO_FLUSH)
+            guard status == Z_OK, stream.avail_out < before || stream.avail_in > 0 else { break }
+        }
+        return min(output.count, Int(UInt32.max)) - Int(stream.avail_out)
+    }
+
     /// Decompresses a whole zlib stream into exactly `output.count` bytes.
     /// Fails if the stream is corrupt, ends early, produces more bytes, or has
     /// bytes after its end.
@@ -94,6 +116,8 @@ public enum Zlib {
             case Z_BUF_ERROR:
                 // No progress possible: the input ended before the stream did.
                 throw .corrupt("compressed stream ends early")
+            case Z_NEED_DICT:
+                throw .corrupt("the stream needs a preset dictionary, which checkpoints never use")
             default:
                 let message = stream.msg.map { String(cString: $0) } ?? "status \(status)"
                 throw .corrupt(message)

@@ -1,0 +1,332 @@
+// Hostile checkpoints: a short, deterministic mutation loop that runs with
+// every `swift test` (scripts/fuzz runs libFuzzer for longer), and proof that
+// sizes claimed by a file are refused before they are allocated.
+
+import CharRNN
+import Foundation
+import Testing
+
+// Serialized: the memory checks read the process's peak RSS.
+@Suite(.serialized) struct CheckpointFuzzTests {
+    // MARK: - Mutation loop
+
+    /// Real checkpoints of every kind, unsealed (raw section contents) so that
+    /// mutations edit fields instead of deflate bits.
+    static let seeds: [[UInt8]] = {
+        let alphabet = try! Alphabet(text: Array("to be, or not to be\n".unicodeScalars.map(\.value)))
+        var trained = Fixtures.workedExample
+        trained.metadata.append((key: "note", value: "a=b"))
+        let models = [
+            Checkpoint(alphabet: alphabet),
+            Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
+                cell: .lstm, hiddenSizes: [3, 2], alphabetSize: alphabet.count, seed: 1))),
+            Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
+                cell: .gru, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 2)),
+                       optimizer: AdamState(parameterCount: 3 * 2 * (alphabet.count + 3) + alphabet.count * 3)),
+            trained,
+        ]
+        return models.map { CheckpointSealing.unsealed($0.encoded()) }
+    }()
+
+    /// Values that sit on the limits of formats/checkpoint.md §8, or overflow them.
+    static let interestingWords: [UInt32] = [
+        0, 1, 2, 3, 4, 5, 24, 64, 65, 65_535, 65_536, 65_537, 0xD800, 0x10FFFF, 0x11_0000,
+        1 << 20, (1 << 20) + 1, 1_000_000, 1_000_001, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF,
+    ]
+
+    @Test func mutatedCheckpointsAreReadOrRefusedNeverCrash() throws {
+        var random = TestRandom(seed: 20_261_129)
+        var outcomes: [String: Int] = [:]
+        let iterations = 4000
+        for iteration in 0..<iterations {
+            var draft = Self.seeds[iteration % Self.seeds.count]
+            let bytes: [UInt8]
+            switch random.int(0...9) {
+            case 0...5:  // edit the contents, then seal: the section validators see the edit
+                for _ in 0..<random.int(1...3) { mutate(&draft, &random) }
+                bytes = CheckpointSealing.sealed(draft)
+            case 6, 7:  // edit a real file, deflate streams included, then fix only its CRCs: zlib sees the edit
+                var file = CheckpointSealing.sealed(draft)
+                for _ in 0..<random.int(1...3) { mutate(&file, &random) }
+                bytes = CheckpointSealing.checksumsFixed(file)
+            default:  // as it is: the CRCs catch the edit
+                for _ in 0..<random.int(1...3) { mutate(&draft, &random) }
+                bytes = draft
+            }
+            outcomes[Self.exercise(bytes), default: 0] += 1
+        }
+        // Some inputs must get all the way through, and most validators must be reached.
+        #expect(outcomes["accepted", default: 0] > 100, "\(outcomes)")
+        for expected in ["invalid ALPH", "invalid MODL", "invalid TENS", "invalid OPTM", "invalid TSET",
+                         "sectionLengthMismatch HIST", "reservedNotZero", "sectionOutOfOrder", "decompressionFailed TENS",
+                         "checksumMismatch"] {
+            #expect(outcomes[expected, default: 0] > 0, "no input reached \(expected): \(outcomes)")
+        }
+    }
+
+    /// One edit of a checkpoint (usually unsealed): bytes, a length field, a
+    /// field value or whole sections.
+    func mutate(_ draft: inout [UInt8], _ random: inout TestRandom) {
+        let sections = Self.sectionOffsets(draft)
+        switch random.int(0...8) {
+        case 0:  // overwrite a few bytes
+            guard !draft.isEmpty else { return }
+            let at = random.int(0...(draft.count - 1))
+            for index in at..<min(draft.count, at + random.int(1...4)) { draft[index] = UInt8(truncatingIfNeeded: random.int(0...255)) }
+        case 1:  // insert bytes
+            draft.insert(contentsOf: random.bytes(random.int(1...8)), at: random.int(0...draft.count))
+        case 2:  // delete bytes
+            guard !draft.isEmpty else { return }
+            let at = random.int(0...(draft.count - 1))
+            draft.removeSubrange(at..<min(draft.count, at + random.int(1...8)))
+        case 3, 4:  // an interesting value in a section's contents, at a field boundary
+            guard let section = sections.randomElement(using: &random.generator) else { return }
+            let contentStart = section.lowerBound + CheckpointFormat.sectionHeaderSize
+            guard section.upperBound - contentStart >= 4 else { return }
+            let at = contentStart + 4 * random.int(0...((section.upperBound - contentStart) / 4 - 1))
+            let word = Self.interestingWords[random.int(0...(Self.interestingWords.count - 1))]
+            withUnsafeBytes(of: word.littleEndian) { draft.replaceSubrange(at..<at + 4, with: $0) }
+        case 5:  // a length field: shift where a section's contents end
+            guard let section = sections.randomElement(using: &random.generator) else { return }
+            let field = section.lowerBound + 8
+            let length = UInt64(section.count - CheckpointFormat.sectionHeaderSize)
+            let lengths: [UInt64] = [0, 1, 4, max(length, 1) - 1, length + 1, length + 4, 1 << 40, UInt64.max]
+            let value = lengths[random.int(0...(lengths.count - 1))]
+            withUnsafeBytes(of: value.littleEndian) { draft.replaceSubrange(field..<field + 8, with: $0) }
+        case 6:  // swap two sections
+            guard sections.count >= 2 else { return }
+            let a = random.int(0...(sections.count - 2)), b = random.int((a + 1)...(sections.count - 1))
+            let first = Array(draft[sections[a]]), second = Array(draft[sections[b]])
+            draft.replaceSubrange(sections[b], with: first)
+            draft.replaceSubrange(sections[a], with: second)
+        case 7:  // drop or repeat a section
+            guard let section = sections.randomElement(using: &random.generator) else { return }
+            if random.int(0...1) == 0 {
+                draft.removeSubrange(section)
+            } else {
+                draft.insert(contentsOf: Array(draft[section]), at: section.upperBound)
+            }
+        default:  // flip the compression flag, a reserved bit or a tag byte
+            guard let section = sections.randomElement(using: &random.generator) else { return }
+            let choices = [section.lowerBound + 4, section.lowerBound + 4, section.lowerBound + 32, section.lowerBound]
+            let at = choices[random.int(0...(choices.count - 1))]
+            draft[at] ^= at == section.lowerBound ? 0x20 : 1
+        }
+    }
+
+    /// Where each whole section of an unsealed checkpoint starts and ends.
+    static func sectionOffsets(_ draft: [UInt8]) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var offset = CheckpointFormat.fileHeaderSize
+        while draft.count - offset >= CheckpointFormat.sectionHeaderSize {
+            let claimed = draft.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) }
+            let end = offset + CheckpointFormat.sectionHeaderSize + Int(min(claimed, UInt64(draft.count - offset - CheckpointFormat.sectionHeaderSize)))
+            ranges.append(offset..<end)
+            offset = end
+        }
+        return ranges
+    }
+
+    /// Reads `bytes`; an accepted file must survive a round trip through the
+    /// writer. Returns "accepted" or the error's case (with its section).
+    static func exercise(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> String {
+        do {
+            let checkpoint = try Checkpoint(decoding: bytes)
+            let encoded = checkpoint.encoded()
+            let reread = try Checkpoint(decoding: encoded)
+            #expect(reread.encoded() == encoded, "re-serialising changes the bytes", sourceLocation: sourceLocation)
+            let light = try Checkpoint(decoding: bytes, options: .skipOptimizer)
+            #expect(light.optimizer == nil, sourceLocation: sourceLocation)
+            _ = CheckpointReport.text(checkpoint, name: "fuzz")
+            _ = CheckpointReport.json(checkpoint, name: "fuzz").rendered()
+            return "accepted"
+        } catch {
+            switch error {
+            case .invalid(let tag, _), .sectionLengthMismatch(let tag, _, _), .decompressionFailed(let tag, _):
+                return "\(Mirror(reflecting: error).children.first!.label!) \(tag)"
+            default:
+                return Mirror(reflecting: error).children.first?.label ?? "\(error)"
+            }
+        }
+    }
+
+    // MARK: - Sizes are refused before they are allocated
+
+    /// A claim of ~10^12 of something, in each place a size lives, is refused
+    /// in well under a second without the memory it asks for.
+    @Test func hugeClaimsAreRefusedWithoutAllocating() throws {
+        let alphabet = Self.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
+        let rnn = Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 2))
+        let end = Self.section("END ", payload: [])
+        let claims: [(String, [UInt8], String)] = [
+            ("raw_length 10^12, stored", Self.fileHeader + Self.section("ALPH", payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
+             "claims 1000000000000 bytes of content"),
+            ("raw_length 10^12, zlib", Self.fileHeader + alphabet + Self.section("meta", flags: 1, payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
+             "impossible for deflate"),
+            ("stored_length 10^12", Self.fileHeader + alphabet + Self.section("meta", payload: [1, 2, 3, 4], stored: 1_000_000_000_000, raw: 1_000_000_000_000) + end,
+             "truncated"),
+            ("N = 2^32 - 1 in ALPH", Self.fileHeader + Self.section("ALPH", payload: Self.u32s(0xFFFF_FFFF, 0, 0x61, 0x62)) + end,
+             "4294967295"),
+            ("64 layers of 2^20 units in MODL", Self.fileHeader + alphabet
+                + Self.section("MODL", payload: Self.u32s(2, 1, 7, 0, 3, 64) + Self.u32s(repeating: 1 << 20, 64)) + end,
+             "more than 2147483647 parameters"),
+            ("H = 2^32 - 1 in MODL", Self.fileHeader + alphabet + Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 0xFFFF_FFFF)) + end,
+             "4294967295 units"),
+            ("R = 2^32 - 1 in HIST", Self.fileHeader + alphabet + Self.section("HIST", payload: Self.u32s(0xFFFF_FFFF)) + end,
+             "holds 4 bytes where 309237645244 are expected"),
+            ("TENS of 10^12 bytes", Self.fileHeader + alphabet + rnn + Self.section("TENS", flags: 1, payload: [0], raw: 1_000_000_000_000) + end,
+             "impossible for deflate"),
+        ]
+        for (what, file, message) in claims {
+            let (description, seconds, growth) = try Self.measure { try Checkpoint(decoding: file) }
+            #expect(description.contains(message), "\(what): \(description)")
+            #expect(seconds < 0.5, "\(what) took \(seconds) s")
+            #expect(growth < 64 << 20, "\(what) grew the peak RSS by \(growth >> 20) MB")
+        }
+    }
+
+    /// A zlib stream that inflates to 1 GB of zeros stops at raw_length + 1
+    /// bytes, whatever raw_length claims.
+    @Test func decompressionBombsAreRefusedWithBoundedMemory() throws {
+        let alphabet = Self.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
+        let end = Self.section("END ", payload: [])
+        let bomb = Self.zeroBomb(bytes: 1 << 30)
+        #expect(bomb.count < 8 << 20)
+        // Small claims: inflating stops one byte past them.
+        let small = Self.fileHeader + alphabet + Self.section("meta", flags: 1, payload: bomb, raw: 100) + end
+        let (smallError, smallSeconds, smallGrowth) = try Self.measure { try Checkpoint(decoding: small) }
+        #expect(smallError == "section meta does not decompress: it decompresses to more than 100 bytes, 100 recorded")
+        // As large as the section's limit allows: 72 MB of history. The record count, read first, is refused.
+        let history = Self.fileHeader + alphabet + Self.section("HIST", flags: 1, payload: bomb, raw: 4 + 72 * 1_000_000) + end
+        let (historyError, historySeconds, historyGrowth) = try Self.measure { try Checkpoint(decoding: history) }
+        #expect(historyError == "section HIST holds 72000004 bytes where 4 are expected")
+        // A model just under 2^31 - 1 parameters (rnn, N = 3, H = 46 337: 2 147 441 931) makes
+        // a legal TENS of 8.6 GB; its zero directory is refused before anything is allocated for it.
+        let model = Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 46_337))
+        let layout = ParameterLayout(ModelConfig(cell: .rnn, hiddenSizes: [46_337], alphabetSize: 3, seed: 7))
+        #expect(layout.parameterCount == 2_147_441_931)
+        let tensSize = UInt64(CheckpointFormat.tensorSectionSize(layout))
+        let padded = bomb + [UInt8](repeating: 0, count: Int(tensSize / 1032) + 1 - bomb.count)
+        let tensors = Self.fileHeader + alphabet + model + Self.section("TENS", flags: 1, payload: padded, raw: tensSize) + end
+        let (tensorsError, tensorsSeconds, tensorsGrowth) = try Self.measure { try Checkpoint(decoding: tensors) }
+        #expect(tensorsError == "section TENS: 0 tensors where the model has 5")
+        for (what, seconds, growth) in [("meta", smallSeconds, smallGrowth), ("HIST", historySeconds, historyGrowth),
+                                        ("TENS", tensorsSeconds, tensorsGrowth)] {
+            #expect(seconds < 0.5, "\(what) bomb took \(seconds) s")
+            #expect(growth < 64 << 20, "\(what) bomb grew the peak RSS by \(growth >> 20) MB")
+        }
+    }
+
+    // MARK: - Helpers
+
+    static let fileHeader: [UInt8] = [0x89, 0x43, 0x52, 0x4E, 0x4E, 0x0D, 0x0A, 0x1A, 0x01, 0x00, 0x00, 0x00, 0x2F, 0x18, 0x17, 0x0C]
+
+    /// A section with matching CRCs; `stored` and `raw` default to the payload's length.
+    static func section(_ tag: String, flags: UInt32 = 0, payload: [UInt8], stored: UInt64? = nil, raw: UInt64? = nil) -> [UInt8] {
+        var header = ByteWriter()
+        header.raw(Array(tag.utf8))
+        header.u32(flags)
+        header.u64(stored ?? UInt64(payload.count))
+        header.u64(raw ?? UInt64(payload.count))
+        header.u32(Zlib.crc32(payload))
+        header.u32(Zlib.crc32(payload))
+        header.u32(0)
+        header.u32(Zlib.crc32(header.bytes))
+        return header.bytes + payload
+    }
+
+    static func u32s(_ values: UInt32...) -> [UInt8] {
+        values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+    }
+
+    static func u32s(repeating value: UInt32, _ count: Int) -> [UInt8] {
+        (0..<count).flatMap { _ in withUnsafeBytes(of: value.littleEndian, Array.init) }
+    }
+
+    /// A zlib stream of `bytes` zeros, written directly (fixed Huffman codes: one
+    /// literal 0, then matches of 258 bytes at distance 1, 13 bits each), so
+    /// making it never holds the zeros in memory. Its Adler-32 is left 0.
+    static func zeroBomb(bytes: Int) -> [UInt8] {
+        var writer = BitWriter()
+        writer.output = [0x78, 0x01]
+        writer.put(0b011, 3)                    // BFINAL = 1, BTYPE = 01 (fixed codes)
+        writer.putCode(0b0011_0000, 8)          // literal 0
+        var matches = (bytes - 1) / 258
+        // Eight matches are 104 bits, 13 whole bytes; from the second group of
+        // eight on, every group comes out as the same 13 bytes.
+        for _ in 0..<16 { writer.putMatch() }
+        matches -= 16
+        let group = Array(writer.output.suffix(13))
+        writer.output.reserveCapacity(writer.output.count + 13 * (matches / 8) + 16)
+        for _ in 0..<(matches / 8) { writer.output += group }
+        for _ in 0..<(matches % 8) { writer.putMatch() }
+        for _ in 0..<((bytes - 1) % 258) { writer.putCode(0b0011_0000, 8) }
+        writer.put(0, 7)                        // end of block (code 256: seven zero bits)
+        writer.put(0, 7)                        // flush to a byte boundary
+        return writer.output + [0, 0, 0, 0]
+    }
+
+    /// Bits into bytes, least significant first, as deflate packs them.
+    struct BitWriter {
+        var output: [UInt8] = []
+        var bits: UInt64 = 0
+        var pending = 0
+
+        mutating func put(_ value: UInt64, _ width: Int) {
+            bits |= value << UInt64(pending)
+            pending += width
+            while pending >= 8 {
+                output.append(UInt8(truncatingIfNeeded: bits))
+                bits >>= 8
+                pending -= 8
+            }
+        }
+
+        /// A Huffman code, which deflate stores most significant bit first.
+        mutating func putCode(_ code: UInt64, _ width: Int) {
+            var reversed: UInt64 = 0
+            for bit in 0..<width { reversed |= ((code >> UInt64(bit)) & 1) << UInt64(width - 1 - bit) }
+            put(reversed, width)
+        }
+
+        /// Length code 285 (258 bytes, no extra bits), distance code 0 (1 byte back).
+        mutating func putMatch() {
+            putCode(0b1100_0101, 8)
+            putCode(0, 5)
+        }
+    }
+
+    /// Runs `read`, which must throw; returns the error's description, the
+    /// seconds it took and how far it raised the process's peak RSS.
+    static func measure(_ read: () throws -> Checkpoint) throws -> (String, Double, Int) {
+        let before = resetPeakRSS()
+        let start = Date()
+        var description = "decoded without error"
+        do {
+            _ = try read()
+        } catch let error as CheckpointError {
+            description = error.description
+        }
+        let seconds = Date().timeIntervalSince(start)
+        return (description, seconds, max(0, peakRSS() - before))
+    }
+
+    /// Lowers the peak-RSS mark (VmHWM) to the current RSS, so that the next
+    /// reading shows only what came after; returns the mark. Without
+    /// /proc/self/clear_refs the mark stays, and growth reads smaller.
+    static func resetPeakRSS() -> Int {
+        if let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
+            handle.write(Data("5".utf8))
+            try? handle.close()
+        }
+        return peakRSS()
+    }
+
+    /// VmHWM from /proc/self/status, in bytes.
+    static func peakRSS() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kilobytes * 1024
+    }
+}
