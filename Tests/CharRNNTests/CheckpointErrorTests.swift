@@ -399,7 +399,7 @@ import Testing
         expect(Self.fileHeader + Self.alph + end, throws: .invalid(tag: "END", reason: "the END section must be empty"),
                "section END: the END section must be empty")
         expect(Self.fileHeader + Self.alph + Self.end + hex("0A"), throws: .trailingBytes(count: 1),
-               "1 unexpected bytes after the END section")
+               "1 unexpected byte after the END section")
     }
 
     // MARK: - Helpers

@@ -111,7 +111,7 @@ import Testing
         #expect(describe(Array(bytes[0..<12]) + [0, 0, 0, 0] + bytes[16...]).contains("corrupt file header"))
         #expect(describe(future).contains("format 2.0 is not supported"))
         #expect(describe(Array(bytes.dropLast(40))).contains("END section is missing"))
-        #expect(describe(bytes + [0]).contains("unexpected bytes after the END section"))
+        #expect(describe(bytes + [0]).contains("1 unexpected byte after the END section"))
         var payload = bytes
         payload[16 + 40 + 8] ^= 1  // first byte of the alphabet's symbols
         #expect(describe(payload).contains("CRC-32"))

@@ -217,6 +217,27 @@ import Testing
         }
     }
 
+    /// A legal section bigger than the machine could load is refused before
+    /// it is allocated, rather than killing the process when allocation fails.
+    @Test func sectionsBeyondTheMemoryBudgetAreRefused() throws {
+        let alphabet = Self.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
+        let end = Self.section("END ", payload: [])
+        // A million zero history records (72 MB raw) compress to about 70 KB.
+        let raw = Self.u32s(1_000_000) + [UInt8](repeating: 0, count: 72 * 1_000_000)
+        let compressed = raw.withUnsafeBytes { Zlib.compress($0, level: 9) }
+        #expect(compressed.count < 1 << 20)
+        var history = Self.section("HIST", flags: 1, payload: compressed, raw: UInt64(raw.count))
+        // The raw CRC is the one of the 72 MB the section claims.
+        let rawCRC = Zlib.crc32(raw)
+        history.replaceSubrange(28..<32, with: Self.u32s(rawCRC))
+        history.replaceSubrange(36..<40, with: Self.u32s(Zlib.crc32(Array(history[0..<36]))))
+        let file = Self.fileHeader + alphabet + history + end
+        #expect(throws: CheckpointError.invalid(
+            tag: "HIST", reason: "it inflates to 69 MiB, more than this machine's 95 MiB of memory can load")) {
+            try Checkpoint(decoding: file, memoryBudget: 100_000_000)
+        }
+    }
+
     // MARK: - Helpers
 
     static let fileHeader: [UInt8] = [0x89, 0x43, 0x52, 0x4E, 0x4E, 0x0D, 0x0A, 0x1A, 0x01, 0x00, 0x00, 0x00, 0x2F, 0x18, 0x17, 0x0C]

@@ -69,7 +69,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .checksumMismatch(let tag, let expected, let actual):
             return "section \(printable(tag)) fails its CRC-32 check (recorded \(hex32(expected)), computed \(hex32(actual))): the file is corrupt"
         case .trailingBytes(let count):
-            return "\(count) unexpected bytes after the END section"
+            return "\(count) unexpected byte\(count == 1 ? "" : "s") after the END section"
         case .invalid(let tag, let reason):
             return "section \(printable(tag)): \(reason)"
         }

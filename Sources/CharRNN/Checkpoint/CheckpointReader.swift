@@ -11,10 +11,16 @@ extension Checkpoint {
     }
 
     /// Decodes a whole checkpoint file.
-    public init(decoding bytes: [UInt8], options: ReadOptions = []) throws(CheckpointError) {
+    ///
+    /// `memoryBudget` bounds what a compressed section may inflate to: a small
+    /// file may legally claim a multi-gigabyte TENS, and on a machine without
+    /// the memory the allocation would kill the process instead of refusing
+    /// the file. It defaults to the machine's physical memory.
+    public init(decoding bytes: [UInt8], options: ReadOptions = [],
+                memoryBudget: UInt64 = physicalMemoryBytes) throws(CheckpointError) {
         do {
             self = try bytes.withUnsafeBytes { buffer in
-                var parser = CheckpointParser(buffer, options: options)
+                var parser = CheckpointParser(buffer, options: options, memoryBudget: memoryBudget)
                 return try parser.parse()
             }
         } catch let error as CheckpointError {
@@ -30,11 +36,14 @@ private struct CheckpointParser {
 
     let file: UnsafeRawBufferPointer
     let options: Checkpoint.ReadOptions
+    /// Bytes a compressed section may inflate to (0: unknown, no bound).
+    let memoryBudget: UInt64
     var offset = 0
 
-    init(_ file: UnsafeRawBufferPointer, options: Checkpoint.ReadOptions) {
+    init(_ file: UnsafeRawBufferPointer, options: Checkpoint.ReadOptions, memoryBudget: UInt64) {
         self.file = file
         self.options = options
+        self.memoryBudget = memoryBudget
     }
 
     /// A section header as read from the file.
@@ -268,6 +277,12 @@ private struct CheckpointParser {
                 let produced = start.withUnsafeMutableBytes { Zlib.decompressPrefix(stored, into: $0) }
                 // A stream too short or corrupt to fill the start fails below, with zlib's reason.
                 if produced == firstChecked { try checkFirst(start) }
+            }
+            // The raw bytes and the values decoded from them coexist for a moment.
+            if memoryBudget > 0, section.rawLength > memoryBudget / 2 {
+                throw CheckpointError.invalid(
+                    tag: section.tagName,
+                    reason: "it inflates to \(formatBytes(section.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
             }
             raw = [UInt8](repeating: 0, count: Int(section.rawLength))
             do {

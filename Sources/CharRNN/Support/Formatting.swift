@@ -83,3 +83,13 @@ public func isoTimestamp() -> String {
     let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
     return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+/// A byte count for messages: "8.0 GiB", "12.5 MiB", "900 bytes" (binary units).
+public func formatBytes(_ bytes: UInt64) -> String {
+    let units: [(String, Double)] = [("GiB", 1_073_741_824), ("MiB", 1_048_576), ("KiB", 1_024)]
+    for (name, size) in units where Double(bytes) >= size {
+        let value = Double(bytes) / size
+        return value >= 10 ? "\(Int(value.rounded())) \(name)" : "\(Double(Int(value * 10)) / 10) \(name)"
+    }
+    return bytes == 1 ? "1 byte" : "\(bytes) bytes"
+}
