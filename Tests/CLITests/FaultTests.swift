@@ -97,6 +97,48 @@ import Testing
         print("SIGKILL loop, epoch \(String(format: "%.2f", runtime)) s: \(outcomes.sorted { $0.key < $1.key })")
     }
 
+    /// The write itself is a few milliseconds of an epoch, so random kills rarely
+    /// land in it. Here the kill waits for the temporary file to appear (its
+    /// name holds the writer's pid) and then comes at a random moment of the
+    /// write, fsync or rename of a 12 MB checkpoint.
+    @Test func sigkillDuringTheWriteItselfLeavesTheOldFileOrTheCompleteNewOne() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        let arguments = ["-q", "--hidden", "512,512", "--seed", "1", "-o", "big.ckpt", "v.ckpt"]
+        try Tools.run("charrnn-init", arguments, directory: directory)
+        let big = directory.appendingPathComponent("big.ckpt")
+        let complete = try Data(contentsOf: big)
+        try Tools.run("charrnn-init", ["-q", "--hidden", "512,512", "--seed", "2", "-o", "big.ckpt", "v.ckpt"], directory: directory)
+        let old = try Data(contentsOf: big)
+        #expect(old != complete && old.count > 10_000_000)
+        var random = Xoshiro256(seed: 7)
+        var whileWriting = 0, attempts = 0
+        while whileWriting < 4 && attempts < 40 {
+            attempts += 1
+            let process = try Self.start("charrnn-init", arguments, directory: directory,
+                                         errors: directory.appendingPathComponent("err.txt"))
+            let temporary = directory.appendingPathComponent(".big.ckpt.tmp.\(process.processIdentifier)").path
+            var appeared = false
+            for _ in 0..<20_000 where process.isRunning {  // up to ~4 s
+                if access(temporary, F_OK) == 0 { appeared = true; break }
+                usleep(200)
+            }
+            if appeared { usleep(UInt32(random.nextIndex(below: 30_000))) }  // 0-30 ms into the write
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let now = try Data(contentsOf: big)
+            #expect(now == old || now == complete, "attempt \(attempts): big.ckpt is \(now.count) bytes")
+            let leftovers = try Self.names(directory).filter { $0.hasPrefix(".") }
+            #expect(leftovers.allSatisfy { Self.isTemporary($0, of: "big.ckpt") }, "\(leftovers)")
+            if appeared && process.terminationReason == .uncaughtSignal { whileWriting += 1 }
+            for name in leftovers { try FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
+            if now == complete { try old.write(to: big) }
+        }
+        #expect(whileWriting >= 1, "no kill landed while the temporary file existed in \(attempts) attempts")
+        print("SIGKILL during the write: \(whileWriting) of \(attempts) kills landed after the temporary file appeared")
+    }
+
     @Test(arguments: [SIGINT, SIGTERM])
     func sigintAndSigtermStopPromptlyWithAMessageAndNoTemporaryFile(signal: Int32) throws {
         let directory = try Tools.temporaryDirectory()

@@ -2,6 +2,9 @@
 
 import CharRNN
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 @Suite struct VocabInitInspectTests {
@@ -45,6 +48,43 @@ import Testing
         // Atomic output leaves no temporary file behind.
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
         #expect(names == ["a.txt", "b.txt", "v.ckpt"])
+    }
+
+    /// A 100 MB text streams through in 1 MB chunks: the peak memory of
+    /// charrnn-vocab stays that of a small file. The text arrives through a
+    /// pipe, so it is never a file the tool could map; the child is spawned
+    /// and reaped here so that wait4 reports its own peak RSS.
+    @Test func aHundredMegabyteTextStreamsInBoundedMemory() throws {
+        var pipe: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&pipe) == 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipe[0], STDIN_FILENO)
+        posix_spawn_file_actions_addclose(&actions, pipe[1])
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+        let path = Tools.binaries.appendingPathComponent("charrnn-vocab").path
+        var pid: pid_t = 0
+        let arguments: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("-q"), nil]
+        defer { arguments.forEach { free($0) } }
+        #expect(posix_spawn(&pid, path, &actions, nil, arguments, environ) == 0)
+        close(pipe[0])
+        let line = Array("To be, or not to be: that is the question.\n".utf8)
+        let chunk = [UInt8]((0..<1000).flatMap { _ in line })
+        var written = 0
+        while written < 100_000_000 {
+            let result = chunk.withUnsafeBytes { write(pipe[1], $0.baseAddress, $0.count) }
+            guard result == chunk.count else { Issue.record("write to the pipe: \(result)"); break }
+            written += result
+        }
+        close(pipe[1])
+        var status: Int32 = 0
+        var usage = rusage()
+        #expect(wait4(pid, &status, 0, &usage) == pid)
+        #expect(status == 0, "charrnn-vocab exited with status \(status)")
+        // ru_maxrss is in KiB on Linux.
+        #expect(usage.ru_maxrss < 64 * 1024, "peak RSS \(usage.ru_maxrss / 1024) MB for a 100 MB text")
     }
 
     @Test func vocabErrors() throws {
