@@ -222,19 +222,20 @@ import Testing
     @Test func sectionsBeyondTheMemoryBudgetAreRefused() throws {
         let alphabet = Self.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
         let end = Self.section("END ", payload: [])
-        // A million zero history records (72 MB raw) compress to about 70 KB.
-        let raw = Self.u32s(1_000_000) + [UInt8](repeating: 0, count: 72 * 1_000_000)
+        // Ten thousand zero history records: 703 KiB raw, a few KB compressed.
+        let raw = Self.u32s(10_000) + [UInt8](repeating: 0, count: 72 * 10_000)
         let compressed = raw.withUnsafeBytes { Zlib.compress($0, level: 9) }
-        #expect(compressed.count < 1 << 20)
+        #expect(compressed.count < 1 << 16)
         var history = Self.section("HIST", flags: 1, payload: compressed, raw: UInt64(raw.count))
-        // The raw CRC is the one of the 72 MB the section claims.
-        let rawCRC = Zlib.crc32(raw)
-        history.replaceSubrange(28..<32, with: Self.u32s(rawCRC))
+        // The raw CRC is the one of the content the section claims.
+        history.replaceSubrange(28..<32, with: Self.u32s(Zlib.crc32(raw)))
         history.replaceSubrange(36..<40, with: Self.u32s(Zlib.crc32(Array(history[0..<36]))))
         let file = Self.fileHeader + alphabet + history + end
+        // Within a budget twice its size it is read; beyond that it is refused before allocating.
+        #expect(try Checkpoint(decoding: file, memoryBudget: 2 * UInt64(raw.count)).history.count == 10_000)
         #expect(throws: CheckpointError.invalid(
-            tag: "HIST", reason: "it inflates to 69 MiB, more than this machine's 95 MiB of memory can load")) {
-            try Checkpoint(decoding: file, memoryBudget: 100_000_000)
+            tag: "HIST", reason: "it inflates to 703 KiB, more than this machine's 977 KiB of memory can load")) {
+            try Checkpoint(decoding: file, memoryBudget: 1_000_000)
         }
     }
 
