@@ -210,15 +210,6 @@ import Testing
 
     /// A section with correct checksums: stored as is unless `flags` says zlib.
     func section(tag: String, payload: [UInt8], flags: UInt32 = 0, rawLength: UInt64? = nil) -> [UInt8] {
-        var header = ByteWriter()
-        header.raw(Array(tag.utf8))
-        header.u32(flags)
-        header.u64(UInt64(payload.count))
-        header.u64(rawLength ?? UInt64(payload.count))
-        header.u32(Zlib.crc32(payload))
-        header.u32(Zlib.crc32(payload))
-        header.u32(0)
-        header.u32(Zlib.crc32(header.bytes))
-        return header.bytes + payload
+        CheckpointBytes.section(tag, flags: flags, payload: payload, raw: rawLength)
     }
 }

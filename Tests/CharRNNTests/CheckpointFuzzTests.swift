@@ -155,26 +155,26 @@ import Testing
     /// A claim of ~10^12 of something, in each place a size lives, is refused
     /// in well under a second without the memory it asks for.
     @Test func hugeClaimsAreRefusedWithoutAllocating() throws {
-        let alphabet = Self.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
-        let rnn = Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 2))
-        let end = Self.section("END ", payload: [])
+        let alphabet = CheckpointBytes.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
+        let rnn = CheckpointBytes.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 2))
+        let end = CheckpointBytes.section("END ", payload: [])
         let claims: [(String, [UInt8], String)] = [
-            ("raw_length 10^12, stored", Self.fileHeader + Self.section("ALPH", payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
+            ("raw_length 10^12, stored", CheckpointBytes.fileHeader + CheckpointBytes.section("ALPH", payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
              "claims 1000000000000 bytes of content"),
-            ("raw_length 10^12, zlib", Self.fileHeader + alphabet + Self.section("meta", flags: 1, payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
+            ("raw_length 10^12, zlib", CheckpointBytes.fileHeader + alphabet + CheckpointBytes.section("meta", flags: 1, payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
              "impossible for deflate"),
-            ("stored_length 10^12", Self.fileHeader + alphabet + Self.section("meta", payload: [1, 2, 3, 4], stored: 1_000_000_000_000, raw: 1_000_000_000_000) + end,
+            ("stored_length 10^12", CheckpointBytes.fileHeader + alphabet + CheckpointBytes.section("meta", payload: [1, 2, 3, 4], stored: 1_000_000_000_000, raw: 1_000_000_000_000) + end,
              "truncated"),
-            ("N = 2^32 - 1 in ALPH", Self.fileHeader + Self.section("ALPH", payload: Self.u32s(0xFFFF_FFFF, 0, 0x61, 0x62)) + end,
+            ("N = 2^32 - 1 in ALPH", CheckpointBytes.fileHeader + CheckpointBytes.section("ALPH", payload: Self.u32s(0xFFFF_FFFF, 0, 0x61, 0x62)) + end,
              "4294967295"),
-            ("64 layers of 2^20 units in MODL", Self.fileHeader + alphabet
-                + Self.section("MODL", payload: Self.u32s(2, 1, 7, 0, 3, 64) + Self.u32s(repeating: 1 << 20, 64)) + end,
+            ("64 layers of 2^20 units in MODL", CheckpointBytes.fileHeader + alphabet
+                + CheckpointBytes.section("MODL", payload: Self.u32s(2, 1, 7, 0, 3, 64) + Self.u32s(repeating: 1 << 20, 64)) + end,
              "more than 2147483647 parameters"),
-            ("H = 2^32 - 1 in MODL", Self.fileHeader + alphabet + Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 0xFFFF_FFFF)) + end,
+            ("H = 2^32 - 1 in MODL", CheckpointBytes.fileHeader + alphabet + CheckpointBytes.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 0xFFFF_FFFF)) + end,
              "4294967295 units"),
-            ("R = 2^32 - 1 in HIST", Self.fileHeader + alphabet + Self.section("HIST", payload: Self.u32s(0xFFFF_FFFF)) + end,
+            ("R = 2^32 - 1 in HIST", CheckpointBytes.fileHeader + alphabet + CheckpointBytes.section("HIST", payload: Self.u32s(0xFFFF_FFFF)) + end,
              "holds 4 bytes where 309237645244 are expected"),
-            ("TENS of 10^12 bytes", Self.fileHeader + alphabet + rnn + Self.section("TENS", flags: 1, payload: [0], raw: 1_000_000_000_000) + end,
+            ("TENS of 10^12 bytes", CheckpointBytes.fileHeader + alphabet + rnn + CheckpointBytes.section("TENS", flags: 1, payload: [0], raw: 1_000_000_000_000) + end,
              "impossible for deflate"),
         ]
         for (what, file, message) in claims {
@@ -188,26 +188,26 @@ import Testing
     /// A zlib stream that inflates to 1 GB of zeros stops at raw_length + 1
     /// bytes, whatever raw_length claims.
     @Test func decompressionBombsAreRefusedWithBoundedMemory() throws {
-        let alphabet = Self.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
-        let end = Self.section("END ", payload: [])
+        let alphabet = CheckpointBytes.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
+        let end = CheckpointBytes.section("END ", payload: [])
         let bomb = Self.zeroBomb(bytes: 1 << 30)
         #expect(bomb.count < 8 << 20)
         // Small claims: inflating stops one byte past them.
-        let small = Self.fileHeader + alphabet + Self.section("meta", flags: 1, payload: bomb, raw: 100) + end
+        let small = CheckpointBytes.fileHeader + alphabet + CheckpointBytes.section("meta", flags: 1, payload: bomb, raw: 100) + end
         let (smallError, smallSeconds, smallGrowth) = try Self.measure { try Checkpoint(decoding: small) }
         #expect(smallError == "section meta does not decompress: it decompresses to more than 100 bytes, 100 recorded")
         // As large as the section's limit allows: 72 MB of history. The record count, read first, is refused.
-        let history = Self.fileHeader + alphabet + Self.section("HIST", flags: 1, payload: bomb, raw: 4 + 72 * 1_000_000) + end
+        let history = CheckpointBytes.fileHeader + alphabet + CheckpointBytes.section("HIST", flags: 1, payload: bomb, raw: 4 + 72 * 1_000_000) + end
         let (historyError, historySeconds, historyGrowth) = try Self.measure { try Checkpoint(decoding: history) }
         #expect(historyError == "section HIST holds 72000004 bytes where 4 are expected")
         // A model just under 2^31 - 1 parameters (rnn, N = 3, H = 46 337: 2 147 441 931) makes
         // a legal TENS of 8.6 GB; its zero directory is refused before anything is allocated for it.
-        let model = Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 46_337))
+        let model = CheckpointBytes.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 46_337))
         let layout = ParameterLayout(ModelConfig(cell: .rnn, hiddenSizes: [46_337], alphabetSize: 3, seed: 7))
         #expect(layout.parameterCount == 2_147_441_931)
         let tensSize = UInt64(CheckpointFormat.tensorSectionSize(layout))
         let padded = bomb + [UInt8](repeating: 0, count: Int(tensSize / 1032) + 1 - bomb.count)
-        let tensors = Self.fileHeader + alphabet + model + Self.section("TENS", flags: 1, payload: padded, raw: tensSize) + end
+        let tensors = CheckpointBytes.fileHeader + alphabet + model + CheckpointBytes.section("TENS", flags: 1, payload: padded, raw: tensSize) + end
         let (tensorsError, tensorsSeconds, tensorsGrowth) = try Self.measure { try Checkpoint(decoding: tensors) }
         #expect(tensorsError == "section TENS: 0 tensors where the model has 5")
         for (what, seconds, growth) in [("meta", smallSeconds, smallGrowth), ("HIST", historySeconds, historyGrowth),
@@ -220,17 +220,17 @@ import Testing
     /// A legal section bigger than the machine could load is refused before
     /// it is allocated, rather than killing the process when allocation fails.
     @Test func sectionsBeyondTheMemoryBudgetAreRefused() throws {
-        let alphabet = Self.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
-        let end = Self.section("END ", payload: [])
+        let alphabet = CheckpointBytes.section("ALPH", payload: Self.u32s(3, 2, 0x61, 0x62, 0x0B))
+        let end = CheckpointBytes.section("END ", payload: [])
         // Ten thousand zero history records: 703 KiB raw, a few KB compressed.
         let raw = Self.u32s(10_000) + [UInt8](repeating: 0, count: 72 * 10_000)
         let compressed = raw.withUnsafeBytes { Zlib.compress($0, level: 9) }
         #expect(compressed.count < 1 << 16)
-        var history = Self.section("HIST", flags: 1, payload: compressed, raw: UInt64(raw.count))
+        var history = CheckpointBytes.section("HIST", flags: 1, payload: compressed, raw: UInt64(raw.count))
         // The raw CRC is the one of the content the section claims.
         history.replaceSubrange(28..<32, with: Self.u32s(Zlib.crc32(raw)))
         history.replaceSubrange(36..<40, with: Self.u32s(Zlib.crc32(Array(history[0..<36]))))
-        let file = Self.fileHeader + alphabet + history + end
+        let file = CheckpointBytes.fileHeader + alphabet + history + end
         // Within a budget twice its size it is read; beyond that it is refused before allocating.
         #expect(try Checkpoint(decoding: file, memoryBudget: 2 * UInt64(raw.count)).history.count == 10_000)
         #expect(throws: CheckpointError.invalid(
@@ -241,25 +241,7 @@ import Testing
 
     // MARK: - Helpers
 
-    static let fileHeader: [UInt8] = [0x89, 0x43, 0x52, 0x4E, 0x4E, 0x0D, 0x0A, 0x1A, 0x01, 0x00, 0x00, 0x00, 0x2F, 0x18, 0x17, 0x0C]
-
-    /// A section with matching CRCs; `stored` and `raw` default to the payload's length.
-    static func section(_ tag: String, flags: UInt32 = 0, payload: [UInt8], stored: UInt64? = nil, raw: UInt64? = nil) -> [UInt8] {
-        var header = ByteWriter()
-        header.raw(Array(tag.utf8))
-        header.u32(flags)
-        header.u64(stored ?? UInt64(payload.count))
-        header.u64(raw ?? UInt64(payload.count))
-        header.u32(Zlib.crc32(payload))
-        header.u32(Zlib.crc32(payload))
-        header.u32(0)
-        header.u32(Zlib.crc32(header.bytes))
-        return header.bytes + payload
-    }
-
-    static func u32s(_ values: UInt32...) -> [UInt8] {
-        values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
-    }
+    static func u32s(_ values: UInt32...) -> [UInt8] { CheckpointBytes.u32s(values) }
 
     static func u32s(repeating value: UInt32, _ count: Int) -> [UInt8] {
         (0..<count).flatMap { _ in withUnsafeBytes(of: value.littleEndian, Array.init) }

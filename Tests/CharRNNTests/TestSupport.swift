@@ -43,6 +43,31 @@ enum Fixtures {
     static let workedExamplePath = Repository.path("formats/example.ckpt")
 }
 
+/// Literal checkpoint pieces for the format tests.
+enum CheckpointBytes {
+    /// The file header of format 1.0, its CRC included.
+    static let fileHeader: [UInt8] = [0x89, 0x43, 0x52, 0x4E, 0x4E, 0x0D, 0x0A, 0x1A, 0x01, 0x00, 0x00, 0x00, 0x2F, 0x18, 0x17, 0x0C]
+
+    /// A section with matching CRCs; `stored` and `raw` default to the payload's length.
+    static func section(_ tag: String, flags: UInt32 = 0, payload: [UInt8], stored: UInt64? = nil, raw: UInt64? = nil) -> [UInt8] {
+        var header = ByteWriter()
+        header.raw(Array(tag.utf8))
+        header.u32(flags)
+        header.u64(stored ?? UInt64(payload.count))
+        header.u64(raw ?? UInt64(payload.count))
+        header.u32(Zlib.crc32(payload))
+        header.u32(Zlib.crc32(payload))
+        header.u32(0)
+        header.u32(Zlib.crc32(header.bytes))
+        return header.bytes + payload
+    }
+
+    /// Little-endian u32 values.
+    static func u32s(_ values: [UInt32]) -> [UInt8] {
+        values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+    }
+}
+
 /// A deterministic byte source for property tests.
 struct TestRandom {
     var generator: Xoshiro256
