@@ -1,8 +1,9 @@
 // The small pieces of SVG writing the loss plot needs: XML escaping, numbers
 // in fixed precision, and a rough text width for layout.
 //
-// Numbers are formatted from integers, not with printf, so the bytes never
-// depend on a locale's decimal separator and the same plot is the same file.
+// Numbers go through the project's `format` (vsnprintf). The tools never call
+// setlocale, so they run in the C locale and the decimal separator is always
+// ".", and the same plot is the same file.
 
 enum SVGText {
     /// `text` made safe for XML character data and attribute values.
@@ -36,23 +37,11 @@ enum SVGText {
         return out
     }
 
-    /// `value` with exactly `digits` decimals (0 … 9), rounded half away from
-    /// zero; "-0.00" is written "0.00". Values beyond ±9e15 are clamped (no
-    /// plot coordinate comes near).
+    /// `value` with exactly `digits` decimals (0 … 9); "-0.00" is written "0.00".
     static func fixed(_ value: Double, digits: Int) -> String {
         precondition((0...9).contains(digits), "digits must be 0 … 9")
-        var scale: Int64 = 1
-        for _ in 0..<digits { scale *= 10 }
-        let limit = 9e15
-        let scaled = (min(max(value, -limit), limit) * Double(scale)).rounded(.toNearestOrAwayFromZero)
-        let units = Int64(scaled.isFinite ? scaled : 0)
-        let magnitude = units.magnitude
-        var text = String(magnitude / UInt64(scale))
-        if digits > 0 {
-            let fraction = String(magnitude % UInt64(scale))
-            text += "." + String(repeating: "0", count: digits - fraction.count) + fraction
-        }
-        return units < 0 ? "-" + text : text
+        let text = format("%.*f", Int32(digits), value.isFinite ? value : 0)
+        return text.hasPrefix("-") && text.dropFirst().allSatisfy({ $0 == "0" || $0 == "." }) ? String(text.dropFirst()) : text
     }
 
     /// A plot coordinate: two decimals, plenty below a pixel.
