@@ -79,7 +79,6 @@ struct Sample: CharRNNTool {
     }
 
     func run() throws {
-        ignoreBrokenPipeSignal()
         let (checkpoint, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
         guard let model = checkpoint.model else {
             throw ToolError("\(name): a vocab checkpoint has no model to sample from; HINT: charrnn-init, then charrnn-epoch")

@@ -240,11 +240,6 @@ public func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, name: String
     }
 }
 
-/// Ignores SIGPIPE so that a closed pipe shows up as EPIPE from write().
-public func ignoreBrokenPipeSignal() {
-    signal(SIGPIPE, SIG_IGN)
-}
-
 /// Text the SIGINT/SIGTERM message ends with ("; nothing written"), see charrnn_install_signal_handlers.
 public func setInterruptNote(_ note: String) {
     charrnn_set_interrupt_note(note)
