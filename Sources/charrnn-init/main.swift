@@ -85,7 +85,7 @@ struct Init: CharRNNTool {
         let needed = UInt64(count) * 4 * 3
         let available = physicalMemoryBytes
         if available > 0, needed > available {
-            throw ToolError("--hidden \(hidden): the model has \(count) parameters and needs \(gibibytes(needed)) to write; this machine has \(gibibytes(available))")
+            throw ToolError("--hidden \(hidden): the model has \(count) parameters and needs \(formatBytes(needed)) to write; this machine has \(formatBytes(available))")
         }
         let model = Model(initialising: config)
         try saveCheckpoint(Checkpoint(alphabet: vocab.alphabet, model: model), to: target)
@@ -93,11 +93,6 @@ struct Init: CharRNNTool {
             printError("charrnn-init: \(cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols: \(count) parameters")
         }
     }
-}
-
-func gibibytes(_ bytes: UInt64) -> String {
-    let value = Double(bytes) / Double(1 << 30)
-    return value >= 10 ? "\(Int(value.rounded())) GiB" : "\(Double(Int(value * 10)) / 10) GiB"
 }
 
 extension Substring {
