@@ -34,7 +34,7 @@ let fuzzing = ProcessInfo.processInfo.environment["CHARRNN_FUZZ"] == "1"
 let fuzzTargets: [Target] = fuzzing ? [
     .executableTarget(
         name: "charrnn-fuzz-checkpoint",
-        dependencies: ["CharRNN"],
+        dependencies: ["CharRNN", "CharRNNTestSupport"],
         path: "Sources/charrnn-fuzz-checkpoint",
         swiftSettings: [.unsafeFlags(["-parse-as-library"])]
     ),
@@ -68,6 +68,15 @@ let package = Package(
             path: "Sources/CharRNN",
             swiftSettings: librarySettings
         ),
+        // What the tests, the benchmark and the fuzz target share and the tools
+        // never need: the naive reference network and kernels, and checkpoint
+        // sealing. Only the public API of CharRNN is used here.
+        .target(
+            name: "CharRNNTestSupport",
+            dependencies: ["CharRNN"],
+            path: "Sources/CharRNNTestSupport",
+            swiftSettings: toolSettings
+        ),
         .target(
             name: "CharRNNCLI",
             dependencies: [
@@ -89,13 +98,13 @@ let package = Package(
         // The kernel benchmark (GEMM shapes, FMA peak); scripts/bench runs it.
         .executableTarget(
             name: "charrnn-bench",
-            dependencies: ["CharRNN"],
+            dependencies: ["CharRNN", "CharRNNTestSupport"],
             path: "Sources/charrnn-bench",
             swiftSettings: toolSettings
         ),
         .testTarget(
             name: "CharRNNTests",
-            dependencies: ["CharRNN"],
+            dependencies: ["CharRNN", "CharRNNTestSupport"],
             path: "Tests/CharRNNTests",
             exclude: ["Fixtures"],
             swiftSettings: toolSettings

@@ -14,6 +14,7 @@
 // shapes that stream from L3 still vary by 10-20% with the neighbours' load.
 
 import CharRNN
+import CharRNNTestSupport
 import Foundation
 
 // MARK: - Shapes

@@ -23,6 +23,7 @@
 // three forms of each checkpoint FILE into OUTDIR as seeds, then exits.
 
 import CharRNN
+import CharRNNTestSupport
 import Foundation
 
 enum Mode: String, CaseIterable {

@@ -3,6 +3,7 @@
 // sizes claimed by a file are refused before they are allocated.
 
 import CharRNN
+import CharRNNTestSupport
 import Foundation
 import Testing
 

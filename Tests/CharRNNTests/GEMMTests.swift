@@ -23,6 +23,7 @@
 // sentinel that must survive.
 
 import CharRNN
+import CharRNNTestSupport
 import Dispatch
 import Testing
 

@@ -2,6 +2,7 @@
 // network on one thread against two.
 
 @testable import CharRNN
+import CharRNNTestSupport
 import Testing
 
 @Suite struct GEMVTests {

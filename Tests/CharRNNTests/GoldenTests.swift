@@ -17,6 +17,7 @@
 //   Adam moments      1e-5 of the largest entry + 1e-4 relative.
 
 @testable import CharRNN
+import CharRNNTestSupport
 import CCharRNNSupport
 import Foundation
 import Testing

@@ -11,6 +11,7 @@
 //    what rounding can do, while any wrong formula shows up as O(1) differences.
 
 @testable import CharRNN
+import CharRNNTestSupport
 import Testing
 
 @Suite struct GradientTests {

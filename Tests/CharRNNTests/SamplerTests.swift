@@ -2,6 +2,7 @@
 // temperature, reproducibility, and scoring.
 
 @testable import CharRNN
+import CharRNNTestSupport
 import Foundation
 import Testing
 

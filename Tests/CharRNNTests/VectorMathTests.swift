@@ -14,6 +14,7 @@
 // switches branch. The sweeps take ~15 s of one core in a debug build.
 
 import CharRNN
+import CharRNNTestSupport
 import Testing
 
 #if canImport(Glibc)

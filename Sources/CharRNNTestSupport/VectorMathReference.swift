@@ -6,6 +6,8 @@
 // rounded, except in the rare halfway cases.
 // Too slow for hot loops (4-21 ns a call against < 1 ns for the SIMD versions).
 
+import CharRNN
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

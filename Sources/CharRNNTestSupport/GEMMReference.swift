@@ -7,6 +7,8 @@
 // Double and rounded to Float once, so its only error is that final rounding
 // (plus Double's, which is ~2^29 times smaller than Float's ulp).
 
+import CharRNN
+
 public func gemmReference(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
                           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                           c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {

@@ -6,6 +6,8 @@
 // Shapes: T time steps, R rows, I inputs, H units, G gates, N symbols.
 // Weights are in the flat layout of ParameterLayout (row-major, out x in).
 
+import CharRNN
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -12,6 +12,8 @@
 // three CRCs are made to match, and every other header field (tag, flags,
 // reserved) is kept as it is.
 
+import CharRNN
+
 public enum CheckpointSealing {
     /// The unsealed form of `file`: compressed payloads inflated where they
     /// inflate, stored bytes kept where they do not, and whatever follows the
