@@ -155,8 +155,8 @@ if arguments.contains("--denormal") {
     // that the weights stay where they are for the whole epoch.
     let config = ModelConfig(cell: .rnn, hiddenSizes: [256, 256], alphabetSize: 65, seed: 1)
     var model = Model(initialising: config)
-    let (wi, _, b1) = model.layout.layerTensors(0)
-    let b2 = model.layout.layerTensors(1).b
+    let (wi, b1) = (model.layout.layers[0].input, model.layout.layers[0].bias)
+    let b2 = model.layout.layers[1].bias
     for index in wi.range { model.parameters[index] *= 1e-38 }
     for index in Array(b1.range) + Array(b2.range) { model.parameters[index] = 0 }
     var random = Xoshiro256(seed: 7)
@@ -257,7 +257,7 @@ print("repack cost per weight update (single thread):")
 for shape in shapes where shape.packed && (filter.map({ shape.name.contains($0) }) ?? true) {
     let ldb = shape.bColumns
     let b = randomMatrix(shape.bRows * ldb, seed: &seed)
-    var packedB = PackedMatrix(shape.transB, k: shape.k, n: shape.n, b: b, ldb: ldb)
+    let packedB = PackedMatrix(shape.transB, k: shape.k, n: shape.n, b: b, ldb: ldb)
     let floats = Double(shape.k * shape.n)
     // Rate in "GFLOP/s" with 1 flop per float is floats per nanosecond.
     let rate = measure(flopsPerCall: floats, seconds: seconds / 2, trials: 5) {

@@ -124,7 +124,7 @@ import Testing
         try Self.prepare(directory)
         // A valid checkpoint whose weights hold an infinity: the first batch's loss is NaN.
         var poisoned = try Self.checkpoint(directory, "e0.ckpt")
-        poisoned.model!.parameters[poisoned.model!.layout.denseTensors.w.offset] = .infinity
+        poisoned.model!.parameters[poisoned.model!.layout.dense.w.offset] = .infinity
         try Data(poisoned.encoded()).write(to: directory.appendingPathComponent("bad.ckpt"))
         let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "bad.ckpt", "-o", "e1.ckpt"], directory: directory)
         #expect(result.status == 1)
@@ -160,8 +160,9 @@ import Testing
         // symbol 0 (--batch-rows 1, so the gradient is not divided by the rows).
         var crafted = try Self.checkpoint(directory, "e0.ckpt")
         let layout = crafted.model!.layout
-        let (wi, wh, b) = layout.layerTensors(0)
-        let dense = layout.denseTensors.w
+        let rnn = RNNCell.views(layout.layers[0])
+        let (wi, wh, b) = (rnn.wi, rnn.wh, rnn.b)
+        let dense = layout.dense.w
         let units = 4, symbols = dense.shape[0]
         for n in 0..<wi.shape[1] { crafted.model!.parameters[wi.offset + n] = 0 }
         for n in 0..<units { crafted.model!.parameters[wh.offset + n] = 0 }

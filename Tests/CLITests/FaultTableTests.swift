@@ -119,7 +119,7 @@ import Testing
         try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "-o", "trained.ckpt", "model.ckpt"],
                       directory: directory)
         var poisoned = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("model.ckpt"))))
-        poisoned.model!.parameters[poisoned.model!.layout.denseTensors.w.offset] = .infinity
+        poisoned.model!.parameters[poisoned.model!.layout.dense.w.offset] = .infinity
         try write("poisoned.ckpt", try poisoned.encoded())
         for name in ["one", "short", "nul", "invalid", "line"] {
             let vocab = try Tools.run("charrnn-vocab", ["-q", "\(name).txt"], directory: directory)

@@ -65,7 +65,7 @@ import Testing
         let config = ModelConfig(cell: .rnn, hiddenSizes: [1], alphabetSize: 2, seed: 0)
         let layout = ParameterLayout(config)
         var parameters = [Float](repeating: 0, count: layout.parameterCount)
-        parameters[layout.denseTensors.b.offset + 1] = 30
+        parameters[layout.dense.b.offset + 1] = 30
         let bytes = Checkpoint(alphabet: alphabet, model: Model(config: config, parameters: parameters)).encoded()
         let stopped = try Tools.run("charrnn-sample", ["--prime", "a", "--stop-at-stop", "--length", "50", "--seed", "3"], stdin: Data(bytes))
         #expect(stopped.status == 0 && stopped.text == "a\n")

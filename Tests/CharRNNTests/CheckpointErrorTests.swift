@@ -272,9 +272,10 @@ import Testing
             Self.fileHeader + Self.alph + Self.section("MODL", payload: hex(content)) + Self.end
         }
         let seed = "07 00 00 00 00 00 00 00"
-        expect(file("04 00 00 00  01 00 00 00  \(seed)  03 00 00 00  01 00 00 00  02 00 00 00"),
-               throws: .invalid(tag: "MODL", reason: "unknown cell kind code 4 (known: 1 rnn, 2 lstm, 3 gru)"),
-               "section MODL: unknown cell kind code 4 (known: 1 rnn, 2 lstm, 3 gru)")
+        // Code 4 became mlstm in format 1.1; 99 is unknown.
+        expect(file("63 00 00 00  01 00 00 00  \(seed)  03 00 00 00  01 00 00 00  02 00 00 00"),
+               throws: .invalid(tag: "MODL", reason: "unknown cell kind code 99 (known: 1 rnn, 2 lstm, 3 gru, 4 mlstm)"),
+               "section MODL: unknown cell kind code 99 (known: 1 rnn, 2 lstm, 3 gru, 4 mlstm)")
         expect(file("01 00 00 00  02 00 00 00  \(seed)  03 00 00 00  01 00 00 00  02 00 00 00"),
                throws: .invalid(tag: "MODL", reason: "unknown initialiser code 2 (known: 1 flux-glorot-uniform)"),
                "section MODL: unknown initialiser code 2 (known: 1 flux-glorot-uniform)")

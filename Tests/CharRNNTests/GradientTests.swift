@@ -54,6 +54,7 @@ import Testing
 
     static let cases: [(CellKind, [Int])] = [
         (.lstm, [4, 3]), (.gru, [4, 3]), (.rnn, [5, 3]), (.lstm, [9]), (.gru, [10, 11]), (.rnn, [17]),
+        (.mlstm, [4, 3]), (.mlstm, [9, 10]),
     ]
 
     @Test(arguments: 0..<cases.count)
@@ -90,23 +91,23 @@ import Testing
         let model = Model(config: problem.config, parameters: parameters)
         let weights = NetworkWeights(model)
         let rows = problem.batches.rows
-        let shard = ShardWorker(rowRange: 0..<rows, config: problem.config, maxSteps: problem.batches.sequenceLength, withGradients: true)
+        let shard = ShardWorker(rowRange: 0..<rows, weights: weights, maxSteps: problem.batches.sequenceLength, withGradients: true)
         let reference = ReferenceNetwork<Double>(config: problem.config, parameters: parameters.map(Double.init))
         var state = reference.zeroState(rows: rows)
         let scale = 1 / Double(rows)
         problem.text.withUnsafeBufferPointer { text in
             for sequence in 0..<problem.batches.sequenceCount {
                 let steps = shard.load(sequence: sequence, of: problem.batches, text: text.baseAddress!, stop: Int32(problem.stop))
-                shard.run(steps: steps, weights: weights, gradientScale: Float(scale))
+                shard.run(steps: steps, gradientScale: Float(scale))
                 let expected = reference.run(problem.referenceBatch(sequence), state: state, lossScale: scale)
                 state = expected.finalState
                 #expect(abs(shard.lossSum - expected.lossSum) <= 1e-5 * abs(expected.lossSum), "loss of sequence \(sequence)")
                 var fast = shard.gradient.array
-                // layer1.Wi is kept transposed by the shard.
-                let wi = model.layout.layerTensors(0).wi
+                // The first layer's Wx is kept transposed by the shard.
+                let wi = model.layout.layers[0].input
                 for g in 0..<wi.shape[0] {
                     for n in 0..<wi.shape[1] {
-                        fast[wi.offset + g * wi.shape[1] + n] = shard.dWiTransposed[n * wi.shape[0] + g]
+                        fast[wi.offset + g * wi.shape[1] + n] = shard.dWxTransposed[n * wi.shape[0] + g]
                     }
                 }
                 let largest = expected.gradient.map(abs).max()!
@@ -119,7 +120,7 @@ import Testing
                 }
                 // The carried state matches too.
                 for (layer, buffers) in shard.layers.enumerated() {
-                    let h = Array(UnsafeBufferPointer(start: buffers.hs.pointer, count: rows * hidden[layer]))
+                    let h = Array(UnsafeBufferPointer(start: buffers.cell.carriedState, count: rows * hidden[layer]))
                     for (a, b) in zip(h, state[layer].h) { #expect(abs(Double(a) - b) < 1e-5) }
                 }
             }

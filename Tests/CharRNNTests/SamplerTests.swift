@@ -14,10 +14,10 @@ import Testing
         let config = ModelConfig(cell: .rnn, hiddenSizes: [1], alphabetSize: 3, seed: 0)
         let layout = ParameterLayout(config)
         var parameters = [Float](repeating: 0, count: layout.parameterCount)
-        let (wi, _, _) = layout.layerTensors(0)
+        let wi = RNNCell.views(layout.layers[0]).wi
         parameters[wi.offset + 0] = 10
         parameters[wi.offset + 1] = -10
-        let (w, b) = layout.denseTensors
+        let (w, b) = (layout.dense.w, layout.dense.b)
         parameters[w.offset + 0] = -5
         parameters[w.offset + 1] = 5
         parameters[b.offset + 2] = -10
@@ -32,7 +32,7 @@ import Testing
         let layout = ParameterLayout(config)
         var parameters = [Float](repeating: 0, count: layout.parameterCount)
         for (index, p) in probabilities.enumerated() {
-            parameters[layout.denseTensors.b.offset + index] = Float(log(p))
+            parameters[layout.dense.b.offset + index] = Float(log(p))
         }
         return (Model(config: config, parameters: parameters), alphabet)
     }

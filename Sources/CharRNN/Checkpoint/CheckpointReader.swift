@@ -340,7 +340,8 @@ private struct CheckpointParser {
             let alphabetSize = Int(try field(&reader, "MODL", "the alphabet size") { try $0.u32() })
             let layers = Int(try field(&reader, "MODL", "the layer count") { try $0.u32() })
             guard let cell = CellKind(rawValue: cellCode) else {
-                throw CheckpointError.invalid(tag: "MODL", reason: "unknown cell kind code \(cellCode) (known: 1 rnn, 2 lstm, 3 gru)")
+                let known = CellKind.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: ", ")
+                throw CheckpointError.invalid(tag: "MODL", reason: "unknown cell kind code \(cellCode) (known: \(known))")
             }
             guard let initialiser = Initialiser(rawValue: initCode) else {
                 throw CheckpointError.invalid(tag: "MODL", reason: "unknown initialiser code \(initCode) (known: 1 flux-glorot-uniform)")

@@ -12,18 +12,15 @@ public struct LayerParameters: Equatable, Sendable {
 }
 
 extension ModelConfig {
-    /// Per-layer counts as the seed computes them: G*H*(I+H+1) per recurrent layer
-    /// (weights and one bias; no initial-state vectors), then H*N+N for Dense.
+    /// Per-layer counts as the seed computes them: what each layer's cell declares
+    /// (G*H*(I+H+1) for rnn, lstm and gru: weights and one bias, no initial-state
+    /// vectors), then H*N+N for Dense.
     public var layerParameters: [LayerParameters] {
-        var rows: [LayerParameters] = []
-        let gates = cell.gateCount
-        for (layer, hidden) in hiddenSizes.enumerated() {
-            let input = inputSize(ofLayer: layer)
-            let prefix = gates == 1 ? "" : "\(gates)*"
-            rows.append(LayerParameters(
-                name: "layer\(layer + 1)", shape: "\(cell)(\(input), \(hidden))",
-                formula: "\(prefix)\(hidden)*(\(input)+\(hidden)+1)",
-                count: gates * hidden * (input + hidden + 1)))
+        let layout = ParameterLayout(self)
+        var rows: [LayerParameters] = layout.layers.map { layer in
+            LayerParameters(name: "layer\(layer.index + 1)", shape: "\(cell)(\(layer.inputSize), \(layer.hidden))",
+                            formula: cell.cell.formula(input: layer.inputSize, hidden: layer.hidden),
+                            count: layer.tensors.reduce(0) { $0 + $1.count })
         }
         let last = hiddenSizes.last!
         rows.append(LayerParameters(name: "dense", shape: "dense(\(last), \(alphabetSize))",

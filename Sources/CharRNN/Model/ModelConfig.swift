@@ -1,38 +1,6 @@
-// What a model is: the cell kind, the sizes of its recurrent layers, its
-// alphabet size and how its weights were first drawn. Everything else (the
-// tensor shapes, the parameter count) follows from this.
-
-/// The recurrent cell of every layer. Raw values are the checkpoint's codes.
-public enum CellKind: UInt32, CaseIterable, Sendable, CustomStringConvertible {
-    /// h' = tanh(Wi x + Wh h + b)
-    case rnn = 1
-    /// Flux's LSTM: gates input, forget, cell, output in that order.
-    case lstm = 2
-    /// Flux's GRU: gates reset, update, candidate; the bias sits outside r (Wh h).
-    case gru = 3
-
-    /// Rows of Wi, Wh and b per hidden unit: 1 for RNN, 4 for LSTM, 3 for GRU.
-    public var gateCount: Int {
-        switch self {
-        case .rnn: 1
-        case .lstm: 4
-        case .gru: 3
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .rnn: "rnn"
-        case .lstm: "lstm"
-        case .gru: "gru"
-        }
-    }
-
-    public init?(name: String) {
-        guard let kind = CellKind.allCases.first(where: { $0.description == name.lowercased() }) else { return nil }
-        self = kind
-    }
-}
+// What a model is: the cell kind (Cell.swift), the sizes of its recurrent
+// layers, its alphabet size and how its weights were first drawn. Everything
+// else (the tensor shapes, the parameter count) follows from this.
 
 /// How the initial weights were drawn. Raw values are the checkpoint's codes.
 public enum Initialiser: UInt32, Sendable, CustomStringConvertible {

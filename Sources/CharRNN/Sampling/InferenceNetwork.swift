@@ -4,15 +4,15 @@
 // gemv panels (PackedGEMVMatrix) and, for models too large for one core's
 // cache, the panels of every product are split between two threads.
 //
-// Per layer l (I inputs, H units, G gates): gates (G*H) = b + Wi x + Wh h.
-// The first layer's one-hot x makes Wi x a row of Wi^T (a gather). For LSTM
-// and RNN later layers, Wi and Wh are stacked into one (I + H, G*H) product
-// over the concatenated [x; h]; the GRU keeps Wh h apart, because its reset
-// gate scales the candidate's share of it.
+// Each layer is its cell's batch-1 layer (Cell.swift); this file holds what
+// they share: the first layer's gather table (a one-hot x makes Wx x a row of
+// Wx^T) and the stacked product of cells that add Wi x and Wh h into one
+// vector (rnn, lstm), which multiplies [Wi Wh] by the concatenated [x; h] in
+// one pass.
 
 public final class InferenceNetwork {
     public let config: ModelConfig
-    let layers: [InferenceLayer]
+    let layers: [any CellInferenceLayer]
     let dense: PackedGEMVMatrix
     let denseBias: FloatBuffer
     /// The last step's logits (N).
@@ -30,17 +30,15 @@ public final class InferenceNetwork {
         let automatic = model.layout.parameterCount >= Self.parallelThreshold && SystemInfo.processorCount > 1 ? 2 : 1
         let wanted = threads ?? automatic
         pool = wanted > 1 ? WorkerPool(threads: 2) : nil
+        let layout = model.layout
         layers = model.parameters.withUnsafeBufferPointer { parameters in
-            model.config.hiddenSizes.indices.map { layer in
-                InferenceLayer(config: model.config, layer: layer, layout: model.layout, parameters: parameters.baseAddress!)
-            }
+            layout.layers.map { $0.cell.cell.inferenceLayer($0, parameters: parameters.baseAddress!) }
         }
-        let (w, b) = model.layout.denseTensors
         let symbols = model.config.alphabetSize, last = model.config.hiddenSizes.last!
         dense = model.parameters.withUnsafeBufferPointer {
-            PackedGEMVMatrix(transposing: $0.baseAddress! + w.offset, rows: symbols, columns: last)
+            PackedGEMVMatrix(transposing: $0.baseAddress! + layout.dense.w.offset, rows: symbols, columns: last)
         }
-        denseBias = FloatBuffer(Array(model.parameters[b.range]))
+        denseBias = FloatBuffer(Array(model.parameters[layout.dense.b.range]))
         logits = FloatBuffer(count: config.alphabetSize)
     }
 
@@ -54,7 +52,7 @@ public final class InferenceNetwork {
         var input: UnsafePointer<Float>? = nil
         for layer in layers {
             layer.step(symbol: symbol, input: input, pool: pool)
-            input = UnsafePointer(layer.h.pointer)
+            input = UnsafePointer(layer.h)
         }
         logits.pointer.update(from: denseBias.pointer, count: config.alphabetSize)
         multiply(dense, input!, into: logits.pointer, pool: pool)
@@ -73,38 +71,46 @@ func multiply(_ matrix: PackedGEMVMatrix, _ x: UnsafePointer<Float>, into y: Uns
     }
 }
 
-final class InferenceLayer {
-    let cell: CellKind
-    let inputSize: Int
+/// Wx^T with the bias added to its first columns, (N, P): row n is the
+/// projection of symbol n, for the first layer's gather.
+func gatherTable(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> FloatBuffer {
+    let width = layer.projectionWidth, symbols = layer.inputSize
+    let wx = parameters + layer.input.offset, bias = parameters + layer.bias.offset
+    let biasWidth = layer.bias.count
+    let table = FloatBuffer(count: symbols * width)
+    for n in 0..<symbols {
+        for g in 0..<width {
+            table[n * width + g] = g < biasWidth ? wx[g * symbols + n] + bias[g] : wx[g * symbols + n]
+        }
+    }
+    return table
+}
+
+/// gates (G*H) = b + Wi x + Wh h for one step of a cell that adds the two
+/// products (rnn, lstm). The first layer gathers Wi^T + b and multiplies Wh^T;
+/// later layers multiply [Wi Wh] stacked, (I + H, G*H) transposed, by [x; h].
+final class AddedGateProjection {
     let hidden: Int
+    let width: Int
+    let inputSize: Int
     let isFirst: Bool
-    var width: Int { cell.gateCount * hidden }
-    /// LSTM/RNN: [Wi^T; Wh^T] (I + H, G*H), first layer Wh^T only. GRU: Wh^T (H, 3H).
-    let recurrentWeights: PackedGEMVMatrix
-    /// First layer: Wi^T + b (N, G*H) for the gather.
+    /// First layer: Wh^T (H, G*H). Later layers: [Wi^T; Wh^T] (I + H, G*H).
+    let weights: PackedGEMVMatrix
+    /// First layer: Wi^T + b (N, G*H).
     let inputTable: FloatBuffer
-    /// GRU later layers: Wi^T (I, 3H).
-    let inputWeights: PackedGEMVMatrix?
     let bias: FloatBuffer
     /// [x; h] for the stacked product; h lives at offset I.
     let concatenated: FloatBuffer
     let gates: FloatBuffer
-    let recurrent: FloatBuffer
-    let previous: FloatBuffer
-    let h: FloatBuffer
-    var c: FloatBuffer
-    var cNext: FloatBuffer
-    let tanhC: FloatBuffer
 
-    init(config: ModelConfig, layer: Int, layout: ParameterLayout, parameters: UnsafePointer<Float>) {
-        cell = config.cell
-        inputSize = config.inputSize(ofLayer: layer)
-        hidden = config.hiddenSizes[layer]
-        isFirst = layer == 0
-        let width = cell.gateCount * hidden
-        let (wi, wh, b) = layout.layerTensors(layer)
-        let stacked = !isFirst && cell != .gru
+    init(_ layer: LayerTensors, wi: TensorSpec, wh: TensorSpec, b: TensorSpec, parameters: UnsafePointer<Float>) {
+        hidden = layer.hidden
+        inputSize = layer.inputSize
+        isFirst = layer.index == 0
+        let width = wi.shape[0]
+        self.width = width
         // Stack Wi (width, I) and Wh (width, H) side by side, then pack the transpose.
+        let stacked = !isFirst
         let rowsIn = (stacked ? inputSize : 0) + hidden
         let combined = UnsafeMutablePointer<Float>.allocate(capacity: width * rowsIn)
         defer { combined.deallocate() }
@@ -112,67 +118,25 @@ final class InferenceLayer {
             if stacked { (combined + g * rowsIn).update(from: parameters + wi.offset + g * inputSize, count: inputSize) }
             (combined + g * rowsIn + (stacked ? inputSize : 0)).update(from: parameters + wh.offset + g * hidden, count: hidden)
         }
-        recurrentWeights = PackedGEMVMatrix(transposing: combined, rows: width, columns: rowsIn)
+        weights = PackedGEMVMatrix(transposing: combined, rows: width, columns: rowsIn)
         bias = FloatBuffer(Array(UnsafeBufferPointer(start: parameters + b.offset, count: width)))
-        if isFirst {
-            // The gather table already holds the bias: row n = Wi[:, n] + b.
-            inputTable = FloatBuffer(count: inputSize * width)
-            for n in 0..<inputSize {
-                for g in 0..<width { inputTable[n * width + g] = parameters[wi.offset + g * inputSize + n] + bias[g] }
-            }
-        } else {
-            inputTable = FloatBuffer(count: 0)
-        }
-        inputWeights = !isFirst && cell == .gru
-            ? PackedGEMVMatrix(transposing: parameters + wi.offset, rows: width, columns: inputSize) : nil
+        inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
         concatenated = FloatBuffer(count: inputSize + hidden)
         gates = FloatBuffer(count: width)
-        recurrent = FloatBuffer(count: cell == .gru ? width : 0)
-        previous = FloatBuffer(count: hidden)
-        h = FloatBuffer(count: hidden)
-        c = FloatBuffer(count: hidden)
-        cNext = FloatBuffer(count: hidden)
-        tanhC = FloatBuffer(count: hidden)
     }
 
-    func reset() {
-        h.zero()
-        c.zero()
-    }
-
-    /// One step: `symbol` is read by the first layer, `input` (I) by later ones.
-    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
-        let width = self.width
+    /// The pre-activations for this step, in `gates`.
+    func compute(symbol: Int, input: UnsafePointer<Float>?, h: UnsafePointer<Float>, pool: WorkerPool?) -> UnsafeMutablePointer<Float> {
         let g = gates.pointer
-        // gates = b + Wi x (+ Wh h, for LSTM and RNN)
         if isFirst {
             g.update(from: inputTable.pointer + symbol * width, count: width)
+            multiply(weights, h, into: g, pool: pool)
         } else {
             g.update(from: bias.pointer, count: width)
+            concatenated.pointer.update(from: input!, count: inputSize)
+            (concatenated.pointer + inputSize).update(from: h, count: hidden)
+            multiply(weights, concatenated.pointer, into: g, pool: pool)
         }
-        switch cell {
-        case .lstm, .rnn:
-            if isFirst {
-                multiply(recurrentWeights, h.pointer, into: g, pool: pool)
-            } else {
-                concatenated.pointer.update(from: input!, count: inputSize)
-                (concatenated.pointer + inputSize).update(from: h.pointer, count: hidden)
-                multiply(recurrentWeights, concatenated.pointer, into: g, pool: pool)
-            }
-            if cell == .lstm {
-                LSTMCell.forward(rows: 1, hidden: hidden, gates: g, cPrev: c.pointer, c: cNext.pointer,
-                                 tanhC: tanhC.pointer, h: h.pointer)
-                swap(&c, &cNext)
-            } else {
-                RNNCell.forward(count: hidden, gates: g, h: h.pointer)
-            }
-        case .gru:
-            if let inputWeights { multiply(inputWeights, input!, into: g, pool: pool) }
-            recurrent.zero()
-            multiply(recurrentWeights, h.pointer, into: recurrent.pointer, pool: pool)
-            previous.pointer.update(from: h.pointer, count: hidden)
-            GRUCell.forward(rows: 1, hidden: hidden, gates: g, recurrent: recurrent.pointer, hPrev: previous.pointer,
-                            h: h.pointer, recurrentCandidate: tanhC.pointer)
-        }
+        return g
     }
 }

@@ -56,10 +56,11 @@ public final class GEMMWorkspace: @unchecked Sendable {
 /// A k-block of a panel is therefore contiguous, exactly as the unpacked path
 /// packs it, and both paths run the same loops on it.
 ///
-/// Copies share storage (it is a class): `repack` on one copy is seen by all.
-/// Reading from several threads at once is safe; repacking while another
-/// thread multiplies with it is a data race, which the caller must prevent.
-public struct PackedMatrix: @unchecked Sendable {
+/// A reference type: every holder sees a `repack`. Reading from several
+/// threads at once is safe; repacking while another thread multiplies with it
+/// is a data race, which the caller must prevent (the trainer repacks only
+/// between steps).
+public final class PackedMatrix: @unchecked Sendable {
     public let k: Int, n: Int
     fileprivate let storage: GEMMKernel.AlignedFloats
 
@@ -72,7 +73,7 @@ public struct PackedMatrix: @unchecked Sendable {
     }
 
     /// Re-pack new values of the same shape into the existing storage (no allocation).
-    public mutating func repack(_ trans: Transpose, b: UnsafePointer<Float>, ldb: Int) {
+    public func repack(_ trans: Transpose, b: UnsafePointer<Float>, ldb: Int) {
         assert(ldb >= (trans == .none ? n : k), "PackedMatrix: leading dimension smaller than the row width")
         guard k > 0 && n > 0 else { return }
         GEMMKernel.packB(trans, b: b, ldb: ldb, depth: k, columns: n,

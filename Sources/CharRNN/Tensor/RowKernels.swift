@@ -16,11 +16,12 @@ func addRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: Uns
     }
 }
 
-/// sums[j] = sum over rows of m[row, j], rows in order.
-func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
+/// sums[j] = sum over rows of m[row, j], rows in order; rows are `stride` floats apart (default: `columns`).
+func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int? = nil, into sums: UnsafeMutablePointer<Float>) {
+    let stride = stride ?? columns
     sums.update(repeating: 0, count: columns)
     for row in 0..<rows {
-        addRows(sums, m + row * columns, into: sums, count: columns)
+        addRows(sums, m + row * stride, into: sums, count: columns)
     }
 }
 
@@ -39,4 +40,18 @@ func sumOfSquares(_ p: UnsafePointer<Float>, count: Int) -> Double {
         i += 1
     }
     return total
+}
+
+/// out[i] = a[i] * b[i] for i in 0..<count (out may alias a or b).
+@inline(__always)
+func multiplyRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        store8(load8(a + i) * load8(b + i), out + i)
+        i += 8
+    }
+    while i < count {
+        out[i] = a[i] * b[i]
+        i += 1
+    }
 }

@@ -8,8 +8,8 @@ final class ShardWorker: @unchecked Sendable {
     /// Global batch rows of this shard.
     let rowRange: Range<Int>
     var rows: Int { rowRange.count }
-    let config: ModelConfig
-    let layout: ParameterLayout
+    let weights: NetworkWeights
+    var layout: ParameterLayout { weights.layout }
     let maxSteps: Int
     let layers: [RecurrentLayer]
     let output: OutputLayer
@@ -17,30 +17,30 @@ final class ShardWorker: @unchecked Sendable {
     /// Inputs and targets of the current sequence, (T, R); target -1 = padding.
     let symbols: UnsafeMutablePointer<Int32>
     let targets: UnsafeMutablePointer<Int32>
-    /// d loss / d parameters of the current sequence (flat layout; layer1.Wi is left
-    /// untouched there and kept transposed in `dWiTransposed`, (N, G*H1)).
+    /// d loss / d parameters of the current sequence (flat layout; the first layer's
+    /// Wx is left untouched there and kept transposed in `dWxTransposed`, (N, P)).
     let gradient: FloatBuffer
-    let dWiTransposed: FloatBuffer
+    let dWxTransposed: FloatBuffer
 
     /// Results of the last sequence.
     private(set) var lossSum = 0.0
     private(set) var targetCount = 0
 
-    init(rowRange: Range<Int>, config: ModelConfig, maxSteps: Int, withGradients: Bool) {
+    init(rowRange: Range<Int>, weights: NetworkWeights, maxSteps: Int, withGradients: Bool) {
         self.rowRange = rowRange
-        self.config = config
-        layout = ParameterLayout(config)
+        self.weights = weights
         self.maxSteps = maxSteps
         let rows = rowRange.count
-        layers = config.hiddenSizes.indices.map { layer in
-            RecurrentLayer(cell: config.cell, rows: rows, inputSize: config.inputSize(ofLayer: layer),
-                           hidden: config.hiddenSizes[layer], maxSteps: maxSteps)
+        let layout = weights.layout
+        layers = layout.layers.indices.map { index in
+            RecurrentLayer(layout.layers[index], packed: weights.packed[index], rows: rows, maxSteps: maxSteps)
         }
+        let config = weights.config
         output = OutputLayer(rows: rows, hidden: config.hiddenSizes.last!, symbols: config.alphabetSize, maxSteps: maxSteps)
         symbols = .allocate(capacity: maxSteps * rows)
         targets = .allocate(capacity: maxSteps * rows)
         gradient = FloatBuffer(count: withGradients ? layout.parameterCount : 0)
-        dWiTransposed = FloatBuffer(count: withGradients ? config.alphabetSize * config.cell.gateCount * config.hiddenSizes[0] : 0)
+        dWxTransposed = FloatBuffer(count: withGradients ? layout.layers[0].input.count : 0)
     }
 
     deinit {
@@ -68,42 +68,43 @@ final class ShardWorker: @unchecked Sendable {
 
     /// Forward through every layer and the loss; with `gradientScale`, also backward
     /// into `gradient`. The state moves on to the end of the sequence.
-    func run(steps: Int, weights: NetworkWeights, gradientScale: Float?) {
+    func run(steps: Int, gradientScale: Float?) {
         for (index, layer) in layers.enumerated() {
             if index == 0 {
-                layer.projectSymbols(symbols, steps: steps, weights: weights.layers[0])
+                layer.projectSymbols(symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0))
             } else {
-                layer.projectInputs(layers[index - 1].outputs, steps: steps, weights: weights.layers[index], workspace: workspace)
+                layer.projectInputs(layers[index - 1].outputs, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
+                                    workspace: workspace)
             }
-            layer.forward(steps: steps, weights: weights.layers[index], workspace: workspace)
+            layer.forward(steps: steps, workspace: workspace)
         }
         let last = layers[layers.count - 1]
         (lossSum, targetCount) = output.forward(steps: steps, inputs: last.outputs, w: weights.denseW, b: weights.denseB,
                                                 targets: targets, gradientScale: gradientScale, workspace: workspace)
         if gradientScale != nil {
-            backward(steps: steps, weights: weights)
+            backward(steps: steps)
         }
         for layer in layers { layer.carryState(steps: steps) }
     }
 
-    private func backward(steps: Int, weights: NetworkWeights) {
+    private func backward(steps: Int) {
         let g = gradient.pointer
-        let dense = layout.denseTensors
+        let dense = layout.dense
         let last = layers[layers.count - 1]
         output.backward(steps: steps, inputs: last.outputs, w: weights.denseW, dW: g + dense.w.offset,
                         db: g + dense.b.offset, dInputs: last.dOutput.pointer, workspace: workspace)
         for index in layers.indices.reversed() {
             let layer = layers[index]
-            let (wi, wh, b) = layout.layerTensors(index)
-            layer.backward(steps: steps, weights: weights.layers[index], workspace: workspace)
-            layer.recurrentGradients(steps: steps, dWh: g + wh.offset, db: g + b.offset, workspace: workspace)
+            layer.backward(steps: steps, workspace: workspace)
+            layer.recurrentGradients(steps: steps, gradient: g, workspace: workspace)
             if index > 0 {
                 let below = layers[index - 1]
-                layer.inputGradients(steps: steps, inputs: below.outputs, weights: weights.layers[index],
-                                     dWi: g + wi.offset, dInputs: below.dOutput.pointer, workspace: workspace)
+                layer.inputGradients(steps: steps, inputs: below.outputs, wx: weights.wx(index),
+                                     dWx: g + layout.layers[index].input.offset, dInputs: below.dOutput.pointer,
+                                     workspace: workspace)
             } else {
-                dWiTransposed.zero()
-                layer.symbolGradients(steps: steps, symbols: symbols, dWiTransposed: dWiTransposed.pointer)
+                dWxTransposed.zero()
+                layer.symbolGradients(steps: steps, symbols: symbols, dWxTransposed: dWxTransposed.pointer)
             }
         }
     }

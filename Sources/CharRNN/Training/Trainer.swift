@@ -145,7 +145,7 @@ public final class Trainer: @unchecked Sendable {
         let batches = BatchLayout(length: text.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
         try checkMemory(batches, withGradients: true)
         let shards = Self.shardRows(batches.rows).map {
-            ShardWorker(rowRange: $0, config: config, maxSteps: batches.maxSteps, withGradients: true)
+            ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true)
         }
         // Denormals flushed to zero on this thread for the epoch (the workers keep it on).
         let previousMode = charrnn_enable_flush_denormals()
@@ -158,8 +158,8 @@ public final class Trainer: @unchecked Sendable {
         for sequence in 0..<batches.sequenceCount {
             let steps = shards[0].load(sequence: sequence, of: batches, text: base, stop: Int32(stop))
             for shard in shards.dropFirst() { _ = shard.load(sequence: sequence, of: batches, text: base, stop: Int32(stop)) }
-            pool.run(count: shards.count) { [weights] index in
-                shards[index].run(steps: steps, weights: weights, gradientScale: gradientScale)
+            pool.run(count: shards.count) { index in
+                shards[index].run(steps: steps, gradientScale: gradientScale)
             }
             let lossSum = shards.reduce(0.0) { $0 + $1.lossSum }
             let targets = shards.reduce(0) { $0 + $1.targetCount }
@@ -192,7 +192,7 @@ public final class Trainer: @unchecked Sendable {
         guard text.count >= 2 else { return (0, 0) }
         let batches = BatchLayout(length: text.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
         let shards = Self.shardRows(batches.rows).map {
-            ShardWorker(rowRange: $0, config: config, maxSteps: batches.maxSteps, withGradients: false)
+            ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: false)
         }
         let previousMode = charrnn_enable_flush_denormals()
         defer { charrnn_restore_mxcsr(previousMode) }
@@ -201,8 +201,8 @@ public final class Trainer: @unchecked Sendable {
         for sequence in 0..<batches.sequenceCount {
             var steps = 0
             for shard in shards { steps = shard.load(sequence: sequence, of: batches, text: base, stop: Int32(stop)) }
-            pool.run(count: shards.count) { [weights] index in
-                shards[index].run(steps: steps, weights: weights, gradientScale: nil)
+            pool.run(count: shards.count) { index in
+                shards[index].run(steps: steps, gradientScale: nil)
             }
             for shard in shards {
                 lossSum += shard.lossSum
@@ -228,12 +228,14 @@ public final class Trainer: @unchecked Sendable {
             ? .tooMuchMemory(needed: needed, available: availableBytes) : nil
     }
 
-    /// Bytes of the per-sequence buffers of all shards (activations, their gradients, logits).
+    /// Bytes of the per-sequence buffers of all shards (activations, their gradients, logits):
+    /// per layer 3 P-wide buffers (1 without gradients) and 4 H-wide ones, which
+    /// covers rnn, lstm and gru, plus what a cell declares beyond that.
     static func bufferBytes(config: ModelConfig, rows: Int, steps: Int, withGradients: Bool) -> Double {
         var floatsPerPosition = Double(config.alphabetSize)
-        for hidden in config.hiddenSizes {
-            let width = Double(config.cell.gateCount * hidden)
-            floatsPerPosition += width * (withGradients ? 3 : 1) + Double(hidden) * 4
+        for layer in ParameterLayout(config).layers {
+            floatsPerPosition += Double(layer.projectionWidth * (withGradients ? 3 : 1) + layer.hidden * 4)
+            floatsPerPosition += Double(config.cell.cell.extraWorkspaceFloatsPerPosition(hidden: layer.hidden))
         }
         return floatsPerPosition * Double(rows) * Double(steps + 1) * 4
     }
@@ -246,7 +248,7 @@ public final class Trainer: @unchecked Sendable {
         let layout = weights.layout
         let count = layout.parameterCount
         let total = gradient.pointer
-        let wi = layout.layerTensors(0).wi
+        let wi = layout.layers[0].input
         let width = wi.shape[0], symbols = wi.shape[1]
         // Two fixed chunks of the flat array; chunk boundaries on 8-float blocks.
         let split = min(count, ((count / 2) + 7) & ~7)
@@ -256,12 +258,12 @@ public final class Trainer: @unchecked Sendable {
             let squaresBase = squares.baseAddress!
             pool.run(count: 2) { chunk in
                 let range = chunks[chunk]
-                // layer1.Wi comes transposed from each shard: total[g, n] = sum_s dWiT_s[n, g].
+                // The first layer's Wx comes transposed from each shard: total[g, n] = sum_s dWxT_s[n, g].
                 let wiRange = range.clamped(to: wi.range)
                 for index in wiRange {
                     let g = (index - wi.offset) / symbols, n = (index - wi.offset) % symbols
                     var sum: Float = 0
-                    for shard in shards { sum += shard.dWiTransposed.pointer[n * width + g] }
+                    for shard in shards { sum += shard.dWxTransposed.pointer[n * width + g] }
                     total[index] = sum
                 }
                 for piece in [range.lowerBound..<max(range.lowerBound, wiRange.lowerBound),

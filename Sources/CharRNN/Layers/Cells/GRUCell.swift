@@ -1,0 +1,320 @@
+// The GRU cell of Flux 0.10 (and PyTorch with b_hh = 0), gates reset, update, candidate:
+//
+//   r = σ(x_r + u_r)   z = σ(x_z + u_z)   n = tanh(x_n + r u_n)     x = Wi x + b, u = Wh h
+//   h' = (1 - z) n + z h
+//
+// Tensors per layer: Wi (3H, I), Wh (3H, H), b (3H). The projection is Wi x + b
+// (P = 3H). Unlike the LSTM, Wh h is kept apart from it each step, because r
+// scales the candidate's share of it; so the gradients through Wh h
+// (dGatesRecurrent) differ from those through Wi x + b in the candidate third.
+
+public enum GRUCell: RecurrentCell {
+    public struct Tensors: CellTensors {
+        public var wi = TensorSpec.unset, wh = TensorSpec.unset, b = TensorSpec.unset
+        public init() {}
+    }
+
+    public static let code: UInt32 = 3
+    public static let name = "gru"
+    public static let summary = "Flux's GRU: gates reset, update, candidate; 3*H*(I+H+1) parameters a layer"
+    public static let gateCount = 3
+    public static let stateCount = 1
+
+    public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
+        [TensorDeclaration("Wi", [3 * h, input], .input, view: \.wi),
+         TensorDeclaration("Wh", [3 * h, h], .recurrent, view: \.wh),
+         TensorDeclaration("b", [3 * h], .bias, view: \.b)]
+    }
+
+    public static func formula(input: Int, hidden: Int) -> String { "3*\(hidden)*(\(input)+\(hidden)+1)" }
+
+    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights {
+        RecurrentMatrixWeights(views(layer).wh, parameters: parameters)
+    }
+
+    public static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer {
+        GRUTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
+    }
+
+    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer {
+        GRUInferenceLayer(layer, views: views(layer), parameters: parameters)
+    }
+
+    // MARK: - SIMD kernels: one time step for R rows of H units
+
+    /// `gates` (R x 3H) holds Wi x + b and becomes r, z, n; `recurrent` (R x 3H) holds Wh h.
+    /// Keeps u_n per unit in `recurrentCandidate` (R x H) for the backward pass.
+    static func forward(rows: Int, hidden: Int, gates: UnsafeMutablePointer<Float>, recurrent: UnsafePointer<Float>,
+                        hPrev: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>,
+                        recurrentCandidate: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let xr = gates + r * 3 * hidden, xz = xr + hidden, xn = xz + hidden
+            let ur = recurrent + r * 3 * hidden, uz = ur + hidden, un = uz + hidden
+            let u = r * hidden
+            forEachBlock(hidden) { j in
+                forwardBlock(xr + j, xz + j, xn + j, ur + j, uz + j, un + j, hPrev + u + j, h + u + j, recurrentCandidate + u + j)
+            } partial: { j, n in
+                let inputs: [UnsafePointer<Float>] = [UnsafePointer(xr + j), UnsafePointer(xz + j), UnsafePointer(xn + j),
+                                                      ur + j, uz + j, un + j, hPrev + (u + j)]
+                let outputs: [UnsafeMutablePointer<Float>] = [xr + j, xz + j, xn + j, h + (u + j), recurrentCandidate + (u + j)]
+                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
+                    o[0].update(from: i[0], count: 8); o[1].update(from: i[1], count: 8); o[2].update(from: i[2], count: 8)
+                    forwardBlock(o[0], o[1], o[2], i[3], i[4], i[5], i[6], o[3], o[4])
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func forwardBlock(_ xr: UnsafeMutablePointer<Float>, _ xz: UnsafeMutablePointer<Float>, _ xn: UnsafeMutablePointer<Float>,
+                             _ ur: UnsafePointer<Float>, _ uz: UnsafePointer<Float>, _ un: UnsafePointer<Float>,
+                             _ hPrev: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
+                             _ recurrentCandidate: UnsafeMutablePointer<Float>) {
+        let reset = vsigmoid(load8(xr) + load8(ur))
+        let update = vsigmoid(load8(xz) + load8(uz))
+        let uCandidate = load8(un)
+        let candidate = vtanh(load8(xn).addingProduct(reset, uCandidate))
+        let previous = load8(hPrev)
+        store8(reset, xr)
+        store8(update, xz)
+        store8(candidate, xn)
+        store8(uCandidate, recurrentCandidate)
+        store8(candidate.addingProduct(update, previous - candidate), h)
+    }
+
+    /// With dh = dOutput + dh (d loss / d h'), writes the gradients of the pre-activations
+    /// through Wi x + b (dGates) and through Wh h (dGatesRecurrent; its candidate third is
+    /// scaled by r), and replaces dh with its direct part for h, dh z.
+    static func backward(rows: Int, hidden: Int, gates: UnsafePointer<Float>, recurrentCandidate: UnsafePointer<Float>,
+                         hPrev: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, dh: UnsafeMutablePointer<Float>,
+                         dGates: UnsafeMutablePointer<Float>, dGatesRecurrent: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let gr = gates + r * 3 * hidden, gz = gr + hidden, gn = gz + hidden
+            let dxr = dGates + r * 3 * hidden, dxz = dxr + hidden, dxn = dxz + hidden
+            let dur = dGatesRecurrent + r * 3 * hidden, duz = dur + hidden, dun = duz + hidden
+            let u = r * hidden
+            forEachBlock(hidden) { j in
+                backwardBlock(gr + j, gz + j, gn + j, recurrentCandidate + u + j, hPrev + u + j, dOutput + u + j,
+                              dh + u + j, dxr + j, dxz + j, dxn + j, dur + j, duz + j, dun + j)
+            } partial: { j, n in
+                let inputs: [UnsafePointer<Float>] = [gr + j, gz + j, gn + j, recurrentCandidate + (u + j), hPrev + (u + j),
+                                                      dOutput + (u + j), UnsafePointer(dh + (u + j))]
+                let outputs: [UnsafeMutablePointer<Float>] = [dh + (u + j), dxr + j, dxz + j, dxn + j, dur + j, duz + j, dun + j]
+                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
+                    o[0].update(from: i[6], count: 8)
+                    backwardBlock(i[0], i[1], i[2], i[3], i[4], i[5], o[0], o[1], o[2], o[3], o[4], o[5], o[6])
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func backwardBlock(_ gr: UnsafePointer<Float>, _ gz: UnsafePointer<Float>, _ gn: UnsafePointer<Float>,
+                              _ recurrentCandidate: UnsafePointer<Float>, _ hPrev: UnsafePointer<Float>,
+                              _ dOutput: UnsafePointer<Float>, _ dh: UnsafeMutablePointer<Float>,
+                              _ dxr: UnsafeMutablePointer<Float>, _ dxz: UnsafeMutablePointer<Float>,
+                              _ dxn: UnsafeMutablePointer<Float>, _ dur: UnsafeMutablePointer<Float>,
+                              _ duz: UnsafeMutablePointer<Float>, _ dun: UnsafeMutablePointer<Float>) {
+        let one = SIMD8<Float>(repeating: 1)
+        let reset = load8(gr), update = load8(gz), candidate = load8(gn)
+        let dhTotal = load8(dOutput) + load8(dh)
+        let dCandidate = dhTotal * (one - update) * (one - candidate * candidate)
+        let dUpdate = dhTotal * (load8(hPrev) - candidate) * update * (one - update)
+        let dReset = dCandidate * load8(recurrentCandidate) * reset * (one - reset)
+        store8(dReset, dxr)
+        store8(dUpdate, dxz)
+        store8(dCandidate, dxn)
+        store8(dReset, dur)
+        store8(dUpdate, duz)
+        store8(dCandidate * reset, dun)
+        store8(dhTotal * update, dh)
+    }
+
+    // MARK: - The naive twin
+
+    public static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
+                                                            state: [[S]], rows: Int) -> ReferenceStep<S> {
+        let h = state[0], H = w.hidden
+        let gx = referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows))
+        let gh = w.product(w.tensors.wh, h, rows: rows)
+        var gates = [S](repeating: 0, count: rows * 3 * H), hNew = [S](repeating: 0, count: rows * H)
+        var recurrentCandidate = [S](repeating: 0, count: rows * H)
+        for r in 0..<rows {
+            for j in 0..<H {
+                let k = r * 3 * H, u = r * H + j
+                let reset = referenceSigmoid(gx[k + j] + gh[k + j])
+                let update = referenceSigmoid(gx[k + H + j] + gh[k + H + j])
+                let candidate = S.tanh(gx[k + 2 * H + j] + reset * gh[k + 2 * H + j])
+                gates[k + j] = reset; gates[k + H + j] = update; gates[k + 2 * H + j] = candidate
+                recurrentCandidate[u] = gh[k + 2 * H + j]
+                hNew[u] = (1 - update) * candidate + update * h[u]
+            }
+        }
+        return ReferenceStep(previous: state, state: [hNew], saved: [gates, recurrentCandidate])
+    }
+
+    public static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+                                                             x: [S], dState: [[S]], rows: Int,
+                                                             gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+        let H = w.hidden, dh = dState[0], hPrev = step.previous[0]
+        let gates = step.saved[0], recurrentCandidate = step.saved[1]
+        // Gradients of the pre-activations through Wi x + b (dgx) and through Wh h (dgh).
+        var dgx = [S](repeating: 0, count: rows * 3 * H), dgh = [S](repeating: 0, count: rows * 3 * H)
+        var dhPrev = [S](repeating: 0, count: rows * H)
+        for r in 0..<rows {
+            for j in 0..<H {
+                let k = r * 3 * H, u = r * H + j
+                let reset = gates[k + j], update = gates[k + H + j], candidate = gates[k + 2 * H + j]
+                let dCandidate = dh[u] * (1 - update) * (1 - candidate * candidate)
+                let dUpdate = dh[u] * (hPrev[u] - candidate) * update * (1 - update)
+                let dReset = dCandidate * recurrentCandidate[u] * reset * (1 - reset)
+                dgx[k + j] = dReset; dgx[k + H + j] = dUpdate; dgx[k + 2 * H + j] = dCandidate
+                dgh[k + j] = dReset; dgh[k + H + j] = dUpdate; dgh[k + 2 * H + j] = dCandidate * reset
+                dhPrev[u] = dh[u] * update
+            }
+        }
+        referenceAccumulateWeights(&gradient, w.tensors.wi, dy: dgx, x: x, rows: rows)
+        referenceAccumulateWeights(&gradient, w.tensors.wh, dy: dgh, x: hPrev, rows: rows)
+        referenceAccumulateBias(&gradient, w.tensors.b, dy: dgx, rows: rows)
+        return ([referenceSum(dhPrev, w.backProduct(w.tensors.wh, dgh, rows: rows))], w.backProduct(w.tensors.wi, dgx, rows: rows))
+    }
+}
+
+extension CellKind {
+    public static let gru = CellKind(GRUCell.self)
+}
+
+/// The GRU layer of one shard.
+final class GRUTrainingLayer: CellTrainingLayer {
+    let rows: Int
+    let hidden: Int
+    /// 3H.
+    let width: Int
+    let wh: PackedRecurrentMatrix
+    let whOffset: Int
+    /// (T+1, R, H): block 0 is the state carried in, block t+1 is h_t.
+    let hs: FloatBuffer
+    /// Wh h_{t-1} of the current step (R, 3H), and its candidate third kept per step (T, R, H).
+    let recurrent: FloatBuffer
+    let recurrentCandidate: FloatBuffer
+    /// Gradients of the pre-activations through Wh h (T, R, 3H).
+    let dGatesRecurrent: FloatBuffer
+    /// d loss / d h_{t-1} (R, H).
+    let dhRecurrent: FloatBuffer
+
+    init(_ shape: TrainingLayerShape, wh: PackedRecurrentMatrix, whOffset: Int) {
+        rows = shape.rows
+        hidden = shape.hidden
+        width = shape.projectionWidth
+        self.wh = wh
+        self.whOffset = whOffset
+        hs = FloatBuffer(count: (shape.maxSteps + 1) * rows * hidden)
+        recurrent = FloatBuffer(count: rows * width)
+        recurrentCandidate = FloatBuffer(count: shape.maxSteps * rows * hidden)
+        dGatesRecurrent = FloatBuffer(count: shape.maxSteps * rows * width)
+        dhRecurrent = FloatBuffer(count: rows * hidden)
+    }
+
+    var outputs: UnsafeMutablePointer<Float> { hs.pointer + rows * hidden }
+    var carriedState: UnsafeMutablePointer<Float> { hs.pointer }
+
+    func resetState() { hs.pointer.update(repeating: 0, count: rows * hidden) }
+
+    func carryState(steps: Int) {
+        let block = rows * hidden
+        hs.pointer.update(from: hs.pointer + steps * block, count: block)
+    }
+
+    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let block = rows * hidden
+        for t in 0..<steps {
+            let hPrev = hs.pointer + t * block
+            gemm(.none, m: rows, a: hPrev, lda: hidden, packed: wh.forward,
+                 c: recurrent.pointer, ldc: width, accumulate: false, workspace: workspace)
+            GRUCell.forward(rows: rows, hidden: hidden, gates: projection + t * rows * width, recurrent: recurrent.pointer,
+                            hPrev: hPrev, h: hs.pointer + (t + 1) * block,
+                            recurrentCandidate: recurrentCandidate.pointer + t * block)
+        }
+    }
+
+    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let block = rows * hidden
+        dhRecurrent.zero()
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            let dRecurrentT = dGatesRecurrent.pointer + t * rows * width
+            GRUCell.backward(rows: rows, hidden: hidden, gates: projection + t * rows * width,
+                             recurrentCandidate: recurrentCandidate.pointer + t * block,
+                             hPrev: hs.pointer + t * block, dOutput: dOutput + t * block, dh: dhRecurrent.pointer,
+                             dGates: dProjection + t * rows * width, dGatesRecurrent: dRecurrentT)
+            // dhRecurrent now holds the direct part dh * z; add the part through Wh.
+            if t > 0 {
+                gemm(.none, m: rows, a: dRecurrentT, lda: width, packed: wh.backward,
+                     c: dhRecurrent.pointer, ldc: hidden, accumulate: true, workspace: workspace)
+            }
+        }
+    }
+
+    /// dWh = sum_t dGatesRecurrent[t]^T h_{t-1}.
+    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+                            workspace: GEMMWorkspace) {
+        gemm(.transposed, .none, m: width, n: hidden, k: steps * rows,
+             a: dGatesRecurrent.pointer, lda: width, b: hs.pointer, ldb: hidden,
+             c: gradient + whOffset, ldc: hidden, accumulate: false, workspace: workspace)
+    }
+}
+
+/// The GRU layer of a batch-1 network: gates = b + Wi x (a gather in the first
+/// layer), Wh h apart; later layers multiply Wi^T on its own.
+final class GRUInferenceLayer: CellInferenceLayer {
+    let hidden: Int
+    let width: Int
+    let isFirst: Bool
+    /// First layer: Wi^T + b (N, 3H).
+    let inputTable: FloatBuffer
+    /// Later layers: Wi^T (I, 3H).
+    let inputWeights: PackedGEMVMatrix?
+    /// Wh^T (H, 3H).
+    let recurrentWeights: PackedGEMVMatrix
+    let bias: FloatBuffer
+    let gates: FloatBuffer
+    let recurrent: FloatBuffer
+    let previous: FloatBuffer
+    let hBuffer: FloatBuffer
+    let recurrentCandidate: FloatBuffer
+
+    init(_ layer: LayerTensors, views: GRUCell.Tensors, parameters: UnsafePointer<Float>) {
+        hidden = layer.hidden
+        width = layer.projectionWidth
+        isFirst = layer.index == 0
+        inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
+        inputWeights = isFirst ? nil
+            : PackedGEMVMatrix(transposing: parameters + views.wi.offset, rows: width, columns: layer.inputSize)
+        recurrentWeights = PackedGEMVMatrix(transposing: parameters + views.wh.offset, rows: width, columns: hidden)
+        bias = FloatBuffer(Array(UnsafeBufferPointer(start: parameters + views.b.offset, count: width)))
+        gates = FloatBuffer(count: width)
+        recurrent = FloatBuffer(count: width)
+        previous = FloatBuffer(count: hidden)
+        hBuffer = FloatBuffer(count: hidden)
+        recurrentCandidate = FloatBuffer(count: hidden)
+    }
+
+    var h: UnsafeMutablePointer<Float> { hBuffer.pointer }
+
+    func reset() { hBuffer.zero() }
+
+    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
+        let g = gates.pointer
+        if isFirst {
+            g.update(from: inputTable.pointer + symbol * width, count: width)
+        } else {
+            g.update(from: bias.pointer, count: width)
+            multiply(inputWeights!, input!, into: g, pool: pool)
+        }
+        recurrent.zero()
+        multiply(recurrentWeights, hBuffer.pointer, into: recurrent.pointer, pool: pool)
+        previous.pointer.update(from: hBuffer.pointer, count: hidden)
+        GRUCell.forward(rows: 1, hidden: hidden, gates: g, recurrent: recurrent.pointer, hPrev: previous.pointer,
+                        h: hBuffer.pointer, recurrentCandidate: recurrentCandidate.pointer)
+    }
+}

@@ -1,0 +1,308 @@
+// The LSTM cell of Flux (and PyTorch), gates in the order input, forget,
+// cell, output, with forward and backward side by side:
+//
+//   i = σ(a_i)  f = σ(a_f)  g = tanh(a_g)  o = σ(a_o)      a = Wi x + Wh h + b
+//   c' = f c + i g          h' = o tanh(c')
+//
+// Tensors per layer: Wi (4H, I), Wh (4H, H), b (4H); b's forget slice starts at 1.
+// The projection is Wi x + b (P = 4H); each step adds Wh h into it and runs
+// the gates there in place. The SIMD kernels below (`forward`, `backward`)
+// take the gates' row stride, so the mLSTM, whose gates are an LSTM's, runs them too.
+
+public enum LSTMCell: RecurrentCell {
+    public struct Tensors: CellTensors {
+        public var wi = TensorSpec.unset, wh = TensorSpec.unset, b = TensorSpec.unset
+        public init() {}
+    }
+
+    public static let code: UInt32 = 2
+    public static let name = "lstm"
+    public static let summary = "Flux's LSTM: gates input, forget, cell, output; 4*H*(I+H+1) parameters a layer"
+    public static let gateCount = 4
+    public static let stateCount = 2
+
+    public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
+        [TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
+         TensorDeclaration("Wh", [4 * h, h], .recurrent, view: \.wh),
+         TensorDeclaration("b", [4 * h], .bias, .glorotUniform(ones: [h..<2 * h]), view: \.b)]
+    }
+
+    public static func formula(input: Int, hidden: Int) -> String { "4*\(hidden)*(\(input)+\(hidden)+1)" }
+
+    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights {
+        RecurrentMatrixWeights(views(layer).wh, parameters: parameters)
+    }
+
+    public static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer {
+        LSTMTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
+    }
+
+    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer {
+        let views = views(layer)
+        return LSTMInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters))
+    }
+
+    // MARK: - SIMD kernels: one time step for R rows of H units
+
+    /// Pre-activations in `gates` (row r at gates + r * gateStride) become activations
+    /// in place; writes c', tanh(c') and h' (each R x H).
+    static func forward(rows: Int, hidden: Int, gates: UnsafeMutablePointer<Float>, gateStride: Int,
+                        cPrev: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                        tanhC: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let gi = gates + r * gateStride, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
+            let unit = r * hidden
+            forEachBlock(hidden) { j in
+                forwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + unit + j, c + unit + j, tanhC + unit + j, h + unit + j)
+            } partial: { j, n in
+                let inputs: [UnsafePointer<Float>] = [UnsafePointer(gi + j), UnsafePointer(gf + j), UnsafePointer(gg + j),
+                                                      UnsafePointer(go + j), cPrev + (unit + j)]
+                let outputs: [UnsafeMutablePointer<Float>] = [gi + j, gf + j, gg + j, go + j, c + (unit + j),
+                                                              tanhC + (unit + j), h + (unit + j)]
+                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
+                    o[0].update(from: i[0], count: 8); o[1].update(from: i[1], count: 8)
+                    o[2].update(from: i[2], count: 8); o[3].update(from: i[3], count: 8)
+                    forwardBlock(o[0], o[1], o[2], o[3], i[4], o[4], o[5], o[6])
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func forwardBlock(_ gi: UnsafeMutablePointer<Float>, _ gf: UnsafeMutablePointer<Float>,
+                             _ gg: UnsafeMutablePointer<Float>, _ go: UnsafeMutablePointer<Float>,
+                             _ cPrev: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                             _ tanhC: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>) {
+        let input = vsigmoid(load8(gi)), forget = vsigmoid(load8(gf))
+        let cell = vtanh(load8(gg)), output = vsigmoid(load8(go))
+        let cNew = (forget * load8(cPrev)).addingProduct(input, cell)
+        let tanhCNew = vtanh(cNew)
+        store8(input, gi); store8(forget, gf); store8(cell, gg); store8(output, go)
+        store8(cNew, c)
+        store8(tanhCNew, tanhC)
+        store8(output * tanhCNew, h)
+    }
+
+    /// With dh = dOutput + dhRecurrent (d loss / d h') and dc (d loss / d c' from the
+    /// next step), writes the pre-activation gradients (row r at dGates + r * gateStride)
+    /// and replaces dc with d loss / d c.
+    static func backward(rows: Int, hidden: Int, gates: UnsafePointer<Float>, gateStride: Int, cPrev: UnsafePointer<Float>,
+                         tanhC: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+                         dhRecurrent: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
+                         dGates: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let gi = gates + r * gateStride, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
+            let di = dGates + r * gateStride, df = di + hidden, dg = df + hidden, dout = dg + hidden
+            let u = r * hidden
+            forEachBlock(hidden) { j in
+                backwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + u + j, tanhC + u + j, dOutput + u + j,
+                              dhRecurrent + u + j, dc + u + j, di + j, df + j, dg + j, dout + j)
+            } partial: { j, n in
+                let inputs: [UnsafePointer<Float>] = [gi + j, gf + j, gg + j, go + j, cPrev + (u + j), tanhC + (u + j),
+                                                      dOutput + (u + j), dhRecurrent + (u + j), UnsafePointer(dc + (u + j))]
+                let outputs: [UnsafeMutablePointer<Float>] = [dc + (u + j), di + j, df + j, dg + j, dout + j]
+                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
+                    o[0].update(from: i[8], count: 8)
+                    backwardBlock(i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], o[0], o[1], o[2], o[3], o[4])
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func backwardBlock(_ gi: UnsafePointer<Float>, _ gf: UnsafePointer<Float>, _ gg: UnsafePointer<Float>,
+                              _ go: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>,
+                              _ dOutput: UnsafePointer<Float>, _ dhRecurrent: UnsafePointer<Float>,
+                              _ dc: UnsafeMutablePointer<Float>, _ di: UnsafeMutablePointer<Float>,
+                              _ df: UnsafeMutablePointer<Float>, _ dg: UnsafeMutablePointer<Float>,
+                              _ dout: UnsafeMutablePointer<Float>) {
+        let one = SIMD8<Float>(repeating: 1)
+        let input = load8(gi), forget = load8(gf), cell = load8(gg), output = load8(go)
+        let tc = load8(tanhC)
+        let dh = load8(dOutput) + load8(dhRecurrent)
+        let dcTotal = load8(dc) + dh * output * (one - tc * tc)
+        store8(dcTotal * cell * input * (one - input), di)
+        store8(dcTotal * load8(cPrev) * forget * (one - forget), df)
+        store8(dcTotal * input * (one - cell * cell), dg)
+        store8(dh * tc * output * (one - output), dout)
+        store8(dcTotal * forget, dc)
+    }
+
+    // MARK: - The naive twin
+
+    public static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
+                                                            state: [[S]], rows: Int) -> ReferenceStep<S> {
+        let a = referenceSum(referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows)),
+                             w.product(w.tensors.wh, state[0], rows: rows))
+        let (gates, h, c) = referenceActivate(a, c: state[1], rows: rows, hidden: w.hidden)
+        return ReferenceStep(previous: state, state: [h, c], saved: [gates])
+    }
+
+    /// An LSTM step from its pre-activations a (R x 4H): the activated gates, h' and c'. Shared with the mLSTM.
+    static func referenceActivate<S: ReferenceScalar>(_ a: [S], c: [S], rows: Int, hidden H: Int) -> (gates: [S], h: [S], c: [S]) {
+        var gates = [S](repeating: 0, count: rows * 4 * H)
+        var hNew = [S](repeating: 0, count: rows * H), cNew = c
+        for r in 0..<rows {
+            for j in 0..<H {
+                let k = r * 4 * H, u = r * H + j
+                let input = referenceSigmoid(a[k + j]), forget = referenceSigmoid(a[k + H + j])
+                let cell = S.tanh(a[k + 2 * H + j]), output = referenceSigmoid(a[k + 3 * H + j])
+                gates[k + j] = input; gates[k + H + j] = forget; gates[k + 2 * H + j] = cell; gates[k + 3 * H + j] = output
+                cNew[u] = forget * c[u] + input * cell
+                hNew[u] = output * S.tanh(cNew[u])
+            }
+        }
+        return (gates, hNew, cNew)
+    }
+
+    /// The gate gradients of an LSTM step, d loss / d a (R x 4H), and d loss / d c: shared with the mLSTM.
+    static func referenceGateGradients<S: ReferenceScalar>(gates: [S], cPrev: [S], cNew: [S], dh: [S], dc: [S],
+                                                           rows: Int, hidden H: Int) -> (da: [S], dcPrev: [S]) {
+        var da = [S](repeating: 0, count: rows * 4 * H), dcPrev = [S](repeating: 0, count: rows * H)
+        for r in 0..<rows {
+            for j in 0..<H {
+                let k = r * 4 * H, u = r * H + j
+                let input = gates[k + j], forget = gates[k + H + j], cell = gates[k + 2 * H + j], output = gates[k + 3 * H + j]
+                let tanhC = S.tanh(cNew[u])
+                let dcTotal = dc[u] + dh[u] * output * (1 - tanhC * tanhC)
+                da[k + j] = dcTotal * cell * input * (1 - input)
+                da[k + H + j] = dcTotal * cPrev[u] * forget * (1 - forget)
+                da[k + 2 * H + j] = dcTotal * input * (1 - cell * cell)
+                da[k + 3 * H + j] = dh[u] * tanhC * output * (1 - output)
+                dcPrev[u] = dcTotal * forget
+            }
+        }
+        return (da, dcPrev)
+    }
+
+    public static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+                                                             x: [S], dState: [[S]], rows: Int,
+                                                             gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+        let (da, dcPrev) = referenceGateGradients(gates: step.saved[0], cPrev: step.previous[1], cNew: step.state[1],
+                                                  dh: dState[0], dc: dState[1], rows: rows, hidden: w.hidden)
+        referenceAccumulateWeights(&gradient, w.tensors.wi, dy: da, x: x, rows: rows)
+        referenceAccumulateWeights(&gradient, w.tensors.wh, dy: da, x: step.previous[0], rows: rows)
+        referenceAccumulateBias(&gradient, w.tensors.b, dy: da, rows: rows)
+        return ([w.backProduct(w.tensors.wh, da, rows: rows), dcPrev], w.backProduct(w.tensors.wi, da, rows: rows))
+    }
+}
+
+extension CellKind {
+    public static let lstm = CellKind(LSTMCell.self)
+}
+
+/// The LSTM layer of one shard.
+final class LSTMTrainingLayer: CellTrainingLayer {
+    let rows: Int
+    let hidden: Int
+    /// 4H, the projection's width and the gates' row stride.
+    let width: Int
+    let wh: PackedRecurrentMatrix
+    let whOffset: Int
+    /// (T+1, R, H): block 0 is the state carried in, block t+1 is h_t (and c_t).
+    let hs: FloatBuffer
+    let cs: FloatBuffer
+    /// tanh(c_t), (T, R, H).
+    let tanhC: FloatBuffer
+    /// d loss / d h_{t-1} through the recurrence, and d c carried back, (R, H) each.
+    let dhRecurrent: FloatBuffer
+    let dcCarry: FloatBuffer
+
+    init(_ shape: TrainingLayerShape, wh: PackedRecurrentMatrix, whOffset: Int) {
+        rows = shape.rows
+        hidden = shape.hidden
+        width = shape.projectionWidth
+        self.wh = wh
+        self.whOffset = whOffset
+        hs = FloatBuffer(count: (shape.maxSteps + 1) * rows * hidden)
+        cs = FloatBuffer(count: (shape.maxSteps + 1) * rows * hidden)
+        tanhC = FloatBuffer(count: shape.maxSteps * rows * hidden)
+        dhRecurrent = FloatBuffer(count: rows * hidden)
+        dcCarry = FloatBuffer(count: rows * hidden)
+    }
+
+    var outputs: UnsafeMutablePointer<Float> { hs.pointer + rows * hidden }
+    var carriedState: UnsafeMutablePointer<Float> { hs.pointer }
+
+    func resetState() {
+        hs.pointer.update(repeating: 0, count: rows * hidden)
+        cs.pointer.update(repeating: 0, count: rows * hidden)
+    }
+
+    func carryState(steps: Int) {
+        let block = rows * hidden
+        hs.pointer.update(from: hs.pointer + steps * block, count: block)
+        cs.pointer.update(from: cs.pointer + steps * block, count: block)
+    }
+
+    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let block = rows * hidden
+        for t in 0..<steps {
+            let gatesT = projection + t * rows * width
+            gemm(.none, m: rows, a: hs.pointer + t * block, lda: hidden, packed: wh.forward,
+                 c: gatesT, ldc: width, accumulate: true, workspace: workspace)
+            LSTMCell.forward(rows: rows, hidden: hidden, gates: gatesT, gateStride: width,
+                             cPrev: cs.pointer + t * block, c: cs.pointer + (t + 1) * block,
+                             tanhC: tanhC.pointer + t * block, h: hs.pointer + (t + 1) * block)
+        }
+    }
+
+    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let block = rows * hidden
+        dhRecurrent.zero()
+        dcCarry.zero()
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            let dGatesT = dProjection + t * rows * width
+            LSTMCell.backward(rows: rows, hidden: hidden, gates: projection + t * rows * width, gateStride: width,
+                              cPrev: cs.pointer + t * block, tanhC: tanhC.pointer + t * block,
+                              dOutput: dOutput + t * block, dhRecurrent: dhRecurrent.pointer,
+                              dc: dcCarry.pointer, dGates: dGatesT)
+            if t > 0 {
+                gemm(.none, m: rows, a: dGatesT, lda: width, packed: wh.backward,
+                     c: dhRecurrent.pointer, ldc: hidden, accumulate: false, workspace: workspace)
+            }
+        }
+    }
+
+    /// dWh = sum_t dGates[t]^T h_{t-1}.
+    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+                            workspace: GEMMWorkspace) {
+        gemm(.transposed, .none, m: width, n: hidden, k: steps * rows,
+             a: dProjection, lda: width, b: hs.pointer, ldb: hidden,
+             c: gradient + whOffset, ldc: hidden, accumulate: false, workspace: workspace)
+    }
+}
+
+/// The LSTM layer of a batch-1 network.
+final class LSTMInferenceLayer: CellInferenceLayer {
+    let gates: AddedGateProjection
+    let hidden: Int
+    let hBuffer: FloatBuffer
+    var c: FloatBuffer
+    var cNext: FloatBuffer
+    let tanhC: FloatBuffer
+
+    init(_ gates: AddedGateProjection) {
+        self.gates = gates
+        hidden = gates.hidden
+        hBuffer = FloatBuffer(count: hidden)
+        c = FloatBuffer(count: hidden)
+        cNext = FloatBuffer(count: hidden)
+        tanhC = FloatBuffer(count: hidden)
+    }
+
+    var h: UnsafeMutablePointer<Float> { hBuffer.pointer }
+
+    func reset() {
+        hBuffer.zero()
+        c.zero()
+    }
+
+    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
+        let g = gates.compute(symbol: symbol, input: input, h: hBuffer.pointer, pool: pool)
+        LSTMCell.forward(rows: 1, hidden: hidden, gates: g, gateStride: 4 * hidden, cPrev: c.pointer, c: cNext.pointer,
+                         tanhC: tanhC.pointer, h: hBuffer.pointer)
+        swap(&c, &cNext)
+    }
+}

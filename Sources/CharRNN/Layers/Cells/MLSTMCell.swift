@@ -1,0 +1,295 @@
+// The multiplicative LSTM (mLSTM) of Krause, Lu, Murray and Renals, 2016,
+// "Multiplicative LSTM for sequence modelling": an intermediate state m, the
+// product of a projection of the input and one of the state, replaces h in
+// the LSTM's gates, so each input character chooses its own recurrent
+// transition:
+//
+//   m = (Wmx x) ⊙ (Wmh h)
+//   a = Wi x + Wh m + b,   then the LSTM of LSTMCell.swift:
+//   i = σ(a_i)  f = σ(a_f)  g = tanh(a_g)  o = σ(a_o)   c' = f c + i g   h' = o tanh(c')
+//
+// Tensors per layer: Wi (4H, I), Wmx (H, I), Wh (4H, H), Wmh (H, H), b (4H);
+// 4H(I+H+1) + H(I+H) parameters. Wi and Wmx both multiply x, so they stack
+// into the projection, P = 5H: row [a (4H, with b) | Wmx x (H)]. A step then
+// runs two products, Wmh h and then Wh m, and the LSTM kernels on a (row
+// stride 5H). Backward, with da from the LSTM kernel:
+//   dm = da Wh,  d(Wmx x) = dm ⊙ (Wmh h),  d(Wmh h) = dm ⊙ (Wmx x),  dh_prev = d(Wmh h) Wmh
+//   dWh = Σ da^T m,  dWmh = Σ d(Wmh h)^T h_prev  (batched over the sequence).
+
+public enum MLSTMCell: RecurrentCell {
+    public struct Tensors: CellTensors {
+        public var wi = TensorSpec.unset, wmx = TensorSpec.unset, wh = TensorSpec.unset
+        public var wmh = TensorSpec.unset, b = TensorSpec.unset
+        public init() {}
+    }
+
+    public static let code: UInt32 = 4
+    public static let name = "mlstm"
+    public static let summary = "multiplicative LSTM (Krause et al. 2016): LSTM gates read m = (Wmx x)*(Wmh h); 4*H*(I+H+1)+H*(I+H) a layer"
+    public static let gateCount = 4
+    public static let stateCount = 2
+
+    public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
+        [TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
+         TensorDeclaration("Wmx", [h, input], .input, view: \.wmx),
+         TensorDeclaration("Wh", [4 * h, h], .recurrent, view: \.wh),
+         TensorDeclaration("Wmh", [h, h], .recurrent, view: \.wmh),
+         TensorDeclaration("b", [4 * h], .bias, .glorotUniform(ones: [h..<2 * h]), view: \.b)]
+    }
+
+    public static func formula(input: Int, hidden: Int) -> String {
+        "4*\(hidden)*(\(input)+\(hidden)+1)+\(hidden)*(\(input)+\(hidden))"
+    }
+
+    /// hs, cs, tanh(c), Wmh h, m and d(Wmh h): two H-wide buffers more than budgeted.
+    public static func extraWorkspaceFloatsPerPosition(hidden: Int) -> Int { 2 * hidden }
+
+    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights {
+        let views = views(layer)
+        return MLSTMPackedWeights(wh: PackedRecurrentMatrix(views.wh, parameters: parameters),
+                                  wmh: PackedRecurrentMatrix(views.wmh, parameters: parameters))
+    }
+
+    public static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer {
+        MLSTMTrainingLayer(shape, weights: weights as! MLSTMPackedWeights, views: views(shape.layer))
+    }
+
+    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer {
+        MLSTMInferenceLayer(layer, views: views(layer), parameters: parameters)
+    }
+
+    // MARK: - The naive twin
+
+    public static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
+                                                            state: [[S]], rows: Int) -> ReferenceStep<S> {
+        let t = w.tensors
+        let mx = w.product(t.wmx, x, rows: rows), mh = w.product(t.wmh, state[0], rows: rows)
+        let m = zip(mx, mh).map { $0 * $1 }
+        let a = referenceSum(referenceSum(w.product(t.wi, x, rows: rows), w.bias(t.b, rows: rows)),
+                             w.product(t.wh, m, rows: rows))
+        let (gates, h, c) = LSTMCell.referenceActivate(a, c: state[1], rows: rows, hidden: w.hidden)
+        return ReferenceStep(previous: state, state: [h, c], saved: [gates, mx, mh, m])
+    }
+
+    public static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+                                                             x: [S], dState: [[S]], rows: Int,
+                                                             gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+        let t = w.tensors
+        let (gates, mx, mh, m) = (step.saved[0], step.saved[1], step.saved[2], step.saved[3])
+        let (da, dcPrev) = LSTMCell.referenceGateGradients(gates: gates, cPrev: step.previous[1], cNew: step.state[1],
+                                                           dh: dState[0], dc: dState[1], rows: rows, hidden: w.hidden)
+        let dm = w.backProduct(t.wh, da, rows: rows)
+        let dmx = zip(dm, mh).map { $0 * $1 }, dmh = zip(dm, mx).map { $0 * $1 }
+        referenceAccumulateWeights(&gradient, t.wi, dy: da, x: x, rows: rows)
+        referenceAccumulateWeights(&gradient, t.wmx, dy: dmx, x: x, rows: rows)
+        referenceAccumulateWeights(&gradient, t.wh, dy: da, x: m, rows: rows)
+        referenceAccumulateWeights(&gradient, t.wmh, dy: dmh, x: step.previous[0], rows: rows)
+        referenceAccumulateBias(&gradient, t.b, dy: da, rows: rows)
+        let dx = referenceSum(w.backProduct(t.wi, da, rows: rows), w.backProduct(t.wmx, dmx, rows: rows))
+        return ([w.backProduct(t.wmh, dmh, rows: rows), dcPrev], dx)
+    }
+}
+
+extension CellKind {
+    public static let mlstm = CellKind(MLSTMCell.self)
+}
+
+/// Wh (4H, H) and Wmh (H, H), packed for the steps.
+final class MLSTMPackedWeights: CellPackedWeights, @unchecked Sendable {
+    let wh: PackedRecurrentMatrix
+    let wmh: PackedRecurrentMatrix
+
+    init(wh: PackedRecurrentMatrix, wmh: PackedRecurrentMatrix) {
+        self.wh = wh
+        self.wmh = wmh
+    }
+
+    func repackForward() {
+        wh.repackForward()
+        wmh.repackForward()
+    }
+
+    func repackBackward() {
+        wh.repackBackward()
+        wmh.repackBackward()
+    }
+}
+
+/// The mLSTM layer of one shard.
+final class MLSTMTrainingLayer: CellTrainingLayer {
+    let rows: Int
+    let hidden: Int
+    /// 5H: the projection's width, the gates' row stride; Wmx x sits at column 4H.
+    let width: Int
+    let weights: MLSTMPackedWeights
+    let whOffset: Int
+    let wmhOffset: Int
+    /// (T+1, R, H): block 0 is the state carried in, block t+1 is h_t (and c_t).
+    let hs: FloatBuffer
+    let cs: FloatBuffer
+    /// tanh(c_t), Wmh h_{t-1}, m_t and d loss / d (Wmh h_{t-1}), (T, R, H) each.
+    let tanhC: FloatBuffer
+    let mh: FloatBuffer
+    let m: FloatBuffer
+    let dmh: FloatBuffer
+    /// d loss / d m_t of the current step, d loss / d h_{t-1} and d c carried back, (R, H) each.
+    let dm: FloatBuffer
+    let dhRecurrent: FloatBuffer
+    let dcCarry: FloatBuffer
+
+    init(_ shape: TrainingLayerShape, weights: MLSTMPackedWeights, views: MLSTMCell.Tensors) {
+        rows = shape.rows
+        hidden = shape.hidden
+        width = shape.projectionWidth
+        self.weights = weights
+        whOffset = views.wh.offset
+        wmhOffset = views.wmh.offset
+        let block = rows * hidden
+        hs = FloatBuffer(count: (shape.maxSteps + 1) * block)
+        cs = FloatBuffer(count: (shape.maxSteps + 1) * block)
+        tanhC = FloatBuffer(count: shape.maxSteps * block)
+        mh = FloatBuffer(count: shape.maxSteps * block)
+        m = FloatBuffer(count: shape.maxSteps * block)
+        dmh = FloatBuffer(count: shape.maxSteps * block)
+        dm = FloatBuffer(count: block)
+        dhRecurrent = FloatBuffer(count: block)
+        dcCarry = FloatBuffer(count: block)
+    }
+
+    var outputs: UnsafeMutablePointer<Float> { hs.pointer + rows * hidden }
+    var carriedState: UnsafeMutablePointer<Float> { hs.pointer }
+
+    func resetState() {
+        hs.pointer.update(repeating: 0, count: rows * hidden)
+        cs.pointer.update(repeating: 0, count: rows * hidden)
+    }
+
+    func carryState(steps: Int) {
+        let block = rows * hidden
+        hs.pointer.update(from: hs.pointer + steps * block, count: block)
+        cs.pointer.update(from: cs.pointer + steps * block, count: block)
+    }
+
+    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let block = rows * hidden
+        for t in 0..<steps {
+            let projectionT = projection + t * rows * width
+            let mhT = mh.pointer + t * block, mT = m.pointer + t * block
+            gemm(.none, m: rows, a: hs.pointer + t * block, lda: hidden, packed: weights.wmh.forward,
+                 c: mhT, ldc: hidden, accumulate: false, workspace: workspace)
+            for r in 0..<rows {
+                multiplyRows(projectionT + r * width + 4 * hidden, mhT + r * hidden, into: mT + r * hidden, count: hidden)
+            }
+            gemm(.none, m: rows, a: mT, lda: hidden, packed: weights.wh.forward,
+                 c: projectionT, ldc: width, accumulate: true, workspace: workspace)
+            LSTMCell.forward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
+                             cPrev: cs.pointer + t * block, c: cs.pointer + (t + 1) * block,
+                             tanhC: tanhC.pointer + t * block, h: hs.pointer + (t + 1) * block)
+        }
+    }
+
+    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let block = rows * hidden
+        dhRecurrent.zero()
+        dcCarry.zero()
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            let projectionT = projection + t * rows * width, dProjectionT = dProjection + t * rows * width
+            let dmhT = dmh.pointer + t * block, mhT = mh.pointer + t * block
+            LSTMCell.backward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
+                              cPrev: cs.pointer + t * block, tanhC: tanhC.pointer + t * block,
+                              dOutput: dOutput + t * block, dhRecurrent: dhRecurrent.pointer,
+                              dc: dcCarry.pointer, dGates: dProjectionT)
+            gemm(.none, m: rows, a: dProjectionT, lda: width, packed: weights.wh.backward,
+                 c: dm.pointer, ldc: hidden, accumulate: false, workspace: workspace)
+            for r in 0..<rows {
+                let dmRow = dm.pointer + r * hidden
+                multiplyRows(dmRow, mhT + r * hidden, into: dProjectionT + r * width + 4 * hidden, count: hidden)
+                multiplyRows(dmRow, projectionT + r * width + 4 * hidden, into: dmhT + r * hidden, count: hidden)
+            }
+            if t > 0 {
+                gemm(.none, m: rows, a: dmhT, lda: hidden, packed: weights.wmh.backward,
+                     c: dhRecurrent.pointer, ldc: hidden, accumulate: false, workspace: workspace)
+            }
+        }
+    }
+
+    /// dWh = sum_t da[t]^T m_t; dWmh = sum_t d(Wmh h)[t]^T h_{t-1}.
+    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+                            workspace: GEMMWorkspace) {
+        gemm(.transposed, .none, m: 4 * hidden, n: hidden, k: steps * rows,
+             a: dProjection, lda: width, b: m.pointer, ldb: hidden,
+             c: gradient + whOffset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(.transposed, .none, m: hidden, n: hidden, k: steps * rows,
+             a: dmh.pointer, lda: hidden, b: hs.pointer, ldb: hidden,
+             c: gradient + wmhOffset, ldc: hidden, accumulate: false, workspace: workspace)
+    }
+}
+
+/// The mLSTM layer of a batch-1 network.
+final class MLSTMInferenceLayer: CellInferenceLayer {
+    let hidden: Int
+    let inputSize: Int
+    let isFirst: Bool
+    /// First layer: [Wi^T + b | Wmx^T] (N, 5H).
+    let inputTable: FloatBuffer
+    /// Later layers: [Wi; Wmx]^T (I, 5H), and [b | 0] (5H).
+    let inputWeights: PackedGEMVMatrix?
+    let projectionBias: FloatBuffer
+    /// Wh^T (H, 4H) and Wmh^T (H, H).
+    let wh: PackedGEMVMatrix
+    let wmh: PackedGEMVMatrix
+    /// [a | Wmx x] (5H), Wmh h, m (H).
+    let projection: FloatBuffer
+    let mh: FloatBuffer
+    let m: FloatBuffer
+    let hBuffer: FloatBuffer
+    var c: FloatBuffer
+    var cNext: FloatBuffer
+    let tanhC: FloatBuffer
+
+    init(_ layer: LayerTensors, views: MLSTMCell.Tensors, parameters: UnsafePointer<Float>) {
+        hidden = layer.hidden
+        inputSize = layer.inputSize
+        isFirst = layer.index == 0
+        let width = layer.projectionWidth
+        inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
+        inputWeights = isFirst ? nil
+            : PackedGEMVMatrix(transposing: parameters + layer.input.offset, rows: width, columns: inputSize)
+        projectionBias = FloatBuffer(count: width)
+        projectionBias.pointer.update(from: parameters + views.b.offset, count: views.b.count)
+        wh = PackedGEMVMatrix(transposing: parameters + views.wh.offset, rows: 4 * hidden, columns: hidden)
+        wmh = PackedGEMVMatrix(transposing: parameters + views.wmh.offset, rows: hidden, columns: hidden)
+        projection = FloatBuffer(count: width)
+        mh = FloatBuffer(count: hidden)
+        m = FloatBuffer(count: hidden)
+        hBuffer = FloatBuffer(count: hidden)
+        c = FloatBuffer(count: hidden)
+        cNext = FloatBuffer(count: hidden)
+        tanhC = FloatBuffer(count: hidden)
+    }
+
+    var h: UnsafeMutablePointer<Float> { hBuffer.pointer }
+
+    func reset() {
+        hBuffer.zero()
+        c.zero()
+    }
+
+    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
+        let p = projection.pointer, width = 5 * hidden
+        if isFirst {
+            p.update(from: inputTable.pointer + symbol * width, count: width)
+        } else {
+            p.update(from: projectionBias.pointer, count: width)
+            multiply(inputWeights!, input!, into: p, pool: pool)
+        }
+        mh.zero()
+        multiply(wmh, hBuffer.pointer, into: mh.pointer, pool: pool)
+        multiplyRows(p + 4 * hidden, mh.pointer, into: m.pointer, count: hidden)
+        multiply(wh, m.pointer, into: p, pool: pool)
+        LSTMCell.forward(rows: 1, hidden: hidden, gates: p, gateStride: width, cPrev: c.pointer, c: cNext.pointer,
+                         tanhC: tanhC.pointer, h: hBuffer.pointer)
+        swap(&c, &cNext)
+    }
+}
