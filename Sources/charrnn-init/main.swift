@@ -25,7 +25,7 @@ struct Init: CharRNNTool {
     @Argument(help: ArgumentHelp("Vocab checkpoint to read ('-': standard input).", valueName: "vocab.ckpt"))
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Recurrent cell: lstm, rnn (tanh) or gru.", valueName: "kind"))
+    @Option(help: ArgumentHelp("Recurrent cell: \(CellKind.allCases.map(\.description).joined(separator: ", ")).", valueName: "kind"))
     var cell: String = "lstm"
 
     @Option(help: ArgumentHelp("Units per recurrent layer, comma-separated, first layer first.", valueName: "sizes"))
@@ -42,7 +42,8 @@ struct Init: CharRNNTool {
 
     func validate() throws {
         guard CellKind(name: cell) != nil else {
-            throw ValidationError("--cell must be lstm, rnn or gru, not '\(cell)'")
+            let names = CellKind.allCases.map(\.description)
+            throw ValidationError("--cell must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not '\(cell)'")
         }
         _ = try hiddenSizes()
     }

@@ -12,7 +12,7 @@ struct Inspect: CharRNNTool {
         discussion: """
             Parameter counts follow the seed's formulas: G*H*(I+H+1) per recurrent layer \
             (G = 4 for LSTM, 3 for GRU, 1 for RNN; weights and one bias, no initial \
-            state) and H*N+N for Dense. --diff exits 0 when the checkpoints are the \
+            state; the mLSTM adds H*(I+H)) and H*N+N for Dense. --diff exits 0 when the checkpoints are the \
             same (measured timings aside), 1 when they differ, 2 on error, like diff(1). \
             --plot draws each checkpoint's train (solid) and validation (dashed) loss per \
             epoch, in nats/char, as an SVG image; dotted lines mark epochs that began with \

@@ -119,4 +119,25 @@ import Testing
             #expect(plot.contains("data-series=\"\(series)\""), "\(series)")
         }
     }
+
+    @Test func compareCellsTakesAnyCells() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let result = try Self.script("compare-cells", ["--text", "text.txt", "--epochs", "1", "--cell", "lstm:8", "--cell", "mlstm:8",
+                                                       "--sample-length", "20", "--out", "cmp", "--reproducible"], in: directory)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Over the 24-symbol alphabet: LSTM 8: 4*8*(24+8+1) + 8*24+24 = 1056 + 216 = 1272;
+        // MLSTM 8 adds 8*(24+8) = 256 to the LSTM's layer: 1312 + 216 = 1528.
+        #expect(lines.first == "parameters: LSTM 8 1272, MLSTM 8 1528")
+        let table = try String(contentsOf: directory.appendingPathComponent("cmp/losses.tsv"), encoding: .utf8)
+        let rows = table.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(rows.first == ["epoch", "lr", "lstm_train", "lstm_val", "mlstm_train", "mlstm_val"])
+        let mlstm = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("cmp/mlstm/e001.ckpt"))))
+        #expect(mlstm.model?.config.cell == .mlstm)
+        #expect(rows[1][4] == String(format: "%.4f", mlstm.history[0].trainLoss))
+        let bad = try Self.script("compare-cells", ["--text", "text.txt", "--cell", "mlstm"], in: directory)
+        #expect(bad.status == 2 && bad.stderr.contains("--cell takes KIND:SIZES"))
+    }
 }

@@ -1,6 +1,7 @@
 // The training engine against PyTorch, in the spirit of llm.c's test_gpt2.c:
 // Fixtures/golden.json (made by scripts/golden/make_golden.py with torch's own
-// nn.LSTM / nn.GRU / nn.RNN) holds a tiny model's starting weights, the text,
+// nn.LSTM / nn.GRU / nn.RNN, and a small hand-written torch module for the
+// mLSTM, which torch lacks) holds a tiny model's starting weights, the text,
 // and for each of the three optimizer steps of one epoch the loss, the
 // gradient before clipping and its norm; then the weights and Adam's moments
 // after the epoch. Padding, masking, state carry, clipping and Adam are all

@@ -2,12 +2,14 @@
 """Golden fixture for charrnn's training engine, made with PyTorch (an
 independent implementation), in the spirit of llm.c's test_gpt2.c.
 
-For each cell (lstm, gru, rnn) it builds the seed's model on a tiny problem
-(6 symbols, layers of 5 and 4 units, 3 batch rows, 4-step sequences, a
-29-character text with padding at the end of the last row), with PyTorch's
+For each cell (lstm, gru, rnn, mlstm) it builds the seed's model on a tiny
+problem (6 symbols, layers of 5 and 4 units, 3 batch rows, 4-step sequences,
+a 29-character text with padding at the end of the last row), with PyTorch's
 own cells (nn.LSTM / nn.GRU / nn.RNN, b_hh frozen at zero so there is one
-bias per layer as in Flux), and runs one epoch exactly as charrnn-epoch
-defines it:
+bias per layer as in Flux) or, for the multiplicative LSTM, which PyTorch
+does not have, the small hand-written module MLSTM below (Krause et al.
+2016, with autograd doing the backward pass), and runs one epoch exactly as
+charrnn-epoch defines it:
 
   * layout: rows of S = ceil(L / rows) characters; input x[r, t] = text[r*S+t]
     (stop symbol past the end); target = text[r*S+t+1], none past the end;
@@ -45,34 +47,69 @@ SEED = 1234
 
 
 def flat_layout(kind):
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
     names = []
     for l, h in enumerate(HIDDEN):
         i = SYMBOLS if l == 0 else HIDDEN[l - 1]
-        names += [(f"layer{l+1}.Wi", (gates * h, i)), (f"layer{l+1}.Wh", (gates * h, h)), (f"layer{l+1}.b", (gates * h,))]
+        if kind == "mlstm":
+            names += [(f"layer{l+1}.Wi", (4 * h, i)), (f"layer{l+1}.Wmx", (h, i)), (f"layer{l+1}.Wh", (4 * h, h)),
+                      (f"layer{l+1}.Wmh", (h, h)), (f"layer{l+1}.b", (4 * h,))]
+        else:
+            gates = {"lstm": 4, "gru": 3, "rnn": 1}[kind]
+            names += [(f"layer{l+1}.Wi", (gates * h, i)), (f"layer{l+1}.Wh", (gates * h, h)), (f"layer{l+1}.b", (gates * h,))]
     names += [("dense.W", (SYMBOLS, HIDDEN[-1])), ("dense.b", (SYMBOLS,))]
     return names
+
+
+class MLSTM(nn.Module):
+    """The multiplicative LSTM of Krause et al. 2016, written out:
+        m = (Wmx x) * (Wmh h);  a = Wi x + Wh m + b;  i, f, g, o = split(a)
+        c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
+    Input (T, R, I) and state (h, c) of (1, R, H) each, like nn.LSTM."""
+
+    def __init__(self, inputs, hidden):
+        super().__init__()
+        self.wi = nn.Parameter(torch.empty(4 * hidden, inputs))
+        self.wmx = nn.Parameter(torch.empty(hidden, inputs))
+        self.wh = nn.Parameter(torch.empty(4 * hidden, hidden))
+        self.wmh = nn.Parameter(torch.empty(hidden, hidden))
+        self.b = nn.Parameter(torch.empty(4 * hidden))
+
+    def forward(self, x, state):
+        h, c = state[0][0], state[1][0]
+        outputs = []
+        for x_t in x:
+            m = (x_t @ self.wmx.T) * (h @ self.wmh.T)
+            i, f, g, o = (x_t @ self.wi.T + m @ self.wh.T + self.b).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs), (h.unsqueeze(0), c.unsqueeze(0))
 
 
 class Net(nn.Module):
     def __init__(self, kind):
         super().__init__()
-        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": lambda i, h: nn.RNN(i, h, nonlinearity="tanh")}[kind]
+        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": lambda i, h: nn.RNN(i, h, nonlinearity="tanh"),
+               "mlstm": MLSTM}[kind]
         self.kind = kind
         self.cells = nn.ModuleList()
         for l, h in enumerate(HIDDEN):
             self.cells.append(cls(SYMBOLS if l == 0 else HIDDEN[l - 1], h))
         self.out = nn.Linear(HIDDEN[-1], SYMBOLS)
-        for cell in self.cells:
-            with torch.no_grad():
-                cell.bias_hh_l0.zero_()
-            cell.bias_hh_l0.requires_grad_(False)
+        if kind != "mlstm":
+            for cell in self.cells:
+                with torch.no_grad():
+                    cell.bias_hh_l0.zero_()
+                cell.bias_hh_l0.requires_grad_(False)
 
     def tensors(self):
         """Trainable tensors in charrnn's flat order."""
         out = []
         for cell in self.cells:
-            out += [cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0]
+            if self.kind == "mlstm":
+                out += [cell.wi, cell.wmx, cell.wh, cell.wmh, cell.b]
+            else:
+                out += [cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0]
         return out + [self.out.weight, self.out.bias]
 
     def forward(self, x, state):
@@ -85,7 +122,7 @@ class Net(nn.Module):
 
     def zero_state(self):
         z = lambda h: torch.zeros(1, ROWS, h)  # noqa: E731
-        if self.kind == "lstm":
+        if self.kind in ("lstm", "mlstm"):
             return [(z(h), z(h)) for h in HIDDEN]
         return [z(h) for h in HIDDEN]
 
@@ -164,7 +201,7 @@ def main():
         "made_by": f"scripts/golden/make_golden.py with torch {torch.__version__}",
         "symbols": SYMBOLS, "stop": STOP, "hidden": HIDDEN, "rows": ROWS, "sequence_length": SEQLEN,
         "learning_rate": LR, "clip": CLIP, "text": text,
-        "cases": [run(kind, text) for kind in ("lstm", "gru", "rnn")],
+        "cases": [run(kind, text) for kind in ("lstm", "gru", "rnn", "mlstm")],
     }
     json.dump(fixture, sys.stdout, indent=1)
     sys.stdout.write("\n")
