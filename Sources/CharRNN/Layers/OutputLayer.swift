@@ -63,40 +63,29 @@ enum SoftmaxCrossEntropy {
     /// With `gradientScale`, replaces the row by scale * (softmax - onehot(target)).
     @inline(__always)
     static func row(_ z: UnsafeMutablePointer<Float>, count: Int, target: Int, gradientScale: Float?) -> Float {
-        // max
+        // max (a partial block is padded with -inf, which changes no maximum)
         var maxima = SIMD8<Float>(repeating: -.infinity)
-        var j = 0
-        while j + 8 <= count {
-            maxima = maxima.replacing(with: load8(z + j), where: load8(z + j) .> maxima)
-            j += 8
+        forEachBlock(count) { j, n in
+            let x = load8(z + j, count: n, padding: -.infinity)
+            maxima = maxima.replacing(with: x, where: x .> maxima)
         }
-        var largest = maxima.max()
-        while j < count {
-            largest = Swift.max(largest, z[j])
-            j += 1
-        }
+        let largest = maxima.max()
         let targetLogit = z[target]
-        // sum of exp(z - max), kept in the row when a gradient is wanted
+        // sum of exp(z - max), kept in the row when a gradient is wanted; padded
+        // lanes hold -inf, whose exp is exactly 0.
         let shift = SIMD8<Float>(repeating: largest)
         var sums = SIMD8<Float>()
-        j = 0
-        while j < count {
-            let n = Swift.min(8, count - j)
-            var e = vexp(load8(z + j, count: n) - shift)
-            if n < 8 { for lane in n..<8 { e[lane] = 0 } }
+        forEachBlock(count) { j, n in
+            let e = vexp(load8(z + j, count: n, padding: -.infinity) - shift)
             sums += e
             if gradientScale != nil { store8(e, z + j, count: n) }
-            j += 8
         }
         let total = sums.sum()
         let loss = logf32(total) - (targetLogit - largest)
         if let scale = gradientScale {
             let factor = SIMD8<Float>(repeating: scale / total)
-            j = 0
-            while j < count {
-                let n = Swift.min(8, count - j)
+            forEachBlock(count) { j, n in
                 store8(load8(z + j, count: n) * factor, z + j, count: n)
-                j += 8
             }
             z[target] -= scale
         }

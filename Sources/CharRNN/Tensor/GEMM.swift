@@ -40,10 +40,10 @@ public enum Transpose: Sendable { case none, transposed }
 /// Marked Sendable so a worker can be handed its workspace, but it must never
 /// be used by two gemm calls at the same time.
 public final class GEMMWorkspace: @unchecked Sendable {
-    fileprivate let packedA = GEMMKernel.AlignedFloats()
-    fileprivate let packedB = GEMMKernel.AlignedFloats()
+    fileprivate let packedA = FloatBuffer(count: 0)
+    fileprivate let packedB = FloatBuffer(count: 0)
     /// One 10 x 16 tile for edge tiles (rows or columns past the end of C).
-    fileprivate let edgeTile = GEMMKernel.AlignedFloats(count: 2 * GEMMKernel.tileRows * GEMMKernel.tileColumns)
+    fileprivate let edgeTile = FloatBuffer(count: 2 * GEMMKernel.tileRows * GEMMKernel.tileColumns)
 
     public init() {}
 }
@@ -62,13 +62,13 @@ public final class GEMMWorkspace: @unchecked Sendable {
 /// between steps).
 public final class PackedMatrix: @unchecked Sendable {
     public let k: Int, n: Int
-    fileprivate let storage: GEMMKernel.AlignedFloats
+    fileprivate let storage: FloatBuffer
 
     public init(_ trans: Transpose, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int) {
         precondition(k >= 0 && n >= 0, "PackedMatrix: negative dimension")
         self.k = k
         self.n = n
-        storage = GEMMKernel.AlignedFloats(count: GEMMKernel.roundUp(n, GEMMKernel.tileColumns) * k)
+        storage = FloatBuffer(count: GEMMKernel.roundUp(n, GEMMKernel.tileColumns) * k)
         repack(trans, b: b, ldb: ldb)
     }
 
@@ -141,56 +141,15 @@ fileprivate enum GEMMKernel {
     static let maxBlockColumns = 512
 
     @inline(__always) static func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
-                                          @inline(__always) static func roundUp(_ a: Int, _ multiple: Int) -> Int { ceilDiv(a, multiple) * multiple }
-                                          
-                                          /// Splits `total` into equal blocks of at most `limit` (a multiple of `granule`),
-                                          /// so that e.g. k = 1250 gives five blocks of 250 rather than 4 x 256 + 226.
-                                          @inline(__always) static func blockSize(_ total: Int, limit: Int, granule: Int) -> Int {
+    @inline(__always) static func roundUp(_ a: Int, _ multiple: Int) -> Int { ceilDiv(a, multiple) * multiple }
+
+    /// Splits `total` into equal blocks of at most `limit` (a multiple of `granule`),
+    /// so that e.g. k = 1250 gives five blocks of 250 rather than 4 x 256 + 226.
+    @inline(__always) static func blockSize(_ total: Int, limit: Int, granule: Int) -> Int {
         roundUp(ceilDiv(total, ceilDiv(total, limit)), granule)
     }
 
-    // MARK: - Memory
-
-    /// 64-byte-aligned Float storage owned by a class so that copies of the owner
-    /// share it (no copy-on-write) and it is freed exactly once.
-    final class AlignedFloats: @unchecked Sendable {
-        private(set) var pointer: UnsafeMutablePointer<Float>
-        private(set) var count: Int
-
-        init(count: Int = 0) {
-            self.count = count
-            pointer = AlignedFloats.allocate(count)
-        }
-
-        deinit { UnsafeMutableRawPointer(pointer).deallocate() }
-
-        /// At least `needed` floats; grows (discarding the contents) when smaller.
-        @inline(__always) func reserve(_ needed: Int) -> UnsafeMutablePointer<Float> {
-            if needed > count { grow(needed) }
-            return pointer
-        }
-
-        private func grow(_ needed: Int) {
-            UnsafeMutableRawPointer(pointer).deallocate()
-            count = needed
-            pointer = AlignedFloats.allocate(needed)
-        }
-
-        private static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-            UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * MemoryLayout<Float>.stride, alignment: 64)
-                .bindMemory(to: Float.self, capacity: max(count, 16))
-        }
-    }
-
-    // MARK: - Small vector helpers
-
-    @inline(__always) static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-    }
-
-    @inline(__always) static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-    }
+    // MARK: - Small vector helpers (load8 and store8 are FloatBuffer.swift's)
 
     @inline(__always) static func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)

@@ -12,7 +12,7 @@ public final class PackedGEMVMatrix: @unchecked Sendable {
     public let n: Int
     public static let panelWidth = 64
     public var panelCount: Int { (n + Self.panelWidth - 1) / Self.panelWidth }
-    let storage: UnsafeMutablePointer<Float>
+    let storage: FloatBuffer
 
     /// Packs the row-major (K, N) matrix `wT`.
     public init(k: Int, n: Int, wT: UnsafePointer<Float>) {
@@ -20,12 +20,10 @@ public final class PackedGEMVMatrix: @unchecked Sendable {
         self.n = n
         let width = Self.panelWidth
         let panels = (n + width - 1) / width
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, panels * k * width) * 4, alignment: 64)
-        storage = raw.bindMemory(to: Float.self, capacity: max(1, panels * k * width))
-        storage.initialize(repeating: 0, count: max(1, panels * k * width))
+        storage = FloatBuffer(count: panels * k * width)
         for panel in 0..<panels {
             let first = panel * width, columns = min(width, n - first)
-            let base = storage + panel * k * width
+            let base = storage.pointer + panel * k * width
             for row in 0..<k {
                 (base + row * width).update(from: wT + row * n + first, count: columns)
             }
@@ -42,8 +40,6 @@ public final class PackedGEMVMatrix: @unchecked Sendable {
         self.init(k: k, n: n, wT: wT)
     }
 
-    deinit { storage.deallocate() }
-
     /// y[panels] (N) = (accumulate ? y : 0) + x (K) W^T, for the panels in `panels`.
     public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool,
                          panels: Range<Int>? = nil) {
@@ -53,7 +49,7 @@ public final class PackedGEMVMatrix: @unchecked Sendable {
             let columns = min(width, n - first)
             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
             var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
-            var row = UnsafePointer(storage + panel * k * width)
+            var row = UnsafePointer(storage.pointer + panel * k * width)
             for i in 0..<k {
                 let xi = SIMD8<Float>(repeating: x[i])
                 a0 = a0.addingProduct(xi, load8(row)); a1 = a1.addingProduct(xi, load8(row + 8))
@@ -71,11 +67,11 @@ public final class PackedGEMVMatrix: @unchecked Sendable {
                 store8(a0, out); store8(a1, out + 8); store8(a2, out + 16); store8(a3, out + 24)
                 store8(a4, out + 32); store8(a5, out + 40); store8(a6, out + 48); store8(a7, out + 56)
             } else {
+                // The last panel: its columns past n are partial blocks or absent.
                 for (index, value) in [a0, a1, a2, a3, a4, a5, a6, a7].enumerated() where index * 8 < columns {
-                    for lane in 0..<min(8, columns - index * 8) {
-                        let position = index * 8 + lane
-                        out[position] = (accumulate ? out[position] : 0) + value[lane]
-                    }
+                    let lanes = min(8, columns - index * 8)
+                    let result = accumulate ? value + load8(out + index * 8, count: lanes) : value
+                    store8(result, out + index * 8, count: lanes)
                 }
             }
         }

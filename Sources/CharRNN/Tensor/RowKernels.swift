@@ -5,14 +5,8 @@
 /// out[i] = a[i] + b[i] for i in 0..<count (out may alias a).
 @inline(__always)
 func addRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-        store8(load8(a + i) + load8(b + i), out + i)
-        i += 8
-    }
-    while i < count {
-        out[i] = a[i] + b[i]
-        i += 1
+    forEachBlock(count) { i, n in
+        store8(load8(a + i, count: n) + load8(b + i, count: n), out + i, count: n)
     }
 }
 
@@ -25,33 +19,28 @@ func columnSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int?
     }
 }
 
-/// Sum of squares in double precision, in a fixed order.
+/// Sum of squares in double precision, in a fixed order: eight running sums
+/// over the whole blocks, added together, then the last partial block's
+/// squares one by one.
 func sumOfSquares(_ p: UnsafePointer<Float>, count: Int) -> Double {
     var accumulators = SIMD8<Double>()
-    var i = 0
-    while i + 8 <= count {
-        let x = SIMD8<Double>(load8(p + i))
-        accumulators = accumulators.addingProduct(x, x)
-        i += 8
+    var total = 0.0
+    forEachBlock(count) { i, n in
+        let x = SIMD8<Double>(load8(p + i, count: n))
+        if n == 8 {
+            accumulators = accumulators.addingProduct(x, x)
+        } else {
+            total = accumulators.sum()
+            for lane in 0..<n { total += x[lane] * x[lane] }
+        }
     }
-    var total = accumulators.sum()
-    while i < count {
-        total += Double(p[i]) * Double(p[i])
-        i += 1
-    }
-    return total
+    return count % 8 == 0 ? accumulators.sum() : total
 }
 
 /// out[i] = a[i] * b[i] for i in 0..<count (out may alias a or b).
 @inline(__always)
 func multiplyRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    while i + 8 <= count {
-        store8(load8(a + i) * load8(b + i), out + i)
-        i += 8
-    }
-    while i < count {
-        out[i] = a[i] * b[i]
-        i += 1
+    forEachBlock(count) { i, n in
+        store8(load8(a + i, count: n) * load8(b + i, count: n), out + i, count: n)
     }
 }

@@ -239,29 +239,16 @@ public func vlog(_ x: SIMD8<Float>) -> SIMD8<Float> {
 
 // MARK: - In-place array helpers
 
-/// Applies `function` to `count` floats at `p` in place: full SIMD8 blocks, then the
-/// remaining 0-7 values in a zero-padded SIMD8, so every value goes through the
+/// Applies `function` to `count` floats at `p` in place, block by block; a last
+/// partial block is zero-padded (FloatBuffer.swift), so every value goes through the
 /// same vector code wherever it sits.
 @inlinable @inline(__always)
 internal func applyInPlace(
     _ p: UnsafeMutablePointer<Float>, count: Int,
     _ function: (SIMD8<Float>) -> SIMD8<Float>
 ) {
-    let raw = UnsafeMutableRawPointer(p)
-    let stride = MemoryLayout<Float>.stride
-    var index = 0
-    while count &- index >= 8 {
-        let offset = index &* stride
-        let block = raw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-        raw.storeBytes(of: function(block), toByteOffset: offset, as: SIMD8<Float>.self)
-        index &+= 8
-    }
-    let remaining = count &- index
-    if remaining > 0 {
-        var tail = SIMD8<Float>(repeating: 0)
-        for lane in 0..<remaining { tail[lane] = p[index &+ lane] }
-        let result = function(tail)
-        for lane in 0..<remaining { p[index &+ lane] = result[lane] }
+    forEachBlock(count) { i, n in
+        store8(function(load8(p + i, count: n)), p + i, count: n)
     }
 }
 

@@ -57,31 +57,18 @@ final class AdamOptimizer: @unchecked Sendable {
         let root = SIMD8(repeating: k.correction2Root), stepSize = SIMD8(repeating: k.stepSize)
         let scale = SIMD8(repeating: k.gradientScale)
         // One body for full blocks and the partial last one: lane-wise, so every
-        // element gets the same arithmetic; the main loop keeps plain vector loads.
-        @inline(__always)
-        func step(_ g: SIMD8<Float>, _ mOld: SIMD8<Float>, _ vOld: SIMD8<Float>, _ p: SIMD8<Float>)
-            -> (p: SIMD8<Float>, m: SIMD8<Float>, v: SIMD8<Float>) {
-            let g = g * scale
+        // element gets the same arithmetic wherever it sits.
+        let base = range.lowerBound
+        forEachBlock(range.count) { offset, n in
+            let i = base + offset
+            let g = load8(gradient + i, count: n) * scale
+            let mOld = load8(m + i, count: n), vOld = load8(v + i, count: n)
             let mNew = mOld + oneMinusBeta1 * (g - mOld)
             let vNew = vOld * beta2 + oneMinusBeta2 * (g * g)
             let denominator = vNew.squareRoot() / root + epsilon
-            return (p - stepSize * (mNew / denominator), mNew, vNew)
-        }
-        var i = range.lowerBound
-        while i + 8 <= range.upperBound {
-            let next = step(load8(gradient + i), load8(m + i), load8(v + i), load8(parameters + i))
-            store8(next.p, parameters + i)
-            store8(next.m, m + i)
-            store8(next.v, v + i)
-            i += 8
-        }
-        if i < range.upperBound {
-            let n = range.upperBound - i
-            let next = step(load8(gradient + i, count: n), load8(m + i, count: n), load8(v + i, count: n),
-                            load8(parameters + i, count: n))
-            store8(next.p, parameters + i, count: n)
-            store8(next.m, m + i, count: n)
-            store8(next.v, v + i, count: n)
+            store8(load8(parameters + i, count: n) - stepSize * (mNew / denominator), parameters + i, count: n)
+            store8(mNew, m + i, count: n)
+            store8(vNew, v + i, count: n)
         }
     }
 }

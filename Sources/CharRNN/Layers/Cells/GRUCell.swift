@@ -51,16 +51,9 @@ public enum GRUCell: RecurrentCell {
             let xr = gates + r * 3 * hidden, xz = xr + hidden, xn = xz + hidden
             let ur = recurrent + r * 3 * hidden, uz = ur + hidden, un = uz + hidden
             let u = r * hidden
-            forEachBlock(hidden) { j in
-                forwardBlock(xr + j, xz + j, xn + j, ur + j, uz + j, un + j, hPrev + u + j, h + u + j, recurrentCandidate + u + j)
-            } partial: { j, n in
-                let inputs: [UnsafePointer<Float>] = [UnsafePointer(xr + j), UnsafePointer(xz + j), UnsafePointer(xn + j),
-                                                      ur + j, uz + j, un + j, hPrev + (u + j)]
-                let outputs: [UnsafeMutablePointer<Float>] = [xr + j, xz + j, xn + j, h + (u + j), recurrentCandidate + (u + j)]
-                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
-                    o[0].update(from: i[0], count: 8); o[1].update(from: i[1], count: 8); o[2].update(from: i[2], count: 8)
-                    forwardBlock(o[0], o[1], o[2], i[3], i[4], i[5], i[6], o[3], o[4])
-                }
+            forEachBlock(hidden) { j, n in
+                forwardBlock(xr + j, xz + j, xn + j, ur + j, uz + j, un + j, hPrev + u + j, h + u + j, recurrentCandidate + u + j,
+                             count: n)
             }
         }
     }
@@ -69,17 +62,17 @@ public enum GRUCell: RecurrentCell {
     static func forwardBlock(_ xr: UnsafeMutablePointer<Float>, _ xz: UnsafeMutablePointer<Float>, _ xn: UnsafeMutablePointer<Float>,
                              _ ur: UnsafePointer<Float>, _ uz: UnsafePointer<Float>, _ un: UnsafePointer<Float>,
                              _ hPrev: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
-                             _ recurrentCandidate: UnsafeMutablePointer<Float>) {
-        let reset = vsigmoid(load8(xr) + load8(ur))
-        let update = vsigmoid(load8(xz) + load8(uz))
-        let uCandidate = load8(un)
-        let candidate = vtanh(load8(xn).addingProduct(reset, uCandidate))
-        let previous = load8(hPrev)
-        store8(reset, xr)
-        store8(update, xz)
-        store8(candidate, xn)
-        store8(uCandidate, recurrentCandidate)
-        store8(candidate.addingProduct(update, previous - candidate), h)
+                             _ recurrentCandidate: UnsafeMutablePointer<Float>, count n: Int) {
+        let reset = vsigmoid(load8(xr, count: n) + load8(ur, count: n))
+        let update = vsigmoid(load8(xz, count: n) + load8(uz, count: n))
+        let uCandidate = load8(un, count: n)
+        let candidate = vtanh(load8(xn, count: n).addingProduct(reset, uCandidate))
+        let previous = load8(hPrev, count: n)
+        store8(reset, xr, count: n)
+        store8(update, xz, count: n)
+        store8(candidate, xn, count: n)
+        store8(uCandidate, recurrentCandidate, count: n)
+        store8(candidate.addingProduct(update, previous - candidate), h, count: n)
     }
 
     /// With dh = dOutput + dh (d loss / d h'), writes the gradients of the pre-activations
@@ -93,17 +86,9 @@ public enum GRUCell: RecurrentCell {
             let dxr = dGates + r * 3 * hidden, dxz = dxr + hidden, dxn = dxz + hidden
             let dur = dGatesRecurrent + r * 3 * hidden, duz = dur + hidden, dun = duz + hidden
             let u = r * hidden
-            forEachBlock(hidden) { j in
+            forEachBlock(hidden) { j, n in
                 backwardBlock(gr + j, gz + j, gn + j, recurrentCandidate + u + j, hPrev + u + j, dOutput + u + j,
-                              dh + u + j, dxr + j, dxz + j, dxn + j, dur + j, duz + j, dun + j)
-            } partial: { j, n in
-                let inputs: [UnsafePointer<Float>] = [gr + j, gz + j, gn + j, recurrentCandidate + (u + j), hPrev + (u + j),
-                                                      dOutput + (u + j), UnsafePointer(dh + (u + j))]
-                let outputs: [UnsafeMutablePointer<Float>] = [dh + (u + j), dxr + j, dxz + j, dxn + j, dur + j, duz + j, dun + j]
-                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
-                    o[0].update(from: i[6], count: 8)
-                    backwardBlock(i[0], i[1], i[2], i[3], i[4], i[5], o[0], o[1], o[2], o[3], o[4], o[5], o[6])
-                }
+                              dh + u + j, dxr + j, dxz + j, dxn + j, dur + j, duz + j, dun + j, count: n)
             }
         }
     }
@@ -114,20 +99,20 @@ public enum GRUCell: RecurrentCell {
                               _ dOutput: UnsafePointer<Float>, _ dh: UnsafeMutablePointer<Float>,
                               _ dxr: UnsafeMutablePointer<Float>, _ dxz: UnsafeMutablePointer<Float>,
                               _ dxn: UnsafeMutablePointer<Float>, _ dur: UnsafeMutablePointer<Float>,
-                              _ duz: UnsafeMutablePointer<Float>, _ dun: UnsafeMutablePointer<Float>) {
+                              _ duz: UnsafeMutablePointer<Float>, _ dun: UnsafeMutablePointer<Float>, count n: Int) {
         let one = SIMD8<Float>(repeating: 1)
-        let reset = load8(gr), update = load8(gz), candidate = load8(gn)
-        let dhTotal = load8(dOutput) + load8(dh)
+        let reset = load8(gr, count: n), update = load8(gz, count: n), candidate = load8(gn, count: n)
+        let dhTotal = load8(dOutput, count: n) + load8(dh, count: n)
         let dCandidate = dhTotal * (one - update) * (one - candidate * candidate)
-        let dUpdate = dhTotal * (load8(hPrev) - candidate) * update * (one - update)
-        let dReset = dCandidate * load8(recurrentCandidate) * reset * (one - reset)
-        store8(dReset, dxr)
-        store8(dUpdate, dxz)
-        store8(dCandidate, dxn)
-        store8(dReset, dur)
-        store8(dUpdate, duz)
-        store8(dCandidate * reset, dun)
-        store8(dhTotal * update, dh)
+        let dUpdate = dhTotal * (load8(hPrev, count: n) - candidate) * update * (one - update)
+        let dReset = dCandidate * load8(recurrentCandidate, count: n) * reset * (one - reset)
+        store8(dReset, dxr, count: n)
+        store8(dUpdate, dxz, count: n)
+        store8(dCandidate, dxn, count: n)
+        store8(dReset, dur, count: n)
+        store8(dUpdate, duz, count: n)
+        store8(dCandidate * reset, dun, count: n)
+        store8(dhTotal * update, dh, count: n)
     }
 
     // MARK: - The naive twin

@@ -52,18 +52,9 @@ public enum LSTMCell: RecurrentCell {
         for r in 0..<rows {
             let gi = gates + r * gateStride, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
             let unit = r * hidden
-            forEachBlock(hidden) { j in
-                forwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + unit + j, c + unit + j, tanhC + unit + j, h + unit + j)
-            } partial: { j, n in
-                let inputs: [UnsafePointer<Float>] = [UnsafePointer(gi + j), UnsafePointer(gf + j), UnsafePointer(gg + j),
-                                                      UnsafePointer(go + j), cPrev + (unit + j)]
-                let outputs: [UnsafeMutablePointer<Float>] = [gi + j, gf + j, gg + j, go + j, c + (unit + j),
-                                                              tanhC + (unit + j), h + (unit + j)]
-                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
-                    o[0].update(from: i[0], count: 8); o[1].update(from: i[1], count: 8)
-                    o[2].update(from: i[2], count: 8); o[3].update(from: i[3], count: 8)
-                    forwardBlock(o[0], o[1], o[2], o[3], i[4], o[4], o[5], o[6])
-                }
+            forEachBlock(hidden) { j, n in
+                forwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + unit + j, c + unit + j, tanhC + unit + j, h + unit + j,
+                             count: n)
             }
         }
     }
@@ -72,15 +63,15 @@ public enum LSTMCell: RecurrentCell {
     static func forwardBlock(_ gi: UnsafeMutablePointer<Float>, _ gf: UnsafeMutablePointer<Float>,
                              _ gg: UnsafeMutablePointer<Float>, _ go: UnsafeMutablePointer<Float>,
                              _ cPrev: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                             _ tanhC: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>) {
-        let input = vsigmoid(load8(gi)), forget = vsigmoid(load8(gf))
-        let cell = vtanh(load8(gg)), output = vsigmoid(load8(go))
-        let cNew = (forget * load8(cPrev)).addingProduct(input, cell)
+                             _ tanhC: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, count n: Int) {
+        let input = vsigmoid(load8(gi, count: n)), forget = vsigmoid(load8(gf, count: n))
+        let cell = vtanh(load8(gg, count: n)), output = vsigmoid(load8(go, count: n))
+        let cNew = (forget * load8(cPrev, count: n)).addingProduct(input, cell)
         let tanhCNew = vtanh(cNew)
-        store8(input, gi); store8(forget, gf); store8(cell, gg); store8(output, go)
-        store8(cNew, c)
-        store8(tanhCNew, tanhC)
-        store8(output * tanhCNew, h)
+        store8(input, gi, count: n); store8(forget, gf, count: n); store8(cell, gg, count: n); store8(output, go, count: n)
+        store8(cNew, c, count: n)
+        store8(tanhCNew, tanhC, count: n)
+        store8(output * tanhCNew, h, count: n)
     }
 
     /// With dh = dOutput + dhRecurrent (d loss / d h') and dc (d loss / d c' from the
@@ -94,17 +85,9 @@ public enum LSTMCell: RecurrentCell {
             let gi = gates + r * gateStride, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
             let di = dGates + r * gateStride, df = di + hidden, dg = df + hidden, dout = dg + hidden
             let u = r * hidden
-            forEachBlock(hidden) { j in
+            forEachBlock(hidden) { j, n in
                 backwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + u + j, tanhC + u + j, dOutput + u + j,
-                              dhRecurrent + u + j, dc + u + j, di + j, df + j, dg + j, dout + j)
-            } partial: { j, n in
-                let inputs: [UnsafePointer<Float>] = [gi + j, gf + j, gg + j, go + j, cPrev + (u + j), tanhC + (u + j),
-                                                      dOutput + (u + j), dhRecurrent + (u + j), UnsafePointer(dc + (u + j))]
-                let outputs: [UnsafeMutablePointer<Float>] = [dc + (u + j), di + j, df + j, dg + j, dout + j]
-                TailBlock.run(count: n, inputs: inputs, outputs: outputs) { i, o in
-                    o[0].update(from: i[8], count: 8)
-                    backwardBlock(i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7], o[0], o[1], o[2], o[3], o[4])
-                }
+                              dhRecurrent + u + j, dc + u + j, di + j, df + j, dg + j, dout + j, count: n)
             }
         }
     }
@@ -115,17 +98,17 @@ public enum LSTMCell: RecurrentCell {
                               _ dOutput: UnsafePointer<Float>, _ dhRecurrent: UnsafePointer<Float>,
                               _ dc: UnsafeMutablePointer<Float>, _ di: UnsafeMutablePointer<Float>,
                               _ df: UnsafeMutablePointer<Float>, _ dg: UnsafeMutablePointer<Float>,
-                              _ dout: UnsafeMutablePointer<Float>) {
+                              _ dout: UnsafeMutablePointer<Float>, count n: Int) {
         let one = SIMD8<Float>(repeating: 1)
-        let input = load8(gi), forget = load8(gf), cell = load8(gg), output = load8(go)
-        let tc = load8(tanhC)
-        let dh = load8(dOutput) + load8(dhRecurrent)
-        let dcTotal = load8(dc) + dh * output * (one - tc * tc)
-        store8(dcTotal * cell * input * (one - input), di)
-        store8(dcTotal * load8(cPrev) * forget * (one - forget), df)
-        store8(dcTotal * input * (one - cell * cell), dg)
-        store8(dh * tc * output * (one - output), dout)
-        store8(dcTotal * forget, dc)
+        let input = load8(gi, count: n), forget = load8(gf, count: n), cell = load8(gg, count: n), output = load8(go, count: n)
+        let tc = load8(tanhC, count: n)
+        let dh = load8(dOutput, count: n) + load8(dhRecurrent, count: n)
+        let dcTotal = load8(dc, count: n) + dh * output * (one - tc * tc)
+        store8(dcTotal * cell * input * (one - input), di, count: n)
+        store8(dcTotal * load8(cPrev, count: n) * forget * (one - forget), df, count: n)
+        store8(dcTotal * input * (one - cell * cell), dg, count: n)
+        store8(dh * tc * output * (one - output), dout, count: n)
+        store8(dcTotal * forget, dc, count: n)
     }
 
     // MARK: - The naive twin
