@@ -148,7 +148,8 @@ extension TrainingSettings {
         /// file since format 1.1 holds (a required key).
         public let absent: Value?
         /// Its value in a TrainingSettings, as TSKV stores it.
-        let value: @Sendable (TrainingSettings) -> Value
+        public func value(in settings: TrainingSettings) -> Value { read(settings) }
+        let read: @Sendable (TrainingSettings) -> Value
         /// What is wrong with its value in a TrainingSettings, or nil.
         let problem: @Sendable (TrainingSettings) -> String?
         /// Stores a value of `type`, or says why the value is out of range.
@@ -163,7 +164,7 @@ extension TrainingSettings {
             }
             return Setting(
                 key: key, type: .u64, absent: absent.map { .u64(UInt64($0)) },
-                value: { .u64(UInt64($0[keyPath: property])) },
+                read: { .u64(UInt64($0[keyPath: property])) },
                 problem: { valid.contains($0[keyPath: property]) ? nil : outside("\($0[keyPath: property])") },
                 store: { value, settings in
                     guard case .u64(let number) = value else { preconditionFailure("\(key) is a u64") }
@@ -185,7 +186,7 @@ extension TrainingSettings {
             }
             return Setting(
                 key: key, type: .f64, absent: absent.map { .f64($0) },
-                value: { .f64($0[keyPath: property]) },
+                read: { .f64($0[keyPath: property]) },
                 problem: { problem($0[keyPath: property]) },
                 store: { value, settings in
                     guard case .f64(let number) = value else { preconditionFailure("\(key) is an f64") }
@@ -213,13 +214,13 @@ extension TrainingSettings {
     /// The entries a TSKV section holds for these settings, sorted by key
     /// bytes: every known setting, except a newer one whose value is what a
     /// file without it means (so an older charrnn can still train the file),
-    /// then the unrecognised entries that can be written (a valid key that is
+    /// and the unrecognised entries that can be written (a valid key that is
     /// not known and not repeated; the reader never keeps any other).
     public var entries: [Entry] {
         var entries: [Entry] = []
         var keys = Set<String>()
         for setting in Self.known {
-            let value = setting.value(self)
+            let value = setting.value(in: self)
             keys.insert(setting.key)
             if let absent = setting.absent, absent == value { continue }
             entries.append(Entry(key: setting.key, value: value))
