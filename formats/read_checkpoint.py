@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Read a charrnn checkpoint (format v1) and print it, or refuse it.
+"""Read a charrnn checkpoint (format 1.0 or 1.1) and print it, or refuse it.
 
 An independent reader written from formats/checkpoint.md alone, with the
 Python standard library only. It checks everything the specification says a
@@ -7,7 +7,8 @@ reader must check, then prints:
 
   --json        (default) the contents as one JSON object: sections, alphabet,
                 model config, every tensor's values, optimizer state, training
-                settings, history and metadata. float32 values are printed in
+                settings (with any keys this reader does not know, under
+                "unknown_keys"), history and metadata. float32 values are printed in
                 their shortest round-trip form; NaN and infinities, which JSON
                 cannot hold, are the strings "NaN", "Infinity", "-Infinity".
   --annotate    an annotated hex dump: offset, bytes, meaning, with the
@@ -48,11 +49,28 @@ MAX_META = 1 << 20
 DEFLATE_RATIO, DEFLATE_SLACK = 1032, 1024
 SEQ_MAX = BATCH_MAX = 1 << 20
 HISTORY_RECORD_LEN = 72
+TSKV_MAX, SETTINGS_MAX, KEY_MAX = 1 << 16, 256, 64
 
 # Critical sections in their required order; "meta" is the one known ancillary one.
-CRITICAL_ORDER = ("ALPH", "MODL", "TENS", "OPTM", "TSET", "HIST", "END ")
+CRITICAL_ORDER = ("ALPH", "MODL", "TENS", "OPTM", "TSET", "TSKV", "HIST", "END ")
 
-CELLS = {1: ("rnn", 1, ["h"]), 2: ("lstm", 4, ["i", "f", "c", "o"]), 3: ("gru", 3, ["r", "z", "n"])}
+
+def standard_layer(g, h, i):
+    return [("Wi", (g * h, i)), ("Wh", (g * h, h)), ("b", (g * h,))]
+
+
+def mlstm_layer(g, h, i):
+    return [("Wi", (g * h, i)), ("Wmx", (h, i)), ("Wh", (g * h, h)), ("Wmh", (h, h)), ("b", (g * h,))]
+
+
+# Per cell code: name, gate count G, gate blocks in row order, and the tensors
+# of one layer of H units and I inputs, in TENS order (checkpoint.md 4.2, 4.3).
+CELLS = {1: ("rnn", 1, ["h"], standard_layer),
+         2: ("lstm", 4, ["i", "f", "c", "o"], standard_layer),
+         3: ("gru", 3, ["r", "z", "n"], standard_layer),
+         4: ("mlstm", 4, ["i", "f", "c", "o"], mlstm_layer)}
+# Cells whose bias has a forget-gate block (rows H..2H-1) set to 1 by initialiser 1.
+FORGET_BIAS_CELLS = ("lstm", "mlstm")
 INITIALISERS = {1: "flux-glorot-uniform"}
 HISTORY_FLAGS = ("optimizer_reset", "timing_omitted", "settings_changed", "text_changed")
 
@@ -78,13 +96,12 @@ def is_critical(tag):
 
 def implied_tensors(cell_code, hidden, n):
     """[(name, shape)] in file order for a config."""
-    gates = CELLS[cell_code][1]
+    _, gates, _, layer_tensors = CELLS[cell_code]
     out = []
     inputs = n
     for number, units in enumerate(hidden, start=1):
-        out.append(("layer%d.Wi" % number, (gates * units, inputs)))
-        out.append(("layer%d.Wh" % number, (gates * units, units)))
-        out.append(("layer%d.b" % number, (gates * units,)))
+        for suffix, shape in layer_tensors(gates, units, inputs):
+            out.append(("layer%d.%s" % (number, suffix), shape))
         inputs = units
     out.append(("dense.W", (n, hidden[-1])))
     out.append(("dense.b", (n,)))
@@ -99,11 +116,14 @@ def element_count(shape):
 
 
 def parameter_count(cell_code, hidden, n):
-    """The closed formula: sum of G*H*(I+H+1) per layer, plus N*(H_L+1)."""
-    gates = CELLS[cell_code][1]
+    """The closed formula: sum of G*H*(I+H+1) per layer (plus H*(I+H) for
+    mlstm's Wmx and Wmh), plus N*(H_L+1)."""
+    name, gates = CELLS[cell_code][:2]
     total, inputs = 0, n
     for units in hidden:
         total += gates * units * (inputs + units + 1)
+        if name == "mlstm":
+            total += units * (inputs + units)
         inputs = units
     return total + n * (hidden[-1] + 1)
 
@@ -244,7 +264,8 @@ def parse_modl(f, ck):
     n = f.u32("alphabet size N")
     layers = f.u32("layer count L")
     if cell not in CELLS:
-        raise Refused("section MODL: unknown cell kind code %d (known: 1 rnn, 2 lstm, 3 gru)" % cell)
+        raise Refused("section MODL: unknown cell kind code %d (known: %s)"
+                      % (cell, ", ".join("%d %s" % (code, CELLS[code][0]) for code in sorted(CELLS))))
     if init not in INITIALISERS:
         raise Refused("section MODL: unknown initialiser code %d (known: 1 flux-glorot-uniform)" % init)
     if n != ck["alphabet"]["size"]:
@@ -335,21 +356,96 @@ def parse_optm(f, ck):
         raise Refused("section OPTM holds %d bytes where %d are expected" % (len(f.data), f.pos))
 
 
+# Training settings (checkpoint.md 4.5). The keys of format 1.1, in the order
+# they are checked: type code and the range check, with its message.
+U64, F64, TEXT = 1, 2, 3
+TYPE_NAMES = {U64: "u64", F64: "f64", TEXT: "text"}
+KNOWN_SETTINGS = [
+    ("sequence_length", U64, lambda v: 1 <= v <= SEQ_MAX, "is outside 1...%d" % SEQ_MAX),
+    ("batch_rows", U64, lambda v: 1 <= v <= BATCH_MAX, "is outside 1...%d" % BATCH_MAX),
+    ("validation_fraction", F64, lambda v: 0 <= v < 1, "is outside [0, 1)"),
+    ("clip_norm", F64, lambda v: v >= 0 and math.isfinite(v), "is not a finite number >= 0"),
+]
+
+
+def value_text(code, value):
+    return f64_text(value) if code == F64 else json.dumps(value, ensure_ascii=False) if code == TEXT else str(value)
+
+
+def settings_from(entries, tag, ck):
+    """Checks the known keys among entries {key: (type code, value)} and keeps the others."""
+    if ck["training"] is not None:
+        raise Refused("section %s: the file already holds training settings in TSET; "
+                      "a file has TSET or TSKV, not both" % tag)
+    training = {"section": tag}
+    for key, code, valid, limits in KNOWN_SETTINGS:
+        if key not in entries:
+            raise Refused("section %s: required key '%s' is missing" % (tag, key))
+        have, value = entries.pop(key)
+        if have != code:
+            raise Refused("section %s: key '%s' has type %s where %s is expected"
+                          % (tag, key, TYPE_NAMES[have], TYPE_NAMES[code]))
+        if not valid(value):
+            raise Refused("section %s: %s %s %s" % (tag, key.replace("_", " "), value_text(code, value), limits))
+        training[key] = value
+    training["unknown_keys"] = [{"key": key, "type": TYPE_NAMES[code], "value": value}
+                                for key, (code, value) in entries.items()]
+    ck["training"] = training
+
+
 def parse_tset(f, ck):
-    seq = f.u32("sequence length")
-    rows = f.u32("batch rows")
-    frac = f.f64("validation fraction")
-    clip = f.f64("clip norm (0 = off)")
-    if not 1 <= seq <= SEQ_MAX:
-        raise Refused("section TSET: sequence length %d is outside 1...%d" % (seq, SEQ_MAX))
-    if not 1 <= rows <= BATCH_MAX:
-        raise Refused("section TSET: batch rows %d is outside 1...%d" % (rows, BATCH_MAX))
-    if not 0 <= frac < 1:
-        raise Refused("section TSET: validation fraction %s is outside [0, 1)" % f64_text(frac))
-    if not (clip >= 0 and math.isfinite(clip)):
-        raise Refused("section TSET: clip norm %s is not a finite number >= 0" % f64_text(clip))
-    ck["training"] = {"sequence_length": seq, "batch_rows": rows,
-                      "validation_fraction": frac, "clip_norm": clip}
+    """Format 1.0's fixed record."""
+    entries = {"sequence_length": (U64, f.u32("sequence length")),
+               "batch_rows": (U64, f.u32("batch rows")),
+               "validation_fraction": (F64, f.f64("validation fraction")),
+               "clip_norm": (F64, f.f64("clip norm (0 = off)"))}
+    settings_from(entries, "TSET", ck)
+
+
+def valid_key(key):
+    return (1 <= len(key) <= KEY_MAX and 0x61 <= key[0] <= 0x7A
+            and all(0x61 <= b <= 0x7A or 0x30 <= b <= 0x39 or b == 0x5F for b in key))
+
+
+def parse_tskv(f, ck):
+    """Format 1.1's typed key/value entries, sorted by key bytes."""
+    count = f.u32("entry count K")
+    if count > SETTINGS_MAX:
+        raise Refused("section TSKV: %d entries is more than the %d allowed" % (count, SETTINGS_MAX))
+    entries, previous = {}, None
+    known = {key for key, _, _, _ in KNOWN_SETTINGS}
+    for i in range(count):
+        p = "entry %d: " % i
+        length = f.u8(p + "key length")
+        key = f.blob(length, p + "key", lambda b: repr(b.decode("latin-1")))
+        if not valid_key(key):
+            raise Refused("section TSKV: entry %d has the key %r; a key is 1 to %d bytes of a-z, 0-9 and _, "
+                          "starting with a letter" % (i, key.decode("latin-1"), KEY_MAX))
+        name = key.decode("ascii")
+        if previous is not None and not previous < key:       # bytes compare as unsigned bytes
+            raise Refused("section TSKV: key '%s' %s" % (name, "appears twice" if previous == key
+                          else "comes after '%s'; keys are in byte order" % previous.decode("ascii")))
+        previous = key
+        code = f.u8(p + "type", lambda c: "%d (%s)" % (c, TYPE_NAMES.get(c, "unknown")))
+        if code not in TYPE_NAMES:
+            raise Refused("section TSKV: key '%s' has the unknown type code %d (known: %s)"
+                          % (name, code, ", ".join("%d %s" % item for item in sorted(TYPE_NAMES.items()))))
+        label = p + name + ("" if name in known else " (a key this reader does not know: kept, not trained on)")
+        if code == U64:
+            value = f.u64(label)
+        elif code == F64:
+            value = f.f64(label)
+        else:
+            size = f.u32(p + "text length")
+            raw = f.blob(size, label, lambda b: json.dumps(b.decode("utf-8", "replace"), ensure_ascii=False))
+            try:
+                value = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Refused("section TSKV: the text of '%s' is not valid UTF-8" % name)
+        entries[name] = (code, value)
+    if not f.at_end():
+        raise Refused("section TSKV holds %d bytes where %d are expected" % (len(f.data), f.pos))
+    settings_from(entries, "TSKV", ck)
 
 
 def flag_names(bits):
@@ -411,6 +507,7 @@ SECTIONS = {
     "TENS": ("exact", modl_implied_tens_length, parse_tens),
     "OPTM": ("exact", lambda ck: 32 + 8 * ck["model"]["parameters"], parse_optm),
     "TSET": ("exact", lambda ck: 24, parse_tset),
+    "TSKV": ("max", lambda ck: TSKV_MAX, parse_tskv),
     "HIST": ("max", lambda ck: 4 + HISTORY_RECORD_LEN * MAX_HISTORY, parse_hist),
     "meta": ("max", lambda ck: MAX_META, parse_meta),
     "END ": ("exact", lambda ck: 0, None),
@@ -640,7 +737,7 @@ def initial_weights(model, tensors):
         # (u - 0.5) and its product with a float32 scale are exact in double,
         # so packing rounds once, as float32 arithmetic would.
         values = [(((rng.next() >> 40) * 2.0 ** -24) - 0.5) * scale for _ in range(count)]
-        if model["cell"] == "lstm" and len(shape) == 1:
+        if model["cell"] in FORGET_BIAS_CELLS and name.startswith("layer") and name.endswith(".b"):
             units = count // 4
             values[units:2 * units] = [1.0] * units
         out += struct.pack("<%df" % count, *values)

@@ -10,7 +10,8 @@
 // and writes a file the reader checks only for what the edit really broke:
 // content is compressed where flag bit 0 asks for it, both lengths and all
 // three CRCs are made to match, and every other header field (tag, flags,
-// reserved) is kept as it is.
+// reserved) is kept as it is. Headers are read and written with CharRNN's
+// SectionHeader, so their layout is spelled out only there.
 
 import CharRNN
 
@@ -19,11 +20,9 @@ public enum CheckpointSealing {
     /// inflate, stored bytes kept where they do not, and whatever follows the
     /// last whole section header copied unchanged.
     public static func unsealed(_ file: [UInt8]) -> [UInt8] {
-        rewritingSections(of: file, fixingHeaderCRCs: false) { header, stored in
-            let flags = header.loadLittleEndian(UInt32.self, at: 4)
-            let rawLength = header.loadLittleEndian(UInt64.self, at: 16)
-            let content = flags & CheckpointFormat.flagZlib != 0 ? inflated(stored, rawLength: rawLength) ?? stored : stored
-            header.storeLittleEndian(UInt64(content.count), at: 8)
+        rewritingSections(of: file) { header, stored in
+            let content = header.isCompressed ? inflated(stored, rawLength: header.rawLength) ?? stored : stored
+            header.storedLength = UInt64(content.count)
             return content
         }
     }
@@ -31,15 +30,14 @@ public enum CheckpointSealing {
     /// A checkpoint made from `draft` (an unsealed checkpoint, possibly mutated):
     /// see the comment at the top of this file.
     public static func sealed(_ draft: [UInt8]) -> [UInt8] {
-        rewritingSections(of: draft, fixingHeaderCRCs: true) { header, content in
-            let flags = header.loadLittleEndian(UInt32.self, at: 4)
-            let stored = flags & CheckpointFormat.flagZlib != 0
+        rewritingSections(of: draft) { header, content in
+            let stored = header.isCompressed
                 ? content.withUnsafeBytes { Zlib.compress($0, level: CheckpointFormat.compressionLevel) }
                 : content
-            header.storeLittleEndian(UInt64(stored.count), at: 8)
-            header.storeLittleEndian(UInt64(content.count), at: 16)
-            header.storeLittleEndian(Zlib.crc32(stored), at: 24)
-            header.storeLittleEndian(Zlib.crc32(content), at: 28)
+            header.storedLength = UInt64(stored.count)
+            header.rawLength = UInt64(content.count)
+            header.storedCRC = Zlib.crc32(stored)
+            header.rawCRC = Zlib.crc32(content)
             return stored
         }
     }
@@ -49,14 +47,12 @@ public enum CheckpointSealing {
     /// inflater, and lengths stay as claimed. The raw CRC is that of what the
     /// payload inflates to when it inflates to exactly `raw_length` bytes.
     public static func checksumsFixed(_ file: [UInt8]) -> [UInt8] {
-        rewritingSections(of: file, fixingHeaderCRCs: true) { header, stored in
-            let flags = header.loadLittleEndian(UInt32.self, at: 4)
-            let rawLength = header.loadLittleEndian(UInt64.self, at: 16)
-            header.storeLittleEndian(Zlib.crc32(stored), at: 24)
-            if flags & CheckpointFormat.flagZlib == 0 {
-                header.storeLittleEndian(Zlib.crc32(stored), at: 28)
-            } else if let raw = inflated(stored, rawLength: rawLength) {
-                header.storeLittleEndian(Zlib.crc32(raw), at: 28)
+        rewritingSections(of: file) { header, stored in
+            header.storedCRC = Zlib.crc32(stored)
+            if !header.isCompressed {
+                header.rawCRC = header.storedCRC
+            } else if let raw = inflated(stored, rawLength: header.rawLength) {
+                header.rawCRC = Zlib.crc32(raw)
             }
             return stored
         }
@@ -64,26 +60,23 @@ public enum CheckpointSealing {
 
     /// Walks `file` leniently, section header by section header, taking each
     /// payload as its `stored_length` claims (cut at the end of the file).
-    /// `rewrite` edits the header and returns the payload to write; with
-    /// `fixingHeaderCRCs`, the file and section header CRCs are then
-    /// recomputed. Whatever follows the last whole section header is copied
-    /// unchanged.
-    private static func rewritingSections(of file: [UInt8], fixingHeaderCRCs: Bool,
-                                          _ rewrite: (inout [UInt8], [UInt8]) -> [UInt8]) -> [UInt8] {
+    /// `rewrite` edits the header and returns the payload to write. The file
+    /// header's CRC and every section header's CRC are recomputed; whatever
+    /// follows the last whole section header is copied unchanged.
+    private static func rewritingSections(of file: [UInt8],
+                                          _ rewrite: (inout SectionHeader, [UInt8]) -> [UInt8]) -> [UInt8] {
         var output = Array(file.prefix(CheckpointFormat.fileHeaderSize))
-        if fixingHeaderCRCs, output.count == CheckpointFormat.fileHeaderSize {
-            output.storeLittleEndian(Zlib.crc32(Array(output[0..<12])), at: 12)
+        if output.count == CheckpointFormat.fileHeaderSize {
+            withUnsafeBytes(of: Zlib.crc32(Array(output[0..<12])).littleEndian) { output.replaceSubrange(12..<16, with: $0) }
         }
         var offset = output.count
-        while file.count - offset >= CheckpointFormat.sectionHeaderSize {
-            var header = Array(file[offset..<offset + CheckpointFormat.sectionHeaderSize])
-            offset += header.count
-            let claimed = header.loadLittleEndian(UInt64.self, at: 8)
-            let payload = Array(file[offset..<offset + Int(min(claimed, UInt64(file.count - offset)))])
+        while file.count - offset >= SectionHeader.size {
+            var header = SectionHeader(fields: Array(file[offset..<offset + SectionHeader.size]))
+            offset += SectionHeader.size
+            let payload = Array(file[offset..<offset + Int(min(header.storedLength, UInt64(file.count - offset)))])
             offset += payload.count
             let written = rewrite(&header, payload)
-            if fixingHeaderCRCs { header.storeLittleEndian(Zlib.crc32(Array(header[0..<36])), at: 36) }
-            output += header + written
+            output += header.encoded() + written
         }
         return output + file[offset...]
     }
@@ -98,15 +91,5 @@ public enum CheckpointSealing {
             raw.withUnsafeMutableBytes { output in (try? Zlib.decompress(input, into: output)) != nil }
         }
         return ok ? raw : nil
-    }
-}
-
-extension Array where Element == UInt8 {
-    fileprivate func loadLittleEndian<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
-        withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
-    }
-
-    fileprivate mutating func storeLittleEndian<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        withUnsafeMutableBytes { $0.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self) }
     }
 }

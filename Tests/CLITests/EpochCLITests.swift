@@ -90,6 +90,38 @@ import Testing
         #expect(e3.optimizer?.step == UInt64((Self.text.count - 54 + 49) / 50 / 30 + 1))
     }
 
+    /// A checkpoint whose training settings include one this charrnn does not
+    /// know (as a newer charrnn would write): inspected and sampled, not trained.
+    @Test func anUnknownSettingIsShownAndSampledButNotTrained() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--reproducible", "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
+        var newer = try Self.checkpoint(directory, "e1.ckpt")
+        newer.training?.unrecognised = [.init(key: "from_the_future", value: .f64(0.25))]
+        try Data(newer.encoded()).write(to: directory.appendingPathComponent("newer.ckpt"))
+
+        let refused = try Tools.run("charrnn-epoch", ["--text", "text.txt", "newer.ckpt", "-o", "e2.ckpt"], directory: directory)
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "charrnn-epoch: newer.ckpt: this checkpoint's training settings include 'from_the_future' (f64 0.25), "
+                    + "which this charrnn does not know; HINT: train it with the charrnn that wrote it\n")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e2.ckpt").path))
+
+        let inspect = try Tools.run("charrnn-inspect", ["newer.ckpt"], directory: directory)
+        #expect(inspect.status == 0)
+        #expect(inspect.text.contains("\nunknown training settings (from a newer charrnn; this one will not train on them): 'from_the_future' (f64 0.25)\n"))
+        let json = try Tools.run("charrnn-inspect", ["--json", "newer.ckpt"], directory: directory)
+        let training = (try JSONSerialization.jsonObject(with: json.stdout) as! [String: Any])["training"] as! [String: Any]
+        let unknown = training["unknown"] as! [[String: Any]]
+        #expect(unknown.count == 1 && unknown[0]["key"] as? String == "from_the_future" && unknown[0]["type"] as? String == "f64")
+        #expect((unknown[0]["value"] as? NSNumber)?.doubleValue == 0.25)
+
+        let sample = try Tools.run("charrnn-sample", ["--length", "20", "--seed", "1", "newer.ckpt"], directory: directory)
+        let same = try Tools.run("charrnn-sample", ["--length", "20", "--seed", "1", "e1.ckpt"], directory: directory)
+        #expect(sample.status == 0 && sample.stderr.isEmpty)
+        #expect(sample.stdout == same.stdout)
+    }
+
     @Test func badTextsFailClearlyOrWork() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

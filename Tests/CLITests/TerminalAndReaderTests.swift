@@ -102,4 +102,58 @@ import Testing
             }
         }
     }
+
+    /// formats/example.ckpt comes from formats/make_example.py, a second writer
+    /// written from the specification; the library tests check that the Swift
+    /// writer produces the same bytes. Here: the committed file is what the
+    /// script writes, so nobody edits one without the other.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
+    func independentWriterMakesTheCommittedExample() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = Tools.repository.appendingPathComponent("formats/make_example.py").path
+        let made = directory.appendingPathComponent("example.ckpt")
+        let result = try Tools.run("/usr/bin/python3", [script, "-o", made.path])
+        #expect(result.status == 0 && result.stderr.isEmpty, "\(result.stderr)")
+        let committed = try Data(contentsOf: Tools.repository.appendingPathComponent("formats/example.ckpt"))
+        #expect(try Data(contentsOf: made) == committed, "formats/make_example.py no longer writes formats/example.ckpt")
+    }
+
+    /// The independent reader reads format 1.0 (TSET) and 1.1 (TSKV) and
+    /// reports the training settings as the Swift reader does, unknown keys included.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
+    func independentReaderReadsBothVersionsAndUnknownKeys() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var newer = try Checkpoint(decoding: [UInt8](Data(contentsOf: Tools.repository.appendingPathComponent("formats/example.ckpt"))))
+        newer.training?.unrecognised = [.init(key: "from_the_future", value: .f64(0.25)), .init(key: "label", value: .text("ça va")),
+                                        .init(key: "warmup_steps", value: .u64(100))]
+        let newerPath = directory.appendingPathComponent("newer.ckpt")
+        try Data(newer.encoded()).write(to: newerPath)
+        let reader = Tools.repository.appendingPathComponent("formats/read_checkpoint.py").path
+        let files = [("formats/example.ckpt", "1.1", "TSKV"), ("Tests/CharRNNTests/Fixtures/example-1.0.ckpt", "1.0", "TSET")]
+            .map { (Tools.repository.appendingPathComponent($0.0).path, $0.1, $0.2) } + [(newerPath.path, "1.1", "TSKV")]
+        for (path, version, section) in files {
+            let result = try Tools.run("/usr/bin/python3", [reader, "--json", path])
+            #expect(result.status == 0, "\(path): \(result.stderr)")
+            let json = try JSONSerialization.jsonObject(with: result.stdout) as! [String: Any]
+            #expect(json["format_version"] as? String == version)
+            let training = json["training"] as! [String: Any]
+            let ours = try Checkpoint(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))).training!
+            #expect(training["section"] as? String == section)
+            #expect((training["sequence_length"] as? NSNumber)?.intValue == ours.sequenceLength)
+            #expect((training["batch_rows"] as? NSNumber)?.intValue == ours.batchRows)
+            #expect((training["validation_fraction"] as? NSNumber)?.doubleValue == ours.validationFraction)
+            #expect((training["clip_norm"] as? NSNumber)?.doubleValue == ours.clipNorm)
+            let unknown = (training["unknown_keys"] as! [[String: Any]]).map { entry -> TrainingSettings.Entry in
+                let key = entry["key"] as! String, value = entry["value"]!
+                switch entry["type"] as! String {
+                case "u64": return .init(key: key, value: .u64((value as! NSNumber).uint64Value))
+                case "f64": return .init(key: key, value: .f64((value as! NSNumber).doubleValue))
+                default: return .init(key: key, value: .text(value as! String))
+                }
+            }
+            #expect(unknown == ours.unrecognised, "\(path)")
+        }
+    }
 }

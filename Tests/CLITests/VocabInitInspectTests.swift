@@ -128,7 +128,7 @@ import Testing
         // --version names the tool, the release and the checkpoint format it speaks.
         let version = try Tools.run(tool, ["--version"])
         #expect(version.status == 0 && version.stderr.isEmpty)
-        #expect(version.text == "\(tool) \(CharRNNVersion.release) (checkpoint format 1.0)\n")
+        #expect(version.text == "\(tool) \(CharRNNVersion.release) (checkpoint format 1.1)\n")
         // Shell completion scripts, as the README documents them.
         for shell in ["bash", "zsh", "fish"] {
             let completion = try Tools.run(tool, ["--generate-completion-script", shell])
@@ -206,7 +206,7 @@ import Testing
         let model = try Tools.run("charrnn-init", ["-q", "--cell", "gru", "--hidden", "6,5", "--seed", "3"], stdin: vocab).stdout
         let summary = try Tools.run("charrnn-inspect", [], stdin: model)
         #expect(summary.status == 0 && summary.stderr.isEmpty)
-        #expect(summary.text.hasPrefix("<stdin>: charrnn model checkpoint, format 1.0\n"))
+        #expect(summary.text.hasPrefix("<stdin>: charrnn model checkpoint, format 1.1\n"))
         #expect(summary.text.contains("alphabet: 9 symbols (stop symbol \\v U+000B at index 8, marked [ ])"))
         #expect(summary.text.contains("  t o ␠ b e r n \\n [\\v]\n"))
         #expect(summary.text.contains("  layer1  gru(9, 6)    3*6*(9+6+1)         288\n"))
@@ -222,7 +222,7 @@ import Testing
         #expect(vocabParams.status == 1)
         vocabParams.expectOneLineError("charrnn-inspect", containing: "a vocab checkpoint has no model")
         let vocabSummary = try Tools.run("charrnn-inspect", [], stdin: vocab)
-        #expect(vocabSummary.text.hasPrefix("<stdin>: charrnn vocab checkpoint, format 1.0"))
+        #expect(vocabSummary.text.hasPrefix("<stdin>: charrnn vocab checkpoint, format 1.1"))
     }
 
     @Test func inspectDiffExitCodes() throws {

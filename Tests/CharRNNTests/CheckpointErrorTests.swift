@@ -403,6 +403,97 @@ import Testing
                "1 unexpected byte after the END section")
     }
 
+    // MARK: - 25: TSKV, training settings as key/value entries (format 1.1)
+
+    /// The worked example's four entries, in byte order of their keys:
+    /// key length, key, type code (1 u64, 2 f64), value.
+    static let batchRows = "0A 62 61 74 63 68 5F 72 6F 77 73  01  01 00 00 00 00 00 00 00"
+    static let clipNorm = "09 63 6C 69 70 5F 6E 6F 72 6D  02  00 00 00 00 00 00 14 40"
+    static let sequenceLength = "0F 73 65 71 75 65 6E 63 65 5F 6C 65 6E 67 74 68  01  02 00 00 00 00 00 00 00"
+    static let validationFraction = "13 76 61 6C 69 64 61 74 69 6F 6E 5F 66 72 61 63 74 69 6F 6E  02  00 00 00 00 00 00 00 00"
+    /// A key no charrnn knows yet: from_the_future = f64 0.25.
+    static let fromTheFuture = "0F 66 72 6F 6D 5F 74 68 65 5F 66 75 74 75 72 65  02  00 00 00 00 00 00 D0 3F"
+
+    @Test func error25TrainingKeyValues() throws {
+        func file(_ content: String) -> [UInt8] { Self.fileHeader + Self.alph + Self.section("TSKV", payload: hex(content)) + Self.end }
+        let (rows, clip, length, fraction) = (Self.batchRows, Self.clipNorm, Self.sequenceLength, Self.validationFraction)
+        let read = try Checkpoint(decoding: file("04 00 00 00 \(rows) \(clip) \(length) \(fraction)"))
+        #expect(read.training == TrainingSettings(sequenceLength: 2, batchRows: 1, validationFraction: 0, clipNorm: 5))
+        // An unknown key is kept, not refused.
+        let newer = try Checkpoint(decoding: file("05 00 00 00 \(rows) \(clip) \(Self.fromTheFuture) \(length) \(fraction)"))
+        #expect(newer.training?.unrecognised == [TrainingSettings.Entry(key: "from_the_future", value: .f64(0.25))])
+
+        // The structure: count, keys, order, types, lengths.
+        expect(file(""), throws: .invalid(tag: "TSKV", reason: "too short to hold the entry count"),
+               "section TSKV: too short to hold the entry count")
+        expect(file("01 01 00 00"), throws: .invalid(tag: "TSKV", reason: "257 entries is more than the 256 allowed"),
+               "section TSKV: 257 entries is more than the 256 allowed")
+        expect(file("05 00 00 00 \(rows) \(clip) \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "too short to hold the key of entry 4"),
+               "section TSKV: too short to hold the key of entry 4")
+        expect(file("01 00 00 00  0A 62 61 74 63 68"), throws: .invalid(tag: "TSKV", reason: "too short to hold the key of entry 0"),
+               "section TSKV: too short to hold the key of entry 0")
+        expect(file("04 00 00 00 \(rows) \(clip) \(length)  13 76 61 6C 69 64 61 74 69 6F 6E 5F 66 72 61 63 74 69 6F 6E"),
+               throws: .invalid(tag: "TSKV", reason: "too short to hold the type of 'validation_fraction'"),
+               "section TSKV: too short to hold the type of 'validation_fraction'")
+        expect(file("04 00 00 00 \(rows) \(clip) \(length) \(fraction.dropLast(3))"),
+               throws: .invalid(tag: "TSKV", reason: "too short to hold the value of 'validation_fraction'"),
+               "section TSKV: too short to hold the value of 'validation_fraction'")
+        expect(file("04 00 00 00 \(rows) \(clip) \(length) \(fraction) 00"),
+               throws: .sectionLengthMismatch(tag: "TSKV", expected: 97, actual: 98), "section TSKV holds 98 bytes where 97 are expected")
+        expect(file("04 00 00 00  0A 42 61 74 63 68 5F 72 6F 77 73  01  01 00 00 00 00 00 00 00 \(clip) \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "entry 0 has the key 'Batch_rows'; a key is 1 to 64 bytes of a-z, 0-9 and _, starting with a letter"),
+               "section TSKV: entry 0 has the key 'Batch_rows'; a key is 1 to 64 bytes of a-z, 0-9 and _, starting with a letter")
+        expect(file("01 00 00 00  00  01  01 00 00 00 00 00 00 00"),
+               throws: .invalid(tag: "TSKV", reason: "entry 0 has the key ''; a key is 1 to 64 bytes of a-z, 0-9 and _, starting with a letter"),
+               "section TSKV: entry 0 has the key ''; a key is 1 to 64 bytes of a-z, 0-9 and _, starting with a letter")
+        expect(file("05 00 00 00 \(rows) \(rows) \(clip) \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "key 'batch_rows' appears twice"), "section TSKV: key 'batch_rows' appears twice")
+        expect(file("04 00 00 00 \(clip) \(rows) \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "key 'batch_rows' comes after 'clip_norm'; keys are in byte order"),
+               "section TSKV: key 'batch_rows' comes after 'clip_norm'; keys are in byte order")
+        expect(file("04 00 00 00 \(rows)  09 63 6C 69 70 5F 6E 6F 72 6D  07  00 00 00 00 00 00 14 40 \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "key 'clip_norm' has the unknown type code 7 (known: 1 u64, 2 f64, 3 text)"),
+               "section TSKV: key 'clip_norm' has the unknown type code 7 (known: 1 u64, 2 f64, 3 text)")
+        // note = text of one byte, FF.
+        expect(file("05 00 00 00 \(rows) \(clip)  04 6E 6F 74 65  03  01 00 00 00  FF \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "the text of 'note' is not valid UTF-8"),
+               "section TSKV: the text of 'note' is not valid UTF-8")
+
+        // The known keys: present, of their type, in range (the messages are TSET's).
+        expect(file("03 00 00 00 \(rows) \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "required key 'clip_norm' is missing"),
+               "section TSKV: required key 'clip_norm' is missing")
+        expect(file("04 00 00 00 \(rows)  09 63 6C 69 70 5F 6E 6F 72 6D  01  05 00 00 00 00 00 00 00 \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "key 'clip_norm' has type u64 where f64 is expected"),
+               "section TSKV: key 'clip_norm' has type u64 where f64 is expected")
+        let seq = "0F 73 65 71 75 65 6E 63 65 5F 6C 65 6E 67 74 68  01"
+        expect(file("04 00 00 00 \(rows) \(clip) \(seq) 00 00 00 00 00 00 00 00 \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "sequence length 0 is outside 1...1048576"),
+               "section TSKV: sequence length 0 is outside 1...1048576")
+        expect(file("04 00 00 00 \(rows) \(clip) \(seq) FF FF FF FF FF FF FF FF \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "sequence length 18446744073709551615 is outside 1...1048576"),
+               "section TSKV: sequence length 18446744073709551615 is outside 1...1048576")
+        expect(file("04 00 00 00 \(rows) \(clip) \(length)  \(fraction.dropLast(23)) 00 00 00 00 00 00 F8 7F"),
+               throws: .invalid(tag: "TSKV", reason: "validation fraction nan is outside [0, 1)"),
+               "section TSKV: validation fraction nan is outside [0, 1)")
+        expect(file("04 00 00 00 \(rows)  09 63 6C 69 70 5F 6E 6F 72 6D  02  00 00 00 00 00 00 F0 BF \(length) \(fraction)"),
+               throws: .invalid(tag: "TSKV", reason: "clip norm -1.0 is not a finite number >= 0"),
+               "section TSKV: clip norm -1.0 is not a finite number >= 0")
+
+        // Its place and size: after TSET never, with TSET never, at most 64 KiB.
+        let tskv = Self.section("TSKV", payload: hex("04 00 00 00 \(rows) \(clip) \(length) \(fraction)"))
+        let tset = Self.section("TSET", payload: Self.tsetContent)
+        expect(Self.fileHeader + Self.alph + tset + tskv + Self.end,
+               throws: .invalid(tag: "TSKV", reason: "the file already holds training settings in TSET; a file has TSET or TSKV, not both"),
+               "section TSKV: the file already holds training settings in TSET; a file has TSET or TSKV, not both")
+        expect(Self.fileHeader + Self.alph + tskv + tset + Self.end, throws: .sectionOutOfOrder(tag: "TSET", after: "TSKV"),
+               "section TSET is out of place after TSKV")
+        let large = Self.section("TSKV", flags: "01 00 00 00", raw: "01 00 01 00 00 00 00 00", payload: [UInt8](repeating: 0, count: 64))
+        expect(Self.fileHeader + Self.alph + large + Self.end, throws: .sectionTooLarge(tag: "TSKV", rawLength: 65_537, limit: 65_536),
+               "section TSKV claims 65537 bytes, more than its limit of 65536")
+    }
+
     // MARK: - Helpers
 
     /// Decodes `bytes` and expects exactly `error`, described as `message`.
@@ -428,13 +519,20 @@ import Testing
     static func section(_ tag: String, flags: String = "00 00 00 00", stored: String? = nil, raw: String? = nil,
                         storedCRC: String? = nil, rawCRC: String? = nil, reserved: String = "00 00 00 00",
                         payload: [UInt8]) -> [UInt8] {
-        let length = withUnsafeBytes(of: UInt64(payload.count).littleEndian, Array.init)
-        let crc = withUnsafeBytes(of: Zlib.crc32(payload).littleEndian, Array.init)
-        var header = Array(tag.utf8) + hex(flags) + (stored.map(hex) ?? length) + (raw.map(hex) ?? length)
-            + (storedCRC.map(hex) ?? crc) + (rawCRC.map(hex) ?? crc) + hex(reserved)
-        precondition(header.count == 36, "a section header has 36 bytes before its CRC")
-        header += withUnsafeBytes(of: Zlib.crc32(header).littleEndian, Array.init)
-        return header + payload
+        /// A little-endian field given in hex.
+        func field<T: FixedWidthInteger>(_ text: String?, _ type: T.Type) -> T? {
+            text.map { text in
+                let bytes = hex(text)
+                precondition(bytes.count == MemoryLayout<T>.size, "\(text) is not a \(MemoryLayout<T>.size)-byte field")
+                return bytes.reversed().reduce(T.zero) { $0 << 8 | T($1) }
+            }
+        }
+        let length = UInt64(payload.count), crc = Zlib.crc32(payload)
+        let header = SectionHeader(
+            tag: Array(tag.utf8), flags: field(flags, UInt32.self)!, storedLength: field(stored, UInt64.self) ?? length,
+            rawLength: field(raw, UInt64.self) ?? length, storedCRC: field(storedCRC, UInt32.self) ?? crc,
+            rawCRC: field(rawCRC, UInt32.self) ?? crc, reserved: field(reserved, UInt32.self)!)
+        return header.encoded() + payload
     }
 }
 

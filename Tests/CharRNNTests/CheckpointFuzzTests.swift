@@ -17,6 +17,10 @@ import Testing
         let alphabet = try! Alphabet(text: Array("to be, or not to be\n".unicodeScalars.map(\.value)))
         var trained = Fixtures.workedExample
         trained.metadata.append((key: "note", value: "a=b"))
+        // Settings from a newer charrnn, one of each type, in TSKV.
+        var newer = Fixtures.workedExample
+        newer.training?.unrecognised = [.init(key: "from_the_future", value: .f64(0.25)), .init(key: "label", value: .text("été")),
+                                        .init(key: "warmup", value: .u64(100))]
         let models = [
             Checkpoint(alphabet: alphabet),
             Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
@@ -25,8 +29,11 @@ import Testing
                 cell: .gru, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 2)),
                        optimizer: AdamState(parameterCount: 3 * 2 * (alphabet.count + 3) + alphabet.count * 3)),
             trained,
+            newer,
         ]
-        return models.map { CheckpointSealing.unsealed($0.encoded()) }
+        // Format 1.0's worked example, for TSET.
+        let version10 = try! [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.workedExample10Path)))
+        return (models.map { $0.encoded() } + [version10]).map(CheckpointSealing.unsealed)
     }()
 
     /// Values that sit on the limits of formats/checkpoint.md §8, or overflow them.
@@ -58,7 +65,7 @@ import Testing
         }
         // Some inputs must get all the way through, and most validators must be reached.
         #expect(outcomes["accepted", default: 0] > 100, "\(outcomes)")
-        for expected in ["invalid ALPH", "invalid MODL", "invalid TENS", "invalid OPTM", "invalid TSET",
+        for expected in ["invalid ALPH", "invalid MODL", "invalid TENS", "invalid OPTM", "invalid TSET", "invalid TSKV",
                          "sectionLengthMismatch HIST", "reservedNotZero", "sectionOutOfOrder", "decompressionFailed TENS",
                          "checksumMismatch"] {
             #expect(outcomes[expected, default: 0] > 0, "no input reached \(expected): \(outcomes)")
@@ -89,11 +96,10 @@ import Testing
             withUnsafeBytes(of: word.littleEndian) { draft.replaceSubrange(at..<at + 4, with: $0) }
         case 5:  // a length field: shift where a section's contents end
             guard let section = sections.randomElement(using: &random.generator) else { return }
-            let field = section.lowerBound + 8
-            let length = UInt64(section.count - CheckpointFormat.sectionHeaderSize)
+            let length = UInt64(section.count - SectionHeader.size)
             let lengths: [UInt64] = [0, 1, 4, max(length, 1) - 1, length + 1, length + 4, 1 << 40, UInt64.max]
             let value = lengths[random.int(0...(lengths.count - 1))]
-            withUnsafeBytes(of: value.littleEndian) { draft.replaceSubrange(field..<field + 8, with: $0) }
+            Self.editHeader(&draft, at: section.lowerBound) { $0.storedLength = value }
         case 6:  // swap two sections
             guard sections.count >= 2 else { return }
             let a = random.int(0...(sections.count - 2)), b = random.int((a + 1)...(sections.count - 1))
@@ -109,19 +115,29 @@ import Testing
             }
         default:  // flip the compression flag, a reserved bit or a tag byte
             guard let section = sections.randomElement(using: &random.generator) else { return }
-            let choices = [section.lowerBound + 4, section.lowerBound + 4, section.lowerBound + 32, section.lowerBound]
-            let at = choices[random.int(0...(choices.count - 1))]
-            draft[at] ^= at == section.lowerBound ? 0x20 : 1
+            switch random.int(0...3) {
+            case 0, 1: Self.editHeader(&draft, at: section.lowerBound) { $0.flags ^= 1 }
+            case 2: Self.editHeader(&draft, at: section.lowerBound) { $0.reserved ^= 1 }
+            default: Self.editHeader(&draft, at: section.lowerBound) { $0.tag[0] ^= 0x20 }
+            }
         }
+    }
+
+    /// Rewrites the section header at `offset` (its CRC recomputed).
+    static func editHeader(_ draft: inout [UInt8], at offset: Int, _ edit: (inout SectionHeader) -> Void) {
+        let range = offset..<offset + SectionHeader.size
+        var header = SectionHeader(fields: Array(draft[range]))
+        edit(&header)
+        draft.replaceSubrange(range, with: header.encoded())
     }
 
     /// Where each whole section of an unsealed checkpoint starts and ends.
     static func sectionOffsets(_ draft: [UInt8]) -> [Range<Int>] {
         var ranges: [Range<Int>] = []
         var offset = CheckpointFormat.fileHeaderSize
-        while draft.count - offset >= CheckpointFormat.sectionHeaderSize {
-            let claimed = draft.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) }
-            let end = offset + CheckpointFormat.sectionHeaderSize + Int(min(claimed, UInt64(draft.count - offset - CheckpointFormat.sectionHeaderSize)))
+        while draft.count - offset >= SectionHeader.size {
+            let claimed = SectionHeader(fields: Array(draft[offset..<offset + SectionHeader.size])).storedLength
+            let end = offset + SectionHeader.size + Int(min(claimed, UInt64(draft.count - offset - SectionHeader.size)))
             ranges.append(offset..<end)
             offset = end
         }
@@ -227,10 +243,7 @@ import Testing
         let raw = Self.u32s(10_000) + [UInt8](repeating: 0, count: 72 * 10_000)
         let compressed = raw.withUnsafeBytes { Zlib.compress($0, level: 9) }
         #expect(compressed.count < 1 << 16)
-        var history = CheckpointBytes.section("HIST", flags: 1, payload: compressed, raw: UInt64(raw.count))
-        // The raw CRC is the one of the content the section claims.
-        history.replaceSubrange(28..<32, with: Self.u32s(Zlib.crc32(raw)))
-        history.replaceSubrange(36..<40, with: Self.u32s(Zlib.crc32(Array(history[0..<36]))))
+        let history = SectionHeader(tag: Array("HIST".utf8), flags: 1, stored: compressed, raw: raw).encoded() + compressed
         let file = CheckpointBytes.fileHeader + alphabet + history + end
         // Within a budget twice its size it is read; beyond that it is refused before allocating.
         #expect(try Checkpoint(decoding: file, memoryBudget: 2 * UInt64(raw.count)).history.count == 10_000)

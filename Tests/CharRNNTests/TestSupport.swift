@@ -41,6 +41,10 @@ enum Fixtures {
     }
 
     static let workedExamplePath = Repository.path("formats/example.ckpt")
+
+    /// The worked example as format 1.0 wrote it (training settings in TSET),
+    /// from revision 1 of formats/checkpoint.md.
+    static let workedExample10Path = Repository.path("Tests/CharRNNTests/Fixtures/example-1.0.ckpt")
 }
 
 /// Literal checkpoint pieces for the format tests.
@@ -50,16 +54,9 @@ enum CheckpointBytes {
 
     /// A section with matching CRCs; `stored` and `raw` default to the payload's length.
     static func section(_ tag: String, flags: UInt32 = 0, payload: [UInt8], stored: UInt64? = nil, raw: UInt64? = nil) -> [UInt8] {
-        var header = ByteWriter()
-        header.raw(Array(tag.utf8))
-        header.u32(flags)
-        header.u64(stored ?? UInt64(payload.count))
-        header.u64(raw ?? UInt64(payload.count))
-        header.u32(Zlib.crc32(payload))
-        header.u32(Zlib.crc32(payload))
-        header.u32(0)
-        header.u32(Zlib.crc32(header.bytes))
-        return header.bytes + payload
+        let crc = Zlib.crc32(payload)
+        return SectionHeader(tag: Array(tag.utf8), flags: flags, storedLength: stored ?? UInt64(payload.count),
+                             rawLength: raw ?? UInt64(payload.count), storedCRC: crc, rawCRC: crc).encoded() + payload
     }
 
     /// Little-endian u32 values.

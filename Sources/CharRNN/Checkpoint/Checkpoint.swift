@@ -36,51 +36,6 @@ public struct AdamState: Equatable, Sendable {
     }
 }
 
-/// Settings chosen at a run's first epoch and kept for all later ones, so a
-/// run stays consistent without repeating flags.
-public struct TrainingSettings: Equatable, Sendable {
-    /// Time steps per training sequence (truncated BPTT length).
-    public var sequenceLength: Int
-    /// Rows the text is chunked into (the batch size).
-    public var batchRows: Int
-    /// Final fraction of the text held out for validation, 0 ..< 1.
-    public var validationFraction: Double
-    /// Global L2 norm the per-character gradient is clipped to; 0 = off.
-    public var clipNorm: Double
-
-    public static let defaults = TrainingSettings(sequenceLength: 50, batchRows: 50,
-                                                  validationFraction: 0.05, clipNorm: 5.0)
-
-    public enum Limits {
-        public static let maxSequenceLength = 1 << 20
-        public static let maxBatchRows = 1 << 20
-    }
-
-    public init(sequenceLength: Int, batchRows: Int, validationFraction: Double, clipNorm: Double) {
-        self.sequenceLength = sequenceLength
-        self.batchRows = batchRows
-        self.validationFraction = validationFraction
-        self.clipNorm = clipNorm
-    }
-
-    /// A description of the first invalid field, or nil when all are valid.
-    public var problem: String? {
-        if !(1...Limits.maxSequenceLength).contains(sequenceLength) {
-            return "sequence length \(sequenceLength) is outside 1...\(Limits.maxSequenceLength)"
-        }
-        if !(1...Limits.maxBatchRows).contains(batchRows) {
-            return "batch rows \(batchRows) is outside 1...\(Limits.maxBatchRows)"
-        }
-        if !(validationFraction >= 0 && validationFraction < 1) {
-            return "validation fraction \(validationFraction) is outside [0, 1)"
-        }
-        if !(clipNorm >= 0 && clipNorm.isFinite) {
-            return "clip norm \(clipNorm) is not a finite number >= 0"
-        }
-        return nil
-    }
-}
-
 /// One line of a run's history: what one epoch did.
 public struct EpochRecord: Equatable, Sendable {
     public struct Flags: OptionSet, Equatable, Sendable {

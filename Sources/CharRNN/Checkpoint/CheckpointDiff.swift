@@ -119,7 +119,8 @@ public struct CheckpointDiff {
 
     private func describe(_ settings: TrainingSettings?) -> String {
         guard let settings else { return "none" }
-        return "seqlen \(settings.sequenceLength), rows \(settings.batchRows), val \(settings.validationFraction), clip \(settings.clipNorm)"
+        let unknown = settings.unrecognised.isEmpty ? "" : ", unknown " + settings.unrecognised.map(\.description).joined(separator: ", ")
+        return "seqlen \(settings.sequenceLength), rows \(settings.batchRows), val \(settings.validationFraction), clip \(settings.clipNorm)" + unknown
     }
 
     private func describe(_ record: EpochRecord) -> String {

@@ -5,9 +5,10 @@ public enum CheckpointFormat {
     /// "\x89CRNN\r\n\x1a": a high byte first (catches 7-bit transfers), the name,
     /// then CR LF and Ctrl-Z (catch newline conversion and `type` on DOS).
     public static let magic: [UInt8] = [0x89, 0x43, 0x52, 0x4E, 0x4E, 0x0D, 0x0A, 0x1A]
-    public static let version: (major: UInt16, minor: UInt16) = (1, 0)
+    /// What this charrnn writes. It reads every 1.x.
+    public static let version: (major: UInt16, minor: UInt16) = (1, 1)
     public static let fileHeaderSize = 16
-    public static let sectionHeaderSize = 40
+    public static let sectionHeaderSize = SectionHeader.size
 
     /// Section flag bit 0: the payload is a zlib stream (RFC 1950); otherwise stored as is.
     public static let flagZlib: UInt32 = 1
@@ -23,7 +24,10 @@ public enum CheckpointFormat {
         case model = "MODL"
         case tensors = "TENS"
         case optimizer = "OPTM"
+        /// Training settings as a fixed record: format 1.0. Read, never written.
         case training = "TSET"
+        /// Training settings as typed key/value entries: format 1.1 on.
+        case trainingKeyValues = "TSKV"
         case history = "HIST"
         case metadata = "meta"
         case end = "END "
@@ -38,6 +42,10 @@ public enum CheckpointFormat {
         public static let maxHistoryRecords = 1_000_000
         /// Raw size of the meta section.
         public static let maxMetadataBytes = 1 << 20
+        /// Raw size of TSKV, its entries, and the bytes of one key.
+        public static let maxSettingsBytes = 1 << 16
+        public static let maxSettings = 256
+        public static let maxSettingKeyLength = 64
         /// deflate cannot expand data by more than 1032:1; a larger claimed ratio is corrupt.
         public static let maxCompressionRatio = 1032
     }

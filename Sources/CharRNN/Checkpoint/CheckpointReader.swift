@@ -1,6 +1,9 @@
-// Parses format v1 bytes into a Checkpoint, refusing anything malformed with a
-// CheckpointError before allocating for it: every length is checked against
-// the bytes actually present, the format's limits and the model's shapes.
+// Parses format 1.x bytes (1.0 and 1.1) into a Checkpoint, refusing anything
+// malformed with a CheckpointError before allocating for it: every length is
+// checked against the bytes actually present, the format's limits and the
+// model's shapes. `parse()` reads the file header, then for each section its
+// header, its place in the order and one decoder per tag; the numbered steps
+// are those of formats/checkpoint.md §6.
 
 extension Checkpoint {
     public struct ReadOptions: OptionSet, Sendable {
@@ -39,6 +42,29 @@ private struct CheckpointParser {
     /// Bytes a compressed section may inflate to (0: unknown, no bound).
     let memoryBudget: UInt64
     var offset = 0
+    /// What the sections read so far hold.
+    var found = Found()
+
+    struct Found {
+        var alphabet: Alphabet?
+        var config: ModelConfig?
+        var model: Model?
+        var optimizer: AdamState?
+        var training: TrainingSettings?
+        var history: [EpochRecord] = []
+        var metadata: [(key: String, value: String)] = []
+        /// The last critical section, for the order check.
+        var lastCritical: Tag?
+    }
+
+    /// A section header and where it starts in the file.
+    struct Section {
+        let header: SectionHeader
+        let offset: Int
+
+        var tagName: String { header.tagName }
+        var rawLength: UInt64 { header.rawLength }
+    }
 
     init(_ file: UnsafeRawBufferPointer, options: Checkpoint.ReadOptions, memoryBudget: UInt64) {
         self.file = file
@@ -46,21 +72,39 @@ private struct CheckpointParser {
         self.memoryBudget = memoryBudget
     }
 
-    /// A section header as read from the file.
-    struct SectionHeader {
-        let tagBytes: [UInt8]
-        let flags: UInt32
-        let storedLength: UInt64
-        let rawLength: UInt64
-        let storedCRC: UInt32
-        let rawCRC: UInt32
-        let offset: Int
-
-        var tagName: String { String(decoding: tagBytes, as: UTF8.self) }
-        var isCritical: Bool { (0x41...0x5A).contains(tagBytes[0]) }
+    /// The file header, then each section: its header, its place, and its decoder.
+    mutating func parse() throws -> Checkpoint {
+        let version = try readFileHeader()
+        offset = CheckpointFormat.fileHeaderSize
+        var sections = 0
+        while true {
+            sections += 1
+            guard sections <= CheckpointFormat.Limits.maxSections else { throw CheckpointError.tooManySections }
+            let section = try readSectionHeader()
+            guard let tag = try place(section) else {
+                _ = try skipPayload(section)  // ancillary and unknown: ignored
+                continue
+            }
+            do {
+                switch tag {
+                case .alphabet: try decodeAlphabet(section)
+                case .model: try decodeModel(section)
+                case .tensors: try decodeTensors(section)
+                case .optimizer: try decodeOptimizer(section)
+                case .training: try decodeTrainingRecord(section)
+                case .trainingKeyValues: try decodeTrainingKeyValues(section)
+                case .history: try decodeHistory(section)
+                case .metadata: try decodeMetadata(section)
+                case .end: return try decodeEnd(section, version: version)
+                }
+            } catch is ByteReader.OutOfData {
+                throw CheckpointError.invalid(tag: section.tagName, reason: "its contents run past the end of the section")
+            }
+        }
     }
 
-    mutating func parse() throws -> Checkpoint {
+    /// Step 1 of §6: the magic, the major version, then the header CRC.
+    func readFileHeader() throws -> (major: UInt16, minor: UInt16) {
         guard !file.isEmpty else { throw CheckpointError.empty }
         let magic = CheckpointFormat.magic
         // A stream cut inside the magic is a truncated checkpoint, not some other file.
@@ -82,174 +126,169 @@ private struct CheckpointParser {
             throw CheckpointError.unsupportedVersion(major: major, minor: minor, headerIntact: headerIntact)
         }
         guard headerIntact else { throw CheckpointError.fileHeaderCorrupt }
-        offset = CheckpointFormat.fileHeaderSize
+        return (major, minor)
+    }
 
-        var alphabet: Alphabet?
-        var config: ModelConfig?
-        var model: Model?
-        var optimizer: AdamState?
-        var training: TrainingSettings?
-        var history: [EpochRecord] = []
-        var metadata: [(key: String, value: String)] = []
-        var lastCritical: Tag?
-        var sections = 0
+    /// Step 2.6 of §6: the known tag of a section in its place, or nil for an
+    /// ancillary section this reader does not know.
+    mutating func place(_ section: Section) throws -> Tag? {
+        guard let tag = Tag(rawValue: section.tagName), tag.bytes == section.header.tag else {
+            if found.alphabet == nil, !section.header.isCritical {
+                throw CheckpointError.sectionOutOfOrder(tag: section.tagName, after: "the file header")
+            }
+            if section.header.isCritical {
+                throw CheckpointError.unknownCriticalSection(tag: section.tagName, offset: section.offset)
+            }
+            return nil
+        }
+        guard tag != .metadata else {
+            if found.alphabet == nil { throw CheckpointError.sectionOutOfOrder(tag: tag.rawValue, after: "the file header") }
+            return tag
+        }
+        // Critical sections come in the order of Tag.allCases, each at most once; ALPH first.
+        let order = Tag.allCases
+        let previous = found.lastCritical.flatMap { order.firstIndex(of: $0) } ?? -1
+        guard order.firstIndex(of: tag)! > previous else {
+            throw CheckpointError.sectionOutOfOrder(tag: tag.rawValue, after: found.lastCritical?.rawValue ?? "the file header")
+        }
+        if tag != .alphabet, found.alphabet == nil { throw CheckpointError.missingSection(tag: Tag.alphabet.rawValue) }
+        found.lastCritical = tag
+        return tag
+    }
 
-        while true {
-            sections += 1
-            guard sections <= CheckpointFormat.Limits.maxSections else { throw CheckpointError.tooManySections }
-            let section = try readSectionHeader()
-            guard let tag = Tag(rawValue: section.tagName), tag.bytes == section.tagBytes else {
-                if alphabet == nil, !section.isCritical {
-                    throw CheckpointError.sectionOutOfOrder(tag: section.tagName, after: "the file header")
-                }
-                if section.isCritical {
-                    throw CheckpointError.unknownCriticalSection(tag: section.tagName, offset: section.offset)
-                }
-                _ = try skipPayload(section)  // ancillary and unknown: ignored
-                continue
-            }
-            // Critical sections come in the order of Tag.allCases, each at most once; ALPH first.
-            if tag != .metadata {
-                let order = Tag.allCases
-                let previous = lastCritical.flatMap { order.firstIndex(of: $0) } ?? -1
-                guard order.firstIndex(of: tag)! > previous else {
-                    throw CheckpointError.sectionOutOfOrder(tag: tag.rawValue, after: lastCritical?.rawValue ?? "the file header")
-                }
-                if tag != .alphabet, alphabet == nil { throw CheckpointError.missingSection(tag: Tag.alphabet.rawValue) }
-                lastCritical = tag
-            } else if alphabet == nil {
-                throw CheckpointError.sectionOutOfOrder(tag: tag.rawValue, after: "the file header")
-            }
+    // MARK: - One decoder per tag
 
-            do {
-            switch tag {
-            case .alphabet:
-                let payload = try payload(section, limit: 8 + 4 * Alphabet.Limits.maxSize)
-                alphabet = try parseAlphabet(payload)
-            case .model:
-                let payload = try payload(section, limit: 24 + 4 * ModelConfig.Limits.maxLayers)
-                config = try parseModel(payload, alphabet: alphabet!)
-            case .tensors:
-                guard let config else { throw CheckpointError.missingSection(tag: Tag.model.rawValue) }
-                let layout = ParameterLayout(config)
-                let expected = CheckpointFormat.tensorSectionSize(layout)
-                try requireLength(section, expected)
-                // Enough for any directory this layout's count of entries can hold
-                // (names of up to 255 bytes, ranks up to 2, padding), so the check
-                // fails here exactly as it would on the whole section.
-                let directoryBound = 4 + layout.tensors.count * (1 + 255 + 1 + 2 * 4) + 3
-                let checker = self
-                let payload = try payload(section, limit: expected, firstChecked: directoryBound) { start in
-                    try start.withUnsafeBytes { bytes in
-                        var reader = ByteReader(bytes)
-                        try checker.readTensorDirectory(&reader, layout: layout)
-                    }
-                }
-                model = try parseTensors(payload, config: config, layout: layout)
-            case .optimizer:
-                guard let model else { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
-                let count = model.layout.parameterCount
-                let expected = CheckpointFormat.optimizerHeaderSize + 8 * count
-                try requireLength(section, expected)
-                if options.contains(.skipOptimizer) {
-                    _ = try skipPayload(section)
-                } else {
-                    let checker = self
-                    let payload = try payload(section, limit: expected, firstChecked: CheckpointFormat.optimizerHeaderSize) { start in
-                        try start.withUnsafeBytes { bytes in
-                            var reader = ByteReader(bytes)
-                            _ = try checker.readOptimizerHeader(&reader)
-                        }
-                    }
-                    optimizer = try parseOptimizer(payload, count: count)
-                }
-            case .training:
-                try requireLength(section, CheckpointFormat.trainingSettingsSize)
-                training = try parseTraining(try payload(section, limit: CheckpointFormat.trainingSettingsSize))
-            case .history:
-                let limit = 4 + CheckpointFormat.historyRecordSize * CheckpointFormat.Limits.maxHistoryRecords
-                let checker = self
-                let payload = try payload(section, limit: limit, firstChecked: 4) { start in
-                    try checker.checkHistoryCount(start, rawLength: section.rawLength)
-                }
-                history = try parseHistory(payload)
-            case .metadata:
-                metadata = try parseMetadata(try payload(section, limit: CheckpointFormat.Limits.maxMetadataBytes))
-            case .end:
-                try requireLength(section, 0)
-                guard section.storedLength == 0, section.flags == 0, section.storedCRC == 0, section.rawCRC == 0 else {
-                    throw CheckpointError.invalid(tag: "END", reason: "the END section must be empty")
-                }
-                guard offset == file.count else { throw CheckpointError.trailingBytes(count: file.count - offset) }
-                guard let alphabet else { throw CheckpointError.missingSection(tag: Tag.alphabet.rawValue) }
-                if config != nil, model == nil { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
-                return Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer, training: training,
-                                  history: history, metadata: metadata, formatVersion: (major, minor))
-            }
-            } catch is ByteReader.OutOfData {
-                throw CheckpointError.invalid(tag: section.tagName, reason: "its contents run past the end of the section")
+    mutating func decodeAlphabet(_ section: Section) throws {
+        found.alphabet = try parseAlphabet(try payload(section, limit: 8 + 4 * Alphabet.Limits.maxSize))
+    }
+
+    mutating func decodeModel(_ section: Section) throws {
+        let payload = try payload(section, limit: 24 + 4 * ModelConfig.Limits.maxLayers)
+        found.config = try parseModel(payload, alphabet: found.alphabet!)
+    }
+
+    mutating func decodeTensors(_ section: Section) throws {
+        guard let config = found.config else { throw CheckpointError.missingSection(tag: Tag.model.rawValue) }
+        let layout = ParameterLayout(config)
+        let expected = CheckpointFormat.tensorSectionSize(layout)
+        try requireLength(section, expected)
+        // Enough for any directory this layout's count of entries can hold
+        // (names of up to 255 bytes, ranks up to 2, padding), so the check
+        // fails here exactly as it would on the whole section.
+        let directoryBound = 4 + layout.tensors.count * (1 + 255 + 1 + 2 * 4) + 3
+        let checker = self
+        let payload = try payload(section, limit: expected, firstChecked: directoryBound) { start in
+            try start.withUnsafeBytes { bytes in
+                var reader = ByteReader(bytes)
+                try checker.readTensorDirectory(&reader, layout: layout)
             }
         }
+        found.model = try parseTensors(payload, config: config, layout: layout)
+    }
+
+    mutating func decodeOptimizer(_ section: Section) throws {
+        guard let model = found.model else { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
+        let count = model.layout.parameterCount
+        let expected = CheckpointFormat.optimizerHeaderSize + 8 * count
+        try requireLength(section, expected)
+        guard !options.contains(.skipOptimizer) else {
+            _ = try skipPayload(section)
+            return
+        }
+        let checker = self
+        let payload = try payload(section, limit: expected, firstChecked: CheckpointFormat.optimizerHeaderSize) { start in
+            try start.withUnsafeBytes { bytes in
+                var reader = ByteReader(bytes)
+                _ = try checker.readOptimizerHeader(&reader)
+            }
+        }
+        found.optimizer = try parseOptimizer(payload, count: count)
+    }
+
+    /// TSET, format 1.0's fixed record.
+    mutating func decodeTrainingRecord(_ section: Section) throws {
+        try requireLength(section, CheckpointFormat.trainingSettingsSize)
+        found.training = try parseTrainingRecord(try payload(section, limit: CheckpointFormat.trainingSettingsSize))
+    }
+
+    /// TSKV, format 1.1's key/value entries.
+    mutating func decodeTrainingKeyValues(_ section: Section) throws {
+        // The order check lets TSKV follow TSET; a file holds one or the other.
+        guard found.training == nil else {
+            throw CheckpointError.invalid(tag: "TSKV", reason: "the file already holds training settings in TSET; a file has TSET or TSKV, not both")
+        }
+        found.training = try parseTrainingKeyValues(try payload(section, limit: CheckpointFormat.Limits.maxSettingsBytes))
+    }
+
+    mutating func decodeHistory(_ section: Section) throws {
+        let limit = 4 + CheckpointFormat.historyRecordSize * CheckpointFormat.Limits.maxHistoryRecords
+        let checker = self
+        let payload = try payload(section, limit: limit, firstChecked: 4) { start in
+            try checker.checkHistoryCount(start, rawLength: section.rawLength)
+        }
+        found.history = try parseHistory(payload)
+    }
+
+    mutating func decodeMetadata(_ section: Section) throws {
+        found.metadata = try parseMetadata(try payload(section, limit: CheckpointFormat.Limits.maxMetadataBytes))
+    }
+
+    /// END, then the checks that need the whole file.
+    func decodeEnd(_ section: Section, version: (major: UInt16, minor: UInt16)) throws -> Checkpoint {
+        try requireLength(section, 0)
+        let header = section.header
+        guard header.storedLength == 0, header.flags == 0, header.storedCRC == 0, header.rawCRC == 0 else {
+            throw CheckpointError.invalid(tag: "END", reason: "the END section must be empty")
+        }
+        guard offset == file.count else { throw CheckpointError.trailingBytes(count: file.count - offset) }
+        guard let alphabet = found.alphabet else { throw CheckpointError.missingSection(tag: Tag.alphabet.rawValue) }
+        if found.config != nil, found.model == nil { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
+        return Checkpoint(alphabet: alphabet, model: found.model, optimizer: found.optimizer, training: found.training,
+                          history: found.history, metadata: found.metadata, formatVersion: version)
     }
 
     // MARK: - Sections
 
-    mutating func readSectionHeader() throws -> SectionHeader {
+    /// Steps 2.2 to 2.5 of §6: the header is there and intact, and its
+    /// lengths fit the file and what deflate can do.
+    mutating func readSectionHeader() throws -> Section {
         let start = offset
-        guard file.count - offset >= CheckpointFormat.sectionHeaderSize else {
+        guard file.count - offset >= SectionHeader.size else {
             if offset == file.count { throw CheckpointError.missingSection(tag: Tag.end.rawValue) }
             throw CheckpointError.truncated(offset: file.count, reading: "a section header at byte \(start)")
         }
-        let bytes = UnsafeRawBufferPointer(rebasing: file[offset..<offset + CheckpointFormat.sectionHeaderSize])
-        var reader = ByteReader(bytes)
-        let tag = Array(try reader.raw(4))
-        let flags = try reader.u32()
-        let stored = try reader.u64()
-        let raw = try reader.u64()
-        let storedCRC = try reader.u32()
-        let rawCRC = try reader.u32()
-        let reserved = try reader.u32()
-        let headerCRC = try reader.u32()
-        guard Zlib.crc32(UnsafeRawBufferPointer(rebasing: bytes[0..<36])) == headerCRC else {
-            throw CheckpointError.sectionHeaderCorrupt(offset: start)
-        }
-        offset += CheckpointFormat.sectionHeaderSize
-        let header = SectionHeader(tagBytes: tag, flags: flags, storedLength: stored, rawLength: raw,
-                                   storedCRC: storedCRC, rawCRC: rawCRC, offset: start)
-        guard reserved == 0 else {
-            throw CheckpointError.reservedNotZero(what: "in the header of section \(header.tagName)", value: UInt64(reserved))
-        }
-        guard flags & ~CheckpointFormat.flagZlib == 0 else {
-            throw CheckpointError.reservedNotZero(what: "flag bits of section \(header.tagName)", value: UInt64(flags & ~CheckpointFormat.flagZlib))
-        }
+        let header = try SectionHeader(decoding: UnsafeRawBufferPointer(rebasing: file[offset..<offset + SectionHeader.size]), at: start)
+        offset += SectionHeader.size
+        let stored = header.storedLength, raw = header.rawLength
         guard stored <= UInt64(file.count - offset) else {
             throw CheckpointError.truncated(offset: file.count, reading: "section \(header.tagName) (\(stored) bytes from byte \(offset))")
         }
-        if flags & CheckpointFormat.flagZlib == 0 {
+        if !header.isCompressed {
             guard raw == stored else {
                 throw CheckpointError.storedLengthMismatch(tag: header.tagName, stored: stored, raw: raw)
             }
         } else if raw > stored * UInt64(CheckpointFormat.Limits.maxCompressionRatio) + 1024 {
             throw CheckpointError.compressionRatioImpossible(tag: header.tagName, stored: stored, raw: raw)
         }
-        return header
+        return Section(header: header, offset: start)
     }
 
-    func requireLength(_ section: SectionHeader, _ expected: Int) throws {
+    func requireLength(_ section: Section, _ expected: Int) throws {
         guard section.rawLength == UInt64(expected) else {
             throw CheckpointError.sectionLengthMismatch(tag: section.tagName, expected: expected, actual: section.rawLength)
         }
     }
 
     /// Moves past a section without decompressing it, still checking its stored bytes.
-    mutating func skipPayload(_ section: SectionHeader) throws -> Int {
-        let stored = UnsafeRawBufferPointer(rebasing: file[offset..<offset + Int(section.storedLength)])
+    mutating func skipPayload(_ section: Section) throws -> Int {
+        let header = section.header
+        let stored = UnsafeRawBufferPointer(rebasing: file[offset..<offset + Int(header.storedLength)])
         let crc = Zlib.crc32(stored)
-        guard crc == section.storedCRC else {
-            throw CheckpointError.checksumMismatch(tag: section.tagName, expected: section.storedCRC, actual: crc)
+        guard crc == header.storedCRC else {
+            throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.storedCRC, actual: crc)
         }
-        offset += Int(section.storedLength)
-        return Int(section.storedLength)
+        offset += Int(header.storedLength)
+        return Int(header.storedLength)
     }
 
     /// The section's raw bytes, decompressed and CRC-checked.
@@ -258,42 +297,43 @@ private struct CheckpointParser {
     /// own and given to `checkFirst` before anything is allocated for the whole
     /// section, so a decompression bomb of a legal size (a TENS of 8 GiB of
     /// zeros, say) is refused by its directory after a few bytes.
-    mutating func payload(_ section: SectionHeader, limit: Int, firstChecked: Int = 0,
+    mutating func payload(_ section: Section, limit: Int, firstChecked: Int = 0,
                           checkFirst: ([UInt8]) throws -> Void = { _ in }) throws -> [UInt8] {
-        guard section.rawLength <= UInt64(limit) else {
-            throw CheckpointError.sectionTooLarge(tag: section.tagName, rawLength: section.rawLength, limit: limit)
+        let header = section.header
+        guard header.rawLength <= UInt64(limit) else {
+            throw CheckpointError.sectionTooLarge(tag: header.tagName, rawLength: header.rawLength, limit: limit)
         }
-        let stored = UnsafeRawBufferPointer(rebasing: file[offset..<offset + Int(section.storedLength)])
-        offset += Int(section.storedLength)
+        let stored = UnsafeRawBufferPointer(rebasing: file[offset..<offset + Int(header.storedLength)])
+        offset += Int(header.storedLength)
         // The stored bytes are checked before zlib ever sees them.
         let storedCRC = Zlib.crc32(stored)
-        guard storedCRC == section.storedCRC else {
-            throw CheckpointError.checksumMismatch(tag: section.tagName, expected: section.storedCRC, actual: storedCRC)
+        guard storedCRC == header.storedCRC else {
+            throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.storedCRC, actual: storedCRC)
         }
         var raw: [UInt8]
-        if section.flags & CheckpointFormat.flagZlib != 0 {
-            if firstChecked > 0, section.rawLength > UInt64(firstChecked) {
+        if header.isCompressed {
+            if firstChecked > 0, header.rawLength > UInt64(firstChecked) {
                 var start = [UInt8](repeating: 0, count: firstChecked)
                 let produced = start.withUnsafeMutableBytes { Zlib.decompressPrefix(stored, into: $0) }
                 // A stream too short or corrupt to fill the start fails below, with zlib's reason.
                 if produced == firstChecked { try checkFirst(start) }
             }
             // The raw bytes and the values decoded from them coexist for a moment.
-            if memoryBudget > 0, section.rawLength > memoryBudget / 2 {
+            if memoryBudget > 0, header.rawLength > memoryBudget / 2 {
                 throw CheckpointError.invalid(
-                    tag: section.tagName,
-                    reason: "it inflates to \(formatBytes(section.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
+                    tag: header.tagName,
+                    reason: "it inflates to \(formatBytes(header.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
             }
-            raw = [UInt8](repeating: 0, count: Int(section.rawLength))
+            raw = [UInt8](repeating: 0, count: Int(header.rawLength))
             do {
                 try raw.withUnsafeMutableBytes { try Zlib.decompress(stored, into: $0) }
             } catch let error as Zlib.InflateError {
                 switch error {
                 case .corrupt(let reason):
-                    throw CheckpointError.decompressionFailed(tag: section.tagName, reason: reason)
+                    throw CheckpointError.decompressionFailed(tag: header.tagName, reason: reason)
                 case .lengthMismatch(let expected, let actual):
                     throw CheckpointError.decompressionFailed(
-                        tag: section.tagName,
+                        tag: header.tagName,
                         reason: "it decompresses to \(actual > expected ? "more than \(expected)" : "\(actual)") bytes, \(expected) recorded")
                 }
             }
@@ -301,8 +341,8 @@ private struct CheckpointParser {
             raw = Array(stored)
         }
         let crc = Zlib.crc32(raw)
-        guard crc == section.rawCRC else {
-            throw CheckpointError.checksumMismatch(tag: section.tagName, expected: section.rawCRC, actual: crc)
+        guard crc == header.rawCRC else {
+            throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.rawCRC, actual: crc)
         }
         return raw
     }
@@ -434,14 +474,76 @@ private struct CheckpointParser {
         return (step, beta1, beta2, epsilon)
     }
 
-    func parseTraining(_ payload: [UInt8]) throws -> TrainingSettings {
+    /// TSET: u32 sequence_length, u32 batch_rows, f64 validation_fraction,
+    /// f64 clip_norm. Checked as the same keys in TSKV would be.
+    func parseTrainingRecord(_ payload: [UInt8]) throws -> TrainingSettings {
         try payload.withUnsafeBytes { bytes in
             var reader = ByteReader(bytes)
-            let settings = TrainingSettings(sequenceLength: Int(try reader.u32()), batchRows: Int(try reader.u32()),
-                                            validationFraction: try reader.f64(), clipNorm: try reader.f64())
-            if let problem = settings.problem { throw CheckpointError.invalid(tag: "TSET", reason: problem) }
-            return settings
+            let entries = [
+                TrainingSettings.Entry(key: "sequence_length", value: .u64(UInt64(try reader.u32()))),
+                TrainingSettings.Entry(key: "batch_rows", value: .u64(UInt64(try reader.u32()))),
+                TrainingSettings.Entry(key: "validation_fraction", value: .f64(try reader.f64())),
+                TrainingSettings.Entry(key: "clip_norm", value: .f64(try reader.f64())),
+            ]
+            return try TrainingSettings(entries: entries, section: "TSET")
         }
+    }
+
+    /// TSKV: u32 K, then K entries in strictly increasing byte order of their
+    /// keys, each u8 n, the key's n bytes, u8 type code, then the value: u64,
+    /// f64, or u32 m and m bytes of UTF-8 text. Nothing may follow.
+    func parseTrainingKeyValues(_ payload: [UInt8]) throws -> TrainingSettings {
+        func refuse(_ reason: String) -> CheckpointError { .invalid(tag: "TSKV", reason: reason) }
+        return try payload.withUnsafeBytes { bytes in
+            var reader = ByteReader(bytes)
+            let count = Int(try field(&reader, "TSKV", "the entry count") { try $0.u32() })
+            guard count <= CheckpointFormat.Limits.maxSettings else {
+                throw refuse("\(count) entries is more than the \(CheckpointFormat.Limits.maxSettings) allowed")
+            }
+            var entries: [TrainingSettings.Entry] = []
+            var previous: [UInt8] = []
+            for index in 0..<count {
+                let key = Array(try field(&reader, "TSKV", "the key of entry \(index)") { try $0.raw(Int(try $0.u8())) })
+                guard TrainingSettings.isValidKey(key) else {
+                    throw refuse("entry \(index) has the key \(shown(key)); a key is 1 to \(CheckpointFormat.Limits.maxSettingKeyLength) "
+                                 + "bytes of a-z, 0-9 and _, starting with a letter")
+                }
+                let name = String(decoding: key, as: UTF8.self)
+                guard index == 0 || previous.lexicographicallyPrecedes(key) else {
+                    throw refuse(previous == key ? "key '\(name)' appears twice"
+                                 : "key '\(name)' comes after '\(String(decoding: previous, as: UTF8.self))'; keys are in byte order")
+                }
+                previous = key
+                let code = try field(&reader, "TSKV", "the type of '\(name)'") { try $0.u8() }
+                guard let type = TrainingSettings.ValueType(rawValue: code) else {
+                    let known = TrainingSettings.ValueType.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: ", ")
+                    throw refuse("key '\(name)' has the unknown type code \(code) (known: \(known))")
+                }
+                let value: TrainingSettings.Value
+                switch type {
+                case .u64: value = .u64(try field(&reader, "TSKV", "the value of '\(name)'") { try $0.u64() })
+                case .f64: value = .f64(try field(&reader, "TSKV", "the value of '\(name)'") { try $0.f64() })
+                case .text:
+                    let utf8 = Array(try field(&reader, "TSKV", "the value of '\(name)'") { try $0.raw(Int(try $0.u32())) })
+                    let text = String(decoding: utf8, as: UTF8.self)
+                    guard Array(text.utf8) == utf8 else { throw refuse("the text of '\(name)' is not valid UTF-8") }
+                    value = .text(text)
+                }
+                entries.append(TrainingSettings.Entry(key: name, value: value))
+            }
+            guard reader.isAtEnd else {
+                throw CheckpointError.sectionLengthMismatch(tag: "TSKV", expected: reader.offset, actual: UInt64(payload.count))
+            }
+            return try TrainingSettings(entries: entries, section: "TSKV")
+        }
+    }
+
+    /// A key for a message: 'key' when it is printable ASCII, its bytes in hex otherwise.
+    func shown(_ key: [UInt8]) -> String {
+        key.allSatisfy { (0x20...0x7E).contains($0) }
+            ? "'\(String(decoding: key, as: UTF8.self))'"
+            : "of bytes " + key.map { $0 < 16 ? "0" + String($0, radix: 16, uppercase: true) : String($0, radix: 16, uppercase: true) }
+                .joined(separator: " ")
     }
 
     func parseHistory(_ payload: [UInt8]) throws -> [EpochRecord] {

@@ -92,6 +92,10 @@ public enum CheckpointReport {
         }
         if let training = checkpoint.training {
             lines.append("training settings: sequence length \(training.sequenceLength), batch rows \(training.batchRows), validation fraction \(training.validationFraction), clip \(training.clipNorm == 0 ? "off" : "\(training.clipNorm)")")
+            if !training.unrecognised.isEmpty {
+                lines.append("unknown training settings (from a newer charrnn; this one will not train on them): "
+                             + training.unrecognised.map(\.description).joined(separator: ", "))
+            }
         } else if checkpoint.model != nil {
             lines.append("training settings: none yet (fixed at the first epoch)")
         }
@@ -206,6 +210,16 @@ public enum CheckpointReport {
             members.append(("training", .object([
                 ("sequence_length", .int(training.sequenceLength)), ("batch_rows", .int(training.batchRows)),
                 ("validation_fraction", .double(training.validationFraction)), ("clip", .double(training.clipNorm)),
+                // Settings this charrnn does not know: key, type and value as the file holds them.
+                ("unknown", .array(training.unrecognised.map { entry in
+                    let value: JSON
+                    switch entry.value {
+                    case .u64(let number): value = .uint(number)
+                    case .f64(let number): value = .double(number)
+                    case .text(let text): value = .string(text)
+                    }
+                    return .object([("key", .string(entry.key)), ("type", .string(entry.value.type.description)), ("value", value)])
+                })),
             ])))
         } else {
             members.append(("training", .null))

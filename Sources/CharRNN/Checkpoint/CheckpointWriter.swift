@@ -1,6 +1,7 @@
-// Serialises a Checkpoint to format v1 bytes (see formats/checkpoint.md).
+// Serialises a Checkpoint to format 1.1 bytes (see formats/checkpoint.md).
 // The output depends only on the checkpoint's contents, so the same contents
-// always give the same bytes.
+// always give the same bytes. Training settings the reader did not know
+// (`TrainingSettings.unrecognised`) are written back as they were read.
 
 extension Checkpoint {
     /// The file's bytes.
@@ -50,11 +51,22 @@ extension Checkpoint {
             }
         }
         if let training {
-            appendSection(.training, to: &file) { body in
-                body.u32(UInt32(training.sequenceLength))
-                body.u32(UInt32(training.batchRows))
-                body.f64(training.validationFraction)
-                body.f64(training.clipNorm)
+            // Format 1.1 writes TSKV only; TSET (1.0) is read, never written.
+            appendSection(.trainingKeyValues, to: &file) { body in
+                let entries = training.entries
+                body.u32(UInt32(entries.count))
+                for entry in entries {
+                    body.u8(UInt8(entry.key.utf8.count))
+                    body.raw(entry.key.utf8)
+                    body.u8(entry.value.type.rawValue)
+                    switch entry.value {
+                    case .u64(let value): body.u64(value)
+                    case .f64(let value): body.f64(value)
+                    case .text(let value):
+                        body.u32(UInt32(value.utf8.count))
+                        body.raw(value.utf8)
+                    }
+                }
             }
         }
         if !history.isEmpty {
@@ -104,16 +116,7 @@ extension Checkpoint {
                 stored = compressed
             }
         }
-        var header = ByteWriter(capacity: CheckpointFormat.sectionHeaderSize)
-        header.raw(tag.bytes)
-        header.u32(flags)
-        header.u64(UInt64(stored.count))
-        header.u64(UInt64(raw.count))
-        header.u32(Zlib.crc32(stored))
-        header.u32(Zlib.crc32(raw))
-        header.u32(0)  // reserved
-        header.u32(Zlib.crc32(header.bytes))
-        file.raw(header.bytes)
+        file.raw(SectionHeader(tag: tag.bytes, flags: flags, stored: stored, raw: raw).encoded())
         file.raw(stored)
     }
 }

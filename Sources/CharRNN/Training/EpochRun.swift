@@ -40,6 +40,8 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
     case noModel
     case settingsConflict(String)
     case invalidSetting(String)
+    /// The checkpoint holds training settings from a newer charrnn.
+    case unknownSettings([TrainingSettings.Entry])
 
     public var description: String {
         switch self {
@@ -47,6 +49,9 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
             "this is a vocab checkpoint with no model; HINT: make one with charrnn-init"
         case .settingsConflict(let text), .invalidSetting(let text):
             text
+        case .unknownSettings(let entries):
+            "this checkpoint's training settings include \(entries.map(\.description).joined(separator: ", ")), "
+                + "which this charrnn does not know; HINT: train it with the charrnn that wrote it"
         }
     }
 }
@@ -54,7 +59,10 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
 extension Checkpoint {
     /// The settings this epoch will use, and what changed, or an error when a flag
     /// contradicts the run's recorded settings without `changeSettings`.
+    /// Settings this charrnn does not know cannot be honoured, and training
+    /// without them would not be the run the checkpoint describes: refused.
     public func resolveSettings(_ request: EpochRequest) throws -> (TrainingSettings, changed: [String]) {
+        if let unknown = training?.unrecognised, !unknown.isEmpty { throw EpochError.unknownSettings(unknown) }
         let base = training ?? .defaults
         var settings = base
         var changed: [String] = []

@@ -1,0 +1,254 @@
+// The settings a run fixes at its first epoch, and the one table that says
+// how each is stored in a checkpoint (TSKV, formats/checkpoint.md §4.5): its
+// key, its type, its valid values and, for a setting newer than format 1.1,
+// what a file written before it existed means. The reader, the writer and
+// `problem` all work from that table, so a new setting is one line in it plus
+// its stored property.
+//
+// A checkpoint from a newer charrnn may hold settings this one does not know.
+// They are kept as read (`unrecognised`), shown by charrnn-inspect and written
+// back unchanged, and a run that has any refuses to train: this charrnn cannot
+// honour a setting it does not know, and ignoring it would train a different
+// model than the run asked for.
+
+/// Settings chosen at a run's first epoch and kept for all later ones, so a
+/// run stays consistent without repeating flags.
+public struct TrainingSettings: Equatable, Sendable {
+    /// Time steps per training sequence (truncated BPTT length).
+    public var sequenceLength: Int
+    /// Rows the text is chunked into (the batch size).
+    public var batchRows: Int
+    /// Final fraction of the text held out for validation, 0 ..< 1.
+    public var validationFraction: Double
+    /// Global L2 norm the per-character gradient is clipped to; 0 = off.
+    public var clipNorm: Double
+    /// Settings the checkpoint holds that this charrnn does not know, as read,
+    /// in key order. Non-empty only for a checkpoint from a newer charrnn.
+    public var unrecognised: [Entry] = []
+
+    public static let defaults = TrainingSettings(sequenceLength: 50, batchRows: 50,
+                                                  validationFraction: 0.05, clipNorm: 5.0)
+
+    public enum Limits {
+        public static let maxSequenceLength = 1 << 20
+        public static let maxBatchRows = 1 << 20
+    }
+
+    /// Every setting this charrnn knows, in the order `problem` checks them.
+    /// A setting added after format 1.1 names the value that files without it
+    /// mean, e.g. `.real("dropout", \.dropout, 0..<1, absent: 0)`.
+    public static let known: [Setting] = [
+        .integer("sequence_length", \.sequenceLength, 1...Limits.maxSequenceLength),
+        .integer("batch_rows", \.batchRows, 1...Limits.maxBatchRows),
+        .real("validation_fraction", \.validationFraction, 0..<1),
+        .real("clip_norm", \.clipNorm, 0..<Double.infinity),
+    ]
+
+    public init(sequenceLength: Int, batchRows: Int, validationFraction: Double, clipNorm: Double) {
+        self.sequenceLength = sequenceLength
+        self.batchRows = batchRows
+        self.validationFraction = validationFraction
+        self.clipNorm = clipNorm
+    }
+
+    /// A description of the first invalid setting, or nil when all are valid.
+    public var problem: String? {
+        for setting in Self.known {
+            if let problem = setting.problem(self) { return problem }
+        }
+        return nil
+    }
+}
+
+// MARK: - Values and entries, as TSKV stores them
+
+extension TrainingSettings {
+    /// The type of a TSKV value. Raw values are the format's type codes.
+    public enum ValueType: UInt8, CaseIterable, Sendable, CustomStringConvertible {
+        case u64 = 1
+        case f64 = 2
+        /// UTF-8 text.
+        case text = 3
+
+        public var description: String {
+            switch self {
+            case .u64: "u64"
+            case .f64: "f64"
+            case .text: "text"
+            }
+        }
+    }
+
+    /// A typed TSKV value.
+    public enum Value: Equatable, Sendable, CustomStringConvertible {
+        case u64(UInt64)
+        case f64(Double)
+        case text(String)
+
+        public var type: ValueType {
+            switch self {
+            case .u64: .u64
+            case .f64: .f64
+            case .text: .text
+            }
+        }
+
+        /// The type and the value, e.g. `f64 0.25`.
+        public var description: String {
+            switch self {
+            case .u64(let value): "u64 \(value)"
+            case .f64(let value): "f64 \(value)"
+            case .text(let value): "text \(value.debugDescription)"
+            }
+        }
+
+        /// Values are the same bits: a NaN equals itself, and 0.0 differs from -0.0.
+        public static func == (lhs: Value, rhs: Value) -> Bool {
+            switch (lhs, rhs) {
+            case (.u64(let a), .u64(let b)): a == b
+            case (.f64(let a), .f64(let b)): a.bitPattern == b.bitPattern
+            case (.text(let a), .text(let b)): a == b
+            default: false
+            }
+        }
+    }
+
+    /// One key and its value.
+    public struct Entry: Equatable, Sendable, CustomStringConvertible {
+        public var key: String
+        public var value: Value
+
+        public init(key: String, value: Value) {
+            self.key = key
+            self.value = value
+        }
+
+        /// e.g. `'dropout' (f64 0.25)`.
+        public var description: String { "'\(key)' (\(value))" }
+    }
+
+    /// Whether `key` may be a TSKV key: 1 to 64 bytes of ASCII lower-case
+    /// letters, digits and `_`, starting with a letter.
+    public static func isValidKey(_ key: some Collection<UInt8>) -> Bool {
+        guard let first = key.first, (0x61...0x7A).contains(first),
+              key.count <= CheckpointFormat.Limits.maxSettingKeyLength else { return false }
+        return key.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }
+    }
+}
+
+// MARK: - The table's rows
+
+extension TrainingSettings {
+    /// How one known setting is stored and checked.
+    public struct Setting: Sendable {
+        /// Its TSKV key, which also names it in messages (`_` read as a space).
+        public let key: String
+        public let type: ValueType
+        /// The value a file without this key means: nil for a key that every
+        /// file since format 1.1 holds (a required key).
+        public let absent: Value?
+        /// Its value in a TrainingSettings, as TSKV stores it.
+        public func value(in settings: TrainingSettings) -> Value { read(settings) }
+        let read: @Sendable (TrainingSettings) -> Value
+        /// What is wrong with its value in a TrainingSettings, or nil.
+        let problem: @Sendable (TrainingSettings) -> String?
+        /// Stores a value of `type`, or says why the value is out of range.
+        let store: @Sendable (Value, inout TrainingSettings) -> String?
+
+        /// An integer setting, stored as a u64.
+        public static func integer(_ key: String, _ property: WritableKeyPath<TrainingSettings, Int> & Sendable,
+                                   _ valid: ClosedRange<Int>, absent: Int? = nil) -> Setting {
+            let name = Self.name(key)
+            @Sendable func outside(_ value: String) -> String {
+                "\(name) \(value) is outside \(valid.lowerBound)...\(valid.upperBound)"
+            }
+            return Setting(
+                key: key, type: .u64, absent: absent.map { .u64(UInt64($0)) },
+                read: { .u64(UInt64($0[keyPath: property])) },
+                problem: { valid.contains($0[keyPath: property]) ? nil : outside("\($0[keyPath: property])") },
+                store: { value, settings in
+                    guard case .u64(let number) = value else { preconditionFailure("\(key) is a u64") }
+                    guard let integer = Int(exactly: number), valid.contains(integer) else { return outside("\(number)") }
+                    settings[keyPath: property] = integer
+                    return nil
+                })
+        }
+
+        /// A real setting, stored as an f64. A range open to infinity means
+        /// "finite and at least the lower bound"; NaN is never valid.
+        public static func real(_ key: String, _ property: WritableKeyPath<TrainingSettings, Double> & Sendable,
+                                _ valid: Range<Double>, absent: Double? = nil) -> Setting {
+            let name = Self.name(key)
+            let lower = Self.shortest(valid.lowerBound), upper = Self.shortest(valid.upperBound)
+            let allowed = valid.upperBound == .infinity ? "is not a finite number >= \(lower)" : "is outside [\(lower), \(upper))"
+            @Sendable func problem(_ value: Double) -> String? {
+                valid.contains(value) ? nil : "\(name) \(value) \(allowed)"
+            }
+            return Setting(
+                key: key, type: .f64, absent: absent.map { .f64($0) },
+                read: { .f64($0[keyPath: property]) },
+                problem: { problem($0[keyPath: property]) },
+                store: { value, settings in
+                    guard case .f64(let number) = value else { preconditionFailure("\(key) is an f64") }
+                    if let problem = problem(number) { return problem }
+                    settings[keyPath: property] = number
+                    return nil
+                })
+        }
+
+        /// "sequence_length" -> "sequence length", as messages name it.
+        static func name(_ key: String) -> String {
+            String(key.map { $0 == "_" ? " " : $0 })
+        }
+
+        /// 0 and 1 rather than 0.0 and 1.0, in ranges.
+        static func shortest(_ value: Double) -> String {
+            value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+        }
+    }
+}
+
+// MARK: - To and from entries
+
+extension TrainingSettings {
+    /// The entries a TSKV section holds for these settings, sorted by key
+    /// bytes: every known setting, except a newer one whose value is what a
+    /// file without it means (so an older charrnn can still train the file),
+    /// and the unrecognised entries that can be written (a valid key that is
+    /// not known and not repeated; the reader never keeps any other).
+    public var entries: [Entry] {
+        var entries: [Entry] = []
+        var keys = Set<String>()
+        for setting in Self.known {
+            let value = setting.value(in: self)
+            keys.insert(setting.key)
+            if let absent = setting.absent, absent == value { continue }
+            entries.append(Entry(key: setting.key, value: value))
+        }
+        for entry in unrecognised where Self.isValidKey(Array(entry.key.utf8)) && keys.insert(entry.key).inserted {
+            entries.append(entry)
+        }
+        return entries.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+    }
+
+    /// Settings from the entries of a TSKV section, or from the four fields of
+    /// a TSET given as entries. Every known key must have its type and a valid
+    /// value; a missing one takes its `absent` value, or is refused when it is
+    /// required. Other keys are kept in `unrecognised`. `section` names the
+    /// section in errors.
+    public init(entries: [Entry], section: String) throws(CheckpointError) {
+        self = .defaults
+        var byKey: [String: Value] = [:]
+        for entry in entries { byKey[entry.key] = entry.value }
+        for setting in Self.known {
+            guard let value = byKey.removeValue(forKey: setting.key) ?? setting.absent else {
+                throw .invalid(tag: section, reason: "required key '\(setting.key)' is missing")
+            }
+            guard value.type == setting.type else {
+                throw .invalid(tag: section, reason: "key '\(setting.key)' has type \(value.type) where \(setting.type) is expected")
+            }
+            if let problem = setting.store(value, &self) { throw .invalid(tag: section, reason: problem) }
+        }
+        unrecognised = entries.filter { byKey[$0.key] != nil }
+    }
+}
