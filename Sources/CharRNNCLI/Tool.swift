@@ -15,6 +15,8 @@ import CharRNN
 import CCharRNNSupport
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// An error a tool reports in one line and exits with.
@@ -54,7 +56,7 @@ extension CharRNNTool {
                 // Built-in commands (help, completion scripts) are not our type.
                 var other = parsed
                 try other.run()
-                Glibc.exit(0)
+                exitProcess(0)
             }
             command = typed
         } catch {
@@ -64,24 +66,24 @@ extension CharRNNTool {
                 while text.last?.isWhitespace == true { text.removeLast() }
                 if text.contains("USAGE:") { text += "\n\n" + examplesText }
                 print(text)
-                Glibc.exit(0)
+                exitProcess(0)
             }
             // One line: the parser's message and where to look for help.
             let message = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
             printError("\(name): \(message.replacingPrefix("Error: ", with: "")) (see '\(name) --help')")
-            Glibc.exit(2)
+            exitProcess(2)
         }
         do {
             try command.run()
-            Glibc.exit(0)
+            exitProcess(0)
         } catch let error as ToolError {
             printError("\(name): \(error.message)")
-            Glibc.exit(error.exitCode)
+            exitProcess(error.exitCode)
         } catch let error as ExitCode {
-            Glibc.exit(error.rawValue)
+            exitProcess(error.rawValue)
         } catch {
             printError("\(name): \(error)")
-            Glibc.exit(command.errorExitCode)
+            exitProcess(command.errorExitCode)
         }
     }
 
@@ -144,7 +146,7 @@ func checkCPU(toolName: String) {
     #if CHARRNN_AVX2
     if charrnn_cpu_has_avx2_fma() == 0 {
         printError("\(toolName): this build uses AVX2 and FMA, which this CPU lacks; rebuild with CHARRNN_PORTABLE=1 swift build -c release")
-        Glibc.exit(1)
+        exitProcess(1)
     }
     #endif
 }

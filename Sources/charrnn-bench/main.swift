@@ -7,6 +7,9 @@
 //   swift build -c release && .build/release/charrnn-bench
 //       [--peak] [--quick] [--no-naive] [--no-workers] [--only=SUBSTRING]
 //   .build/release/charrnn-bench --denormal [--quick]   (an epoch, denormals flushed vs kept)
+//   .build/release/charrnn-bench --vmath-exhaustive [--stride=N]
+//       (vexp, vsigmoid, vtanh, vlog over all 2^32 Floats: VectorMathExhaustive.swift;
+//        scripts/vmath-exhaustive; --stride=N takes every N-th input, a quick check only)
 //
 // Rates are taken from the thread's CPU time (best of 15 trials), which a
 // compile running on the other core or time-sharing ours does not inflate;
@@ -133,6 +136,13 @@ let seconds = quick ? 0.3 : 1.0
 let filter = arguments.first { $0.hasPrefix("--only=") }.map { String($0.dropFirst(7)) }
 let runWorkers = !arguments.contains("--no-workers")
 print("load average at start:", (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")
+
+if arguments.contains("--vmath-exhaustive") {
+    let step = arguments.first { $0.hasPrefix("--stride=") }.flatMap { Int($0.dropFirst(9)) } ?? 1
+    guard step >= 1 else { fatalError("--stride=N needs N >= 1") }
+    runVectorMathExhaustive(stride: step)
+    exit(0)
+}
 
 if arguments.contains("--pool") {
     // Fork/join latency of the worker pool: an empty job on two threads.

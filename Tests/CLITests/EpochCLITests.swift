@@ -209,23 +209,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e1.ckpt").path))
     }
 
+    /// Ctrl-C once training has started (its first progress line has been read): the tool
+    /// dies of SIGINT, says so, writes nothing and leaves its input as it was. The text is
+    /// made here, long enough that the epoch cannot end before the signal (see TrainingRun).
     @Test func interruptLeavesNoOutputAndTheInputUntouched() throws {
-        guard let corpus = Tools.tinyShakespeare else { return }  // needs a text long enough to interrupt
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Tools.run("charrnn-vocab", ["-q", corpus, "-o", "v.ckpt"], directory: directory)
-        try Tools.run("charrnn-init", ["-q", "--hidden", "64,64", "-o", "e0.ckpt", "v.ckpt"], directory: directory)
+        var run = try TrainingRun(in: directory)
         let before = try Data(contentsOf: directory.appendingPathComponent("e0.ckpt"))
-        let process = Process()
-        process.executableURL = Tools.binaries.appendingPathComponent("charrnn-epoch")
-        process.arguments = ["--text", corpus, "-q", "e0.ckpt", "-o", "e1.ckpt"]
-        process.currentDirectoryURL = directory
-        try process.run()
-        usleep(700_000)
-        process.interrupt()  // SIGINT, as Ctrl-C
-        process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGINT)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "v.ckpt"])
+        try run.start()
+        let stderr = run.stop(with: SIGINT)  // as Ctrl-C
+        #expect(run.process.terminationReason == .uncaughtSignal && run.process.terminationStatus == SIGINT)
+        #expect(stderr.contains("\ncharrnn-epoch: interrupted by SIGINT; nothing written\n"), "\(stderr.suffix(300))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "text.txt", "v.ckpt"])
         #expect(try Data(contentsOf: directory.appendingPathComponent("e0.ckpt")) == before)
     }
 }

@@ -99,7 +99,8 @@ import Testing
 
     /// The write itself is a few milliseconds of an epoch, so random kills rarely
     /// land in it. Here the kill waits for the temporary file to appear (its
-    /// name holds the writer's pid) and then comes at a random moment of the
+    /// name holds the writer's pid; inotify reports its creation, however long
+    /// the tool takes to get there) and then comes at a random moment of the
     /// write, fsync or rename of a 12 MB checkpoint.
     @Test func sigkillDuringTheWriteItselfLeavesTheOldFileOrTheCompleteNewOne() throws {
         let directory = try Tools.temporaryDirectory()
@@ -116,14 +117,11 @@ import Testing
         var whileWriting = 0, attempts = 0
         while whileWriting < 4 && attempts < 40 {
             attempts += 1
+            let watch = CreationWatch(directory)
+            #expect(watch.descriptor >= 0, "inotify_init1: \(String(cString: strerror(errno)))")
             let process = try Self.start("charrnn-init", arguments, directory: directory,
                                          errors: directory.appendingPathComponent("err.txt"))
-            let temporary = directory.appendingPathComponent(".big.ckpt.tmp.\(process.processIdentifier)").path
-            var appeared = false
-            for _ in 0..<20_000 where process.isRunning {  // up to ~4 s
-                if access(temporary, F_OK) == 0 { appeared = true; break }
-                usleep(200)
-            }
+            let appeared = watch.wait(for: ".big.ckpt.tmp.\(process.processIdentifier)", unlessEnded: process)
             if appeared { usleep(UInt32(random.nextIndex(below: 30_000))) }  // 0-30 ms into the write
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -141,6 +139,22 @@ import Testing
 
     @Test(arguments: [SIGINT, SIGTERM])
     func sigintAndSigtermStopPromptlyWithAMessageAndNoTemporaryFile(signal: Int32) throws {
+        let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
+        // Promptly: sent once training has started (its first progress line has been read), the
+        // signal ends the tool before its epoch ends, and the epoch cannot end before the test reads
+        // the tool's stderr again (see TrainingRun): a tool that finished the epoch, or a batch too
+        // many, before dying would print its summary line.
+        let training = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: training) }
+        var run = try TrainingRun(in: training)
+        try run.start()
+        let printed = run.stop(with: signal)
+        #expect(run.process.terminationReason == .uncaughtSignal && run.process.terminationStatus == signal)
+        #expect(printed.contains("\ncharrnn-epoch: interrupted by \(name); nothing written\n"), "\(printed.suffix(300))")
+        #expect(!printed.contains("charrnn-epoch: epoch 1:"), "\(name) during training: the epoch ran to its end: \(printed.suffix(300))")
+        #expect(try Self.names(training) == ["e0.ckpt", "text.txt", "v.ckpt"], "no output, no temporary file")
+
+        // At moments spread over a whole run: loading, training, writing, renaming.
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory)
@@ -148,16 +162,13 @@ import Testing
         let runtime = try Self.seconds { try Tools.run("charrnn-epoch", Self.epochArguments, directory: directory) }
         let complete = try Data(contentsOf: e1)
         let old = try Data(contentsOf: directory.appendingPathComponent("e0.ckpt"))
-        let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
         for fraction in [0.3, 0.6, 0.9] {
             try old.write(to: e1)
             let errors = directory.appendingPathComponent("err.txt")
             let process = try Self.start("charrnn-epoch", Self.epochArguments, directory: directory, errors: errors)
-            usleep(UInt32(runtime * fraction * 1e6))
-            let stopping = Self.seconds {
-                kill(process.processIdentifier, signal)
-                process.waitUntilExit()
-            }
+            usleep(UInt32(runtime * fraction * 1e6))  // a deliberate delay: where the signal lands
+            kill(process.processIdentifier, signal)
+            process.waitUntilExit()
             let stderr = try String(decoding: Data(contentsOf: errors), as: UTF8.self)
             #expect(try Self.names(directory) == ["e0.ckpt", "e1.ckpt", "err.txt", "text.txt", "v.ckpt"], "no temporary file left")
             if process.terminationReason == .exit {
@@ -166,7 +177,6 @@ import Testing
                 #expect(try Data(contentsOf: e1) == complete)
                 continue
             }
-            #expect(stopping < 2, "\(name) at \(fraction) of the run: stopped \(stopping) s after the signal")
             #expect(process.terminationStatus == signal, "dies of the signal: shell status \(128 + signal)")
             #expect(stderr == "charrnn-epoch: interrupted by \(name); nothing written\n"
                 || stderr == "charrnn-epoch: interrupted by \(name)\n", "\(stderr)")
@@ -232,15 +242,17 @@ import Testing
         try Self.prepare(directory)
         // charrnn-init's LSTM 128 checkpoint is ~350 KB: it fills the pipe and blocks in write().
         let pipe = Pipe()
+        let reader = pipe.fileHandleForReading.fileDescriptor
+        let capacity = Int(fcntl(reader, TrainingRun.F_GETPIPE_SZ))
+        #expect(capacity > 0 && capacity < 350_000, "pipe capacity \(capacity)")
         let errors = directory.appendingPathComponent("err.txt")
         let process = try Self.start("charrnn-init", ["-q", "--hidden", "128", "v.ckpt"], directory: directory,
                                      errors: errors, stdout: pipe)
         try pipe.fileHandleForWriting.close()
-        let reader = pipe.fileHandleForReading.fileDescriptor
-        var waiting = 0
-        while Self.bytesInPipe(reader) < 65536, waiting < 1000 {  // the pipe is full: the writer is blocked mid-write
-            usleep(10_000)
-            waiting += 1
+        // The writer cannot finish while nobody reads: it stops, mid-write, once the pipe is full.
+        // No event says so; the loop looks again every millisecond for as long as that takes.
+        while Self.bytesInPipe(reader) < capacity, process.isRunning {
+            usleep(1000)
         }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
@@ -248,9 +260,43 @@ import Testing
         #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == signal)
         let stderr = try String(decoding: Data(contentsOf: errors), as: UTF8.self)
         #expect(stderr == (signal == SIGKILL ? "" : "charrnn-init: interrupted by SIGTERM; the output on <stdout> is incomplete\n"), "\(stderr)")
-        #expect(cut.count == 65536, "read \(cut.count) bytes")
+        #expect(cut.count == capacity, "read \(cut.count) bytes from a pipe of \(capacity)")
         try Self.expectRefusedAsTruncated(cut, in: directory, tools: ["charrnn-inspect", "charrnn-sample", "charrnn-epoch"],
                                           label: "writer killed by signal \(signal)")
+    }
+
+    /// New names in a directory (inotify), so that a test can wait for a file to appear as an event.
+    final class CreationWatch {
+        let descriptor: Int32
+
+        init(_ directory: URL) {
+            descriptor = inotify_init1(Int32(IN_CLOEXEC))
+            _ = inotify_add_watch(descriptor, directory.path, UInt32(IN_CREATE))
+        }
+
+        deinit { close(descriptor) }
+
+        /// Waits until `name` is created, or `process` has ended without creating it; true when it was created.
+        func wait(for name: String, unlessEnded process: Process) -> Bool {
+            var events = [UInt8](repeating: 0, count: 4096)
+            while true {
+                var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                // A creation wakes poll at once; the timeout only paces the look at whether the tool has ended.
+                guard poll(&entry, 1, 50) > 0 else {
+                    if !process.isRunning { return false }
+                    continue
+                }
+                let count = read(descriptor, &events, events.count)
+                // struct inotify_event: wd, mask, cookie, len (4 bytes each), then len bytes of NUL-padded name.
+                var offset = 0
+                while offset + 16 <= count {
+                    let length = Int(events.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self) })
+                    let created = events[(offset + 16)..<(offset + 16 + length)].prefix { $0 != 0 }
+                    if String(decoding: created, as: UTF8.self) == name { return true }
+                    offset += 16 + length
+                }
+            }
+        }
     }
 
     static func bytesInPipe(_ descriptor: Int32) -> Int32 {
@@ -284,22 +330,39 @@ import Testing
         if shell.text == "1\n" { shell.expectOneLineError(tool, containing: "<stdout>: cannot write: Broken pipe") }
     }
 
-    /// `-o /dev/null` once replaced the device with a regular file (the rename): a device,
-    /// a FIFO or a symlink is now written through and stays what it was.
+    /// Makes a character device like /dev/null (1, 3) at `path`; false without the privilege (mknod needs root).
+    static func makeNullDevice(at path: String) -> Bool {
+        mknod(path, S_IFCHR | 0o666, (1 << 8) | 3 /* makedev(1, 3) */) == 0
+    }
+
+    static let canMakeDevices: Bool = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("charrnn-mknod-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        return makeNullDevice(at: path)
+    }()
+
+    /// `-o /dev/null` once replaced the device with a regular file (the rename): a device
+    /// is now written through and stays what it was.
+    @Test(.enabled(if: canMakeDevices, "making a device (mknod) needs root"))
+    func aDeviceAsOutputIsWrittenThroughNotReplaced() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        try #require(Self.makeNullDevice(at: directory.appendingPathComponent("null").path))
+        let result = try Tools.run("charrnn-vocab", ["-q", "text.txt", "-o", "null"], directory: directory)
+        #expect(result.status == 0 && result.stderr.isEmpty)
+        var info = stat()
+        #expect(lstat(directory.appendingPathComponent("null").path, &info) == 0 && info.st_mode & S_IFMT == S_IFCHR,
+                "still a character device")
+    }
+
+    /// A FIFO or a symlink as `-o` is written through and stays what it was, like a device
+    /// (aDeviceAsOutputIsWrittenThroughNotReplaced, which needs root).
     @Test func anOutputThatIsNotARegularFileIsWrittenThroughNotReplaced() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory)
         let vocab = try Data(contentsOf: directory.appendingPathComponent("v.ckpt"))
-        if mknod(directory.appendingPathComponent("null").path, S_IFCHR | 0o666, (1 << 8) | 3 /* makedev(1, 3): /dev/null */) == 0 {
-            let result = try Tools.run("charrnn-vocab", ["-q", "text.txt", "-o", "null"], directory: directory)
-            #expect(result.status == 0 && result.stderr.isEmpty)
-            var info = stat()
-            #expect(lstat(directory.appendingPathComponent("null").path, &info) == 0 && info.st_mode & S_IFMT == S_IFCHR,
-                    "still a character device")
-        } else {
-            print("FaultTests: skipping the device part: mknod needs root")
-        }
         try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("link.ckpt").path, withDestinationPath: "target.ckpt")
         try Data("old".utf8).write(to: directory.appendingPathComponent("target.ckpt"))
         let linked = try Tools.run("charrnn-vocab", ["-q", "text.txt", "-o", "link.ckpt"], directory: directory)
@@ -315,16 +378,28 @@ import Testing
 
     // MARK: - Full disk, file-size limit
 
-    @Test func aFullFileSystemIsAClearErrorAndKeepsTheOldFile() throws {
+    /// Mounts a tmpfs of `size` at `path`; false without the privilege (mount needs root, CAP_SYS_ADMIN).
+    static func mountTmpfs(at path: String, size: String) -> Bool {
+        "size=\(size)".withCString { mount("tmpfs", path, "tmpfs", 0, $0) } == 0
+    }
+
+    static let canMountTmpfs: Bool = {
+        guard let directory = try? Tools.temporaryDirectory() else { return false }
+        defer { try? FileManager.default.removeItem(at: directory) }
+        guard mountTmpfs(at: directory.path, size: "64k") else { return false }
+        umount2(directory.path, 2 /* MNT_DETACH */)
+        return true
+    }()
+
+    @Test(.enabled(if: canMountTmpfs, "mounting a small tmpfs to fill needs root (CAP_SYS_ADMIN)"))
+    func aFullFileSystemIsAClearErrorAndKeepsTheOldFile() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory)
         let disk = directory.appendingPathComponent("disk")
         try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)
-        guard "size=256k".withCString({ mount("tmpfs", disk.path, "tmpfs", 0, $0) }) == 0 else {
-            print("FaultTests: skipping the full-disk test: cannot mount a tmpfs (\(String(cString: strerror(errno)))); run as root")
-            return
-        }
+        // Required: the rest of the test fills the file system it writes to.
+        try #require(Self.mountTmpfs(at: disk.path, size: "256k"), "mount: \(String(cString: strerror(errno)))")
         defer { umount2(disk.path, 2 /* MNT_DETACH */) }
         let old = try Data(contentsOf: directory.appendingPathComponent("e0.ckpt"))
         try old.write(to: disk.appendingPathComponent("x.ckpt"))

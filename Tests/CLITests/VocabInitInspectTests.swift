@@ -58,13 +58,13 @@ import Testing
     /// would not do, because a child started by posix_spawn (vfork) inherits
     /// the high-water mark of this whole test process at exec.
     @Test func aHundredMegabyteTextStreamsInBoundedMemory() throws {
-        var pipe: [Int32] = [0, 0]
-        #expect(Glibc.pipe(&pipe) == 0)
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipe[0], STDIN_FILENO)
-        posix_spawn_file_actions_addclose(&actions, pipe[1])
+        posix_spawn_file_actions_adddup2(&actions, ends[0], STDIN_FILENO)
+        posix_spawn_file_actions_addclose(&actions, ends[1])
         posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
         let path = Tools.binaries.appendingPathComponent("charrnn-vocab").path
@@ -72,12 +72,12 @@ import Testing
         let arguments: [UnsafeMutablePointer<CChar>?] = [strdup(path), strdup("-q"), nil]
         defer { arguments.forEach { free($0) } }
         #expect(posix_spawn(&pid, path, &actions, nil, arguments, environ) == 0)
-        close(pipe[0])
+        close(ends[0])
         let line = Array("To be, or not to be: that is the question.\n".utf8)
         let chunk = [UInt8]((0..<1000).flatMap { _ in line })
         var written = 0
         while written < 100_000_000 {
-            let result = chunk.withUnsafeBytes { write(pipe[1], $0.baseAddress, $0.count) }
+            let result = chunk.withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
             guard result == chunk.count else { Issue.record("write to the pipe: \(result)"); break }
             written += result
         }
@@ -85,7 +85,7 @@ import Testing
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) }
-        close(pipe[1])
+        close(ends[1])
         var exitStatus: Int32 = 0
         #expect(waitpid(pid, &exitStatus, 0) == pid)
         #expect(exitStatus == 0, "charrnn-vocab exited with status \(exitStatus)")

@@ -2,6 +2,8 @@
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The loss of a model on a text read as one stream from zero state: each
@@ -15,7 +17,7 @@ public struct TextScore: Sendable {
     public var natsPerCharacter: Double { predicted > 0 ? totalNats / Double(predicted) : .nan }
     public var bitsPerCharacter: Double { natsPerCharacter * Units.bitsPerNat }
     public var totalBits: Double { totalNats * Units.bitsPerNat }
-    public var perplexity: Double { Glibc.exp(natsPerCharacter) }
+    public var perplexity: Double { exp(natsPerCharacter) }
 
     /// Scores `symbols` (alphabet indices) with `model`.
     public static func score(_ symbols: [UInt16], model: Model, threads: Int? = nil) -> TextScore {

@@ -56,7 +56,7 @@ public struct InputFile {
         guard fd >= 0 else { throw FileError(file: path, action: "cannot open", errno: errno) }
         var info = stat()
         if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            Glibc.close(fd)
+            _ = closeFileDescriptor(fd)
             throw FileError(file: path, problem: "is a directory")
         }
         descriptor = fd
@@ -73,7 +73,7 @@ public struct InputFile {
     /// Reads up to `buffer.count` bytes; 0 means end of input.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
-            let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            let count = readFileDescriptor(descriptor, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
             if errno == EINTR { continue }
             throw FileError(file: name, action: "cannot read", errno: errno)
@@ -110,7 +110,7 @@ public struct InputFile {
     }
 
     public func close() {
-        if ownsDescriptor { _ = Glibc.close(descriptor) }
+        if ownsDescriptor { _ = closeFileDescriptor(descriptor) }
     }
 
     public var isTerminal: Bool { isatty(descriptor) == 1 }
@@ -164,10 +164,10 @@ public struct OutputTarget {
         do {
             try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
         } catch {
-            Glibc.close(fd)
+            close(fd)
             throw error
         }
-        guard Glibc.close(fd) == 0 else { throw FileError(file: path, action: "cannot close", errno: errno) }
+        guard close(fd) == 0 else { throw FileError(file: path, action: "cannot close", errno: errno) }
         setInterruptNote("")
     }
 
@@ -192,7 +192,7 @@ public struct OutputTarget {
         }
         charrnn_cleanup_created()
         func fail(_ error: Error) -> Error {
-            Glibc.close(fd)
+            close(fd)
             unlink(temporary)
             charrnn_cleanup_clear()
             return error
@@ -203,7 +203,7 @@ public struct OutputTarget {
             throw fail(error)
         }
         guard fsync(fd) == 0 else { throw fail(FileError(file: path, action: "cannot sync", errno: errno)) }
-        guard Glibc.close(fd) == 0 else {
+        guard close(fd) == 0 else {
             let code = errno
             unlink(temporary)
             charrnn_cleanup_clear()
@@ -222,7 +222,7 @@ public struct OutputTarget {
         let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryFD >= 0 {
             _ = fsync(directoryFD)
-            Glibc.close(directoryFD)
+            close(directoryFD)
         }
     }
 }
@@ -231,7 +231,7 @@ public struct OutputTarget {
 public func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, name: String) throws {
     var offset = 0
     while offset < buffer.count {
-        let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+        let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
         if written < 0 {
             if errno == EINTR { continue }
             throw FileError(file: name, action: "cannot write", errno: errno)

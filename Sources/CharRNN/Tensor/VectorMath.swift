@@ -2,9 +2,10 @@
 //
 // Why not libm: Glibc's expf, tanhf and logf are scalar calls of 3.5-14 ns each, which
 // made the fused LSTM cell ~15x slower; these straight-line AVX2 polynomials cost
-// 0.4-1 ns an element (vmath-bench). Why every function is written out here instead of generic: generic SIMD
-// code and the stdlib's `clamped`/`pointwiseMin` are scalarised by Swift 6.3; the
-// forms used below (`addingProduct` for FMA, `replacing(with:where:)` for clamps and
+// 0.4-1 ns an element (timed once by a micro-benchmark that is not in the repository;
+// charrnn-bench does not time them). Why every function is written out here instead of
+// generic: generic SIMD code and the stdlib's `clamped`/`pointwiseMin` are scalarised
+// by Swift 6.3; the forms used below (`addingProduct` for FMA, `replacing(with:where:)` for clamps and
 // selects, bit casts for exponent arithmetic) compile to vfmadd/vmaxps/vblendvps/vpslld
 // with no calls. Swift never contracts `a + b * c` into an FMA, so every Horner step
 // says `addingProduct` explicitly.
@@ -17,24 +18,27 @@
 // a baseline x86-64 build still gets the same results, because `addingProduct` is an
 // exact fused operation either way, but it lowers to slow `fmaf` calls.
 //
-// Accuracy, measured exhaustively over all 2^32 Float inputs against Double-precision
-// libm (vmath-bench exhaustive), over results that are normal Floats:
-//   vexp      max 1.01 ulp, relative 8.5e-8; subnormal results within 0.75 x 2^-149
-//   vsigmoid  max 2.48 ulp, relative 1.5e-7 (absolute 9e-8)
-//   vtanh     max 1.51 ulp, relative 1.5e-7 (absolute 9e-8; tanh x = x exactly for tiny x)
-//   vlog      max 0.83 ulp, relative 8.2e-8
-// and each is non-decreasing over all Floats. The sampled sweeps of
-// Tests/CharRNNTests/VectorMathTests.swift hold these bounds.
+// Accuracy, measured over all 2^32 Float inputs against the Double-precision libm
+// references of CharRNNTestSupport/VectorMathReference.swift by `scripts/vmath-exhaustive`
+// (`charrnn-bench --vmath-exhaustive`, a release AVX2+FMA build; run 2026-11-30 on an
+// AMD EPYC Zen 4), over results whose exact value is a normal Float:
+//   vexp      max 1.0128 ulp, relative 8.456e-8; results below 2^-126 within 0.7501 x 2^-149
+//   vsigmoid  max 2.4807 ulp, relative 1.479e-7, absolute 8.931e-8
+//   vtanh     max 1.5088 ulp, relative 1.496e-7, absolute 8.993e-8; tanh x = x exactly for tiny x
+//   vlog      max 0.8265 ulp, relative 8.138e-8
+// with no special-value mismatch, NaN out for every NaN in, and each non-decreasing over
+// all Floats. The sampled sweeps of Tests/CharRNNTests/VectorMathTests.swift hold these bounds.
 // Float32 training needs no better: storing any result in a Float already costs up to
 // 6e-8 relative, and what these feed (gate activations, softmax probabilities, the loss)
 // is then summed over hundreds or thousands of Float terms whose rounding is larger.
 //
-// Special values: NaN in gives NaN out for every function. exp overflows to +inf above
-// 88.7228 and goes through subnormals to 0 below -87.34 (exactly 0 below -103.98).
-// sigmoid(x) = 1 exactly from x = 16.7 on, and 0 exactly from x = -88.73 down (where
-// the exact value is a subnormal below 3e-39). tanh(+-large) = +-1 exactly from
-// |x| = 8.7 on, and tanh(-0) = -0. log(0) = -inf, log(+inf) = +inf, log(x < 0) = NaN,
-// and subnormal arguments are handled exactly.
+// Special values: NaN in gives NaN out for every function. exp overflows to +inf from
+// 88.72284 on and goes through subnormals to 0 below -87.34 (exactly 0 from -103.97208
+// down). sigmoid(x) = 1 exactly from x = 16.635532 on, and 0 exactly from x = -88.72284
+// down (where the exact value is a subnormal below 3e-39). tanh(+-large) = +-1 exactly
+// from |x| = 8.66434 on, and tanh(-0) = -0. log(0) = -inf, log(+inf) = +inf,
+// log(x < 0) = NaN, and subnormal arguments are handled exactly. (The thresholds are
+// those scripts/vmath-exhaustive prints.)
 //
 // Flush-to-zero: with MXCSR FTZ/DAZ set (as on training threads) subnormal results
 // become 0 and subnormal arguments count as 0 (log then gives -inf); every normal
