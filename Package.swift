@@ -46,7 +46,7 @@ let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch"
 
 let package = Package(
     name: "charrnn",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [.library(name: "CharRNN", targets: ["CharRNN"])]
         + tools.map { .executable(name: $0, targets: [$0]) },
     dependencies: [

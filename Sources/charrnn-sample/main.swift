@@ -6,6 +6,8 @@ import CharRNN
 import CharRNNCLI
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 struct Sample: CharRNNTool {

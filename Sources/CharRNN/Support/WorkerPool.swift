@@ -15,6 +15,8 @@
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import CCharRNNSupport
 import Synchronization

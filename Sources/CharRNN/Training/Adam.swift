@@ -75,4 +75,6 @@ final class AdamOptimizer: @unchecked Sendable {
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
