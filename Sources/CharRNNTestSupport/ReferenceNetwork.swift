@@ -68,7 +68,10 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
     }
 
     /// Forward over one sequence from `state`, then back-propagation through it.
-    public func run(_ batch: ReferenceBatch, state: [ReferenceLayerState<S>], lossScale: S) -> Result {
+    /// `dropout`, when given, holds each layer's output factors, [layer][t] (R x H):
+    /// a layer's outputs are multiplied by them before the layer above (or Dense) reads them.
+    public func run(_ batch: ReferenceBatch, state: [ReferenceLayerState<S>], lossScale: S,
+                    dropout: [[[S]]]? = nil) -> Result {
         let T = batch.steps, R = batch.rows, N = config.alphabetSize
         var layers = layout.layers.map { ReferenceLayer(cell: config.cell.cell, tensors: $0, parameters: parameters) }
         var finalState = state
@@ -81,7 +84,7 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
         for index in layers.indices {
             let outputs = layers[index].forward(current, state: state[index].vectors, rows: R)
             finalState[index] = ReferenceLayerState(vectors: layers[index].steps.last?.state ?? state[index].vectors)
-            current = outputs
+            current = dropout.map { masks in zip(outputs, masks[index]).map { zip($0, $1).map { $0 * $1 } } } ?? outputs
         }
         // Dense + softmax cross-entropy per step.
         let (w, b) = (layout.dense.w, layout.dense.b)
@@ -120,6 +123,7 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
         }
         // Back through the layers, last first.
         for index in layers.indices.reversed() {
+            if let dropout { dOutputs = zip(dOutputs, dropout[index]).map { zip($0, $1).map { $0 * $1 } } }
             dOutputs = layers[index].backward(dOutputs, rows: R, gradient: &gradient)
         }
         return Result(lossSum: lossSum, gradient: gradient, finalState: finalState, probabilities: probabilities)

@@ -14,7 +14,7 @@ struct Epoch: CharRNNTool {
             starts at zero and is carried from one sequence to the next. The loss per step \
             is the cross-entropy of the next character; padded targets have none. ADAM's \
             moments and step count come from the checkpoint and go back into it, so epochs \
-            chain exactly. --seq-length, --batch-rows, --val-fraction and --clip are recorded \
+            chain exactly. --seq-length, --batch-rows, --val-fraction, --clip and --dropout are recorded \
             at the first epoch and reused; changing them later needs --change-settings.
             """,
         version: CharRNNVersion.line(tool: "charrnn-epoch"))
@@ -46,7 +46,10 @@ struct Epoch: CharRNNTool {
     @Option(help: ArgumentHelp("Clip the per-character gradient to this global L2 norm; 0 turns clipping off. First epoch default: 5.", valueName: "NORM"))
     var clip: Double?
 
-    @Flag(name: .customLong("change-settings"), help: "Allow --seq-length, --batch-rows, --val-fraction or --clip to differ from the run's recorded settings.")
+    @Option(help: ArgumentHelp("Probability of dropping each output of a recurrent layer while training (inverted dropout between layers and before Dense), in [0, 1). First epoch default: 0.", valueName: "P"))
+    var dropout: Double?
+
+    @Flag(name: .customLong("change-settings"), help: "Allow --seq-length, --batch-rows, --val-fraction, --clip or --dropout to differ from the run's recorded settings.")
     var changeSettings = false
 
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
@@ -79,6 +82,7 @@ struct Epoch: CharRNNTool {
             throw ValidationError("--val-fraction must be in [0, 1), not \(valFraction)")
         }
         if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
+        if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), not \(dropout)") }
         guard logEvery > 0, logEvery.isFinite else { throw ValidationError("--log-every must be a positive number of seconds") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64, not \(threads)") }
         if text == "-", input == "-" {
@@ -109,6 +113,7 @@ struct Epoch: CharRNNTool {
         request.batchRows = batchRows
         request.validationFraction = valFraction
         request.clipNorm = clip
+        request.dropout = dropout
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
         request.reproducible = reproducible

@@ -1,7 +1,9 @@
 // The training engine against PyTorch, in the spirit of llm.c's test_gpt2.c:
 // Fixtures/golden.json (made by scripts/golden/make_golden.py with torch's own
 // nn.LSTM / nn.GRU / nn.RNN, and a small hand-written torch module for the
-// mLSTM, which torch lacks) holds a tiny model's starting weights, the text,
+// mLSTM, which torch lacks; one LSTM case with dropout, whose masks the
+// fixture script draws with its own implementation of the mask generator)
+// holds a tiny model's starting weights, the text,
 // and for each of the three optimizer steps of one epoch the loss, the
 // gradient before clipping and its norm; then the weights and Adam's moments
 // after the epoch. Padding, masking, state carry, clipping and Adam are all
@@ -26,6 +28,8 @@ import Testing
 @Suite struct GoldenTests {
     struct Case {
         let cell: CellKind
+        /// Dropout on every layer's outputs, with the masks the fixture's own generator drew.
+        let dropout: DropoutMasks?
         let initial: [Float]
         let steps: [(lossSum: Double, targets: Int, gradient: [Float], norm: Double, clipped: Bool)]
         let finalParameters: [Float]
@@ -51,6 +55,10 @@ import Testing
         func floats(_ value: Any?) -> [Float] { (value as! [NSNumber]).map { $0.floatValue } }
         let cases = (json["cases"] as! [[String: Any]]).map { item in
             Case(cell: CellKind(name: item["cell"] as! String)!,
+                 dropout: (item["dropout"] as? NSNumber).map {
+                     DropoutMasks(probability: $0.doubleValue, seed: (item["dropout_seed"] as! NSNumber).uint64Value,
+                                  epoch: (item["dropout_epoch"] as! NSNumber).uint64Value)
+                 },
                  initial: floats(item["initial_parameters"]),
                  steps: (item["steps"] as! [[String: Any]]).map { step in
                      ((step["loss_sum"] as! NSNumber).doubleValue, (step["targets"] as! NSNumber).intValue,
@@ -91,10 +99,12 @@ import Testing
             var gradients: [([Float], Double)] = []
             trainer.gradientObserver = { gradient, norm in gradients.append((Array(gradient), norm)) }
             var losses: [Double] = []
-            let settings = TrainingSettings(sequenceLength: fixture.sequenceLength, batchRows: fixture.rows,
+            var settings = TrainingSettings(sequenceLength: fixture.sequenceLength, batchRows: fixture.rows,
                                             validationFraction: 0, clipNorm: fixture.clip)
+            settings.dropout = golden.dropout?.probability ?? 0
             let statistics = try fixture.text.withUnsafeBufferPointer { text in
-                try trainer.trainEpoch(text, settings: settings, stop: fixture.stop, learningRate: fixture.learningRate) {
+                try trainer.trainEpoch(text, settings: settings, stop: fixture.stop, learningRate: fixture.learningRate,
+                                       dropout: golden.dropout) {
                     losses.append($0.batchLoss)
                 }
             }

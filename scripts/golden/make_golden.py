@@ -18,6 +18,10 @@ charrnn-epoch defines it:
   * gradient clipped to norm clip * targets / rows (char-rnn-tensorflow's
     per-character clip); Adam(lr, betas (0.9, 0.999), eps 1e-8).
 
+One more LSTM case trains with dropout (p = 0.3) on each layer's outputs, its
+masks drawn by `dropout_mask` below: a Python implementation of the mask
+generator that formats/checkpoint.md §4.5 specifies, written from the spec.
+
 It records, per sequence: the loss sum, the number of real targets, the
 gradient before clipping (in charrnn's flat parameter layout) and the
 gradient norm; and after the epoch: the parameters and both Adam moments.
@@ -58,6 +62,41 @@ def flat_layout(kind):
             names += [(f"layer{l+1}.Wi", (gates * h, i)), (f"layer{l+1}.Wh", (gates * h, h)), (f"layer{l+1}.b", (gates * h,))]
     names += [("dense.W", (SYMBOLS, HIDDEN[-1])), ("dense.b", (SYMBOLS,))]
     return names
+
+
+M32, M64 = (1 << 32) - 1, (1 << 64) - 1
+
+
+def mix64(z):
+    """SplitMix64's finaliser."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def fmix32(h):
+    """MurmurHash3's finaliser."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & M32
+    return h ^ (h >> 16)
+
+
+def dropout_mask(p, seed, epoch, sequence, layer, steps, rows, hidden):
+    """Each unit's factor, (steps, rows, hidden): 0 or float32(1 / (1 - p))."""
+    stream = mix64(mix64(mix64(mix64(seed) ^ epoch) ^ sequence) ^ layer)
+    threshold = math.ceil(p * 2 ** 24)
+    scale = np.float32(1 / (1 - p))
+    mask = np.zeros((steps, rows, hidden), dtype=np.float32)
+    for t in range(steps):
+        for r in range(rows):
+            position = mix64(stream ^ (t * rows + r))
+            low, high = position & M32, position >> 32
+            for j in range(hidden):
+                if fmix32(fmix32(j ^ low) ^ high) >> 8 >= threshold:
+                    mask[t, r, j] = scale
+    return mask
 
 
 class MLSTM(nn.Module):
@@ -112,11 +151,13 @@ class Net(nn.Module):
                 out += [cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0]
         return out + [self.out.weight, self.out.bias]
 
-    def forward(self, x, state):
+    def forward(self, x, state, masks=None):
         h = F.one_hot(x, SYMBOLS).float()
         new_state = []
-        for cell, s in zip(self.cells, state):
+        for layer, (cell, s) in enumerate(zip(self.cells, state)):
             h, s = cell(h, s)
+            if masks is not None:
+                h = h * masks[layer]  # inverted dropout on the layer's outputs
             new_state.append(s)
         return self.out(h), new_state
 
@@ -144,7 +185,8 @@ def f32list(array):
     return [float(f"{float(v):.9g}") for v in np.asarray(array, dtype=np.float32).ravel()]
 
 
-def run(kind, text):
+def run(kind, text, dropout=None):
+    """dropout: None, or (p, seed, epoch) for masks on every layer's outputs."""
     torch.manual_seed(SEED)
     net = Net(kind)
     rng = np.random.default_rng(SEED)
@@ -174,7 +216,12 @@ def run(kind, text):
         x = torch.from_numpy(X[start:start + SEQLEN])
         y = torch.from_numpy(Y[start:start + SEQLEN])
         state = detach(state)
-        logits, state = net(x, state)
+        masks = None
+        if dropout:
+            p, dseed, epoch = dropout
+            masks = [torch.from_numpy(dropout_mask(p, dseed, epoch, start // SEQLEN, l, x.shape[0], R, h))
+                     for l, h in enumerate(HIDDEN)]
+        logits, state = net(x, state, masks)
         loss_sum = F.cross_entropy(logits.reshape(-1, SYMBOLS), y.reshape(-1), ignore_index=-100, reduction="sum")
         targets = int((y != -100).sum())
         loss = loss_sum / R
@@ -188,7 +235,10 @@ def run(kind, text):
                       "clipped": norm > CLIP * targets / R})
     m = flat([opt.state[p]["exp_avg"] for p in params])
     v = flat([opt.state[p]["exp_avg_sq"] for p in params])
-    return {"cell": kind, "initial_parameters": f32list(initial), "steps": steps,
+    case = {"cell": kind}
+    if dropout:
+        case.update({"dropout": dropout[0], "dropout_seed": dropout[1], "dropout_epoch": dropout[2]})
+    return {**case, "initial_parameters": f32list(initial), "steps": steps,
             "final_parameters": f32list(flat(params)), "adam_m": f32list(m), "adam_v": f32list(v),
             "adam_step": len(steps), "layout": [[n, list(s)] for n, s in flat_layout(kind)]}
 
@@ -201,7 +251,7 @@ def main():
         "made_by": f"scripts/golden/make_golden.py with torch {torch.__version__}",
         "symbols": SYMBOLS, "stop": STOP, "hidden": HIDDEN, "rows": ROWS, "sequence_length": SEQLEN,
         "learning_rate": LR, "clip": CLIP, "text": text,
-        "cases": [run(kind, text) for kind in ("lstm", "gru", "rnn", "mlstm")],
+        "cases": [run(kind, text) for kind in ("lstm", "gru", "rnn", "mlstm")] + [run("lstm", text, dropout=(0.3, 17, 2))],
     }
     json.dump(fixture, sys.stdout, indent=1)
     sys.stdout.write("\n")

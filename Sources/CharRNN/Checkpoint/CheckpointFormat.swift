@@ -5,8 +5,12 @@ public enum CheckpointFormat {
     /// "\x89CRNN\r\n\x1a": a high byte first (catches 7-bit transfers), the name,
     /// then CR LF and Ctrl-Z (catch newline conversion and `type` on DOS).
     public static let magic: [UInt8] = [0x89, 0x43, 0x52, 0x4E, 0x4E, 0x0D, 0x0A, 0x1A]
-    /// What this charrnn writes. It reads every 1.x.
+    /// The version a file is stamped with when it uses nothing added after it
+    /// (Checkpoint.stampedVersion): writers stamp the oldest version whose
+    /// rules the file follows, so that older readers read all they can.
     public static let version: (major: UInt16, minor: UInt16) = (1, 1)
+    /// The newest version this charrnn reads and writes. It reads every 1.x.
+    public static let newestVersion: (major: UInt16, minor: UInt16) = (1, 2)
     public static let fileHeaderSize = 16
     public static let sectionHeaderSize = SectionHeader.size
 

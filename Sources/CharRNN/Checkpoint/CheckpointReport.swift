@@ -91,7 +91,8 @@ public enum CheckpointReport {
             lines.append("optimizer: none yet (ADAM starts fresh at the first epoch)")
         }
         if let training = checkpoint.training {
-            lines.append("training settings: sequence length \(training.sequenceLength), batch rows \(training.batchRows), validation fraction \(training.validationFraction), clip \(training.clipNorm == 0 ? "off" : "\(training.clipNorm)")")
+            lines.append("training settings: sequence length \(training.sequenceLength), batch rows \(training.batchRows), validation fraction \(training.validationFraction), clip \(training.clipNorm == 0 ? "off" : "\(training.clipNorm)")"
+                         + (training.dropout > 0 ? ", dropout \(training.dropout)" : ""))
             if !training.unrecognised.isEmpty {
                 lines.append("unknown training settings (from a newer charrnn; this one will not train on them): "
                              + training.unrecognised.map(\.description).joined(separator: ", "))
@@ -209,7 +210,7 @@ public enum CheckpointReport {
         if let training = checkpoint.training {
             members.append(("training", .object([
                 ("sequence_length", .int(training.sequenceLength)), ("batch_rows", .int(training.batchRows)),
-                ("validation_fraction", .double(training.validationFraction)), ("clip", .double(training.clipNorm)),
+                ("validation_fraction", .double(training.validationFraction)), ("clip", .double(training.clipNorm)), ("dropout", .double(training.dropout)),
                 // Settings this charrnn does not know: key, type and value as the file holds them.
                 ("unknown", .array(training.unrecognised.map { entry in
                     let value: JSON

@@ -1,15 +1,28 @@
-// Serialises a Checkpoint to format 1.1 bytes (see formats/checkpoint.md).
+// Serialises a Checkpoint to format 1.x bytes (see formats/checkpoint.md),
+// stamped with the oldest version whose rules the file follows.
 // The output depends only on the checkpoint's contents, so the same contents
 // always give the same bytes. Training settings the reader did not know
 // (`TrainingSettings.unrecognised`) are written back as they were read.
 
 extension Checkpoint {
+    /// The version the writer stamps: 1.1, or the minor that added the newest
+    /// setting it writes (1.2 with dropout); at least the version it was read
+    /// with when it carries settings this charrnn does not know.
+    public var stampedVersion: (major: UInt16, minor: UInt16) {
+        var minor = max(CheckpointFormat.version.minor, training?.minorVersion ?? 0)
+        if training?.unrecognised.isEmpty == false, formatVersion.major == CheckpointFormat.version.major {
+            minor = max(minor, formatVersion.minor)
+        }
+        return (CheckpointFormat.version.major, minor)
+    }
+
     /// The file's bytes.
     public func encoded() -> [UInt8] {
         var file = ByteWriter()
         file.raw(CheckpointFormat.magic)
-        file.u16(CheckpointFormat.version.major)
-        file.u16(CheckpointFormat.version.minor)
+        let version = stampedVersion
+        file.u16(version.major)
+        file.u16(version.minor)
         file.u32(Zlib.crc32(file.bytes))
 
         appendSection(.alphabet, to: &file) { body in

@@ -22,6 +22,9 @@ public struct TrainingSettings: Equatable, Sendable {
     public var validationFraction: Double
     /// Global L2 norm the per-character gradient is clipped to; 0 = off.
     public var clipNorm: Double
+    /// Probability of dropping each output unit of a recurrent layer while
+    /// training (Dropout.swift); 0 = off. Format 1.2; files before it mean 0.
+    public var dropout: Double = 0
     /// Settings the checkpoint holds that this charrnn does not know, as read,
     /// in key order. Non-empty only for a checkpoint from a newer charrnn.
     public var unrecognised: [Entry] = []
@@ -36,12 +39,14 @@ public struct TrainingSettings: Equatable, Sendable {
 
     /// Every setting this charrnn knows, in the order `problem` checks them.
     /// A setting added after format 1.1 names the value that files without it
-    /// mean, e.g. `.real("dropout", \.dropout, 0..<1, absent: 0)`.
+    /// mean and the minor version that added it, e.g.
+    /// `.real("dropout", \.dropout, 0..<1, absent: 0, since: 2)`.
     public static let known: [Setting] = [
         .integer("sequence_length", \.sequenceLength, 1...Limits.maxSequenceLength),
         .integer("batch_rows", \.batchRows, 1...Limits.maxBatchRows),
         .real("validation_fraction", \.validationFraction, 0..<1),
         .real("clip_norm", \.clipNorm, 0..<Double.infinity),
+        .real("dropout", \.dropout, 0..<1, absent: 0, since: 2),
     ]
 
     public init(sequenceLength: Int, batchRows: Int, validationFraction: Double, clipNorm: Double) {
@@ -147,6 +152,8 @@ extension TrainingSettings {
         /// The value a file without this key means: nil for a key that every
         /// file since format 1.1 holds (a required key).
         public let absent: Value?
+        /// The minor format version (of major 1) that added the key.
+        public let since: UInt16
         /// Its value in a TrainingSettings, as TSKV stores it.
         public func value(in settings: TrainingSettings) -> Value { read(settings) }
         let read: @Sendable (TrainingSettings) -> Value
@@ -157,13 +164,13 @@ extension TrainingSettings {
 
         /// An integer setting, stored as a u64.
         public static func integer(_ key: String, _ property: WritableKeyPath<TrainingSettings, Int> & Sendable,
-                                   _ valid: ClosedRange<Int>, absent: Int? = nil) -> Setting {
+                                   _ valid: ClosedRange<Int>, absent: Int? = nil, since: UInt16 = 1) -> Setting {
             let name = Self.name(key)
             @Sendable func outside(_ value: String) -> String {
                 "\(name) \(value) is outside \(valid.lowerBound)...\(valid.upperBound)"
             }
             return Setting(
-                key: key, type: .u64, absent: absent.map { .u64(UInt64($0)) },
+                key: key, type: .u64, absent: absent.map { .u64(UInt64($0)) }, since: since,
                 read: { .u64(UInt64($0[keyPath: property])) },
                 problem: { valid.contains($0[keyPath: property]) ? nil : outside("\($0[keyPath: property])") },
                 store: { value, settings in
@@ -177,7 +184,7 @@ extension TrainingSettings {
         /// A real setting, stored as an f64. A range open to infinity means
         /// "finite and at least the lower bound"; NaN is never valid.
         public static func real(_ key: String, _ property: WritableKeyPath<TrainingSettings, Double> & Sendable,
-                                _ valid: Range<Double>, absent: Double? = nil) -> Setting {
+                                _ valid: Range<Double>, absent: Double? = nil, since: UInt16 = 1) -> Setting {
             let name = Self.name(key)
             let lower = Self.shortest(valid.lowerBound), upper = Self.shortest(valid.upperBound)
             let allowed = valid.upperBound == .infinity ? "is not a finite number >= \(lower)" : "is outside [\(lower), \(upper))"
@@ -185,7 +192,7 @@ extension TrainingSettings {
                 valid.contains(value) ? nil : "\(name) \(value) \(allowed)"
             }
             return Setting(
-                key: key, type: .f64, absent: absent.map { .f64($0) },
+                key: key, type: .f64, absent: absent.map { .f64($0) }, since: since,
                 read: { .f64($0[keyPath: property]) },
                 problem: { problem($0[keyPath: property]) },
                 store: { value, settings in
@@ -211,6 +218,18 @@ extension TrainingSettings {
 // MARK: - To and from entries
 
 extension TrainingSettings {
+    /// The oldest minor version (of major 1) whose keys can hold these
+    /// settings: the newest `since` among the known keys that are written.
+    public var minorVersion: UInt16 {
+        var minor: UInt16 = 1
+        for setting in Self.known {
+            let value = setting.value(in: self)
+            if let absent = setting.absent, absent == value { continue }
+            minor = max(minor, setting.since)
+        }
+        return minor
+    }
+
     /// The entries a TSKV section holds for these settings, sorted by key
     /// bytes: every known setting, except a newer one whose value is what a
     /// file without it means (so an older charrnn can still train the file),

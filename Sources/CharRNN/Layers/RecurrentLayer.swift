@@ -9,6 +9,7 @@
 //   projection   (T, R, P)   X Wx^T + b, then whatever the cell keeps there
 //   dProjection  (T, R, P)   d loss / d projection, from the cell's backward pass
 //   dOutput      (T, R, H)   d loss / d h_t from the layer above (or Dense)
+//   mask, dropped (T, R, H)  with dropout: the sequence's mask and the outputs times it
 
 /// A weight matrix W (rows x columns, inside the flat parameter array) packed
 /// both ways a time step multiplies it:
@@ -60,8 +61,12 @@ final class RecurrentLayer {
     let dProjection: FloatBuffer
     let dOutput: FloatBuffer
     let cell: any CellTrainingLayer
+    /// With dropout: each unit's factor this sequence (0 or 1 / (1 - p)) and the
+    /// outputs times it, which the layer above and Dense read; (T, R, H) each.
+    let mask: FloatBuffer?
+    let dropped: FloatBuffer?
 
-    init(_ layer: LayerTensors, packed: any CellPackedWeights, rows: Int, maxSteps: Int) {
+    init(_ layer: LayerTensors, packed: any CellPackedWeights, rows: Int, maxSteps: Int, dropout: Bool = false) {
         parameters = layer
         self.rows = rows
         self.maxSteps = maxSteps
@@ -73,12 +78,26 @@ final class RecurrentLayer {
         let shape = TrainingLayerShape(rows: rows, inputSize: layer.inputSize, hidden: layer.hidden,
                                        maxSteps: maxSteps, projectionWidth: width, layer: layer)
         cell = layer.cell.cell.trainingLayer(shape, weights: packed)
+        mask = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
+        dropped = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
     }
 
     func resetState() { cell.resetState() }
     func carryState(steps: Int) { cell.carryState(steps: steps) }
     /// Outputs h_0 ... h_{T-1} as one (T*R, H) matrix.
     var outputs: UnsafeMutablePointer<Float> { cell.outputs }
+    /// What the layer above (or Dense) reads: the outputs, after dropout when it is on.
+    var output: UnsafeMutablePointer<Float> { dropped?.pointer ?? cell.outputs }
+
+    // MARK: - Dropout on the outputs (Dropout.swift)
+
+    /// Draws this sequence's mask and applies it: dropped = outputs * mask.
+    func dropOutputs(_ masks: DropoutMasks, sequence: Int, layer: Int, steps: Int, rows: Range<Int>, totalRows: Int) {
+        guard let mask, let dropped else { return }
+        masks.fill(mask.pointer, sequence: sequence, layer: layer, steps: steps, rows: rows, totalRows: totalRows,
+                   hidden: hidden)
+        multiplyRows(outputs, mask.pointer, into: dropped.pointer, count: steps * rows.count * hidden)
+    }
 
     // MARK: - Input projection: projection[t] = Wx x_t + b for all steps at once
 
@@ -110,8 +129,10 @@ final class RecurrentLayer {
         cell.forward(steps: steps, projection: projection.pointer, workspace: workspace)
     }
 
-    /// Back-propagates dOutput through the time loop into dProjection.
+    /// Back-propagates dOutput (d loss / d output) through the dropout mask and
+    /// the time loop into dProjection.
     func backward(steps: Int, workspace: GEMMWorkspace) {
+        if let mask { multiplyRows(dOutput.pointer, mask.pointer, into: dOutput.pointer, count: steps * rows * hidden) }
         cell.backward(steps: steps, projection: projection.pointer, dOutput: dOutput.pointer,
                       dProjection: dProjection.pointer, workspace: workspace)
     }

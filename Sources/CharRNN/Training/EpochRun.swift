@@ -10,6 +10,7 @@ public struct EpochRequest: Sendable {
     public var batchRows: Int?
     public var validationFraction: Double?
     public var clipNorm: Double?
+    public var dropout: Double?
     /// Allows settings that differ from the run's recorded ones.
     public var changeSettings = false
     public var resetOptimizer = false
@@ -81,6 +82,7 @@ extension Checkpoint {
         try apply(request.batchRows, \.batchRows, "--batch-rows")
         try apply(request.validationFraction, \.validationFraction, "--val-fraction")
         try apply(request.clipNorm, \.clipNorm, "--clip")
+        try apply(request.dropout, \.dropout, "--dropout")
         if let problem = settings.problem { throw EpochError.invalidSetting(problem) }
         return (settings, changed)
     }
@@ -120,7 +122,10 @@ extension Checkpoint {
         do {
             statistics = try text.indices.withUnsafeBufferPointer { all in
                 try trainer.trainEpoch(UnsafeBufferPointer(rebasing: all[0..<trainCount]), settings: settings,
-                                       stop: alphabet.stopIndex, learningRate: request.learningRate, progress: progress)
+                                       stop: alphabet.stopIndex, learningRate: request.learningRate,
+                                       dropout: DropoutMasks(probability: settings.dropout, seed: model.config.seed,
+                                                             epoch: UInt64(epoch)),
+                                       progress: progress)
             }
         } catch let error as TrainingError {
             throw error.inEpoch(epoch)
@@ -152,7 +157,7 @@ extension Checkpoint {
         next.optimizer = nextOptimizer
         next.training = settings
         next.history.append(record)
-        next.formatVersion = CheckpointFormat.version
+        next.formatVersion = next.stampedVersion
         let outcome = EpochOutcome(record: record, statistics: statistics, settings: settings,
                                    trainCharacters: trainCount, validationCharacters: validationCount,
                                    validationTargets: validation.targets, validationSeconds: validationSeconds, notes: notes)

@@ -22,18 +22,26 @@ final class ShardWorker: @unchecked Sendable {
     let gradient: FloatBuffer
     let dWxTransposed: FloatBuffer
 
+    /// Where this shard's dropout masks come from; nil: no dropout (evaluation, or p = 0).
+    let dropout: DropoutMasks?
+
     /// Results of the last sequence.
     private(set) var lossSum = 0.0
     private(set) var targetCount = 0
+    /// The sequence last loaded, and the batch's row count, which key the dropout masks.
+    private(set) var sequence = 0
+    private(set) var totalRows = 0
 
-    init(rowRange: Range<Int>, weights: NetworkWeights, maxSteps: Int, withGradients: Bool) {
+    init(rowRange: Range<Int>, weights: NetworkWeights, maxSteps: Int, withGradients: Bool, dropout: DropoutMasks? = nil) {
         self.rowRange = rowRange
         self.weights = weights
         self.maxSteps = maxSteps
+        self.dropout = dropout
         let rows = rowRange.count
         let layout = weights.layout
         layers = layout.layers.indices.map { index in
-            RecurrentLayer(layout.layers[index], packed: weights.packed[index], rows: rows, maxSteps: maxSteps)
+            RecurrentLayer(layout.layers[index], packed: weights.packed[index], rows: rows, maxSteps: maxSteps,
+                           dropout: dropout != nil)
         }
         let config = weights.config
         output = OutputLayer(rows: rows, hidden: config.hiddenSizes.last!, symbols: config.alphabetSize, maxSteps: maxSteps)
@@ -55,6 +63,8 @@ final class ShardWorker: @unchecked Sendable {
     /// Fills inputs and targets of sequence `index` of `batches` from the text; returns its steps.
     func load(sequence index: Int, of batches: BatchLayout, text: UnsafePointer<UInt16>, stop: Int32) -> Int {
         let steps = batches.steps(ofSequence: index)
+        sequence = index
+        totalRows = batches.rows
         for t in 0..<steps {
             let step = index * batches.sequenceLength + t
             for r in 0..<rows {
@@ -73,13 +83,16 @@ final class ShardWorker: @unchecked Sendable {
             if index == 0 {
                 layer.projectSymbols(symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0))
             } else {
-                layer.projectInputs(layers[index - 1].outputs, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
+                layer.projectInputs(layers[index - 1].output, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
                                     workspace: workspace)
             }
             layer.forward(steps: steps, workspace: workspace)
+            if let dropout {
+                layer.dropOutputs(dropout, sequence: sequence, layer: index, steps: steps, rows: rowRange, totalRows: totalRows)
+            }
         }
         let last = layers[layers.count - 1]
-        (lossSum, targetCount) = output.forward(steps: steps, inputs: last.outputs, w: weights.denseW, b: weights.denseB,
+        (lossSum, targetCount) = output.forward(steps: steps, inputs: last.output, w: weights.denseW, b: weights.denseB,
                                                 targets: targets, gradientScale: gradientScale, workspace: workspace)
         if gradientScale != nil {
             backward(steps: steps)
@@ -91,7 +104,7 @@ final class ShardWorker: @unchecked Sendable {
         let g = gradient.pointer
         let dense = layout.dense
         let last = layers[layers.count - 1]
-        output.backward(steps: steps, inputs: last.outputs, w: weights.denseW, dW: g + dense.w.offset,
+        output.backward(steps: steps, inputs: last.output, w: weights.denseW, dW: g + dense.w.offset,
                         db: g + dense.b.offset, dInputs: last.dOutput.pointer, workspace: workspace)
         for index in layers.indices.reversed() {
             let layer = layers[index]
@@ -99,7 +112,7 @@ final class ShardWorker: @unchecked Sendable {
             layer.recurrentGradients(steps: steps, gradient: g, workspace: workspace)
             if index > 0 {
                 let below = layers[index - 1]
-                layer.inputGradients(steps: steps, inputs: below.outputs, wx: weights.wx(index),
+                layer.inputGradients(steps: steps, inputs: below.output, wx: weights.wx(index),
                                      dWx: g + layout.layers[index].input.offset, dInputs: below.dOutput.pointer,
                                      workspace: workspace)
             } else {

@@ -141,13 +141,17 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// One pass over `text` (alphabet indices) with hidden state starting at zero.
+    /// `dropout`: where the masks come from when `settings.dropout` > 0 (its probability must be that).
     public func trainEpoch(_ text: UnsafeBufferPointer<UInt16>, settings: TrainingSettings, stop: Int,
-                           learningRate: Double, progress: (TrainingProgress) -> Void = { _ in }) throws -> EpochStatistics {
+                           learningRate: Double, dropout: DropoutMasks? = nil,
+                           progress: (TrainingProgress) -> Void = { _ in }) throws -> EpochStatistics {
+        precondition((dropout?.probability ?? 0) == settings.dropout, "the dropout masks must match the settings")
+        let masks = settings.dropout > 0 ? dropout : nil
         guard text.count >= 2 else { throw TrainingError.textTooShort(characters: text.count, needed: 2) }
         let batches = BatchLayout(length: text.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
-        try checkMemory(batches, withGradients: true)
+        try checkMemory(batches, withGradients: true, dropout: masks != nil)
         let shards = Self.shardRows(batches.rows).map {
-            ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true)
+            ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true, dropout: masks)
         }
         // Denormals flushed to zero on this thread for the epoch (the workers keep it on).
         let previousMode = charrnn_enable_flush_denormals()
@@ -215,28 +219,30 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Refuses a layout whose sequence buffers would not fit in memory, before allocating them.
-    func checkMemory(_ batches: BatchLayout, withGradients: Bool) throws {
+    func checkMemory(_ batches: BatchLayout, withGradients: Bool, dropout: Bool = false) throws {
         if let problem = Self.memoryProblem(config: config, batches: batches, withGradients: withGradients,
-                                            availableBytes: Double(physicalMemoryBytes)) {
+                                            dropout: dropout, availableBytes: Double(physicalMemoryBytes)) {
             throw problem
         }
     }
 
     /// The error for buffers beyond 80% of `availableBytes` (0 = unknown, never an error).
-    static func memoryProblem(config: ModelConfig, batches: BatchLayout, withGradients: Bool,
+    static func memoryProblem(config: ModelConfig, batches: BatchLayout, withGradients: Bool, dropout: Bool = false,
                               availableBytes: Double) -> TrainingError? {
-        let needed = bufferBytes(config: config, rows: batches.rows, steps: batches.maxSteps, withGradients: withGradients)
+        let needed = bufferBytes(config: config, rows: batches.rows, steps: batches.maxSteps, withGradients: withGradients,
+                                 dropout: dropout)
         return availableBytes > 0 && needed > 0.8 * availableBytes
             ? .tooMuchMemory(needed: needed, available: availableBytes) : nil
     }
 
     /// Bytes of the per-sequence buffers of all shards (activations, their gradients, logits):
     /// per layer 3 P-wide buffers (1 without gradients) and 4 H-wide ones, which
-    /// covers rnn, lstm and gru, plus what a cell declares beyond that.
-    static func bufferBytes(config: ModelConfig, rows: Int, steps: Int, withGradients: Bool) -> Double {
+    /// covers rnn, lstm and gru, plus what a cell declares beyond that, and with
+    /// dropout the mask and the dropped outputs (2 H-wide buffers).
+    static func bufferBytes(config: ModelConfig, rows: Int, steps: Int, withGradients: Bool, dropout: Bool = false) -> Double {
         var floatsPerPosition = Double(config.alphabetSize)
         for layer in ParameterLayout(config).layers {
-            floatsPerPosition += Double(layer.projectionWidth * (withGradients ? 3 : 1) + layer.hidden * 4)
+            floatsPerPosition += Double(layer.projectionWidth * (withGradients ? 3 : 1) + layer.hidden * (dropout ? 6 : 4))
             floatsPerPosition += Double(config.cell.cell.extraWorkspaceFloatsPerPosition(hidden: layer.hidden))
         }
         return floatsPerPosition * Double(rows) * Double(steps + 1) * 4
