@@ -356,15 +356,17 @@ def parse_optm(f, ck):
         raise Refused("section OPTM holds %d bytes where %d are expected" % (len(f.data), f.pos))
 
 
-# Training settings (checkpoint.md 4.5). The keys of format 1.1, in the order
-# they are checked: type code and the range check, with its message.
+# Training settings (checkpoint.md 4.5). The known keys, in the order they are
+# checked: type code, the range check with its message, and the value a file
+# without the key means (None: required).
 U64, F64, TEXT = 1, 2, 3
 TYPE_NAMES = {U64: "u64", F64: "f64", TEXT: "text"}
 KNOWN_SETTINGS = [
-    ("sequence_length", U64, lambda v: 1 <= v <= SEQ_MAX, "is outside 1...%d" % SEQ_MAX),
-    ("batch_rows", U64, lambda v: 1 <= v <= BATCH_MAX, "is outside 1...%d" % BATCH_MAX),
-    ("validation_fraction", F64, lambda v: 0 <= v < 1, "is outside [0, 1)"),
-    ("clip_norm", F64, lambda v: v >= 0 and math.isfinite(v), "is not a finite number >= 0"),
+    ("sequence_length", U64, lambda v: 1 <= v <= SEQ_MAX, "is outside 1...%d" % SEQ_MAX, None),
+    ("batch_rows", U64, lambda v: 1 <= v <= BATCH_MAX, "is outside 1...%d" % BATCH_MAX, None),
+    ("validation_fraction", F64, lambda v: 0 <= v < 1, "is outside [0, 1)", None),
+    ("clip_norm", F64, lambda v: v >= 0 and math.isfinite(v), "is not a finite number >= 0", None),
+    ("dropout", F64, lambda v: 0 <= v < 1, "is outside [0, 1)", 0.0),  # format 1.2
 ]
 
 
@@ -378,9 +380,12 @@ def settings_from(entries, tag, ck):
         raise Refused("section %s: the file already holds training settings in TSET; "
                       "a file has TSET or TSKV, not both" % tag)
     training = {"section": tag}
-    for key, code, valid, limits in KNOWN_SETTINGS:
+    for key, code, valid, limits, absent in KNOWN_SETTINGS:
         if key not in entries:
-            raise Refused("section %s: required key '%s' is missing" % (tag, key))
+            if absent is None:
+                raise Refused("section %s: required key '%s' is missing" % (tag, key))
+            training[key] = absent
+            continue
         have, value = entries.pop(key)
         if have != code:
             raise Refused("section %s: key '%s' has type %s where %s is expected"
@@ -413,7 +418,7 @@ def parse_tskv(f, ck):
     if count > SETTINGS_MAX:
         raise Refused("section TSKV: %d entries is more than the %d allowed" % (count, SETTINGS_MAX))
     entries, previous = {}, None
-    known = {key for key, _, _, _ in KNOWN_SETTINGS}
+    known = {key for key, _, _, _, _ in KNOWN_SETTINGS}
     for i in range(count):
         p = "entry %d: " % i
         length = f.u8(p + "key length")

@@ -131,8 +131,14 @@ import Testing
         let newerPath = directory.appendingPathComponent("newer.ckpt")
         try Data(newer.encoded()).write(to: newerPath)
         let reader = Tools.repository.appendingPathComponent("formats/read_checkpoint.py").path
+        // Format 1.2: a dropout setting.
+        var dropout = try Checkpoint(decoding: [UInt8](Data(contentsOf: Tools.repository.appendingPathComponent("formats/example.ckpt"))))
+        dropout.training?.dropout = 0.375
+        let dropoutPath = directory.appendingPathComponent("dropout.ckpt")
+        try Data(dropout.encoded()).write(to: dropoutPath)
         let files = [("formats/example.ckpt", "1.1", "TSKV"), ("Tests/CharRNNTests/Fixtures/example-1.0.ckpt", "1.0", "TSET")]
-            .map { (Tools.repository.appendingPathComponent($0.0).path, $0.1, $0.2) } + [(newerPath.path, "1.1", "TSKV")]
+            .map { (Tools.repository.appendingPathComponent($0.0).path, $0.1, $0.2) }
+            + [(newerPath.path, "1.1", "TSKV"), (dropoutPath.path, "1.2", "TSKV")]
         for (path, version, section) in files {
             let result = try Tools.run("/usr/bin/python3", [reader, "--json", path])
             #expect(result.status == 0, "\(path): \(result.stderr)")
@@ -145,6 +151,7 @@ import Testing
             #expect((training["batch_rows"] as? NSNumber)?.intValue == ours.batchRows)
             #expect((training["validation_fraction"] as? NSNumber)?.doubleValue == ours.validationFraction)
             #expect((training["clip_norm"] as? NSNumber)?.doubleValue == ours.clipNorm)
+            #expect((training["dropout"] as? NSNumber)?.doubleValue == ours.dropout, "\(path)")
             let unknown = (training["unknown_keys"] as! [[String: Any]]).map { entry -> TrainingSettings.Entry in
                 let key = entry["key"] as! String, value = entry["value"]!
                 switch entry["type"] as! String {
