@@ -59,6 +59,9 @@ import Testing
           (.f64(.nan), "validation fraction nan is outside [0, 1)")]),
         ("clip_norm", [.f64(0), .f64(5), .f64(.greatestFiniteMagnitude)],
          [(.f64(.infinity), "clip norm inf is not a finite number >= 0"), (.f64(-1), "clip norm -1.0 is not a finite number >= 0")]),
+        ("dropout", [.f64(0), .f64(0.25), .f64(1.0.nextDown)],
+         [(.f64(1), "dropout 1.0 is outside [0, 1)"), (.f64(-0.5), "dropout -0.5 is outside [0, 1)"),
+          (.f64(.nan), "dropout nan is outside [0, 1)")]),
     ]
 
     @Test func everyKnownKeyIsTested() {
