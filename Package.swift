@@ -42,7 +42,7 @@ let fuzzTargets: [Target] = fuzzing ? [
 let fuzzProducts: [Product] = fuzzing
     ? [.executable(name: "charrnn-fuzz-checkpoint", targets: ["charrnn-fuzz-checkpoint"])] : []
 
-let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample"]
+let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample", "charrnn-convert"]
 
 let package = Package(
     name: "charrnn",

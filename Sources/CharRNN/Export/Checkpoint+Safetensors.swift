@@ -1,0 +1,340 @@
+// A checkpoint as a PyTorch state_dict in a safetensors file, and back,
+// bit for bit (formats/safetensors.md is the normative description):
+//
+//   layer<l>.Wi (G*H, I)   rnn.weight_ih_l<l-1>   nn.LSTM / nn.GRU / nn.RNN names and
+//   layer<l>.Wh (G*H, H)   rnn.weight_hh_l<l-1>   layouts; the gate blocks are already in
+//   layer<l>.b  (G*H)      rnn.bias_ih_l<l-1>     PyTorch's order (LSTM i f g o, GRU r z n)
+//   (none)                 rnn.bias_hh_l<l-1>     zeros: charrnn has one bias a layer
+//   dense.W (N, H_L)       dense.weight           nn.Linear
+//   dense.b (N)            dense.bias
+//
+// The mLSTM, which PyTorch has no module for, keeps Wi and b under the same
+// names and adds rnn.weight_im (Wmx), rnn.weight_hm (Wmh) and rnn.weight_mh
+// (Wh, which reads m), with no bias_hh; scripts/torch/charrnn_torch.py has
+// the module. ADAM's moments go under optimizer.exp_avg.<name> and
+// optimizer.exp_avg_sq.<name>, as torch.optim.Adam keeps them, one per
+// trainable tensor. The alphabet, the configuration, the optimizer's step and
+// constants, the training settings, the history and the notes go into
+// __metadata__ as strings (JSON where they are lists), so nothing is lost.
+//
+// Reading back folds a non-zero bias_hh into bias_ih where that is exact in
+// function (every block of rnn and lstm, GRU's r and z); a GRU's b_hn sits
+// inside r * (W_hn h + b_hn), which charrnn's GRU cannot hold, and is refused.
+
+/// Why a safetensors file is not a charrnn model.
+public struct SafetensorsConversionError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public enum SafetensorsMapping {
+    /// The version of this mapping, in the metadata as `charrnn.safetensors`.
+    public static let version = "1"
+    public static let optimizerPrefixes = (m: "optimizer.exp_avg.", v: "optimizer.exp_avg_sq.")
+
+    /// The PyTorch name of a charrnn tensor of recurrent layer `layer` (0-based).
+    public static func torchName(cell: CellKind, tensor: String, layer: Int) -> String {
+        let names: [String: String] = ["Wi": "weight_ih", "b": "bias_ih", "Wmx": "weight_im", "Wmh": "weight_hm",
+                                       "Wh": cell.cell == MLSTMCell.self ? "weight_mh" : "weight_hh"]
+        return "rnn.\(names[tensor] ?? tensor)_l\(layer)"
+    }
+
+    /// Whether PyTorch has a module for the cell (then each layer also gets a zero bias_hh).
+    public static func hasTorchModule(_ cell: CellKind) -> Bool {
+        [RNNCell.code, LSTMCell.code, GRUCell.code].contains(cell.rawValue)
+    }
+
+    /// Every layout tensor's PyTorch name, in layout order.
+    public static func names(_ layout: ParameterLayout) -> [String] {
+        var names: [String] = []
+        for layer in layout.layers {
+            let prefix = "layer\(layer.index + 1)."
+            for tensor in layer.tensors {
+                names.append(torchName(cell: layer.cell, tensor: String(tensor.name.dropFirst(prefix.count)), layer: layer.index))
+            }
+        }
+        return names + ["dense.weight", "dense.bias"]
+    }
+
+    /// A float64 as JSON, exactly: a number (the shortest text that reads back
+    /// to it), or for NaN, the infinities and -0 the hex string of its bits.
+    static func exact(_ value: Double) -> JSON {
+        if value.isFinite, !(value == 0 && value.sign == .minus) { return .double(value) }
+        return .string(hexBits(value.bitPattern))
+    }
+
+    static func hexBits(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return "0x" + String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    static func readExact(_ json: JSON?, _ what: String) throws(SafetensorsConversionError) -> Double {
+        if let value = json?.doubleValue { return value }
+        if let text = json?.stringValue, text.hasPrefix("0x"), text.count == 18, let bits = UInt64(text.dropFirst(2), radix: 16) {
+            return Double(bitPattern: bits)
+        }
+        throw SafetensorsConversionError("\(what) is not a number")
+    }
+}
+
+extension Checkpoint {
+    // MARK: - To safetensors
+
+    /// The checkpoint as a safetensors file (formats/safetensors.md).
+    public func safetensors() -> Safetensors {
+        var metadata: [(key: String, value: String)] = [
+            ("charrnn.safetensors", SafetensorsMapping.version),
+            ("charrnn.checkpoint_format", "\(formatVersion.major).\(formatVersion.minor)"),
+            ("charrnn.alphabet", JSON.array(alphabet.symbols.map { .uint(UInt64($0)) }).rendered()),
+            ("charrnn.stop_index", String(alphabet.stopIndex)),
+        ]
+        var tensors: [Safetensors.Tensor] = []
+        if let model {
+            let config = model.config
+            metadata += [
+                ("charrnn.cell", config.cell.description),
+                ("charrnn.hidden", config.hiddenSizes.map(String.init).joined(separator: ",")),
+                ("charrnn.initialiser", String(config.initialiser.rawValue)),
+                ("charrnn.seed", String(config.seed)),
+            ]
+            let names = SafetensorsMapping.names(model.layout)
+            for (spec, name) in zip(model.layout.tensors, names) {
+                tensors.append(.init(name: name, shape: spec.shape, floats: model.parameters[spec.range]))
+                if name.hasPrefix("rnn.bias_ih_"), SafetensorsMapping.hasTorchModule(config.cell) {
+                    tensors.append(.init(name: "rnn.bias_hh_" + name.dropFirst("rnn.bias_ih_".count), shape: spec.shape,
+                                         floats: [Float](repeating: 0, count: spec.count)[...]))
+                }
+            }
+            if let optimizer {
+                metadata.append(("charrnn.optimizer", JSON.object([
+                    ("step", .uint(optimizer.step)), ("beta1", SafetensorsMapping.exact(optimizer.beta1)),
+                    ("beta2", SafetensorsMapping.exact(optimizer.beta2)), ("epsilon", SafetensorsMapping.exact(optimizer.epsilon)),
+                ]).rendered()))
+                for (prefix, moments) in [(SafetensorsMapping.optimizerPrefixes.m, optimizer.m), (SafetensorsMapping.optimizerPrefixes.v, optimizer.v)] {
+                    for (spec, name) in zip(model.layout.tensors, names) {
+                        tensors.append(.init(name: prefix + name, shape: spec.shape, floats: moments[spec.range]))
+                    }
+                }
+            }
+        }
+        if let training {
+            let entries: [JSON] = training.entries.map { entry in
+                switch entry.value {
+                case .u64(let value): .array([.string(entry.key), .string("u64"), .uint(value)])
+                case .f64(let value): .array([.string(entry.key), .string("f64"), SafetensorsMapping.exact(value)])
+                case .text(let value): .array([.string(entry.key), .string("text"), .string(value)])
+                }
+            }
+            metadata.append(("charrnn.settings", JSON.array(entries).rendered()))
+        }
+        if !history.isEmpty {
+            let records: [JSON] = history.map { record in
+                .object([
+                    ("epoch", .int(record.epoch)), ("flags", .uint(UInt64(record.flags.rawValue))),
+                    ("learning_rate", SafetensorsMapping.exact(record.learningRate)),
+                    ("train_loss", SafetensorsMapping.exact(record.trainLoss)),
+                    ("validation_loss", SafetensorsMapping.exact(record.validationLoss)),
+                    ("chars_per_second", SafetensorsMapping.exact(record.charsPerSecond)),
+                    ("seconds", SafetensorsMapping.exact(record.seconds)),
+                    ("text_hash", .string(SafetensorsMapping.hexBits(record.textHash))),
+                    ("text_length", .uint(record.textLength)), ("optimizer_step", .uint(record.optimizerStep)),
+                ])
+            }
+            metadata.append(("charrnn.history", JSON.array(records).rendered()))
+        }
+        if !self.metadata.isEmpty {
+            metadata.append(("charrnn.meta", JSON.array(self.metadata.map { .array([.string($0.key), .string($0.value)]) }).rendered()))
+        }
+        return Safetensors(metadata: metadata, tensors: tensors)
+    }
+
+    // MARK: - From safetensors
+
+    /// The checkpoint a safetensors file describes; refuses anything it cannot
+    /// represent exactly, naming the key or tensor.
+    public init(safetensors file: Safetensors) throws(SafetensorsConversionError) {
+        typealias Failure = SafetensorsConversionError
+        func json(_ key: String) throws(Failure) -> JSON? {
+            guard let text = file.metadata(key) else { return nil }
+            do {
+                return try JSON(parsing: Array(text.utf8))
+            } catch {
+                throw Failure("metadata \(key): \(error)")
+            }
+        }
+        func required(_ key: String) throws(Failure) -> String {
+            guard let text = file.metadata(key) else {
+                throw Failure("metadata key '\(key)' is missing: not a file charrnn-convert wrote (or its metadata was dropped)")
+            }
+            return text
+        }
+        guard let version = file.metadata("charrnn.safetensors") else {
+            throw Failure("no charrnn metadata (charrnn.safetensors): charrnn reads back the files charrnn-convert --to writes, "
+                          + "which keep the alphabet and the configuration in __metadata__")
+        }
+        guard version == SafetensorsMapping.version else {
+            throw Failure("charrnn.safetensors is '\(version)'; this charrnn reads version \(SafetensorsMapping.version)")
+        }
+
+        // Alphabet and format version.
+        let formatText = try required("charrnn.checkpoint_format").split(separator: ".")
+        guard formatText.count == 2, let major = UInt16(formatText[0]), let minor = UInt16(formatText[1]), major == 1 else {
+            throw Failure("charrnn.checkpoint_format must be 1.x")
+        }
+        guard let codes = try json("charrnn.alphabet")?.arrayValue else {
+            throw Failure("metadata key 'charrnn.alphabet' is missing or not a list of code points")
+        }
+        var symbols: [UInt32] = []
+        for code in codes {
+            guard let value = code.uint64Value, let symbol = UInt32(exactly: value) else {
+                throw Failure("charrnn.alphabet holds something that is not a code point")
+            }
+            symbols.append(symbol)
+        }
+        guard let stopIndex = Int(try required("charrnn.stop_index")) else { throw Failure("charrnn.stop_index is not a whole number") }
+        let alphabet: Alphabet
+        do {
+            alphabet = try Alphabet(symbols: symbols, stopIndex: stopIndex)
+        } catch {
+            throw Failure("charrnn.alphabet: \(error)")
+        }
+        self.init(alphabet: alphabet, formatVersion: (major, minor))
+
+        var byName: [String: Safetensors.Tensor] = [:]
+        for tensor in file.tensors { byName[tensor.name] = tensor }
+        func take(_ name: String, shape: [Int]) throws(Failure) -> [Float] {
+            guard let tensor = byName.removeValue(forKey: name) else { throw Failure("tensor '\(name)' is missing") }
+            guard tensor.dtype == "F32" else {
+                throw Failure("tensor '\(name)' is \(tensor.dtype); charrnn keeps float32 (F32) only: convert it with .float() first")
+            }
+            guard tensor.shape == shape else { throw Failure("tensor '\(name)' has shape \(tensor.shape), expected \(shape)") }
+            return tensor.floats
+        }
+
+        // The model.
+        if let cellName = file.metadata("charrnn.cell") {
+            guard let cell = CellKind(name: cellName) else {
+                throw Failure("charrnn.cell '\(cellName)' is not a cell this charrnn knows (\(CellKind.allCases.map(\.description).joined(separator: ", ")))")
+            }
+            let hiddenText = try required("charrnn.hidden")
+            let sizes = hiddenText.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil }) else { throw Failure("charrnn.hidden '\(hiddenText)' is not a list of sizes") }
+            guard let initialiserCode = UInt32(try required("charrnn.initialiser")),
+                  let initialiser = Initialiser(rawValue: initialiserCode) else {
+                throw Failure("charrnn.initialiser is not an initialiser code this charrnn knows (1)")
+            }
+            guard let seed = UInt64(try required("charrnn.seed")) else { throw Failure("charrnn.seed is not a whole number") }
+            let config = ModelConfig(cell: cell, hiddenSizes: sizes.map { $0! }, alphabetSize: alphabet.count,
+                                     initialiser: initialiser, seed: seed)
+            do {
+                try config.validate()
+            } catch {
+                throw Failure("charrnn.hidden '\(hiddenText)': \(error)")
+            }
+            let layout = ParameterLayout(config)
+            let names = SafetensorsMapping.names(layout)
+            var parameters = [Float](repeating: 0, count: layout.parameterCount)
+            for (spec, name) in zip(layout.tensors, names) {
+                var values = try take(name, shape: spec.shape)
+                if name.hasPrefix("rnn.bias_ih_"), SafetensorsMapping.hasTorchModule(cell) {
+                    let second = "rnn.bias_hh_" + name.dropFirst("rnn.bias_ih_".count)
+                    if byName[second] != nil {
+                        let extra = try take(second, shape: spec.shape)
+                        let hidden = spec.count / cell.gateCount
+                        for (index, value) in extra.enumerated() where value != 0 {
+                            // GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); b_hn cannot move out of r * (...).
+                            if cell.cell == GRUCell.self, index >= 2 * hidden {
+                                throw Failure("\(second)[\(index)] is \(value): a GRU's b_hn sits inside r * (W_hn h + b_hn), "
+                                              + "which charrnn's GRU (one bias, outside the product) cannot hold; it must be 0")
+                            }
+                            values[index] += value
+                        }
+                    }
+                }
+                parameters.replaceSubrange(spec.range, with: values)
+            }
+            model = Model(config: config, parameters: parameters)
+
+            if let optimizerJSON = try json("charrnn.optimizer") {
+                guard let step = optimizerJSON["step"]?.uint64Value else { throw Failure("charrnn.optimizer has no whole-number step") }
+                var state = AdamState(step: step,
+                                      beta1: try SafetensorsMapping.readExact(optimizerJSON["beta1"], "charrnn.optimizer beta1"),
+                                      beta2: try SafetensorsMapping.readExact(optimizerJSON["beta2"], "charrnn.optimizer beta2"),
+                                      epsilon: try SafetensorsMapping.readExact(optimizerJSON["epsilon"], "charrnn.optimizer epsilon"),
+                                      m: parameters, v: parameters)
+                for (spec, name) in zip(layout.tensors, names) {
+                    state.m.replaceSubrange(spec.range, with: try take(SafetensorsMapping.optimizerPrefixes.m + name, shape: spec.shape))
+                    state.v.replaceSubrange(spec.range, with: try take(SafetensorsMapping.optimizerPrefixes.v + name, shape: spec.shape))
+                }
+                optimizer = state
+            }
+        }
+        if let unexpected = file.tensors.first(where: { byName[$0.name] != nil }) {
+            throw Failure("tensor '\(unexpected.name)' has no place in a charrnn \(file.metadata("charrnn.cell") ?? "vocab") checkpoint"
+                          + (unexpected.name.hasPrefix("optimizer.") && file.metadata("charrnn.optimizer") == nil
+                             ? " without charrnn.optimizer metadata" : ""))
+        }
+
+        // Settings, history and notes.
+        if let settingsJSON = try json("charrnn.settings") {
+            guard let list = settingsJSON.arrayValue else { throw Failure("charrnn.settings is not a list") }
+            var entries: [TrainingSettings.Entry] = []
+            for item in list {
+                guard let parts = item.arrayValue, parts.count == 3, let key = parts[0].stringValue, let type = parts[1].stringValue,
+                      TrainingSettings.isValidKey(Array(key.utf8)), !entries.contains(where: { $0.key == key }) else {
+                    throw Failure("charrnn.settings holds an entry that is not a new [key, type, value] with a valid key")
+                }
+                switch type {
+                case "u64":
+                    guard let value = parts[2].uint64Value else { throw Failure("charrnn.settings '\(key)' is not a u64") }
+                    entries.append(.init(key: key, value: .u64(value)))
+                case "f64":
+                    entries.append(.init(key: key, value: .f64(try SafetensorsMapping.readExact(parts[2], "charrnn.settings '\(key)'"))))
+                case "text":
+                    guard let value = parts[2].stringValue else { throw Failure("charrnn.settings '\(key)' is not text") }
+                    entries.append(.init(key: key, value: .text(value)))
+                default:
+                    throw Failure("charrnn.settings '\(key)' has the type '\(type)'; the types are u64, f64 and text")
+                }
+            }
+            do {
+                training = try TrainingSettings(entries: entries, section: "charrnn.settings")
+            } catch {
+                throw Failure("\(error)")
+            }
+        }
+        if let historyJSON = try json("charrnn.history") {
+            guard let list = historyJSON.arrayValue else { throw Failure("charrnn.history is not a list") }
+            for (index, item) in list.enumerated() {
+                let what = "charrnn.history record \(index + 1)"
+                guard let epoch = item["epoch"]?.uint64Value, let epochNumber = UInt32(exactly: epoch),
+                      let flags = item["flags"]?.uint64Value, let flagBits = UInt32(exactly: flags),
+                      let hashText = item["text_hash"]?.stringValue, hashText.hasPrefix("0x"),
+                      let hash = UInt64(hashText.dropFirst(2), radix: 16),
+                      let length = item["text_length"]?.uint64Value, let step = item["optimizer_step"]?.uint64Value else {
+                    throw Failure("\(what) lacks a field or has one of the wrong kind")
+                }
+                history.append(EpochRecord(
+                    epoch: Int(epochNumber), flags: .init(rawValue: flagBits),
+                    learningRate: try SafetensorsMapping.readExact(item["learning_rate"], "\(what) learning_rate"),
+                    trainLoss: try SafetensorsMapping.readExact(item["train_loss"], "\(what) train_loss"),
+                    validationLoss: try SafetensorsMapping.readExact(item["validation_loss"], "\(what) validation_loss"),
+                    charsPerSecond: try SafetensorsMapping.readExact(item["chars_per_second"], "\(what) chars_per_second"),
+                    seconds: try SafetensorsMapping.readExact(item["seconds"], "\(what) seconds"),
+                    textHash: hash, textLength: length, optimizerStep: step))
+            }
+            guard history.count <= CheckpointFormat.Limits.maxHistoryRecords else { throw Failure("charrnn.history has too many records") }
+        }
+        if let metaJSON = try json("charrnn.meta") {
+            guard let list = metaJSON.arrayValue else { throw Failure("charrnn.meta is not a list") }
+            for item in list {
+                guard let pair = item.arrayValue, pair.count == 2, let key = pair[0].stringValue, let value = pair[1].stringValue,
+                      !key.contains("="), !key.contains(where: \.isNewline), !value.contains(where: \.isNewline) else {
+                    throw Failure("charrnn.meta holds an entry that is not a [key, value] pair a checkpoint can keep")
+                }
+                metadata.append((key, value))
+            }
+        }
+    }
+}
