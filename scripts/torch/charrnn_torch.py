@@ -1,0 +1,499 @@
+#!/usr/bin/env python3
+"""charrnn models in PyTorch: load what `charrnn-convert --to safetensors`
+writes, score a text, train one epoch (on a GPU with --device cuda), and save
+back a file that `charrnn-convert --from safetensors` turns into a checkpoint
+the charrnn tools continue from.
+
+    python3 scripts/torch/charrnn_torch.py score --model e10.safetensors --text input.txt
+    python3 scripts/torch/charrnn_torch.py train --model e10.safetensors --text input.txt \\
+        --lr 0.0015 --device cuda -o e11.safetensors
+
+One epoch here is charrnn-epoch's epoch (README "charrnn-epoch"):
+  * layout: the training part (all but the last validation_fraction of the
+    text) is cut into R = ceil(L / S) rows of S = ceil(L / batch_rows)
+    characters; input x[t, r] = text[r*S + t] (the stop symbol past the end),
+    target text[r*S + t + 1], none past the end (padding has no loss); the rows
+    are cut into sequences of sequence_length steps, the state starts at zero
+    and is carried (detached) from one sequence to the next;
+  * per sequence: loss = sum of cross-entropy over the real targets / R; the
+    gradient is clipped to global norm clip_norm * targets / R (the gradient of
+    the loss per character clipped to clip_norm), then one ADAM step (betas and
+    epsilon from the file, its moments and step continued);
+  * dropout p > 0: each layer's outputs are multiplied by charrnn's own masks
+    (formats/checkpoint.md section 4.5, `dropout_mask` below), so the epoch is
+    the one charrnn-epoch would train, up to float rounding;
+  * then the loss per character on the held-out tail (same layout, zero state).
+The settings come from the file (charrnn.settings); a model that was never
+trained takes charrnn-epoch's defaults or --seq-length, --batch-rows,
+--val-fraction, --clip and --dropout.
+
+Tensors (formats/safetensors.md): for layer l (from 0) of an nn.LSTM / nn.GRU
+/ nn.RNN, rnn.weight_ih_l<l>, rnn.weight_hh_l<l>, rnn.bias_ih_l<l> and
+rnn.bias_hh_l<l> (zero and frozen: charrnn has one bias a layer), then
+dense.weight and dense.bias (nn.Linear). The multiplicative LSTM, which
+PyTorch lacks, is the MLSTM module below. ADAM's moments are
+optimizer.exp_avg.<name> and optimizer.exp_avg_sq.<name>.
+
+Needs torch (pip install "torch==2.13.0+cpu" for the CPU build) and numpy.
+The safetensors file is read and written here from its specification, so the
+safetensors package is not needed.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MAPPING_VERSION = "1"
+DTYPES = {"F32": (torch.float32, 4), "F64": (torch.float64, 8), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2),
+          "I64": (torch.int64, 8), "I32": (torch.int32, 4), "I16": (torch.int16, 2), "I8": (torch.int8, 1),
+          "U8": (torch.uint8, 1), "BOOL": (torch.bool, 1)}
+DEFAULT_SETTINGS = {"sequence_length": 50, "batch_rows": 50, "validation_fraction": 0.05, "clip_norm": 5.0, "dropout": 0.0}
+SETTING_TYPES = {"sequence_length": "u64", "batch_rows": "u64", "validation_fraction": "f64", "clip_norm": "f64",
+                 "dropout": "f64"}
+
+
+def fail(message):
+    sys.exit(f"charrnn_torch: {message}")
+
+
+# ----------------------------------------------------------------------------- safetensors
+# u64 header length N, N bytes of JSON ({name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}),
+# then the tensors' little-endian bytes back to back.
+
+def load_safetensors(path):
+    """Returns ({name: tensor} in file order, {key: value} metadata)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        fail(f"{path}: too short for a safetensors file")
+    (length,) = struct.unpack("<Q", data[:8])
+    if length > 100_000_000 or 8 + length > len(data):
+        fail(f"{path}: header length {length} is impossible for this {len(data)}-byte file")
+    header = json.loads(data[8:8 + length].decode("utf-8"))
+    metadata = header.pop("__metadata__", {})
+    base = 8 + length
+    tensors = {}
+    for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+        dtype, size = DTYPES[info["dtype"]]
+        begin, end = info["data_offsets"]
+        if end - begin != size * math.prod(info["shape"]):
+            fail(f"{path}: tensor {name}: shape and data_offsets disagree")
+        raw = bytearray(data[base + begin:base + end])
+        tensors[name] = torch.frombuffer(raw, dtype=dtype).reshape(info["shape"]) if raw else \
+            torch.zeros(info["shape"], dtype=dtype)
+    return tensors, metadata
+
+
+def save_safetensors(path, tensors, metadata):
+    """tensors: [(name, float32 tensor)] in the order to store them. Written atomically."""
+    header = {"__metadata__": metadata} if metadata else {}
+    blobs, offset = [], 0
+    for name, tensor in tensors:
+        blob = tensor.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    temporary = f"{path}.tmp.{os.getpid()}"
+    with open(temporary, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(temporary, path)
+
+
+def exact(x):
+    """A float for the metadata's JSON exactly: a number, or the hex of its bits when JSON has none."""
+    x = float(x)
+    if math.isfinite(x) and not (x == 0 and math.copysign(1, x) < 0):
+        return x
+    return "0x%016x" % struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+def read_exact(value):
+    if isinstance(value, str):
+        return struct.unpack("<d", struct.pack("<Q", int(value, 16)))[0]
+    return float(value)
+
+
+# ----------------------------------------------------------------------------- the model
+
+class MLSTM(nn.Module):
+    """The multiplicative LSTM (Krause et al. 2016), one layer, as charrnn's:
+        m = (W_im x) * (W_hm h);  a = W_ih x + W_mh m + b_ih;  i, f, g, o = a.chunk(4)
+        c' = sigmoid(f) c + sigmoid(i) tanh(g);  h' = sigmoid(o) tanh(c')
+    Input (T, R, I) and state (h, c), each (1, R, H), like nn.LSTM."""
+
+    def __init__(self, inputs, hidden):
+        super().__init__()
+        self.weight_ih_l0 = nn.Parameter(torch.zeros(4 * hidden, inputs))   # charrnn Wi
+        self.weight_im_l0 = nn.Parameter(torch.zeros(hidden, inputs))       # Wmx
+        self.weight_mh_l0 = nn.Parameter(torch.zeros(4 * hidden, hidden))   # Wh, reads m
+        self.weight_hm_l0 = nn.Parameter(torch.zeros(hidden, hidden))       # Wmh
+        self.bias_ih_l0 = nn.Parameter(torch.zeros(4 * hidden))             # b
+
+    def forward(self, x, state):
+        h, c = state[0][0], state[1][0]
+        gates_x = x @ self.weight_ih_l0.T + self.bias_ih_l0   # (T, R, 4H): every step's input part at once
+        m_x = x @ self.weight_im_l0.T                          # (T, R, H)
+        outputs = []
+        for t in range(x.shape[0]):
+            m = m_x[t] * (h @ self.weight_hm_l0.T)
+            i, f, g, o = (gates_x[t] + m @ self.weight_mh_l0.T).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            outputs.append(h)
+        return torch.stack(outputs), (h.unsqueeze(0), c.unsqueeze(0))
+
+
+def make_layer(cell, inputs, hidden):
+    if cell == "lstm":
+        return nn.LSTM(inputs, hidden)   # gates i, f, g, o: charrnn's (Flux's) order
+    if cell == "gru":
+        return nn.GRU(inputs, hidden)    # gates r, z, n: charrnn's order; b_hh = 0 makes it charrnn's GRU
+    if cell == "rnn":
+        return nn.RNN(inputs, hidden, nonlinearity="tanh")
+    if cell == "mlstm":
+        return MLSTM(inputs, hidden)
+    fail(f"unknown cell '{cell}'")
+
+
+class CharRNN(nn.Module):
+    """Chain(cell(N, H1), ..., cell(H(L-1), HL), Dense(HL, N)): one single-layer module per layer
+    (the sizes may differ, and dropout applies between them), PyTorch's second bias frozen at 0."""
+
+    def __init__(self, cell, symbols, hidden):
+        super().__init__()
+        self.cell, self.symbols, self.hidden = cell, symbols, hidden
+        self.layers = nn.ModuleList(make_layer(cell, symbols if l == 0 else hidden[l - 1], h) for l, h in enumerate(hidden))
+        self.dense = nn.Linear(hidden[-1], symbols)
+        for layer in self.layers:
+            if hasattr(layer, "bias_hh_l0"):
+                with torch.no_grad():
+                    layer.bias_hh_l0.zero_()
+                layer.bias_hh_l0.requires_grad_(False)
+
+    def named_tensors(self):
+        """(file name, parameter) in charrnn's layout order, bias_hh right after bias_ih."""
+        out = []
+        for l, layer in enumerate(self.layers):
+            for name, parameter in layer.named_parameters():
+                out.append((f"rnn.{name[:-1]}{l}", parameter))   # weight_ih_l0 of layer l -> rnn.weight_ih_l<l>
+        return out + [("dense.weight", self.dense.weight), ("dense.bias", self.dense.bias)]
+
+    def zero_state(self, rows, device):
+        zeros = [torch.zeros(1, rows, h, device=device) for h in self.hidden]
+        return [(z, z.clone()) for z in zeros] if self.cell in ("lstm", "mlstm") else zeros
+
+    def forward(self, x, state, masks=None):
+        """x (T, R) symbol indices -> logits (T, R, N) and the new state; masks[l] (T, R, H_l) or None."""
+        h = F.one_hot(x, self.symbols).float()
+        new_state = []
+        for l, (layer, s) in enumerate(zip(self.layers, state)):
+            h, s = layer(h, s)
+            if masks is not None:
+                h = h * masks[l]   # inverted dropout on the layer's outputs, where the next layer reads them
+            new_state.append(s)
+        return self.dense(h), new_state
+
+
+def detach(state):
+    return [tuple(t.detach() for t in s) if isinstance(s, tuple) else s.detach() for s in state]
+
+
+# ----------------------------------------------------------------------------- loading and saving
+
+class Run:
+    """A safetensors file from charrnn-convert: the model, ADAM's state and the metadata."""
+
+    def __init__(self, path, device):
+        tensors, self.metadata = load_safetensors(path)
+        if self.metadata.get("charrnn.safetensors") != MAPPING_VERSION:
+            fail(f"{path}: not a charrnn model file (no charrnn.safetensors {MAPPING_VERSION} in its metadata); "
+                 "make one with charrnn-convert --to safetensors")
+        if "charrnn.cell" not in self.metadata:
+            fail(f"{path}: holds only an alphabet; make a model with charrnn-init first")
+        self.alphabet = [chr(c) for c in json.loads(self.metadata["charrnn.alphabet"])]
+        self.stop = int(self.metadata["charrnn.stop_index"])
+        hidden = [int(h) for h in self.metadata["charrnn.hidden"].split(",")]
+        self.model = CharRNN(self.metadata["charrnn.cell"], len(self.alphabet), hidden)
+        for name, parameter in self.model.named_tensors():
+            if name not in tensors:
+                fail(f"{path}: tensor {name} is missing")
+            with torch.no_grad():
+                parameter.copy_(tensors[name])
+        self.model.to(device)
+        self.device = device
+        self.optimizer = json.loads(self.metadata["charrnn.optimizer"]) if "charrnn.optimizer" in self.metadata else None
+        self.moments = {name: (tensors[f"optimizer.exp_avg.{name}"], tensors[f"optimizer.exp_avg_sq.{name}"])
+                        for name, p in self.model.named_tensors() if p.requires_grad} if self.optimizer else None
+        self.settings = json.loads(self.metadata.get("charrnn.settings", "null"))
+        self.history = json.loads(self.metadata.get("charrnn.history", "[]"))
+
+    def encode(self, path, skip_unknown):
+        """The text's symbols as alphabet indices (UTF-8, invalid bytes read as U+FFFD), its bytes' FNV-1a 64 and its length."""
+        with open(path, "rb") as f:
+            data = f.read()
+        index = {c: i for i, c in enumerate(self.alphabet)}
+        text = data.decode("utf-8", errors="replace")
+        symbols, skipped = [], 0
+        for position, c in enumerate(text):
+            if c in index:
+                symbols.append(index[c])
+            elif skip_unknown:
+                skipped += 1
+            else:
+                fail(f"{path}: character {position} is U+{ord(c):04X} {c!r}, which the model's alphabet lacks")
+        h = 0xCBF29CE484222325
+        for b in data:
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        return symbols, skipped, h, len(text)
+
+    def save(self, path, adam, settings, record, note):
+        named = self.model.named_tensors()
+        tensors = list(named)
+        step = None
+        for prefix, key in (("optimizer.exp_avg.", "exp_avg"), ("optimizer.exp_avg_sq.", "exp_avg_sq")):
+            for name, p in named:
+                if p.requires_grad:
+                    tensors.append((prefix + name, adam.state[p][key]))
+                    step = int(adam.state[p]["step"])
+        metadata = dict(self.metadata)
+        group = adam.param_groups[0]
+        metadata["charrnn.optimizer"] = json.dumps({"step": step, "beta1": exact(group["betas"][0]),
+                                                    "beta2": exact(group["betas"][1]), "epsilon": exact(group["eps"])})
+        entries = [[key, SETTING_TYPES[key], exact(value) if SETTING_TYPES[key] == "f64" else int(value)]
+                   for key, value in sorted(settings.items()) if not (key == "dropout" and value == 0)]
+        metadata["charrnn.settings"] = json.dumps(entries)
+        metadata["charrnn.history"] = json.dumps(self.history + [record])
+        metadata["charrnn.meta"] = json.dumps(json.loads(metadata.get("charrnn.meta", "[]")) + [["charrnn_torch", note]])
+        save_safetensors(path, tensors, metadata)
+
+
+# ----------------------------------------------------------------------------- dropout masks
+# formats/checkpoint.md section 4.5, vectorised with numpy (uint64 and uint32 arithmetic wraps as the spec's mod 2^64, 2^32).
+
+M64 = (1 << 64) - 1
+
+
+def mix64(z):
+    """SplitMix64's finaliser, on a Python int or a numpy uint64 array."""
+    if isinstance(z, int):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return z ^ (z >> 31)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def fmix32(h):
+    """MurmurHash3's finaliser, on a numpy uint32 array."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def dropout_mask(p, seed, epoch, sequence, layer, steps, rows, hidden):
+    """Each unit's factor, (steps, rows, hidden) float32: 0 (dropped) or float32(1 / (1 - p)) (kept)."""
+    stream = mix64(mix64(mix64(mix64(seed) ^ epoch) ^ sequence) ^ layer)
+    counters = np.arange(steps * rows, dtype=np.uint64).reshape(steps, rows, 1)   # t * R + row
+    with np.errstate(over="ignore"):
+        position = mix64(np.uint64(stream) ^ counters)
+        low = (position & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        high = (position >> np.uint64(32)).astype(np.uint32)
+        bits = fmix32(fmix32(np.arange(hidden, dtype=np.uint32) ^ low) ^ high)
+    kept = (bits >> np.uint32(8)) >= np.uint32(math.ceil(p * 2 ** 24))
+    return np.where(kept, np.float32(1 / (1 - p)), np.float32(0)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- data layout
+
+def layout(symbols, rows, stop):
+    """charrnn's BatchLayout: X (S, R) inputs, Y (S, R) targets (-100 = padding, no loss)."""
+    length = len(symbols)
+    S = -(-length // rows)
+    R = -(-length // S)
+    text = np.asarray(symbols, dtype=np.int64)
+    X = np.full(S * R, stop, dtype=np.int64)
+    X[:length] = text
+    Y = np.full(S * R, -100, dtype=np.int64)
+    Y[:length - 1] = text[1:]
+    return torch.from_numpy(X.reshape(R, S).T.copy()), torch.from_numpy(Y.reshape(R, S).T.copy())
+
+
+def evaluate(model, symbols, settings, stop, device):
+    """Sum of cross-entropy and the number of real targets on `symbols`, from zero state."""
+    if len(symbols) < 2:
+        return 0.0, 0
+    X, Y = layout(symbols, settings["batch_rows"], stop)
+    state = model.zero_state(X.shape[1], device)
+    total, targets = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, X.shape[0], settings["sequence_length"]):
+            x = X[start:start + settings["sequence_length"]].to(device)
+            y = Y[start:start + settings["sequence_length"]].to(device)
+            logits, state = model(x, state)
+            total += F.cross_entropy(logits.reshape(-1, model.symbols), y.reshape(-1), ignore_index=-100,
+                                     reduction="sum").double().item()
+            targets += int((y != -100).sum())
+    return total, targets
+
+
+# ----------------------------------------------------------------------------- commands
+
+def score(args):
+    """The loss on the text read as one stream from zero state, as charrnn-sample --score."""
+    run = Run(args.model, args.device)
+    symbols, skipped, _, _ = run.encode(args.text, skip_unknown=True)
+    if skipped:
+        print(f"charrnn_torch: {args.text}: skipped {skipped} characters the alphabet lacks", file=sys.stderr)
+    if len(symbols) < 2:
+        fail(f"{args.text}: needs at least 2 characters the alphabet has to score")
+    model = run.model.eval()
+    x = torch.tensor(symbols[:-1], device=args.device).reshape(-1, 1)
+    y = torch.tensor(symbols[1:], device=args.device).reshape(-1, 1)
+    state = model.zero_state(1, args.device)
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, x.shape[0], 1000):
+            logits, state = model(x[start:start + 1000], state)
+            total += F.cross_entropy(logits.reshape(-1, model.symbols), y[start:start + 1000].reshape(-1),
+                                     reduction="sum").double().item()
+    n = len(symbols) - 1
+    nats = total / n
+    print(f"{args.text}: {n} characters predicted, {nats:.6f} nats/char ({nats / math.log(2):.6f} bits/char), "
+          f"total {total:.1f} nats ({total / math.log(2):.1f} bits), perplexity {math.exp(nats):.3f}")
+
+
+def resolve_settings(run, args):
+    """The run's settings, or charrnn-epoch's defaults and the flags for a model never trained."""
+    flags = {"sequence_length": args.seq_length, "batch_rows": args.batch_rows,
+             "validation_fraction": args.val_fraction, "clip_norm": args.clip, "dropout": args.dropout}
+    if run.settings is None:
+        settings = dict(DEFAULT_SETTINGS)
+        settings.update({k: v for k, v in flags.items() if v is not None})
+    else:
+        settings = dict(DEFAULT_SETTINGS)
+        for key, kind, value in run.settings:
+            if key not in SETTING_TYPES:
+                fail(f"{args.model}: its training settings include '{key}', which this script does not know")
+            settings[key] = read_exact(value) if kind == "f64" else int(value)
+        for key, value in flags.items():
+            if value is not None and value != settings[key]:
+                fail(f"this run was started with {key} {settings[key]}; charrnn-epoch --change-settings changes it")
+    return settings
+
+
+def train(args):
+    run = Run(args.model, args.device)
+    model, device = run.model, args.device
+    settings = resolve_settings(run, args)
+    symbols, _, text_hash, text_length = run.encode(args.text, skip_unknown=False)
+    held_out = round(settings["validation_fraction"] * len(symbols))   # half to even, as charrnn-epoch
+    if 0 < held_out < 2:
+        held_out = 0
+    train_part, val_part = symbols[:len(symbols) - held_out], symbols[len(symbols) - held_out:]
+    if len(train_part) < 2:
+        fail(f"{args.text}: the training part has {len(train_part)} characters; training needs at least 2")
+
+    params = [p for _, p in model.named_tensors() if p.requires_grad]
+    betas = (0.9, 0.999) if run.optimizer is None else (read_exact(run.optimizer["beta1"]), read_exact(run.optimizer["beta2"]))
+    eps = 1e-8 if run.optimizer is None else read_exact(run.optimizer["epsilon"])
+    adam = torch.optim.Adam(params, lr=args.lr, betas=betas, eps=eps)
+    step = 0 if run.optimizer is None else int(run.optimizer["step"])
+    for name, p in model.named_tensors():
+        if p.requires_grad:
+            m, v = run.moments[name] if run.moments else (torch.zeros_like(p), torch.zeros_like(p))
+            adam.state[p] = {"step": torch.tensor(float(step)), "exp_avg": m.to(device).clone(),
+                             "exp_avg_sq": v.to(device).clone()}
+
+    epoch = (run.history[-1]["epoch"] if run.history else 0) + 1
+    seed, p = int(run.metadata["charrnn.seed"]), settings["dropout"]
+    X, Y = layout(train_part, settings["batch_rows"], run.stop)
+    T, R = settings["sequence_length"], X.shape[1]
+    state = model.zero_state(R, device)
+    loss_sum, targets_sum = 0.0, 0
+    model.train()
+    start_time = time.perf_counter()
+    for sequence, start in enumerate(range(0, X.shape[0], T)):
+        x, y = X[start:start + T].to(device), Y[start:start + T].to(device)
+        masks = None
+        if p > 0:
+            masks = [torch.from_numpy(dropout_mask(p, seed, epoch, sequence, l, x.shape[0], R, h)).to(device)
+                     for l, h in enumerate(model.hidden)]
+        state = detach(state)
+        logits, state = model(x, state, masks)
+        loss = F.cross_entropy(logits.reshape(-1, model.symbols), y.reshape(-1), ignore_index=-100, reduction="sum")
+        targets = int((y != -100).sum())
+        loss_sum += loss.double().item()
+        targets_sum += targets
+        if targets == 0:
+            continue   # charrnn-epoch takes no step without a real target
+        adam.zero_grad(set_to_none=True)
+        (loss / R).backward()
+        if settings["clip_norm"] > 0:
+            torch.nn.utils.clip_grad_norm_(params, settings["clip_norm"] * targets / R)
+        adam.step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start_time
+    model.eval()
+    val_sum, val_targets = evaluate(model, val_part, settings, run.stop, device)
+
+    flags = 0
+    if run.history and int(run.history[-1]["text_hash"], 16) != text_hash:
+        flags |= 8   # text_changed
+    record = {"epoch": epoch, "flags": flags, "learning_rate": exact(args.lr), "train_loss": exact(loss_sum / targets_sum),
+              "validation_loss": exact(val_sum / val_targets if val_targets else float("nan")),
+              "chars_per_second": exact(X.numel() / seconds), "seconds": exact(seconds),
+              "text_hash": "0x%016x" % text_hash, "text_length": text_length,
+              "optimizer_step": int(adam.state[params[0]]["step"])}
+    note = f"epoch {epoch} trained by charrnn_torch.py with torch {torch.__version__} on {device}"
+    run.save(args.output or args.model, adam, settings, record, note)
+    val = f"val {val_sum / val_targets:.4f} nats/char" if val_targets else "no validation"
+    print(f"charrnn_torch: epoch {epoch}: lr {args.lr:g} train {loss_sum / targets_sum:.4f} nats/char {val} "
+          f"{X.numel() / seconds:,.0f} chars/s {seconds:.1f} s on {device}", file=sys.stderr)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    s = commands.add_parser("score", help="print the loss per character on a text, as charrnn-sample --score")
+    t = commands.add_parser("train", help="train one epoch and save the model back")
+    for p in (s, t):
+        p.add_argument("--model", required=True, help="safetensors file from charrnn-convert --to safetensors")
+        p.add_argument("--text", required=True, help="UTF-8 text")
+        p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+        p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    t.add_argument("--lr", type=float, required=True, help="ADAM learning rate for this epoch")
+    t.add_argument("-o", "--output", help="where to write the trained model (default: over --model, atomically)")
+    for flag, kind in (("--seq-length", int), ("--batch-rows", int), ("--val-fraction", float), ("--clip", float),
+                       ("--dropout", float)):
+        t.add_argument(flag, type=kind, help="first epoch only (the file has no settings yet); default as charrnn-epoch")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        fail(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA device")
+    if args.command == "score":
+        score(args)
+    else:
+        if not (args.lr > 0 and math.isfinite(args.lr)):
+            fail(f"--lr must be a positive number, not {args.lr}")
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
