@@ -140,4 +140,75 @@ import Testing
         let bad = try Self.script("compare-cells", ["--text", "text.txt", "--cell", "mlstm"], in: directory)
         #expect(bad.status == 2 && bad.stderr.contains("--cell takes KIND:SIZES"))
     }
+
+    /// GNU parallel (Debian's `parallel`), which scripts/sweep runs the points with.
+    static let gnuParallel: Bool = {
+        guard let result = try? Tools.run("/usr/bin/env", ["parallel", "--version"]) else { return false }
+        return result.status == 0 && result.text.hasPrefix("GNU parallel")
+    }()
+
+    /// Every point of the grid is a scripts/train run in its own folder; the leaderboard ranks
+    /// them by their best validation loss and counts their parameters; a rerun skips the finished
+    /// points and resumes an interrupted one exactly.
+    @Test(.enabled(if: gnuParallel, "GNU parallel is not installed (scripts/install-deps installs Debian's parallel)"))
+    func sweepRanksEveryPointAndResumes() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let flags = ["--text", "text.txt", "--epochs", "2", "--out", "sw", "--jobs", "2", "--top", "3", "--reproducible",
+                     "--grid", "lr=0.01 cell=lstm,gru hidden=8:4 dropout=0.1", "--", "--threads", "1", "--seq-length", "20", "--batch-rows", "4"]
+        let first = try Self.script("sweep", flags, in: directory)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("sweep: 4 points, 0 finished, 4 to train (2 epochs each)"))
+        let names = ["lr-0.01_cell-lstm_hidden-8_dropout-0.1", "lr-0.01_cell-lstm_hidden-4_dropout-0.1",
+                     "lr-0.01_cell-gru_hidden-8_dropout-0.1", "lr-0.01_cell-gru_hidden-4_dropout-0.1"]
+        #expect(try Self.files(directory.appendingPathComponent("sw/runs")) == names.sorted())
+
+        // The seed's formulas over the 24-symbol alphabet: LSTM 8 4*8*(24+8+1) + 8*24+24 = 1272,
+        // LSTM 4 4*4*(24+4+1) + 4*24+24 = 584, GRU 8 3*8*33 + 216 = 1008, GRU 4 3*4*29 + 120 = 468.
+        let parameters = [names[0]: "1272", names[1]: "584", names[2]: "1008", names[3]: "468"]
+        let table = try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.tsv"), encoding: .utf8)
+        let rows = table.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.first == ["rank", "best_val_nats", "best_epoch", "last_train_nats", "epochs", "status", "parameters",
+                               "lr", "decay", "cell", "hidden", "seed", "dropout", "run"])
+        #expect(rows.count == 5)
+        var previous = -Double.infinity
+        for (rank, row) in rows.dropFirst().enumerated() where row.count == 14 {
+            let name = String(row[13].dropFirst("runs/".count))
+            let run = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("sw/\(row[13])/e002.ckpt"))))
+            let best = run.history.min { $0.validationLoss < $1.validationLoss }!
+            #expect(row[0] == "\(rank + 1)")
+            #expect(row[1] == String(format: "%.4f", best.validationLoss) && row[2] == "\(best.epoch)")
+            #expect(row[3] == String(format: "%.4f", run.history[1].trainLoss))
+            #expect(row[4] == "2" && row[5] == "done" && row[6] == parameters[name])
+            #expect(row[7] == "0.01" && row[8] == "0.97" && row[9] == "\(run.model!.config.cell)" && row[12] == "0.1")
+            #expect(run.training?.dropout == 0.1 && run.history.map(\.learningRate) == [0.01, 0.0097])
+            #expect(best.validationLoss >= previous)
+            previous = best.validationLoss
+        }
+        let plot = try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.svg"), encoding: .utf8)
+        #expect(plot.components(separatedBy: "<path class=\"train\"").count - 1 == 3, "the best 3 runs' train curves")
+        let winner = rows[1][13].replacingOccurrences(of: "runs/lr-0.01_", with: "").split(separator: "_")
+            .map { $0.replacingOccurrences(of: "-", with: "=") }.joined(separator: " ")
+        #expect(plot.contains("data-series=\"lr=0.01 \(winner) train\""), "\(winner)")
+
+        // Interrupted after the first epoch of one point: a rerun trains only that one, from where it stopped.
+        let point = directory.appendingPathComponent("sw/runs/\(names[2])")
+        let finished = try Data(contentsOf: point.appendingPathComponent("e002.ckpt"))
+        let otherLog = try Data(contentsOf: directory.appendingPathComponent("sw/runs/\(names[0])/train.log"))
+        try FileManager.default.removeItem(at: point.appendingPathComponent("e002.ckpt"))
+        try FileManager.default.removeItem(at: point.appendingPathComponent("e002.sample.txt"))
+        let second = try Self.script("sweep", flags, in: directory)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("sweep: 4 points, 3 finished, 1 to train"))
+        #expect(try String(contentsOf: point.appendingPathComponent("train.log"), encoding: .utf8).contains("resuming"))
+        #expect(try Data(contentsOf: point.appendingPathComponent("e002.ckpt")) == finished)
+        #expect(try Data(contentsOf: directory.appendingPathComponent("sw/runs/\(names[0])/train.log")) == otherLog)
+        #expect(try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.tsv"), encoding: .utf8) == table)
+        let third = try Self.script("sweep", flags, in: directory)
+        #expect(third.status == 0 && third.stderr.contains("sweep: 4 points, 4 finished, 0 to train"))
+
+        let bad = try Self.script("sweep", ["--text", "text.txt", "--grid", "width=3"], in: directory)
+        #expect(bad.status == 2 && bad.stderr.contains("unknown key 'width'"))
+    }
 }

@@ -1,0 +1,184 @@
+// charrnn-convert and scripts/torch/charrnn_torch.py as a user runs them:
+// the round trip checkpoint -> safetensors -> checkpoint gives the same bytes
+// for every cell; PyTorch's own modules, loaded from the file, score a text as
+// charrnn does; PyTorch trains the epoch charrnn-epoch would, and the tools
+// continue from what it saves. The PyTorch tests run when python3 can import
+// torch and numpy (pip install "torch==2.13.0+cpu"), and are skipped otherwise.
+
+import CharRNN
+import Foundation
+import Testing
+
+@Suite struct ConvertCLITests {
+    static let cells = ["rnn", "lstm", "gru", "mlstm"]
+    static let script = Tools.repository.appendingPathComponent("scripts/torch/charrnn_torch.py").path
+
+    /// Whether `python3` on the PATH imports torch and numpy.
+    static let torchAvailable: Bool = {
+        guard let result = try? Tools.run("/usr/bin/env", ["python3", "-c", "import torch, numpy"]) else { return false }
+        return result.status == 0
+    }()
+
+    /// text.txt, v.ckpt, e0.ckpt and e1.ckpt (one epoch, --reproducible; LSTM with dropout) of `cell` 6,6.
+    static func trained(_ directory: URL, cell: String) throws {
+        try EpochCLITests.prepare(directory, cell: cell, hidden: "6,6")
+        let dropout = cell == "lstm" ? ["--dropout", "0.25"] : []
+        let epoch = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "--lr", "0.01", "--seq-length", "20",
+                                                    "--batch-rows", "4", "-o", "e1.ckpt", "e0.ckpt"] + dropout, directory: directory)
+        #expect(epoch.status == 0, "\(epoch.stderr)")
+    }
+
+    static func bytes(_ directory: URL, _ name: String) throws -> Data {
+        try Data(contentsOf: directory.appendingPathComponent(name))
+    }
+
+    @Test(arguments: cells)
+    func roundTripGivesTheSameCheckpoint(cell: String) throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.trained(directory, cell: cell)
+        for name in ["v", "e0", "e1"] {
+            let to = try Tools.run("charrnn-convert", ["--to", "safetensors", "-o", "\(name).safetensors", "\(name).ckpt"], directory: directory)
+            #expect(to.status == 0 && to.stderrLines.count == 1, "\(to.stderr)")
+            #expect(to.stderr.hasPrefix("charrnn-convert: \(name).ckpt -> \(name).safetensors: "))
+            let from = try Tools.run("charrnn-convert", ["--from", "safetensors", "-q", "-o", "\(name).back.ckpt", "\(name).safetensors"],
+                                     directory: directory)
+            #expect(from.status == 0 && from.stderr.isEmpty, "\(from.stderr)")
+            #expect(try Self.bytes(directory, "\(name).back.ckpt") == Self.bytes(directory, "\(name).ckpt"), "\(cell) \(name)")
+            let diff = try Tools.run("charrnn-inspect", ["--diff", "\(name).ckpt", "\(name).back.ckpt"], directory: directory)
+            #expect(diff.status == 0 && diff.text.isEmpty, "\(diff.text)")
+            // And the other way: safetensors -> checkpoint -> safetensors, through pipes.
+            let again = try Tools.run("charrnn-convert", ["--to", "safetensors", "-q"], stdin: Self.bytes(directory, "\(name).back.ckpt"))
+            let file = try Self.bytes(directory, "\(name).safetensors")
+            #expect(again.status == 0 && again.stdout == file)
+        }
+        let piped = try Tools.run("charrnn-convert", ["--from", "safetensors", "-q"],
+                                  stdin: Tools.run("charrnn-convert", ["--to", "safetensors", "-q"], stdin: Self.bytes(directory, "e1.ckpt")).stdout)
+        #expect(piped.bytes == [UInt8](try Self.bytes(directory, "e1.ckpt")))
+    }
+
+    @Test func usageAndWrongFilesAreRefused() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.trained(directory, cell: "gru")
+        let neither = try Tools.run("charrnn-convert", ["e1.ckpt"], directory: directory)
+        #expect(neither.status == 2)
+        neither.expectOneLineError("charrnn-convert", containing: "give one of --to safetensors")
+        let both = try Tools.run("charrnn-convert", ["--to", "safetensors", "--from", "safetensors", "e1.ckpt"], directory: directory)
+        #expect(both.status == 2)
+        let onnx = try Tools.run("charrnn-convert", ["--to", "onnx", "e1.ckpt"], directory: directory)
+        #expect(onnx.status == 2)
+        onnx.expectOneLineError("charrnn-convert", containing: "--to knows one format, safetensors, not 'onnx'")
+        let backwards = try Tools.run("charrnn-convert", ["--from", "safetensors", "-o", "x.ckpt", "e1.ckpt"], directory: directory)
+        #expect(backwards.status == 1)
+        backwards.expectOneLineError("charrnn-convert", containing: "e1.ckpt: this is a charrnn checkpoint; convert it with --to safetensors")
+        try Tools.run("charrnn-convert", ["--to", "safetensors", "-q", "-o", "e1.safetensors", "e1.ckpt"], directory: directory)
+        let notACheckpoint = try Tools.run("charrnn-convert", ["--to", "safetensors", "-o", "y", "e1.safetensors"], directory: directory)
+        #expect(notACheckpoint.status == 1)
+        notACheckpoint.expectOneLineError("charrnn-convert", containing: "e1.safetensors: not a charrnn checkpoint")
+        // A cut file: the header promises more than there is.
+        try Self.bytes(directory, "e1.safetensors").prefix(100).write(to: directory.appendingPathComponent("cut.safetensors"))
+        let cut = try Tools.run("charrnn-convert", ["--from", "safetensors", "-o", "z.ckpt", "cut.safetensors"], directory: directory)
+        #expect(cut.status == 1)
+        cut.expectOneLineError("charrnn-convert", containing: "cut.safetensors: the header claims")
+        #expect(try Self.files(directory).filter { ["x.ckpt", "y", "z.ckpt"].contains($0) }.isEmpty)
+    }
+
+    static func files(_ directory: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path)
+    }
+
+    // MARK: - PyTorch
+
+    static func python(_ arguments: [String], in directory: URL) throws -> ToolResult {
+        try Tools.run("/usr/bin/env", ["python3"] + arguments, directory: directory)
+    }
+
+    /// The number before " nats/char" in a score line.
+    static func nats(_ line: String) -> Double? {
+        line.firstMatch(of: #/ ([0-9.]+) nats/char/#).flatMap { Double($0.1) }
+    }
+
+    /// charrnn_torch.py's model scores the text as charrnn's own scoring does (within 1e-4
+    /// nats/char), and for rnn, lstm and gru, so do PyTorch's stock multi-layer nn.RNN /
+    /// nn.LSTM / nn.GRU and nn.Linear loaded strictly from the file's state_dict names.
+    @Test(.enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
+          arguments: cells)
+    func pytorchScoresAsCharrnn(cell: String) throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.trained(directory, cell: cell)
+        try Tools.run("charrnn-convert", ["--to", "safetensors", "-q", "-o", "e1.safetensors", "e1.ckpt"], directory: directory)
+        let checkpoint = try EpochCLITests.checkpoint(directory, "e1.ckpt")
+        let index = checkpoint.alphabet.makeIndex()
+        let symbols = String(decoding: EpochCLITests.text, as: UTF8.self).unicodeScalars.map { UInt16(index.index(of: $0.value)!) }
+        let ours = TextScore.score(symbols, model: checkpoint.model!).natsPerCharacter
+
+        let sample = try Tools.run("charrnn-sample", ["--score", "text.txt", "e1.ckpt"], directory: directory)
+        let torch = try Self.python([Self.script, "score", "--threads", "1", "--model", "e1.safetensors", "--text", "text.txt"], in: directory)
+        #expect(torch.status == 0, "\(torch.stderr)")
+        let theirs = try #require(Self.nats(torch.text), "\(torch.text)")
+        #expect(abs(theirs - ours) <= 1e-4, "charrnn \(ours), PyTorch \(theirs)")
+        #expect(Self.nats(sample.text) == (ours * 10_000).rounded() / 10_000)
+
+        guard cell != "mlstm" else { return }
+        let stock = """
+            import json, sys, torch
+            sys.path.insert(0, \(String(reflecting: Tools.repository.appendingPathComponent("scripts/torch").path)))
+            from charrnn_torch import load_safetensors
+            tensors, metadata = load_safetensors("e1.safetensors")
+            hidden = [int(h) for h in metadata["charrnn.hidden"].split(",")]
+            alphabet = [chr(c) for c in json.loads(metadata["charrnn.alphabet"])]
+            kind = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[metadata["charrnn.cell"]]
+            rnn, dense = kind(len(alphabet), hidden[0], num_layers=len(hidden)), torch.nn.Linear(hidden[-1], len(alphabet))
+            rnn.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("rnn.")}, strict=True)
+            dense.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("dense.")}, strict=True)
+            ids = torch.tensor([alphabet.index(c) for c in open("text.txt", encoding="utf-8").read()])
+            with torch.no_grad():
+                out, _ = rnn(torch.nn.functional.one_hot(ids[:-1], len(alphabet)).float().unsqueeze(1))
+                loss = torch.nn.functional.cross_entropy(dense(out[:, 0]), ids[1:], reduction="sum").double()
+            print(f"{loss.item() / (len(ids) - 1):.8f} nats/char")
+            """
+        let module = try Self.python(["-c", stock], in: directory)
+        #expect(module.status == 0, "\(module.stderr)")
+        let stockNats = try #require(Self.nats(" " + module.text), "\(module.text)")
+        #expect(abs(stockNats - ours) <= 1e-4, "charrnn \(ours), stock nn.\(cell.uppercased()) \(stockNats)")
+    }
+
+    /// charrnn_torch.py train runs the epoch charrnn-epoch runs (same layout, padding, clipping,
+    /// ADAM state, dropout masks): the same losses and, up to float rounding, the same weights;
+    /// what it saves converts back to a checkpoint that charrnn-epoch trains on.
+    @Test(.enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
+          arguments: cells)
+    func pytorchTrainsTheEpochCharrnnWould(cell: String) throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.trained(directory, cell: cell)
+        try Tools.run("charrnn-convert", ["--to", "safetensors", "-q", "-o", "e1.safetensors", "e1.ckpt"], directory: directory)
+        let ours = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "--lr", "0.005", "-o", "e2.ckpt", "e1.ckpt"],
+                                 directory: directory)
+        #expect(ours.status == 0, "\(ours.stderr)")
+        let torch = try Self.python([Self.script, "train", "--threads", "1", "--model", "e1.safetensors", "--text", "text.txt",
+                                     "--lr", "0.005", "-o", "t2.safetensors"], in: directory)
+        #expect(torch.status == 0, "\(torch.stderr)")
+        #expect(torch.stderr.hasPrefix("charrnn_torch: epoch 2: lr 0.005 train "), "\(torch.stderr)")
+        let back = try Tools.run("charrnn-convert", ["--from", "safetensors", "-q", "-o", "t2.ckpt", "t2.safetensors"], directory: directory)
+        #expect(back.status == 0, "\(back.stderr)")
+
+        let expected = try EpochCLITests.checkpoint(directory, "e2.ckpt"), got = try EpochCLITests.checkpoint(directory, "t2.ckpt")
+        let a = expected.history[1], b = got.history[1]
+        #expect(b.epoch == 2 && b.learningRate == 0.005 && b.optimizerStep == a.optimizerStep)
+        #expect(b.textHash == a.textHash && b.textLength == a.textLength)
+        #expect(abs(b.trainLoss - a.trainLoss) <= 1e-4 && abs(b.validationLoss - a.validationLoss) <= 1e-4,
+                "train \(a.trainLoss) vs \(b.trainLoss), val \(a.validationLoss) vs \(b.validationLoss)")
+        #expect(got.training == expected.training)
+        #expect(got.optimizer!.step == expected.optimizer!.step)
+        let largest = zip(expected.model!.parameters, got.model!.parameters).map { abs($0 - $1) }.max()!
+        #expect(largest <= 1e-4, "weights differ by up to \(largest)")
+        #expect(got.metadata.last?.key == "charrnn_torch" && got.metadata.last?.value.contains("epoch 2") == true)
+
+        let next = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "--lr", "0.004", "-o", "e3.ckpt", "t2.ckpt"], directory: directory)
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(try EpochCLITests.checkpoint(directory, "e3.ckpt").history.map(\.epoch) == [1, 2, 3])
+    }
+}
