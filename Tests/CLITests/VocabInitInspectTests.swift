@@ -109,7 +109,7 @@ import Testing
         #expect(badDirectory.stderr.contains("/nonexistent/dir/v.ckpt: cannot create a temporary file beside it"))
     }
 
-    @Test(arguments: ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample"])
+    @Test(arguments: ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample", "charrnn-convert"])
     func helpEndsWithExamplesAndBadFlagsAreOneLine(tool: String) throws {
         let help = try Tools.run(tool, ["--help"])
         #expect(help.status == 0)
