@@ -43,8 +43,8 @@ struct Convert: CharRNNTool {
     var quiet = false
 
     func validate() throws {
-        guard (to == nil) != (from == nil) else {
-            throw ValidationError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out)")
+        if to != nil, from != nil {
+            throw ValidationError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out), not both")
         }
         for (flag, value) in [("--to", to), ("--from", from)] {
             if let value, value != "safetensors" {
@@ -54,6 +54,11 @@ struct Convert: CharRNNTool {
     }
 
     func run() throws {
+        // Checked here rather than in validate(), so that a misspelt flag is reported as such first.
+        guard to != nil || from != nil else {
+            throw ToolError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out) "
+                            + "(see 'charrnn-convert --help')", exitCode: 2)
+        }
         let target = OutputTarget(path: output)
         if target.path == nil, SystemInfo.isTerminal(1) {
             throw ToolError("<stdout>: refusing to write a binary file to a terminal; redirect it (> file) or use -o FILE")
