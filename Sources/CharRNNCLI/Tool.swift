@@ -132,10 +132,15 @@ extension CharRNNTool {
     }
 }
 
-/// Writes one line to standard error.
+/// Writes one line to standard error, on a line of its own: a progress bar
+/// shown on a terminal is erased first (see StatusLine).
 public func printError(_ line: String) {
     var text = line
     if !text.hasSuffix("\n") { text += "\n" }
+    if charrnn_status_line_shown() != 0 {
+        charrnn_set_status_line_shown(0)
+        text = StatusLine.erase + text
+    }
     text.withUTF8 { buffer in
         _ = try? writeAll(STDERR_FILENO, UnsafeRawBufferPointer(buffer), name: "<stderr>")
     }

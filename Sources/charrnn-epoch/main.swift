@@ -15,7 +15,10 @@ struct Epoch: CharRNNTool {
             is the cross-entropy of the next character; padded targets have none. ADAM's \
             moments and step count come from the checkpoint and go back into it, so epochs \
             chain exactly. --seq-length, --batch-rows, --val-fraction and --clip are recorded \
-            at the first epoch and reused; changing them later needs --change-settings.
+            at the first epoch and reused; changing them later needs --change-settings. \
+            On a terminal, a progress bar fitted to its width is redrawn up to 10 times a \
+            second (CHARRNN_PROGRESS_INTERVAL=SECONDS changes that); elsewhere, a log line \
+            is printed every --log-every seconds.
             """,
         version: CharRNNVersion.line(tool: "charrnn-epoch"))
 
@@ -52,7 +55,7 @@ struct Epoch: CharRNNTool {
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
     var resetOptimizer = false
 
-    @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal.", valueName: "SECONDS"))
+    @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
     var logEvery: Double = 30
 
     @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
@@ -79,7 +82,7 @@ struct Epoch: CharRNNTool {
             throw ValidationError("--val-fraction must be in [0, 1), not \(valFraction)")
         }
         if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
-        guard logEvery > 0, logEvery.isFinite else { throw ValidationError("--log-every must be a positive number of seconds") }
+        guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64, not \(threads)") }
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
@@ -121,7 +124,7 @@ struct Epoch: CharRNNTool {
         } catch {
             throw ToolError("\(name): \(error)")
         }
-        let reporter = ProgressPrinter(epoch: epochNumber, quiet: quiet, logEvery: logEvery,
+        let reporter = ProgressPrinter(tool: "charrnn-epoch", epoch: epochNumber, quiet: quiet, logEvery: logEvery,
                                        sequenceLength: settings.sequenceLength)
         let next: Checkpoint
         let outcome: EpochOutcome
@@ -142,42 +145,6 @@ struct Epoch: CharRNNTool {
             printError("charrnn-epoch: " + ProgressReport.summary(outcome))
         }
         try saveCheckpoint(next, to: target)
-    }
-}
-
-/// Prints progress on stderr: a redrawn bar on a terminal, throttled log lines otherwise.
-final class ProgressPrinter {
-    let epoch: Int
-    let quiet: Bool
-    let logEvery: Double
-    let sequenceLength: Int
-    let isTerminal = SystemInfo.isTerminal(2)
-    var lastPrint = 0.0
-    var drewBar = false
-
-    init(epoch: Int, quiet: Bool, logEvery: Double, sequenceLength: Int) {
-        self.epoch = epoch
-        self.quiet = quiet
-        self.logEvery = logEvery
-        self.sequenceLength = sequenceLength
-    }
-
-    func report(_ progress: TrainingProgress) {
-        guard !quiet else { return }
-        if isTerminal {
-            guard progress.secondsElapsed - lastPrint >= 0.1 || progress.batch == progress.batches else { return }
-            lastPrint = progress.secondsElapsed
-            printErrorRaw("\r\u{1B}[K" + ProgressReport.bar(epoch: epoch, progress))
-            drewBar = true
-        } else if progress.secondsElapsed - lastPrint >= logEvery {
-            lastPrint = progress.secondsElapsed
-            printError(ProgressReport.logLine(epoch: epoch, progress, sequenceLength: sequenceLength, timestamp: isoTimestamp()))
-        }
-    }
-
-    func finish() {
-        if drewBar { printErrorRaw("\r\u{1B}[K") }
-        drewBar = false
     }
 }
 
