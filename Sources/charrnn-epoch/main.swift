@@ -24,26 +24,29 @@ struct Epoch: CharRNNTool {
 
     static let examples = [
         "charrnn-epoch --text input.txt --lr 0.002 < e0.ckpt > e1.ckpt",
-        "charrnn-init < vocab.ckpt | charrnn-epoch --lr 0.002 | charrnn-epoch --lr 0.00194 > e2.ckpt",
-        "lr=0.002; for e in 1 2 3; do charrnn-epoch --lr $lr -o e$e.ckpt e$((e-1)).ckpt; lr=$(echo \"$lr*0.97\" | bc -l); done",
+        "charrnn-epoch --text input.txt --lr 0.00194 -o e2.ckpt e1.ckpt",
+        "charrnn-init < vocab.ckpt | charrnn-epoch --text input.txt > e1.ckpt",
+        "charrnn-epoch --check --text input.txt --seq-length 100",
     ]
 
-    @Argument(help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "checkpoint"))
+    @Argument(help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "CHECKPOINT"),
+              completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"))
-    var text: String = "input.txt"
+    @Option(help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"),
+            completion: .file())
+    var text: String
 
-    @Option(help: "ADAM learning rate for this epoch.")
+    @Option(help: ArgumentHelp("ADAM learning rate for this epoch.", valueName: "RATE"))
     var lr: Double = 0.002
 
-    @Option(name: .customLong("seq-length"), help: ArgumentHelp("Time steps per training sequence (truncated BPTT). First epoch default: 50.", valueName: "T"))
+    @Option(name: .customLong("seq-length"), help: ArgumentHelp("Time steps per training sequence (truncated BPTT). First epoch default: 50.", valueName: "STEPS"))
     var seqLength: Int?
 
-    @Option(name: .customLong("batch-rows"), help: ArgumentHelp("Rows the text is chunked into (batch size). First epoch default: 50.", valueName: "B"))
+    @Option(name: .customLong("batch-rows"), help: ArgumentHelp("Rows the text is chunked into (batch size). First epoch default: 50.", valueName: "ROWS"))
     var batchRows: Int?
 
-    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Final fraction of the text held out for the validation loss, in [0, 1). First epoch default: 0.05.", valueName: "F"))
+    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Final fraction of the text held out for the validation loss, in [0, 1). First epoch default: 0.05.", valueName: "FRACTION"))
     var valFraction: Double?
 
     @Option(help: ArgumentHelp("Clip the per-character gradient to this global L2 norm; 0 turns clipping off. First epoch default: 5.", valueName: "NORM"))
@@ -58,17 +61,16 @@ struct Epoch: CharRNNTool {
     @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
     var logEvery: Double = 30
 
-    @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
-    var quiet = false
-
     @Flag(help: "Record seconds and chars/s as 0 in the history, so the same inputs give a byte-identical checkpoint.")
     var reproducible = false
 
-    @Option(help: "Threads to train on (1 or 2; the result is the same either way).")
-    var threads: Int = min(2, Int(SystemInfo.processorCount))
+    @OptionGroup var threads: ThreadsOption
+    @OptionGroup var out: OutputOption
+    @OptionGroup var verbosity: QuietOption
+    @OptionGroup var checking: CheckOption
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the checkpoint to FILE, atomically ('-': standard output).", valueName: "FILE"))
-    var output: String = "-"
+    var quiet: Bool { verbosity.quiet }
+    var checkOnly: Bool { checking.check }
 
     func validate() throws {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") }
@@ -83,14 +85,13 @@ struct Epoch: CharRNNTool {
         }
         if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
         guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
-        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64, not \(threads)") }
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
     }
 
     func run() throws {
-        let target = OutputTarget(path: output)
+        let target = OutputTarget(path: out.output)
         try target.checkNotTerminal()
         let (checkpoint, name) = try loadCheckpoint(path: input)
         guard checkpoint.model != nil else { throw ToolError("\(name): \(EpochError.noModel)") }
@@ -98,6 +99,7 @@ struct Epoch: CharRNNTool {
         do {
             let file = try InputFile(path: text)
             defer { file.close() }
+            announceTextFromTerminal(file, tool: "charrnn-epoch", quiet: quiet)
             encoded = try file.encodeText(with: checkpoint.alphabet)
         } catch let error as UnknownSymbolError {
             throw ToolError("\(text): \(error)")
@@ -115,7 +117,7 @@ struct Epoch: CharRNNTool {
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
         request.reproducible = reproducible
-        request.threads = threads
+        request.threads = threads.requested ?? min(2, SystemInfo.processorCount)
 
         let epochNumber = (checkpoint.history.last?.epoch ?? 0) + 1
         let settings: TrainingSettings

@@ -193,7 +193,8 @@ import Testing
         for (name, bytes, fragment) in cases {
             try Data(bytes).write(to: directory.appendingPathComponent(name))
             for tool in ["charrnn-inspect", "charrnn-init", "charrnn-sample", "charrnn-epoch"] {
-                let result = try Tools.run(tool, [name], directory: directory)
+                let text = tool == "charrnn-epoch" ? ["--text", "/dev/null"] : []
+                let result = try Tools.run(tool, text + [name], directory: directory)
                 #expect(result.status == 1, "\(tool) \(name)")
                 result.expectOneLineError(tool, containing: "\(name): ")
                 #expect(result.stderr.contains(fragment) || fragment == "corrupt", "\(tool) \(name): \(result.stderr)")
