@@ -1,6 +1,7 @@
 // What every charrnn executable shares: help that ends with examples, errors
 // as one line prefixed with the tool's name, documented exit codes, the CPU
-// check for AVX2 builds, and reading/writing checkpoints.
+// check for AVX2 builds, --check (parse, validate, stop), and reading/writing
+// checkpoints.
 //
 // Exit codes: 0 success, 1 an error (bad input, I/O), 2 a usage error.
 // charrnn-inspect --diff uses 0 same, 1 different, 2 any error, like diff(1).
@@ -57,8 +58,8 @@ extension CharRNNTool {
         charrnn_unblock_termination_signals()
         charrnn_install_signal_handlers(name)
         var command: Self
+        let arguments = normalisedArguments(Array(CommandLine.arguments.dropFirst()))
         do {
-            let arguments = normalisedArguments(Array(CommandLine.arguments.dropFirst()))
             try preflight(arguments)
             let parsed = try parseAsRoot(arguments)
             guard let typed = parsed as? Self else {
@@ -82,7 +83,7 @@ extension CharRNNTool {
                 exitProcess(0)
             }
             // One line: the parser's message and where to look for help.
-            let message = usageMessage(for: error, arguments: normalisedArguments(Array(CommandLine.arguments.dropFirst())))
+            let message = usageMessage(for: error, arguments: arguments)
             printError("\(name): \(message.replacingPrefix("Error: ", with: "")) (see '\(name) --help')")
             exitProcess(2)
         }
