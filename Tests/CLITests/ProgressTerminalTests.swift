@@ -106,11 +106,28 @@ enum Spawn {
     /// Runs `command[0]` (a bash script, the rest of `command` as $1...) with
     /// stdin, stdout and stderr on `terminal`, or on /dev/null and the files
     /// `stdout` and `stderr`. Returns the pid once the command runs; reap it with `wait`.
+    ///
+    /// The child inherits the signal mask of the test's thread, which blocks
+    /// most signals, as a careless parent would: the tools must unblock what
+    /// they need (SIGINT, SIGWINCH). With `cleanSignals` it starts as from a
+    /// shell instead, nothing blocked and every signal at its default, which
+    /// tmux needs to hear kill-server.
     static func start(_ command: [String], terminal: Int32? = nil, stdout: String = "/dev/null",
-                      stderr: String = "/dev/null") throws -> pid_t {
+                      stderr: String = "/dev/null", cleanSignals: Bool = false) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if cleanSignals {
+            var none = sigset_t(), all = sigset_t()
+            sigemptyset(&none)
+            sigfillset(&all)
+            posix_spawnattr_setsigmask(&attributes, &none)
+            posix_spawnattr_setsigdefault(&attributes, &all)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        }
         if let terminal {
             for target in Int32(0)...2 { posix_spawn_file_actions_adddup2(&actions, terminal, target) }
         } else {
@@ -123,7 +140,7 @@ enum Spawn {
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/bin/bash", &actions, nil, cArguments, environ)
+        let result = posix_spawn(&pid, "/bin/bash", &actions, &attributes, cArguments, environ)
         guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .ECHILD) }
         return pid
     }
@@ -136,7 +153,7 @@ enum Spawn {
         return (signal == 0 ? (status >> 8) & 0xFF : 0, signal)
     }
 
-    /// Runs `program arguments` to its end; returns its status and what it printed.
+    /// Runs `program arguments` to its end, as from a shell; returns its status and what it printed.
     static func run(_ program: String, _ arguments: [String], in directory: URL) throws -> (status: Int32, stdout: String, stderr: String) {
         let out = directory.appendingPathComponent(".spawn-out-\(UUID().uuidString)")
         let err = directory.appendingPathComponent(".spawn-err-\(UUID().uuidString)")
@@ -145,7 +162,7 @@ enum Spawn {
             try? FileManager.default.removeItem(at: err)
         }
         let pid = try start(["cd \"$1\" && shift && exec \"$@\"", directory.path, program] + arguments,
-                            stdout: out.path, stderr: err.path)
+                            stdout: out.path, stderr: err.path, cleanSignals: true)
         let (status, _) = wait(pid)
         let read = { (url: URL) in (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
         return (status, read(out), read(err))
@@ -335,15 +352,15 @@ struct TerminalModel {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory, characters: 300)
-        // A server of our own (-L), so that no other tmux session is touched.
-        let server = "charrnn-test-\(UUID().uuidString)"
+        // A server of our own, its socket in the test's directory, so that no other tmux session is touched.
+        let socket = directory.appendingPathComponent("tmux.socket").path
         func tmux(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-            try Spawn.run(Self.tmux!, ["-L", server, "-f", "/dev/null"] + arguments, in: directory)
+            try Spawn.run(Self.tmux!, ["-S", socket, "-f", "/dev/null"] + arguments, in: directory)
         }
         defer { _ = try? tmux(["kill-server"]) }
         let epoch = Tools.binaries.appendingPathComponent("charrnn-epoch").path
         let command = "cd '\(directory.path)' && CHARRNN_PROGRESS_INTERVAL=0 '\(epoch)' "
-            + Self.epochArguments.joined(separator: " ") + "; tmux -L \(server) wait-for -S finished; exec cat"
+            + Self.epochArguments.joined(separator: " ") + "; tmux -S '\(socket)' wait-for -S finished; exec cat"
         let started = try tmux(["new-session", "-d", "-x", "\(columns)", "-y", "24", "-s", "epoch", command])
         #expect(started.status == 0, "\(started.stderr)")
         // Returns once the command above has signalled: the epoch is over.
