@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -66,6 +67,9 @@ static volatile sig_atomic_t handlers_installed = 0;
 static char tool_name[64];
 static char interrupt_note[256];
 static volatile sig_atomic_t note_ready = 0;
+// A progress bar is on stderr's current line (a terminal): clear it before any message.
+static volatile sig_atomic_t status_line_shown = 0;
+static volatile sig_atomic_t window_changed = 0;
 
 static size_t bounded_copy(char *destination, size_t capacity, const char *source) {
     size_t length = strlen(source);
@@ -92,6 +96,9 @@ static void report_and_reraise(int sig) {
         const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
         char line[512];
         size_t used = 0;
+        // "\r\033[K": back to the start of the progress bar's line and erase it (and the
+        // terminal's echo of ^C), so the message starts on a clean line.
+        if (status_line_shown) append(line, &used, sizeof line, "\r\033[K");
         append(line, &used, sizeof line, tool_name);
         append(line, &used, sizeof line, ": interrupted by ");
         append(line, &used, sizeof line, name);
@@ -177,4 +184,44 @@ uint64_t charrnn_physical_memory(void) {
     long page_size = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page_size <= 0) return 0;
     return (uint64_t)pages * (uint64_t)page_size;
+}
+
+void charrnn_set_status_line_shown(int shown) {
+    status_line_shown = shown ? 1 : 0;
+}
+
+int charrnn_status_line_shown(void) {
+    return status_line_shown;
+}
+
+int charrnn_terminal_columns(int fd) {
+    struct winsize size;
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0 || size.ws_col == 0) return 0;
+    return size.ws_col;
+}
+
+static void note_window_change(int sig) {
+    (void)sig;
+    window_changed = 1;
+}
+
+void charrnn_watch_window_size(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = note_window_change;
+    sigemptyset(&action.sa_mask);
+    // Reads and writes in progress resume rather than fail with EINTR.
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGWINCH, &action, NULL);
+    // A parent may have started us with it blocked (the mask is inherited).
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int charrnn_window_size_changed(void) {
+    if (!window_changed) return 0;
+    window_changed = 0;
+    return 1;
 }

@@ -1,6 +1,7 @@
 // What every charrnn executable shares: help that ends with examples, errors
 // as one line prefixed with the tool's name, documented exit codes, the CPU
-// check for AVX2 builds, and reading/writing checkpoints.
+// check for AVX2 builds, --check (parse, validate, stop), and reading/writing
+// checkpoints.
 //
 // Exit codes: 0 success, 1 an error (bad input, I/O), 2 a usage error.
 // charrnn-inspect --diff uses 0 same, 1 different, 2 any error, like diff(1).
@@ -38,10 +39,17 @@ public protocol CharRNNTool: ParsableCommand {
     static var examples: [String] { get }
     /// Exit code for errors thrown by `run()` (1, or 2 for diff-like modes).
     var errorExitCode: Int32 { get }
+    /// True for `--check`: the command line is valid, so stop before `run()`.
+    var checkOnly: Bool { get }
+    /// Looks at the raw arguments before they are parsed, to explain a mistake
+    /// the parser would report in a misleading way (throw a ValidationError).
+    static func preflight(_ arguments: [String]) throws
 }
 
 extension CharRNNTool {
     public var errorExitCode: Int32 { 1 }
+    public var checkOnly: Bool { false }
+    public static func preflight(_ arguments: [String]) throws {}
 
     /// Parses the command line, runs the tool and exits with its status.
     public static func runAsTool() -> Never {
@@ -50,8 +58,10 @@ extension CharRNNTool {
         charrnn_unblock_termination_signals()
         charrnn_install_signal_handlers(name)
         var command: Self
+        let arguments = normalisedArguments(Array(CommandLine.arguments.dropFirst()))
         do {
-            let parsed = try parseAsRoot(normalisedArguments(Array(CommandLine.arguments.dropFirst())))
+            try preflight(arguments)
+            let parsed = try parseAsRoot(arguments)
             guard let typed = parsed as? Self else {
                 // Built-in commands (help, completion scripts) are not our type.
                 var other = parsed
@@ -64,15 +74,20 @@ extension CharRNNTool {
             if code == .success {
                 var text = fullMessage(for: error)
                 while text.last?.isWhitespace == true { text.removeLast() }
-                if text.contains("USAGE:") { text += "\n\n" + examplesText }
+                if let shell = CompletionScript.requestedShell(CommandLine.arguments) {
+                    text = CompletionScript.fixed(text, shell: shell, tool: name)
+                } else if text.contains("USAGE:") {
+                    text = HelpText.withCompletionOption(text) + "\n\n" + examplesText
+                }
                 print(text)
                 exitProcess(0)
             }
             // One line: the parser's message and where to look for help.
-            let message = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+            let message = usageMessage(for: error, arguments: arguments)
             printError("\(name): \(message.replacingPrefix("Error: ", with: "")) (see '\(name) --help')")
             exitProcess(2)
         }
+        if command.checkOnly { exitProcess(0) }
         do {
             try command.run()
             exitProcess(0)
@@ -84,6 +99,23 @@ extension CharRNNTool {
         } catch {
             printError("\(name): \(error)")
             exitProcess(command.errorExitCode)
+        }
+    }
+
+    /// The first line of the parser's message for `error`. The parser reports a
+    /// missing required option (--text) before a misspelt one (--txt), though the
+    /// misspelling is the cause: when a required option is missing, the arguments
+    /// are parsed again with it, and a message about what was typed wins.
+    static func usageMessage(for error: Error, arguments: [String]) -> String {
+        let message = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+        guard let missing = message.firstMatch(of: #/Missing expected argument '(--[a-z-]+) /#)?.1 else { return message }
+        let split = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        do {
+            _ = try parseAsRoot(Array(arguments[..<split]) + [String(missing), "placeholder"] + arguments[split...])
+            return message
+        } catch {
+            let other = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? message
+            return other.contains("Missing expected argument") ? message : other
         }
     }
 
@@ -132,10 +164,15 @@ extension CharRNNTool {
     }
 }
 
-/// Writes one line to standard error.
+/// Writes one line to standard error, on a line of its own: a progress bar
+/// shown on a terminal is erased first (see StatusLine).
 public func printError(_ line: String) {
     var text = line
     if !text.hasSuffix("\n") { text += "\n" }
+    if charrnn_status_line_shown() != 0 {
+        charrnn_set_status_line_shown(0)
+        text = StatusLine.erase + text
+    }
     text.withUTF8 { buffer in
         _ = try? writeAll(STDERR_FILENO, UnsafeRawBufferPointer(buffer), name: "<stderr>")
     }

@@ -27,20 +27,21 @@ struct Convert: CharRNNTool {
         "charrnn-convert --to safetensors < e10.ckpt | charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
     ]
 
-    @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"))
+    @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
+              completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors.", valueName: "format"))
+    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors.", valueName: "FORMAT"))
     var to: String?
 
-    @Option(help: ArgumentHelp("Convert a file of this format to a checkpoint: safetensors.", valueName: "format"))
+    @Option(help: ArgumentHelp("Convert a file of this format to a checkpoint: safetensors.", valueName: "FORMAT"))
     var from: String?
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the result to FILE, atomically ('-': standard output).", valueName: "FILE"))
-    var output: String = "-"
+    @OptionGroup var out: OutputOption
+    @OptionGroup var verbosity: QuietOption
 
-    @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
-    var quiet = false
+    var output: String { out.output }
+    var quiet: Bool { verbosity.quiet }
 
     func validate() throws {
         if to != nil, from != nil {

@@ -15,32 +15,38 @@ struct Epoch: CharRNNTool {
             is the cross-entropy of the next character; padded targets have none. ADAM's \
             moments and step count come from the checkpoint and go back into it, so epochs \
             chain exactly. --seq-length, --batch-rows, --val-fraction, --clip and --dropout are recorded \
-            at the first epoch and reused; changing them later needs --change-settings.
+            at the first epoch and reused; changing them later needs --change-settings. \
+            On a terminal, a progress bar fitted to its width is redrawn up to 10 times a \
+            second (CHARRNN_PROGRESS_INTERVAL=SECONDS changes that); elsewhere, a log line \
+            is printed every --log-every seconds.
             """,
         version: CharRNNVersion.line(tool: "charrnn-epoch"))
 
     static let examples = [
         "charrnn-epoch --text input.txt --lr 0.002 < e0.ckpt > e1.ckpt",
-        "charrnn-init < vocab.ckpt | charrnn-epoch --lr 0.002 | charrnn-epoch --lr 0.00194 > e2.ckpt",
-        "lr=0.002; for e in 1 2 3; do charrnn-epoch --lr $lr -o e$e.ckpt e$((e-1)).ckpt; lr=$(echo \"$lr*0.97\" | bc -l); done",
+        "charrnn-epoch --text input.txt --lr 0.00194 -o e2.ckpt e1.ckpt",
+        "charrnn-init < vocab.ckpt | charrnn-epoch --text input.txt > e1.ckpt",
+        "charrnn-epoch --check --text input.txt --seq-length 100",
     ]
 
-    @Argument(help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "checkpoint"))
+    @Argument(help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "CHECKPOINT"),
+              completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"))
-    var text: String = "input.txt"
+    @Option(help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"),
+            completion: .file())
+    var text: String
 
-    @Option(help: "ADAM learning rate for this epoch.")
+    @Option(help: ArgumentHelp("ADAM learning rate for this epoch.", valueName: "RATE"))
     var lr: Double = 0.002
 
-    @Option(name: .customLong("seq-length"), help: ArgumentHelp("Time steps per training sequence (truncated BPTT). First epoch default: 50.", valueName: "T"))
+    @Option(name: .customLong("seq-length"), help: ArgumentHelp("Time steps per training sequence (truncated BPTT). First epoch default: 50.", valueName: "STEPS"))
     var seqLength: Int?
 
-    @Option(name: .customLong("batch-rows"), help: ArgumentHelp("Rows the text is chunked into (batch size). First epoch default: 50.", valueName: "B"))
+    @Option(name: .customLong("batch-rows"), help: ArgumentHelp("Rows the text is chunked into (batch size). First epoch default: 50.", valueName: "ROWS"))
     var batchRows: Int?
 
-    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Final fraction of the text held out for the validation loss, in [0, 1). First epoch default: 0.05.", valueName: "F"))
+    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Final fraction of the text held out for the validation loss, in [0, 1). First epoch default: 0.05.", valueName: "FRACTION"))
     var valFraction: Double?
 
     @Option(help: ArgumentHelp("Clip the per-character gradient to this global L2 norm; 0 turns clipping off. First epoch default: 5.", valueName: "NORM"))
@@ -55,20 +61,19 @@ struct Epoch: CharRNNTool {
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
     var resetOptimizer = false
 
-    @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal.", valueName: "SECONDS"))
+    @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
     var logEvery: Double = 30
-
-    @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
-    var quiet = false
 
     @Flag(help: "Record seconds and chars/s as 0 in the history, so the same inputs give a byte-identical checkpoint.")
     var reproducible = false
 
-    @Option(help: "Threads to train on (1 or 2; the result is the same either way).")
-    var threads: Int = min(2, Int(SystemInfo.processorCount))
+    @OptionGroup var threads: ThreadsOption
+    @OptionGroup var out: OutputOption
+    @OptionGroup var verbosity: QuietOption
+    @OptionGroup var checking: CheckOption
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the checkpoint to FILE, atomically ('-': standard output).", valueName: "FILE"))
-    var output: String = "-"
+    var quiet: Bool { verbosity.quiet }
+    var checkOnly: Bool { checking.check }
 
     func validate() throws {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") }
@@ -83,15 +88,14 @@ struct Epoch: CharRNNTool {
         }
         if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), not \(dropout)") }
-        guard logEvery > 0, logEvery.isFinite else { throw ValidationError("--log-every must be a positive number of seconds") }
-        guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64, not \(threads)") }
+        guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
     }
 
     func run() throws {
-        let target = OutputTarget(path: output)
+        let target = OutputTarget(path: out.output)
         try target.checkNotTerminal()
         let (checkpoint, name) = try loadCheckpoint(path: input)
         guard checkpoint.model != nil else { throw ToolError("\(name): \(EpochError.noModel)") }
@@ -99,6 +103,7 @@ struct Epoch: CharRNNTool {
         do {
             let file = try InputFile(path: text)
             defer { file.close() }
+            announceTextFromTerminal(file, tool: "charrnn-epoch", quiet: quiet)
             encoded = try file.encodeText(with: checkpoint.alphabet)
         } catch let error as UnknownSymbolError {
             throw ToolError("\(text): \(error)")
@@ -117,7 +122,7 @@ struct Epoch: CharRNNTool {
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
         request.reproducible = reproducible
-        request.threads = threads
+        request.threads = threads.requested ?? min(2, SystemInfo.processorCount)
 
         let epochNumber = (checkpoint.history.last?.epoch ?? 0) + 1
         let settings: TrainingSettings
@@ -126,7 +131,7 @@ struct Epoch: CharRNNTool {
         } catch {
             throw ToolError("\(name): \(error)")
         }
-        let reporter = ProgressPrinter(epoch: epochNumber, quiet: quiet, logEvery: logEvery,
+        let reporter = ProgressPrinter(tool: "charrnn-epoch", epoch: epochNumber, quiet: quiet, logEvery: logEvery,
                                        sequenceLength: settings.sequenceLength)
         let next: Checkpoint
         let outcome: EpochOutcome
@@ -147,42 +152,6 @@ struct Epoch: CharRNNTool {
             printError("charrnn-epoch: " + ProgressReport.summary(outcome))
         }
         try saveCheckpoint(next, to: target)
-    }
-}
-
-/// Prints progress on stderr: a redrawn bar on a terminal, throttled log lines otherwise.
-final class ProgressPrinter {
-    let epoch: Int
-    let quiet: Bool
-    let logEvery: Double
-    let sequenceLength: Int
-    let isTerminal = SystemInfo.isTerminal(2)
-    var lastPrint = 0.0
-    var drewBar = false
-
-    init(epoch: Int, quiet: Bool, logEvery: Double, sequenceLength: Int) {
-        self.epoch = epoch
-        self.quiet = quiet
-        self.logEvery = logEvery
-        self.sequenceLength = sequenceLength
-    }
-
-    func report(_ progress: TrainingProgress) {
-        guard !quiet else { return }
-        if isTerminal {
-            guard progress.secondsElapsed - lastPrint >= 0.1 || progress.batch == progress.batches else { return }
-            lastPrint = progress.secondsElapsed
-            printErrorRaw("\r\u{1B}[K" + ProgressReport.bar(epoch: epoch, progress))
-            drewBar = true
-        } else if progress.secondsElapsed - lastPrint >= logEvery {
-            lastPrint = progress.secondsElapsed
-            printError(ProgressReport.logLine(epoch: epoch, progress, sequenceLength: sequenceLength, timestamp: isoTimestamp()))
-        }
-    }
-
-    func finish() {
-        if drewBar { printErrorRaw("\r\u{1B}[K") }
-        drewBar = false
     }
 }
 

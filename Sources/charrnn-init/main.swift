@@ -3,6 +3,11 @@
 import ArgumentParser
 import CharRNN
 import CharRNNCLI
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 struct Init: CharRNNTool {
     static let configuration = CommandConfiguration(
@@ -20,25 +25,56 @@ struct Init: CharRNNTool {
     static let examples = [
         "charrnn-init --cell lstm --hidden 128,128 --seed 1 < vocab.ckpt > e0.ckpt",
         "charrnn-init --cell rnn --hidden 256,256 -o rnn0.ckpt vocab.ckpt",
+        "charrnn-init --check --cell gru --hidden 64,64,64",
     ]
 
-    @Argument(help: ArgumentHelp("Vocab checkpoint to read ('-': standard input).", valueName: "vocab.ckpt"))
+    @Argument(help: ArgumentHelp("Vocab checkpoint to read ('-': standard input).", valueName: "CHECKPOINT"),
+              completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Recurrent cell: \(CellKind.allCases.map(\.description).joined(separator: ", ")).", valueName: "kind"))
+    @Option(help: ArgumentHelp("Recurrent cell: \(CellKind.allCases.map(\.description).joined(separator: ", ")).", valueName: "KIND"),
+            completion: .list(CellKind.allCases.map(\.description)))
     var cell: String = "lstm"
 
-    @Option(help: ArgumentHelp("Units per recurrent layer, comma-separated, first layer first.", valueName: "sizes"))
+    @Option(help: ArgumentHelp("Units per recurrent layer, comma-separated, first layer first.", valueName: "SIZES"))
     var hidden: String = "128,128"
 
-    @Option(help: "Seed for the initial weights.")
+    @Option(help: ArgumentHelp("Seed for the initial weights.", valueName: "N"))
     var seed: UInt64 = 1
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the checkpoint to FILE, atomically ('-': standard output).", valueName: "FILE"))
-    var output: String = "-"
+    @OptionGroup var out: OutputOption
+    @OptionGroup var verbosity: QuietOption
+    @OptionGroup var checking: CheckOption
 
-    @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
-    var quiet = false
+    var quiet: Bool { verbosity.quiet }
+    var checkOnly: Bool { checking.check }
+
+    /// `--hidden 128 128`, sizes apart, would read "128" as the vocab file (or as a
+    /// second one): say how sizes are written instead.
+    static func preflight(_ arguments: [String]) throws {
+        let options = arguments.prefix { $0 != "--" }
+        for (index, argument) in options.enumerated() {
+            let value: String, next: Int
+            if argument == "--hidden", index + 1 < options.count {
+                (value, next) = (options[index + 1], index + 2)
+            } else if argument.hasPrefix("--hidden=") {
+                (value, next) = (String(argument.dropFirst("--hidden=".count)), index + 1)
+            } else {
+                continue
+            }
+            guard next < options.count else { return }
+            let following = options[next]
+            // A size that is not also the name of a file.
+            if looksLikeSizes(value), looksLikeSizes(following), access(following, F_OK) != 0 {
+                throw ValidationError("--hidden takes all the sizes in one value, comma-separated: "
+                                      + "--hidden \(value),\(following), not --hidden \(value) \(following)")
+            }
+        }
+    }
+
+    static func looksLikeSizes(_ text: String) -> Bool {
+        text.first?.isNumber == true && text.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ",") }
+    }
 
     func validate() throws {
         guard CellKind(name: cell) != nil else {
@@ -68,7 +104,7 @@ struct Init: CharRNNTool {
     }
 
     func run() throws {
-        let target = OutputTarget(path: output)
+        let target = OutputTarget(path: out.output)
         try target.checkNotTerminal()
         let (vocab, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
         if vocab.model != nil, !quiet {

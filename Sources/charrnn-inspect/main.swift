@@ -15,25 +15,27 @@ struct Inspect: CharRNNTool {
             state; the mLSTM adds H*(I+H)) and H*N+N for Dense. --diff exits 0 when the checkpoints are the \
             same (measured timings aside), 1 when they differ, 2 on error, like diff(1). \
             --plot draws each checkpoint's train (solid) and validation (dashed) loss per \
-            epoch, in nats/char, as an SVG image; dotted lines mark epochs that began with \
-            an optimizer reset, changed settings or a new text.
+            epoch, in nats/char, as an SVG image; marked and labelled lines show where an \
+            epoch began with an optimizer reset, changed settings or a new text. Every \
+            mode writes to standard output or -o FILE, which is never a checkpoint.
             """,
         version: CharRNNVersion.line(tool: "charrnn-inspect"))
 
     static let examples = [
         "charrnn-inspect e1.ckpt",
         "charrnn-inspect --params < e0.ckpt",
-        "charrnn-inspect --json e1.ckpt | jq '.history[-1].val_loss_nats'",
+        "charrnn-inspect --json e1.ckpt | jq '.history[-1].val_nats'",
         "charrnn-inspect --history e10.ckpt | cut -f1,3,4",
         "charrnn-inspect --diff e0.ckpt e1.ckpt",
-        "charrnn-inspect --plot loss.svg runs/lstm/e010.ckpt runs/rnn/e010.ckpt",
-        "charrnn-inspect --plot - --label LSTM --label RNN lstm.ckpt rnn.ckpt > loss.svg",
+        "charrnn-inspect --plot -o loss.svg runs/lstm/e010.ckpt runs/rnn/e010.ckpt",
+        "charrnn-inspect --plot --label LSTM --label RNN lstm.ckpt rnn.ckpt > loss.svg",
     ]
 
-    @Argument(help: ArgumentHelp("Checkpoint to read ('-': standard input); with --diff, two; with --plot, one or more.", valueName: "checkpoint"))
+    @Argument(help: ArgumentHelp("Checkpoint to read ('-': standard input); with --diff, two; with --plot, one or more.", valueName: "CHECKPOINT"),
+              completion: .file())
     var files: [String] = []
 
-    @Flag(help: "Print the same facts as one JSON object.")
+    @Flag(help: "Print the same facts as one JSON object (formats/inspect-json.schema.json).")
     var json = false
 
     @Flag(help: "Print only the total parameter count.")
@@ -45,27 +47,30 @@ struct Inspect: CharRNNTool {
     @Flag(help: "Compare two checkpoints A B: config, alphabet, and per-tensor differences.")
     var diff = false
 
-    @Option(help: ArgumentHelp("Draw train and validation loss per epoch of the checkpoints, overlaid, as an SVG image written atomically to this file ('-': standard output).", valueName: "file.svg"))
-    var plot: String?
+    @Flag(help: "Draw train and validation loss per epoch of the checkpoints, overlaid, as an SVG image.")
+    var plot = false
 
-    @Option(name: .customLong("label"), help: ArgumentHelp("With --plot, the legend's name for the next checkpoint, in order; repeat for each (default: the file name without .ckpt, with enough of its path to tell them apart).", valueName: "name"))
+    @Option(name: .customLong("label"), help: ArgumentHelp("With --plot, the legend's name for the next checkpoint, in order; repeat for each (default: the file name without .ckpt, with enough of its path to tell them apart).", valueName: "NAME"))
     var labels: [String] = []
+
+    @OptionGroup var out: OutputOption
+    @OptionGroup var verbosity: QuietOption
 
     var errorExitCode: Int32 { diff ? 2 : 1 }
 
     func validate() throws {
-        if [json, params, history, diff, plot != nil].filter({ $0 }).count > 1 {
+        if [json, params, history, diff, plot].filter({ $0 }).count > 1 {
             throw ValidationError("--json, --params, --history, --diff and --plot do not combine; pick one")
         }
-        if plot == nil, !labels.isEmpty {
-            throw ValidationError("--label names a curve of --plot; give --plot FILE too")
+        if !plot, !labels.isEmpty {
+            throw ValidationError("--label names a curve of --plot; give --plot too")
         }
         if diff {
             guard files.count == 2 else { throw ValidationError("--diff takes two checkpoints, A and B") }
             guard files.filter({ $0 == "-" }).count < 2 else {
                 throw ValidationError("--diff can read only one of its checkpoints from standard input")
             }
-        } else if plot != nil {
+        } else if plot {
             guard files.filter({ $0 == "-" }).count < 2 else {
                 throw ValidationError("--plot can read only one of its checkpoints from standard input")
             }
@@ -74,42 +79,49 @@ struct Inspect: CharRNNTool {
             }
             guard !labels.contains(where: \.isEmpty) else { throw ValidationError("--label needs a non-empty name") }
         } else if files.count > 1 {
-            throw ValidationError("give one checkpoint (or use --diff A B, or --plot FILE A B ...)")
+            throw ValidationError("give one checkpoint (or use --diff A B, or --plot A B ...)")
         }
     }
 
     func run() throws {
+        let target = OutputTarget(path: out.output)
+        do {
+            try refuseToReplaceCheckpoint(target, with: plot ? "a plot" : "a report")
+        } catch let error as ToolError {
+            throw ToolError(error.message, exitCode: errorExitCode)
+        }
         if diff {
             do {
                 let (a, nameA) = try loadCheckpoint(path: files[0])
                 let (b, nameB) = try loadCheckpoint(path: files[1])
                 let difference = CheckpointDiff(a, b)
                 if difference.identical { return }
-                print("--- \(nameA)\n+++ \(nameB)")
-                print(difference.lines.joined(separator: "\n"))
+                try saveText("--- \(nameA)\n+++ \(nameB)\n" + difference.lines.joined(separator: "\n") + "\n", to: target)
                 throw ExitCode(1)
             } catch let error as ToolError {
                 throw ToolError(error.message, exitCode: 2)
             }
         }
-        if let plot { return try drawLossPlot(to: plot) }
+        if plot { return try saveText(try lossPlot(), to: target) }
         let (checkpoint, name) = try loadCheckpoint(path: files.first)
+        let report: String
         if params {
             guard let model = checkpoint.model else {
                 throw ToolError("\(name): a vocab checkpoint has no model, so no parameters; charrnn-init makes one")
             }
-            print(model.layout.parameterCount)
+            report = String(model.layout.parameterCount)
         } else if history {
-            print(CheckpointReport.historyTSV(checkpoint))
+            report = CheckpointReport.historyTSV(checkpoint)
         } else if json {
-            print(CheckpointReport.json(checkpoint, name: name).rendered())
+            report = CheckpointReport.json(checkpoint, name: name).rendered()
         } else {
-            print(CheckpointReport.text(checkpoint, name: name))
+            report = CheckpointReport.text(checkpoint, name: name)
         }
+        try saveText(report + "\n", to: target)
     }
 
-    /// --plot: every checkpoint's history, labelled, as one SVG written atomically (or to stdout).
-    func drawLossPlot(to path: String) throws {
+    /// --plot: every checkpoint's history, labelled, as one SVG document.
+    func lossPlot() throws -> String {
         let paths = files.isEmpty ? ["-"] : files
         var names = LossPlot.defaultLabels(forPaths: paths)
         names.replaceSubrange(0..<labels.count, with: labels)
@@ -120,18 +132,12 @@ struct Inspect: CharRNNTool {
             runs.append(LabelledHistory(label: label, history: checkpoint.history))
             fileNames.append(name)
         }
-        let svg: String
         do {
-            svg = try LossPlot.svg(runs)
+            return try LossPlot.svg(runs)
         } catch LossPlotError.emptyHistory(let index, _) {
             throw ToolError("\(fileNames[index]) has no training history to plot; charrnn-epoch adds one record per epoch")
         } catch LossPlotError.noFiniteLoss(let index, _) {
             throw ToolError("\(fileNames[index]): no epoch in its history has a finite loss to plot")
-        }
-        do {
-            try OutputTarget(path: path).write(Array(svg.utf8))
-        } catch {
-            throw ToolError("\(error)")
         }
     }
 }

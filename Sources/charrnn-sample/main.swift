@@ -31,16 +31,16 @@ struct Sample: CharRNNTool {
         "charrnn-sample --score input.txt e10.ckpt",
     ]
 
-    @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "checkpoint"))
+    @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "CHECKPOINT"), completion: .file())
     var input: String = "-"
 
-    @Option(help: "Symbols to generate per sample (the prime not included).")
+    @Option(help: ArgumentHelp("Symbols to generate per sample (the prime not included).", valueName: "N"))
     var length: Int = 500
 
     @Option(help: ArgumentHelp("Seed for reproducible output (default: a random seed; --verbose shows it).", valueName: "N"))
     var seed: UInt64?
 
-    @Option(help: "Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol.")
+    @Option(help: ArgumentHelp("Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol.", valueName: "T"))
     var temperature: Double = 1.0
 
     @Option(help: ArgumentHelp("Text for the model to read first (default: none, start from a random symbol).", valueName: "TEXT"))
@@ -52,7 +52,7 @@ struct Sample: CharRNNTool {
     @Flag(name: .customLong("stop-at-stop"), help: "End a sample when the model draws the stop symbol.")
     var stopAtStop = false
 
-    @Option(help: "Independent samples to write, separated by a blank line (or NUL with -0).")
+    @Option(help: ArgumentHelp("Independent samples to write, separated by a blank line (or NUL with -0).", valueName: "N"))
     var count: Int = 1
 
     @Flag(name: [.customShort("0"), .customLong("null")], help: "Separate samples with NUL instead of a blank line.")
@@ -61,14 +61,18 @@ struct Sample: CharRNNTool {
     @Flag(help: "Flush after every symbol instead of every line.")
     var unbuffered = false
 
-    @Flag(name: .shortAndLong, help: "Report the seed and the speed on stderr.")
-    var verbose = false
-
-    @Option(help: ArgumentHelp("Print the model's loss on FILE instead of sampling.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Print the model's loss on FILE instead of sampling.", valueName: "FILE"), completion: .file())
     var score: String?
 
-    @Option(help: ArgumentHelp("Threads for each step's products: 1, 2, or 0 to pick by model size (the output is the same).", valueName: "N"))
-    var threads: Int = 0
+    @OptionGroup var threadCount: ThreadsOption
+    @OptionGroup var quietness: QuietOption
+    @OptionGroup var verbosity: VerboseOption
+    @OptionGroup var checking: CheckOption
+
+    var quiet: Bool { quietness.quiet }
+    var verbose: Bool { verbosity.verbose }
+    var checkOnly: Bool { checking.check }
+    var threads: Int { threadCount.threads }
 
     func validate() throws {
         guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") }
@@ -76,7 +80,7 @@ struct Sample: CharRNNTool {
             throw ValidationError("--temperature must be a number >= 0, not \(temperature)")
         }
         guard count >= 1 else { throw ValidationError("--count must be >= 1, not \(count)") }
-        guard (0...2).contains(threads) else { throw ValidationError("--threads must be 0, 1 or 2, not \(threads)") }
+        guard !(quiet && verbose) else { throw ValidationError("-q and -v do not combine; pick one") }
         guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
     }
 
@@ -151,8 +155,9 @@ struct Sample: CharRNNTool {
     func scoreText(_ path: String, model: Model, alphabet: Alphabet) throws {
         let file = try InputFile(path: path)
         defer { file.close() }
+        announceTextFromTerminal(file, tool: "charrnn-sample", quiet: quiet)
         let (text, skipped) = try file.encodeTextSkippingUnknown(with: alphabet)
-        if !skipped.isEmpty {
+        if !skipped.isEmpty, !quiet {
             let total = skipped.reduce(0) { $0 + $1.count }
             let list = skipped.prefix(10).map { "\(Alphabet.codePoint($0.symbol)) '\(Alphabet.escaped($0.symbol))' x\($0.count)" }
             printError("charrnn-sample: \(file.name): skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "

@@ -22,17 +22,17 @@ struct Vocab: CharRNNTool {
         "cat a.txt b.txt | charrnn-vocab -o vocab.ckpt",
     ]
 
-    @Argument(help: "Text files to read, in order ('-' or none: standard input).")
+    @Argument(help: ArgumentHelp("Text files to read, in order ('-' or none: standard input).", valueName: "FILE"),
+              completion: .file())
     var files: [String] = []
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the checkpoint to FILE, atomically ('-': standard output).", valueName: "FILE"))
-    var output: String = "-"
+    @OptionGroup var out: OutputOption
+    @OptionGroup var verbosity: QuietOption
 
-    @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
-    var quiet = false
+    var quiet: Bool { verbosity.quiet }
 
     func run() throws {
-        let target = OutputTarget(path: output)
+        let target = OutputTarget(path: out.output)
         try target.checkNotTerminal()
         var builder = Alphabet.Builder()
         var replaced = 0
@@ -40,6 +40,7 @@ struct Vocab: CharRNNTool {
         for path in files.isEmpty ? ["-"] : files {
             let input = try InputFile(path: path)
             defer { input.close() }
+            announceTextFromTerminal(input, tool: "charrnn-vocab", quiet: quiet)
             let stats = try input.decodeText { scalar, _ in builder.add(scalar) }
             replaced += stats.replaced
             characters += stats.characters

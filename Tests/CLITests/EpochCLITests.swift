@@ -139,8 +139,11 @@ import Testing
         // A sequence length far beyond the text is capped by the row length, not allocated.
         let long = try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "1000000", "e0.ckpt"], directory: directory)
         #expect(long.status == 0, "\(long.stderr)")
+        // --text is required: no default file is read, even when one by that name is at hand.
+        try Data("zzz".utf8).write(to: directory.appendingPathComponent("input.txt"))
         let missing = try Tools.run("charrnn-epoch", ["e0.ckpt"], directory: directory)
-        missing.expectOneLineError("charrnn-epoch", containing: "input.txt: cannot open: No such file or directory")
+        #expect(missing.status == 2 && missing.stdout.isEmpty)
+        missing.expectOneLineError("charrnn-epoch", containing: "Missing expected argument '--text <FILE>'")
         let vocabOnly = try Tools.run("charrnn-epoch", ["--text", "text.txt", "v.ckpt"], directory: directory)
         vocabOnly.expectOneLineError("charrnn-epoch", containing: "v.ckpt: this is a vocab checkpoint with no model")
         for flags in [["--lr", "0"], ["--lr", "-1"], ["--val-fraction", "1"], ["--clip", "-2"], ["--seq-length", "0"], ["--batch-rows", "0"]] {
@@ -148,6 +151,36 @@ import Testing
             #expect(bad.status == 2, "\(flags)")
             bad.expectOneLineError("charrnn-epoch", containing: flags[0])
         }
+    }
+
+    /// Without a terminal: a log line every --log-every seconds, starting with the
+    /// tool's name and ending with the ETA; --log-every 0 prints none. The summary's
+    /// chars/s is the history's, rounded the same way.
+    @Test func logLinesNameTheToolAndCarryTheETA() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        let flags = ["--text", "text.txt", "--seq-length", "10", "--batch-rows", "4", "e0.ckpt"]
+        let logged = try Tools.run("charrnn-epoch", flags + ["--log-every", "1e-9", "-o", "e1.ckpt"], directory: directory)
+        #expect(logged.status == 0, "\(logged.stderr)")
+        let lines = logged.stderrLines
+        #expect(lines.count > 2)
+        for line in lines.dropLast() {
+            #expect(line.firstMatch(of: #/^charrnn-epoch: [0-9T:-]+Z epoch 1 batch [0-9]+/[0-9]+ loss .* chars/s ETA [0-9]+:[0-9]{2}$/#) != nil,
+                    "\(line)")
+        }
+        let summary = try #require(lines.last)
+        let quiet = try Tools.run("charrnn-epoch", flags + ["--log-every", "0", "-o", "e1b.ckpt"], directory: directory)
+        #expect(quiet.status == 0 && quiet.stderrLines.count == 1 && quiet.stderr.hasPrefix("charrnn-epoch: epoch 1: "))
+        // "... 1,234 chars/s ..." in the summary, 1234 in the history.
+        let speed = try #require(summary.firstMatch(of: #/ ([0-9,]+) chars/s /#)).1.replacingOccurrences(of: ",", with: "")
+        let history = try Tools.run("charrnn-inspect", ["--history", "e1.ckpt"], directory: directory)
+        let rows = history.text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        let column = try #require(rows[0].firstIndex(of: "chars_per_s"))
+        #expect(rows[1][column] == speed, "summary \(speed), history \(rows[1][column])")
+        let bad = try Tools.run("charrnn-epoch", flags + ["--log-every", "-1"], directory: directory)
+        #expect(bad.status == 2)
+        bad.expectOneLineError("charrnn-epoch", containing: "--log-every must be a number of seconds >= 0")
     }
 
     @Test func nonFiniteLossStopsWithoutACheckpoint() throws {

@@ -82,11 +82,108 @@ import Testing
         #expect(done.status == 0 && done.stderr.contains("already has 3 epochs"))
         let other = try Self.script("train", flags + ["--epochs", "4", "--out", "resumed", "--lr", "0.1"], in: directory)
         #expect(other.status == 1)
-        #expect(other.stderr.contains("train: resumed was started with other settings"))
+        #expect(other.stderr == "train: resumed was started with --lr 0.01, not --lr 0.1; to resume it, give --lr 0.01, "
+                    + "or give another --out for a new run\n", "\(other.stderr)")
         let missing = try Self.script("train", ["--out", "x"], in: directory)
         #expect(missing.status == 2 && missing.stderr.contains("--text FILE is required"))
         let unreadable = try Self.script("train", ["--text", "nope.txt", "--out", "x"], in: directory)
         #expect(unreadable.status == 1 && unreadable.stderr.contains("train: nope.txt: not a readable file"))
+    }
+
+    /// A typo anywhere (a cell, a flag for charrnn-epoch after --, a sample length)
+    /// stops scripts/train before it writes anything, so the corrected command runs.
+    @Test func trainChecksEverySettingBeforeWritingAnything() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let flags = ["--text", "text.txt", "--hidden", "8", "--epochs", "1", "--sample-length", "10", "--quiet", "--out", "run"]
+        let typos: [([String], String)] = [
+            (["--cell", "lsmt"], "charrnn-init: --cell must be rnn, lstm, gru or mlstm, not 'lsmt'"),
+            (["--", "--seq-lenght", "20"], "charrnn-epoch: Unknown option '--seq-lenght'. Did you mean '--seq-length'?"),
+            (["--", "--clip", "-1"], "charrnn-epoch: --clip must be a number >= 0, not -1.0"),
+            (["--lr", "0"], "charrnn-epoch: --lr must be a positive number, not 0.0"),
+            (["--sample-seed", "x"], "charrnn-sample: The value 'x' is invalid for '--seed <N>'"),
+            (["--seed", "-3"], "charrnn-init: The value '-3' is invalid for '--seed <N>'"),
+        ]
+        for (typo, message) in typos {
+            let result = try Self.script("train", flags + typo, in: directory)
+            #expect(result.status == 2, "\(typo): \(result.stderr)")
+            #expect(result.stderr.hasPrefix(message), "\(typo): \(result.stderr)")
+            #expect(try Self.files(directory) == ["text.txt"], "\(typo) wrote something")
+        }
+        let corrected = try Self.script("train", flags + ["--cell", "lstm", "--", "--seq-length", "20"], in: directory)
+        #expect(corrected.status == 0, "\(corrected.stderr)")
+        #expect(try Self.files(directory.appendingPathComponent("run")).contains("e001.ckpt"))
+        let help = try Self.script("train", ["--help"], in: directory)
+        #expect(help.status == 0 && help.stderr.isEmpty && help.text.contains("--text FILE (required)"))
+        let unknown = try Self.script("train", ["--txt", "text.txt"], in: directory)
+        #expect(unknown.status == 2 && unknown.stderr == "train: unknown option '--txt'; see 'scripts/train --help'\n")
+    }
+
+    /// A rerun resumes when its settings are the run's, names the one that
+    /// differs otherwise, takes a relative and an absolute path to the same
+    /// text as the same text, and reads run.conf as the older scripts/train wrote it.
+    @Test func trainComparesSettingsByName() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let common = ["--hidden", "8", "--sample-length", "10", "--quiet", "--reproducible", "--out", "run"]
+        let first = try Self.script("train", ["--text", "text.txt", "--epochs", "1"] + common + ["--", "--seq-length", "20"], in: directory)
+        #expect(first.status == 0, "\(first.stderr)")
+        let conf = try String(contentsOf: directory.appendingPathComponent("run/run.conf"), encoding: .utf8)
+        let absolute = directory.resolvingSymlinksInPath().appendingPathComponent("text.txt").path
+        #expect(conf == "text=\(absolute)\nlr=0.002\ndecay=0.97\ncell=lstm\nhidden=8\nseed=1\nepoch-flags=--seq-length 20\n")
+
+        let byAbsolutePath = try Self.script("train", ["--text", absolute, "--epochs", "2"] + common + ["--", "--seq-length", "20"],
+                                             in: directory)
+        #expect(byAbsolutePath.status == 0, "\(byAbsolutePath.stderr)")
+        #expect(byAbsolutePath.stderr.contains("train: resuming run after epoch 1"))
+
+        let otherFlags = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common, in: directory)
+        #expect(otherFlags.status == 1)
+        #expect(otherFlags.stderr.hasPrefix("train: run was started with '-- --seq-length 20' for charrnn-epoch, not '-- '; "
+                                            + "to resume it, end the command with -- --seq-length 20"), "\(otherFlags.stderr)")
+        try Data("other text\n".utf8).write(to: directory.appendingPathComponent("other.txt"))
+        let otherText = try Self.script("train", ["--text", "other.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory)
+        #expect(otherText.status == 1)
+        #expect(otherText.stderr.hasPrefix("train: run was started with --text \(absolute), not --text "), "\(otherText.stderr)")
+        #expect(try Self.files(directory.appendingPathComponent("run")).filter { $0.hasSuffix(".ckpt") }
+                == ["e000.ckpt", "e001.ckpt", "e002.ckpt", "vocab.ckpt"], "nothing trained by the refused reruns")
+
+        // run.conf as scripts/train wrote it before: one line, the text's path as given.
+        try Data("text=text.txt lr=0.002 decay=0.97 cell=lstm hidden=8 seed=1 epoch-flags=--seq-length 20\n".utf8)
+            .write(to: directory.appendingPathComponent("run/run.conf"))
+        let old = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory)
+        #expect(old.status == 0, "\(old.stderr)")
+        try Data("text=text.txt lr=0.002 decay=0.5 cell=lstm hidden=8 seed=1 epoch-flags=--seq-length 20\n".utf8)
+            .write(to: directory.appendingPathComponent("run/run.conf"))
+        let oldDecay = try Self.script("train", ["--text", "text.txt", "--epochs", "4"] + common + ["--", "--seq-length", "20"], in: directory)
+        #expect(oldDecay.status == 1 && oldDecay.stderr.hasPrefix("train: run was started with --decay 0.5, not --decay 0.97;"),
+                "\(oldDecay.stderr)")
+
+        // A run.conf without a fresh model (a run that never started) binds nothing.
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("unstarted"), withIntermediateDirectories: false)
+        try Data("text=x.txt lr=9\n".utf8).write(to: directory.appendingPathComponent("unstarted/run.conf"))
+        let unstarted = try Self.script("train", ["--text", "text.txt", "--epochs", "1", "--hidden", "8", "--sample-length", "10",
+                                                  "--quiet", "--out", "unstarted"], in: directory)
+        #expect(unstarted.status == 0, "\(unstarted.stderr)")
+    }
+
+    /// Every script answers --help on standard output with status 0, and does nothing else.
+    @Test func everyScriptPrintsItsHelpToStandardOutput() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let scripts = Tools.repository.appendingPathComponent("scripts")
+        let names = try FileManager.default.contentsOfDirectory(atPath: scripts.path).filter {
+            FileManager.default.isExecutableFile(atPath: scripts.appendingPathComponent($0).path)
+                && !FileManager.default.fileExists(atPath: scripts.appendingPathComponent($0).appendingPathComponent(".").path)
+        }.sorted()
+        #expect(names.contains("train") && names.contains("compare-cells") && names.contains("demo"))
+        for name in names {
+            let result = try Tools.run(scripts.appendingPathComponent(name).path, ["--help"], directory: directory)
+            #expect(result.status == 0 && result.stderr.isEmpty && !result.stdout.isEmpty, "\(name) --help: \(result.status) \(result.stderr)")
+        }
+        #expect(try Self.files(directory).isEmpty, "--help wrote files")
     }
 
     @Test func compareCellsPrintsCountsLossesSamplesAndAPlot() throws {

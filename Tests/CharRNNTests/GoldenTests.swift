@@ -151,6 +151,16 @@ import Testing
 }
 
 @Suite struct ThreadingTests {
+    /// A pool released before (or just after) its worker thread has started: the
+    /// worker must not reach for the pool object any more (charrnn-sample, a short
+    /// sample on a busy machine, died of "unowned reference ... already destroyed").
+    @Test func aPoolReleasedBeforeItsWorkerStartsShutsDownCleanly() {
+        for round in 0..<2000 {
+            let pool = WorkerPool(threads: 2)
+            if round % 2 == 1 { pool.run(count: 2) { _ in } }
+        }
+    }
+
     /// Flush-to-zero and denormals-are-zero are on in every thread that trains, and only during training.
     @Test func trainingThreadsFlushDenormals() throws {
         let pool = WorkerPool(threads: 2)

@@ -2,7 +2,7 @@
 // right points, legend and axis titles present, labels escaped, edge cases
 // (one epoch, missing validation, hundreds of epochs, changed runs) drawn.
 
-import CharRNN
+@testable import CharRNN
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -190,7 +190,68 @@ import Testing
         // Halfway between the epoch before and the epoch itself.
         let train = Self.points(try #require(parsed.path("run train"))).points
         #expect(abs(Double(events[0].attribute("x1")!)! - (train[1].x + train[2].x) / 2) < 0.01)
-        #expect(parsed.texts(in: "legend").last == "before this epoch: optimizer reset, settings changed")
+        // One legend entry per kind of change that occurs, each with its own label.
+        #expect(parsed.texts(in: "legend").suffix(2) == ["optimizer reset before this epoch", "settings changed before this epoch"])
+    }
+
+    /// Each kind of change has its own dashes, symbol and legend entry, and
+    /// several at once are all shown.
+    @Test func eachKindOfChangeIsMarkedItsOwnWay() throws {
+        let history = Self.withValidation(epochs: 6).enumerated().map { index, record in
+            var record = record
+            if index == 1 { record.flags = [.optimizerReset] }
+            if index == 3 { record.flags = [.settingsChanged] }
+            if index == 5 { record.flags = [.textChanged, .optimizerReset] }
+            return record
+        }
+        let parsed = try Parsed(try LossPlot.svg([LabelledHistory(label: "run", history: history)]))
+        let lines = parsed.all("g", class: "events").first.map { ($0.children ?? []).compactMap { $0 as? XMLElement } } ?? []
+        #expect(lines.map { $0.attribute("class") ?? "" } == ["optimizer-reset", "settings-changed", "optimizer-reset", "new-text"])
+        let dashes = Dictionary(lines.map { ($0.attribute("class")!, $0.attribute("stroke-dasharray")!) }) { a, _ in a }
+        #expect(Set(dashes.values).count == 3, "three different dash patterns: \(dashes)")
+        #expect(!dashes.values.contains("7 4"), "none is the validation curve's")
+        let symbols = parsed.all("path", class: "symbol").map { $0.attribute("class")! }
+        // Three on the plot for the last epoch's two and the others' one each, one in each legend entry.
+        #expect(symbols.filter { $0.hasSuffix("optimizer-reset") }.count == 2 + 1)
+        #expect(symbols.filter { $0.hasSuffix("settings-changed") }.count == 1 + 1)
+        #expect(symbols.filter { $0.hasSuffix("new-text") }.count == 1 + 1)
+        #expect(parsed.texts(in: "legend").suffix(3) == ["optimizer reset before this epoch", "settings changed before this epoch",
+                                                          "new text (and held-out set) from this epoch"])
+    }
+
+    /// Validation losses on two different held-out sets are not joined: a new text breaks the line.
+    @Test func aNewTextBreaksTheValidationLine() throws {
+        let history = Self.withValidation(epochs: 6).enumerated().map { index, record in
+            var record = record
+            if index == 3 { record.flags = [.textChanged] }
+            return record
+        }
+        let parsed = try Parsed(try LossPlot.svg([LabelledHistory(label: "tuned", history: history)]))
+        let validation = Self.points(try #require(parsed.path("tuned validation")))
+        #expect(validation.points.count == 6 && validation.stretches == 2)
+        let train = Self.points(try #require(parsed.path("tuned train")))
+        #expect(train.points.count == 6 && train.stretches == 1, "the training loss is one curve")
+    }
+
+    /// The legend lies below the plot and takes the plot's width: long labels add
+    /// rows, not empty space at the side.
+    @Test func theLegendDoesNotWidenThePicture() throws {
+        func plot(_ labels: [String]) throws -> (width: Double, height: Double, parsed: Parsed) {
+            let runs = labels.map { LabelledHistory(label: $0, history: Self.withValidation(epochs: 4)) }
+            let parsed = try Parsed(try LossPlot.svg(runs))
+            return (Double(parsed.root.attribute("width")!)!, Double(parsed.root.attribute("height")!)!, parsed)
+        }
+        let short = try plot(["a"])
+        let long = try plot(["runs/lstm-128x128-lr0.002/e010", "runs/mlstm-114x114-lr0.002/e010", "runs/rnn-256x256/e010"])
+        #expect(long.width == short.width, "the same width whatever the labels")
+        #expect(long.height > short.height, "more rows instead")
+        let frame = long.parsed.frame
+        #expect(short.width - frame.right < 40, "no empty band beside the plot")
+        for text in long.parsed.all("g", class: "legend").first!.children!.compactMap({ $0 as? XMLElement }) where text.name == "text" {
+            let x = Double(text.attribute("x")!)!, y = Double(text.attribute("y")!)!
+            #expect(y > frame.bottom, "below the plot")
+            #expect(x + SVGText.estimatedWidth(text.stringValue ?? "", fontSize: 12) <= long.width, "inside the picture")
+        }
     }
 
     @Test func historiesWithNothingToDrawAreRefused() {

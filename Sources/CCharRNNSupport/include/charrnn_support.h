@@ -1,6 +1,7 @@
 // Small pieces of C that Swift cannot express directly: CPU feature checks,
 // the floating-point control register, and async-signal-safe handling of
-// SIGINT/SIGTERM (a one-line message, the temporary output file removed).
+// SIGINT/SIGTERM (a one-line message, the temporary output file removed), and
+// the terminal's width and its changes (TIOCGWINSZ, SIGWINCH) for progress bars.
 #ifndef CHARRNN_SUPPORT_H
 #define CHARRNN_SUPPORT_H
 
@@ -54,6 +55,25 @@ static inline void charrnn_cpu_relax(void) {
     __builtin_ia32_pause();
 #endif
 }
+
+/// Says whether a progress bar occupies stderr's current line (a terminal).
+/// While it does, the signal handlers above erase that line ("\r\033[K")
+/// before their message, so it never ends up glued to the bar.
+void charrnn_set_status_line_shown(int shown);
+
+/// 1 while a progress bar is shown (see charrnn_set_status_line_shown).
+int charrnn_status_line_shown(void);
+
+/// The width in columns of the terminal on `fd` (TIOCGWINSZ), or 0 when it is
+/// not a terminal or does not say.
+int charrnn_terminal_columns(int fd);
+
+/// Installs a SIGWINCH handler that only notes the change (SA_RESTART), for
+/// charrnn_window_size_changed, and unblocks SIGWINCH for the calling thread.
+void charrnn_watch_window_size(void);
+
+/// 1 once after each SIGWINCH since the last call, else 0.
+int charrnn_window_size_changed(void);
 
 /// Physical memory in bytes, or 0 when unknown.
 uint64_t charrnn_physical_memory(void);

@@ -127,8 +127,10 @@ public struct CheckpointDiff {
         "lr \(format("%.6g", record.learningRate)), train \(format("%.4f", record.trainLoss)), val \(record.validationLoss.isNaN ? "-" : format("%.4f", record.validationLoss)), step \(record.optimizerStep)"
     }
 
+    /// The change relative to A; a tensor that is all zeros in A (a fresh Dense
+    /// bias) has no relative change to speak of, and says so rather than "inf".
     private func relative(_ difference: Double, _ norm: Double) -> String {
-        norm == 0 ? (difference == 0 ? "0" : "inf") : format("%.6g", difference / norm)
+        norm == 0 ? (difference == 0 ? "0" : "- (A is all 0)") : format("%.6g", difference / norm)
     }
 }
 

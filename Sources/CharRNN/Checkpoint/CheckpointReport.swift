@@ -103,8 +103,7 @@ public enum CheckpointReport {
         if !checkpoint.history.isEmpty {
             lines.append("")
             lines.append("history: \(checkpoint.history.count) epoch\(checkpoint.history.count == 1 ? "" : "s") (losses per character)")
-            var table = TextTable(header: ["epoch", "lr", "train nats", "bits", "val nats", "bits", "chars/s", "seconds", "step", "text hash", "notes"],
-                                  rightAligned: [0, 1, 2, 3, 4, 5, 6, 7, 8])
+            var table = TextTable(header: historyFields, rightAligned: Set(0..<historyFields.count).subtracting([9, 11]))
             for record in checkpoint.history {
                 table.add(historyRow(record))
             }
@@ -117,35 +116,48 @@ public enum CheckpointReport {
         return lines.joined(separator: "\n")
     }
 
-    /// The history as tab-separated values with a header line, one row per
-    /// epoch, for scripts (`cut`, `join`, `awk`, spreadsheets): the columns of
-    /// the text report, losses in nats and bits per character; "-" where there
-    /// is no value (no held-out text, timings not recorded).
-    public static func historyTSV(_ checkpoint: Checkpoint) -> String {
-        var lines = [["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits",
-                      "chars_per_s", "seconds", "step", "notes"].joined(separator: "\t")]
-        for record in checkpoint.history {
-            let row = historyRow(record)
-            // historyRow: epoch, lr, train nats, train bits, val nats, val bits, chars/s, seconds, step, hash, notes
-            lines.append([row[0], row[1], row[2], row[4], row[3], row[5], row[6], row[7], row[8],
-                          row[10].isEmpty ? "-" : row[10]].joined(separator: "\t"))
-        }
-        return lines.joined(separator: "\n")
-    }
+    /// The names of the history's fields, in order, the same in the text table,
+    /// the `--history` TSV and `--json` (formats/inspect-json.schema.json):
+    /// epoch; learning rate; train and validation loss per character in nats,
+    /// then in bits; training chars/s (padding included) and seconds; ADAM's
+    /// step after the epoch; the text's FNV-1a 64 hash and length in scalars;
+    /// notes (optimizer reset, settings changed, new text).
+    public static let historyFields = ["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits",
+                                       "chars_per_s", "seconds", "step", "text_hash", "text_length", "notes"]
 
-    static func historyRow(_ record: EpochRecord) -> [String] {
+    /// What the notes field says of a record, in the order of its flags.
+    public static func historyNotes(_ record: EpochRecord) -> [String] {
         var notes: [String] = []
         if record.flags.contains(.optimizerReset) { notes.append("optimizer reset") }
         if record.flags.contains(.settingsChanged) { notes.append("settings changed") }
         if record.flags.contains(.textChanged) { notes.append("new text") }
+        return notes
+    }
+
+    /// The history as tab-separated values with a header line, one row per
+    /// epoch, for scripts (`cut`, `join`, `awk`, spreadsheets): the fields and
+    /// the formatting of the text report; "-" where there is no value (no
+    /// held-out text, timings not recorded, no notes).
+    public static func historyTSV(_ checkpoint: Checkpoint) -> String {
+        var lines = [historyFields.joined(separator: "\t")]
+        for record in checkpoint.history {
+            lines.append(historyRow(record).map { $0.isEmpty ? "-" : $0 }.joined(separator: "\t"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One record as the text table and the TSV show it, field by field (see historyFields).
+    static func historyRow(_ record: EpochRecord) -> [String] {
         let timed = !record.flags.contains(.timingOmitted)
         let validation = record.validationLoss.isNaN
         return [String(record.epoch), format("%.6g", record.learningRate),
-                format("%.4f", record.trainLoss), format("%.4f", record.trainLoss * Units.bitsPerNat),
+                format("%.4f", record.trainLoss),
                 validation ? "-" : format("%.4f", record.validationLoss),
+                format("%.4f", record.trainLoss * Units.bitsPerNat),
                 validation ? "-" : format("%.4f", record.validationLoss * Units.bitsPerNat),
-                timed ? format("%.0f", record.charsPerSecond) : "-", timed ? format("%.1f", record.seconds) : "-",
-                String(record.optimizerStep), hex64(record.textHash), notes.joined(separator: ", ")]
+                timed ? wholeNumber(record.charsPerSecond, grouping: false) : "-", timed ? format("%.1f", record.seconds) : "-",
+                String(record.optimizerStep), hex64(record.textHash), String(record.textLength),
+                historyNotes(record).joined(separator: ", ")]
     }
 
     /// The alphabet in lines of at most 32 symbols, the stop symbol in brackets.
@@ -227,18 +239,15 @@ public enum CheckpointReport {
         }
         members.append(("history", .array(checkpoint.history.map { record in
             let timed = !record.flags.contains(.timingOmitted)
-            return .object([
-                ("epoch", .int(record.epoch)), ("learning_rate", .double(record.learningRate)),
-                ("train_loss_nats", .double(record.trainLoss)), ("train_loss_bits", .double(record.trainLoss * Units.bitsPerNat)),
-                ("val_loss_nats", .double(record.validationLoss)), ("val_loss_bits", .double(record.validationLoss * Units.bitsPerNat)),
-                ("chars_per_second", timed ? .double(record.charsPerSecond) : .null),
-                ("seconds", timed ? .double(record.seconds) : .null),
-                ("optimizer_step", .uint(record.optimizerStep)),
-                ("text_hash", .string(hex64(record.textHash))), ("text_length", .uint(record.textLength)),
-                ("optimizer_reset", .bool(record.flags.contains(.optimizerReset))),
-                ("settings_changed", .bool(record.flags.contains(.settingsChanged))),
-                ("text_changed", .bool(record.flags.contains(.textChanged))),
-            ])
+            let values: [JSON] = [
+                .int(record.epoch), .double(record.learningRate),
+                .double(record.trainLoss), .double(record.validationLoss),
+                .double(record.trainLoss * Units.bitsPerNat), .double(record.validationLoss * Units.bitsPerNat),
+                timed ? .double(record.charsPerSecond) : .null, timed ? .double(record.seconds) : .null,
+                .uint(record.optimizerStep), .string(hex64(record.textHash)), .uint(record.textLength),
+                .array(historyNotes(record).map { .string($0) }),
+            ]
+            return .object(Array(zip(historyFields, values)))
         })))
         members.append(("metadata", .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })))
         return .object(members)

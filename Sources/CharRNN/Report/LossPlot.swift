@@ -5,8 +5,11 @@
 // same histories. Each run gets one colour from the Okabe–Ito palette, which
 // stays distinguishable with the common colour-vision deficiencies; train is
 // a solid line with filled points, validation a dashed line with hollow
-// points, so the two also differ in grey scale. The legend sits to the right
-// of the plot area, where it can never hide a curve.
+// points, so the two also differ in grey scale. Epochs that began after a
+// change are marked by a vertical line and a symbol per kind of change (an
+// optimizer reset ▼, changed settings ◆, a new text ■), each with its own
+// dash pattern and legend entry. The legend sits below the plot area, as wide
+// as the plot, where it can never hide a curve or widen the picture.
 
 /// One checkpoint's history under the name the plot gives it.
 public struct LabelledHistory: Equatable, Sendable {
@@ -52,8 +55,10 @@ public enum LossPlot {
     /// epochs are at least 4 px apart; with hundreds of epochs the lines
     /// alone are clearer. Epochs before which
     /// the optimizer was reset, the settings changed or the text changed
-    /// (the HIST flags) are marked by a dotted vertical line in the run's
-    /// colour, since the curve may jump there.
+    /// (the HIST flags) are marked by a vertical line in the run's colour,
+    /// dashed after the kind of change, and its symbol at the top, since the
+    /// curve may jump there. A new text also means a new held-out set, so the
+    /// validation line is not drawn across it.
     public static func svg(_ runs: [LabelledHistory], title: String = defaultTitle) throws -> String {
         guard !runs.isEmpty else { throw LossPlotError.noRuns }
         let plotted = runs.enumerated().map { index, run in
@@ -89,11 +94,72 @@ public enum LossPlot {
     }
 }
 
+/// The changes the history flags, each drawn its own way.
+enum EventKind: CaseIterable {
+    case optimizerReset, settingsChanged, textChanged
+
+    var flag: EpochRecord.Flags {
+        switch self {
+        case .optimizerReset: .optimizerReset
+        case .settingsChanged: .settingsChanged
+        case .textChanged: .textChanged
+        }
+    }
+
+    /// As the history's notes say it (CheckpointReport.historyNotes).
+    var name: String {
+        switch self {
+        case .optimizerReset: "optimizer reset"
+        case .settingsChanged: "settings changed"
+        case .textChanged: "new text"
+        }
+    }
+
+    /// The legend's label.
+    var legendText: String {
+        switch self {
+        case .optimizerReset: "optimizer reset before this epoch"
+        case .settingsChanged: "settings changed before this epoch"
+        case .textChanged: "new text (and held-out set) from this epoch"
+        }
+    }
+
+    var className: String {
+        switch self {
+        case .optimizerReset: "optimizer-reset"
+        case .settingsChanged: "settings-changed"
+        case .textChanged: "new-text"
+        }
+    }
+
+    /// Dotted, dash-dot and long dashes; none is the validation curve's "7 4".
+    var dashes: String {
+        switch self {
+        case .optimizerReset: "1 3"
+        case .settingsChanged: "6 3 1 3"
+        case .textChanged: "12 4"
+        }
+    }
+
+    /// The symbol centred on (x, y): a triangle pointing down, a diamond, a square.
+    func symbol(x: Double, y: Double, fill: String) -> String {
+        let c = SVGText.coordinate
+        let points: [(Double, Double)]
+        switch self {
+        case .optimizerReset: points = [(x - 5, y - 4), (x + 5, y - 4), (x, y + 4)]
+        case .settingsChanged: points = [(x, y - 5), (x + 5, y), (x, y + 5), (x - 5, y)]
+        case .textChanged: points = [(x - 4, y - 4), (x + 4, y - 4), (x + 4, y + 4), (x - 4, y + 4)]
+        }
+        let d = points.enumerated().map { ($0 == 0 ? "M" : "L") + c($1.0) + "," + c($1.1) }.joined(separator: " ") + " Z"
+        return "<path class=\"symbol \(className)\" d=\"\(d)\" fill=\"\(fill)\" stroke=\"#ffffff\" stroke-width=\"1\"/>"
+    }
+}
+
 /// A run's points, split into the stretches that a line joins.
 private struct PlottedRun {
     struct Point { let epoch: Int; let loss: Double }
-    /// Something that happened before `epoch` (HIST flags), e.g. "optimizer reset".
-    struct Event { let epoch: Int; let what: [String] }
+    /// Something that happened before `epoch` (HIST flags).
+    struct Event { let epoch: Int; let kinds: [EventKind] }
 
     let label: String
     let colour: String
@@ -104,32 +170,27 @@ private struct PlottedRun {
     init(_ run: LabelledHistory, colour: String) {
         label = run.label
         self.colour = colour
-        train = Self.stretches(run.history, \.trainLoss)
-        validation = Self.stretches(run.history, \.validationLoss)
+        train = Self.stretches(run.history, \.trainLoss, breakAtNewText: false)
+        validation = Self.stretches(run.history, \.validationLoss, breakAtNewText: true)
         events = run.history.dropFirst().compactMap { record in
-            let what = Self.eventNames(record.flags)
-            return what.isEmpty ? nil : Event(epoch: record.epoch, what: what)
+            let kinds = EventKind.allCases.filter { record.flags.contains($0.flag) }
+            return kinds.isEmpty ? nil : Event(epoch: record.epoch, kinds: kinds)
         }
     }
 
     var allPoints: [Point] { (train + validation).flatMap { $0 } }
 
-    static func eventNames(_ flags: EpochRecord.Flags) -> [String] {
-        var names: [String] = []
-        if flags.contains(.optimizerReset) { names.append("optimizer reset") }
-        if flags.contains(.settingsChanged) { names.append("settings changed") }
-        if flags.contains(.textChanged) { names.append("new text") }
-        return names
-    }
-
     /// Runs of consecutive records with a finite loss; a missing loss or an
-    /// epoch number that does not go up starts a new stretch.
-    static func stretches(_ history: [EpochRecord], _ loss: KeyPath<EpochRecord, Double>) -> [[Point]] {
+    /// epoch number that does not go up starts a new stretch, and so does a
+    /// new text when `breakAtNewText` (validation losses measured on two
+    /// different held-out sets are not joined).
+    static func stretches(_ history: [EpochRecord], _ loss: KeyPath<EpochRecord, Double>, breakAtNewText: Bool) -> [[Point]] {
         var result: [[Point]] = []
         var current: [Point] = []
         for record in history {
             let value = record[keyPath: loss]
-            let continues = current.last.map { record.epoch > $0.epoch } ?? true
+            let newText = breakAtNewText && record.flags.contains(.textChanged)
+            let continues = !newText && (current.last.map { record.epoch > $0.epoch } ?? true)
             if !value.isFinite || !continues {
                 if !current.isEmpty { result.append(current) }
                 current = []
@@ -198,10 +259,11 @@ private struct Drawing {
 
     func document() -> String {
         let legend = legendEntries()
-        let legendLeft = plotRight + 24
-        let legendWidth = legend.map { SVGText.estimatedWidth($0.text, fontSize: Self.fontSize) }.max()! + Self.legendSwatch + 16
-        let width = (legendLeft + legendWidth + 8).rounded(.up)
-        let height = max(plotBottom + 56, Self.plotTop + Double(legend.count) * Self.legendRow + 16).rounded(.up)
+        let grid = legendGrid(legend)
+        let legendTop = plotBottom + 60
+        // The plot's width, unless a single legend entry is wider than the plot itself.
+        let width = max(plotRight + 16, plotLeft + grid.cellWidth + 16).rounded(.up)
+        let height = (legendTop + Double(grid.rows) * Self.legendRow + 4).rounded(.up)
         let c = SVGText.coordinate
         var svg = """
             <?xml version="1.0" encoding="UTF-8"?>
@@ -218,7 +280,8 @@ private struct Drawing {
         svg += events()
         for run in runs { svg += lines(of: run) }
         for run in runs { svg += markers(of: run) }
-        svg += legendGroup(legend, left: legendLeft)
+        svg += eventSymbols()
+        svg += legendGroup(legend, grid: grid, top: legendTop)
         svg += "</svg>\n"
         return svg
     }
@@ -255,18 +318,41 @@ private struct Drawing {
         return out
     }
 
-    /// Dotted lines half an epoch before each epoch that started after a change.
+    /// Half an epoch before `epoch`, within the axis.
+    func eventX(_ epoch: Int) -> Double {
+        x(min(max(Double(epoch) - 0.5, epochAxis.lower), epochAxis.upper))
+    }
+
+    /// A vertical line half an epoch before each epoch that started after a
+    /// change, one per kind of change, dashed after the kind.
     func events() -> String {
         guard runs.contains(where: { !$0.events.isEmpty }) else { return "" }
         let c = SVGText.coordinate
-        var out = "<g class=\"events\" stroke-width=\"1.5\" stroke-dasharray=\"1 3\">\n"
+        var out = "<g class=\"events\" stroke-width=\"1.5\">\n"
         for run in runs {
             for event in run.events {
-                let at = min(max(Double(event.epoch) - 0.5, epochAxis.lower), epochAxis.upper)
-                let note = "\(run.label): \(event.what.joined(separator: ", ")) before epoch \(event.epoch)"
-                out += "<line data-series=\"\(SVGText.escaped(run.label))\" x1=\"\(c(x(at)))\" y1=\"\(c(Self.plotTop))\" "
-                    + "x2=\"\(c(x(at)))\" y2=\"\(c(plotBottom))\" stroke=\"\(run.colour)\">"
-                    + "<title>\(SVGText.escaped(note))</title></line>\n"
+                for kind in event.kinds {
+                    let note = "\(run.label): \(kind.name) before epoch \(event.epoch)"
+                    out += "<line class=\"\(kind.className)\" data-series=\"\(SVGText.escaped(run.label))\" "
+                        + "x1=\"\(c(eventX(event.epoch)))\" y1=\"\(c(Self.plotTop))\" x2=\"\(c(eventX(event.epoch)))\" "
+                        + "y2=\"\(c(plotBottom))\" stroke=\"\(run.colour)\" stroke-dasharray=\"\(kind.dashes)\">"
+                        + "<title>\(SVGText.escaped(note))</title></line>\n"
+                }
+            }
+        }
+        out += "</g>\n"
+        return out
+    }
+
+    /// Each event's symbols at the top of its line, one below the other, above the curves.
+    func eventSymbols() -> String {
+        guard runs.contains(where: { !$0.events.isEmpty }) else { return "" }
+        var out = "<g class=\"event-symbols\">\n"
+        for run in runs {
+            for event in run.events {
+                for (row, kind) in event.kinds.enumerated() {
+                    out += kind.symbol(x: eventX(event.epoch), y: Self.plotTop + 8 + 12 * Double(row), fill: run.colour) + "\n"
+                }
             }
         }
         out += "</g>\n"
@@ -314,7 +400,7 @@ private struct Drawing {
     // MARK: Legend
 
     struct LegendEntry {
-        enum Swatch { case train(String), validation(String), event, none }
+        enum Swatch { case train(String), validation(String), event(EventKind), none }
         let swatch: Swatch
         let text: String
     }
@@ -327,21 +413,33 @@ private struct Drawing {
             entries.append(LegendEntry(swatch: run.validation.isEmpty ? .none : .validation(run.colour),
                                        text: "\(run.label) validation" + (run.validation.isEmpty ? " (none recorded)" : "")))
         }
-        // Name only the kinds of change that occur, in the order the flags list them.
-        let kinds = ["optimizer reset", "settings changed", "new text"].filter { kind in
-            runs.contains { $0.events.contains { $0.what.contains(kind) } }
-        }
-        if !kinds.isEmpty {
-            entries.append(LegendEntry(swatch: .event, text: "before this epoch: " + kinds.joined(separator: ", ")))
+        // One entry for each kind of change that occurs, in the order of the flags.
+        for kind in EventKind.allCases where runs.contains(where: { $0.events.contains { $0.kinds.contains(kind) } }) {
+            entries.append(LegendEntry(swatch: .event(kind), text: kind.legendText))
         }
         return entries
     }
 
-    func legendGroup(_ entries: [LegendEntry], left: Double) -> String {
+    /// Entries in rows of equal cells below the plot, as many to a row as fit
+    /// the plot's width (an even number, so that a run's train and validation
+    /// share a row), or one.
+    struct LegendGrid { let columns: Int; let rows: Int; let cellWidth: Double }
+
+    static let legendGap = 24.0
+
+    func legendGrid(_ entries: [LegendEntry]) -> LegendGrid {
+        let cell = entries.map { Self.legendSwatch + 8 + SVGText.estimatedWidth($0.text, fontSize: Self.fontSize) }.max()!.rounded(.up)
+        let fit = Int((Self.plotWidth + Self.legendGap) / (cell + Self.legendGap))
+        let columns = fit >= 2 ? min(fit / 2 * 2, max(2, entries.count)) : 1
+        return LegendGrid(columns: columns, rows: (entries.count + columns - 1) / columns, cellWidth: cell)
+    }
+
+    func legendGroup(_ entries: [LegendEntry], grid: LegendGrid, top: Double) -> String {
         let c = SVGText.coordinate
         var out = "<g class=\"legend\">\n"
-        for (row, entry) in entries.enumerated() {
-            let middle = Self.plotTop + 10 + Double(row) * Self.legendRow
+        for (index, entry) in entries.enumerated() {
+            let middle = top + 10 + Double(index / grid.columns) * Self.legendRow
+            let left = plotLeft + Double(index % grid.columns) * (grid.cellWidth + Self.legendGap)
             let swatchEnd = left + Self.legendSwatch
             switch entry.swatch {
             case .train(let colour), .validation(let colour):
@@ -354,10 +452,11 @@ private struct Drawing {
                     out += "<circle cx=\"\(c(left + Self.legendSwatch / 2))\" cy=\"\(c(middle))\" r=\"\(c(radius))\" "
                         + "fill=\"\(isTrain ? colour : "#ffffff")\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>\n"
                 }
-            case .event:
-                out += "<line x1=\"\(c(left + Self.legendSwatch / 2))\" y1=\"\(c(middle - 8))\" "
-                    + "x2=\"\(c(left + Self.legendSwatch / 2))\" y2=\"\(c(middle + 8))\" stroke=\"#666666\" "
-                    + "stroke-width=\"1.5\" stroke-dasharray=\"1 3\"/>\n"
+            case .event(let kind):
+                let centre = left + Self.legendSwatch / 2
+                out += "<line x1=\"\(c(centre))\" y1=\"\(c(middle - 9))\" x2=\"\(c(centre))\" y2=\"\(c(middle + 9))\" "
+                    + "stroke=\"#666666\" stroke-width=\"1.5\" stroke-dasharray=\"\(kind.dashes)\"/>\n"
+                out += kind.symbol(x: centre - 10, y: middle, fill: "#666666") + "\n"
             case .none:
                 break
             }

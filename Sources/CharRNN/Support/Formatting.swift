@@ -38,6 +38,17 @@ public func grouped(_ value: Int) -> String {
     return value < 0 ? "-" + out : out
 }
 
+/// A speed such as chars/s as a whole number, rounded half away from zero, with
+/// thousands separators or without: 62397.5 -> "62,398" or "62398". The epoch's
+/// summary line and the history both print chars/s through this, so they agree.
+/// A value that is not finite or does not fit an Int (a hostile checkpoint's
+/// history) prints as printf's %.0f would.
+public func wholeNumber(_ value: Double, grouping: Bool) -> String {
+    let rounded = value.rounded()
+    guard rounded.isFinite, abs(rounded) < 9e18 else { return format("%.0f", value) }
+    return grouping ? grouped(Int(rounded)) : String(Int(rounded))
+}
+
 /// Columns padded to their widest cell; numbers (and headers over them) right-aligned.
 public struct TextTable {
     public var header: [String]

@@ -12,6 +12,12 @@
 //
 // Each worker sets flush-to-zero/denormals-are-zero once, as the training
 // thread does (denormals made PyTorch 40x slower on some seeds).
+//
+// The workers never touch the pool object itself, only the state they share
+// with it (`WorkerPoolState`), which they hold strongly: a pool may be
+// released before a worker thread has even started (a short charrnn-sample
+// on a busy machine), and its deinit then waits for that worker to start,
+// see the shutdown and end.
 
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +30,48 @@ import Synchronization
 public final class WorkerPool: @unchecked Sendable {
     public let threadCount: Int
     private var threads: [pthread_t] = []
+    private let state: WorkerPoolState
+
+    /// `threads` counts the caller: 1 means no extra threads.
+    public init(threads: Int) {
+        threadCount = max(1, threads)
+        state = WorkerPoolState(threadCount: threadCount)
+        for worker in 1..<threadCount {
+            let context = Unmanaged.passRetained(WorkerContext(state: state, index: worker)).toOpaque()
+            var thread = pthread_t()
+            pthread_create(&thread, nil, { raw in
+                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                _ = charrnn_enable_flush_denormals()
+                context.state.workerLoop(index: context.index)
+                return nil
+            }, context)
+            self.threads.append(thread)
+        }
+    }
+
+    private final class WorkerContext {
+        let state: WorkerPoolState
+        let index: Int
+        init(state: WorkerPoolState, index: Int) {
+            self.state = state
+            self.index = index
+        }
+    }
+
+    deinit {
+        state.shutDown()
+        for thread in threads { pthread_join(thread, nil) }
+    }
+
+    /// Runs body(i) for every i in 0..<count and returns when all are done.
+    public func run(count: Int, _ body: @escaping (Int) -> Void) {
+        state.run(count: count, body)
+    }
+}
+
+/// The hand-off between the caller and the workers; see the top of the file.
+private final class WorkerPoolState: @unchecked Sendable {
+    let threadCount: Int
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -39,48 +87,30 @@ public final class WorkerPool: @unchecked Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     private static let spinLimit = 100_000
 
-    /// `threads` counts the caller: 1 means no extra threads.
-    public init(threads: Int) {
-        threadCount = max(1, threads)
+    init(threadCount: Int) {
+        self.threadCount = threadCount
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         pthread_cond_init(done, nil)
-        for worker in 1..<threadCount {
-            let context = Unmanaged.passRetained(WorkerContext(pool: self, index: worker)).toOpaque()
-            var thread = pthread_t()
-            pthread_create(&thread, nil, { raw in
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                _ = charrnn_enable_flush_denormals()
-                context.pool.workerLoop(index: context.index)
-                return nil
-            }, context)
-            self.threads.append(thread)
-        }
     }
 
-    private final class WorkerContext {
-        unowned let pool: WorkerPool
-        let index: Int
-        init(pool: WorkerPool, index: Int) {
-            self.pool = pool
-            self.index = index
-        }
-    }
-
+    /// Only once every worker and the pool have let go.
     deinit {
-        shuttingDown.store(true, ordering: .sequentiallyConsistent)
-        generation.add(1, ordering: .sequentiallyConsistent)
-        pthread_mutex_lock(mutex)
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
-        for thread in threads { pthread_join(thread, nil) }
         pthread_mutex_destroy(mutex); mutex.deallocate()
         pthread_cond_destroy(wake); wake.deallocate()
         pthread_cond_destroy(done); done.deallocate()
     }
 
-    /// Runs body(i) for every i in 0..<count and returns when all are done.
-    public func run(count: Int, _ body: @escaping (Int) -> Void) {
+    /// Tells the workers to end, waking those asleep.
+    func shutDown() {
+        shuttingDown.store(true, ordering: .sequentiallyConsistent)
+        generation.add(1, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+    }
+
+    func run(count: Int, _ body: @escaping (Int) -> Void) {
         if count <= 0 { return }
         if threadCount == 1 || count == 1 {
             for item in 0..<count { body(item) }
@@ -113,7 +143,7 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop(index: Int) {
+    func workerLoop(index: Int) {
         var seen = 0
         while true {
             var spins = 0

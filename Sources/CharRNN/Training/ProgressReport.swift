@@ -1,27 +1,83 @@
-// The lines charrnn-epoch writes on stderr: a progress bar on a terminal, a
-// timestamped log line every --log-every seconds otherwise (like the seed's
-// throttle(evalcb, 30)), and one summary line per epoch.
+// The lines charrnn-epoch writes on stderr: a progress bar that fits the
+// terminal's width, a timestamped log line every --log-every seconds otherwise
+// (like the seed's throttle(evalcb, 30)), and one summary line per epoch.
 
 public enum ProgressReport {
 
-    /// "epoch 3 [=====>    ] 120/447 loss 1.6234 (avg 1.8012) 71,234 chars/s ETA 0:42", for a terminal.
-    public static func bar(epoch: Int, _ progress: TrainingProgress, width: Int = 24) -> String {
-        let fraction = Double(progress.batch) / Double(max(progress.batches, 1))
-        let filled = Int(fraction * Double(width))
-        let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "")
-            + String(repeating: " ", count: max(0, width - filled - 1))
-        let speed = progress.secondsElapsed > 0 ? Double(progress.positionsDone) / progress.secondsElapsed : 0
-        let remaining = fraction > 0 ? progress.secondsElapsed * (1 - fraction) / fraction : 0
-        return "epoch \(epoch) [\(bar)] \(progress.batch)/\(progress.batches) loss \(format("%.4f", progress.batchLoss)) "
-            + "(avg \(format("%.4f", progress.runningLoss))) \(grouped(Int(speed))) chars/s ETA \(duration(remaining))"
+    /// The parts of the progress bar, in the order they are dropped when the
+    /// terminal is too narrow for all of them: the loss and the ETA stay longest.
+    public enum Field: CaseIterable, Sendable {
+        case speed, average, epoch, count, bar, loss, eta
     }
 
-    /// "2026-11-29T09:30:00Z epoch 3 batch 120/447 loss 1.6234 nats/char (81.17 per 50 steps) avg 1.8012 71,234 chars/s".
+    /// Cells of the bar between its brackets: as many as fit up to `maximumBarCells`,
+    /// and never fewer than `minimumBarCells` (below that, fields are dropped instead).
+    public static let maximumBarCells = 30
+    public static let minimumBarCells = 10
+
+    /// "epoch 3 [=====>    ] 120/447 loss 1.6234 (avg 1.8012) 71,234 chars/s ETA 0:42",
+    /// in at most `width` characters.
+    ///
+    /// The bar shrinks first, from `maximumBarCells` to `minimumBarCells`; then
+    /// whole fields are left out in the order of `Field`: the speed, the average
+    /// loss, the epoch, the batch count, the bar, the loss. The ETA goes last;
+    /// below its own width the line is cut.
+    public static func bar(epoch: Int, _ progress: TrainingProgress, width: Int) -> String {
+        let limit = width
+        guard limit > 0 else { return "" }
+        let texts: [Field: String] = [
+            .epoch: "epoch \(epoch)",
+            .count: "\(progress.batch)/\(progress.batches)",
+            .loss: "loss \(format("%.4f", progress.batchLoss))",
+            .average: "(avg \(format("%.4f", progress.runningLoss)))",
+            .speed: "\(wholeNumber(speed(progress), grouping: true)) chars/s",
+            .eta: "ETA \(duration(secondsRemaining(progress)))",
+        ]
+        let order: [Field] = [.epoch, .bar, .count, .loss, .average, .speed, .eta]
+        var kept = Set(Field.allCases)
+        for dropped in [nil] + Field.allCases.map(Optional.some) {
+            if let dropped { kept.remove(dropped) }
+            let shown = order.filter(kept.contains)
+            // Characters of everything but the bar's cells: texts, brackets, one space between fields.
+            let fixed = shown.reduce(0) { $0 + ($1 == .bar ? 2 : texts[$1]!.count) } + max(0, shown.count - 1)
+            if kept.contains(.bar) {
+                let cells = min(maximumBarCells, limit - fixed)
+                guard cells >= minimumBarCells else { continue }
+                return shown.map { $0 == .bar ? "[" + barCells(progress, cells) + "]" : texts[$0]! }.joined(separator: " ")
+            }
+            if fixed <= limit, !shown.isEmpty { return shown.map { texts[$0]! }.joined(separator: " ") }
+        }
+        return String(texts[.eta]!.prefix(limit))
+    }
+
+    /// `cells` characters: "=" for the batches done, ">" at the front, spaces for the rest.
+    static func barCells(_ progress: TrainingProgress, _ cells: Int) -> String {
+        let filled = min(cells, Int(fraction(progress) * Double(cells)))
+        return String(repeating: "=", count: filled) + (filled < cells ? ">" : "")
+            + String(repeating: " ", count: max(0, cells - filled - 1))
+    }
+
+    /// "2026-11-29T09:30:00Z epoch 3 batch 120/447 loss 1.6234 nats/char (81.17 per 50 steps) avg 1.8012 71,234 chars/s ETA 0:42".
     public static func logLine(epoch: Int, _ progress: TrainingProgress, sequenceLength: Int, timestamp: String) -> String {
-        let speed = progress.secondsElapsed > 0 ? Double(progress.positionsDone) / progress.secondsElapsed : 0
-        return "\(timestamp) epoch \(epoch) batch \(progress.batch)/\(progress.batches) loss \(format("%.4f", progress.batchLoss)) nats/char "
+        "\(timestamp) epoch \(epoch) batch \(progress.batch)/\(progress.batches) loss \(format("%.4f", progress.batchLoss)) nats/char "
             + "(\(format("%.2f", progress.batchLoss * Double(sequenceLength))) per \(sequenceLength) steps) "
-            + "avg \(format("%.4f", progress.runningLoss)) \(grouped(Int(speed))) chars/s"
+            + "avg \(format("%.4f", progress.runningLoss)) \(wholeNumber(speed(progress), grouping: true)) chars/s "
+            + "ETA \(duration(secondsRemaining(progress)))"
+    }
+
+    static func fraction(_ progress: TrainingProgress) -> Double {
+        Double(progress.batch) / Double(max(progress.batches, 1))
+    }
+
+    /// Batch positions per second so far.
+    static func speed(_ progress: TrainingProgress) -> Double {
+        progress.secondsElapsed > 0 ? Double(progress.positionsDone) / progress.secondsElapsed : 0
+    }
+
+    /// The rest of the pass at the speed so far.
+    static func secondsRemaining(_ progress: TrainingProgress) -> Double {
+        let done = fraction(progress)
+        return done > 0 ? progress.secondsElapsed * (1 - done) / done : .nan
     }
 
     /// One line: epoch, lr, train and validation loss per char (nats, bits), the seed's batch loss, speed, time.
@@ -37,7 +93,8 @@ public enum ProgressReport {
         }
         let seedLoss = statistics.batches > 0 ? statistics.seedBatchLossSum / Double(statistics.batches) : .nan
         line += " seed-loss \(format("%.2f", seedLoss))"
-        line += " \(grouped(Int(statistics.charsPerSecond))) chars/s \(format("%.1f", statistics.seconds)) s"
+        // Rounded as the history rounds it (CheckpointReport), so the two agree.
+        line += " \(wholeNumber(statistics.charsPerSecond, grouping: true)) chars/s \(format("%.1f", statistics.seconds)) s"
         if outcome.settings.clipNorm > 0 { line += " clipped \(statistics.clippedBatches)/\(statistics.batches)" }
         return line
     }
