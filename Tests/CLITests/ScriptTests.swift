@@ -308,4 +308,89 @@ import Testing
         let bad = try Self.script("sweep", ["--text", "text.txt", "--grid", "width=3"], in: directory)
         #expect(bad.status == 2 && bad.stderr.contains("unknown key 'width'"))
     }
+
+    /// Each schedule's learning rate per epoch, computed here from its formula,
+    /// against the rates the run's history recorded.
+    @Test(arguments: ["exp", "step", "cosine"])
+    func trainSchedulesTheLearningRateByEpoch(schedule: String) throws {
+        let flags: [String], epochs: Int, rate: (Int) -> Double
+        switch schedule {
+        case "exp":
+            (flags, epochs) = (["--schedule", "exp", "--lr", "0.01", "--decay", "0.5"], 4)
+            rate = { k in 0.01 * pow(0.5, Double(k - 1)) }
+        case "step":
+            (flags, epochs) = (["--schedule", "step", "--lr", "0.01", "--decay", "0.5", "--step-every", "2"], 5)
+            rate = { k in 0.01 * pow(0.5, Double((k - 1) / 2)) }
+        default:
+            // One warm-up epoch at lr / 2, then cosine from 0.01 to 0.001 over epochs 2...5.
+            (flags, epochs) = (["--schedule", "cosine", "--lr", "0.01", "--lr-min", "0.001", "--warmup", "1"], 5)
+            rate = { k in k == 1 ? 0.005 : 0.001 + 0.009 * (1 + cos(Double.pi * Double(k - 2) / 4)) / 2 }
+        }
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let result = try Self.script("train", ["--text", "text.txt", "--out", "run", "--epochs", String(epochs), "--hidden", "8",
+                                               "--sample-length", "5", "--quiet", "--reproducible"] + flags, in: directory)
+        #expect(result.status == 0, "\(result.stderr)")
+        let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent(String(format: "run/e%03d.ckpt", epochs)))))
+        #expect(last.history.count == epochs)
+        for record in last.history {
+            #expect(abs(record.learningRate - rate(record.epoch)) <= 1e-9 * rate(record.epoch), "\(schedule) epoch \(record.epoch)")
+        }
+    }
+
+    @Test func aCosineRunCannotBeExtendedAndAScheduleIsASetting() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let base = ["--text", "text.txt", "--out", "run", "--hidden", "8", "--sample-length", "5", "--quiet", "--reproducible"]
+        #expect(try Self.script("train", base + ["--epochs", "2", "--schedule", "cosine"], in: directory).status == 0)
+        let longer = try Self.script("train", base + ["--epochs", "3", "--schedule", "cosine"], in: directory)
+        #expect(longer.status == 1 && longer.stderr.contains("a cosine schedule spans its run, so give --epochs 2 to resume it"),
+                "\(longer.stderr)")
+        let other = try Self.script("train", base + ["--epochs", "3"], in: directory)
+        #expect(other.status == 1 && other.stderr.contains("was started with --schedule cosine, not --schedule exp"), "\(other.stderr)")
+        let bad = try Self.script("train", base + ["--epochs", "3", "--schedule", "linear"], in: directory)
+        #expect(bad.status == 2 && bad.stderr.contains("--schedule must be exp, step or cosine, not 'linear'"))
+        let warm = try Self.script("train", base + ["--epochs", "3", "--warmup", "3"], in: directory)
+        #expect(warm.status == 2 && warm.stderr.contains("--warmup 3 leaves no epoch of --epochs 3 for the schedule"))
+    }
+
+    /// --keep-best and --patience against the run's own history: best.ckpt is the
+    /// epoch with the lowest validation loss, and the run stops exactly when
+    /// --patience epochs have gone by without a lower one; a rerun stops again.
+    @Test func keepBestAndPatienceFollowTheValidationLoss() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Letters drawn at random (a fixed LCG): nothing in the training part
+        // predicts the held-out part, so validation soon stops improving.
+        var state: UInt32 = 7
+        let letters = Array("abcdefghijklmnopqrst")
+        let text = (0..<4000).map { index -> String in
+            state = state &* 1_103_515_245 &+ 12345
+            return String(letters[Int((state >> 16) & 0x7FFF) % 20]) + (index % 60 == 59 ? "\n" : "")
+        }.joined()
+        try Data(text.utf8).write(to: directory.appendingPathComponent("text.txt"))
+        let arguments = ["--text", "text.txt", "--out", "run", "--epochs", "40", "--lr", "0.05", "--hidden", "32",
+                         "--keep-best", "--patience", "2", "--sample-length", "5", "--quiet", "--reproducible",
+                         "--", "--val-fraction", "0.3", "--batch-rows", "4"]
+        let result = try Self.script("train", arguments, in: directory)
+        #expect(result.status == 0, "\(result.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("run").path)
+        let trained = files.filter { $0.hasSuffix(".ckpt") && $0.hasPrefix("e") }.count - 1
+        let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent(String(format: "run/e%03d.ckpt", trained)))))
+        let losses = last.history.map(\.validationLoss)
+        let bestIndex = losses.indices.min { losses[$0] < losses[$1] }!
+        #expect(trained < 40, "the run should have stopped early")
+        #expect(trained - (bestIndex + 1) == 2, "stopped \(trained - (bestIndex + 1)) epochs after the best")
+        #expect(result.stderr.contains("train: stopping after epoch \(trained): validation has not improved for 2 epochs since epoch \(bestIndex + 1)"),
+                "\(result.stderr)")
+        let best = try Data(contentsOf: directory.appendingPathComponent("run/best.ckpt"))
+        #expect(best == (try Data(contentsOf: directory.appendingPathComponent(String(format: "run/e%03d.ckpt", bestIndex + 1)))))
+        let rerun = try Self.script("train", arguments, in: directory)
+        #expect(rerun.status == 0 && rerun.stderr.contains("train: stopping after epoch \(trained)"), "\(rerun.stderr)")
+        let without = try Self.script("train", ["--text", "text.txt", "--out", "plain", "--epochs", "1", "--hidden", "8", "--keep-best",
+                                                "--sample-length", "5", "--quiet", "--", "--val-fraction", "0"], in: directory)
+        #expect(without.status == 1 && without.stderr.contains("--keep-best and --patience need a validation loss"), "\(without.stderr)")
+    }
 }
