@@ -96,13 +96,11 @@ struct Epoch: CharRNNTool {
             let file = try InputFile(path: text)
             defer { file.close() }
             encoded = try file.encodeText(with: checkpoint.alphabet)
-        } catch let error as UnknownSymbolError {
+        } catch let error as TextSymbolError {
             throw ToolError("\(text): \(error)")
         }
         if encoded.count == 0 { throw ToolError("\(text): the text is empty") }
-        if encoded.stats.replaced > 0, !quiet {
-            printError("charrnn-epoch: \(text): \(encoded.stats.replaced) invalid UTF-8 sequence\(encoded.stats.replaced == 1 ? "" : "s") read as U+FFFD")
-        }
+        if let note = encoded.stats.invalidNote("read as"), !quiet { printError("charrnn-epoch: \(text): \(note)") }
 
         var request = EpochRequest(learningRate: lr)
         request.sequenceLength = seqLength

@@ -87,13 +87,11 @@ struct Sample: CharRNNTool {
         }
         if let score { return try scoreText(score, model: model, alphabet: checkpoint.alphabet) }
 
-        let index = checkpoint.alphabet.makeIndex()
-        var primeSymbols: [Int] = []
-        for (offset, scalar) in prime.unicodeScalars.enumerated() {
-            guard let symbol = index.index(of: scalar.value) else {
-                throw ToolError("--prime: character \(offset) is \(Alphabet.codePoint(scalar.value)) '\(Alphabet.escaped(scalar.value))', which the model's alphabet lacks")
-            }
-            primeSymbols.append(symbol)
+        let primeSymbols: [Int]
+        do {
+            primeSymbols = try checkpoint.alphabet.indices(of: prime)
+        } catch {
+            throw ToolError("--prime: \(error)")
         }
         let seed = self.seed ?? randomSeed()
         if verbose { printError("charrnn-sample: seed \(seed)") }
@@ -152,12 +150,8 @@ struct Sample: CharRNNTool {
         let file = try InputFile(path: path)
         defer { file.close() }
         let (text, skipped) = try file.encodeTextSkippingUnknown(with: alphabet)
-        if !skipped.isEmpty {
-            let total = skipped.reduce(0) { $0 + $1.count }
-            let list = skipped.prefix(10).map { "\(Alphabet.codePoint($0.symbol)) '\(Alphabet.escaped($0.symbol))' x\($0.count)" }
-            printError("charrnn-sample: \(file.name): skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
-                       + list.joined(separator: ", ") + (skipped.count > 10 ? ", ..." : ""))
-        }
+        if let note = text.stats.invalidNote("read as") { printError("charrnn-sample: \(file.name): \(note)") }
+        for note in skipped.notes { printError("charrnn-sample: \(file.name): \(note)") }
         guard text.count >= 2 else { throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score") }
         let result = TextScore.score(text.indices, model: model, threads: threads == 0 ? nil : threads)
         print("\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "

@@ -129,7 +129,7 @@ import Testing
         try Data("To be or not to be, Ω".utf8).write(to: directory.appendingPathComponent("other.txt"))
         let unknown = try Tools.run("charrnn-epoch", ["--text", "other.txt", "e0.ckpt"], directory: directory)
         #expect(unknown.status == 1)
-        unknown.expectOneLineError("charrnn-epoch", containing: "other.txt: character 20 (byte 20) is U+03A9 'Ω', which the model's alphabet lacks")
+        unknown.expectOneLineError("charrnn-epoch", containing: "other.txt: line 1, column 21 (character 21, byte 21) is U+03A9 'Ω', which the model's alphabet lacks")
         for (content, works) in [("T", false), ("To", true), ("ooooooooooooooooooooooooooooooooo", true), ("", false)] {
             try Data(content.utf8).write(to: directory.appendingPathComponent("short.txt"))
             let run = try Tools.run("charrnn-epoch", ["--text", "short.txt", "-q", "e0.ckpt"], directory: directory)

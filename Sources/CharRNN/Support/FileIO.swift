@@ -98,12 +98,23 @@ public struct InputFile {
         }
     }
 
-    /// Calls `body` with successive chunks of the input until it ends.
-    public func forEachChunk(size: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Calls `body` with successive chunks of the input until it ends. The
+    /// first chunk holds at least `firstAtLeast` bytes, unless the input is
+    /// shorter: a pipe may hand over its first bytes one read at a time.
+    public func forEachChunk(size: Int = 1 << 20, firstAtLeast: Int = 1,
+                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        precondition(firstAtLeast <= size)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         defer { buffer.deallocate() }
+        var first = true
         while true {
-            let count = try read(into: buffer)
+            var count = try read(into: buffer)
+            while first, count > 0, count < firstAtLeast {
+                let more = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+                if more == 0 { break }
+                count += more
+            }
+            first = false
             if count == 0 { return }
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
         }
