@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,4 +178,10 @@ uint64_t charrnn_physical_memory(void) {
     long page_size = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page_size <= 0) return 0;
     return (uint64_t)pages * (uint64_t)page_size;
+}
+
+int charrnn_flush_stdout(void) {
+    errno = 0;
+    if (fflush(stdout) != 0) return errno != 0 ? errno : -1;
+    return ferror(stdout) ? -1 : 0;
 }

@@ -47,6 +47,7 @@ extension CharRNNTool {
     public static func runAsTool() -> Never {
         let name = configuration.commandName ?? "charrnn"
         checkCPU(toolName: name)
+        occupyClosedStandardDescriptors()
         charrnn_unblock_termination_signals()
         charrnn_install_signal_handlers(name)
         var command: Self
@@ -56,7 +57,7 @@ extension CharRNNTool {
                 // Built-in commands (help, completion scripts) are not our type.
                 var other = parsed
                 try other.run()
-                exitProcess(0)
+                exitFlushingStandardOutput(0, toolName: name, errorCode: 1)
             }
             command = typed
         } catch {
@@ -66,7 +67,7 @@ extension CharRNNTool {
                 while text.last?.isWhitespace == true { text.removeLast() }
                 if text.contains("USAGE:") { text += "\n\n" + examplesText }
                 print(text)
-                exitProcess(0)
+                exitFlushingStandardOutput(0, toolName: name, errorCode: 1)
             }
             // One line: the parser's message and where to look for help.
             let message = Self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
@@ -75,12 +76,12 @@ extension CharRNNTool {
         }
         do {
             try command.run()
-            exitProcess(0)
+            exitFlushingStandardOutput(0, toolName: name, errorCode: command.errorExitCode)
         } catch let error as ToolError {
             printError("\(name): \(error.message)")
             exitProcess(error.exitCode)
         } catch let error as ExitCode {
-            exitProcess(error.rawValue)
+            exitFlushingStandardOutput(error.rawValue, toolName: name, errorCode: command.errorExitCode)
         } catch {
             printError("\(name): \(error)")
             exitProcess(command.errorExitCode)
@@ -129,6 +130,35 @@ extension CharRNNTool {
 
     static var examplesText: String {
         "EXAMPLES:\n" + examples.map { "  " + $0 }.joined(separator: "\n")
+    }
+}
+
+/// Ends the process with `status` once what print() buffered for standard
+/// output is written. A write or flush of standard output that failed, now or
+/// earlier (a full disk, /dev/full, a closed pipe, a closed descriptor), is
+/// one line on stderr and `errorCode` instead: output that never arrived is
+/// not success.
+func exitFlushingStandardOutput(_ status: Int32, toolName: String, errorCode: Int32) -> Never {
+    let code = charrnn_flush_stdout()
+    if code != 0 {
+        let reason = code > 0 ? String(cString: strerror(code)) : "an earlier write failed"
+        printError("\(toolName): <stdout>: cannot write: \(reason)")
+        exitProcess(errorCode)
+    }
+    exitProcess(status)
+}
+
+/// A standard descriptor closed by the caller (`>&-`) would be reused by the
+/// next file the tool opens, and what is meant for standard output would land
+/// in it. /dev/null, opened for reading only, takes its place: reads end at
+/// once and writes fail (EBADF), which the tool reports.
+func occupyClosedStandardDescriptors() {
+    for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
+        let opened = open("/dev/null", O_RDONLY)
+        if opened >= 0, opened != descriptor {
+            dup2(opened, descriptor)
+            close(opened)
+        }
     }
 }
 

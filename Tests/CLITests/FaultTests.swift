@@ -431,6 +431,36 @@ import Testing
         }
     }
 
+    /// Every tool in every mode, help and version included, writing to a full device or
+    /// to a standard output closed by the caller: one line naming <stdout>, and the
+    /// tool's error status (2 for --diff), never 0 with nothing written.
+    @Test func aFailedWriteOfStandardOutputIsAnErrorInEveryToolAndMode() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        try Tools.run("charrnn-epoch", Self.epochArguments, directory: directory)
+        let modes: [(String, [String], Int32)] = [
+            ("charrnn-vocab", ["-q", "text.txt"], 1), ("charrnn-init", ["-q", "v.ckpt"], 1),
+            ("charrnn-epoch", ["-q", "--text", "text.txt", "e0.ckpt"], 1),
+            ("charrnn-inspect", ["e1.ckpt"], 1), ("charrnn-inspect", ["--json", "e1.ckpt"], 1),
+            ("charrnn-inspect", ["--params", "e1.ckpt"], 1), ("charrnn-inspect", ["--history", "e1.ckpt"], 1),
+            ("charrnn-inspect", ["--diff", "e0.ckpt", "e1.ckpt"], 2),
+            ("charrnn-sample", ["--length", "20", "e1.ckpt"], 1), ("charrnn-sample", ["--count", "2", "-0", "e1.ckpt"], 1),
+            ("charrnn-sample", ["--score", "text.txt", "e1.ckpt"], 1),
+        ] + ["charrnn-vocab", "charrnn-init", "charrnn-epoch", "charrnn-inspect", "charrnn-sample"].flatMap { tool in
+            [(tool, ["--help"], 1), (tool, ["--version"], 1)]
+        }
+        for (tool, arguments, status) in modes {
+            let full = try Tools.run(tool, arguments, directory: directory, stdoutPath: "/dev/full")
+            #expect(full.status == status && !full.signalled, "\(tool) \(arguments) > /dev/full: status \(full.status)")
+            #expect(full.stderr == "\(tool): <stdout>: cannot write: No space left on device\n", "\(tool) \(arguments): \(full.stderr)")
+            let binary = Tools.binaries.appendingPathComponent(tool).path
+            let closed = try Tools.run("/bin/sh", ["-c", "exec \"$0\" \"$@\" >&-", binary] + arguments, directory: directory)
+            #expect(closed.status == status && !closed.signalled, "\(tool) \(arguments) >&-: status \(closed.status)")
+            #expect(closed.stderr == "\(tool): <stdout>: cannot write: Bad file descriptor\n", "\(tool) \(arguments) >&-: \(closed.stderr)")
+        }
+    }
+
     @Test func aFileSizeLimitIsAClearErrorNotSIGXFSZ() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

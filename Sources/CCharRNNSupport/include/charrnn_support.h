@@ -58,4 +58,9 @@ static inline void charrnn_cpu_relax(void) {
 /// Physical memory in bytes, or 0 when unknown.
 uint64_t charrnn_physical_memory(void);
 
+// Flushes stdio's standard output: 0 when everything it was given has been
+// written, the errno of a flush that fails now, or -1 when an earlier write
+// failed (its errno is gone).
+int charrnn_flush_stdout(void);
+
 #endif
