@@ -1,5 +1,6 @@
 // Loading and saving checkpoints for the tools, with errors that name the file.
 
+import ArgumentParser
 import CharRNN
 
 /// Reads and decodes a checkpoint from a path, or stdin for nil or "-".
@@ -27,10 +28,15 @@ public func loadCheckpoint(path: String?, options: Checkpoint.ReadOptions = []) 
     }
 }
 
+/// Refuses an empty `-o` as a usage error: it names no file.
+public func validateOutputOption(_ output: String) throws {
+    if output.isEmpty { throw ValidationError("-o needs a file name, or '-' for standard output") }
+}
+
 /// Encodes and writes a checkpoint to `-o FILE` (atomically) or stdout.
 public func saveCheckpoint(_ checkpoint: Checkpoint, to output: OutputTarget) throws {
     do {
-        try output.checkNotTerminal()
+        try output.prepare()
         try output.write(checkpoint.encoded())
     } catch {
         throw ToolError("\(error)")

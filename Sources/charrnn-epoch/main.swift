@@ -81,6 +81,7 @@ struct Epoch: CharRNNTool {
         if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
         guard logEvery > 0, logEvery.isFinite else { throw ValidationError("--log-every must be a positive number of seconds") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64, not \(threads)") }
+        try validateOutputOption(output)
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
@@ -88,7 +89,7 @@ struct Epoch: CharRNNTool {
 
     func run() throws {
         let target = OutputTarget(path: output)
-        try target.checkNotTerminal()
+        try target.prepare(keepingTexts: [text])
         let (checkpoint, name) = try loadCheckpoint(path: input)
         guard checkpoint.model != nil else { throw ToolError("\(name): \(EpochError.noModel)") }
         let encoded: EncodedText

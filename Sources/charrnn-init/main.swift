@@ -46,6 +46,7 @@ struct Init: CharRNNTool {
             throw ValidationError("--cell must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not '\(cell)'")
         }
         _ = try hiddenSizes()
+        try validateOutputOption(output)
     }
 
     func hiddenSizes() throws -> [Int] {
@@ -69,7 +70,7 @@ struct Init: CharRNNTool {
 
     func run() throws {
         let target = OutputTarget(path: output)
-        try target.checkNotTerminal()
+        try target.prepare()
         let (vocab, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
         if vocab.model != nil, !quiet {
             printError("charrnn-init: \(name) already holds a model; using only its alphabet")

@@ -31,9 +31,13 @@ struct Vocab: CharRNNTool {
     @Flag(name: .shortAndLong, help: "Print nothing but errors on stderr.")
     var quiet = false
 
+    func validate() throws {
+        try validateOutputOption(output)
+    }
+
     func run() throws {
         let target = OutputTarget(path: output)
-        try target.checkNotTerminal()
+        try target.prepare(keepingTexts: files)
         var builder = Alphabet.Builder()
         var replaced = 0
         var characters = 0

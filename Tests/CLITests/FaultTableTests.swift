@@ -114,6 +114,8 @@ import Testing
         try write("utf16.txt", [0xFF, 0xFE] + Array("To be".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }))
         try write("utf32.txt", [0x00, 0x00, 0xFE, 0xFF] + Array("To be".unicodeScalars.flatMap { [0, 0, 0, UInt8($0.value)] }))
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("dir"), withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("ro"), withIntermediateDirectories: false)
+        chmod(directory.appendingPathComponent("ro").path, 0o555)
         try write("secret.txt", Array("secret\n".utf8))
         chmod(directory.appendingPathComponent("secret.txt").path, 0)
 

@@ -369,6 +369,11 @@ import Testing
         #expect(linked.status == 0)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory.appendingPathComponent("link.ckpt").path) == "target.ckpt")
         #expect(try Data(contentsOf: directory.appendingPathComponent("target.ckpt")) == vocab)
+        // The link is opened before any work, but its file is emptied only when the new
+        // contents are ready: a run that fails in between leaves it as it was.
+        let failed = try Tools.run("charrnn-epoch", ["--text", "missing.txt", "-o", "link.ckpt", "e0.ckpt"], directory: directory)
+        #expect(failed.status == 1)
+        #expect(try Data(contentsOf: directory.appendingPathComponent("target.ckpt")) == vocab)
         let vocabTool = Tools.binaries.appendingPathComponent("charrnn-vocab").path
         let fifo = try Tools.run("/bin/bash", ["-c", "mkfifo f && { cat f > got & } && \(vocabTool) -q text.txt -o f; wait; test -p f"],
                                  directory: directory)

@@ -128,9 +128,26 @@ public struct InputFile {
 }
 
 /// Where a tool's result goes: a file written atomically, or standard output.
-public struct OutputTarget {
+///
+/// `prepare()` settles where the bytes will go before the tool does any work,
+/// so that a bad `-o` (a missing or read-only folder, a directory, a terminal,
+/// the text being read) is refused at once rather than after an epoch: for a
+/// file it creates the temporary file that the result is written to and
+/// renamed from; for a device, FIFO or symlink to one it opens it (without
+/// truncating anything yet). `write` prepares first if the tool did not.
+public final class OutputTarget {
     /// nil or "-" means standard output.
     public let path: String?
+
+    private enum Destination {
+        case standardOutput
+        /// A temporary file beside `final`, renamed onto it once complete.
+        case temporary(descriptor: Int32, temporary: String, final: String)
+        /// A device, a FIFO, or what a symlink names when that is one: written through.
+        case through(descriptor: Int32, isRegular: Bool)
+    }
+
+    private var destination: Destination?
 
     /// Also tells the interruption message (SIGINT, SIGTERM) that nothing is written yet.
     public init(path: String?) {
@@ -140,53 +157,65 @@ public struct OutputTarget {
 
     public var name: String { path ?? "<stdout>" }
 
-    /// Refuses to write binary data to a terminal, as gzip does.
+    /// Refuses to write binary data to a terminal, as gzip does: standard output or `-o /dev/tty`.
     public func checkNotTerminal() throws {
-        if path == nil, isatty(STDOUT_FILENO) == 1 {
-            throw FileError(file: name, problem: "refusing to write a binary checkpoint to a terminal; redirect it (> file.ckpt) or use -o FILE")
-        }
+        try prepare()
     }
 
-    /// Writes `bytes` completely. A file appears only when all of it is on disk.
-    public func write(_ bytes: [UInt8]) throws {
+    /// Claims the output before any work (see the type's comment), refusing a
+    /// terminal, a directory, a place where no file can be created, and any of
+    /// `texts` (the tool's input texts, which the result would replace).
+    public func prepare(keepingTexts texts: [String] = []) throws {
+        guard destination == nil else { return }
         guard let path else {
-            // A reader of a cut stream sees a truncated checkpoint (no END section) and refuses it.
-            setInterruptNote("; the output on \(name) is incomplete")
-            try bytes.withUnsafeBytes { buffer throws in
-                try writeAll(STDOUT_FILENO, buffer, name: name)
-            }
-            setInterruptNote("")
+            if isatty(STDOUT_FILENO) == 1 { throw Self.terminalError(name) }
+            destination = .standardOutput
             return
         }
+        guard !path.isEmpty else { throw FileError(file: "-o ''", problem: "an empty file name; give a file name, or '-' for standard output") }
         var info = stat()
-        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG, (info.st_mode & S_IFMT) != S_IFDIR {
-            // A device, a FIFO or a symlink (-o /dev/null, -o /dev/stdout): write through it.
+        let exists = stat(path, &info) == 0
+        if path.hasSuffix("/") || (exists && (info.st_mode & S_IFMT) == S_IFDIR) {
+            throw FileError(file: path, problem: "is a directory, not a file name")
+        }
+        if exists {
+            for text in texts where text != "-" {
+                var textInfo = stat()
+                if stat(text, &textInfo) == 0, textInfo.st_dev == info.st_dev, textInfo.st_ino == info.st_ino {
+                    throw FileError(file: path, problem: "is the text this tool reads (\(text)); writing the result there would replace it")
+                }
+            }
+        }
+        var link = stat()
+        let isLink = lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
+        if exists, (info.st_mode & S_IFMT) != S_IFREG || isLink {
+            // A device, a FIFO or a symlink (-o /dev/null, -o /dev/stdout): written through.
             // Renaming over it would replace /dev/null itself with a regular file when run as root.
-            try writeThrough(path: path, bytes)
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw FileError(file: path, action: "cannot open for writing", errno: errno) }
+            if isatty(fd) == 1 {
+                close(fd)
+                throw Self.terminalError(path)
+            }
+            destination = .through(descriptor: fd, isRegular: (info.st_mode & S_IFMT) == S_IFREG)
             return
         }
-        try writeAtomically(path: path, bytes)
-    }
-
-    private func writeThrough(path: String, _ bytes: [UInt8]) throws {
-        setInterruptNote("; \(path) may be incomplete")
-        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(file: path, action: "cannot open for writing", errno: errno) }
-        do {
-            try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
-        } catch {
-            close(fd)
-            throw error
+        if isLink {
+            // A symlink to nothing: there is no file to write through to.
+            throw FileError(file: path, action: "cannot open for writing", errno: ENOENT)
         }
-        guard close(fd) == 0 else { throw FileError(file: path, action: "cannot close", errno: errno) }
-        setInterruptNote("")
+        destination = try Self.createTemporary(for: path)
     }
 
-    private func writeAtomically(path: String, _ bytes: [UInt8]) throws {
+    static func terminalError(_ name: String) -> FileError {
+        FileError(file: name, problem: "refusing to write a binary checkpoint to a terminal; redirect it (> file.ckpt) or use -o FILE")
+    }
+
+    /// The hidden `.NAME.tmp.PID` beside `path`, created now and removed again if the tool is interrupted or fails.
+    private static func createTemporary(for path: String) throws -> Destination {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !base.isEmpty else { throw FileError(file: path, problem: "is a directory, not a file name") }
         // A name another process (or a killed earlier one with our pid) holds gets a suffix.
         var temporary = "", fd: Int32 = -1
         for attempt in 0..<100 {
@@ -199,9 +228,63 @@ public struct OutputTarget {
         guard fd >= 0 else {
             let code = errno
             charrnn_cleanup_clear()
-            throw FileError(file: path, action: "cannot create a temporary file beside it", errno: code)
+            throw FileError(file: path, problem: "cannot create a file in \(describeFolder(directory, errno: code))")
         }
         charrnn_cleanup_created()
+        return .temporary(descriptor: fd, temporary: temporary, final: path)
+    }
+
+    /// "nodir/: the folder does not exist", "/proc/: Permission denied", for a file that cannot be created there.
+    private static func describeFolder(_ directory: String, errno code: Int32) -> String {
+        let shown = directory.isEmpty ? "the current folder" : directory
+        var info = stat()
+        if code == ENOENT {
+            if stat(directory.isEmpty ? "." : directory, &info) != 0 { return "\(shown): the folder does not exist" }
+            return "\(shown): its file system takes no new files"
+        }
+        if code == ENOTDIR { return "\(shown): a part of the path is a file, not a folder" }
+        return "\(shown): \(String(cString: strerror(code)))"
+    }
+
+    /// Writes `bytes` completely. A file appears only when all of it is on disk.
+    public func write(_ bytes: [UInt8]) throws {
+        if destination == nil {
+            // Output that is not a checkpoint (an SVG) may go to a terminal.
+            if path == nil { destination = .standardOutput } else { try prepare() }
+        }
+        switch destination! {
+        case .standardOutput:
+            // A reader of a cut stream sees a truncated checkpoint (no END section) and refuses it.
+            setInterruptNote("; the output on \(name) is incomplete")
+            try bytes.withUnsafeBytes { buffer throws in
+                try writeAll(STDOUT_FILENO, buffer, name: name)
+            }
+            setInterruptNote("")
+        case .through(let fd, let isRegular):
+            destination = nil
+            try writeThrough(fd, isRegular: isRegular, bytes)
+        case .temporary(let fd, let temporary, let final):
+            destination = nil
+            try finish(fd, temporary: temporary, final: final, bytes)
+        }
+    }
+
+    private func writeThrough(_ fd: Int32, isRegular: Bool, _ bytes: [UInt8]) throws {
+        let path = name
+        setInterruptNote("; \(path) may be incomplete")
+        do {
+            // Emptied only now that the new contents are ready: until here the old file was intact.
+            if isRegular, ftruncate(fd, 0) != 0 { throw FileError(file: path, action: "cannot write", errno: errno) }
+            try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        guard close(fd) == 0 else { throw FileError(file: path, action: "cannot close", errno: errno) }
+        setInterruptNote("")
+    }
+
+    private func finish(_ fd: Int32, temporary: String, final path: String, _ bytes: [UInt8]) throws {
         func fail(_ error: Error) -> Error {
             close(fd)
             unlink(temporary)
@@ -230,6 +313,8 @@ public struct OutputTarget {
         setInterruptNote("")
         charrnn_cleanup_clear()
         // Make the rename itself durable; best effort (some file systems refuse fsync on a directory).
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
         let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryFD >= 0 {
             _ = fsync(directoryFD)
