@@ -121,7 +121,9 @@ extension CharRNNTool {
     }
 
     private static func looksLikeNegativeNumber(_ text: String) -> Bool {
-        guard text.hasPrefix("-"), text.count > 1 else { return false }
+        // "-0" is charrnn-sample's flag (NUL separators), never a number anyone means:
+        // `--stop-at-stop -0` must stay two flags.
+        guard text.hasPrefix("-"), text.count > 1, text != "-0" else { return false }
         let rest = text.dropFirst()
         if ["inf", "infinity", "nan"].contains(rest.lowercased()) { return true }
         guard let first = rest.first, first.isASCII, first.isNumber || first == "." else { return false }
@@ -160,6 +162,15 @@ func occupyClosedStandardDescriptors() {
             close(opened)
         }
     }
+}
+
+/// A usage error naming the flags that were given but do nothing in `mode`:
+/// "--prime, --count and --length have no effect with --score; leave them out".
+public func refuseIneffectiveFlags(_ flags: [(name: String, given: Bool)], mode: String) throws {
+    let given = flags.filter(\.given).map(\.name)
+    guard let last = given.last else { return }
+    let names = given.count == 1 ? last : given.dropLast().joined(separator: ", ") + " and " + last
+    throw ValidationError("\(names) \(given.count == 1 ? "has" : "have") no effect \(mode); leave \(given.count == 1 ? "it" : "them") out")
 }
 
 /// Writes one line to standard error.

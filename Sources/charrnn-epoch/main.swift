@@ -82,6 +82,9 @@ struct Epoch: CharRNNTool {
         guard logEvery > 0, logEvery.isFinite else { throw ValidationError("--log-every must be a positive number of seconds") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1...64, not \(threads)") }
         try validateOutputOption(output)
+        try refuseIneffectiveFlags([("--change-settings", changeSettings && [seqLength, batchRows].allSatisfy { $0 == nil }
+                                        && [valFraction, clip].allSatisfy { $0 == nil })],
+                                   mode: "without --seq-length, --batch-rows, --val-fraction or --clip")
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
