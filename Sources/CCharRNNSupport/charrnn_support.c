@@ -195,3 +195,7 @@ int charrnn_flush_stdout(void) {
     if (fflush(stdout) != 0) return errno != 0 ? errno : -1;
     return ferror(stdout) ? -1 : 0;
 }
+
+int charrnn_format_double(char *buffer, unsigned long capacity, const char *pattern, double value) {
+    return snprintf(buffer, capacity, pattern, value);
+}

@@ -99,12 +99,17 @@ struct Inspect: CharRNNTool {
                 throw ToolError("\(name): a vocab checkpoint has no model, so no parameters; charrnn-init makes one")
             }
             print(model.layout.parameterCount)
-        } else if history {
-            print(CheckpointReport.historyTSV(checkpoint))
-        } else if json {
-            print(CheckpointReport.json(checkpoint, name: name).rendered())
         } else {
-            print(CheckpointReport.text(checkpoint, name: name))
+            // Written as it is made: a history of a million epochs never sits in memory as text.
+            var out = BufferedOutput()
+            if history {
+                try CheckpointReport.writeHistoryTSV(checkpoint, to: &out)
+            } else if json {
+                try CheckpointReport.writeJSON(checkpoint, name: name, to: &out)
+            } else {
+                try CheckpointReport.writeText(checkpoint, name: name, to: &out)
+            }
+            try out.finish()
         }
     }
 

@@ -63,4 +63,8 @@ uint64_t charrnn_physical_memory(void);
 // failed (its errno is gone).
 int charrnn_flush_stdout(void);
 
+// snprintf(buffer, capacity, pattern, value) for one double: what the fast
+// number formatting falls back to, without Swift's variadic-argument boxing.
+int charrnn_format_double(char *buffer, unsigned long capacity, const char *pattern, double value);
+
 #endif

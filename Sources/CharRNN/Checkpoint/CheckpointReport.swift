@@ -1,5 +1,8 @@
 // What charrnn-inspect prints: a readable summary, the same facts as JSON,
-// and the parameter count by the seed's formulas.
+// and the parameter count by the seed's formulas. Each report is written to a
+// TextSink as it is produced, and the history (up to a million records) row
+// by row with printf-exact fast number formatting, so a report never sits in
+// memory whole and a million epochs take well under a second.
 
 /// One row of the parameter table: a layer, its formula and its count.
 public struct LayerParameters: Equatable, Sendable {
@@ -54,6 +57,15 @@ public enum CheckpointReport {
 
     /// The human-readable summary.
     public static func text(_ checkpoint: Checkpoint, name: String) -> String {
+        var sink = StringSink()
+        try! writeText(checkpoint, name: name, to: &sink)  // a StringSink never fails
+        var text = sink.text
+        text.removeLast()
+        return text
+    }
+
+    /// The human-readable summary, ending with a newline, written as it is made.
+    public static func writeText<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, to sink: inout Sink) throws {
         var lines: [String] = []
         let version = checkpoint.formatVersion
         let kind = checkpoint.model == nil ? "vocab checkpoint" : "model checkpoint"
@@ -102,18 +114,95 @@ public enum CheckpointReport {
         if !checkpoint.history.isEmpty {
             lines.append("")
             lines.append("history: \(checkpoint.history.count) epoch\(checkpoint.history.count == 1 ? "" : "s") (losses per character)")
-            var table = TextTable(header: ["epoch", "lr", "train nats", "bits", "val nats", "bits", "chars/s", "seconds", "step", "text hash", "notes"],
-                                  rightAligned: [0, 1, 2, 3, 4, 5, 6, 7, 8])
-            for record in checkpoint.history {
-                table.add(historyRow(record))
-            }
-            lines.append(table.rendered())
+            try sink.write(lines.joined(separator: "\n") + "\n")
+            lines = []
+            try writeHistoryTable(checkpoint.history, to: &sink)
         }
         if !checkpoint.metadata.isEmpty {
             lines.append("")
             lines.append("metadata: " + checkpoint.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
-        return lines.joined(separator: "\n")
+        if !lines.isEmpty { try sink.write(lines.joined(separator: "\n") + "\n") }
+    }
+
+    static let historyHeader = ["epoch", "lr", "train nats", "bits", "val nats", "bits", "chars/s", "seconds", "step", "text hash", "notes"]
+
+    /// The history as TextTable would lay it out (columns as wide as their widest
+    /// cell, all but the last two right-aligned, two spaces apart, indented by
+    /// two), in two passes over the records: one for the widths, one to write.
+    static func writeHistoryTable<Sink: TextSink>(_ history: [EpochRecord], to sink: inout Sink) throws {
+        let columns = historyHeader.count
+        var widths = historyHeader.map(\.utf8.count)
+        // The widths first, without formatting every cell: integers and %.Nf grow with their
+        // magnitude, so their extremes give the widths (FixedColumnWidth); only %.6g, whose
+        // length does not, is formatted row by row.
+        var fixed = [FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4),
+                     FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 0), FixedColumnWidth(decimals: 1)]
+        var dashes = [false, false, false, false]  // val nats, val bits, chars/s, seconds
+        var widestEpoch = 0, anyNegativeEpoch = false, widestStep: UInt64 = 0, widestNotes = 0
+        let scratch = ByteBuffer(capacity: 64)
+        for record in history {
+            widestEpoch = max(widestEpoch, record.epoch.magnitude > UInt(Int.max) ? 0 : Int(record.epoch.magnitude))
+            anyNegativeEpoch = anyNegativeEpoch || record.epoch < 0
+            widestStep = max(widestStep, record.optimizerStep)
+            scratch.removeAll()
+            FastFormat.general6(record.learningRate, into: scratch)
+            widths[1] = max(widths[1], scratch.count)
+            fixed[0].add(record.trainLoss)
+            fixed[1].add(record.trainLoss * Units.bitsPerNat)
+            if record.validationLoss.isNaN {
+                dashes[0] = true
+            } else {
+                fixed[2].add(record.validationLoss)
+                fixed[3].add(record.validationLoss * Units.bitsPerNat)
+            }
+            if record.flags.contains(.timingOmitted) {
+                dashes[2] = true
+            } else {
+                fixed[4].add(record.charsPerSecond)
+                fixed[5].add(record.seconds)
+            }
+            widestNotes = max(widestNotes, HistoryCells.notesWidth(record.flags))
+        }
+        widths[0] = max(widths[0], FastFormat.digitCount(UInt64(widestEpoch)) + (anyNegativeEpoch ? 1 : 0))
+        for (index, column) in [2, 3, 4, 5, 6, 7].enumerated() {
+            let dash = (column == 4 || column == 5) ? dashes[0] : (column == 6 || column == 7) ? dashes[2] : false
+            widths[column] = max(widths[column], fixed[index].width, dash ? 1 : 0)
+        }
+        widths[8] = max(widths[8], FastFormat.digitCount(widestStep))
+        widths[9] = max(widths[9], history.isEmpty ? 0 : 16)
+        widths[10] = max(widths[10], widestNotes)
+        let cells = HistoryCells()
+        let out = ByteBuffer()
+        /// Appends cell `range` of `source` (or of `out` itself), padded to the column's width.
+        func emit(_ column: Int, length: Int, copy: () -> Void) {
+            let padding = widths[column] - length
+            let isLast = column == columns - 1
+            if column < 9 {  // right-aligned: all but the text hash and the notes
+                out.append(repeating: UInt8(ascii: " "), count: padding)
+                copy()
+            } else {
+                copy()
+                if !isLast { out.append(repeating: UInt8(ascii: " "), count: padding) }
+            }
+            if !isLast { out.append("  ") }
+        }
+        out.append("  ")
+        for (column, title) in historyHeader.enumerated() { emit(column, length: title.utf8.count) { out.append(string: title) } }
+        out.append(UInt8(ascii: "\n"))
+        for record in history {
+            cells.fill(record)
+            out.append("  ")
+            for column in 0..<columns {
+                emit(column, length: cells.width(column)) { out.append(cells.cell(column)) }
+            }
+            out.append(UInt8(ascii: "\n"))
+            if out.count >= 1 << 16 {
+                try sink.write(out.bytes)
+                out.removeAll()
+            }
+        }
+        try sink.write(out.bytes)
     }
 
     /// The history as tab-separated values with a header line, one row per
@@ -121,30 +210,105 @@ public enum CheckpointReport {
     /// the text report, losses in nats and bits per character; "-" where there
     /// is no value (no held-out text, timings not recorded).
     public static func historyTSV(_ checkpoint: Checkpoint) -> String {
-        var lines = [["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits",
-                      "chars_per_s", "seconds", "step", "notes"].joined(separator: "\t")]
+        var sink = StringSink()
+        try! writeHistoryTSV(checkpoint, to: &sink)  // a StringSink never fails
+        var text = sink.text
+        text.removeLast()
+        return text
+    }
+
+    /// The history as tab-separated values, ending with a newline, written row by row.
+    public static func writeHistoryTSV<Sink: TextSink>(_ checkpoint: Checkpoint, to sink: inout Sink) throws {
+        try sink.write(["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits",
+                        "chars_per_s", "seconds", "step", "notes"].joined(separator: "\t") + "\n")
+        let cells = HistoryCells()
+        let out = ByteBuffer()
         for record in checkpoint.history {
-            let row = historyRow(record)
-            // historyRow: epoch, lr, train nats, train bits, val nats, val bits, chars/s, seconds, step, hash, notes
-            lines.append([row[0], row[1], row[2], row[4], row[3], row[5], row[6], row[7], row[8],
-                          row[10].isEmpty ? "-" : row[10]].joined(separator: "\t"))
+            cells.fill(record)
+            // The cells: epoch, lr, train nats, train bits, val nats, val bits, chars/s, seconds, step, hash, notes.
+            for (index, column) in [0, 1, 2, 4, 3, 5, 6, 7, 8].enumerated() {
+                if index > 0 { out.append(UInt8(ascii: "\t")) }
+                out.append(cells.cell(column))
+            }
+            out.append(UInt8(ascii: "\t"))
+            if cells.width(10) == 0 { out.append(UInt8(ascii: "-")) } else { out.append(cells.cell(10)) }
+            out.append(UInt8(ascii: "\n"))
+            if out.count >= 1 << 16 {
+                try sink.write(out.bytes)
+                out.removeAll()
+            }
         }
-        return lines.joined(separator: "\n")
+        try sink.write(out.bytes)
     }
 
     static func historyRow(_ record: EpochRecord) -> [String] {
-        var notes: [String] = []
-        if record.flags.contains(.optimizerReset) { notes.append("optimizer reset") }
-        if record.flags.contains(.settingsChanged) { notes.append("settings changed") }
-        if record.flags.contains(.textChanged) { notes.append("new text") }
-        let timed = !record.flags.contains(.timingOmitted)
-        let validation = record.validationLoss.isNaN
-        return [String(record.epoch), format("%.6g", record.learningRate),
-                format("%.4f", record.trainLoss), format("%.4f", record.trainLoss * Units.bitsPerNat),
-                validation ? "-" : format("%.4f", record.validationLoss),
-                validation ? "-" : format("%.4f", record.validationLoss * Units.bitsPerNat),
-                timed ? format("%.0f", record.charsPerSecond) : "-", timed ? format("%.1f", record.seconds) : "-",
-                String(record.optimizerStep), hex64(record.textHash), notes.joined(separator: ", ")]
+        let cells = HistoryCells()
+        cells.fill(record)
+        return (0..<historyHeader.count).map { String(decoding: cells.cell($0), as: UTF8.self) }
+    }
+
+    /// One record's cells, one after the other: epoch, lr (%.6g), train nats and
+    /// bits, validation nats and bits (%.4f, "-" without validation), chars/s
+    /// (%.0f) and seconds (%.1f) ("-" when not timed), step, text hash (16 hex
+    /// digits) and notes. Filled again for each record, without allocating.
+    final class HistoryCells {
+        let buffer = ByteBuffer(capacity: 512)
+        var ends = [Int](repeating: 0, count: CheckpointReport.historyHeader.count)
+
+        func cell(_ column: Int) -> UnsafeRawBufferPointer {
+            let start = column == 0 ? 0 : ends[column - 1]
+            return UnsafeRawBufferPointer(start: buffer.base + start, count: ends[column] - start)
+        }
+
+        func width(_ column: Int) -> Int { ends[column] - (column == 0 ? 0 : ends[column - 1]) }
+
+        func fill(_ record: EpochRecord) {
+            let out = buffer
+            out.removeAll()
+            let dash = UInt8(ascii: "-")
+            var column = 0
+            func end() {
+                ends[column] = out.count
+                column += 1
+            }
+            if record.epoch < 0 { out.append(dash) }
+            FastFormat.appendDecimal(UInt64(record.epoch.magnitude), into: out); end()
+            FastFormat.general6(record.learningRate, into: out); end()
+            FastFormat.fixed(record.trainLoss, decimals: 4, into: out); end()
+            FastFormat.fixed(record.trainLoss * Units.bitsPerNat, decimals: 4, into: out); end()
+            let validation = !record.validationLoss.isNaN
+            if validation { FastFormat.fixed(record.validationLoss, decimals: 4, into: out) } else { out.append(dash) }
+            end()
+            if validation { FastFormat.fixed(record.validationLoss * Units.bitsPerNat, decimals: 4, into: out) } else { out.append(dash) }
+            end()
+            let timed = !record.flags.contains(.timingOmitted)
+            if timed { FastFormat.fixed(record.charsPerSecond, decimals: 0, into: out) } else { out.append(dash) }
+            end()
+            if timed { FastFormat.fixed(record.seconds, decimals: 1, into: out) } else { out.append(dash) }
+            end()
+            FastFormat.appendDecimal(record.optimizerStep, into: out); end()
+            appendHex64(record.textHash, into: out); end()
+            var first = true
+            for (flag, note) in Self.notes where record.flags.contains(flag) {
+                if !first { out.append(", ") }
+                out.append(note)
+                first = false
+            }
+            end()
+        }
+
+        static let notes: [(EpochRecord.Flags, StaticString)] = [(.optimizerReset, "optimizer reset"),
+                                                                 (.settingsChanged, "settings changed"), (.textChanged, "new text")]
+
+        /// The length of the notes cell for `flags`.
+        static func notesWidth(_ flags: EpochRecord.Flags) -> Int {
+            var width = 0, count = 0
+            for (flag, note) in notes where flags.contains(flag) {
+                width += note.utf8CodeUnitCount
+                count += 1
+            }
+            return width + max(0, count - 1) * 2
+        }
     }
 
     /// The alphabet in lines of at most 32 symbols, the stop symbol in brackets.
@@ -165,6 +329,83 @@ public enum CheckpointReport {
 
     /// The same facts as one JSON object.
     public static func json(_ checkpoint: Checkpoint, name: String) -> JSON {
+        .object(jsonMembers(checkpoint, name: name).map { key, value in
+            (key, value ?? .array(checkpoint.history.map(historyJSON)))
+        })
+    }
+
+    /// `json(checkpoint, name:).rendered()` and a newline, written as it is made:
+    /// the history record by record.
+    public static func writeJSON<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, to sink: inout Sink) throws {
+        let out = ByteBuffer()
+        out.append(UInt8(ascii: "{"))
+        for (index, (key, value)) in jsonMembers(checkpoint, name: name).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(string: JSON.string(key).rendered())
+            out.append(UInt8(ascii: ":"))
+            if let value {
+                out.append(string: value.rendered())
+                continue
+            }
+            out.append(UInt8(ascii: "["))
+            for (position, record) in checkpoint.history.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                appendHistoryJSON(record, into: out)
+                if out.count >= 1 << 16 {
+                    try sink.write(out.bytes)
+                    out.removeAll()
+                }
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append("}\n")
+        try sink.write(out.bytes)
+    }
+
+    /// One history record as JSON.
+    static func historyJSON(_ record: EpochRecord) -> JSON {
+        let timed = !record.flags.contains(.timingOmitted)
+        return .object([
+            ("epoch", .int(record.epoch)), ("learning_rate", .double(record.learningRate)),
+            ("train_loss_nats", .double(record.trainLoss)), ("train_loss_bits", .double(record.trainLoss * Units.bitsPerNat)),
+            ("val_loss_nats", .double(record.validationLoss)), ("val_loss_bits", .double(record.validationLoss * Units.bitsPerNat)),
+            ("chars_per_second", timed ? .double(record.charsPerSecond) : .null),
+            ("seconds", timed ? .double(record.seconds) : .null),
+            ("optimizer_step", .uint(record.optimizerStep)),
+            ("text_hash", .string(hex64(record.textHash))), ("text_length", .uint(record.textLength)),
+            ("optimizer_reset", .bool(record.flags.contains(.optimizerReset))),
+            ("settings_changed", .bool(record.flags.contains(.settingsChanged))),
+            ("text_changed", .bool(record.flags.contains(.textChanged))),
+        ])
+    }
+
+    /// `historyJSON(record).rendered()`, appended without building the value.
+    static func appendHistoryJSON(_ record: EpochRecord, into out: ByteBuffer) {
+        let timed = !record.flags.contains(.timingOmitted)
+        out.append("{\"epoch\":")
+        if record.epoch < 0 { out.append(UInt8(ascii: "-")) }
+        FastFormat.appendDecimal(UInt64(record.epoch.magnitude), into: out)
+        out.append(",\"learning_rate\":"); JSON.appendDouble(record.learningRate, into: out)
+        out.append(",\"train_loss_nats\":"); JSON.appendDouble(record.trainLoss, into: out)
+        out.append(",\"train_loss_bits\":"); JSON.appendDouble(record.trainLoss * Units.bitsPerNat, into: out)
+        out.append(",\"val_loss_nats\":"); JSON.appendDouble(record.validationLoss, into: out)
+        out.append(",\"val_loss_bits\":"); JSON.appendDouble(record.validationLoss * Units.bitsPerNat, into: out)
+        out.append(",\"chars_per_second\":")
+        if timed { JSON.appendDouble(record.charsPerSecond, into: out) } else { out.append("null") }
+        out.append(",\"seconds\":")
+        if timed { JSON.appendDouble(record.seconds, into: out) } else { out.append("null") }
+        out.append(",\"optimizer_step\":"); FastFormat.appendDecimal(record.optimizerStep, into: out)
+        out.append(",\"text_hash\":\""); appendHex64(record.textHash, into: out)
+        out.append("\",\"text_length\":"); FastFormat.appendDecimal(record.textLength, into: out)
+        out.append(",\"optimizer_reset\":"); out.append(record.flags.contains(.optimizerReset) ? "true" : "false")
+        out.append(",\"settings_changed\":"); out.append(record.flags.contains(.settingsChanged) ? "true" : "false")
+        out.append(",\"text_changed\":"); out.append(record.flags.contains(.textChanged) ? "true" : "false")
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// The members of the JSON report in order; the history's value is nil (it is
+    /// built or streamed by the caller).
+    static func jsonMembers(_ checkpoint: Checkpoint, name: String) -> [(String, JSON?)] {
         let alphabet = checkpoint.alphabet
         var members: [(String, JSON)] = [
             ("file", .string(name)),
@@ -224,23 +465,18 @@ public enum CheckpointReport {
         } else {
             members.append(("training", .null))
         }
-        members.append(("history", .array(checkpoint.history.map { record in
-            let timed = !record.flags.contains(.timingOmitted)
-            return .object([
-                ("epoch", .int(record.epoch)), ("learning_rate", .double(record.learningRate)),
-                ("train_loss_nats", .double(record.trainLoss)), ("train_loss_bits", .double(record.trainLoss * Units.bitsPerNat)),
-                ("val_loss_nats", .double(record.validationLoss)), ("val_loss_bits", .double(record.validationLoss * Units.bitsPerNat)),
-                ("chars_per_second", timed ? .double(record.charsPerSecond) : .null),
-                ("seconds", timed ? .double(record.seconds) : .null),
-                ("optimizer_step", .uint(record.optimizerStep)),
-                ("text_hash", .string(hex64(record.textHash))), ("text_length", .uint(record.textLength)),
-                ("optimizer_reset", .bool(record.flags.contains(.optimizerReset))),
-                ("settings_changed", .bool(record.flags.contains(.settingsChanged))),
-                ("text_changed", .bool(record.flags.contains(.textChanged))),
-            ])
-        })))
-        members.append(("metadata", .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })))
-        return .object(members)
+        var result: [(String, JSON?)] = members.map { ($0.0, $0.1) }
+        result.append(("history", nil))
+        result.append(("metadata", .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })))
+        return result
+    }
+}
+
+/// 16 lower-case hex digits, appended.
+func appendHex64(_ value: UInt64, into out: ByteBuffer) {
+    let digits: StaticString = "0123456789abcdef"
+    digits.withUTF8Buffer { table in
+        for shift in stride(from: 60, through: 0, by: -4) { out.append(table[Int((value >> UInt64(shift)) & 0xF)]) }
     }
 }
 
