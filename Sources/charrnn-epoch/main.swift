@@ -52,6 +52,9 @@ struct Epoch: CharRNNTool {
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
     var resetOptimizer = false
 
+    @Flag(name: .customLong("reset-history"), help: "Start the history afresh: this epoch becomes epoch 1 of a new history (the weights, ADAM's state and the settings are kept).")
+    var resetHistory = false
+
     @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal.", valueName: "SECONDS"))
     var logEvery: Double = 30
 
@@ -113,10 +116,11 @@ struct Epoch: CharRNNTool {
         request.clipNorm = clip
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
+        request.resetHistory = resetHistory
         request.reproducible = reproducible
         request.threads = threads
 
-        let epochNumber = (checkpoint.history.last?.epoch ?? 0) + 1
+        let epochNumber = resetHistory ? 1 : (checkpoint.history.last?.epoch ?? 0) + 1
         let settings: TrainingSettings
         do {
             settings = try checkpoint.resolveSettings(request).0

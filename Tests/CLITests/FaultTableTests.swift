@@ -123,9 +123,11 @@ import Testing
         try Tools.run("charrnn-init", ["-q", "--hidden", "16", "-o", "model.ckpt", "vocab.ckpt"], directory: directory)
         try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "-o", "trained.ckpt", "model.ckpt"],
                       directory: directory)
-        var poisoned = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("model.ckpt"))))
-        poisoned.model!.parameters[poisoned.model!.layout.dense.w.offset] = .infinity
-        try write("poisoned.ckpt", try poisoned.encoded())
+        let model = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("model.ckpt"))))
+        var infinite = model
+        infinite.model!.parameters[infinite.model!.layout.dense.w.offset] = .infinity
+        try write("infinite.ckpt", try infinite.encoded())
+        try write("poisoned.ckpt", try EpochCLITests.overflowing(model).encoded())
         for name in ["one", "short", "nul", "invalid", "line"] {
             let vocab = try Tools.run("charrnn-vocab", ["-q", "\(name).txt"], directory: directory)
             let model = try Tools.run("charrnn-init", ["-q", "--hidden", "4"], stdin: vocab.stdout, directory: directory)

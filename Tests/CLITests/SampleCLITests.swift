@@ -66,7 +66,7 @@ import Testing
         let layout = ParameterLayout(config)
         var parameters = [Float](repeating: 0, count: layout.parameterCount)
         parameters[layout.dense.b.offset + 1] = 30
-        let bytes = Checkpoint(alphabet: alphabet, model: Model(config: config, parameters: parameters)).encoded()
+        let bytes = try Checkpoint(alphabet: alphabet, model: Model(config: config, parameters: parameters)).encoded()
         let stopped = try Tools.run("charrnn-sample", ["--prime", "a", "--stop-at-stop", "--length", "50", "--seed", "3"], stdin: Data(bytes))
         #expect(stopped.status == 0 && stopped.text == "a\n")
         // Without --stop-at-stop the sampler goes on past stop symbols and gives up after a while.

@@ -125,6 +125,9 @@ public struct InputFile {
     }
 
     public var isTerminal: Bool { isatty(descriptor) == 1 }
+
+    /// The descriptor, for readers that read at offsets (CheckpointSource.swift).
+    var fileDescriptor: Int32 { descriptor }
 }
 
 /// Where a tool's result goes: a file written atomically, or standard output.
@@ -228,22 +231,23 @@ public final class OutputTarget {
         guard fd >= 0 else {
             let code = errno
             charrnn_cleanup_clear()
-            throw FileError(file: path, problem: "cannot create a file in \(describeFolder(directory, errno: code))")
+            throw FileError(file: path, problem: "cannot create a temporary file beside it: \(describeFolder(directory, errno: code))")
         }
         charrnn_cleanup_created()
         return .temporary(descriptor: fd, temporary: temporary, final: path)
     }
 
-    /// "nodir/: the folder does not exist", "/proc/: Permission denied", for a file that cannot be created there.
+    /// Why no file can be created in `directory`: "the folder nodir/ does not exist",
+    /// "/proc/ takes no new files", "Permission denied".
     private static func describeFolder(_ directory: String, errno code: Int32) -> String {
         let shown = directory.isEmpty ? "the current folder" : directory
         var info = stat()
         if code == ENOENT {
-            if stat(directory.isEmpty ? "." : directory, &info) != 0 { return "\(shown): the folder does not exist" }
-            return "\(shown): its file system takes no new files"
+            if stat(directory.isEmpty ? "." : directory, &info) != 0 { return "the folder \(shown) does not exist" }
+            return "\(shown) takes no new files"
         }
-        if code == ENOTDIR { return "\(shown): a part of the path is a file, not a folder" }
-        return "\(shown): \(String(cString: strerror(code)))"
+        if code == ENOTDIR { return "a part of \(shown) is a file, not a folder" }
+        return String(cString: strerror(code))
     }
 
     /// Writes `bytes` completely. A file appears only when all of it is on disk.
