@@ -193,6 +193,14 @@ import Testing
                 let result = try Tools.run(tool, arguments, directory: directory)
                 #expect(result.status == 1 && result.stderr == "\(tool): \(name): \(message)\n", "\(tool) \(name): \(result.stderr)")
             }
+            // The independent reader, written from the specification, refuses them alike.
+            if FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") {
+                let reader = Tools.repository.appendingPathComponent("formats/read_checkpoint.py").path
+                for flags in [[], ["--skip-optimizer"]] {
+                    let result = try Tools.run("/usr/bin/python3", [reader] + flags + [name], directory: directory)
+                    #expect(result.status == 1 && result.stderr == "read_checkpoint.py: \(name): \(message)\n", "\(flags): \(result.stderr)")
+                }
+            }
         }
     }
 }

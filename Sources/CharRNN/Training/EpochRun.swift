@@ -205,9 +205,12 @@ extension Checkpoint {
                 throw EpochError.nonFiniteWeight(tensor: tensor.name, index: index - tensor.offset, value: model.parameters[index])
             }
         }
+        // The model's share, the sequence buffers, and the history: its records in the checkpoint read
+        // and the one written, and as HIST's raw and compressed bytes (about 300 bytes a record).
         let needed = Trainer.epochMemory(config: model.config, trainCount: trainCount, settings: settings)
-        if request.availableMemory > 0, Double(needed.total) > 0.8 * Double(request.availableMemory) {
-            throw EpochError.tooMuchMemory(needed: needed.total, model: needed.model, available: request.availableMemory)
+        let total = needed.total + UInt64(history.count + 1) * 300
+        if request.availableMemory > 0, Double(total) > 0.8 * Double(request.availableMemory) {
+            throw EpochError.tooMuchMemory(needed: total, model: needed.model, available: request.availableMemory)
         }
         // Notes read from a file re-encode larger when they held invalid UTF-8 (U+FFFD takes
         // three bytes): the last ones that do not fit the meta section again are left out.
