@@ -338,7 +338,8 @@ def parse_tens(f, ck):
     ck["_tens_float_bytes"] = f.data[len(f.data) - 4 * len(values):]
 
 
-def parse_optm(f, ck):
+def parse_optm_header(f, ck):
+    """OPTM's first 32 bytes: the step and ADAM's constants, checked."""
     ck["optimizer"] = {"kind": "adam", "step": f.u64("ADAM step t")}
     for key in ("beta1", "beta2", "epsilon"):
         ck["optimizer"][key] = f.f64(key)
@@ -349,6 +350,11 @@ def parse_optm(f, ck):
     eps = ck["optimizer"]["epsilon"]
     if not (eps > 0 and math.isfinite(eps)):
         raise Refused("section OPTM: epsilon = %s must be a positive number" % f64_text(eps))
+    ck["_optimizer_step"] = ck["optimizer"]["step"]
+
+
+def parse_optm(f, ck):
+    parse_optm_header(f, ck)
     count = ck["model"]["parameters"]
     ck["_m"] = f.f32_array(count, element_label("m ", ck["_layout"]))
     ck["_v"] = f.f32_array(count, element_label("v ", ck["_layout"]))
@@ -664,6 +670,14 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
         if skip:
             if known is None:
                 ck["ignored_sections"].append(record["tag"])
+            else:
+                # OPTM's moments are skipped, but its first 32 bytes are read and checked
+                # all the same: the step must agree with HIST (3.1).
+                head = zlib.decompressobj().decompress(stored, 32) if compressed else stored[:32]
+                if len(head) < 32:
+                    raise Refused("section OPTM: too short to hold the step and ADAM's constants")
+                parse_optm_header(Fields(head, tag, False), ck)
+                ck["optimizer"] = None
             dump.append((title, header_rows, (payload_at, stored, None, None, "skipped, not inflated")))
             continue
         # Steps 2.9 and 2.10: inflate to exactly the recorded length, then the raw bytes' CRC.
@@ -685,8 +699,28 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
 
     if ck["model"] is not None and "_parameters" not in ck:
         raise Refused("required section TENS is missing (MODL needs it)")
+    check_agreement(ck)
     ck["_dump"] = dump
     return ck
+
+
+def check_agreement(ck):
+    """Sections that must agree (checkpoint.md 3.1)."""
+    history = ck["history"]
+    if history:
+        epochs = "HIST holds %d epoch%s of training" % (len(history), "" if len(history) == 1 else "s")
+        if ck["model"] is None:
+            raise Refused("the sections disagree: %s, but the file holds no model (MODL) that they trained" % epochs)
+        if ck["training"] is None:
+            raise Refused("the sections disagree: %s, but the file holds no training settings (TSKV or TSET)" % epochs)
+    step = ck.get("_optimizer_step")
+    if step is not None:
+        steps = "OPTM says ADAM has taken %d step%s" % (step, "" if step == 1 else "s")
+        if not history and step != 0:
+            raise Refused("the sections disagree: %s, but the file holds no history (HIST) of the epochs that took them" % steps)
+        if history and step != history[-1]["optimizer_step"]:
+            raise Refused("the sections disagree: %s, but the last epoch in HIST (epoch %d) ended at step %d"
+                          % (steps, history[-1]["epoch"], history[-1]["optimizer_step"]))
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -148,7 +149,17 @@ void charrnn_set_interrupt_note(const char *note) {
     note_ready = 1;
 }
 
+// A tool that fails after creating its temporary file exits normally (exit()),
+// with the file still armed: it is removed here. After a successful rename the
+// cleanup is cleared, and this does nothing.
+static void cleanup_at_exit(void) {
+    if (cleanup_armed && cleanup_created) unlink(cleanup_path);
+    cleanup_armed = 0;
+}
+
 int charrnn_cleanup_on_signal(const char *path) {
+    static int exit_hook_installed = 0;
+    if (!exit_hook_installed) exit_hook_installed = atexit(cleanup_at_exit) == 0;
     size_t length = strlen(path);
     if (length >= sizeof cleanup_path) return -1;
     cleanup_armed = 0;
@@ -224,4 +235,14 @@ int charrnn_window_size_changed(void) {
     if (!window_changed) return 0;
     window_changed = 0;
     return 1;
+}
+
+int charrnn_flush_stdout(void) {
+    errno = 0;
+    if (fflush(stdout) != 0) return errno != 0 ? errno : -1;
+    return ferror(stdout) ? -1 : 0;
+}
+
+int charrnn_format_double(char *buffer, unsigned long capacity, const char *pattern, double value) {
+    return snprintf(buffer, capacity, pattern, value);
 }

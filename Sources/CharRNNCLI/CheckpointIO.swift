@@ -1,6 +1,7 @@
 // Loading and saving checkpoints for the tools, with errors that name the file,
 // and reading text from a terminal.
 
+import ArgumentParser
 import CharRNN
 #if canImport(Glibc)
 import Glibc
@@ -20,24 +21,23 @@ public func loadCheckpoint(path: String?, options: Checkpoint.ReadOptions = []) 
     if input.name == InputFile.stdinName, input.isTerminal {
         throw ToolError("\(input.name): expected a checkpoint on standard input, not a terminal; give a file or redirect one (< e1.ckpt)")
     }
-    let bytes: [UInt8]
     do {
-        bytes = try input.readAll()
+        // A regular file is read piece by piece, never whole (a history of a million epochs included).
+        return (try Checkpoint(reading: input, options: options), input.name)
+    } catch let error as CheckpointError {
+        throw ToolError("\(input.name): \(error)")
     } catch {
         throw ToolError("\(error)")
-    }
-    do {
-        return (try Checkpoint(decoding: bytes, options: options), input.name)
-    } catch {
-        throw ToolError("\(input.name): \(error)")
     }
 }
 
 /// Encodes and writes a checkpoint to `-o FILE` (atomically) or stdout.
 public func saveCheckpoint(_ checkpoint: Checkpoint, to output: OutputTarget) throws {
     do {
-        try output.checkNotTerminal()
+        try output.prepare()
         try output.write(checkpoint.encoded())
+    } catch let error as CheckpointError {
+        throw ToolError("\(output.name): not written, because the format would not allow it: \(error)")
     } catch {
         throw ToolError("\(error)")
     }

@@ -29,6 +29,11 @@ public struct OutputOption: ParsableArguments {
     public var output: String = "-"
 
     public init() {}
+
+    /// An empty `-o` names no file: a usage error.
+    public func validate() throws {
+        if output.isEmpty { throw ValidationError("-o needs a file name, or '-' for standard output") }
+    }
 }
 
 /// --threads N: the tools that compute on several cores. 0 chooses; the result is the same for any N.

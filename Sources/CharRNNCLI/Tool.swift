@@ -55,6 +55,7 @@ extension CharRNNTool {
     public static func runAsTool() -> Never {
         let name = configuration.commandName ?? "charrnn"
         checkCPU(toolName: name)
+        occupyClosedStandardDescriptors()
         charrnn_unblock_termination_signals()
         charrnn_install_signal_handlers(name)
         var command: Self
@@ -66,7 +67,7 @@ extension CharRNNTool {
                 // Built-in commands (help, completion scripts) are not our type.
                 var other = parsed
                 try other.run()
-                exitProcess(0)
+                exitFlushingStandardOutput(0, toolName: name, errorCode: 1)
             }
             command = typed
         } catch {
@@ -80,7 +81,7 @@ extension CharRNNTool {
                     text = HelpText.withCompletionOption(text) + "\n\n" + examplesText
                 }
                 print(text)
-                exitProcess(0)
+                exitFlushingStandardOutput(0, toolName: name, errorCode: 1)
             }
             // One line: the parser's message and where to look for help.
             let message = usageMessage(for: error, arguments: arguments)
@@ -90,12 +91,12 @@ extension CharRNNTool {
         if command.checkOnly { exitProcess(0) }
         do {
             try command.run()
-            exitProcess(0)
+            exitFlushingStandardOutput(0, toolName: name, errorCode: command.errorExitCode)
         } catch let error as ToolError {
             printError("\(name): \(error.message)")
             exitProcess(error.exitCode)
         } catch let error as ExitCode {
-            exitProcess(error.rawValue)
+            exitFlushingStandardOutput(error.rawValue, toolName: name, errorCode: command.errorExitCode)
         } catch {
             printError("\(name): \(error)")
             exitProcess(command.errorExitCode)
@@ -152,7 +153,9 @@ extension CharRNNTool {
     }
 
     private static func looksLikeNegativeNumber(_ text: String) -> Bool {
-        guard text.hasPrefix("-"), text.count > 1 else { return false }
+        // "-0" is charrnn-sample's flag (NUL separators), never a number anyone means:
+        // `--stop-at-stop -0` must stay two flags.
+        guard text.hasPrefix("-"), text.count > 1, text != "-0" else { return false }
         let rest = text.dropFirst()
         if ["inf", "infinity", "nan"].contains(rest.lowercased()) { return true }
         guard let first = rest.first, first.isASCII, first.isNumber || first == "." else { return false }
@@ -162,6 +165,44 @@ extension CharRNNTool {
     static var examplesText: String {
         "EXAMPLES:\n" + examples.map { "  " + $0 }.joined(separator: "\n")
     }
+}
+
+/// Ends the process with `status` once what print() buffered for standard
+/// output is written. A write or flush of standard output that failed, now or
+/// earlier (a full disk, /dev/full, a closed pipe, a closed descriptor), is
+/// one line on stderr and `errorCode` instead: output that never arrived is
+/// not success.
+func exitFlushingStandardOutput(_ status: Int32, toolName: String, errorCode: Int32) -> Never {
+    let code = charrnn_flush_stdout()
+    if code != 0 {
+        let reason = code > 0 ? String(cString: strerror(code)) : "an earlier write failed"
+        printError("\(toolName): <stdout>: cannot write: \(reason)")
+        exitProcess(errorCode)
+    }
+    exitProcess(status)
+}
+
+/// A standard descriptor closed by the caller (`>&-`) would be reused by the
+/// next file the tool opens, and what is meant for standard output would land
+/// in it. /dev/null, opened for reading only, takes its place: reads end at
+/// once and writes fail (EBADF), which the tool reports.
+func occupyClosedStandardDescriptors() {
+    for descriptor in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
+        let opened = open("/dev/null", O_RDONLY)
+        if opened >= 0, opened != descriptor {
+            dup2(opened, descriptor)
+            close(opened)
+        }
+    }
+}
+
+/// A usage error naming the flags that were given but do nothing in `mode`:
+/// "--prime, --count and --length have no effect with --score; leave them out".
+public func refuseIneffectiveFlags(_ flags: [(name: String, given: Bool)], mode: String) throws {
+    let given = flags.filter(\.given).map(\.name)
+    guard let last = given.last else { return }
+    let names = given.count == 1 ? last : given.dropLast().joined(separator: ", ") + " and " + last
+    throw ValidationError("\(names) \(given.count == 1 ? "has" : "have") no effect \(mode); leave \(given.count == 1 ? "it" : "them") out")
 }
 
 /// Writes one line to standard error, on a line of its own: a progress bar

@@ -61,6 +61,9 @@ struct Epoch: CharRNNTool {
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
     var resetOptimizer = false
 
+    @Flag(name: .customLong("reset-history"), help: "Start the history afresh: this epoch becomes epoch 1 of a new history (the weights, ADAM's state and the settings are kept).")
+    var resetHistory = false
+
     @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
     var logEvery: Double = 30
 
@@ -89,6 +92,9 @@ struct Epoch: CharRNNTool {
         if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), not \(dropout)") }
         guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
+        try refuseIneffectiveFlags([("--change-settings", changeSettings && [seqLength, batchRows].allSatisfy { $0 == nil }
+                                        && [valFraction, clip, dropout].allSatisfy { $0 == nil })],
+                                   mode: "without --seq-length, --batch-rows, --val-fraction, --clip or --dropout")
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
@@ -96,7 +102,7 @@ struct Epoch: CharRNNTool {
 
     func run() throws {
         let target = OutputTarget(path: out.output)
-        try target.checkNotTerminal()
+        try target.prepare(keepingTexts: [text])
         let (checkpoint, name) = try loadCheckpoint(path: input)
         guard checkpoint.model != nil else { throw ToolError("\(name): \(EpochError.noModel)") }
         let encoded: EncodedText
@@ -105,13 +111,11 @@ struct Epoch: CharRNNTool {
             defer { file.close() }
             announceTextFromTerminal(file, tool: "charrnn-epoch", quiet: quiet)
             encoded = try file.encodeText(with: checkpoint.alphabet)
-        } catch let error as UnknownSymbolError {
+        } catch let error as TextSymbolError {
             throw ToolError("\(text): \(error)")
         }
         if encoded.count == 0 { throw ToolError("\(text): the text is empty") }
-        if encoded.stats.replaced > 0, !quiet {
-            printError("charrnn-epoch: \(text): \(encoded.stats.replaced) invalid UTF-8 sequence\(encoded.stats.replaced == 1 ? "" : "s") read as U+FFFD")
-        }
+        if let note = encoded.stats.invalidNote("read as"), !quiet { printError("charrnn-epoch: \(text): \(note)") }
 
         var request = EpochRequest(learningRate: lr)
         request.sequenceLength = seqLength
@@ -121,10 +125,11 @@ struct Epoch: CharRNNTool {
         request.dropout = dropout
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
+        request.resetHistory = resetHistory
         request.reproducible = reproducible
         request.threads = threads.requested ?? min(2, SystemInfo.processorCount)
 
-        let epochNumber = (checkpoint.history.last?.epoch ?? 0) + 1
+        let epochNumber = resetHistory ? 1 : (checkpoint.history.last?.epoch ?? 0) + 1
         let settings: TrainingSettings
         do {
             settings = try checkpoint.resolveSettings(request).0

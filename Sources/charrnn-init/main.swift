@@ -105,7 +105,7 @@ struct Init: CharRNNTool {
 
     func run() throws {
         let target = OutputTarget(path: out.output)
-        try target.checkNotTerminal()
+        try target.prepare()
         let (vocab, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
         if vocab.model != nil, !quiet {
             printError("charrnn-init: \(name) already holds a model; using only its alphabet")

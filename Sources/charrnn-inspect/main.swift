@@ -104,20 +104,34 @@ struct Inspect: CharRNNTool {
         }
         if plot { return try saveText(try lossPlot(), to: target) }
         let (checkpoint, name) = try loadCheckpoint(path: files.first)
-        let report: String
         if params {
             guard let model = checkpoint.model else {
                 throw ToolError("\(name): a vocab checkpoint has no model, so no parameters; charrnn-init makes one")
             }
-            report = String(model.layout.parameterCount)
-        } else if history {
-            report = CheckpointReport.historyTSV(checkpoint)
-        } else if json {
-            report = CheckpointReport.json(checkpoint, name: name).rendered()
-        } else {
-            report = CheckpointReport.text(checkpoint, name: name)
+            return try saveText("\(model.layout.parameterCount)\n", to: target)
         }
-        try saveText(report + "\n", to: target)
+        // Written as it is made: a history of a million epochs never sits in
+        // memory as text on its way to standard output. A file given with -o
+        // is written whole and atomically, as every tool writes its -o.
+        if target.path == nil {
+            var out = BufferedOutput()
+            try writeReport(checkpoint, name: name, to: &out)
+            try out.finish()
+        } else {
+            var out = StringSink()
+            try writeReport(checkpoint, name: name, to: &out)
+            try saveText(out.text, to: target)
+        }
+    }
+
+    func writeReport(_ checkpoint: Checkpoint, name: String, to out: inout some TextSink) throws {
+        if history {
+            try CheckpointReport.writeHistoryTSV(checkpoint, to: &out)
+        } else if json {
+            try CheckpointReport.writeJSON(checkpoint, name: name, to: &out)
+        } else {
+            try CheckpointReport.writeText(checkpoint, name: name, to: &out)
+        }
     }
 
     /// --plot: every checkpoint's history, labelled, as one SVG document.

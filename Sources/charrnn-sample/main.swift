@@ -34,17 +34,17 @@ struct Sample: CharRNNTool {
     @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "CHECKPOINT"), completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Symbols to generate per sample (the prime not included).", valueName: "N"))
-    var length: Int = 500
+    @Option(help: ArgumentHelp("Symbols to generate per sample (the prime not included). (default: 500)", valueName: "N"))
+    var length: Int?
 
     @Option(help: ArgumentHelp("Seed for reproducible output (default: a random seed; --verbose shows it).", valueName: "N"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol.", valueName: "T"))
-    var temperature: Double = 1.0
+    @Option(help: ArgumentHelp("Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol. (default: 1.0)", valueName: "T"))
+    var temperature: Double?
 
     @Option(help: ArgumentHelp("Text for the model to read first (default: none, start from a random symbol).", valueName: "TEXT"))
-    var prime: String = ""
+    var prime: String?
 
     @Flag(name: .customLong("no-prime-echo"), help: "Do not print the prime before the generated text.")
     var noPrimeEcho = false
@@ -52,8 +52,8 @@ struct Sample: CharRNNTool {
     @Flag(name: .customLong("stop-at-stop"), help: "End a sample when the model draws the stop symbol.")
     var stopAtStop = false
 
-    @Option(help: ArgumentHelp("Independent samples to write, separated by a blank line (or NUL with -0).", valueName: "N"))
-    var count: Int = 1
+    @Option(help: ArgumentHelp("Independent samples to write, separated by a blank line (or NUL with -0). (default: 1)", valueName: "N"))
+    var count: Int?
 
     @Flag(name: [.customShort("0"), .customLong("null")], help: "Separate samples with NUL instead of a blank line.")
     var null = false
@@ -75,13 +75,22 @@ struct Sample: CharRNNTool {
     var threads: Int { threadCount.threads }
 
     func validate() throws {
-        guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") }
-        guard temperature >= 0, temperature.isFinite else {
+        if let length { guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") } }
+        if let temperature, !(temperature >= 0 && temperature.isFinite) {
             throw ValidationError("--temperature must be a number >= 0, not \(temperature)")
         }
-        guard count >= 1 else { throw ValidationError("--count must be >= 1, not \(count)") }
+        if let count { guard count >= 1 else { throw ValidationError("--count must be >= 1, not \(count)") } }
         guard !(quiet && verbose) else { throw ValidationError("-q and -v do not combine; pick one") }
-        guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
+        guard (length ?? 0) <= 1 << 40, (count ?? 0) <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
+        // A flag that does nothing in the mode chosen is a slip, not something to ignore.
+        if score != nil {
+            try refuseIneffectiveFlags([("--prime", prime != nil), ("--count", count != nil), ("--length", length != nil),
+                                        ("--temperature", temperature != nil), ("--seed", seed != nil),
+                                        ("--no-prime-echo", noPrimeEcho), ("--stop-at-stop", stopAtStop), ("-0", null),
+                                        ("--unbuffered", unbuffered)], mode: "with --score")
+        } else if prime == nil {
+            try refuseIneffectiveFlags([("--no-prime-echo", noPrimeEcho)], mode: "without --prime")
+        }
     }
 
     func run() throws {
@@ -91,17 +100,16 @@ struct Sample: CharRNNTool {
         }
         if let score { return try scoreText(score, model: model, alphabet: checkpoint.alphabet) }
 
-        let index = checkpoint.alphabet.makeIndex()
-        var primeSymbols: [Int] = []
-        for (offset, scalar) in prime.unicodeScalars.enumerated() {
-            guard let symbol = index.index(of: scalar.value) else {
-                throw ToolError("--prime: character \(offset) is \(Alphabet.codePoint(scalar.value)) '\(Alphabet.escaped(scalar.value))', which the model's alphabet lacks")
-            }
-            primeSymbols.append(symbol)
+        let primeSymbols: [Int]
+        do {
+            primeSymbols = try checkpoint.alphabet.indices(of: prime ?? "")
+        } catch {
+            throw ToolError("--prime: \(error)")
         }
         let seed = self.seed ?? randomSeed()
         if verbose { printError("charrnn-sample: seed \(seed)") }
-        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, seed: seed, temperature: temperature,
+        let (length, count) = (self.length ?? 500, self.count ?? 1)
+        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, seed: seed, temperature: temperature ?? 1,
                               threads: threads == 0 ? nil : threads)
         let out = TextOutput(flush: unbuffered ? .perSymbol : .perLine)
         let stop = checkpoint.alphabet.stopIndex
@@ -157,14 +165,17 @@ struct Sample: CharRNNTool {
         defer { file.close() }
         announceTextFromTerminal(file, tool: "charrnn-sample", quiet: quiet)
         let (text, skipped) = try file.encodeTextSkippingUnknown(with: alphabet)
-        if !skipped.isEmpty, !quiet {
-            let total = skipped.reduce(0) { $0 + $1.count }
-            let list = skipped.prefix(10).map { "\(Alphabet.codePoint($0.symbol)) '\(Alphabet.escaped($0.symbol))' x\($0.count)" }
-            printError("charrnn-sample: \(file.name): skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
-                       + list.joined(separator: ", ") + (skipped.count > 10 ? ", ..." : ""))
+        if !quiet {
+            if let note = text.stats.invalidNote("read as") { printError("charrnn-sample: \(file.name): \(note)") }
+            for note in skipped.notes { printError("charrnn-sample: \(file.name): \(note)") }
         }
         guard text.count >= 2 else { throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score") }
+        let start = monotonicSeconds()
         let result = TextScore.score(text.indices, model: model, threads: threads == 0 ? nil : threads)
+        if verbose {
+            let seconds = monotonicSeconds() - start
+            printError("charrnn-sample: scored \(text.count) characters in \(format("%.3f", seconds)) s, \(grouped(Int(Double(text.count) / max(seconds, 1e-9)))) characters/s")
+        }
         print("\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
               + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
               + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))")

@@ -33,7 +33,7 @@ struct Vocab: CharRNNTool {
 
     func run() throws {
         let target = OutputTarget(path: out.output)
-        try target.checkNotTerminal()
+        try target.prepare(keepingTexts: files)
         var builder = Alphabet.Builder()
         var replaced = 0
         var characters = 0
@@ -44,9 +44,7 @@ struct Vocab: CharRNNTool {
             let stats = try input.decodeText { scalar, _ in builder.add(scalar) }
             replaced += stats.replaced
             characters += stats.characters
-            if stats.replaced > 0, !quiet {
-                printError("charrnn-vocab: \(input.name): \(stats.replaced) invalid UTF-8 sequence\(stats.replaced == 1 ? "" : "s") replaced by U+FFFD")
-            }
+            if let note = stats.invalidNote("replaced by"), !quiet { printError("charrnn-vocab: \(input.name): \(note)") }
         }
         let alphabet: Alphabet
         do {

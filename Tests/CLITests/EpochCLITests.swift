@@ -129,7 +129,7 @@ import Testing
         try Data("To be or not to be, Ω".utf8).write(to: directory.appendingPathComponent("other.txt"))
         let unknown = try Tools.run("charrnn-epoch", ["--text", "other.txt", "e0.ckpt"], directory: directory)
         #expect(unknown.status == 1)
-        unknown.expectOneLineError("charrnn-epoch", containing: "other.txt: character 20 (byte 20) is U+03A9 'Ω', which the model's alphabet lacks")
+        unknown.expectOneLineError("charrnn-epoch", containing: "other.txt: line 1, column 21 (character 21, byte 21) is U+03A9 'Ω', which the model's alphabet lacks")
         for (content, works) in [("T", false), ("To", true), ("ooooooooooooooooooooooooooooooooo", true), ("", false)] {
             try Data(content.utf8).write(to: directory.appendingPathComponent("short.txt"))
             let run = try Tools.run("charrnn-epoch", ["--text", "short.txt", "-q", "e0.ckpt"], directory: directory)
@@ -187,15 +187,44 @@ import Testing
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory)
-        // A valid checkpoint whose weights hold an infinity: the first batch's loss is NaN.
-        var poisoned = try Self.checkpoint(directory, "e0.ckpt")
-        poisoned.model!.parameters[poisoned.model!.layout.dense.w.offset] = .infinity
+        // A valid checkpoint whose weights are finite but so large that the first batch's
+        // logits overflow: its loss is NaN. (A weight that is itself infinite is refused
+        // before training: anInfiniteWeightIsRefusedBeforeTraining.)
+        let poisoned = Self.overflowing(try Self.checkpoint(directory, "e0.ckpt"))
         try Data(poisoned.encoded()).write(to: directory.appendingPathComponent("bad.ckpt"))
         let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "bad.ckpt", "-o", "e1.ckpt"], directory: directory)
         #expect(result.status == 1)
         #expect(result.stderr == "charrnn-epoch: training diverged at epoch 1, batch 1 of 1: the loss is NaN; nothing written. "
             + "HINT: lower --lr or keep --clip on\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["bad.ckpt", "e0.ckpt", "text.txt", "v.ckpt"])
+    }
+
+    /// `checkpoint` with every recurrent bias 20 (gates open, tanh saturated) and every
+    /// Dense weight 3e38: all finite, but each logit sums several 3e38 terms and overflows.
+    static func overflowing(_ checkpoint: Checkpoint) -> Checkpoint {
+        var poisoned = checkpoint
+        let layout = poisoned.model!.layout
+        for tensor in layout.layers.flatMap(\.tensors) where tensor.name.hasSuffix(".b") {
+            for index in tensor.range { poisoned.model!.parameters[index] = 20 }
+        }
+        for index in layout.dense.w.range { poisoned.model!.parameters[index] = 3e38 }
+        return poisoned
+    }
+
+    @Test func anInfiniteWeightIsRefusedBeforeTraining() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        var infinite = try Self.checkpoint(directory, "e0.ckpt")
+        let b = infinite.model!.layout.layers[0].tensors.last!
+        infinite.model!.parameters[b.offset + 3] = -.infinity
+        try Data(infinite.encoded()).write(to: directory.appendingPathComponent("inf.ckpt"))
+        let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--log-every", "1e-9", "inf.ckpt", "-o", "e1.ckpt"], directory: directory)
+        #expect(result.status == 1 && !result.signalled)
+        // One line, and no progress line before it: no batch was trained.
+        #expect(result.stderr == "charrnn-epoch: inf.ckpt: the model's weight \(b.name)[3] is infinite, which no training step can bring back; "
+                    + "HINT: train from an earlier checkpoint\n")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e1.ckpt").path))
     }
 
     @Test func anAbsurdLearningRateDivergesAtANamedEpochAndBatch() throws {

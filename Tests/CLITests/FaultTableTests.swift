@@ -110,7 +110,12 @@ import Testing
         try write("longline.txt", Array(String(repeating: "to be or not ", count: 80_000).utf8))
         try write("line.txt", Array(String(repeating: "to be or not ", count: 1_600).utf8))
         try write("omega.txt", Array("To be, Ω".utf8))
+        try write("vt.txt", Array("To be\u{0B}or not".utf8))
+        try write("utf16.txt", [0xFF, 0xFE] + Array("To be".utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }))
+        try write("utf32.txt", [0x00, 0x00, 0xFE, 0xFF] + Array("To be".unicodeScalars.flatMap { [0, 0, 0, UInt8($0.value)] }))
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("dir"), withIntermediateDirectories: false)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("ro"), withIntermediateDirectories: false)
+        chmod(directory.appendingPathComponent("ro").path, 0o555)
         try write("secret.txt", Array("secret\n".utf8))
         chmod(directory.appendingPathComponent("secret.txt").path, 0)
 
@@ -118,9 +123,11 @@ import Testing
         try Tools.run("charrnn-init", ["-q", "--hidden", "16", "-o", "model.ckpt", "vocab.ckpt"], directory: directory)
         try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "-o", "trained.ckpt", "model.ckpt"],
                       directory: directory)
-        var poisoned = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("model.ckpt"))))
-        poisoned.model!.parameters[poisoned.model!.layout.dense.w.offset] = .infinity
-        try write("poisoned.ckpt", try poisoned.encoded())
+        let model = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("model.ckpt"))))
+        var infinite = model
+        infinite.model!.parameters[infinite.model!.layout.dense.w.offset] = .infinity
+        try write("infinite.ckpt", try infinite.encoded())
+        try write("poisoned.ckpt", try EpochCLITests.overflowing(model).encoded())
         for name in ["one", "short", "nul", "invalid", "line"] {
             let vocab = try Tools.run("charrnn-vocab", ["-q", "\(name).txt"], directory: directory)
             let model = try Tools.run("charrnn-init", ["-q", "--hidden", "4"], stdin: vocab.stdout, directory: directory)

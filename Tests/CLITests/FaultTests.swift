@@ -369,6 +369,11 @@ import Testing
         #expect(linked.status == 0)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory.appendingPathComponent("link.ckpt").path) == "target.ckpt")
         #expect(try Data(contentsOf: directory.appendingPathComponent("target.ckpt")) == vocab)
+        // The link is opened before any work, but its file is emptied only when the new
+        // contents are ready: a run that fails in between leaves it as it was.
+        let failed = try Tools.run("charrnn-epoch", ["--text", "missing.txt", "-o", "link.ckpt", "e0.ckpt"], directory: directory)
+        #expect(failed.status == 1)
+        #expect(try Data(contentsOf: directory.appendingPathComponent("target.ckpt")) == vocab)
         let vocabTool = Tools.binaries.appendingPathComponent("charrnn-vocab").path
         let fifo = try Tools.run("/bin/bash", ["-c", "mkfifo f && { cat f > got & } && \(vocabTool) -q text.txt -o f; wait; test -p f"],
                                  directory: directory)
@@ -428,6 +433,36 @@ import Testing
             let result = try Tools.run(tool, arguments, directory: directory, stdoutPath: "/dev/full")
             #expect(result.status == 1 && !result.signalled)
             result.expectOneLineError(tool, containing: "<stdout>: cannot write: No space left on device")
+        }
+    }
+
+    /// Every tool in every mode, help and version included, writing to a full device or
+    /// to a standard output closed by the caller: one line naming <stdout>, and the
+    /// tool's error status (2 for --diff), never 0 with nothing written.
+    @Test func aFailedWriteOfStandardOutputIsAnErrorInEveryToolAndMode() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory)
+        try Tools.run("charrnn-epoch", Self.epochArguments, directory: directory)
+        let modes: [(String, [String], Int32)] = [
+            ("charrnn-vocab", ["-q", "text.txt"], 1), ("charrnn-init", ["-q", "v.ckpt"], 1),
+            ("charrnn-epoch", ["-q", "--text", "text.txt", "e0.ckpt"], 1),
+            ("charrnn-inspect", ["e1.ckpt"], 1), ("charrnn-inspect", ["--json", "e1.ckpt"], 1),
+            ("charrnn-inspect", ["--params", "e1.ckpt"], 1), ("charrnn-inspect", ["--history", "e1.ckpt"], 1),
+            ("charrnn-inspect", ["--diff", "e0.ckpt", "e1.ckpt"], 2),
+            ("charrnn-sample", ["--length", "20", "e1.ckpt"], 1), ("charrnn-sample", ["--count", "2", "-0", "e1.ckpt"], 1),
+            ("charrnn-sample", ["--score", "text.txt", "e1.ckpt"], 1),
+        ] + ["charrnn-vocab", "charrnn-init", "charrnn-epoch", "charrnn-inspect", "charrnn-sample"].flatMap { tool in
+            [(tool, ["--help"], 1), (tool, ["--version"], 1)]
+        }
+        for (tool, arguments, status) in modes {
+            let full = try Tools.run(tool, arguments, directory: directory, stdoutPath: "/dev/full")
+            #expect(full.status == status && !full.signalled, "\(tool) \(arguments) > /dev/full: status \(full.status)")
+            #expect(full.stderr == "\(tool): <stdout>: cannot write: No space left on device\n", "\(tool) \(arguments): \(full.stderr)")
+            let binary = Tools.binaries.appendingPathComponent(tool).path
+            let closed = try Tools.run("/bin/sh", ["-c", "exec \"$0\" \"$@\" >&-", binary] + arguments, directory: directory)
+            #expect(closed.status == status && !closed.signalled, "\(tool) \(arguments) >&-: status \(closed.status)")
+            #expect(closed.stderr == "\(tool): <stdout>: cannot write: Bad file descriptor\n", "\(tool) \(arguments) >&-: \(closed.stderr)")
         }
     }
 

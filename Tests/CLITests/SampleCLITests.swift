@@ -43,7 +43,7 @@ import Testing
         #expect("To be" + quiet.text == primed.text, "argmax does not depend on the seed")
         let unknown = try Tools.run("charrnn-sample", ["--prime", "Tož", "e1.ckpt"], directory: directory)
         #expect(unknown.status == 1)
-        unknown.expectOneLineError("charrnn-sample", containing: "--prime: character 2 is U+017E 'ž', which the model's alphabet lacks")
+        unknown.expectOneLineError("charrnn-sample", containing: "--prime: line 1, column 3 (character 3, byte 3) is U+017E 'ž', which the model's alphabet lacks")
         let three = try Tools.run("charrnn-sample", ["--count", "3", "-0", "--length", "15", "--seed", "1", "e1.ckpt"], directory: directory)
         let parts = three.stdout.split(separator: 0, omittingEmptySubsequences: false)
         #expect(parts.count == 3 && parts.allSatisfy { String(decoding: $0, as: UTF8.self).unicodeScalars.count == 15 })
@@ -66,7 +66,7 @@ import Testing
         let layout = ParameterLayout(config)
         var parameters = [Float](repeating: 0, count: layout.parameterCount)
         parameters[layout.dense.b.offset + 1] = 30
-        let bytes = Checkpoint(alphabet: alphabet, model: Model(config: config, parameters: parameters)).encoded()
+        let bytes = try Checkpoint(alphabet: alphabet, model: Model(config: config, parameters: parameters)).encoded()
         let stopped = try Tools.run("charrnn-sample", ["--prime", "a", "--stop-at-stop", "--length", "50", "--seed", "3"], stdin: Data(bytes))
         #expect(stopped.status == 0 && stopped.text == "a\n")
         // Without --stop-at-stop the sampler goes on past stop symbols and gives up after a while.

@@ -35,6 +35,13 @@ import Testing
             #expect(status == 1, "\(command)")
             #expect(output.contains("<stdout>: refusing to write a binary checkpoint to a terminal"), "\(command): \(output)")
         }
+        // -o naming the terminal is guarded like standard output, and before any work.
+        for command in ["\(bin)/charrnn-vocab text.txt -o /dev/tty", "\(bin)/charrnn-init -o /dev/tty v.ckpt",
+                        "\(bin)/charrnn-epoch --text missing.txt -o /dev/tty e0.ckpt"] {
+            let (status, output) = try Self.underTerminal(command, in: directory)
+            #expect(status == 1, "\(command)")
+            #expect(output.contains("/dev/tty: refusing to write a binary checkpoint to a terminal"), "\(command): \(output)")
+        }
         let (status, output) = try Self.underTerminal("\(bin)/charrnn-inspect", in: directory)
         #expect(status == 1)
         #expect(output.contains("expected a checkpoint on standard input, not a terminal"))

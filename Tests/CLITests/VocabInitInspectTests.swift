@@ -29,7 +29,7 @@ import Testing
         bytes.append(contentsOf: [0xFF, 0xC3])
         let result = try Tools.run("charrnn-vocab", [], stdin: bytes)
         #expect(result.status == 0)
-        #expect(result.stderrLines[0] == "charrnn-vocab: <stdin>: 2 invalid UTF-8 sequences replaced by U+FFFD")
+        #expect(result.stderrLines[0] == "charrnn-vocab: <stdin>: 2 invalid UTF-8 sequences replaced by U+FFFD (the first at line 1, column 4, byte 4)")
         #expect(result.stderrLines[1] == "charrnn-vocab: the text contains U+000B (\\v); using U+E000 as the stop symbol")
         let alphabet = try Checkpoint(decoding: result.bytes).alphabet
         #expect(alphabet.symbols == [0x61, 0x0B, 0x62, 0xFFFD, 0xE000])

@@ -340,7 +340,8 @@ import Testing
 
     @Test func error21Optimizer() {
         func file(_ header: String) -> [UInt8] { Self.modelPrefix + Self.section("OPTM", payload: hex(header) + Self.moments) + Self.end }
-        let step = "01 00 00 00 00 00 00 00", beta1 = "CD CC CC CC CC CC EC 3F", beta2 = "2B 87 16 D9 CE F7 EF 3F"
+        // Step 0: without a history, ADAM has taken no step (the sections agree, §3.1).
+        let step = "00 00 00 00 00 00 00 00", beta1 = "CD CC CC CC CC CC EC 3F", beta2 = "2B 87 16 D9 CE F7 EF 3F"
         let epsilon = "3A 8C 30 E2 8E 79 45 3E"
         #expect(Self.error(file("\(step) \(beta1) \(beta2) \(epsilon)")) == nil)
         expect(file("\(step)  00 00 00 00 00 00 F0 3F  \(beta2) \(epsilon)"),
@@ -492,6 +493,48 @@ import Testing
         let large = Self.section("TSKV", flags: "01 00 00 00", raw: "01 00 01 00 00 00 00 00", payload: [UInt8](repeating: 0, count: 64))
         expect(Self.fileHeader + Self.alph + large + Self.end, throws: .sectionTooLarge(tag: "TSKV", rawLength: 65_537, limit: 65_536),
                "section TSKV claims 65537 bytes, more than its limit of 65536")
+    }
+
+    // MARK: - 26: sections that must agree (§3.1)
+
+    /// One HIST record of the worked example: epoch 1, timings omitted, lr 0.002,
+    /// train loss 1.0, no validation, text "abab" (4 scalars), ADAM's step 1 after it.
+    static let historyRecord = hex("""
+        01 00 00 00  02 00 00 00  FC A9 F1 D2 4D 62 60 3F  00 00 00 00 00 00 F0 3F  00 00 00 00 00 00 F8 7F
+        00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  89 54 0D EE 83 A9 1E FC  04 00 00 00 00 00 00 00
+        01 00 00 00 00 00 00 00
+        """)
+
+    @Test func error26SectionsDisagree() {
+        let optm = Self.section("OPTM", payload: Self.optmHeader + Self.moments)  // step 1
+        let tset = Self.section("TSET", payload: Self.tsetContent)
+        let hist = Self.section("HIST", payload: hex("01 00 00 00") + Self.historyRecord)
+        // The worked example's sections agree: ADAM's step 1 is the history's last, with settings.
+        #expect(Self.error(Self.modelPrefix + optm + tset + hist + Self.end) == nil)
+        // OPTM from a checkpoint two steps on: step 3 where the history ended at step 1.
+        let later = Self.section("OPTM", payload: hex("03 00 00 00 00 00 00 00") + Self.optmHeader.dropFirst(8) + Self.moments)
+        expect(Self.modelPrefix + later + tset + hist + Self.end,
+               throws: .sectionsDisagree("OPTM says ADAM has taken 3 steps, but the last epoch in HIST (epoch 1) ended at step 1"),
+               "the sections disagree: OPTM says ADAM has taken 3 steps, but the last epoch in HIST (epoch 1) ended at step 1")
+        // The same, read without the moments (as charrnn-sample reads): refused all the same.
+        #expect(throws: CheckpointError.sectionsDisagree("OPTM says ADAM has taken 3 steps, but the last epoch in HIST (epoch 1) ended at step 1")) {
+            try Checkpoint(decoding: Self.modelPrefix + later + tset + hist + Self.end, options: .skipOptimizer)
+        }
+        // ADAM's state with no history of the steps it took.
+        expect(Self.modelPrefix + optm + tset + Self.end,
+               throws: .sectionsDisagree("OPTM says ADAM has taken 1 step, but the file holds no history (HIST) of the epochs that took them"),
+               "the sections disagree: OPTM says ADAM has taken 1 step, but the file holds no history (HIST) of the epochs that took them")
+        // A history without the settings it was trained with.
+        expect(Self.modelPrefix + optm + hist + Self.end,
+               throws: .sectionsDisagree("HIST holds 1 epoch of training, but the file holds no training settings (TSKV or TSET)"),
+               "the sections disagree: HIST holds 1 epoch of training, but the file holds no training settings (TSKV or TSET)")
+        // A history without a model.
+        expect(Self.fileHeader + Self.alph + tset + hist + Self.end,
+               throws: .sectionsDisagree("HIST holds 1 epoch of training, but the file holds no model (MODL) that they trained"),
+               "the sections disagree: HIST holds 1 epoch of training, but the file holds no model (MODL) that they trained")
+        // Without OPTM the history may stand alone (a checkpoint stripped for sampling): read,
+        // and trained on only with --reset-optimizer (LimitTests).
+        #expect(Self.error(Self.modelPrefix + tset + hist + Self.end) == nil)
     }
 
     // MARK: - Helpers

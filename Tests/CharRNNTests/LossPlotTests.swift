@@ -268,6 +268,31 @@ import Testing
         #expect(LossPlotError.emptyHistory(index: 0, label: "e0").description == "e0 has no training history to plot")
     }
 
+    /// A history may hold any loss (the format allows every value); the axis cannot pad
+    /// and subdivide a range near the largest doubles, so such a loss is refused, not
+    /// drawn (it made the axis overflow and the tool die). Up to 1e15 is drawn.
+    @Test func aLossTooLargeToPlotIsRefused() throws {
+        var huge = Self.withValidation(epochs: 3)
+        huge[1].trainLoss = .greatestFiniteMagnitude
+        #expect(throws: LossPlotError.lossTooLarge(index: 1, label: "huge", loss: .greatestFiniteMagnitude)) {
+            try LossPlot.svg([LabelledHistory(label: "fine", history: Self.withValidation(epochs: 2)), LabelledHistory(label: "huge", history: huge)])
+        }
+        #expect(LossPlotError.lossTooLarge(index: 0, label: "e1", loss: -1e300).description
+                == "e1: a loss of -1e+300 nats/char is too large to plot (the loss axis goes to 1000000000000.0)")
+        // The largest losses drawn, alone and with their neighbours a hair apart (the axis
+        // needs a span of 0.1 there, which doubles near 1e15 could not hold: a fuzzer's find).
+        for (first, second) in [(1e12, -1e12), (1e12, 1e12 - 0.01), (-1e12, -1e12)] {
+            huge[1].trainLoss = first
+            huge[2].validationLoss = second
+            _ = try LossPlot.svg([LabelledHistory(label: "large", history: huge)])
+        }
+        huge[1].trainLoss = 1e15
+        huge[2].validationLoss = 1e15 - 0.01
+        #expect(throws: LossPlotError.lossTooLarge(index: 0, label: "large", loss: 1e15)) {
+            try LossPlot.svg([LabelledHistory(label: "large", history: huge)])
+        }
+    }
+
     @Test func defaultLabelsUseJustEnoughOfThePath() {
         #expect(LossPlot.defaultLabels(forPaths: ["runs/lstm/e010.ckpt", "runs/rnn/e010.ckpt"]) == ["lstm/e010", "rnn/e010"])
         #expect(LossPlot.defaultLabels(forPaths: ["a.ckpt", "/tmp/b/c.ckpt"]) == ["a", "c"])

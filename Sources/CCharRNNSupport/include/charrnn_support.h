@@ -78,4 +78,13 @@ int charrnn_window_size_changed(void);
 /// Physical memory in bytes, or 0 when unknown.
 uint64_t charrnn_physical_memory(void);
 
+// Flushes stdio's standard output: 0 when everything it was given has been
+// written, the errno of a flush that fails now, or -1 when an earlier write
+// failed (its errno is gone).
+int charrnn_flush_stdout(void);
+
+// snprintf(buffer, capacity, pattern, value) for one double: what the fast
+// number formatting falls back to, without Swift's variadic-argument boxing.
+int charrnn_format_double(char *buffer, unsigned long capacity, const char *pattern, double value);
+
 #endif

@@ -87,11 +87,12 @@ public struct EpochRecord: Equatable, Sendable {
     }
 
     public static func == (lhs: EpochRecord, rhs: EpochRecord) -> Bool {
-        // NaN validation losses (no held-out part) compare equal.
-        lhs.epoch == rhs.epoch && lhs.flags == rhs.flags && lhs.learningRate == rhs.learningRate
+        // The same bits: a NaN (a validation loss when nothing was held out, or any value
+        // the format allows) equals itself.
+        lhs.epoch == rhs.epoch && lhs.flags == rhs.flags && lhs.learningRate.bitPattern == rhs.learningRate.bitPattern
             && lhs.trainLoss.bitPattern == rhs.trainLoss.bitPattern
             && lhs.validationLoss.bitPattern == rhs.validationLoss.bitPattern
-            && lhs.charsPerSecond == rhs.charsPerSecond && lhs.seconds == rhs.seconds
+            && lhs.charsPerSecond.bitPattern == rhs.charsPerSecond.bitPattern && lhs.seconds.bitPattern == rhs.seconds.bitPattern
             && lhs.textHash == rhs.textHash && lhs.textLength == rhs.textLength
             && lhs.optimizerStep == rhs.optimizerStep
     }

@@ -57,7 +57,7 @@ public struct CheckpointDiff {
             if configA.seed != configB.seed || configA.initialiser != configB.initialiser {
                 lines.append("model: initialised with \(configA.initialiser) seed \(configA.seed) -> \(configB.initialiser) seed \(configB.seed)")
             }
-            guard modelA.parameters != modelB.parameters else { return }
+            guard !sameBits(modelA.parameters, modelB.parameters) else { return }
             var table = TextTable(header: ["tensor", "shape", "L2(B-A)", "max |B-A|", "L2(B-A)/L2(A)"], rightAligned: [2, 3, 4])
             var totalSquares = 0.0, totalNormA = 0.0, totalMax = 0.0
             for tensor in modelA.layout.tensors {
@@ -76,19 +76,21 @@ public struct CheckpointDiff {
     }
 
     private mutating func compareOptimizers(_ a: AdamState?, _ b: AdamState?) {
-        guard a != b else { return }
         guard let a, let b else {
+            if a == nil, b == nil { return }
             lines.append("optimizer: \(a.map { "step \($0.step)" } ?? "none") -> \(b.map { "step \($0.step)" } ?? "none")")
             return
         }
+        guard a.step != b.step || a.beta1 != b.beta1 || a.beta2 != b.beta2 || a.epsilon != b.epsilon
+                || !sameBits(a.m, b.m) || !sameBits(a.v, b.v) else { return }
         var parts: [String] = []
         if a.step != b.step { parts.append("step \(a.step) -> \(b.step)") }
         if a.beta1 != b.beta1 || a.beta2 != b.beta2 || a.epsilon != b.epsilon {
             parts.append("betas (\(a.beta1), \(a.beta2)) eps \(a.epsilon) -> (\(b.beta1), \(b.beta2)) eps \(b.epsilon)")
         }
         if a.m.count == b.m.count {
-            if a.m != b.m { parts.append("first moments L2(B-A) " + format("%.6g", TensorDifference(a.m[...], b.m[...]).l2)) }
-            if a.v != b.v { parts.append("second moments L2(B-A) " + format("%.6g", TensorDifference(a.v[...], b.v[...]).l2)) }
+            if !sameBits(a.m, b.m) { parts.append("first moments L2(B-A) " + format("%.6g", TensorDifference(a.m[...], b.m[...]).l2)) }
+            if !sameBits(a.v, b.v) { parts.append("second moments L2(B-A) " + format("%.6g", TensorDifference(a.v[...], b.v[...]).l2)) }
         }
         lines.append("optimizer: " + parts.joined(separator: "; "))
     }
@@ -132,6 +134,12 @@ public struct CheckpointDiff {
     private func relative(_ difference: Double, _ norm: Double) -> String {
         norm == 0 ? (difference == 0 ? "0" : "- (A is all 0)") : format("%.6g", difference / norm)
     }
+}
+
+/// Whether two float arrays hold the same values bit for bit: a NaN weight is
+/// the same as itself (the format stores any value), and -0.0 is not 0.0.
+func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
+    a.count == b.count && a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.elementsEqual(y) } }
 }
 
 /// Norms of the difference of two equally long float arrays.

@@ -22,6 +22,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case checksumMismatch(tag: String, expected: UInt32, actual: UInt32)
     case trailingBytes(count: Int)
     case invalid(tag: String, reason: String)
+    /// Sections that must agree with each other do not (formats/checkpoint.md §3.1).
+    case sectionsDisagree(String)
 
     public var description: String {
         switch self {
@@ -72,6 +74,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "\(count) unexpected byte\(count == 1 ? "" : "s") after the END section"
         case .invalid(let tag, let reason):
             return "section \(printable(tag)): \(reason)"
+        case .sectionsDisagree(let reason):
+            return "the sections disagree: \(reason)"
         }
     }
 }

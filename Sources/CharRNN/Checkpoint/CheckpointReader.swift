@@ -2,8 +2,10 @@
 // malformed with a CheckpointError before allocating for it: every length is
 // checked against the bytes actually present, the format's limits and the
 // model's shapes. `parse()` reads the file header, then for each section its
-// header, its place in the order and one decoder per tag; the numbered steps
-// are those of formats/checkpoint.md §6.
+// header, its place in the order and one decoder per tag, and at the end
+// checks that the sections agree with each other (§3.1); the numbered steps
+// are those of formats/checkpoint.md §6. The bytes come from memory or from a
+// regular file read piece by piece (CheckpointSource.swift).
 
 extension Checkpoint {
     public struct ReadOptions: OptionSet, Sendable {
@@ -23,7 +25,7 @@ extension Checkpoint {
                 memoryBudget: UInt64 = physicalMemoryBytes) throws(CheckpointError) {
         do {
             self = try bytes.withUnsafeBytes { buffer in
-                var parser = CheckpointParser(buffer, options: options, memoryBudget: memoryBudget)
+                var parser = CheckpointParser(MemorySource(bytes: buffer), options: options, memoryBudget: memoryBudget)
                 return try parser.parse()
             }
         } catch let error as CheckpointError {
@@ -32,12 +34,34 @@ extension Checkpoint {
             throw .invalid(tag: "?", reason: "\(error)")
         }
     }
+
+    /// Reads a whole checkpoint from `input`: a regular file piece by piece
+    /// (it is never held whole: see CheckpointSource.swift), anything else
+    /// (a pipe) read to its end first. Throws a CheckpointError for a file the
+    /// format refuses, a FileError when reading fails.
+    public init(reading input: InputFile, options: ReadOptions = [],
+                memoryBudget: UInt64 = physicalMemoryBytes) throws {
+        guard let source = input.checkpointSource() else {
+            self = try Checkpoint(decoding: try input.readAll(), options: options, memoryBudget: memoryBudget)
+            return
+        }
+        var parser = CheckpointParser(source, options: options, memoryBudget: memoryBudget)
+        do {
+            self = try parser.parse()
+        } catch let error as CheckpointError {
+            throw error
+        } catch let error as FileError {
+            throw error
+        } catch {
+            throw CheckpointError.invalid(tag: "?", reason: "\(error)")
+        }
+    }
 }
 
-private struct CheckpointParser {
+private struct CheckpointParser<Source: CheckpointSource> {
     typealias Tag = CheckpointFormat.Tag
 
-    let file: UnsafeRawBufferPointer
+    let file: Source
     let options: Checkpoint.ReadOptions
     /// Bytes a compressed section may inflate to (0: unknown, no bound).
     let memoryBudget: UInt64
@@ -50,6 +74,8 @@ private struct CheckpointParser {
         var config: ModelConfig?
         var model: Model?
         var optimizer: AdamState?
+        /// OPTM's step, also when its moments are skipped.
+        var optimizerStep: UInt64?
         var training: TrainingSettings?
         var history: [EpochRecord] = []
         var metadata: [(key: String, value: String)] = []
@@ -66,7 +92,7 @@ private struct CheckpointParser {
         var rawLength: UInt64 { header.rawLength }
     }
 
-    init(_ file: UnsafeRawBufferPointer, options: Checkpoint.ReadOptions, memoryBudget: UInt64) {
+    init(_ file: Source, options: Checkpoint.ReadOptions, memoryBudget: UInt64) {
         self.file = file
         self.options = options
         self.memoryBudget = memoryBudget
@@ -105,21 +131,24 @@ private struct CheckpointParser {
 
     /// Step 1 of §6: the magic, the major version, then the header CRC.
     func readFileHeader() throws -> (major: UInt16, minor: UInt16) {
-        guard !file.isEmpty else { throw CheckpointError.empty }
+        guard file.count > 0 else { throw CheckpointError.empty }
+        let start = try file.withBytes(at: 0, length: min(file.count, CheckpointFormat.fileHeaderSize)) { Array($0) }
         let magic = CheckpointFormat.magic
         // A stream cut inside the magic is a truncated checkpoint, not some other file.
-        if file.count < magic.count, Array(file) == Array(magic.prefix(file.count)) {
+        if start.count < magic.count, start == Array(magic.prefix(start.count)) {
             throw CheckpointError.truncated(offset: file.count, reading: "the file header")
         }
-        guard file.count >= magic.count, Array(file[0..<magic.count]) == magic else {
-            throw CheckpointError.notACheckpoint(firstBytes: Array(file.prefix(8)))
+        guard start.count >= magic.count, Array(start[0..<magic.count]) == magic else {
+            throw CheckpointError.notACheckpoint(firstBytes: Array(start.prefix(8)))
         }
-        guard file.count >= CheckpointFormat.fileHeaderSize else {
+        guard start.count >= CheckpointFormat.fileHeaderSize else {
             throw CheckpointError.truncated(offset: file.count, reading: "the file header")
         }
-        var header = ByteReader(UnsafeRawBufferPointer(rebasing: file[magic.count..<CheckpointFormat.fileHeaderSize]))
-        let major = try header.u16(), minor = try header.u16(), headerCRC = try header.u32()
-        let headerIntact = Zlib.crc32(UnsafeRawBufferPointer(rebasing: file[0..<12])) == headerCRC
+        let (major, minor, headerCRC) = try start.withUnsafeBytes { bytes in
+            var header = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[magic.count..<CheckpointFormat.fileHeaderSize]))
+            return (try header.u16(), try header.u16(), try header.u32())
+        }
+        let headerIntact = Zlib.crc32(Array(start[0..<12])) == headerCRC
         guard major == CheckpointFormat.version.major else {
             // A future major version may lay its header out differently, so a failed
             // checksum does not prove corruption; say both.
@@ -192,7 +221,15 @@ private struct CheckpointParser {
         let expected = CheckpointFormat.optimizerHeaderSize + 8 * count
         try requireLength(section, expected)
         guard !options.contains(.skipOptimizer) else {
+            // The moments are left out, but the step and ADAM's constants are read and
+            // checked all the same: every tool refuses the same files.
+            let payloadOffset = offset
             _ = try skipPayload(section)
+            let start = try prefix(of: section, at: payloadOffset, length: CheckpointFormat.optimizerHeaderSize)
+            found.optimizerStep = try start.withUnsafeBytes { bytes in
+                var reader = ByteReader(bytes)
+                return try readOptimizerHeader(&reader).step
+            }
             return
         }
         let checker = self
@@ -203,6 +240,7 @@ private struct CheckpointParser {
             }
         }
         found.optimizer = try parseOptimizer(payload, count: count)
+        found.optimizerStep = found.optimizer?.step
     }
 
     /// TSET, format 1.0's fixed record.
@@ -220,13 +258,152 @@ private struct CheckpointParser {
         found.training = try parseTrainingKeyValues(try payload(section, limit: CheckpointFormat.Limits.maxSettingsBytes))
     }
 
+    /// HIST, streamed: its stored bytes pass through the CRC and the inflater
+    /// piece by piece, and its records are decoded as they come out, so that
+    /// neither the stored nor the raw section is ever held whole.
     mutating func decodeHistory(_ section: Section) throws {
+        let header = section.header
         let limit = 4 + CheckpointFormat.historyRecordSize * CheckpointFormat.Limits.maxHistoryRecords
-        let checker = self
-        let payload = try payload(section, limit: limit, firstChecked: 4) { start in
-            try checker.checkHistoryCount(start, rawLength: section.rawLength)
+        guard header.rawLength <= UInt64(limit) else {
+            throw CheckpointError.sectionTooLarge(tag: header.tagName, rawLength: header.rawLength, limit: limit)
         }
-        found.history = try parseHistory(payload)
+        let payloadOffset = offset
+        let stored = try skipPayload(section)  // the stored CRC, before zlib sees anything
+        let rawLength = Int(header.rawLength)
+        if header.isCompressed {
+            if rawLength > 4 {
+                let start = try prefix(of: section, at: payloadOffset, length: 4)
+                if start.count == 4 { try checkHistoryCount(start, rawLength: header.rawLength) }
+            }
+            // The records and the raw bytes they come from are about the same size.
+            if memoryBudget > 0, header.rawLength > memoryBudget / 2 {
+                throw CheckpointError.invalid(
+                    tag: header.tagName,
+                    reason: "it inflates to \(formatBytes(header.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
+            }
+        } else if header.rawCRC != header.storedCRC {
+            throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.rawCRC, actual: header.storedCRC)
+        }
+        let checker = self
+        var decoder = HistoryDecoder(rawLength: header.rawLength, checkCount: { try checker.checkHistoryCount($0, rawLength: header.rawLength) })
+        if header.isCompressed {
+            let inflater: Zlib.Inflater
+            do {
+                inflater = try Zlib.Inflater(expected: rawLength)
+                var done = 0
+                try file.forEachPiece(at: payloadOffset, length: stored) { piece in
+                    done += piece.count
+                    try inflater.feed(piece, remainingAfter: stored - done) { try decoder.take($0) }
+                }
+                if stored == 0 { try inflater.feed(UnsafeRawBufferPointer(start: nil, count: 0), remainingAfter: 0) { _ in } }
+            } catch let error as Zlib.InflateError {
+                throw Self.decompressionError(error, tag: header.tagName)
+            }
+            guard decoder.crc == header.rawCRC else {
+                throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.rawCRC, actual: decoder.crc)
+            }
+        } else {
+            try file.forEachPiece(at: payloadOffset, length: stored) { try decoder.take($0) }
+        }
+        found.history = try decoder.finish()
+    }
+
+    /// Turns HIST's raw bytes, given in pieces, into records.
+    struct HistoryDecoder {
+        let rawLength: UInt64
+        let checkCount: ([UInt8]) throws -> Void
+        var crc: UInt32 = 0
+        var records: [EpochRecord] = []
+        /// The count's 4 bytes, then a record's 72, until they are whole.
+        var pending: [UInt8] = []
+        var count: Int?
+
+        init(rawLength: UInt64, checkCount: @escaping ([UInt8]) throws -> Void) {
+            self.rawLength = rawLength
+            self.checkCount = checkCount
+        }
+
+        mutating func take(_ bytes: UnsafeRawBufferPointer) throws {
+            crc = Zlib.crc32(bytes, initial: crc)
+            var offset = 0
+            if count == nil {
+                let needed = min(4 - pending.count, bytes.count)
+                pending += bytes[0..<needed]
+                offset = needed
+                guard pending.count == 4 else { return }
+                try checkCount(pending)
+                let value = Int(pending.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
+                count = value
+                records.reserveCapacity(value)
+                pending.removeAll(keepingCapacity: true)
+            }
+            let size = CheckpointFormat.historyRecordSize
+            if !pending.isEmpty {
+                let needed = min(size - pending.count, bytes.count - offset)
+                pending += bytes[offset..<offset + needed]
+                offset += needed
+                guard pending.count == size else { return }
+                try pending.withUnsafeBytes { records.append(try Self.record($0)) }
+                pending.removeAll(keepingCapacity: true)
+            }
+            while bytes.count - offset >= size {
+                records.append(try Self.record(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size])))
+                offset += size
+            }
+            pending += bytes[offset...]
+        }
+
+        func finish() throws -> [EpochRecord] {
+            guard count != nil else { throw CheckpointError.invalid(tag: "HIST", reason: "too short to hold the record count") }
+            return records
+        }
+
+        static func record(_ bytes: UnsafeRawBufferPointer) throws -> EpochRecord {
+            var reader = ByteReader(bytes)
+            let epoch = Int(try reader.u32())
+            let flags = EpochRecord.Flags(rawValue: try reader.u32())
+            return EpochRecord(
+                epoch: epoch, flags: flags, learningRate: try reader.f64(), trainLoss: try reader.f64(),
+                validationLoss: try reader.f64(), charsPerSecond: try reader.f64(), seconds: try reader.f64(),
+                textHash: try reader.u64(), textLength: try reader.u64(), optimizerStep: try reader.u64())
+        }
+    }
+
+    /// The first `length` raw bytes of a section whose payload starts at
+    /// `payloadOffset` (fewer when a compressed stream is too short or corrupt
+    /// to give them: the full read reports why).
+    func prefix(of section: Section, at payloadOffset: Int, length: Int) throws -> [UInt8] {
+        let stored = Int(section.header.storedLength)
+        guard section.header.isCompressed else {
+            return try file.withBytes(at: payloadOffset, length: min(stored, length)) { Array($0) }
+        }
+        var start: [UInt8] = []
+        do {
+            // Piece by piece, and only as far as it takes: the stream may be gigabytes.
+            let inflater = try Zlib.Inflater(expected: Int(section.header.rawLength))
+            var done = 0
+            try file.forEachPiece(at: payloadOffset, length: stored) { piece in
+                done += piece.count
+                try inflater.feed(piece, remainingAfter: stored - done) { out in
+                    start += out.prefix(length - start.count)
+                    if start.count == length { throw PrefixComplete() }
+                }
+            }
+        } catch is PrefixComplete {
+        } catch let error as Zlib.InflateError {
+            throw Self.decompressionError(error, tag: section.tagName)
+        }
+        return start
+    }
+
+    static func decompressionError(_ error: Zlib.InflateError, tag: String) -> CheckpointError {
+        switch error {
+        case .corrupt(let reason):
+            return .decompressionFailed(tag: tag, reason: reason)
+        case .lengthMismatch(let expected, let actual):
+            return .decompressionFailed(
+                tag: tag, reason: "it decompresses to \(actual > expected ? "more than \(expected)" : "\(actual)") bytes, \(expected) recorded")
+        }
     }
 
     mutating func decodeMetadata(_ section: Section) throws {
@@ -243,6 +420,10 @@ private struct CheckpointParser {
         guard offset == file.count else { throw CheckpointError.trailingBytes(count: file.count - offset) }
         guard let alphabet = found.alphabet else { throw CheckpointError.missingSection(tag: Tag.alphabet.rawValue) }
         if found.config != nil, found.model == nil { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
+        if let disagreement = CheckpointAgreement.problem(hasModel: found.model != nil, optimizerStep: found.optimizerStep,
+                                                          hasSettings: found.training != nil, history: found.history) {
+            throw disagreement
+        }
         return Checkpoint(alphabet: alphabet, model: found.model, optimizer: found.optimizer, training: found.training,
                           history: found.history, metadata: found.metadata, formatVersion: version)
     }
@@ -257,7 +438,9 @@ private struct CheckpointParser {
             if offset == file.count { throw CheckpointError.missingSection(tag: Tag.end.rawValue) }
             throw CheckpointError.truncated(offset: file.count, reading: "a section header at byte \(start)")
         }
-        let header = try SectionHeader(decoding: UnsafeRawBufferPointer(rebasing: file[offset..<offset + SectionHeader.size]), at: start)
+        let header = try file.withBytes(at: offset, length: SectionHeader.size) { bytes throws(CheckpointError) in
+            try SectionHeader(decoding: bytes, at: start)
+        }
         offset += SectionHeader.size
         let stored = header.storedLength, raw = header.rawLength
         guard stored <= UInt64(file.count - offset) else {
@@ -282,8 +465,8 @@ private struct CheckpointParser {
     /// Moves past a section without decompressing it, still checking its stored bytes.
     mutating func skipPayload(_ section: Section) throws -> Int {
         let header = section.header
-        let stored = UnsafeRawBufferPointer(rebasing: file[offset..<offset + Int(header.storedLength)])
-        let crc = Zlib.crc32(stored)
+        var crc: UInt32 = 0
+        try file.forEachPiece(at: offset, length: Int(header.storedLength)) { crc = Zlib.crc32($0, initial: crc) }
         guard crc == header.storedCRC else {
             throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.storedCRC, actual: crc)
         }
@@ -303,8 +486,16 @@ private struct CheckpointParser {
         guard header.rawLength <= UInt64(limit) else {
             throw CheckpointError.sectionTooLarge(tag: header.tagName, rawLength: header.rawLength, limit: limit)
         }
-        let stored = UnsafeRawBufferPointer(rebasing: file[offset..<offset + Int(header.storedLength)])
+        let payloadOffset = offset
         offset += Int(header.storedLength)
+        return try file.withBytes(at: payloadOffset, length: Int(header.storedLength)) { stored in
+            try payload(header, stored: stored, firstChecked: firstChecked, checkFirst: checkFirst)
+        }
+    }
+
+    /// The raw bytes of a section whose payload is `stored`.
+    func payload(_ header: SectionHeader, stored: UnsafeRawBufferPointer, firstChecked: Int,
+                 checkFirst: ([UInt8]) throws -> Void) throws -> [UInt8] {
         // The stored bytes are checked before zlib ever sees them.
         let storedCRC = Zlib.crc32(stored)
         guard storedCRC == header.storedCRC else {
@@ -328,14 +519,7 @@ private struct CheckpointParser {
             do {
                 try raw.withUnsafeMutableBytes { try Zlib.decompress(stored, into: $0) }
             } catch let error as Zlib.InflateError {
-                switch error {
-                case .corrupt(let reason):
-                    throw CheckpointError.decompressionFailed(tag: header.tagName, reason: reason)
-                case .lengthMismatch(let expected, let actual):
-                    throw CheckpointError.decompressionFailed(
-                        tag: header.tagName,
-                        reason: "it decompresses to \(actual > expected ? "more than \(expected)" : "\(actual)") bytes, \(expected) recorded")
-                }
+                throw Self.decompressionError(error, tag: header.tagName)
             }
         } else {
             raw = Array(stored)
@@ -546,25 +730,6 @@ private struct CheckpointParser {
                 .joined(separator: " ")
     }
 
-    func parseHistory(_ payload: [UInt8]) throws -> [EpochRecord] {
-        try checkHistoryCount(payload, rawLength: UInt64(payload.count))
-        return try payload.withUnsafeBytes { bytes in
-            var reader = ByteReader(bytes)
-            let count = Int(try reader.u32())
-            var records: [EpochRecord] = []
-            records.reserveCapacity(count)
-            for _ in 0..<count {
-                let epoch = Int(try reader.u32())
-                let flags = EpochRecord.Flags(rawValue: try reader.u32())
-                records.append(EpochRecord(
-                    epoch: epoch, flags: flags, learningRate: try reader.f64(), trainLoss: try reader.f64(),
-                    validationLoss: try reader.f64(), charsPerSecond: try reader.f64(), seconds: try reader.f64(),
-                    textHash: try reader.u64(), textLength: try reader.u64(), optimizerStep: try reader.u64()))
-            }
-            return records
-        }
-    }
-
     /// HIST's record count, which must be at most the limit and fit `rawLength`.
     func checkHistoryCount(_ start: [UInt8], rawLength: UInt64) throws {
         try start.withUnsafeBytes { bytes in
@@ -597,3 +762,6 @@ private struct CheckpointParser {
         }
     }
 }
+
+/// Stops inflating once the bytes a prefix needs have come out.
+private struct PrefixComplete: Error {}

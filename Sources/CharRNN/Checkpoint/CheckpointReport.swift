@@ -1,5 +1,8 @@
 // What charrnn-inspect prints: a readable summary, the same facts as JSON,
-// and the parameter count by the seed's formulas.
+// and the parameter count by the seed's formulas. Each report is written to a
+// TextSink as it is produced, and the history (up to a million records) row
+// by row with printf-exact fast number formatting, so a report never sits in
+// memory whole and a million epochs take well under a second.
 
 /// One row of the parameter table: a layer, its formula and its count.
 public struct LayerParameters: Equatable, Sendable {
@@ -54,6 +57,15 @@ public enum CheckpointReport {
 
     /// The human-readable summary.
     public static func text(_ checkpoint: Checkpoint, name: String) -> String {
+        var sink = StringSink()
+        try! writeText(checkpoint, name: name, to: &sink)  // a StringSink never fails
+        var text = sink.text
+        text.removeLast()
+        return text
+    }
+
+    /// The human-readable summary, ending with a newline, written as it is made.
+    public static func writeText<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, to sink: inout Sink) throws {
         var lines: [String] = []
         let version = checkpoint.formatVersion
         let kind = checkpoint.model == nil ? "vocab checkpoint" : "model checkpoint"
@@ -103,17 +115,15 @@ public enum CheckpointReport {
         if !checkpoint.history.isEmpty {
             lines.append("")
             lines.append("history: \(checkpoint.history.count) epoch\(checkpoint.history.count == 1 ? "" : "s") (losses per character)")
-            var table = TextTable(header: historyFields, rightAligned: Set(0..<historyFields.count).subtracting([9, 11]))
-            for record in checkpoint.history {
-                table.add(historyRow(record))
-            }
-            lines.append(table.rendered())
+            try sink.write(lines.joined(separator: "\n") + "\n")
+            lines = []
+            try writeHistoryTable(checkpoint.history, to: &sink)
         }
         if !checkpoint.metadata.isEmpty {
             lines.append("")
             lines.append("metadata: " + checkpoint.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
-        return lines.joined(separator: "\n")
+        if !lines.isEmpty { try sink.write(lines.joined(separator: "\n") + "\n") }
     }
 
     /// The names of the history's fields, in order, the same in the text table,
@@ -127,11 +137,89 @@ public enum CheckpointReport {
 
     /// What the notes field says of a record, in the order of its flags.
     public static func historyNotes(_ record: EpochRecord) -> [String] {
-        var notes: [String] = []
-        if record.flags.contains(.optimizerReset) { notes.append("optimizer reset") }
-        if record.flags.contains(.settingsChanged) { notes.append("settings changed") }
-        if record.flags.contains(.textChanged) { notes.append("new text") }
-        return notes
+        HistoryCells.notes.filter { record.flags.contains($0.0) }.map { "\($0.1)" }
+    }
+
+    /// The history as TextTable would lay it out (columns as wide as their widest
+    /// cell, all but the text hash and the notes right-aligned, two spaces
+    /// apart, indented by two), in two passes over the records: one for the
+    /// widths, one to write.
+    static func writeHistoryTable<Sink: TextSink>(_ history: [EpochRecord], to sink: inout Sink) throws {
+        let columns = historyFields.count
+        var widths = historyFields.map(\.utf8.count)
+        // The widths first, without formatting every cell: integers and %.Nf grow with their
+        // magnitude, so their extremes give the widths (FixedColumnWidth); only %.6g, whose
+        // length does not, is formatted row by row.
+        // Columns 2...7: train nats, val nats, train bits, val bits, chars/s, seconds.
+        var fixed = [FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4),
+                     FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 0), FixedColumnWidth(decimals: 1)]
+        var anyUnvalidated = false, anyUntimed = false
+        var widestEpoch = 0, anyNegativeEpoch = false, widestStep: UInt64 = 0, widestLength: UInt64 = 0, widestNotes = 0
+        let scratch = ByteBuffer(capacity: 64)
+        for record in history {
+            widestEpoch = max(widestEpoch, record.epoch.magnitude > UInt(Int.max) ? 0 : Int(record.epoch.magnitude))
+            anyNegativeEpoch = anyNegativeEpoch || record.epoch < 0
+            widestStep = max(widestStep, record.optimizerStep)
+            widestLength = max(widestLength, record.textLength)
+            scratch.removeAll()
+            FastFormat.general6(record.learningRate, into: scratch)
+            widths[1] = max(widths[1], scratch.count)
+            fixed[0].add(record.trainLoss)
+            fixed[2].add(record.trainLoss * Units.bitsPerNat)
+            if record.validationLoss.isNaN {
+                anyUnvalidated = true
+            } else {
+                fixed[1].add(record.validationLoss)
+                fixed[3].add(record.validationLoss * Units.bitsPerNat)
+            }
+            if record.flags.contains(.timingOmitted) {
+                anyUntimed = true
+            } else {
+                fixed[4].add(record.charsPerSecond)
+                fixed[5].add(record.seconds)
+            }
+            widestNotes = max(widestNotes, HistoryCells.notesWidth(record.flags))
+        }
+        widths[0] = max(widths[0], FastFormat.digitCount(UInt64(widestEpoch)) + (anyNegativeEpoch ? 1 : 0))
+        for column in 2...7 {
+            let dash = (column == 3 || column == 5) ? anyUnvalidated : (column >= 6 ? anyUntimed : false)
+            widths[column] = max(widths[column], fixed[column - 2].width, dash ? 1 : 0)
+        }
+        widths[8] = max(widths[8], FastFormat.digitCount(widestStep))
+        widths[9] = max(widths[9], history.isEmpty ? 0 : 16)
+        widths[10] = max(widths[10], FastFormat.digitCount(widestLength))
+        widths[11] = max(widths[11], widestNotes)
+        let cells = HistoryCells()
+        let out = ByteBuffer()
+        /// Appends a cell of `length` bytes (copied by `copy`), padded to the column's width.
+        func emit(_ column: Int, length: Int, copy: () -> Void) {
+            let padding = widths[column] - length
+            let isLast = column == columns - 1
+            if column != 9 && column != 11 {  // right-aligned: all but the text hash and the notes
+                out.append(repeating: UInt8(ascii: " "), count: padding)
+                copy()
+            } else {
+                copy()
+                if !isLast { out.append(repeating: UInt8(ascii: " "), count: padding) }
+            }
+            if !isLast { out.append("  ") }
+        }
+        out.append("  ")
+        for (column, title) in historyFields.enumerated() { emit(column, length: title.utf8.count) { out.append(string: title) } }
+        out.append(UInt8(ascii: "\n"))
+        for record in history {
+            cells.fill(record)
+            out.append("  ")
+            for column in 0..<columns {
+                emit(column, length: cells.width(column)) { out.append(cells.cell(column)) }
+            }
+            out.append(UInt8(ascii: "\n"))
+            if out.count >= 1 << 16 {
+                try sink.write(out.bytes)
+                out.removeAll()
+            }
+        }
+        try sink.write(out.bytes)
     }
 
     /// The history as tab-separated values with a header line, one row per
@@ -139,25 +227,106 @@ public enum CheckpointReport {
     /// the formatting of the text report; "-" where there is no value (no
     /// held-out text, timings not recorded, no notes).
     public static func historyTSV(_ checkpoint: Checkpoint) -> String {
-        var lines = [historyFields.joined(separator: "\t")]
+        var sink = StringSink()
+        try! writeHistoryTSV(checkpoint, to: &sink)  // a StringSink never fails
+        var text = sink.text
+        text.removeLast()
+        return text
+    }
+
+    /// The history as tab-separated values, ending with a newline, written row by row.
+    public static func writeHistoryTSV<Sink: TextSink>(_ checkpoint: Checkpoint, to sink: inout Sink) throws {
+        try sink.write(historyFields.joined(separator: "\t") + "\n")
+        let cells = HistoryCells()
+        let out = ByteBuffer()
+        let notes = historyFields.count - 1
         for record in checkpoint.history {
-            lines.append(historyRow(record).map { $0.isEmpty ? "-" : $0 }.joined(separator: "\t"))
+            cells.fill(record)
+            for column in 0..<notes {
+                out.append(cells.cell(column))
+                out.append(UInt8(ascii: "\t"))
+            }
+            if cells.width(notes) == 0 { out.append(UInt8(ascii: "-")) } else { out.append(cells.cell(notes)) }
+            out.append(UInt8(ascii: "\n"))
+            if out.count >= 1 << 16 {
+                try sink.write(out.bytes)
+                out.removeAll()
+            }
         }
-        return lines.joined(separator: "\n")
+        try sink.write(out.bytes)
     }
 
     /// One record as the text table and the TSV show it, field by field (see historyFields).
     static func historyRow(_ record: EpochRecord) -> [String] {
-        let timed = !record.flags.contains(.timingOmitted)
-        let validation = record.validationLoss.isNaN
-        return [String(record.epoch), format("%.6g", record.learningRate),
-                format("%.4f", record.trainLoss),
-                validation ? "-" : format("%.4f", record.validationLoss),
-                format("%.4f", record.trainLoss * Units.bitsPerNat),
-                validation ? "-" : format("%.4f", record.validationLoss * Units.bitsPerNat),
-                timed ? wholeNumber(record.charsPerSecond, grouping: false) : "-", timed ? format("%.1f", record.seconds) : "-",
-                String(record.optimizerStep), hex64(record.textHash), String(record.textLength),
-                historyNotes(record).joined(separator: ", ")]
+        let cells = HistoryCells()
+        cells.fill(record)
+        return (0..<historyFields.count).map { String(decoding: cells.cell($0), as: UTF8.self) }
+    }
+
+    /// One record's cells, one after the other, in the order of historyFields:
+    /// epoch, lr (%.6g), train and validation nats, train and validation bits
+    /// (%.4f, "-" without validation), chars/s (%.0f) and seconds (%.1f) ("-"
+    /// when not timed), step, text hash (16 hex digits), text length and notes.
+    /// Filled again for each record, without allocating.
+    final class HistoryCells {
+        let buffer = ByteBuffer(capacity: 512)
+        var ends = [Int](repeating: 0, count: CheckpointReport.historyFields.count)
+
+        func cell(_ column: Int) -> UnsafeRawBufferPointer {
+            let start = column == 0 ? 0 : ends[column - 1]
+            return UnsafeRawBufferPointer(start: buffer.base + start, count: ends[column] - start)
+        }
+
+        func width(_ column: Int) -> Int { ends[column] - (column == 0 ? 0 : ends[column - 1]) }
+
+        func fill(_ record: EpochRecord) {
+            let out = buffer
+            out.removeAll()
+            let dash = UInt8(ascii: "-")
+            var column = 0
+            func end() {
+                ends[column] = out.count
+                column += 1
+            }
+            if record.epoch < 0 { out.append(dash) }
+            FastFormat.appendDecimal(UInt64(record.epoch.magnitude), into: out); end()
+            FastFormat.general6(record.learningRate, into: out); end()
+            let validation = !record.validationLoss.isNaN
+            FastFormat.fixed(record.trainLoss, decimals: 4, into: out); end()
+            if validation { FastFormat.fixed(record.validationLoss, decimals: 4, into: out) } else { out.append(dash) }
+            end()
+            FastFormat.fixed(record.trainLoss * Units.bitsPerNat, decimals: 4, into: out); end()
+            if validation { FastFormat.fixed(record.validationLoss * Units.bitsPerNat, decimals: 4, into: out) } else { out.append(dash) }
+            end()
+            let timed = !record.flags.contains(.timingOmitted)
+            if timed { FastFormat.fixed(record.charsPerSecond, decimals: 0, into: out) } else { out.append(dash) }
+            end()
+            if timed { FastFormat.fixed(record.seconds, decimals: 1, into: out) } else { out.append(dash) }
+            end()
+            FastFormat.appendDecimal(record.optimizerStep, into: out); end()
+            appendHex64(record.textHash, into: out); end()
+            FastFormat.appendDecimal(record.textLength, into: out); end()
+            var first = true
+            for (flag, note) in Self.notes where record.flags.contains(flag) {
+                if !first { out.append(", ") }
+                out.append(note)
+                first = false
+            }
+            end()
+        }
+
+        static let notes: [(EpochRecord.Flags, StaticString)] = [(.optimizerReset, "optimizer reset"),
+                                                                 (.settingsChanged, "settings changed"), (.textChanged, "new text")]
+
+        /// The length of the notes cell for `flags`.
+        static func notesWidth(_ flags: EpochRecord.Flags) -> Int {
+            var width = 0, count = 0
+            for (flag, note) in notes where flags.contains(flag) {
+                width += note.utf8CodeUnitCount
+                count += 1
+            }
+            return width + max(0, count - 1) * 2
+        }
     }
 
     /// The alphabet in lines of at most 32 symbols, the stop symbol in brackets.
@@ -178,6 +347,84 @@ public enum CheckpointReport {
 
     /// The same facts as one JSON object.
     public static func json(_ checkpoint: Checkpoint, name: String) -> JSON {
+        .object(jsonMembers(checkpoint, name: name).map { key, value in
+            (key, value ?? .array(checkpoint.history.map(historyJSON)))
+        })
+    }
+
+    /// `json(checkpoint, name:).rendered()` and a newline, written as it is made:
+    /// the history record by record.
+    public static func writeJSON<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, to sink: inout Sink) throws {
+        let out = ByteBuffer()
+        out.append(UInt8(ascii: "{"))
+        for (index, (key, value)) in jsonMembers(checkpoint, name: name).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(string: JSON.string(key).rendered())
+            out.append(UInt8(ascii: ":"))
+            if let value {
+                out.append(string: value.rendered())
+                continue
+            }
+            out.append(UInt8(ascii: "["))
+            for (position, record) in checkpoint.history.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                appendHistoryJSON(record, into: out)
+                if out.count >= 1 << 16 {
+                    try sink.write(out.bytes)
+                    out.removeAll()
+                }
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        out.append("}\n")
+        try sink.write(out.bytes)
+    }
+
+    /// One history record as JSON: historyFields as keys; no value is null
+    /// (no validation, timings not recorded); the notes as an array of strings.
+    static func historyJSON(_ record: EpochRecord) -> JSON {
+        let timed = !record.flags.contains(.timingOmitted)
+        let values: [JSON] = [
+            .int(record.epoch), .double(record.learningRate),
+            .double(record.trainLoss), .double(record.validationLoss),
+            .double(record.trainLoss * Units.bitsPerNat), .double(record.validationLoss * Units.bitsPerNat),
+            timed ? .double(record.charsPerSecond) : .null, timed ? .double(record.seconds) : .null,
+            .uint(record.optimizerStep), .string(hex64(record.textHash)), .uint(record.textLength),
+            .array(historyNotes(record).map { .string($0) }),
+        ]
+        return .object(Array(zip(historyFields, values)))
+    }
+
+    /// `historyJSON(record).rendered()`, appended without building the value.
+    static func appendHistoryJSON(_ record: EpochRecord, into out: ByteBuffer) {
+        let timed = !record.flags.contains(.timingOmitted)
+        out.append("{\"epoch\":")
+        if record.epoch < 0 { out.append(UInt8(ascii: "-")) }
+        FastFormat.appendDecimal(UInt64(record.epoch.magnitude), into: out)
+        out.append(",\"lr\":"); JSON.appendDouble(record.learningRate, into: out)
+        out.append(",\"train_nats\":"); JSON.appendDouble(record.trainLoss, into: out)
+        out.append(",\"val_nats\":"); JSON.appendDouble(record.validationLoss, into: out)
+        out.append(",\"train_bits\":"); JSON.appendDouble(record.trainLoss * Units.bitsPerNat, into: out)
+        out.append(",\"val_bits\":"); JSON.appendDouble(record.validationLoss * Units.bitsPerNat, into: out)
+        out.append(",\"chars_per_s\":")
+        if timed { JSON.appendDouble(record.charsPerSecond, into: out) } else { out.append("null") }
+        out.append(",\"seconds\":")
+        if timed { JSON.appendDouble(record.seconds, into: out) } else { out.append("null") }
+        out.append(",\"step\":"); FastFormat.appendDecimal(record.optimizerStep, into: out)
+        out.append(",\"text_hash\":\""); appendHex64(record.textHash, into: out)
+        out.append("\",\"text_length\":"); FastFormat.appendDecimal(record.textLength, into: out)
+        out.append(",\"notes\":[")
+        var first = true
+        for (flag, note) in HistoryCells.notes where record.flags.contains(flag) {
+            out.append(first ? "\"" : ",\"")
+            out.append(note)
+            out.append(UInt8(ascii: "\""))
+            first = false
+        }
+        out.append("]}")
+    }
+
+    static func jsonMembers(_ checkpoint: Checkpoint, name: String) -> [(String, JSON?)] {
         let alphabet = checkpoint.alphabet
         var members: [(String, JSON)] = [
             ("file", .string(name)),
@@ -237,20 +484,18 @@ public enum CheckpointReport {
         } else {
             members.append(("training", .null))
         }
-        members.append(("history", .array(checkpoint.history.map { record in
-            let timed = !record.flags.contains(.timingOmitted)
-            let values: [JSON] = [
-                .int(record.epoch), .double(record.learningRate),
-                .double(record.trainLoss), .double(record.validationLoss),
-                .double(record.trainLoss * Units.bitsPerNat), .double(record.validationLoss * Units.bitsPerNat),
-                timed ? .double(record.charsPerSecond) : .null, timed ? .double(record.seconds) : .null,
-                .uint(record.optimizerStep), .string(hex64(record.textHash)), .uint(record.textLength),
-                .array(historyNotes(record).map { .string($0) }),
-            ]
-            return .object(Array(zip(historyFields, values)))
-        })))
-        members.append(("metadata", .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })))
-        return .object(members)
+        var result: [(String, JSON?)] = members.map { ($0.0, $0.1) }
+        result.append(("history", nil))
+        result.append(("metadata", .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })))
+        return result
+    }
+}
+
+/// 16 lower-case hex digits, appended.
+func appendHex64(_ value: UInt64, into out: ByteBuffer) {
+    let digits: StaticString = "0123456789abcdef"
+    digits.withUTF8Buffer { table in
+        for shift in stride(from: 60, through: 0, by: -4) { out.append(table[Int((value >> UInt64(shift)) & 0xF)]) }
     }
 }
 

@@ -3,6 +3,11 @@
 // The output depends only on the checkpoint's contents, so the same contents
 // always give the same bytes. Training settings the reader did not know
 // (`TrainingSettings.unrecognised`) are written back as they were read.
+//
+// The writer never writes what the reader refuses: `writeProblem` checks every
+// limit and rule of the format that the in-memory checkpoint could break (a
+// counter past its field, a history past its limit, notes that re-encode past
+// theirs, sections that disagree) before a byte is produced.
 
 extension Checkpoint {
     /// The version the writer stamps: 1.1, or the minor that added the newest
@@ -16,8 +21,90 @@ extension Checkpoint {
         return (CheckpointFormat.version.major, minor)
     }
 
-    /// The file's bytes.
-    public func encoded() -> [UInt8] {
+    /// The file's bytes, or the error the reader would refuse them with.
+    public func encoded() throws(CheckpointError) -> [UInt8] {
+        if let problem = writeProblem { throw problem }
+        return unsafeEncoded()
+    }
+
+    /// What makes this checkpoint one the format does not allow, or nil.
+    public var writeProblem: CheckpointError? {
+        if let model {
+            do {
+                try model.config.validate()
+            } catch {
+                return .invalid(tag: "MODL", reason: "\(error)")
+            }
+            if model.config.alphabetSize != alphabet.count {
+                return .invalid(tag: "MODL", reason: "the model is for \(model.config.alphabetSize) symbols but the alphabet has \(alphabet.count)")
+            }
+        }
+        if let optimizer {
+            guard let model else { return .missingSection(tag: CheckpointFormat.Tag.tensors.rawValue) }
+            let count = model.layout.parameterCount
+            if optimizer.m.count != count || optimizer.v.count != count {
+                return .sectionLengthMismatch(tag: "OPTM", expected: CheckpointFormat.optimizerHeaderSize + 8 * count,
+                                              actual: UInt64(CheckpointFormat.optimizerHeaderSize + 4 * (optimizer.m.count + optimizer.v.count)))
+            }
+            for (name, value) in [("beta1", optimizer.beta1), ("beta2", optimizer.beta2)] where !(value >= 0 && value < 1) {
+                return .invalid(tag: "OPTM", reason: "\(name) = \(value) is outside [0, 1)")
+            }
+            if !(optimizer.epsilon > 0 && optimizer.epsilon.isFinite) {
+                return .invalid(tag: "OPTM", reason: "epsilon = \(optimizer.epsilon) must be a positive number")
+            }
+        }
+        if let training {
+            if let problem = training.problem { return .invalid(tag: "TSKV", reason: problem) }
+            let entries = training.entries
+            if entries.count > CheckpointFormat.Limits.maxSettings {
+                return .invalid(tag: "TSKV", reason: "\(entries.count) entries is more than the \(CheckpointFormat.Limits.maxSettings) allowed")
+            }
+            let size = Self.settingsSize(entries)
+            if size > CheckpointFormat.Limits.maxSettingsBytes {
+                return .sectionTooLarge(tag: "TSKV", rawLength: UInt64(size), limit: CheckpointFormat.Limits.maxSettingsBytes)
+            }
+        }
+        if history.count > CheckpointFormat.Limits.maxHistoryRecords {
+            return .sectionTooLarge(tag: "HIST", rawLength: UInt64(4 + CheckpointFormat.historyRecordSize * history.count),
+                                    limit: 4 + CheckpointFormat.historyRecordSize * CheckpointFormat.Limits.maxHistoryRecords)
+        }
+        if let record = history.first(where: { !(0...Int(UInt32.max)).contains($0.epoch) }) {
+            return .invalid(tag: "HIST", reason: "epoch \(record.epoch) does not fit the record's 32-bit epoch field (0...\(UInt32.max))")
+        }
+        let notes = metadataSize
+        if notes > CheckpointFormat.Limits.maxMetadataBytes {
+            return .sectionTooLarge(tag: "meta", rawLength: UInt64(notes), limit: CheckpointFormat.Limits.maxMetadataBytes)
+        }
+        return CheckpointAgreement.problem(hasModel: model != nil, optimizerStep: optimizer?.step,
+                                           hasSettings: training != nil, history: history)
+    }
+
+    /// Bytes of the meta section this checkpoint's notes encode to.
+    public var metadataSize: Int {
+        metadata.reduce(0) { $0 + Self.metadataLine($1).utf8.count }
+    }
+
+    /// One note as the meta section holds it: keys cannot hold "=" and lines
+    /// cannot hold line breaks, so both are replaced.
+    static func metadataLine(_ pair: (key: String, value: String)) -> String {
+        let cleanKey = String(pair.key.map { $0 == "=" || $0.isNewline ? "_" : $0 })
+        let cleanValue = String(pair.value.map { $0.isNewline ? " " : $0 })
+        return "\(cleanKey)=\(cleanValue)\n"
+    }
+
+    static func settingsSize(_ entries: [TrainingSettings.Entry]) -> Int {
+        entries.reduce(4) { size, entry in
+            let value: Int
+            switch entry.value {
+            case .u64, .f64: value = 8
+            case .text(let text): value = 4 + text.utf8.count
+            }
+            return size + 2 + entry.key.utf8.count + value
+        }
+    }
+
+    /// The bytes, unchecked: only for a checkpoint `writeProblem` has nothing against.
+    private func unsafeEncoded() -> [UInt8] {
         var file = ByteWriter()
         file.raw(CheckpointFormat.magic)
         let version = stampedVersion
@@ -101,12 +188,7 @@ extension Checkpoint {
         }
         if !metadata.isEmpty {
             appendSection(.metadata, to: &file) { body in
-                for (key, value) in metadata {
-                    // Keys cannot hold "=" and lines cannot hold line breaks: both are replaced.
-                    let cleanKey = String(key.map { $0 == "=" || $0.isNewline ? "_" : $0 })
-                    let cleanValue = String(value.map { $0.isNewline ? " " : $0 })
-                    body.raw("\(cleanKey)=\(cleanValue)\n".utf8)
-                }
+                for pair in metadata { body.raw(Self.metadataLine(pair).utf8) }
             }
         }
         appendSection(.end, to: &file) { _ in }

@@ -124,4 +124,76 @@ public enum Zlib {
             }
         }
     }
+
+    /// Inflates a zlib stream given in pieces and hands the output on in
+    /// pieces, so that neither the stream nor what it inflates to is ever
+    /// held whole. Checks what `decompress` checks: exactly `expected` bytes
+    /// come out, the stream ends, and nothing follows it.
+    public final class Inflater {
+        private var stream = z_stream()
+        private let expected: Int
+        private var produced = 0
+        private var ended = false
+        private var output = [UInt8](repeating: 0, count: 1 << 16)
+
+        public init(expected: Int) throws(InflateError) {
+            self.expected = expected
+            guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+                throw .corrupt("inflateInit failed")
+            }
+        }
+
+        deinit { inflateEnd(&stream) }
+
+        /// Feeds the next piece of the stream (`remainingAfter` more bytes of it
+        /// follow); `consume` gets what it inflates to, piece by piece.
+        public func feed(_ input: UnsafeRawBufferPointer, remainingAfter: Int,
+                         _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+            if ended {
+                if input.count + remainingAfter > 0 {
+                    throw InflateError.corrupt("\(input.count + remainingAfter) bytes after the end of the compressed stream")
+                }
+                return
+            }
+            var offset = 0
+            while true {
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.advanced(by: offset).assumingMemoryBound(to: Bytef.self))
+                stream.avail_in = uInt(min(input.count - offset, Int(UInt32.max)))
+                let before = Int(stream.avail_in)
+                let (status, count) = output.withUnsafeMutableBytes { out -> (Int32, Int) in
+                    stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                    stream.avail_out = uInt(out.count)
+                    let status = inflate(&stream, Z_NO_FLUSH)
+                    return (status, out.count - Int(stream.avail_out))
+                }
+                offset += before - Int(stream.avail_in)
+                if count > 0 {
+                    produced += count
+                    if produced > expected { throw InflateError.lengthMismatch(expected: expected, actual: produced) }
+                    try output.withUnsafeBytes { try consume(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                }
+                switch status {
+                case Z_STREAM_END:
+                    ended = true
+                    guard produced == expected else { throw InflateError.lengthMismatch(expected: expected, actual: produced) }
+                    let left = input.count - offset + remainingAfter
+                    if left > 0 { throw InflateError.corrupt("\(left) bytes after the end of the compressed stream") }
+                    return
+                case Z_OK, Z_BUF_ERROR:
+                    // All of this piece is in and nothing more comes out of it: the next piece goes on.
+                    let progressed = count > 0 || before > Int(stream.avail_in)
+                    if offset == input.count, !progressed || stream.avail_out > 0 {
+                        if remainingAfter == 0 { throw InflateError.corrupt("compressed stream ends early") }
+                        return
+                    }
+                    if !progressed { throw InflateError.corrupt("the compressed stream makes no progress") }
+                case Z_NEED_DICT:
+                    throw InflateError.corrupt("the stream needs a preset dictionary, which checkpoints never use")
+                default:
+                    let message = stream.msg.map { String(cString: $0) } ?? "status \(status)"
+                    throw InflateError.corrupt(message)
+                }
+            }
+        }
+    }
 }

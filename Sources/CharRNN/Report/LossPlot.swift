@@ -30,12 +30,21 @@ public enum LossPlotError: Error, Equatable, CustomStringConvertible {
     case emptyHistory(index: Int, label: String)
     /// Every loss in the run's history is NaN or infinite, so no point can be drawn.
     case noFiniteLoss(index: Int, label: String)
+    /// A loss beyond what the loss axis can scale to (a legal value in a history, but no loss of a trained model).
+    case lossTooLarge(index: Int, label: String, loss: Double)
+
+    /// The largest loss magnitude the plot draws, in nats per character: the axis
+    /// needs a span of at least 0.1 to stay apart in doubles (their spacing near
+    /// 1e12 is 1e-4; near 2e14 it passes 0.05).
+    public static let largestLoss = 1e12
 
     public var description: String {
         switch self {
         case .noRuns: "no training histories to plot"
         case .emptyHistory(_, let label): "\(label) has no training history to plot"
         case .noFiniteLoss(_, let label): "\(label) has no finite losses to plot"
+        case .lossTooLarge(_, let label, let loss):
+            "\(label): a loss of \(loss) nats/char is too large to plot (the loss axis goes to \(LossPlotError.largestLoss))"
         }
     }
 }
@@ -67,6 +76,12 @@ public enum LossPlot {
         for (index, run) in plotted.enumerated() where run.train.isEmpty && run.validation.isEmpty {
             throw runs[index].history.isEmpty ? LossPlotError.emptyHistory(index: index, label: run.label)
                                               : LossPlotError.noFiniteLoss(index: index, label: run.label)
+        }
+        // The axis pads and subdivides the range of the losses: near the largest doubles that overflows.
+        for (index, run) in plotted.enumerated() {
+            if let point = run.allPoints.first(where: { $0.loss.magnitude > LossPlotError.largestLoss }) {
+                throw LossPlotError.lossTooLarge(index: index, label: run.label, loss: point.loss)
+            }
         }
         return Drawing(runs: plotted, title: title).document()
     }

@@ -98,12 +98,23 @@ public struct InputFile {
         }
     }
 
-    /// Calls `body` with successive chunks of the input until it ends.
-    public func forEachChunk(size: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Calls `body` with successive chunks of the input until it ends. The
+    /// first chunk holds at least `firstAtLeast` bytes, unless the input is
+    /// shorter: a pipe may hand over its first bytes one read at a time.
+    public func forEachChunk(size: Int = 1 << 20, firstAtLeast: Int = 1,
+                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        precondition(firstAtLeast <= size)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         defer { buffer.deallocate() }
+        var first = true
         while true {
-            let count = try read(into: buffer)
+            var count = try read(into: buffer)
+            while first, count > 0, count < firstAtLeast {
+                let more = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+                if more == 0 { break }
+                count += more
+            }
+            first = false
             if count == 0 { return }
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
         }
@@ -114,12 +125,32 @@ public struct InputFile {
     }
 
     public var isTerminal: Bool { isatty(descriptor) == 1 }
+
+    /// The descriptor, for readers that read at offsets (CheckpointSource.swift).
+    var fileDescriptor: Int32 { descriptor }
 }
 
 /// Where a tool's result goes: a file written atomically, or standard output.
-public struct OutputTarget {
+///
+/// `prepare()` settles where the bytes will go before the tool does any work,
+/// so that a bad `-o` (a missing or read-only folder, a directory, a terminal,
+/// the text being read) is refused at once rather than after an epoch: for a
+/// file it creates the temporary file that the result is written to and
+/// renamed from; for a device, FIFO or symlink to one it opens it (without
+/// truncating anything yet). `write` prepares first if the tool did not.
+public final class OutputTarget {
     /// nil or "-" means standard output.
     public let path: String?
+
+    private enum Destination {
+        case standardOutput
+        /// A temporary file beside `final`, renamed onto it once complete.
+        case temporary(descriptor: Int32, temporary: String, final: String)
+        /// A device, a FIFO, or what a symlink names when that is one: written through.
+        case through(descriptor: Int32, isRegular: Bool)
+    }
+
+    private var destination: Destination?
 
     /// Also tells the interruption message (SIGINT, SIGTERM) that nothing is written yet.
     public init(path: String?) {
@@ -129,53 +160,65 @@ public struct OutputTarget {
 
     public var name: String { path ?? "<stdout>" }
 
-    /// Refuses to write binary data to a terminal, as gzip does.
+    /// Refuses to write binary data to a terminal, as gzip does: standard output or `-o /dev/tty`.
     public func checkNotTerminal() throws {
-        if path == nil, isatty(STDOUT_FILENO) == 1 {
-            throw FileError(file: name, problem: "refusing to write a binary checkpoint to a terminal; redirect it (> file.ckpt) or use -o FILE")
-        }
+        try prepare()
     }
 
-    /// Writes `bytes` completely. A file appears only when all of it is on disk.
-    public func write(_ bytes: [UInt8]) throws {
+    /// Claims the output before any work (see the type's comment), refusing a
+    /// terminal, a directory, a place where no file can be created, and any of
+    /// `texts` (the tool's input texts, which the result would replace).
+    public func prepare(keepingTexts texts: [String] = []) throws {
+        guard destination == nil else { return }
         guard let path else {
-            // A reader of a cut stream sees a truncated checkpoint (no END section) and refuses it.
-            setInterruptNote("; the output on \(name) is incomplete")
-            try bytes.withUnsafeBytes { buffer throws in
-                try writeAll(STDOUT_FILENO, buffer, name: name)
-            }
-            setInterruptNote("")
+            if isatty(STDOUT_FILENO) == 1 { throw Self.terminalError(name) }
+            destination = .standardOutput
             return
         }
+        guard !path.isEmpty else { throw FileError(file: "-o ''", problem: "an empty file name; give a file name, or '-' for standard output") }
         var info = stat()
-        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG, (info.st_mode & S_IFMT) != S_IFDIR {
-            // A device, a FIFO or a symlink (-o /dev/null, -o /dev/stdout): write through it.
+        let exists = stat(path, &info) == 0
+        if path.hasSuffix("/") || (exists && (info.st_mode & S_IFMT) == S_IFDIR) {
+            throw FileError(file: path, problem: "is a directory, not a file name")
+        }
+        if exists {
+            for text in texts where text != "-" {
+                var textInfo = stat()
+                if stat(text, &textInfo) == 0, textInfo.st_dev == info.st_dev, textInfo.st_ino == info.st_ino {
+                    throw FileError(file: path, problem: "is the text this tool reads (\(text)); writing the result there would replace it")
+                }
+            }
+        }
+        var link = stat()
+        let isLink = lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
+        if exists, (info.st_mode & S_IFMT) != S_IFREG || isLink {
+            // A device, a FIFO or a symlink (-o /dev/null, -o /dev/stdout): written through.
             // Renaming over it would replace /dev/null itself with a regular file when run as root.
-            try writeThrough(path: path, bytes)
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw FileError(file: path, action: "cannot open for writing", errno: errno) }
+            if isatty(fd) == 1 {
+                close(fd)
+                throw Self.terminalError(path)
+            }
+            destination = .through(descriptor: fd, isRegular: (info.st_mode & S_IFMT) == S_IFREG)
             return
         }
-        try writeAtomically(path: path, bytes)
-    }
-
-    private func writeThrough(path: String, _ bytes: [UInt8]) throws {
-        setInterruptNote("; \(path) may be incomplete")
-        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(file: path, action: "cannot open for writing", errno: errno) }
-        do {
-            try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
-        } catch {
-            close(fd)
-            throw error
+        if isLink {
+            // A symlink to nothing: there is no file to write through to.
+            throw FileError(file: path, action: "cannot open for writing", errno: ENOENT)
         }
-        guard close(fd) == 0 else { throw FileError(file: path, action: "cannot close", errno: errno) }
-        setInterruptNote("")
+        destination = try Self.createTemporary(for: path)
     }
 
-    private func writeAtomically(path: String, _ bytes: [UInt8]) throws {
+    static func terminalError(_ name: String) -> FileError {
+        FileError(file: name, problem: "refusing to write a binary checkpoint to a terminal; redirect it (> file.ckpt) or use -o FILE")
+    }
+
+    /// The hidden `.NAME.tmp.PID` beside `path`, created now and removed again if the tool is interrupted or fails.
+    private static func createTemporary(for path: String) throws -> Destination {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[...$0]) } ?? ""
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard !base.isEmpty else { throw FileError(file: path, problem: "is a directory, not a file name") }
         // A name another process (or a killed earlier one with our pid) holds gets a suffix.
         var temporary = "", fd: Int32 = -1
         for attempt in 0..<100 {
@@ -188,9 +231,64 @@ public struct OutputTarget {
         guard fd >= 0 else {
             let code = errno
             charrnn_cleanup_clear()
-            throw FileError(file: path, action: "cannot create a temporary file beside it", errno: code)
+            throw FileError(file: path, problem: "cannot create a temporary file beside it: \(describeFolder(directory, errno: code))")
         }
         charrnn_cleanup_created()
+        return .temporary(descriptor: fd, temporary: temporary, final: path)
+    }
+
+    /// Why no file can be created in `directory`: "the folder nodir/ does not exist",
+    /// "/proc/ takes no new files", "Permission denied".
+    private static func describeFolder(_ directory: String, errno code: Int32) -> String {
+        let shown = directory.isEmpty ? "the current folder" : directory
+        var info = stat()
+        if code == ENOENT {
+            if stat(directory.isEmpty ? "." : directory, &info) != 0 { return "the folder \(shown) does not exist" }
+            return "\(shown) takes no new files"
+        }
+        if code == ENOTDIR { return "a part of \(shown) is a file, not a folder" }
+        return String(cString: strerror(code))
+    }
+
+    /// Writes `bytes` completely. A file appears only when all of it is on disk.
+    public func write(_ bytes: [UInt8]) throws {
+        if destination == nil {
+            // Output that is not a checkpoint (an SVG) may go to a terminal.
+            if path == nil { destination = .standardOutput } else { try prepare() }
+        }
+        switch destination! {
+        case .standardOutput:
+            // A reader of a cut stream sees a truncated checkpoint (no END section) and refuses it.
+            setInterruptNote("; the output on \(name) is incomplete")
+            try bytes.withUnsafeBytes { buffer throws in
+                try writeAll(STDOUT_FILENO, buffer, name: name)
+            }
+            setInterruptNote("")
+        case .through(let fd, let isRegular):
+            destination = nil
+            try writeThrough(fd, isRegular: isRegular, bytes)
+        case .temporary(let fd, let temporary, let final):
+            destination = nil
+            try finish(fd, temporary: temporary, final: final, bytes)
+        }
+    }
+
+    private func writeThrough(_ fd: Int32, isRegular: Bool, _ bytes: [UInt8]) throws {
+        let path = name
+        setInterruptNote("; \(path) may be incomplete")
+        do {
+            // Emptied only now that the new contents are ready: until here the old file was intact.
+            if isRegular, ftruncate(fd, 0) != 0 { throw FileError(file: path, action: "cannot write", errno: errno) }
+            try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        guard close(fd) == 0 else { throw FileError(file: path, action: "cannot close", errno: errno) }
+        setInterruptNote("")
+    }
+
+    private func finish(_ fd: Int32, temporary: String, final path: String, _ bytes: [UInt8]) throws {
         func fail(_ error: Error) -> Error {
             close(fd)
             unlink(temporary)
@@ -219,6 +317,8 @@ public struct OutputTarget {
         setInterruptNote("")
         charrnn_cleanup_clear()
         // Make the rename itself durable; best effort (some file systems refuse fsync on a directory).
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
         let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryFD >= 0 {
             _ = fsync(directoryFD)

@@ -30,12 +30,7 @@ public indirect enum JSON: Equatable, Sendable {
         case .int(let value): out += String(value)
         case .uint(let value): out += String(value)
         case .double(let value):
-            // JSON has no NaN or infinity: they become null.
-            if value.isFinite {
-                out += value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
-            } else {
-                out += "null"
-            }
+            out += JSON.doubleText(value)
         case .string(let value): JSON.writeString(value, to: &out)
         case .array(let values):
             out += "["
@@ -53,6 +48,27 @@ public indirect enum JSON: Equatable, Sendable {
                 value.write(to: &out)
             }
             out += "}"
+        }
+    }
+
+    /// A double as this JSON writes it: integral values without a fraction, others
+    /// in Swift's shortest form, NaN and infinities as null (JSON has neither).
+    static func doubleText(_ value: Double) -> String {
+        guard value.isFinite else { return "null" }
+        return value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+    }
+
+    /// `doubleText(value)`, appended.
+    static func appendDouble(_ value: Double, into out: ByteBuffer) {
+        if value.isFinite, value == value.rounded(), abs(value) < 1e15 {
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            FastFormat.appendDecimal(UInt64(value.magnitude), into: out)
+        } else if value.isFinite {
+            // Double's own text (its description), written without making a String of it.
+            var stream = ByteBufferStream(out: out)
+            value.write(to: &stream)
+        } else {
+            out.append("null")
         }
     }
 
@@ -76,4 +92,14 @@ public indirect enum JSON: Equatable, Sendable {
         }
         out += "\""
     }
+}
+
+/// Text written into a ByteBuffer. Standard-library types that write ASCII
+/// (numbers) hand it over as bytes, through `_writeASCII`, without a String.
+struct ByteBufferStream: TextOutputStream {
+    let out: ByteBuffer
+
+    mutating func write(_ string: String) { out.append(string: string) }
+
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { out.append(UnsafeRawBufferPointer(buffer)) }
 }

@@ -1,6 +1,14 @@
-// One epoch as a checkpoint-to-checkpoint step: resolve the run's settings,
-// split off the held-out tail, train one pass, evaluate, and append a history
-// record. charrnn-epoch is this function plus I/O and progress printing.
+// One epoch as a checkpoint-to-checkpoint step: plan it (resolve the run's
+// settings, split off the held-out tail, and check everything that could stop
+// the epoch or make its checkpoint one the format refuses), train one pass,
+// evaluate, and append a history record. charrnn-epoch is this function plus
+// I/O and progress printing.
+//
+// Planning comes before any training, so an epoch that cannot be carried to
+// its end, or whose result could not be written, is refused at once and with
+// a way forward: a history or counter at its limit (formats/checkpoint.md §8.1),
+// a trained model without ADAM's state, weights or moments that are not
+// finite, more memory than the machine has.
 
 /// What the caller asks of one epoch.
 public struct EpochRequest: Sendable {
@@ -17,6 +25,11 @@ public struct EpochRequest: Sendable {
     /// Records seconds and chars/s as 0, so the output depends only on the inputs.
     public var reproducible = false
     public var threads = 2
+    /// Starts the history afresh: this epoch becomes epoch 1 of a new history
+    /// (the weights, ADAM's state and the settings are kept).
+    public var resetHistory = false
+    /// Bytes of memory the epoch may plan for (0: unknown, no limit).
+    public var availableMemory: UInt64 = physicalMemoryBytes
 
     public init(learningRate: Double) {
         self.learningRate = learningRate
@@ -43,6 +56,21 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
     case invalidSetting(String)
     /// The checkpoint holds training settings from a newer charrnn.
     case unknownSettings([TrainingSettings.Entry])
+    /// The history holds as many records as a checkpoint can.
+    case historyFull(records: Int)
+    /// The last epoch number is the largest a record can hold.
+    case epochNumberExhausted(epoch: Int)
+    /// ADAM's step count would pass what OPTM can hold.
+    case optimizerStepExhausted(step: UInt64, steps: Int)
+    /// A trained model whose checkpoint lacks ADAM's state.
+    case noOptimizerState(epochs: Int)
+    /// A weight that is NaN or infinite: no update can bring it back.
+    case nonFiniteWeight(tensor: String, index: Int, value: Float)
+    /// ADAM's state cannot be trained on (a moment that is not finite, a negative
+    /// second moment, an epsilon float32 cannot hold).
+    case unusableOptimizerState(String)
+    /// More memory than the machine has.
+    case tooMuchMemory(needed: UInt64, model: UInt64, available: UInt64)
 
     public var description: String {
         switch self {
@@ -53,8 +81,51 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
         case .unknownSettings(let entries):
             "this checkpoint's training settings include \(entries.map(\.description).joined(separator: ", ")), "
                 + "which this charrnn does not know; HINT: train it with the charrnn that wrote it"
+        case .historyFull(let records):
+            "its history already holds \(records) epochs, the most a checkpoint can hold; "
+                + "HINT: --reset-history starts a new history with this epoch (the weights, ADAM's state and the settings are kept)"
+        case .epochNumberExhausted(let epoch):
+            "its last epoch is number \(epoch), the largest a checkpoint can hold; "
+                + "HINT: --reset-history starts a new history with this epoch as epoch 1 (the weights, ADAM's state and the settings are kept)"
+        case .optimizerStepExhausted(let step, let steps):
+            "ADAM has taken \(step) steps, and the \(steps) of this epoch would take it past \(UInt64.max), the most a checkpoint can hold; "
+                + "HINT: --reset-optimizer starts ADAM afresh"
+        case .noOptimizerState(let epochs):
+            "this model was trained for \(epochs) epoch\(epochs == 1 ? "" : "s"), but the checkpoint holds no optimizer state (OPTM), "
+                + "so ADAM would start afresh unannounced; HINT: add --reset-optimizer to start it afresh, which the history records"
+        case .nonFiniteWeight(let tensor, let index, let value):
+            "the model's weight \(tensor)[\(index)] is \(value.isNaN ? "NaN" : "infinite"), which no training step can bring back; "
+                + "HINT: train from an earlier checkpoint"
+        case .unusableOptimizerState(let problem):
+            "ADAM's state cannot be trained on: \(problem); HINT: --reset-optimizer starts ADAM afresh"
+        case .tooMuchMemory(let needed, let model, let available):
+            "this epoch needs about \(formatBytes(needed)) of memory (\(formatBytes(model)) of it for the model and ADAM's state, "
+                + "which it holds several times over) and this machine has \(formatBytes(available)); "
+                + (model * 2 > needed ? "HINT: train a smaller model" : "HINT: lower --seq-length or --batch-rows (with --change-settings)")
         }
     }
+}
+
+/// An epoch, planned and checked before any training.
+public struct EpochPlan: Sendable {
+    public let settings: TrainingSettings
+    /// Settings changed by an explicit flag ("--seq-length 25 -> 30").
+    public let changed: [String]
+    /// The number the new history record gets.
+    public let epoch: Int
+    public let trainCount: Int
+    public let validationCount: Int
+    /// Optimizer steps of the pass, at most (one per sequence).
+    public let steps: Int
+    /// ADAM's state the pass starts from.
+    public let optimizer: AdamState
+    public let flags: EpochRecord.Flags
+    /// The history the new record is appended to.
+    public let history: [EpochRecord]
+    /// The notes the new checkpoint keeps: all of them, unless they would not fit the meta section again.
+    public let metadata: [(key: String, value: String)]
+    /// Lines for stderr.
+    public let notes: [String]
 }
 
 extension Checkpoint {
@@ -87,9 +158,10 @@ extension Checkpoint {
         return (settings, changed)
     }
 
-    /// Trains one epoch on `text` and returns the next checkpoint.
-    public func trainingEpoch(on text: EncodedText, request: EpochRequest,
-                              progress: (TrainingProgress) -> Void = { _ in }) throws -> (Checkpoint, EpochOutcome) {
+    /// Everything one epoch on `text` will do, checked before any training:
+    /// the settings, the text's split, the limits of what the checkpoint it
+    /// writes can hold, ADAM's state, the weights and the memory it needs.
+    public func planEpoch(on text: EncodedText, request: EpochRequest) throws -> EpochPlan {
         guard let model else { throw EpochError.noModel }
         let (settings, changed) = try resolveSettings(request)
         var notes = changed.map { "settings changed: \($0)" }
@@ -109,15 +181,88 @@ extension Checkpoint {
             throw TrainingError.textTooShort(characters: trainCount, needed: 2)
         }
 
-        var optimizer = optimizer ?? AdamState(parameterCount: model.layout.parameterCount)
-        if request.resetOptimizer, self.optimizer != nil {
-            optimizer = AdamState(parameterCount: model.layout.parameterCount)
+        // The history and its counters must take one more epoch (formats/checkpoint.md §8.1).
+        let history = request.resetHistory ? [] : self.history
+        if history.count >= CheckpointFormat.Limits.maxHistoryRecords { throw EpochError.historyFull(records: history.count) }
+        let last = history.last?.epoch ?? 0
+        guard last < Int(UInt32.max) else { throw EpochError.epochNumberExhausted(epoch: last) }
+
+        // ADAM's state: a trained model without it restarts ADAM only when asked to.
+        let parameterCount = model.layout.parameterCount
+        if self.optimizer == nil, !self.history.isEmpty, !request.resetOptimizer {
+            throw EpochError.noOptimizerState(epochs: self.history.count)
+        }
+        var optimizer = self.optimizer ?? AdamState(parameterCount: parameterCount)
+        if request.resetOptimizer, self.optimizer != nil || !self.history.isEmpty {
+            optimizer = AdamState(parameterCount: parameterCount)
             flags.insert(.optimizerReset)
         }
+        try Self.checkTrainable(optimizer)
+        let steps = BatchLayout(length: trainCount, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength).sequenceCount
+        guard optimizer.step <= UInt64.max - UInt64(steps) else {
+            throw EpochError.optimizerStepExhausted(step: optimizer.step, steps: steps)
+        }
+        for tensor in model.layout.tensors {
+            if let index = model.parameters[tensor.range].firstIndex(where: { !$0.isFinite }) {
+                throw EpochError.nonFiniteWeight(tensor: tensor.name, index: index - tensor.offset, value: model.parameters[index])
+            }
+        }
+        // The model's share, the sequence buffers, and the history: its records in the checkpoint read
+        // and the one written, and as HIST's raw and compressed bytes (about 300 bytes a record).
+        let needed = Trainer.epochMemory(config: model.config, trainCount: trainCount, settings: settings)
+        let total = needed.total + UInt64(history.count + 1) * 300
+        if request.availableMemory > 0, Double(total) > 0.8 * Double(request.availableMemory) {
+            throw EpochError.tooMuchMemory(needed: total, model: needed.model, available: request.availableMemory)
+        }
+        // Notes read from a file re-encode larger when they held invalid UTF-8 (U+FFFD takes
+        // three bytes): the last ones that do not fit the meta section again are left out.
+        var metadata = self.metadata
+        var size = 0
+        var fitting = 0
+        for pair in metadata {
+            size += Checkpoint.metadataLine(pair).utf8.count
+            if size > CheckpointFormat.Limits.maxMetadataBytes { break }
+            fitting += 1
+        }
+        if fitting < metadata.count {
+            notes.append("\(metadata.count - fitting) of the checkpoint's \(metadata.count) notes (meta) left out: "
+                         + "written back, they would be more than the \(CheckpointFormat.Limits.maxMetadataBytes) bytes a checkpoint may hold")
+            metadata.removeLast(metadata.count - fitting)
+        }
         if let previous = history.last, previous.textHash != text.stats.hash { flags.insert(.textChanged) }
+        return EpochPlan(settings: settings, changed: changed, epoch: last + 1, trainCount: trainCount,
+                         validationCount: validationCount, steps: steps, optimizer: optimizer, flags: flags,
+                         history: history, metadata: metadata, notes: notes)
+    }
 
-        let epoch = (history.last?.epoch ?? 0) + 1
-        let trainer = Trainer(model: model, optimizer: optimizer, threads: request.threads)
+    /// ADAM's state as training will use it: finite moments, no negative second
+    /// moment (a mean of squares never is), and constants float32 can hold, since
+    /// the update runs in float32 (an epsilon that rounds to 0 gives 0/0 = NaN).
+    static func checkTrainable(_ optimizer: AdamState) throws {
+        if let index = optimizer.m.firstIndex(where: { !$0.isFinite }) {
+            throw EpochError.unusableOptimizerState("the first moment of parameter \(index) is \(optimizer.m[index])")
+        }
+        if let index = optimizer.v.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
+            throw EpochError.unusableOptimizerState("the second moment of parameter \(index) is \(optimizer.v[index]), "
+                                                    + "where a mean of squares is finite and >= 0")
+        }
+        let epsilon = Float(optimizer.epsilon)
+        guard epsilon.isNormal else {
+            throw EpochError.unusableOptimizerState("epsilon \(optimizer.epsilon) is \(epsilon == 0 || epsilon.isSubnormal ? "below" : "beyond") "
+                                                    + "what float32, which the update computes in, holds as a normal number "
+                                                    + "(\(Float.leastNormalMagnitude) to \(Float.greatestFiniteMagnitude))")
+        }
+    }
+
+    /// Trains one epoch on `text` and returns the next checkpoint.
+    public func trainingEpoch(on text: EncodedText, request: EpochRequest,
+                              progress: (TrainingProgress) -> Void = { _ in }) throws -> (Checkpoint, EpochOutcome) {
+        let plan = try planEpoch(on: text, request: request)
+        let model = model!
+        let (settings, flags, epoch) = (plan.settings, plan.flags, plan.epoch)
+        let (trainCount, validationCount, notes) = (plan.trainCount, plan.validationCount, plan.notes)
+        let length = text.count
+        let trainer = Trainer(model: model, optimizer: plan.optimizer, threads: request.threads)
         let statistics: EpochStatistics
         do {
             statistics = try text.indices.withUnsafeBufferPointer { all in
@@ -156,7 +301,8 @@ extension Checkpoint {
         next.model = nextModel
         next.optimizer = nextOptimizer
         next.training = settings
-        next.history.append(record)
+        next.history = plan.history + [record]
+        next.metadata = plan.metadata
         next.formatVersion = next.stampedVersion
         let outcome = EpochOutcome(record: record, statistics: statistics, settings: settings,
                                    trainCharacters: trainCount, validationCharacters: validationCount,

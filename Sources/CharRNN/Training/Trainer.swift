@@ -235,6 +235,18 @@ public final class Trainer: @unchecked Sendable {
             ? .tooMuchMemory(needed: needed, available: availableBytes) : nil
     }
 
+    /// Memory an epoch of `trainCount` characters needs, in bytes, and how much
+    /// of it the model takes: its weights and ADAM's moments live in the
+    /// checkpoint read and in the trainer (weights, packed weights, moments,
+    /// the summed gradient and one per shard), 40 bytes per parameter in all;
+    /// then the sequence buffers (`bufferBytes`).
+    public static func epochMemory(config: ModelConfig, trainCount: Int, settings: TrainingSettings) -> (total: UInt64, model: UInt64) {
+        let model = UInt64(ParameterLayout(config).parameterCount) * 40
+        let batches = BatchLayout(length: trainCount, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
+        let buffers = bufferBytes(config: config, rows: batches.rows, steps: batches.maxSteps, withGradients: true)
+        return (model + UInt64(min(buffers, 1.8e19)), model)
+    }
+
     /// Bytes of the per-sequence buffers of all shards (activations, their gradients, logits):
     /// per layer 3 P-wide buffers (1 without gradients) and 4 H-wide ones, which
     /// covers rnn, lstm and gru, plus what a cell declares beyond that, and with
