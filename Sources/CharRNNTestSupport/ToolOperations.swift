@@ -156,7 +156,9 @@ public enum ExtremeValueSeeds {
         request.threads = 1
         request.batchRows = 3
         request.sequenceLength = 20
-        func trained(_ cell: CellKind, _ hidden: [Int], epochs: Int) -> Checkpoint {
+        func trained(_ cell: CellKind, _ hidden: [Int], epochs: Int, dropout: Double? = nil) -> Checkpoint {
+            var request = request
+            request.dropout = dropout
             var checkpoint = Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
                 cell: cell, hiddenSizes: hidden, alphabetSize: alphabet.count, seed: 3)))
             for _ in 0..<epochs { checkpoint = try! checkpoint.trainingEpoch(on: text, request: request).0 }
@@ -168,7 +170,7 @@ public enum ExtremeValueSeeds {
         return [
             ("lstm, 2 epochs", try! lstm.encoded()),
             ("gru, 1 epoch, settings as TSET", withTSET(gru)),
-            ("rnn, 1 epoch", try! trained(.rnn, [3], epochs: 1).encoded()),
+            ("rnn, 1 epoch with dropout", try! trained(.rnn, [3], epochs: 1, dropout: 0.25).encoded()),
             ("mlstm, fresh", try! Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
                 cell: .mlstm, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 4))).encoded()),
             ("vocab", try! Checkpoint(alphabet: alphabet).encoded()),

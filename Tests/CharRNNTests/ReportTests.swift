@@ -77,22 +77,22 @@ import Testing
         #expect(json.text == CheckpointReport.json(checkpoint, name: "x.ckpt").rendered() + "\n")
 
         // The history table as TextTable lays out the cells printf gives.
-        var table = TextTable(header: ["epoch", "lr", "train nats", "bits", "val nats", "bits", "chars/s", "seconds", "step", "text hash", "notes"],
-                              rightAligned: [0, 1, 2, 3, 4, 5, 6, 7, 8])
-        var tsv = ["epoch\tlr\ttrain_nats\tval_nats\ttrain_bits\tval_bits\tchars_per_s\tseconds\tstep\tnotes"]
+        let fields = ["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits", "chars_per_s", "seconds", "step",
+                      "text_hash", "text_length", "notes"]
+        var table = TextTable(header: fields, rightAligned: [0, 1, 2, 3, 4, 5, 6, 7, 8, 10])
+        var tsv = [fields.joined(separator: "\t")]
         for record in checkpoint.history {
             let timed = !record.flags.contains(.timingOmitted), validated = !record.validationLoss.isNaN
             let notes = [(EpochRecord.Flags.optimizerReset, "optimizer reset"), (.settingsChanged, "settings changed"), (.textChanged, "new text")]
                 .filter { record.flags.contains($0.0) }.map(\.1).joined(separator: ", ")
             let row = [String(record.epoch), format("%.6g", record.learningRate), format("%.4f", record.trainLoss),
-                       format("%.4f", record.trainLoss * Units.bitsPerNat),
                        validated ? format("%.4f", record.validationLoss) : "-",
+                       format("%.4f", record.trainLoss * Units.bitsPerNat),
                        validated ? format("%.4f", record.validationLoss * Units.bitsPerNat) : "-",
                        timed ? format("%.0f", record.charsPerSecond) : "-", timed ? format("%.1f", record.seconds) : "-",
-                       String(record.optimizerStep), String(format: "%016llx", record.textHash), notes]
+                       String(record.optimizerStep), String(format: "%016llx", record.textHash), String(record.textLength), notes]
             table.add(row)
-            tsv.append([row[0], row[1], row[2], row[4], row[3], row[5], row[6], row[7], row[8], notes.isEmpty ? "-" : notes]
-                .joined(separator: "\t"))
+            tsv.append((row.dropLast() + [notes.isEmpty ? "-" : notes]).joined(separator: "\t"))
         }
         let text = CheckpointReport.text(checkpoint, name: "x.ckpt")
         #expect(text.hasSuffix("history: 3000 epochs (losses per character)\n" + table.rendered() + "\n\nmetadata: writer=charrnn example"))

@@ -135,7 +135,7 @@ import Testing
                         charsPerSecond: 0, seconds: 0, textHash: 0xFC1E_A983_EE0D_5489, textLength: 4, optimizerStep: 1),
             EpochRecord(epoch: 2, flags: .init(rawValue: 0x8000_000F), learningRate: 1.0 / 3.0, trainLoss: 1e-300,
                         validationLoss: 5e-324, charsPerSecond: 123456.789, seconds: 1e300, textHash: 1, textLength: UInt64.max,
-                        optimizerStep: 2),
+                        optimizerStep: 123_456_789_012),
         ]
         let checkpoint = Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer, training: settings, history: history,
                                     metadata: [("note", "a=b"), ("", "empty key"), ("note", "twice")],

@@ -107,16 +107,19 @@ public struct InputFile {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         defer { buffer.deallocate() }
         var first = true
-        while true {
+        // A read of 0 bytes is the end, and the last read: on a terminal the end
+        // is a Ctrl-D, and a read after it would wait for more typing.
+        var ended = false
+        while !ended {
             var count = try read(into: buffer)
-            while first, count > 0, count < firstAtLeast {
+            ended = count == 0
+            while first, !ended, count < firstAtLeast {
                 let more = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
-                if more == 0 { break }
+                ended = more == 0
                 count += more
             }
             first = false
-            if count == 0 { return }
-            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            if count > 0 { try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count])) }
         }
     }
 
