@@ -29,6 +29,10 @@ struct Sample: CharRNNTool {
         "charrnn-sample --prime 'ROMEO:' --temperature 0.8 e10.ckpt",
         "charrnn-sample --count 3 -0 e10.ckpt | xargs -0 -n1 echo",
         "charrnn-sample --score input.txt e10.ckpt",
+        "charrnn-sample --top-p 0.9 --temperature 0.8 --count 32 e10.ckpt",
+        "charrnn-sample --prime 'ROMEO:' --beam 8 --count 3 --length 80 e10.ckpt",
+        "charrnn-sample --score input.txt --per-char e10.ckpt | sort -t$'\\t' -k5gr",
+        "charrnn-sample --score input.txt --html --unit 2:17 e10.ckpt > unit.html",
     ]
 
     @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "checkpoint"))
@@ -70,6 +74,26 @@ struct Sample: CharRNNTool {
     @Option(help: ArgumentHelp("Threads for each step's products: 1, 2, or 0 to pick by model size (the output is the same).", valueName: "N"))
     var threads: Int = 0
 
+    @Option(name: .customLong("top-k"), help: ArgumentHelp("Draw only from the K most likely symbols.", valueName: "K"))
+    var topK: Int?
+
+    @Option(name: .customLong("top-p"),
+            help: ArgumentHelp("Draw only from the fewest most likely symbols that hold probability P (nucleus).", valueName: "P"))
+    var topP: Double?
+
+    @Option(help: ArgumentHelp("Beam search of width W: the most likely continuation, no sampling (with --count K, the K best).",
+                               valueName: "W"))
+    var beam: Int?
+
+    @Flag(name: .customLong("per-char"), help: "With --score: a tab-separated row per predicted character.")
+    var perChar = false
+
+    @Flag(help: "With --score: an HTML page of the text coloured by the model's surprise.")
+    var html = false
+
+    @Option(help: ArgumentHelp("With --html: colour by the output of unit J of layer L (from 1) instead.", valueName: "L:J"))
+    var unit: UnitChoice?
+
     func validate() throws {
         guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") }
         guard temperature >= 0, temperature.isFinite else {
@@ -78,6 +102,7 @@ struct Sample: CharRNNTool {
         guard count >= 1 else { throw ValidationError("--count must be >= 1, not \(count)") }
         guard (0...2).contains(threads) else { throw ValidationError("--threads must be 0, 1 or 2, not \(threads)") }
         guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
+        try validateAnalysis()
     }
 
     func run() throws {
@@ -85,7 +110,10 @@ struct Sample: CharRNNTool {
         guard let model = checkpoint.model else {
             throw ToolError("\(name): a vocab checkpoint has no model to sample from; HINT: charrnn-init, then charrnn-epoch")
         }
-        if let score { return try scoreText(score, model: model, alphabet: checkpoint.alphabet) }
+        if let score {
+            if perChar || html { return try analyseText(score, model: model, alphabet: checkpoint.alphabet, checkpointName: name) }
+            return try scoreText(score, model: model, alphabet: checkpoint.alphabet)
+        }
 
         let index = checkpoint.alphabet.makeIndex()
         var primeSymbols: [Int] = []
@@ -97,7 +125,12 @@ struct Sample: CharRNNTool {
         }
         let seed = self.seed ?? randomSeed()
         if verbose { printError("charrnn-sample: seed \(seed)") }
-        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, seed: seed, temperature: temperature,
+        let rule = SamplingRule(temperature: temperature, topK: topK, topP: topP)
+        if let beam {
+            return try beamSearch(width: beam, model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed)
+        }
+        if count > 1 { return try sampleBatch(model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule) }
+        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, generator: Xoshiro256(seed: seed), rule: rule,
                               threads: threads == 0 ? nil : threads)
         let out = TextOutput(flush: unbuffered ? .perSymbol : .perLine)
         let stop = checkpoint.alphabet.stopIndex
