@@ -26,6 +26,9 @@ extension Sample {
     /// a typo cannot ask for gigabytes.
     static let maxBeam = 256
     static let maxBeamSymbols = 1 << 26
+    /// --count K keeps the samples of a round but its first (at most 63) until the round
+    /// ends, two bytes a symbol: at most this many symbols (512 MB).
+    static let maxKeptSymbols = 1 << 28
 
     func validateAnalysis() throws {
         if let topK, topK < 1 { throw ValidationError("--top-k must be >= 1, not \(topK)") }
@@ -42,6 +45,10 @@ extension Sample {
             if beam * max(length, 1) > Self.maxBeamSymbols {
                 throw ValidationError("--beam \(beam) with --length \(length) is too large (at most \(Self.maxBeamSymbols) symbols in all)")
             }
+        }
+        if beam == nil, count > 1, (min(count, SampleBatch.maxStreams) - 1) * length > Self.maxKeptSymbols {
+            throw ValidationError("--count \(count) with --length \(length) would keep more than \(Self.maxKeptSymbols) symbols "
+                                  + "in memory; run several smaller --count")
         }
         if score == nil {
             if perChar { throw ValidationError("--per-char needs --score FILE") }

@@ -146,6 +146,7 @@ import Testing
             (["--html"], "--html needs --score"), (["--score", "text.txt", "--per-char", "--html"], "choose one"),
             (["--score", "text.txt", "--unit", "1:1"], "--unit needs"), (["--score", "text.txt", "--top-p", "0.5"], "not --score"),
             (["--score", "text.txt", "--beam", "2"], "not --score"), (["--unit", "1"], "--unit"), (["--unit", "0:1"], "--unit"),
+            (["--count", "3", "--length", "200000000"], "would keep more than"),
         ]
         for (flags, fragment) in cases {
             let result = try Tools.run("charrnn-sample", flags + ["e1.ckpt"], directory: directory)

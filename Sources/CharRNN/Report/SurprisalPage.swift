@@ -21,12 +21,13 @@ public enum SurprisalPage {
     public static let scaleBits = 8.0
 
     /// The colour of a character the model predicted with `bits` of surprisal:
-    /// white (0 bits), through yellow (scaleBits / 2), to red (scaleBits and more).
+    /// white (0 bits), through yellow (scaleBits / 2), to a red light enough for
+    /// black text (scaleBits and more).
     public static func surprisalColour(bits: Double) -> (r: Int, g: Int, b: Int) {
         let t = min(max(bits / scaleBits, 0), 1)
         if t <= 0.5 { return (255, 255, Int((255 * (1 - 2 * t)).rounded())) }
         let u = 2 * t - 1
-        return (Int((255 - 55 * u).rounded()), Int((255 * (1 - u)).rounded()), 0)
+        return (Int((255 - 20 * u).rounded()), Int((255 - 195 * u).rounded()), Int((40 * u).rounded()))
     }
 
     /// The colour of a unit's output a: red for -1, white for 0, blue for +1 (clamped).
