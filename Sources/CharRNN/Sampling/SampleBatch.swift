@@ -49,15 +49,26 @@ public final class SampleBatch {
                     begin: (Int) throws -> Void, emit: @escaping (Int) throws -> Void) throws {
         let pool = threads > 1 && count > 1 ? WorkerPool(threads: 2) : nil
         var generator = Xoshiro256(seed: seed)
+        var groups: [StreamGroup] = []
         var first = 0
         while first < count {
             let streams = min(Self.maxStreams, count - first)
-            var generators: [Xoshiro256] = []
-            for _ in 0..<streams {
-                generators.append(generator)
-                generator.jump()
+            // Group g holds streams bounds[g] ..< bounds[g + 1] of the round; a round of
+            // the same size as the last reuses its groups (and their packed weights).
+            let groupCount = pool == nil ? 1 : min(2, streams)
+            let bounds = (0...groupCount).map { $0 * streams / groupCount }
+            if groups.map(\.rows) != (0..<groupCount).map({ bounds[$0 + 1] - bounds[$0] }) {
+                groups = (0..<groupCount).map { g in
+                    StreamGroup(model: model, alphabet: alphabet, rule: rule, rows: bounds[g + 1] - bounds[g])
+                }
             }
-            try runRound(first: first, generators: generators, length: length, prime: prime, stopAtStop: stopAtStop,
+            for group in groups {
+                for r in 0..<group.rows {
+                    group.generators[r] = generator
+                    generator.jump()
+                }
+            }
+            try runRound(first: first, groups: groups, bounds: bounds, length: length, prime: prime, stopAtStop: stopAtStop,
                          pool: pool, begin: begin, emit: emit)
             first += streams
         }
@@ -71,46 +82,37 @@ public final class SampleBatch {
     /// What a group throws when it stops because the other failed.
     struct Stopped: Error {}
 
-    private func runRound(first: Int, generators: [Xoshiro256], length: Int, prime: [Int], stopAtStop: Bool,
+    private func runRound(first: Int, groups: [StreamGroup], bounds: [Int], length: Int, prime: [Int], stopAtStop: Bool,
                           pool: WorkerPool?, begin: (Int) throws -> Void, emit: @escaping (Int) throws -> Void) throws {
-        let streams = generators.count
-        let groupCount = pool == nil ? 1 : min(2, streams)
-        // Group g holds streams bounds[g] ..< bounds[g + 1].
-        let bounds = (0...groupCount).map { $0 * streams / groupCount }
-        let groups = (0..<groupCount).map { g in
-            StreamGroup(model: model, alphabet: alphabet, rule: rule, generators: Array(generators[bounds[g]..<bounds[g + 1]]))
-        }
         try begin(first)
         let flag = StopFlag()
-        do {
-            // Group 0, on this thread, hands its first stream out as it goes; every other
-            // stream is kept until the round ends.
-            let runGroup: (Int) -> Void = { g in
-                let group = groups[g]
-                do {
-                    try group.run(length: length, prime: prime, stopAtStop: stopAtStop, stop: flag) { stream, symbol in
-                        if g == 0 && stream == 0 { try emit(symbol) } else { group.kept[stream].append(UInt16(symbol)) }
-                    }
-                } catch {
-                    group.failure = error
-                    flag.raised.store(true, ordering: .relaxed)
+        // Group 0, on this thread, hands its first stream out as it goes; every other
+        // stream is kept until the round ends.
+        let runGroup: (Int) -> Void = { g in
+            let group = groups[g]
+            do {
+                try group.run(length: length, prime: prime, stopAtStop: stopAtStop, stop: flag) { stream, symbol in
+                    if g == 0 && stream == 0 { try emit(symbol) } else { group.kept[stream].append(UInt16(symbol)) }
                 }
+            } catch {
+                group.failure = error
+                flag.raised.store(true, ordering: .relaxed)
             }
-            if let pool, groupCount > 1 {
-                // The worker runs with this thread's floating-point mode, so that a
-                // sample's bits do not depend on the thread that drew it.
-                let mode = charrnn_enable_flush_denormals()
+        }
+        if let pool, groups.count > 1 {
+            // The worker runs with this thread's floating-point mode, so that a
+            // sample's bits do not depend on the thread that drew it.
+            let mode = charrnn_enable_flush_denormals()
+            charrnn_restore_mxcsr(mode)
+            pool.run(count: 2) { g in
+                if g == 0 { return runGroup(0) }
+                let saved = charrnn_enable_flush_denormals()
                 charrnn_restore_mxcsr(mode)
-                pool.run(count: 2) { g in
-                    if g == 0 { return runGroup(0) }
-                    let saved = charrnn_enable_flush_denormals()
-                    charrnn_restore_mxcsr(mode)
-                    runGroup(g)
-                    charrnn_restore_mxcsr(saved)
-                }
-            } else {
-                runGroup(0)
+                runGroup(g)
+                charrnn_restore_mxcsr(saved)
             }
+        } else {
+            runGroup(0)
         }
         if let failure = groups.compactMap(\.failure).first(where: { !($0 is Stopped) }) { throw failure }
         for (g, group) in groups.enumerated() {
@@ -123,28 +125,33 @@ public final class SampleBatch {
 
     /// Streams that one thread steps together.
     final class StreamGroup {
+        let rows: Int
         let network: InferenceNetwork
         let alphabet: Alphabet
         let rule: SamplingRule
+        /// Each stream's generator, set before each round.
         var generators: [Xoshiro256]
         let scratch: DrawScratch
-        /// The printed symbols of each stream (the live one's are not kept).
+        /// The printed symbols of each stream in this round (the live one's are not kept).
         var kept: [[UInt16]]
         /// What ended the group's run early.
         var failure: (any Error)?
 
-        init(model: Model, alphabet: Alphabet, rule: SamplingRule, generators: [Xoshiro256]) {
-            network = InferenceNetwork(model, threads: 1, rows: generators.count)
+        init(model: Model, alphabet: Alphabet, rule: SamplingRule, rows: Int) {
+            self.rows = rows
+            network = InferenceNetwork(model, threads: 1, rows: rows)
             self.alphabet = alphabet
             self.rule = rule
-            self.generators = generators
+            generators = Array(repeating: Xoshiro256(seed: 0), count: rows)
             scratch = DrawScratch(capacity: alphabet.count)
-            kept = Array(repeating: [], count: generators.count)
+            kept = Array(repeating: [], count: rows)
         }
 
         func run(length: Int, prime: [Int], stopAtStop: Bool, stop: StopFlag,
                  emit: (Int, Int) throws -> Void) throws {
-            let rows = generators.count, n = alphabet.count, stopSymbol = alphabet.stopIndex
+            kept = Array(repeating: [], count: rows)
+            failure = nil
+            let n = alphabet.count, stopSymbol = alphabet.stopIndex
             var current = [Int32](repeating: 0, count: rows)
             var remaining = [Int](repeating: length, count: rows)
             network.reset()
