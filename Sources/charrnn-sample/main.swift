@@ -29,19 +29,27 @@ struct Sample: CharRNNTool {
         "charrnn-sample --prime 'ROMEO:' --temperature 0.8 e10.ckpt",
         "charrnn-sample --count 3 -0 e10.ckpt | xargs -0 -n1 echo",
         "charrnn-sample --score input.txt e10.ckpt",
+        "charrnn-sample --top-p 0.9 --temperature 0.8 --count 32 e10.ckpt",
+        "charrnn-sample --prime 'ROMEO:' --beam 8 --count 3 --length 80 e10.ckpt",
+        "charrnn-sample --score input.txt --per-char e10.ckpt | sort -t$'\\t' -k5gr",
+        "charrnn-sample --score input.txt --html --unit 2:17 e10.ckpt > unit.html",
     ]
 
     @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "CHECKPOINT"), completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Symbols to generate per sample (the prime not included). (default: 500)", valueName: "N"))
-    var length: Int?
+    // --length, --temperature and --count are optional so that giving one where it
+    // has no effect (with --score) is seen; the properties without "Given" hold the defaults.
+    @Option(name: .customLong("length"), help: ArgumentHelp("Symbols to generate per sample (the prime not included). (default: 500)", valueName: "N"))
+    var lengthGiven: Int?
+    var length: Int { lengthGiven ?? 500 }
 
     @Option(help: ArgumentHelp("Seed for reproducible output (default: a random seed; --verbose shows it).", valueName: "N"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol. (default: 1.0)", valueName: "T"))
-    var temperature: Double?
+    @Option(name: .customLong("temperature"), help: ArgumentHelp("Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol. (default: 1.0)", valueName: "T"))
+    var temperatureGiven: Double?
+    var temperature: Double { temperatureGiven ?? 1 }
 
     @Option(help: ArgumentHelp("Text for the model to read first (default: none, start from a random symbol).", valueName: "TEXT"))
     var prime: String?
@@ -52,8 +60,9 @@ struct Sample: CharRNNTool {
     @Flag(name: .customLong("stop-at-stop"), help: "End a sample when the model draws the stop symbol.")
     var stopAtStop = false
 
-    @Option(help: ArgumentHelp("Independent samples to write, separated by a blank line (or NUL with -0). (default: 1)", valueName: "N"))
-    var count: Int?
+    @Option(name: .customLong("count"), help: ArgumentHelp("Independent samples to write, separated by a blank line (or NUL with -0). (default: 1)", valueName: "N"))
+    var countGiven: Int?
+    var count: Int { countGiven ?? 1 }
 
     @Flag(name: [.customShort("0"), .customLong("null")], help: "Separate samples with NUL instead of a blank line.")
     var null = false
@@ -74,23 +83,44 @@ struct Sample: CharRNNTool {
     var checkOnly: Bool { checking.check }
     var threads: Int { threadCount.threads }
 
+    @Option(name: .customLong("top-k"), help: ArgumentHelp("Draw only from the K most likely symbols.", valueName: "K"))
+    var topK: Int?
+
+    @Option(name: .customLong("top-p"),
+            help: ArgumentHelp("Draw only from the fewest most likely symbols that hold probability P (nucleus).", valueName: "P"))
+    var topP: Double?
+
+    @Option(help: ArgumentHelp("Beam search of width W: the most likely continuation, no sampling (with --count K, the K best).",
+                               valueName: "W"))
+    var beam: Int?
+
+    @Flag(name: .customLong("per-char"), help: "With --score: a tab-separated row per predicted character.")
+    var perChar = false
+
+    @Flag(help: "With --score: an HTML page of the text coloured by the model's surprise.")
+    var html = false
+
+    @Option(help: ArgumentHelp("With --html: colour by the output of unit J of layer L (from 1) instead.", valueName: "L:J"))
+    var unit: UnitChoice?
+
     func validate() throws {
-        if let length { guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") } }
-        if let temperature, !(temperature >= 0 && temperature.isFinite) {
+        guard length >= 0 else { throw ValidationError("--length must be >= 0, not \(length)") }
+        if let temperature = temperatureGiven, !(temperature >= 0 && temperature.isFinite) {
             throw ValidationError("--temperature must be a number >= 0, not \(temperature)")
         }
-        if let count { guard count >= 1 else { throw ValidationError("--count must be >= 1, not \(count)") } }
+        if let countGiven { guard countGiven >= 1 else { throw ValidationError("--count must be >= 1, not \(countGiven)") } }
         guard !(quiet && verbose) else { throw ValidationError("-q and -v do not combine; pick one") }
-        guard (length ?? 0) <= 1 << 40, (count ?? 0) <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
+        guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
         // A flag that does nothing in the mode chosen is a slip, not something to ignore.
         if score != nil {
-            try refuseIneffectiveFlags([("--prime", prime != nil), ("--count", count != nil), ("--length", length != nil),
-                                        ("--temperature", temperature != nil), ("--seed", seed != nil),
+            try refuseIneffectiveFlags([("--prime", prime != nil), ("--count", countGiven != nil), ("--length", lengthGiven != nil),
+                                        ("--temperature", temperatureGiven != nil), ("--seed", seed != nil),
                                         ("--no-prime-echo", noPrimeEcho), ("--stop-at-stop", stopAtStop), ("-0", null),
                                         ("--unbuffered", unbuffered)], mode: "with --score")
         } else if prime == nil {
             try refuseIneffectiveFlags([("--no-prime-echo", noPrimeEcho)], mode: "without --prime")
         }
+        try validateAnalysis()
     }
 
     func run() throws {
@@ -98,7 +128,10 @@ struct Sample: CharRNNTool {
         guard let model = checkpoint.model else {
             throw ToolError("\(name): a vocab checkpoint has no model to sample from; HINT: charrnn-init, then charrnn-epoch")
         }
-        if let score { return try scoreText(score, model: model, alphabet: checkpoint.alphabet) }
+        if let score {
+            if perChar || html { return try analyseText(score, model: model, alphabet: checkpoint.alphabet, checkpointName: name) }
+            return try scoreText(score, model: model, alphabet: checkpoint.alphabet)
+        }
 
         let primeSymbols: [Int]
         do {
@@ -108,8 +141,12 @@ struct Sample: CharRNNTool {
         }
         let seed = self.seed ?? randomSeed()
         if verbose { printError("charrnn-sample: seed \(seed)") }
-        let (length, count) = (self.length ?? 500, self.count ?? 1)
-        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, seed: seed, temperature: temperature ?? 1,
+        let rule = SamplingRule(temperature: temperature, topK: topK, topP: topP)
+        if let beam {
+            return try beamSearch(width: beam, model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed)
+        }
+        if count > 1 { return try sampleBatch(model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule) }
+        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, generator: Xoshiro256(seed: seed), rule: rule,
                               threads: threads == 0 ? nil : threads)
         let out = TextOutput(flush: unbuffered ? .perSymbol : .perLine)
         let stop = checkpoint.alphabet.stopIndex

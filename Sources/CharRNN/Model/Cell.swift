@@ -6,7 +6,7 @@
 //   its parameter formula                                        -> inspect
 //   a training layer for a shard of rows (its workspace, and its
 //     forward and backward step over a batch of rows)            -> Trainer
-//   a batch-1 layer (one step of one stream)                    -> sampling, scoring
+//   an inference layer (one step of R streams, usually 1)       -> sampling, scoring
 //   its equations written out naively, generic over the scalar   -> the reference
 //                                                                   network and gradchecks
 //
@@ -96,8 +96,9 @@ public protocol RecurrentCell: Sendable {
     /// One layer of one shard: its workspace and its time loop.
     static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer
 
-    /// One layer of a batch-1 network (sampling, scoring).
-    static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer
+    /// One layer of an inference network of `rows` streams (sampling, scoring). Its products go
+    /// through InferenceMatrix, so each row gives the same bits whatever `rows` is.
+    static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer
 
     /// One step of the naive twin for R rows: x (R, I) and the state (stateCount
     /// arrays of R x H) in, the new state and what the backward step needs out.
@@ -166,13 +167,16 @@ public protocol CellTrainingLayer: AnyObject {
                             workspace: GEMMWorkspace)
 }
 
-/// One recurrent layer of a batch-1 network.
+/// One recurrent layer of an inference network: R streams, each row its own state.
 public protocol CellInferenceLayer: AnyObject {
-    /// The layer's output after the last step (H).
+    /// The layer's output after the last step (R x H).
     var h: UnsafeMutablePointer<Float> { get }
+    /// Everything a step carries to the next: `stateCount` blocks of R x H, h first
+    /// (so beam search can move a row's state to another row).
+    var state: [UnsafeMutablePointer<Float>] { get }
     func reset()
-    /// One step: the first layer reads `symbol`, later layers read `input` (I).
-    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?)
+    /// One step of every row: the first layer reads `symbols` (R), later layers read `input` (R x I).
+    func step(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, pool: WorkerPool?)
 }
 
 // MARK: - Registry

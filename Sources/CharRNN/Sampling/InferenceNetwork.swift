@@ -1,23 +1,31 @@
-// The network for one stream of symbols at a time (batch 1): sampling and
-// scoring. A step is a few matrix-vector products and the cell maths; its
-// speed is the speed of streaming the weights, so they are packed once into
-// gemv panels (PackedGEMVMatrix) and, for models too large for one core's
-// cache, the panels of every product are split between two threads.
+// The network for sampling and scoring: one stream of symbols at a time
+// (batch 1), or R streams stepped together (several samples, beam search).
+// For one stream a step is a few matrix-vector products and the cell maths;
+// its speed is the speed of streaming the weights, so they are packed once
+// into gemv panels (PackedGEMVMatrix) and, for models too large for one
+// core's cache, the panels of every product are split between two threads.
+// For R streams each product is one matrix product over the R rows, with the
+// same arithmetic per row (InferenceMatrix), so stream r of a batch gives the
+// same bits as the stream alone.
 //
-// Each layer is its cell's batch-1 layer (Cell.swift); this file holds what
-// they share: the first layer's gather table (a one-hot x makes Wx x a row of
-// Wx^T) and the stacked product of cells that add Wi x and Wh h into one
-// vector (rnn, lstm), which multiplies [Wi Wh] by the concatenated [x; h] in
-// one pass.
+// Each layer is its cell's inference layer (Cell.swift); this file holds what
+// they share: the products, the first layer's gather table (a one-hot x makes
+// Wx x a row of Wx^T) and the stacked product of cells that add Wi x and Wh h
+// into one vector (rnn, lstm), which multiplies [Wi Wh] by the concatenated
+// [x; h] in one pass.
 
 public final class InferenceNetwork {
     public let config: ModelConfig
+    /// R: the streams stepped together (1 for sampling one stream and scoring).
+    public let rows: Int
     let layers: [any CellInferenceLayer]
-    let dense: PackedGEMVMatrix
+    let dense: InferenceMatrix
     let denseBias: FloatBuffer
-    /// The last step's logits (N).
+    /// The last step's logits (R x N).
     public let logits: FloatBuffer
     let pool: WorkerPool?
+    /// The symbol each row reads in `step(_:)`.
+    private let oneSymbol = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
 
     /// Models with at least this many parameters (512 KB of weights) split every
     /// product between two threads: measured on LSTM 128,128 (240k parameters),
@@ -25,37 +33,116 @@ public final class InferenceNetwork {
     public static let parallelThreshold = 1 << 17
 
     /// `threads`: 1 or 2; nil picks by model size (see parallelThreshold) and the cores present.
-    public init(_ model: Model, threads: Int? = nil) {
+    /// `rows` > 1 steps that many streams at once on the calling thread (`threads` is
+    /// then ignored); each row's numbers are the same bits as a network of one row's.
+    public init(_ model: Model, threads: Int? = nil, rows: Int = 1) {
+        precondition(rows >= 1)
         config = model.config
+        self.rows = rows
         let automatic = model.layout.parameterCount >= Self.parallelThreshold && SystemInfo.processorCount > 1 ? 2 : 1
         let wanted = threads ?? automatic
-        pool = wanted > 1 ? WorkerPool(threads: 2) : nil
+        pool = wanted > 1 && rows == 1 ? WorkerPool(threads: 2) : nil
         let layout = model.layout
         layers = model.parameters.withUnsafeBufferPointer { parameters in
-            layout.layers.map { $0.cell.cell.inferenceLayer($0, parameters: parameters.baseAddress!) }
+            layout.layers.map { $0.cell.cell.inferenceLayer($0, parameters: parameters.baseAddress!, rows: rows) }
         }
         let symbols = model.config.alphabetSize, last = model.config.hiddenSizes.last!
         dense = model.parameters.withUnsafeBufferPointer {
-            PackedGEMVMatrix(transposing: $0.baseAddress! + layout.dense.w.offset, rows: symbols, columns: last)
+            InferenceMatrix(transposing: $0.baseAddress! + layout.dense.w.offset, rows: symbols, columns: last, streams: rows)
         }
         denseBias = FloatBuffer(Array(model.parameters[layout.dense.b.range]))
-        logits = FloatBuffer(count: config.alphabetSize)
+        logits = FloatBuffer(count: rows * config.alphabetSize)
     }
+
+    deinit { oneSymbol.deallocate() }
 
     /// Zero state, as Flux.reset!.
     public func reset() {
         for layer in layers { layer.reset() }
     }
 
-    /// Reads `symbol` and leaves the logits for the next symbol in `logits`.
+    /// Reads `symbol` (a network of one row) and leaves the logits for the next symbol in `logits`.
     public func step(_ symbol: Int) {
+        precondition(rows == 1)
+        oneSymbol.pointee = Int32(symbol)
+        step(symbols: oneSymbol)
+    }
+
+    /// Row r reads `symbols[r]`; leaves the logits of every row in `logits` (R x N).
+    public func step(symbols: UnsafePointer<Int32>) {
         var input: UnsafePointer<Float>? = nil
         for layer in layers {
-            layer.step(symbol: symbol, input: input, pool: pool)
+            layer.step(symbols: symbols, input: input, pool: pool)
             input = UnsafePointer(layer.h)
         }
-        logits.pointer.update(from: denseBias.pointer, count: config.alphabetSize)
-        multiply(dense, input!, into: logits.pointer, pool: pool)
+        let n = config.alphabetSize
+        for r in 0..<rows { (logits.pointer + r * n).update(from: denseBias.pointer, count: n) }
+        dense.multiply(input!, ldx: config.hiddenSizes.last!, into: logits.pointer, ldy: n, pool: pool)
+    }
+
+    /// The output h of layer `index` (0-based) after the last step, (R x H).
+    public func output(ofLayer index: Int) -> UnsafePointer<Float> { UnsafePointer(layers[index].h) }
+
+    /// Row r takes the state that row `sources[r]` has (beam search keeps its best
+    /// continuations this way); `sources` has R entries, any may repeat.
+    public func reorder(rows sources: [Int]) {
+        precondition(sources.count == rows)
+        for (layer, hidden) in zip(layers, config.hiddenSizes) {
+            let scratch = FloatBuffer(count: rows * hidden)
+            for block in layer.state {
+                scratch.pointer.update(from: block, count: rows * hidden)
+                for (r, source) in sources.enumerated() {
+                    (block + r * hidden).update(from: scratch.pointer + source * hidden, count: hidden)
+                }
+            }
+        }
+    }
+}
+
+/// y (R x N) += x (R x K) W^T for the R rows of an inference step, each row
+/// computed exactly as `PackedGEMVMatrix.multiply(accumulate: true)` computes
+/// one: the products of an output summed from +0 in increasing k by fused
+/// multiply-adds, then added to y. One row streams the gemv panels (split
+/// between the pool's two threads); several rows run one GEMM, whose chains
+/// are the same (GEMM.swift, Determinism), into a scratch matrix that is then
+/// added to y. So a stream's numbers never depend on how many streams run
+/// beside it, and a batch of K streams costs one matrix product per weight
+/// matrix instead of K vector products.
+final class InferenceMatrix {
+    let k: Int
+    let n: Int
+    let rows: Int
+    private let vector: PackedGEMVMatrix?
+    private let matrix: PackedMatrix?
+    /// x W^T before it is added to y, (R, N).
+    private let product: FloatBuffer
+    private let workspace: GEMMWorkspace
+
+    /// W (N, K) given row-major, for `streams` rows.
+    init(transposing w: UnsafePointer<Float>, rows n: Int, columns k: Int, streams: Int) {
+        self.k = k
+        self.n = n
+        rows = streams
+        if streams == 1 {
+            vector = PackedGEMVMatrix(transposing: w, rows: n, columns: k)
+            matrix = nil
+            product = FloatBuffer(count: 0)
+        } else {
+            vector = nil
+            matrix = PackedMatrix(.transposed, k: k, n: n, b: w, ldb: k)
+            product = FloatBuffer(count: streams * n)
+        }
+        workspace = GEMMWorkspace()
+    }
+
+    /// y[r] (row stride ldy) += x[r] (row stride ldx) W^T for every row.
+    func multiply(_ x: UnsafePointer<Float>, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool?) {
+        if let vector { return CharRNN.multiply(vector, x, into: y, pool: pool) }
+        gemm(.none, m: rows, a: x, lda: ldx, packed: matrix!, c: product.pointer, ldc: n, accumulate: false,
+             workspace: workspace)
+        for r in 0..<rows {
+            addRows(y + r * ldy, product.pointer + r * n, into: y + r * ldy, count: n)
+        }
     }
 }
 
@@ -86,24 +173,26 @@ func gatherTable(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> Flo
     return table
 }
 
-/// gates (G*H) = b + Wi x + Wh h for one step of a cell that adds the two
+/// gates (R x G*H) = b + Wi x + Wh h for one step of a cell that adds the two
 /// products (rnn, lstm). The first layer gathers Wi^T + b and multiplies Wh^T;
 /// later layers multiply [Wi Wh] stacked, (I + H, G*H) transposed, by [x; h].
 final class AddedGateProjection {
+    let rows: Int
     let hidden: Int
     let width: Int
     let inputSize: Int
     let isFirst: Bool
     /// First layer: Wh^T (H, G*H). Later layers: [Wi^T; Wh^T] (I + H, G*H).
-    let weights: PackedGEMVMatrix
+    let weights: InferenceMatrix
     /// First layer: Wi^T + b (N, G*H).
     let inputTable: FloatBuffer
     let bias: FloatBuffer
-    /// [x; h] for the stacked product; h lives at offset I.
+    /// [x; h] per row for the stacked product, (R, I + H); h lives at offset I.
     let concatenated: FloatBuffer
     let gates: FloatBuffer
 
-    init(_ layer: LayerTensors, wi: TensorSpec, wh: TensorSpec, b: TensorSpec, parameters: UnsafePointer<Float>) {
+    init(_ layer: LayerTensors, wi: TensorSpec, wh: TensorSpec, b: TensorSpec, parameters: UnsafePointer<Float>, rows: Int) {
+        self.rows = rows
         hidden = layer.hidden
         inputSize = layer.inputSize
         isFirst = layer.index == 0
@@ -118,24 +207,30 @@ final class AddedGateProjection {
             if stacked { (combined + g * rowsIn).update(from: parameters + wi.offset + g * inputSize, count: inputSize) }
             (combined + g * rowsIn + (stacked ? inputSize : 0)).update(from: parameters + wh.offset + g * hidden, count: hidden)
         }
-        weights = PackedGEMVMatrix(transposing: combined, rows: width, columns: rowsIn)
+        weights = InferenceMatrix(transposing: combined, rows: width, columns: rowsIn, streams: rows)
         bias = FloatBuffer(Array(UnsafeBufferPointer(start: parameters + b.offset, count: width)))
         inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
-        concatenated = FloatBuffer(count: inputSize + hidden)
-        gates = FloatBuffer(count: width)
+        concatenated = FloatBuffer(count: rows * (inputSize + hidden))
+        gates = FloatBuffer(count: rows * width)
     }
 
-    /// The pre-activations for this step, in `gates`.
-    func compute(symbol: Int, input: UnsafePointer<Float>?, h: UnsafePointer<Float>, pool: WorkerPool?) -> UnsafeMutablePointer<Float> {
+    /// The pre-activations for this step, in `gates` (R x G*H).
+    func compute(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, h: UnsafePointer<Float>,
+                 pool: WorkerPool?) -> UnsafeMutablePointer<Float> {
         let g = gates.pointer
         if isFirst {
-            g.update(from: inputTable.pointer + symbol * width, count: width)
-            multiply(weights, h, into: g, pool: pool)
+            for r in 0..<rows {
+                (g + r * width).update(from: inputTable.pointer + Int(symbols[r]) * width, count: width)
+            }
+            weights.multiply(h, ldx: hidden, into: g, ldy: width, pool: pool)
         } else {
-            g.update(from: bias.pointer, count: width)
-            concatenated.pointer.update(from: input!, count: inputSize)
-            (concatenated.pointer + inputSize).update(from: h, count: hidden)
-            multiply(weights, concatenated.pointer, into: g, pool: pool)
+            let stride = inputSize + hidden
+            for r in 0..<rows {
+                (g + r * width).update(from: bias.pointer, count: width)
+                (concatenated.pointer + r * stride).update(from: input! + r * inputSize, count: inputSize)
+                (concatenated.pointer + r * stride + inputSize).update(from: h + r * hidden, count: hidden)
+            }
+            weights.multiply(concatenated.pointer, ldx: stride, into: g, ldy: width, pool: pool)
         }
         return g
     }

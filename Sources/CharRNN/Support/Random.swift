@@ -62,6 +62,29 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
         return Int(product.high)
     }
 
+    /// Moves the generator 2^128 steps on, as the authors' `jump()`: the start of
+    /// the next of 2^128 non-overlapping subsequences. `--count K` gives sample k
+    /// the generator of its seed jumped k times.
+    public mutating func jump() {
+        advance(polynomial: (0x180E_C6D3_3CFD_0ABA, 0xD5A6_1266_F0C9_392C, 0xA958_2618_E03F_C9AA, 0x39AB_DC45_29B1_661C))
+    }
+
+    /// The state after applying the polynomial p(T) of the generator's linear map T, bit b of
+    /// word w the coefficient of T^(64w + b): how jump() is computed, and with p = x^k the
+    /// same as k calls of next() (k < 256), which is how the tests check it.
+    mutating func advance(polynomial: (UInt64, UInt64, UInt64, UInt64)) {
+        var t0: UInt64 = 0, t1: UInt64 = 0, t2: UInt64 = 0, t3: UInt64 = 0
+        for word in [polynomial.0, polynomial.1, polynomial.2, polynomial.3] {
+            for bit in 0..<64 {
+                if word & (1 << UInt64(bit)) != 0 {
+                    t0 ^= s0; t1 ^= s1; t2 ^= s2; t3 ^= s3
+                }
+                _ = next()
+            }
+        }
+        (s0, s1, s2, s3) = (t0, t1, t2, t3)
+    }
+
     @inline(__always)
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 {
         (x << k) | (x >> (64 - k))

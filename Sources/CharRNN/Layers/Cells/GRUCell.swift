@@ -36,8 +36,8 @@ public enum GRUCell: RecurrentCell {
         GRUTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
     }
 
-    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer {
-        GRUInferenceLayer(layer, views: views(layer), parameters: parameters)
+    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
+        GRUInferenceLayer(layer, views: views(layer), parameters: parameters, rows: rows)
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units
@@ -249,57 +249,65 @@ final class GRUTrainingLayer: CellTrainingLayer {
     }
 }
 
-/// The GRU layer of a batch-1 network: gates = b + Wi x (a gather in the first
-/// layer), Wh h apart; later layers multiply Wi^T on its own.
+/// The GRU layer of an inference network, R rows: gates = b + Wi x (a gather in
+/// the first layer), Wh h apart; later layers multiply Wi^T on its own.
 final class GRUInferenceLayer: CellInferenceLayer {
+    let rows: Int
     let hidden: Int
     let width: Int
+    let inputSize: Int
     let isFirst: Bool
     /// First layer: Wi^T + b (N, 3H).
     let inputTable: FloatBuffer
     /// Later layers: Wi^T (I, 3H).
-    let inputWeights: PackedGEMVMatrix?
+    let inputWeights: InferenceMatrix?
     /// Wh^T (H, 3H).
-    let recurrentWeights: PackedGEMVMatrix
+    let recurrentWeights: InferenceMatrix
     let bias: FloatBuffer
+    /// Wi x + b and Wh h, (R, 3H) each; h before and after the step and u_n, (R, H) each.
     let gates: FloatBuffer
     let recurrent: FloatBuffer
     let previous: FloatBuffer
     let hBuffer: FloatBuffer
     let recurrentCandidate: FloatBuffer
 
-    init(_ layer: LayerTensors, views: GRUCell.Tensors, parameters: UnsafePointer<Float>) {
+    init(_ layer: LayerTensors, views: GRUCell.Tensors, parameters: UnsafePointer<Float>, rows: Int) {
+        self.rows = rows
         hidden = layer.hidden
         width = layer.projectionWidth
+        inputSize = layer.inputSize
         isFirst = layer.index == 0
         inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
         inputWeights = isFirst ? nil
-            : PackedGEMVMatrix(transposing: parameters + views.wi.offset, rows: width, columns: layer.inputSize)
-        recurrentWeights = PackedGEMVMatrix(transposing: parameters + views.wh.offset, rows: width, columns: hidden)
+            : InferenceMatrix(transposing: parameters + views.wi.offset, rows: width, columns: layer.inputSize, streams: rows)
+        recurrentWeights = InferenceMatrix(transposing: parameters + views.wh.offset, rows: width, columns: hidden, streams: rows)
         bias = FloatBuffer(Array(UnsafeBufferPointer(start: parameters + views.b.offset, count: width)))
-        gates = FloatBuffer(count: width)
-        recurrent = FloatBuffer(count: width)
-        previous = FloatBuffer(count: hidden)
-        hBuffer = FloatBuffer(count: hidden)
-        recurrentCandidate = FloatBuffer(count: hidden)
+        gates = FloatBuffer(count: rows * width)
+        recurrent = FloatBuffer(count: rows * width)
+        previous = FloatBuffer(count: rows * hidden)
+        hBuffer = FloatBuffer(count: rows * hidden)
+        recurrentCandidate = FloatBuffer(count: rows * hidden)
     }
 
     var h: UnsafeMutablePointer<Float> { hBuffer.pointer }
+    var state: [UnsafeMutablePointer<Float>] { [hBuffer.pointer] }
 
     func reset() { hBuffer.zero() }
 
-    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
+    func step(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, pool: WorkerPool?) {
         let g = gates.pointer
-        if isFirst {
-            g.update(from: inputTable.pointer + symbol * width, count: width)
-        } else {
-            g.update(from: bias.pointer, count: width)
-            multiply(inputWeights!, input!, into: g, pool: pool)
+        for r in 0..<rows {
+            if isFirst {
+                (g + r * width).update(from: inputTable.pointer + Int(symbols[r]) * width, count: width)
+            } else {
+                (g + r * width).update(from: bias.pointer, count: width)
+            }
         }
+        if !isFirst { inputWeights!.multiply(input!, ldx: inputSize, into: g, ldy: width, pool: pool) }
         recurrent.zero()
-        multiply(recurrentWeights, hBuffer.pointer, into: recurrent.pointer, pool: pool)
-        previous.pointer.update(from: hBuffer.pointer, count: hidden)
-        GRUCell.forward(rows: 1, hidden: hidden, gates: g, recurrent: recurrent.pointer, hPrev: previous.pointer,
+        recurrentWeights.multiply(hBuffer.pointer, ldx: hidden, into: recurrent.pointer, ldy: width, pool: pool)
+        previous.pointer.update(from: hBuffer.pointer, count: rows * hidden)
+        GRUCell.forward(rows: rows, hidden: hidden, gates: g, recurrent: recurrent.pointer, hPrev: previous.pointer,
                         h: hBuffer.pointer, recurrentCandidate: recurrentCandidate.pointer)
     }
 }

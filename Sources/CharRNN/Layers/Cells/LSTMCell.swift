@@ -37,9 +37,10 @@ public enum LSTMCell: RecurrentCell {
         LSTMTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
     }
 
-    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer {
+    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         let views = views(layer)
-        return LSTMInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters))
+        return LSTMInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
+                                                      rows: rows))
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units
@@ -257,10 +258,12 @@ final class LSTMTrainingLayer: CellTrainingLayer {
     }
 }
 
-/// The LSTM layer of a batch-1 network.
+/// The LSTM layer of an inference network, R rows.
 final class LSTMInferenceLayer: CellInferenceLayer {
     let gates: AddedGateProjection
+    let rows: Int
     let hidden: Int
+    /// h, c, the next c and tanh(c), (R, H) each.
     let hBuffer: FloatBuffer
     var c: FloatBuffer
     var cNext: FloatBuffer
@@ -268,23 +271,25 @@ final class LSTMInferenceLayer: CellInferenceLayer {
 
     init(_ gates: AddedGateProjection) {
         self.gates = gates
+        rows = gates.rows
         hidden = gates.hidden
-        hBuffer = FloatBuffer(count: hidden)
-        c = FloatBuffer(count: hidden)
-        cNext = FloatBuffer(count: hidden)
-        tanhC = FloatBuffer(count: hidden)
+        hBuffer = FloatBuffer(count: rows * hidden)
+        c = FloatBuffer(count: rows * hidden)
+        cNext = FloatBuffer(count: rows * hidden)
+        tanhC = FloatBuffer(count: rows * hidden)
     }
 
     var h: UnsafeMutablePointer<Float> { hBuffer.pointer }
+    var state: [UnsafeMutablePointer<Float>] { [hBuffer.pointer, c.pointer] }
 
     func reset() {
         hBuffer.zero()
         c.zero()
     }
 
-    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
-        let g = gates.compute(symbol: symbol, input: input, h: hBuffer.pointer, pool: pool)
-        LSTMCell.forward(rows: 1, hidden: hidden, gates: g, gateStride: 4 * hidden, cPrev: c.pointer, c: cNext.pointer,
+    func step(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, pool: WorkerPool?) {
+        let g = gates.compute(symbols: symbols, input: input, h: hBuffer.pointer, pool: pool)
+        LSTMCell.forward(rows: rows, hidden: hidden, gates: g, gateStride: 4 * hidden, cPrev: c.pointer, c: cNext.pointer,
                          tanhC: tanhC.pointer, h: hBuffer.pointer)
         swap(&c, &cNext)
     }

@@ -54,8 +54,8 @@ public enum MLSTMCell: RecurrentCell {
         MLSTMTrainingLayer(shape, weights: weights as! MLSTMPackedWeights, views: views(shape.layer))
     }
 
-    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer {
-        MLSTMInferenceLayer(layer, views: views(layer), parameters: parameters)
+    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
+        MLSTMInferenceLayer(layer, views: views(layer), parameters: parameters, rows: rows)
     }
 
     // MARK: - The naive twin
@@ -226,69 +226,77 @@ final class MLSTMTrainingLayer: CellTrainingLayer {
     }
 }
 
-/// The mLSTM layer of a batch-1 network.
+/// The mLSTM layer of an inference network, R rows.
 final class MLSTMInferenceLayer: CellInferenceLayer {
+    let rows: Int
     let hidden: Int
     let inputSize: Int
     let isFirst: Bool
     /// First layer: [Wi^T + b | Wmx^T] (N, 5H).
     let inputTable: FloatBuffer
     /// Later layers: [Wi; Wmx]^T (I, 5H), and [b | 0] (5H).
-    let inputWeights: PackedGEMVMatrix?
+    let inputWeights: InferenceMatrix?
     let projectionBias: FloatBuffer
     /// Wh^T (H, 4H) and Wmh^T (H, H).
-    let wh: PackedGEMVMatrix
-    let wmh: PackedGEMVMatrix
-    /// [a | Wmx x] (5H), Wmh h, m (H).
+    let wh: InferenceMatrix
+    let wmh: InferenceMatrix
+    /// [a | Wmx x] (R, 5H), Wmh h and m (R, H).
     let projection: FloatBuffer
     let mh: FloatBuffer
     let m: FloatBuffer
+    /// h, c, the next c and tanh(c), (R, H) each.
     let hBuffer: FloatBuffer
     var c: FloatBuffer
     var cNext: FloatBuffer
     let tanhC: FloatBuffer
 
-    init(_ layer: LayerTensors, views: MLSTMCell.Tensors, parameters: UnsafePointer<Float>) {
+    init(_ layer: LayerTensors, views: MLSTMCell.Tensors, parameters: UnsafePointer<Float>, rows: Int) {
+        self.rows = rows
         hidden = layer.hidden
         inputSize = layer.inputSize
         isFirst = layer.index == 0
         let width = layer.projectionWidth
         inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
         inputWeights = isFirst ? nil
-            : PackedGEMVMatrix(transposing: parameters + layer.input.offset, rows: width, columns: inputSize)
+            : InferenceMatrix(transposing: parameters + layer.input.offset, rows: width, columns: inputSize, streams: rows)
         projectionBias = FloatBuffer(count: width)
         projectionBias.pointer.update(from: parameters + views.b.offset, count: views.b.count)
-        wh = PackedGEMVMatrix(transposing: parameters + views.wh.offset, rows: 4 * hidden, columns: hidden)
-        wmh = PackedGEMVMatrix(transposing: parameters + views.wmh.offset, rows: hidden, columns: hidden)
-        projection = FloatBuffer(count: width)
-        mh = FloatBuffer(count: hidden)
-        m = FloatBuffer(count: hidden)
-        hBuffer = FloatBuffer(count: hidden)
-        c = FloatBuffer(count: hidden)
-        cNext = FloatBuffer(count: hidden)
-        tanhC = FloatBuffer(count: hidden)
+        wh = InferenceMatrix(transposing: parameters + views.wh.offset, rows: 4 * hidden, columns: hidden, streams: rows)
+        wmh = InferenceMatrix(transposing: parameters + views.wmh.offset, rows: hidden, columns: hidden, streams: rows)
+        projection = FloatBuffer(count: rows * width)
+        mh = FloatBuffer(count: rows * hidden)
+        m = FloatBuffer(count: rows * hidden)
+        hBuffer = FloatBuffer(count: rows * hidden)
+        c = FloatBuffer(count: rows * hidden)
+        cNext = FloatBuffer(count: rows * hidden)
+        tanhC = FloatBuffer(count: rows * hidden)
     }
 
     var h: UnsafeMutablePointer<Float> { hBuffer.pointer }
+    var state: [UnsafeMutablePointer<Float>] { [hBuffer.pointer, c.pointer] }
 
     func reset() {
         hBuffer.zero()
         c.zero()
     }
 
-    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
+    func step(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, pool: WorkerPool?) {
         let p = projection.pointer, width = 5 * hidden
-        if isFirst {
-            p.update(from: inputTable.pointer + symbol * width, count: width)
-        } else {
-            p.update(from: projectionBias.pointer, count: width)
-            multiply(inputWeights!, input!, into: p, pool: pool)
+        for r in 0..<rows {
+            if isFirst {
+                (p + r * width).update(from: inputTable.pointer + Int(symbols[r]) * width, count: width)
+            } else {
+                (p + r * width).update(from: projectionBias.pointer, count: width)
+            }
         }
+        if !isFirst { inputWeights!.multiply(input!, ldx: inputSize, into: p, ldy: width, pool: pool) }
         mh.zero()
-        multiply(wmh, hBuffer.pointer, into: mh.pointer, pool: pool)
-        multiplyRows(p + 4 * hidden, mh.pointer, into: m.pointer, count: hidden)
-        multiply(wh, m.pointer, into: p, pool: pool)
-        LSTMCell.forward(rows: 1, hidden: hidden, gates: p, gateStride: width, cPrev: c.pointer, c: cNext.pointer,
+        wmh.multiply(hBuffer.pointer, ldx: hidden, into: mh.pointer, ldy: hidden, pool: pool)
+        for r in 0..<rows {
+            multiplyRows(p + r * width + 4 * hidden, mh.pointer + r * hidden, into: m.pointer + r * hidden, count: hidden)
+        }
+        wh.multiply(m.pointer, ldx: hidden, into: p, ldy: width, pool: pool)
+        LSTMCell.forward(rows: rows, hidden: hidden, gates: p, gateStride: width, cPrev: c.pointer, c: cNext.pointer,
                          tanhC: tanhC.pointer, h: hBuffer.pointer)
         swap(&c, &cNext)
     }

@@ -31,9 +31,10 @@ public enum RNNCell: RecurrentCell {
         RNNTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
     }
 
-    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>) -> any CellInferenceLayer {
+    public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         let views = views(layer)
-        return RNNInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters))
+        return RNNInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
+                                                     rows: rows))
     }
 
     // MARK: - SIMD kernels
@@ -148,19 +149,21 @@ final class RNNTrainingLayer: CellTrainingLayer {
 /// The RNN layer of a batch-1 network.
 final class RNNInferenceLayer: CellInferenceLayer {
     let gates: AddedGateProjection
+    /// (R, H).
     let hBuffer: FloatBuffer
 
     init(_ gates: AddedGateProjection) {
         self.gates = gates
-        hBuffer = FloatBuffer(count: gates.hidden)
+        hBuffer = FloatBuffer(count: gates.rows * gates.hidden)
     }
 
     var h: UnsafeMutablePointer<Float> { hBuffer.pointer }
+    var state: [UnsafeMutablePointer<Float>] { [hBuffer.pointer] }
 
     func reset() { hBuffer.zero() }
 
-    func step(symbol: Int, input: UnsafePointer<Float>?, pool: WorkerPool?) {
-        let g = gates.compute(symbol: symbol, input: input, h: hBuffer.pointer, pool: pool)
-        RNNCell.forward(count: gates.hidden, gates: g, h: hBuffer.pointer)
+    func step(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, pool: WorkerPool?) {
+        let g = gates.compute(symbols: symbols, input: input, h: hBuffer.pointer, pool: pool)
+        RNNCell.forward(count: gates.rows * gates.hidden, gates: g, h: hBuffer.pointer)
     }
 }

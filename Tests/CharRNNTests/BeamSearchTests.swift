@@ -1,0 +1,104 @@
+// Beam search: width 1 is argmax sampling, the search is deterministic, and a
+// beam wide enough to hold every continuation finds them all, in the order of
+// their probabilities computed independently by the reference network.
+
+@testable import CharRNN
+import CharRNNTestSupport
+import Foundation
+import Testing
+
+@Suite struct BeamSearchTests {
+    static let alphabet = try! Alphabet(symbols: [0x61, 0x62, 0x63, 0x0B], stopIndex: 3)
+
+    static func model(_ cell: CellKind) -> Model {
+        Model(initialising: ModelConfig(cell: cell, hiddenSizes: [9, 6], alphabetSize: 4, seed: 31))
+    }
+
+    @Test(arguments: CellKind.allCases)
+    func widthOneIsArgmax(cell: CellKind) {
+        let model = Self.model(cell)
+        for (prime, seed) in [([Int](), UInt64(4)), ([0, 2], 4), ([], 9)] {
+            let sampler = Sampler(model: model, alphabet: Self.alphabet, seed: seed, temperature: 0)
+            var expected: [Int] = []
+            var remaining = 40
+            if prime.isEmpty {
+                let first = sampler.startRandom()
+                if first != 3 { expected.append(first); remaining -= 1 }
+            } else {
+                sampler.start(prime: prime)
+            }
+            var chosen: [Int] = []
+            let maxDraws = 16 * remaining + 1024
+            while remaining > 0, chosen.count < maxDraws {
+                let symbol = sampler.next()
+                chosen.append(symbol)
+                if symbol != 3 { expected.append(symbol); remaining -= 1 }
+            }
+            let beams = BeamSearch.run(model: model, alphabet: Self.alphabet, width: 1, prime: prime, seed: seed, length: 40,
+                                       stopAtStop: false)
+            #expect(beams.count == 1)
+            #expect(beams[0].printed == expected, "\(cell) prime \(prime)")
+            #expect(beams[0].chosen == chosen)
+        }
+    }
+
+    @Test(arguments: CellKind.allCases)
+    func theSearchIsDeterministic(cell: CellKind) {
+        let model = Self.model(cell)
+        let runs = (0..<2).map { _ in
+            BeamSearch.run(model: model, alphabet: Self.alphabet, width: 5, prime: [1], seed: 0, length: 30, stopAtStop: false)
+        }
+        #expect(runs[0] == runs[1])
+        #expect(runs[0].count == 5)
+        #expect(zip(runs[0], runs[0].dropFirst()).allSatisfy { $0.logProbability >= $1.logProbability })
+    }
+
+    /// Every continuation of `prime` that ends at the stop symbol or after `length` printed
+    /// symbols, with ln p of each from the reference network in double precision.
+    static func allContinuations(_ model: Model, prime: [Int], length: Int) -> [(symbols: [Int], logProbability: Double)] {
+        let reference = ReferenceNetwork<Double>(config: model.config, parameters: model.parameters.map(Double.init))
+        var results: [(symbols: [Int], logProbability: Double)] = []
+        func extend(_ symbols: [Int]) {
+            for next in 0..<4 {
+                let continuation = symbols + [next]
+                if next == 3 || continuation.count == length {
+                    let inputs = prime + continuation.dropLast()
+                    let batch = ReferenceBatch(inputs: inputs.map { [$0] }, targets: inputs.map { _ in [nil] })
+                    let probabilities = reference.run(batch, state: reference.zeroState(rows: 1), lossScale: 1).probabilities
+                    var logProbability = 0.0
+                    for (offset, symbol) in continuation.enumerated() {
+                        logProbability += log(probabilities[prime.count - 1 + offset][0][symbol])
+                    }
+                    results.append((continuation, logProbability))
+                } else {
+                    extend(continuation)
+                }
+            }
+        }
+        extend([])
+        return results
+    }
+
+    @Test(arguments: CellKind.allCases)
+    func aWideEnoughBeamFindsEveryContinuationInOrder(cell: CellKind) {
+        // 3 printed symbols or an earlier stop: 27 + 9 + 3 + 1 = 40 continuations.
+        let model = Self.model(cell)
+        let expected = Self.allContinuations(model, prime: [0, 1], length: 3).sorted { $0.logProbability > $1.logProbability }
+        #expect(expected.count == 40)
+        let beams = BeamSearch.run(model: model, alphabet: Self.alphabet, width: 40, prime: [0, 1], seed: 0, length: 3,
+                                   stopAtStop: true)
+        #expect(beams.count == 40)
+        for (beam, truth) in zip(beams, expected) {
+            #expect(beam.chosen == truth.symbols, "\(cell)")
+            #expect(abs(beam.logProbability - truth.logProbability) < 1e-4)
+        }
+        // A narrower beam finds fewer, each a real continuation with its own probability.
+        let narrow = BeamSearch.run(model: model, alphabet: Self.alphabet, width: 3, prime: [0, 1], seed: 0, length: 3,
+                                    stopAtStop: true)
+        #expect(narrow.count == 3)
+        for beam in narrow {
+            let truth = expected.first { $0.symbols == beam.chosen }
+            #expect(truth.map { abs($0.logProbability - beam.logProbability) < 1e-4 } == true)
+        }
+    }
+}
