@@ -393,4 +393,34 @@ import Testing
                                                 "--sample-length", "5", "--quiet", "--", "--val-fraction", "0"], in: directory)
         #expect(without.status == 1 && without.stderr.contains("--keep-best and --patience need a validation loss"), "\(without.stderr)")
     }
+    /// The recipe in two sittings (--stop-after 1, then 2): the curve holds each
+    /// epoch once, with the losses of the checkpoints' own history and minutes
+    /// that only grow across the break, and best.ckpt is the epoch of the lowest
+    /// validation loss. (Its model is the 12-minute recipe's, on a short text.)
+    @Test func theRecipeResumesAndKeepsItsCurve() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        for stop in ["1", "2"] {
+            let result = try Self.script("recipe", ["--text", "text.txt", "--out", "r", "--stop-after", stop], in: directory)
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.contains("recipe: epoch \(stop) of 6 at "), "\(result.stderr)")
+        }
+        let curve = try String(contentsOf: directory.appendingPathComponent("r/curve.tsv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(curve.first == ["epoch", "minutes", "train_nats", "val_nats"])
+        #expect(curve.dropFirst().map { $0[0] } == ["1", "2"], "\(curve)")
+        let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("r/run/e002.ckpt"))))
+        #expect(last.model?.config.cell == .mlstm && last.model?.config.hiddenSizes == [384, 384])
+        #expect(last.training?.dropout == 0.25)
+        for (row, record) in zip(curve.dropFirst(), last.history) {
+            #expect(row[2] == format("%.4f", record.trainLoss) && row[3] == format("%.4f", record.validationLoss), "\(row)")
+        }
+        #expect(Double(curve[1][1])! <= Double(curve[2][1])!)
+        let bestEpoch = last.history.min { $0.validationLoss < $1.validationLoss }!.epoch
+        let best = try Data(contentsOf: directory.appendingPathComponent("r/run/best.ckpt"))
+        #expect(best == (try Data(contentsOf: directory.appendingPathComponent(String(format: "r/run/e%03d.ckpt", bestEpoch)))))
+        let wrong = try Self.script("recipe", ["--text", "text.txt", "--minutes", "30"], in: directory)
+        #expect(wrong.status == 2 && wrong.stderr == "recipe: --minutes must be 12 or 60, not '30'; see 'scripts/recipe --help'\n", "\(wrong.stderr)")
+    }
 }
