@@ -154,37 +154,11 @@ struct Sample: CharRNNTool {
         let start = monotonicSeconds()
         var generated = 0  // printed symbols, the random start symbol included
         do {
-            for sample in 0..<count {
-                if sample > 0 {
-                    if null { try out.write(byte: 0) } else { try out.write("\n\n") }
-                }
-                var remaining = length
-                if primeSymbols.isEmpty {
-                    let first = sampler.startRandom()
-                    if remaining > 0, first != stop {
-                        try out.write(scalar: symbols[first])
-                        remaining -= 1
-                        generated += 1
-                    }
-                } else {
-                    sampler.start(prime: primeSymbols)
-                    if !noPrimeEcho { for symbol in primeSymbols where symbol != stop { try out.write(scalar: symbols[symbol]) } }
-                }
-                // Stop symbols are neither printed nor counted; a model that draws nothing
-                // else for a long time ends the sample rather than spin forever.
-                var draws = 0
-                let maxDraws = 16 * remaining + 1024
-                while remaining > 0, draws < maxDraws {
-                    let symbol = sampler.next()
-                    draws += 1
-                    if symbol == stop {
-                        if stopAtStop { break }
-                        continue
-                    }
-                    try out.write(scalar: symbols[symbol])
-                    remaining -= 1
-                    generated += 1
-                }
+            // One sample (--count K > 1 went to sampleBatch above).
+            if !noPrimeEcho { for symbol in primeSymbols where symbol != stop { try out.write(scalar: symbols[symbol]) } }
+            try sampler.sample(length: length, prime: primeSymbols, stopAtStop: stopAtStop) { symbol in
+                try out.write(scalar: symbols[symbol])
+                generated += 1
             }
             if !null { try out.write(byte: 0x0A) }
             try out.flush()

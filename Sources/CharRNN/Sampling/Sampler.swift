@@ -107,6 +107,37 @@ public final class Sampler {
         current = prime.last!
     }
 
+    /// One sample as charrnn-sample prints it: started from `prime`, or without
+    /// one from a random start symbol (printed, and counted in `length`, unless
+    /// it is the stop symbol); then `length` drawn symbols other than the stop
+    /// symbol, each handed to `emit`. Stop symbols are neither printed nor
+    /// counted; `stopAtStop` ends the sample at one, and a model that draws
+    /// nothing else for 16 × length + 1024 draws ends it too, rather than spin.
+    public func sample(length: Int, prime: [Int], stopAtStop: Bool, emit: (Int) throws -> Void) rethrows {
+        var remaining = length
+        if prime.isEmpty {
+            let first = startRandom()
+            if remaining > 0, first != alphabet.stopIndex {
+                try emit(first)
+                remaining -= 1
+            }
+        } else {
+            start(prime: prime)
+        }
+        var draws = 0
+        let maxDraws = 16 * remaining + 1024
+        while remaining > 0, draws < maxDraws {
+            let symbol = next()
+            draws += 1
+            if symbol == alphabet.stopIndex {
+                if stopAtStop { break }
+                continue
+            }
+            try emit(symbol)
+            remaining -= 1
+        }
+    }
+
     /// Reads the current symbol and draws the next one, which becomes current.
     public func next() -> Int {
         network.step(current)
