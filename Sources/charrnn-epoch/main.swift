@@ -105,12 +105,12 @@ struct Epoch: CharRNNTool {
         try target.prepare(keepingTexts: [text])
         let (checkpoint, name) = try loadCheckpoint(path: input)
         guard checkpoint.model != nil else { throw ToolError("\(name): \(EpochError.noModel)") }
-        let encoded: EncodedText
+        let encoded: any TrainingText
         do {
             let file = try InputFile(path: text)
             defer { file.close() }
             announceTextFromTerminal(file, tool: "charrnn-epoch", quiet: quiet)
-            encoded = try file.encodeText(with: checkpoint.alphabet)
+            encoded = try file.trainingText(with: checkpoint.alphabet)
         } catch let error as TextSymbolError {
             throw ToolError("\(text): \(error)")
         }
@@ -150,6 +150,10 @@ struct Epoch: CharRNNTool {
             throw ToolError("\(text): \(error)")
         } catch let error as EpochError {
             throw ToolError("\(name): \(error)")
+        } catch {
+            // The text file could not be read again, or changed (TrainingText.swift).
+            reporter.finish()
+            throw error
         }
         reporter.finish()
         if !quiet {

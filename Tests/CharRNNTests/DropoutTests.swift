@@ -80,8 +80,10 @@ import Testing
         problem.text.withUnsafeBufferPointer { text in
             for sequence in 0..<problem.batches.sequenceCount {
                 var steps = 0
+                let window = TextWindow(problem.batches)
+                _ = try! window.load(sequence: sequence, of: problem.batches, from: BufferText(indices: text), part: 0..<text.count)
                 for shard in shards {
-                    steps = shard.load(sequence: sequence, of: problem.batches, text: text.baseAddress!, stop: Int32(problem.stop))
+                    steps = shard.load(sequence: sequence, of: problem.batches, window: window, stop: Int32(problem.stop))
                     shard.run(steps: steps, gradientScale: Float(scale))
                 }
                 let expected = reference.run(problem.referenceBatch(sequence), state: state, lossScale: scale,

@@ -97,7 +97,9 @@ import Testing
         let scale = 1 / Double(rows)
         problem.text.withUnsafeBufferPointer { text in
             for sequence in 0..<problem.batches.sequenceCount {
-                let steps = shard.load(sequence: sequence, of: problem.batches, text: text.baseAddress!, stop: Int32(problem.stop))
+                let window = TextWindow(problem.batches)
+                _ = try! window.load(sequence: sequence, of: problem.batches, from: BufferText(indices: text), part: 0..<text.count)
+                let steps = shard.load(sequence: sequence, of: problem.batches, window: window, stop: Int32(problem.stop))
                 shard.run(steps: steps, gradientScale: Float(scale))
                 let expected = reference.run(problem.referenceBatch(sequence), state: state, lossScale: scale)
                 state = expected.finalState

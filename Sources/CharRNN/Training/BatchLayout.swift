@@ -62,3 +62,33 @@ public struct BatchLayout: Equatable, Sendable {
         return position < length ? position : nil
     }
 }
+
+/// The characters under one sequence of a batch, read from the text a row at
+/// a time: row r holds the sequence's inputs of that row and the target after
+/// the last one, as far as the text goes, (R, maxSteps + 1).
+final class TextWindow {
+    let stride: Int
+    private let indices: UnsafeMutablePointer<UInt16>
+
+    init(_ batches: BatchLayout) {
+        stride = batches.maxSteps + 1
+        indices = .allocate(capacity: batches.rows * stride)
+    }
+
+    deinit { indices.deallocate() }
+
+    @inline(__always) func row(_ row: Int) -> UnsafePointer<UInt16> { UnsafePointer(indices + row * stride) }
+
+    /// Reads sequence `index` of `batches`, whose text is `text[part]`; returns its steps.
+    func load(sequence index: Int, of batches: BatchLayout, from text: any TrainingText, part: Range<Int>) throws -> Int {
+        let steps = batches.steps(ofSequence: index)
+        for row in 0..<batches.rows {
+            let start = row * batches.rowLength + index * batches.sequenceLength
+            let end = min(start + steps + 1, batches.length)
+            if start < end {
+                try text.read(part.lowerBound + start ..< part.lowerBound + end, into: indices + row * stride)
+            }
+        }
+        return steps
+    }
+}

@@ -161,7 +161,7 @@ extension Checkpoint {
     /// Everything one epoch on `text` will do, checked before any training:
     /// the settings, the text's split, the limits of what the checkpoint it
     /// writes can hold, ADAM's state, the weights and the memory it needs.
-    public func planEpoch(on text: EncodedText, request: EpochRequest) throws -> EpochPlan {
+    public func planEpoch(on text: any TrainingText, request: EpochRequest) throws -> EpochPlan {
         guard let model else { throw EpochError.noModel }
         let (settings, changed) = try resolveSettings(request)
         var notes = changed.map { "settings changed: \($0)" }
@@ -255,7 +255,7 @@ extension Checkpoint {
     }
 
     /// Trains one epoch on `text` and returns the next checkpoint.
-    public func trainingEpoch(on text: EncodedText, request: EpochRequest,
+    public func trainingEpoch(on text: any TrainingText, request: EpochRequest,
                               progress: (TrainingProgress) -> Void = { _ in }) throws -> (Checkpoint, EpochOutcome) {
         let plan = try planEpoch(on: text, request: request)
         let model = model!
@@ -265,21 +265,19 @@ extension Checkpoint {
         let trainer = Trainer(model: model, optimizer: plan.optimizer, threads: request.threads)
         let statistics: EpochStatistics
         do {
-            statistics = try text.indices.withUnsafeBufferPointer { all in
-                try trainer.trainEpoch(UnsafeBufferPointer(rebasing: all[0..<trainCount]), settings: settings,
-                                       stop: alphabet.stopIndex, learningRate: request.learningRate,
-                                       dropout: DropoutMasks(probability: settings.dropout, seed: model.config.seed,
-                                                             epoch: UInt64(epoch)),
-                                       progress: progress)
-            }
+            statistics = try trainer.trainEpoch(text, part: 0..<trainCount, settings: settings,
+                                                stop: alphabet.stopIndex, learningRate: request.learningRate,
+                                                dropout: DropoutMasks(probability: settings.dropout, seed: model.config.seed,
+                                                                      epoch: UInt64(epoch)),
+                                                progress: progress)
         } catch let error as TrainingError {
             throw error.inEpoch(epoch)
         }
         let validationStart = monotonicSeconds()
-        let validation = text.indices.withUnsafeBufferPointer { all in
-            trainer.evaluate(UnsafeBufferPointer(rebasing: all[trainCount..<length]), settings: settings, stop: alphabet.stopIndex)
-        }
+        let validation = try trainer.evaluate(text, part: trainCount..<length, settings: settings, stop: alphabet.stopIndex)
         let validationSeconds = monotonicSeconds() - validationStart
+        // A file read as training went must still be the text that was checked and hashed.
+        try text.checkUnchanged()
         let validationLoss = validation.targets > 0 ? validation.lossSum / Double(validation.targets) : .nan
         let nextModel = trainer.model
         if let bad = nextModel.parameters.first(where: { !$0.isFinite }) {

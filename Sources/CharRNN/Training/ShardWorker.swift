@@ -60,8 +60,9 @@ final class ShardWorker: @unchecked Sendable {
         for layer in layers { layer.resetState() }
     }
 
-    /// Fills inputs and targets of sequence `index` of `batches` from the text; returns its steps.
-    func load(sequence index: Int, of batches: BatchLayout, text: UnsafePointer<UInt16>, stop: Int32) -> Int {
+    /// Fills inputs and targets of sequence `index` of `batches` from `window`
+    /// (TextWindow: row r's characters from its first input on); returns its steps.
+    func load(sequence index: Int, of batches: BatchLayout, window: TextWindow, stop: Int32) -> Int {
         let steps = batches.steps(ofSequence: index)
         sequence = index
         totalRows = batches.rows
@@ -69,8 +70,9 @@ final class ShardWorker: @unchecked Sendable {
             let step = index * batches.sequenceLength + t
             for r in 0..<rows {
                 let row = rowRange.lowerBound + r
-                symbols[t * rows + r] = batches.inputPosition(row: row, step: step).map { Int32(text[$0]) } ?? stop
-                targets[t * rows + r] = batches.targetPosition(row: row, step: step).map { Int32(text[$0]) } ?? -1
+                let text = window.row(row)
+                symbols[t * rows + r] = batches.inputPosition(row: row, step: step) != nil ? Int32(text[t]) : stop
+                targets[t * rows + r] = batches.targetPosition(row: row, step: step) != nil ? Int32(text[t + 1]) : -1
             }
         }
         return steps

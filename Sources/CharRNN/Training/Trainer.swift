@@ -145,10 +145,18 @@ public final class Trainer: @unchecked Sendable {
     public func trainEpoch(_ text: UnsafeBufferPointer<UInt16>, settings: TrainingSettings, stop: Int,
                            learningRate: Double, dropout: DropoutMasks? = nil,
                            progress: (TrainingProgress) -> Void = { _ in }) throws -> EpochStatistics {
+        try trainEpoch(BufferText(indices: text), part: 0..<text.count, settings: settings, stop: stop,
+                       learningRate: learningRate, dropout: dropout, progress: progress)
+    }
+
+    /// One pass over `text[part]`, read a sequence at a time (TrainingText.swift).
+    public func trainEpoch(_ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int,
+                           learningRate: Double, dropout: DropoutMasks? = nil,
+                           progress: (TrainingProgress) -> Void = { _ in }) throws -> EpochStatistics {
         precondition((dropout?.probability ?? 0) == settings.dropout, "the dropout masks must match the settings")
         let masks = settings.dropout > 0 ? dropout : nil
-        guard text.count >= 2 else { throw TrainingError.textTooShort(characters: text.count, needed: 2) }
-        let batches = BatchLayout(length: text.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
+        guard part.count >= 2 else { throw TrainingError.textTooShort(characters: part.count, needed: 2) }
+        let batches = BatchLayout(length: part.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
         try checkMemory(batches, withGradients: true, dropout: masks != nil)
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true, dropout: masks)
@@ -160,10 +168,10 @@ public final class Trainer: @unchecked Sendable {
         let gradientScale = 1 / Float(batches.rows)
         var statistics = EpochStatistics()
         let start = monotonicSeconds()
-        let base = text.baseAddress!
+        let window = TextWindow(batches)
         for sequence in 0..<batches.sequenceCount {
-            let steps = shards[0].load(sequence: sequence, of: batches, text: base, stop: Int32(stop))
-            for shard in shards.dropFirst() { _ = shard.load(sequence: sequence, of: batches, text: base, stop: Int32(stop)) }
+            let steps = try window.load(sequence: sequence, of: batches, from: text, part: part)
+            for shard in shards { _ = shard.load(sequence: sequence, of: batches, window: window, stop: Int32(stop)) }
             pool.run(count: shards.count) { index in
                 shards[index].run(steps: steps, gradientScale: gradientScale)
             }
@@ -195,18 +203,24 @@ public final class Trainer: @unchecked Sendable {
 
     /// Loss on `text` without training: zero state at its start, carried across its sequences.
     public func evaluate(_ text: UnsafeBufferPointer<UInt16>, settings: TrainingSettings, stop: Int) -> (lossSum: Double, targets: Int) {
-        guard text.count >= 2 else { return (0, 0) }
-        let batches = BatchLayout(length: text.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
+        // Indices in memory are always readable.
+        try! evaluate(BufferText(indices: text), part: 0..<text.count, settings: settings, stop: stop)
+    }
+
+    /// Loss on `text[part]`, read a sequence at a time.
+    public func evaluate(_ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int) throws -> (lossSum: Double, targets: Int) {
+        guard part.count >= 2 else { return (0, 0) }
+        let batches = BatchLayout(length: part.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: false)
         }
         let previousMode = charrnn_enable_flush_denormals()
         defer { charrnn_restore_mxcsr(previousMode) }
         var lossSum = 0.0, targets = 0
-        let base = text.baseAddress!
+        let window = TextWindow(batches)
         for sequence in 0..<batches.sequenceCount {
-            var steps = 0
-            for shard in shards { steps = shard.load(sequence: sequence, of: batches, text: base, stop: Int32(stop)) }
+            let steps = try window.load(sequence: sequence, of: batches, from: text, part: part)
+            for shard in shards { _ = shard.load(sequence: sequence, of: batches, window: window, stop: Int32(stop)) }
             pool.run(count: shards.count) { index in
                 shards[index].run(steps: steps, gradientScale: nil)
             }
