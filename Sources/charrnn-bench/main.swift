@@ -216,7 +216,9 @@ func twoThreadPeak() -> Double {
 let twoPeak = twoThreadPeak()
 print("two-thread FMA peak: \(String(format: "%.1f", twoPeak)) GFLOP/s")
 if arguments.contains("--peak") {
-    print("peak_gflops_one_core=\(String(format: "%.1f", peakRate.best)) peak_gflops_two_threads=\(String(format: "%.1f", twoPeak))")
+    let caches = CacheSizes.ofThisMachine
+    print("peak_gflops_one_core=\(String(format: "%.1f", peakRate.best)) peak_gflops_two_threads=\(String(format: "%.1f", twoPeak))"
+          + " l1d=\(caches.level1Data) l2=\(caches.level2) caches_known=\(caches.known) blocking=\"\(GEMMBlocking.forThisMachine)\"")
     exit(0)
 }
 print("")

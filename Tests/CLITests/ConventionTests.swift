@@ -89,6 +89,23 @@ import Glibc
         }
     }
 
+    /// The GEMM's block sizes come from the machine's caches (CHARRNN_GEMM_BLOCKING forces
+    /// them): a Zen 3's, tiny ones and odd ones give the checkpoint this machine's give.
+    @Test func theGEMMBlockingNeverChangesACheckpoint() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try EpochCLITests.prepare(directory, hidden: "40,36")
+        let epoch = ["-q", "--reproducible", "--text", "text.txt", "e0.ckpt"]
+        let reference = try Tools.run("charrnn-epoch", epoch, directory: directory)
+        #expect(reference.status == 0 && !reference.stdout.isEmpty)
+        for blocking in ["256,512,60,256", "1,1,1,1", "7,13,6,17"] {
+            let forced = try Tools.run("/usr/bin/env", ["CHARRNN_GEMM_BLOCKING=\(blocking)",
+                                                        Tools.binaries.appendingPathComponent("charrnn-epoch").path] + epoch,
+                                       directory: directory)
+            #expect(forced.status == 0 && forced.stdout == reference.stdout, "CHARRNN_GEMM_BLOCKING=\(blocking)")
+        }
+    }
+
     /// --check validates the flags and stops: nothing is read, so files need not exist.
     @Test func checkValidatesTheFlagsAndReadsNothing() throws {
         let directory = try Tools.temporaryDirectory()

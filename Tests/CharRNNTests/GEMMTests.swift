@@ -422,3 +422,50 @@ func gemmPackedSharedByTwoThreads() {
     #expect(results.bits[0] == expected)
     #expect(results.bits[1] == expected)
 }
+
+// MARK: - Blocking from the machine's caches never changes a bit
+
+/// Block sizes read from the caches at run time (GEMMBlocking.swift) must not
+/// change any element: a Zen 3 (512 KB L2), a 48 KB-L1 Intel core and this
+/// machine get the same bytes. Forced blockings from one step up, on both
+/// paths, against the default workspace's result, bit for bit.
+@Test("every blocking gives the same bits", arguments: 0..<4)
+func gemmBlockingNeverChangesBits(combination: Int) {
+    let (transA, transB) = gemmTransposeCombinations[combination]
+    let blockings = [
+        GEMMBlocking(unpackedDepth: 1, packedDepth: 1, blockRows: 1, blockColumns: 1),
+        GEMMBlocking(unpackedDepth: 7, packedDepth: 13, blockRows: 6, blockColumns: 17),
+        GEMMBlocking(unpackedDepth: 64, packedDepth: 96, blockRows: 15, blockColumns: 48),
+        GEMMBlocking(level1DataBytes: 32 << 10, level2Bytes: 512 << 10),
+        GEMMBlocking(level1DataBytes: 48 << 10, level2Bytes: 2 << 20),
+        GEMMBlocking(unpackedDepth: 4096, packedDepth: 4096, blockRows: 4096, blockColumns: 4096),
+    ]
+    var seed: UInt64 = 9000 + UInt64(combination)
+    for (m, n, k) in [(25, 512, 128), (25, 130, 300), (61, 66, 257), (11, 33, 1), (130, 40, 521)] {
+        seed += 1
+        let t = GEMMCase(transA: transA, transB: transB, m: m, n: n, k: k, accumulate: seed % 2 == 0,
+                         padding: Int(seed % 3), seed: seed)
+        let o = GEMMOperands(t)
+        let expected = gemmFastResult(t, o).storage.map(\.bitPattern)
+        for blocking in blockings {
+            let workspace = GEMMWorkspace(blocking: blocking)
+            #expect(gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected, "\(t.testDescription), \(blocking)")
+            #expect(gemmPackedResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected, "\(t.testDescription), \(blocking), packed")
+        }
+    }
+}
+
+/// The rules of GEMMBlocking.swift on the caches of common cores.
+@Test func gemmBlockingFollowsTheCaches() {
+    // Zen 4: 32 KB L1d, 1 MB L2.
+    #expect(GEMMBlocking(level1DataBytes: 32 << 10, level2Bytes: 1 << 20)
+            == GEMMBlocking(unpackedDepth: 256, packedDepth: 512, blockRows: 125, blockColumns: 512))
+    // Zen 3: 32 KB L1d, 512 KB L2.
+    #expect(GEMMBlocking(level1DataBytes: 32 << 10, level2Bytes: 512 << 10)
+            == GEMMBlocking(unpackedDepth: 256, packedDepth: 512, blockRows: 60, blockColumns: 256))
+    // Ice Lake server: 48 KB L1d, 1.25 MB L2.
+    #expect(GEMMBlocking(level1DataBytes: 48 << 10, level2Bytes: 1280 << 10)
+            == GEMMBlocking(unpackedDepth: 384, packedDepth: 768, blockRows: 105, blockColumns: 416))
+    #expect(CacheSizes.parseSize("48K") == 48 << 10)
+    #expect(CacheSizes.parseSize("2M") == 2 << 20)
+}

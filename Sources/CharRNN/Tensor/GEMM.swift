@@ -1,14 +1,15 @@
 // GEMM.swift — single-precision matrix multiply for the recurrent layers.
 //
 // C (m x n) = (accumulate ? C : 0) + op(A) (m x k) * op(B) (k x n), row-major,
-// single-threaded. Structure (the usual Goto/BLIS one, sized for one Zen core:
-// 32 KB L1d, 1 MB L2, AVX2 + FMA, 16 ymm registers):
+// single-threaded. Structure (the usual Goto/BLIS one; block sizes nc, kc, mc
+// from the caches of the machine it runs on, GEMMBlocking.swift; shown for a
+// Zen 4 core: 32 KB L1d, 1 MB L2, AVX2 + FMA, 16 ymm registers):
 //
 //   for each block of nc <= 512 columns of op(B)       (unpacked path only)
 //     for each block of kc <= 256 steps of k (512 on the packed path)
 //       pack op(B)[kc x nc] into 16-column panels      (unpacked path only;
 //                                                       PackedMatrix holds them)
-//       for each block of mc <= 120 rows of op(A)
+//       for each block of mc <= 125 rows of op(A)
 //         op(A) = A^T: pack op(A)[mc x kc] into 5-row panels
 //         op(A) = A:   read in place (rows are contiguous in k)
 //         for each 16-column panel of B                (kc x 16 floats, in L1)
@@ -40,12 +41,16 @@ public enum Transpose: Sendable { case none, transposed }
 /// Marked Sendable so a worker can be handed its workspace, but it must never
 /// be used by two gemm calls at the same time.
 public final class GEMMWorkspace: @unchecked Sendable {
+    /// Block sizes (GEMMBlocking.swift); they never change a result's bits.
+    public let blocking: GEMMBlocking
     fileprivate let packedA = FloatBuffer(count: 0)
     fileprivate let packedB = FloatBuffer(count: 0)
     /// One 10 x 16 tile for edge tiles (rows or columns past the end of C).
     fileprivate let edgeTile = FloatBuffer(count: 2 * GEMMKernel.tileRows * GEMMKernel.tileColumns)
 
-    public init() {}
+    public init(blocking: GEMMBlocking = .forThisMachine) {
+        self.blocking = blocking
+    }
 }
 
 /// op(B) packed once into the kernel's panel layout, for a weight matrix that is used
@@ -121,24 +126,6 @@ fileprivate enum GEMMKernel {
     static let tileRows = 5
     /// Columns of C per micro-kernel tile: two SIMD8<Float>.
     static let tileColumns = 16
-
-    /// Largest k-block on the unpacked path, where op(B) is packed per call in
-    /// blocks of kc x nc floats (at most 256 x 512 x 4 = 512 KB, half of L2); a B
-    /// panel of kc x 16 floats (16 KB) stays in the 32 KB L1 while every 5-row
-    /// panel of the A block passes over it. Measured: 128-512 are within noise
-    /// for the whole-sequence shapes, 512 loses ~4% on dW (A^T B, k = 1250).
-    static let maxUnpackedDepth = 256
-    /// Largest k-block on the packed path. Its B is packed whole, so a smaller
-    /// block buys no cache fit, while each extra k-block is one more pass over C:
-    /// for LSTM 512 (C 25 x 2048, 200 KB, with 4 MB of B streaming through L2)
-    /// depth 512 measured 5% faster than 256.
-    static let maxPackedDepth = 512
-    /// Largest block of op(A) rows per pass over B: mc x kc floats (at most
-    /// 120 x 512 x 4 = 240 KB) stay in L2 while every B panel passes over them.
-    /// 30-240 measured the same within noise.
-    static let maxBlockRows = 120
-    /// Largest block of op(B) columns packed at once on the unpacked path.
-    static let maxBlockColumns = 512
 
     @inline(__always) static func ceilDiv(_ a: Int, _ b: Int) -> Int { (a + b - 1) / b }
     @inline(__always) static func roundUp(_ a: Int, _ multiple: Int) -> Int { ceilDiv(a, multiple) * multiple }
@@ -510,9 +497,10 @@ fileprivate enum GEMMKernel {
         guard m > 0 && n > 0 else { return }
         guard k > 0 else { return zeroOrKeep(m: m, n: n, c: c, ldc: ldc, accumulate: accumulate) }
 
-        let blockDepth = blockSize(k, limit: maxUnpackedDepth, granule: 1)
-        let blockRows = blockSize(m, limit: maxBlockRows, granule: tileRows)
-        let blockColumns = blockSize(n, limit: maxBlockColumns, granule: tileColumns)
+        let blocking = workspace.blocking
+        let blockDepth = blockSize(k, limit: blocking.unpackedDepth, granule: 1)
+        let blockRows = blockSize(m, limit: blocking.blockRows, granule: tileRows)
+        let blockColumns = blockSize(n, limit: blocking.blockColumns, granule: tileColumns)
         let aBuffer = workspace.packedA.reserve(aBufferSize(transA, rows: blockRows, depth: blockDepth))
         let packedB = workspace.packedB.reserve(blockDepth * blockColumns)
         let edgeTile = workspace.edgeTile.pointer
@@ -553,8 +541,8 @@ fileprivate enum GEMMKernel {
         guard m > 0 && n > 0 else { return }
         guard k > 0 else { return zeroOrKeep(m: m, n: n, c: c, ldc: ldc, accumulate: accumulate) }
 
-        let blockDepth = blockSize(k, limit: maxPackedDepth, granule: 1)
-        let blockRows = blockSize(m, limit: maxBlockRows, granule: tileRows)
+        let blockDepth = blockSize(k, limit: workspace.blocking.packedDepth, granule: 1)
+        let blockRows = blockSize(m, limit: workspace.blocking.blockRows, granule: tileRows)
         let aBuffer = workspace.packedA.reserve(aBufferSize(transA, rows: blockRows, depth: blockDepth))
         let packedB = UnsafePointer(b.storage.pointer)
         let edgeTile = workspace.edgeTile.pointer
