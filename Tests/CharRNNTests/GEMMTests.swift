@@ -194,9 +194,10 @@ func gemmFMAChain(_ t: GEMMCase, _ o: GEMMOperands, i: Int, j: Int) -> Float {
 /// tolerance (exactly for integer inputs), C's padding untouched, the packed
 /// path bit-identical to the unpacked one, and the scalar FMA chain
 /// bit-identical. The reference comparisons cover `rowRanges` (all rows by default).
-func checkGEMM(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil) {
+/// `workspace` picks the kernels (GEMMWorkspace.Kernel.preferred by default).
+func checkGEMM(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil, workspace: GEMMWorkspace = GEMMWorkspace()) {
     let o = GEMMOperands(t)
-    let fast = gemmFastResult(t, o)
+    let fast = gemmFastResult(t, o, workspace: workspace)
     let scale = 1.01 * Float(t.k + 2) * 0x1p-24
     var failures = 0, chainMismatches = 0
 
@@ -227,7 +228,7 @@ func checkGEMM(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil) {
     }
     #expect(paddingOverwritten == 0, "\(t.testDescription): C's padding overwritten")
 
-    let viaPacked = gemmPackedResult(t, o)
+    let viaPacked = gemmPackedResult(t, o, workspace: workspace)
     #expect(viaPacked.storage.map(\.bitPattern) == fast.storage.map(\.bitPattern),
             "\(t.testDescription): packed-B path differs from unpacked path")
 }
