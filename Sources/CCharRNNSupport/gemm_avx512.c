@@ -115,18 +115,16 @@ void charrnn_gemm_avx512_5x16(long depth, const float *a, long aRowStride, long 
 
 #else
 
-#include <stdlib.h>
-
-// Not x86-64: no AVX-512, and GEMM.swift never calls the kernels.
+// Not x86-64: no AVX-512, and GEMM.swift never calls the kernels (a trap if it did).
 int charrnn_cpu_has_avx512f(void) { return 0; }
 
 void charrnn_gemm_avx512_10x32(long depth, const float *a, const float *a2, long aRowStride, long aStepStride,
-                               const float *b, long panelStride, float *c, long ldc, int loadC) { abort(); }
+                               const float *b, long panelStride, float *c, long ldc, int loadC) { __builtin_trap(); }
 void charrnn_gemm_avx512_5x32(long depth, const float *a, long aRowStride, long aStepStride,
-                              const float *b, long panelStride, float *c, long ldc, int loadC) { abort(); }
+                              const float *b, long panelStride, float *c, long ldc, int loadC) { __builtin_trap(); }
 void charrnn_gemm_avx512_10x16(long depth, const float *a, const float *a2, long aRowStride, long aStepStride,
-                               const float *b, float *c, long ldc, int loadC) { abort(); }
+                               const float *b, float *c, long ldc, int loadC) { __builtin_trap(); }
 void charrnn_gemm_avx512_5x16(long depth, const float *a, long aRowStride, long aStepStride,
-                              const float *b, float *c, long ldc, int loadC) { abort(); }
+                              const float *b, float *c, long ldc, int loadC) { __builtin_trap(); }
 
 #endif
