@@ -429,7 +429,7 @@ func gemmPackedSharedByTwoThreads() {
 /// Block sizes read from the caches at run time (GEMMBlocking.swift) must not
 /// change any element: a Zen 3 (512 KB L2), a 48 KB-L1 Intel core and this
 /// machine get the same bytes. Forced blockings from one step up, on both
-/// paths, against the default workspace's result, bit for bit.
+/// paths and with both kernels, against the default workspace's result, bit for bit.
 @Test("every blocking gives the same bits", arguments: 0..<4)
 func gemmBlockingNeverChangesBits(combination: Int) {
     let (transA, transB) = gemmTransposeCombinations[combination]
@@ -449,9 +449,14 @@ func gemmBlockingNeverChangesBits(combination: Int) {
         let o = GEMMOperands(t)
         let expected = gemmFastResult(t, o).storage.map(\.bitPattern)
         for blocking in blockings {
-            let workspace = GEMMWorkspace(blocking: blocking)
-            #expect(gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected, "\(t.testDescription), \(blocking)")
-            #expect(gemmPackedResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected, "\(t.testDescription), \(blocking), packed")
+            // Each blocking with every kernel this CPU runs (AVX2, and AVX-512 where supported).
+            for kernel in GEMMWorkspace.Kernel.allCases where kernel.isSupported {
+                let workspace = GEMMWorkspace(blocking: blocking, kernel: kernel)
+                #expect(gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
+                        "\(t.testDescription), \(blocking), \(kernel)")
+                #expect(gemmPackedResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
+                        "\(t.testDescription), \(blocking), \(kernel), packed")
+            }
         }
     }
 }
