@@ -6,6 +6,7 @@
 //
 //   swift build -c release && .build/release/charrnn-bench
 //       [--peak] [--quick] [--no-naive] [--no-workers] [--only=SUBSTRING]
+//   CHARRNN_SIMD=avx2 .build/release/charrnn-bench ...   (the AVX2 kernels on an AVX-512 CPU)
 //   .build/release/charrnn-bench --denormal [--quick]   (an epoch, denormals flushed vs kept)
 //   .build/release/charrnn-bench --vmath-exhaustive [--stride=N]
 //       (vexp, vsigmoid, vtanh, vlog over all 2^32 Floats: VectorMathExhaustive.swift;
@@ -222,6 +223,9 @@ if arguments.contains("--peak") {
     exit(0)
 }
 print("")
+print("gemm kernels: \(GEMMWorkspace.Kernel.preferred.rawValue)"
+      + " (AVX-512F \(GEMMWorkspace.Kernel.avx512.isSupported ? "available" : "not available");"
+      + " CHARRNN_SIMD=avx2 forces the AVX2 kernels)")
 print("GFLOP/s by thread CPU time (best and median of 15 trials), wall-clock median, % of the peak above")
 print("shape                                          path      best  median   wall  %peak(best)  naive")
 

@@ -194,9 +194,10 @@ func gemmFMAChain(_ t: GEMMCase, _ o: GEMMOperands, i: Int, j: Int) -> Float {
 /// tolerance (exactly for integer inputs), C's padding untouched, the packed
 /// path bit-identical to the unpacked one, and the scalar FMA chain
 /// bit-identical. The reference comparisons cover `rowRanges` (all rows by default).
-func checkGEMM(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil) {
+/// `workspace` picks the kernels (GEMMWorkspace.Kernel.preferred by default).
+func checkGEMM(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil, workspace: GEMMWorkspace = GEMMWorkspace()) {
     let o = GEMMOperands(t)
-    let fast = gemmFastResult(t, o)
+    let fast = gemmFastResult(t, o, workspace: workspace)
     let scale = 1.01 * Float(t.k + 2) * 0x1p-24
     var failures = 0, chainMismatches = 0
 
@@ -227,7 +228,7 @@ func checkGEMM(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil) {
     }
     #expect(paddingOverwritten == 0, "\(t.testDescription): C's padding overwritten")
 
-    let viaPacked = gemmPackedResult(t, o)
+    let viaPacked = gemmPackedResult(t, o, workspace: workspace)
     #expect(viaPacked.storage.map(\.bitPattern) == fast.storage.map(\.bitPattern),
             "\(t.testDescription): packed-B path differs from unpacked path")
 }
@@ -428,7 +429,7 @@ func gemmPackedSharedByTwoThreads() {
 /// Block sizes read from the caches at run time (GEMMBlocking.swift) must not
 /// change any element: a Zen 3 (512 KB L2), a 48 KB-L1 Intel core and this
 /// machine get the same bytes. Forced blockings from one step up, on both
-/// paths, against the default workspace's result, bit for bit.
+/// paths and with both kernels, against the default workspace's result, bit for bit.
 @Test("every blocking gives the same bits", arguments: 0..<4)
 func gemmBlockingNeverChangesBits(combination: Int) {
     let (transA, transB) = gemmTransposeCombinations[combination]
@@ -448,9 +449,14 @@ func gemmBlockingNeverChangesBits(combination: Int) {
         let o = GEMMOperands(t)
         let expected = gemmFastResult(t, o).storage.map(\.bitPattern)
         for blocking in blockings {
-            let workspace = GEMMWorkspace(blocking: blocking)
-            #expect(gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected, "\(t.testDescription), \(blocking)")
-            #expect(gemmPackedResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected, "\(t.testDescription), \(blocking), packed")
+            // Each blocking with every kernel this CPU runs (AVX2, and AVX-512 where supported).
+            for kernel in GEMMWorkspace.Kernel.allCases where kernel.isSupported {
+                let workspace = GEMMWorkspace(blocking: blocking, kernel: kernel)
+                #expect(gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
+                        "\(t.testDescription), \(blocking), \(kernel)")
+                #expect(gemmPackedResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
+                        "\(t.testDescription), \(blocking), \(kernel), packed")
+            }
         }
     }
 }

@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+// The AVX-512 GEMM kernels. Included here (not only found through the umbrella
+// directory) so that an existing build's cached module notices the new header.
+#include "gemm_avx512.h"
+
 /// 1 when the CPU (and OS) support AVX2 and FMA, 0 otherwise.
 int charrnn_cpu_has_avx2_fma(void);
 

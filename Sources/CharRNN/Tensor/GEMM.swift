@@ -32,6 +32,25 @@
 // and the packed-B path and the unpacked path give bit-identical results for
 // the same inputs (GEMMTests checks both).
 
+//
+// The AVX-512 path. On a CPU with AVX-512F a workspace runs the full tiles
+// with C kernels (CCharRNNSupport/gemm_avx512.c: 10 x 32, 5 x 32, 10 x 16 and
+// 5 x 16 tiles of zmm accumulators, the A panels and B panels read exactly as
+// above; partial tiles keep the Swift kernels). A zmm lane is one element of
+// C, updated once per k step, in increasing k, by one fused multiply-add
+// (_mm512_fmadd_ps rounds once, like addingProduct), starting from C or +0:
+// the same chain as in the Swift kernels, so the two paths are bit-identical
+// (GEMMKernelSelectionTests compares them bit for bit). Only the order in which
+// independent elements are computed differs, and that changes no bit.
+// CHARRNN_SIMD=avx2 in the environment forces the Swift kernels.
+
+import CCharRNNSupport
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 public enum Transpose: Sendable { case none, transposed }
 
 // MARK: - API
@@ -43,13 +62,45 @@ public enum Transpose: Sendable { case none, transposed }
 public final class GEMMWorkspace: @unchecked Sendable {
     /// Block sizes (GEMMBlocking.swift); they never change a result's bits.
     public let blocking: GEMMBlocking
+    /// Which micro-kernels run the full tiles. Both give bit-identical results
+    /// (see "The AVX-512 path" at the top of GEMM.swift); only the speed differs.
+    public enum Kernel: String, Sendable, CaseIterable {
+        /// The Swift SIMD8<Float> kernels (AVX2 + FMA in the usual build).
+        case avx2
+        /// The AVX-512F C kernels of gemm_avx512.c for full tiles.
+        case avx512
+
+        /// Whether this CPU (and OS) can run the kernel.
+        public var isSupported: Bool {
+            switch self {
+            case .avx2: true
+            case .avx512: Kernel.cpuHasAVX512F
+            }
+        }
+
+        private static let cpuHasAVX512F = charrnn_cpu_has_avx512f() != 0
+
+        /// What `GEMMWorkspace()` uses: the fastest kernel the CPU supports, unless
+        /// the environment says CHARRNN_SIMD=avx2 (read once per process). Other
+        /// values of CHARRNN_SIMD, or avx512 on a CPU without it, are ignored.
+        public static let preferred: Kernel = {
+            if let value = getenv("CHARRNN_SIMD"), String(cString: value) == "avx2" { return .avx2 }
+            return Kernel.avx512.isSupported ? .avx512 : .avx2
+        }()
+    }
+
+    /// The kernels this workspace's gemm calls run.
+    public let kernel: Kernel
     fileprivate let packedA = FloatBuffer(count: 0)
     fileprivate let packedB = FloatBuffer(count: 0)
     /// One 10 x 16 tile for edge tiles (rows or columns past the end of C).
     fileprivate let edgeTile = FloatBuffer(count: 2 * GEMMKernel.tileRows * GEMMKernel.tileColumns)
 
-    public init(blocking: GEMMBlocking = .forThisMachine) {
+    /// A workspace with the given block sizes and kernels (the CPU must support them).
+    public init(blocking: GEMMBlocking = .forThisMachine, kernel: Kernel = .preferred) {
+        precondition(kernel.isSupported, "GEMMWorkspace: this CPU cannot run the \(kernel.rawValue) kernels")
         self.blocking = blocking
+        self.kernel = kernel
     }
 }
 
@@ -429,11 +480,12 @@ fileprivate enum GEMMKernel {
     /// Column panels outside, row panels inside: one B panel (depth x 16 floats,
     /// 16 KB at depth 256) stays in L1 while all row panels of A pass over it.
     /// A last column panel of at most 8 columns takes two row panels at a time
-    /// with microKernel10x8 instead.
+    /// with microKernel10x8 instead. With the AVX-512 kernel, the full 16-column
+    /// panels go to multiplyFullPanelsAVX512 first and this loop does the rest.
     static func multiplyBlock(rows: Int, columns: Int, depth: Int, a: ABlock,
                               packedB: UnsafePointer<Float>, panelStride: Int,
                               c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
-                              edgeTile: UnsafeMutablePointer<Float>) {
+                              edgeTile: UnsafeMutablePointer<Float>, kernel: GEMMWorkspace.Kernel) {
         // Row panel r of the block as (start, row stride, k-step stride).
         func panel(_ r: Int) -> (UnsafePointer<Float>, Int, Int) {
             (r + 1) * tileRows <= rows ? (a.base + r * a.panelStride, a.rowStride, a.stepStride) : (a.tailPanel, 1, tileRows)
@@ -441,6 +493,14 @@ fileprivate enum GEMMKernel {
         let panelCount = ceilDiv(rows, tileRows)
         var column = 0
         var bPanel = packedB
+        if kernel == .avx512 {
+            let fullPanels = columns / tileColumns
+            multiplyFullPanelsAVX512(rows: rows, fullPanels: fullPanels, depth: depth, a: a,
+                                     packedB: packedB, panelStride: panelStride,
+                                     c: c, ldc: ldc, loadC: loadC, edgeTile: edgeTile)
+            column = fullPanels * tileColumns
+            bPanel += fullPanels * panelStride
+        }
         while column < columns {
             let width = min(tileColumns, columns - column)
             var r = 0
@@ -476,6 +536,61 @@ fileprivate enum GEMMKernel {
             }
             column += tileColumns
             bPanel += panelStride
+        }
+    }
+
+    /// The first `fullPanels` 16-column panels of multiplyBlock's C with the
+    /// AVX-512 kernels of gemm_avx512.c: two column panels at a time (32
+    /// columns, a last odd one alone), and within them two 5-row panels at a
+    /// time when both are full and read with the same strides (a 25-row block
+    /// is 10 + 10 + 5 rows). A partial last row panel (fewer than 5 rows) runs
+    /// microKernel5x16 through the edge tile, as on the AVX2 path. Same loop
+    /// order as multiplyBlock: column panels outside, row panels inside.
+    static func multiplyFullPanelsAVX512(rows: Int, fullPanels: Int, depth: Int, a: ABlock,
+                                         packedB: UnsafePointer<Float>, panelStride: Int,
+                                         c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
+                                         edgeTile: UnsafeMutablePointer<Float>) {
+        let fullRowPanels = rows / tileRows
+        let load: Int32 = loadC ? 1 : 0
+        var q = 0
+        while q < fullPanels {
+            let pair = q + 1 < fullPanels
+            let column = q * tileColumns
+            let bPanel = packedB + q * panelStride
+            var r = 0
+            while r < fullRowPanels {
+                let first = a.base + r * a.panelStride
+                // Full row panels all have the block's strides; only the tail differs.
+                let second: UnsafePointer<Float>? = r + 1 < fullRowPanels ? a.base + (r + 1) * a.panelStride : nil
+                let cTile = c + r * tileRows * ldc + column
+                switch (second, pair) {
+                case let (second?, true):
+                    charrnn_gemm_avx512_10x32(depth, first, second, a.rowStride, a.stepStride,
+                                              bPanel, panelStride, cTile, ldc, load)
+                case (nil, true):
+                    charrnn_gemm_avx512_5x32(depth, first, a.rowStride, a.stepStride,
+                                             bPanel, panelStride, cTile, ldc, load)
+                case let (second?, false):
+                    charrnn_gemm_avx512_10x16(depth, first, second, a.rowStride, a.stepStride,
+                                              bPanel, cTile, ldc, load)
+                case (nil, false):
+                    charrnn_gemm_avx512_5x16(depth, first, a.rowStride, a.stepStride, bPanel, cTile, ldc, load)
+                }
+                r += second == nil ? 1 : 2
+            }
+            if fullRowPanels * tileRows < rows {
+                let row = fullRowPanels * tileRows
+                for half in 0..<(pair ? 2 : 1) {
+                    let b = bPanel + half * panelStride
+                    withTile(height: rows - row, width: tileColumns, fullHeight: tileRows, fullWidth: tileColumns,
+                             c: c + row * ldc + column + half * tileColumns, ldc: ldc, loadC: loadC,
+                             edgeTile: edgeTile) { cTile, ldcTile in
+                        microKernel5x16(depth: depth, a: a.tailPanel, aRowStride: 1, aStepStride: tileRows,
+                                        b: b, c: cTile, ldc: ldcTile, loadC: loadC)
+                    }
+                }
+            }
+            q += pair ? 2 : 1
         }
     }
 
@@ -523,7 +638,7 @@ fileprivate enum GEMMKernel {
                     multiplyBlock(rows: rows, columns: columns, depth: depth, a: aBlock,
                                   packedB: packedB, panelStride: depth * tileColumns,
                                   c: c + row * ldc + column, ldc: ldc, loadC: accumulate || step > 0,
-                                  edgeTile: edgeTile)
+                                  edgeTile: edgeTile, kernel: workspace.kernel)
                     row += rows
                 }
                 step += depth
@@ -561,7 +676,7 @@ fileprivate enum GEMMKernel {
                 multiplyBlock(rows: rows, columns: n, depth: depth, a: aBlock,
                               packedB: packedB + step * tileColumns, panelStride: panelStride,
                               c: c + row * ldc, ldc: ldc, loadC: accumulate || step > 0,
-                              edgeTile: edgeTile)
+                              edgeTile: edgeTile, kernel: workspace.kernel)
                 row += rows
             }
             step += depth
