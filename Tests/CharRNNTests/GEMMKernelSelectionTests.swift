@@ -94,16 +94,7 @@ func gemmAVX512MatchesAVX2EveryDepth(combination: Int) {
 @Test("AVX-512 kernels bit-identical to the AVX2 kernels (production shapes)",
       .enabled(if: GEMMWorkspace.Kernel.avx512.isSupported,
                "needs a CPU with AVX-512F; without it only the AVX2 kernels exist"),
-      arguments: [
-    GEMMCase(transA: .none, transB: .transposed, m: 25, n: 512, k: 128, accumulate: true),
-    GEMMCase(transA: .none, transB: .transposed, m: 25, n: 2048, k: 512, accumulate: true),
-    GEMMCase(transA: .none, transB: .none, m: 25, n: 128, k: 512, accumulate: false),
-    GEMMCase(transA: .none, transB: .transposed, m: 1250, n: 512, k: 128, accumulate: false),
-    GEMMCase(transA: .transposed, transB: .none, m: 512, n: 128, k: 1250, accumulate: true),
-    GEMMCase(transA: .none, transB: .transposed, m: 1250, n: 66, k: 128, accumulate: false),
-    GEMMCase(transA: .transposed, transB: .none, m: 66, n: 128, k: 1250, accumulate: true),
-    GEMMCase(transA: .none, transB: .none, m: 1250, n: 128, k: 66, accumulate: false),
-])
+      arguments: gemmProductionCases)
 func gemmAVX512MatchesAVX2Production(_ t: GEMMCase) {
     checkKernelsAgree(t, rowRanges: kernelTestRowRanges(t.m))
 }

@@ -295,7 +295,8 @@ func gemmBlockBoundaries(_ t: GEMMCase) {
 /// charrnn's shapes (M = 25 is one worker's half of a 50-row batch). With
 /// more than 40 rows only the first, last and two middle row ranges (which
 /// include a row-block boundary at 120) are compared, to keep debug builds fast.
-@Test("production shapes", arguments: [
+/// charrnn's production shapes, also run by GEMMKernelSelectionTests.
+let gemmProductionCases: [GEMMCase] = [
     // Per time step, B = W^T packed once: LSTM 128, GRU 128, RNN 256, LSTM 512.
     GEMMCase(transA: .none, transB: .transposed, m: 25, n: 512, k: 128, accumulate: true),
     GEMMCase(transA: .none, transB: .transposed, m: 25, n: 384, k: 128, accumulate: true),
@@ -309,7 +310,9 @@ func gemmBlockBoundaries(_ t: GEMMCase) {
     GEMMCase(transA: .none, transB: .transposed, m: 1250, n: 66, k: 128, accumulate: false),
     GEMMCase(transA: .transposed, transB: .none, m: 66, n: 128, k: 1250, accumulate: true),
     GEMMCase(transA: .none, transB: .none, m: 1250, n: 128, k: 66, accumulate: false),
-])
+]
+
+@Test("production shapes", arguments: gemmProductionCases)
 func gemmProductionShapes(_ t: GEMMCase) {
     let sampled = [0..<8, 115..<125, (t.m / 2 - 3)..<(t.m / 2 + 3), (t.m - 8)..<t.m]
     checkGEMM(t, rowRanges: t.m > 40 ? sampled.map { $0.clamped(to: 0..<t.m) } : nil)

@@ -33,16 +33,21 @@ import Testing
         try Alphabet(text: bytes.withUnsafeBytes { UTF8Decoding.scalars($0).scalars })
     }
 
+    /// The file's text decoded whole into memory, and read as a TextFile.
+    func bothTexts(_ path: String, alphabet: Alphabet) throws -> (EncodedText, TextFile) {
+        let input = try InputFile(path: path)
+        defer { input.close() }
+        let whole = try input.encodeText(with: alphabet)
+        let again = try InputFile(path: path)
+        defer { again.close() }
+        return (whole, try TextFile(again, alphabet: alphabet))
+    }
+
     @Test func aTextFileReadsTheIndicesTheWholeDecodingGives() throws {
         let bytes = mixedText(characters: 40_000)
         let alphabet = try alphabet(of: bytes)
         try withFile(bytes) { path in
-            let input = try InputFile(path: path)
-            defer { input.close() }
-            let whole = try input.encodeText(with: alphabet)
-            let again = try InputFile(path: path)
-            defer { again.close() }
-            let file = try TextFile(again, alphabet: alphabet)
+            let (whole, file) = try bothTexts(path, alphabet: alphabet)
             #expect(file.count == whole.count)
             #expect(file.stats == whole.stats)
             func read(_ range: Range<Int>) throws -> [UInt16] {
@@ -82,13 +87,10 @@ import Testing
         request.reproducible = true
         request.threads = 2
         try withFile(bytes) { path in
-            let input = try InputFile(path: path)
-            defer { input.close() }
-            let inMemory = try input.encodeText(with: alphabet)
+            let (inMemory, fromFile) = try bothTexts(path, alphabet: alphabet)
             let again = try InputFile(path: path)
             defer { again.close() }
-            let fromFile = try again.trainingText(with: alphabet)
-            #expect(fromFile is TextFile)
+            #expect(try again.trainingText(with: alphabet) is TextFile)
             let (memoryNext, memoryOutcome) = try start.trainingEpoch(on: inMemory, request: request)
             let (fileNext, fileOutcome) = try start.trainingEpoch(on: fromFile, request: request)
             #expect(memoryOutcome.validationTargets > 0)

@@ -61,7 +61,7 @@ public struct GEMMBlocking: Equatable, Sendable, CustomStringConvertible {
     /// when set (each at least 1; for tests and measurements), else from this machine's caches.
     public static let forThisMachine: GEMMBlocking = {
         if let forced = getenv("CHARRNN_GEMM_BLOCKING").map({ String(cString: $0) }) {
-            let values = forced.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: " ")) }
+            let values = forced.split(separator: ",").compactMap { Int($0.filter { $0 != " " }) }
             if values.count == 4, values.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) {
                 return GEMMBlocking(unpackedDepth: values[0], packedDepth: values[1], blockRows: values[2], blockColumns: values[3])
             }
@@ -111,26 +111,11 @@ public struct CacheSizes: Equatable, Sendable {
         return Int(digits).map { $0 * unit }
     }
 
+    /// The first word of a small file (a sysfs value such as "Data" or "48K").
     static func readSmallFile(_ path: String) -> String? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { _ = closeFileDescriptor(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = buffer.withUnsafeMutableBytes { readFileDescriptor(descriptor, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[0..<count], as: UTF8.self).trimmingCharacters(in: "\n ")
+        guard let file = try? InputFile(path: path) else { return nil }
+        defer { file.close() }
+        guard let bytes = try? file.readAll(limit: 4096) else { return nil }
+        return String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isWhitespace).first.map(String.init)
     }
-}
-
-private extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var view = Substring(self)
-        while let first = view.first, set.contains(first) { view = view.dropFirst() }
-        while let last = view.last, set.contains(last) { view = view.dropLast() }
-        return String(view)
-    }
-}
-
-private extension Substring {
-    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
 }

@@ -119,6 +119,19 @@ public struct SkippedSymbols: Sendable {
     }
 }
 
+extension AlphabetIndex {
+    /// The index of a training text's character at `position`, refusing one the
+    /// alphabet lacks and the stop symbol.
+    @inline(__always)
+    func trainingIndex(of scalar: UInt32, at position: TextPosition, stop: Int) throws(TextSymbolError) -> Int {
+        guard let found = index(of: scalar) else {
+            throw TextSymbolError(symbol: scalar, position: position, reason: .notInAlphabet)
+        }
+        guard found != stop else { throw TextSymbolError(symbol: scalar, position: position, reason: .stopSymbol) }
+        return found
+    }
+}
+
 extension InputFile {
     /// Decodes and maps the whole input to alphabet indices, refusing a symbol
     /// the alphabet lacks and the stop symbol (naming it and its position), and
@@ -130,10 +143,7 @@ extension InputFile {
         var indices: [UInt16] = []
         let limit = reserveForText(&indices, budget: budget)
         let stats = try decodeTextWithPositions { scalar, position in
-            guard let found = index.index(of: scalar) else {
-                throw TextSymbolError(symbol: scalar, position: position, reason: .notInAlphabet)
-            }
-            guard found != stop else { throw TextSymbolError(symbol: scalar, position: position, reason: .stopSymbol) }
+            let found = try index.trainingIndex(of: scalar, at: position, stop: stop)
             guard indices.count < limit else { throw overBudget(budget) }
             indices.append(UInt16(truncatingIfNeeded: found))
         }

@@ -108,10 +108,7 @@ public final class TextFile: TrainingText {
         var characters = 0
         let identityBefore = FileIdentity(file.fileDescriptor)
         let stats = try file.decodeTextWithPositions { scalar, position in
-            guard let found = index.index(of: scalar) else {
-                throw TextSymbolError(symbol: scalar, position: position, reason: .notInAlphabet)
-            }
-            guard found != stop else { throw TextSymbolError(symbol: scalar, position: position, reason: .stopSymbol) }
+            _ = try index.trainingIndex(of: scalar, at: position, stop: stop)
             if characters % spacing == 0 { offsets.append(position.byte - 1) }
             characters += 1
         }
