@@ -172,7 +172,7 @@ extension CharRNNTool {
 /// earlier (a full disk, /dev/full, a closed pipe, a closed descriptor), is
 /// one line on stderr and `errorCode` instead: output that never arrived is
 /// not success.
-func exitFlushingStandardOutput(_ status: Int32, toolName: String, errorCode: Int32) -> Never {
+public func exitFlushingStandardOutput(_ status: Int32, toolName: String, errorCode: Int32) -> Never {
     let code = charrnn_flush_stdout()
     if code != 0 {
         let reason = code > 0 ? String(cString: strerror(code)) : "an earlier write failed"

@@ -154,11 +154,11 @@ public enum ExtremeValueSeeds {
         var request = EpochRequest(learningRate: 0.01)
         request.reproducible = true
         request.threads = 1
-        request.batchRows = 3
-        request.sequenceLength = 20
+        request.set(\.batchRows, 3)
+        request.set(\.sequenceLength, 20)
         func trained(_ cell: CellKind, _ hidden: [Int], epochs: Int, dropout: Double? = nil) -> Checkpoint {
             var request = request
-            request.dropout = dropout
+            if let dropout { request.set(\.dropout, dropout) }
             var checkpoint = Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
                 cell: cell, hiddenSizes: hidden, alphabetSize: alphabet.count, seed: 3)))
             for _ in 0..<epochs { checkpoint = try! checkpoint.trainingEpoch(on: text, request: request).0 }

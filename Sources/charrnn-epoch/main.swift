@@ -14,7 +14,7 @@ struct Epoch: CharRNNTool {
             starts at zero and is carried from one sequence to the next. The loss per step \
             is the cross-entropy of the next character; padded targets have none. ADAM's \
             moments and step count come from the checkpoint and go back into it, so epochs \
-            chain exactly. --seq-length, --batch-rows, --val-fraction, --clip and --dropout are recorded \
+            chain exactly. The training settings (\(TrainingSettingOptions.flagList)) are recorded \
             at the first epoch and reused; changing them later needs --change-settings. \
             On a terminal, a progress bar fitted to its width is redrawn up to 10 times a \
             second (CHARRNN_PROGRESS_INTERVAL=SECONDS changes that); elsewhere, a log line \
@@ -40,23 +40,14 @@ struct Epoch: CharRNNTool {
     @Option(help: ArgumentHelp("ADAM learning rate for this epoch.", valueName: "RATE"))
     var lr: Double = 0.002
 
-    @Option(name: .customLong("seq-length"), help: ArgumentHelp("Time steps per training sequence (truncated BPTT). First epoch default: 50.", valueName: "STEPS"))
-    var seqLength: Int?
+    @OptionGroup(title: "Training settings (recorded at the first epoch and kept)") var settings: TrainingSettingOptions
 
-    @Option(name: .customLong("batch-rows"), help: ArgumentHelp("Rows the text is chunked into (batch size). First epoch default: 50.", valueName: "ROWS"))
-    var batchRows: Int?
-
-    @Option(name: .customLong("val-fraction"), help: ArgumentHelp("Final fraction of the text held out for the validation loss, in [0, 1). First epoch default: 0.05.", valueName: "FRACTION"))
-    var valFraction: Double?
-
-    @Option(help: ArgumentHelp("Clip the per-character gradient to this global L2 norm; 0 turns clipping off. First epoch default: 5.", valueName: "NORM"))
-    var clip: Double?
-
-    @Option(help: ArgumentHelp("Probability of dropping each output of a recurrent layer while training (inverted dropout between layers and before Dense), in [0, 1). First epoch default: 0.", valueName: "P"))
-    var dropout: Double?
-
-    @Flag(name: .customLong("change-settings"), help: "Allow --seq-length, --batch-rows, --val-fraction, --clip or --dropout to differ from the run's recorded settings.")
+    @Flag(name: .customLong("change-settings"), help: ArgumentHelp("Allow \(TrainingSettingOptions.flagList) to differ from the run's recorded settings."))
     var changeSettings = false
+
+    @Flag(name: .customLong("list-settings"),
+          help: "Print the training settings this charrnn knows, as tab-separated key, flag, type, default, valid values and help, then exit (no --text needed).")
+    var listSettings = false
 
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
     var resetOptimizer = false
@@ -76,25 +67,20 @@ struct Epoch: CharRNNTool {
     @OptionGroup var checking: CheckOption
 
     var quiet: Bool { verbosity.quiet }
+
+    /// `--list-settings` answers before the parser asks for --text.
+    static func preflight(_ arguments: [String]) throws {
+        guard arguments.prefix(while: { $0 != "--" }).contains("--list-settings") else { return }
+        print(TrainingSettingOptions.table, terminator: "")
+        exitFlushingStandardOutput(0, toolName: "charrnn-epoch", errorCode: 1)
+    }
     var checkOnly: Bool { checking.check }
 
     func validate() throws {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") }
-        if let seqLength, !(1...TrainingSettings.Limits.maxSequenceLength).contains(seqLength) {
-            throw ValidationError("--seq-length must be 1...\(TrainingSettings.Limits.maxSequenceLength), not \(seqLength)")
-        }
-        if let batchRows, !(1...TrainingSettings.Limits.maxBatchRows).contains(batchRows) {
-            throw ValidationError("--batch-rows must be 1...\(TrainingSettings.Limits.maxBatchRows), not \(batchRows)")
-        }
-        if let valFraction, !(valFraction >= 0 && valFraction < 1) {
-            throw ValidationError("--val-fraction must be in [0, 1), not \(valFraction)")
-        }
-        if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be a number >= 0, not \(clip)") }
-        if let dropout, !(dropout >= 0 && dropout < 1) { throw ValidationError("--dropout must be in [0, 1), not \(dropout)") }
         guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
-        try refuseIneffectiveFlags([("--change-settings", changeSettings && [seqLength, batchRows].allSatisfy { $0 == nil }
-                                        && [valFraction, clip, dropout].allSatisfy { $0 == nil })],
-                                   mode: "without --seq-length, --batch-rows, --val-fraction, --clip or --dropout")
+        try refuseIneffectiveFlags([("--change-settings", changeSettings && settings.givenFlags.isEmpty)],
+                                   mode: "without \(TrainingSettingOptions.flagList)")
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
@@ -118,11 +104,7 @@ struct Epoch: CharRNNTool {
         if let note = encoded.stats.invalidNote("read as"), !quiet { printError("charrnn-epoch: \(text): \(note)") }
 
         var request = EpochRequest(learningRate: lr)
-        request.sequenceLength = seqLength
-        request.batchRows = batchRows
-        request.validationFraction = valFraction
-        request.clipNorm = clip
-        request.dropout = dropout
+        request.given = try settings.given()
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
         request.resetHistory = resetHistory
@@ -130,26 +112,24 @@ struct Epoch: CharRNNTool {
         request.threads = threads.requested ?? min(2, SystemInfo.processorCount)
 
         let epochNumber = resetHistory ? 1 : (checkpoint.history.last?.epoch ?? 0) + 1
-        let settings: TrainingSettings
+        let resolved: TrainingSettings
         do {
-            settings = try checkpoint.resolveSettings(request).0
-        } catch {
-            throw ToolError("\(name): \(error)")
+            resolved = try checkpoint.resolveSettings(request).0
+        } catch let error as EpochError {
+            throw ToolError("\(name): \(TrainingWording.message(error))")
         }
         let reporter = ProgressPrinter(tool: "charrnn-epoch", epoch: epochNumber, quiet: quiet, logEvery: logEvery,
-                                       sequenceLength: settings.sequenceLength)
+                                       sequenceLength: resolved.sequenceLength)
         let next: Checkpoint
         let outcome: EpochOutcome
         do {
             (next, outcome) = try checkpoint.trainingEpoch(on: encoded, request: request, progress: reporter.report)
-        } catch TrainingError.diverged(let divergence) {
-            reporter.finish()
-            throw ToolError("\(divergence)")
         } catch let error as TrainingError {
             reporter.finish()
-            throw ToolError("\(text): \(error)")
+            if case .diverged = error { throw ToolError(TrainingWording.message(error)) }
+            throw ToolError("\(text): \(TrainingWording.message(error))")
         } catch let error as EpochError {
-            throw ToolError("\(name): \(error)")
+            throw ToolError("\(name): \(TrainingWording.message(error))")
         } catch {
             // The text file could not be read again, or changed (TrainingText.swift).
             reporter.finish()

@@ -146,7 +146,7 @@ import Testing
         // --change-settings does not make an unknown setting known.
         var changing = request
         changing.changeSettings = true
-        changing.sequenceLength = 3
+        changing.set(\.sequenceLength, 3)
         #expect(throws: EpochError.unknownSettings(Self.unknown)) { try read.resolveSettings(changing) }
     }
 

@@ -16,9 +16,9 @@ import Testing
         var request = EpochRequest(learningRate: 0.01)
         request.reproducible = true
         request.threads = 1
-        request.batchRows = 2
-        request.sequenceLength = 25
-        request.validationFraction = 0
+        request.set(\.batchRows, 2)
+        request.set(\.sequenceLength, 25)
+        request.set(\.validationFraction, 0)
         edit(&request)
         return request
     }

@@ -17,9 +17,7 @@ public struct CheckpointDiff {
         compareAlphabets(a.alphabet, b.alphabet)
         compareModels(a, b)
         compareOptimizers(a.optimizer, b.optimizer)
-        if a.training != b.training {
-            lines.append("training settings: \(describe(a.training)) -> \(describe(b.training))")
-        }
+        compareSettings(a.training, b.training)
         compareHistories(a.history, b.history)
         let metaA = a.metadata.map { "\($0.key)=\($0.value)" }, metaB = b.metadata.map { "\($0.key)=\($0.value)" }
         if metaA != metaB {
@@ -119,10 +117,24 @@ public struct CheckpointDiff {
         "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols"
     }
 
-    private func describe(_ settings: TrainingSettings?) -> String {
-        guard let settings else { return "none" }
-        let unknown = settings.unrecognised.isEmpty ? "" : ", unknown " + settings.unrecognised.map(\.description).joined(separator: ", ")
-        return "seqlen \(settings.sequenceLength), rows \(settings.batchRows), val \(settings.validationFraction), clip \(settings.clipNorm)" + unknown
+    /// Every declared setting that differs, by its key, then the unrecognised entries.
+    private mutating func compareSettings(_ a: TrainingSettings?, _ b: TrainingSettings?) {
+        guard a != b else { return }
+        guard let a, let b else {
+            lines.append("training settings: \(a?.summary ?? "none") -> \(b?.summary ?? "none")")
+            return
+        }
+        var parts = TrainingSettings.known.compactMap { setting -> String? in
+            let valueA = setting.value(in: a), valueB = setting.value(in: b)
+            return valueA == valueB ? nil : "\(setting.key) \(setting.display(valueA)) -> \(setting.display(valueB))"
+        }
+        if a.unrecognised != b.unrecognised {
+            let describe = { (entries: [TrainingSettings.Entry]) in
+                entries.isEmpty ? "none" : entries.map(\.description).joined(separator: ", ")
+            }
+            parts.append("unknown \(describe(a.unrecognised)) -> \(describe(b.unrecognised))")
+        }
+        lines.append("training settings: " + parts.joined(separator: "; "))
     }
 
     private func describe(_ record: EpochRecord) -> String {

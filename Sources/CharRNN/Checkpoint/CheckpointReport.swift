@@ -56,6 +56,15 @@ public struct TensorStatistics: Equatable, Sendable {
 public enum CheckpointReport {
 
     /// The human-readable summary.
+    /// A setting's value in `--json`: an integer, a number or a string.
+    static func json(_ value: TrainingSettings.Value) -> JSON {
+        switch value {
+        case .u64(let number): .uint(number)
+        case .f64(let number): .double(number)
+        case .text(let text): .string(text)
+        }
+    }
+
     public static func text(_ checkpoint: Checkpoint, name: String) -> String {
         var sink = StringSink()
         try! writeText(checkpoint, name: name, to: &sink)  // a StringSink never fails
@@ -103,8 +112,8 @@ public enum CheckpointReport {
             lines.append("optimizer: none yet (ADAM starts fresh at the first epoch)")
         }
         if let training = checkpoint.training {
-            lines.append("training settings: sequence length \(training.sequenceLength), batch rows \(training.batchRows), validation fraction \(training.validationFraction), clip \(training.clipNorm == 0 ? "off" : "\(training.clipNorm)")"
-                         + (training.dropout > 0 ? ", dropout \(training.dropout)" : ""))
+            let known = TrainingSettings.known.map { "\($0.key) \($0.display($0.value(in: training)))" }
+            lines.append("training settings: " + known.joined(separator: ", "))
             if !training.unrecognised.isEmpty {
                 lines.append("unknown training settings (from a newer charrnn; this one will not train on them): "
                              + training.unrecognised.map(\.description).joined(separator: ", "))
@@ -467,18 +476,12 @@ public enum CheckpointReport {
             members.append(("optimizer", .null))
         }
         if let training = checkpoint.training {
-            members.append(("training", .object([
-                ("sequence_length", .int(training.sequenceLength)), ("batch_rows", .int(training.batchRows)),
-                ("validation_fraction", .double(training.validationFraction)), ("clip", .double(training.clipNorm)), ("dropout", .double(training.dropout)),
+            members.append(("training", .object(
+                TrainingSettings.known.map { setting in (setting.key, Self.json(setting.value(in: training))) } + [
                 // Settings this charrnn does not know: key, type and value as the file holds them.
                 ("unknown", .array(training.unrecognised.map { entry in
-                    let value: JSON
-                    switch entry.value {
-                    case .u64(let number): value = .uint(number)
-                    case .f64(let number): value = .double(number)
-                    case .text(let text): value = .string(text)
-                    }
-                    return .object([("key", .string(entry.key)), ("type", .string(entry.value.type.description)), ("value", value)])
+                    .object([("key", .string(entry.key)), ("type", .string(entry.value.type.description)),
+                             ("value", Self.json(entry.value))])
                 })),
             ])))
         } else {

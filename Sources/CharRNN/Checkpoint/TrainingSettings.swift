@@ -1,9 +1,13 @@
-// The settings a run fixes at its first epoch, and the one table that says
-// how each is stored in a checkpoint (TSKV, formats/checkpoint.md §4.5): its
-// key, its type, its valid values and, for a setting newer than format 1.1,
-// what a file written before it existed means. The reader, the writer and
-// `problem` all work from that table, so a new setting is one line in it plus
-// its stored property.
+// The settings a run fixes at its first epoch, each declared once, in
+// `TrainingSettings.known`: its key (the one name it has in TSKV, in
+// `charrnn-inspect --json`, in `--diff` and in the text report), its type, its
+// valid values, the value a file without it means and the minor format
+// version that added it, its command-line flag, the flag's value name and
+// help line, and how a report shows it. The reader, the writer, `problem`,
+// the report, JSON, `--diff`, charrnn-epoch's options and their validation,
+// `--change-settings` and the version stamp all work from that table, so a new
+// setting is its stored property, one row in the table, the maths that use it,
+// the spec, and tests (docs/architecture.md, "Adding a setting").
 //
 // A checkpoint from a newer charrnn may hold settings this one does not know.
 // They are kept as read (`unrecognised`), shown by charrnn-inspect and written
@@ -37,17 +41,42 @@ public struct TrainingSettings: Equatable, Sendable {
         public static let maxBatchRows = 1 << 20
     }
 
-    /// Every setting this charrnn knows, in the order `problem` checks them.
-    /// A setting added after format 1.1 names the value that files without it
-    /// mean and the minor version that added it, e.g.
-    /// `.real("dropout", \.dropout, 0..<1, absent: 0, since: 2)`.
+    /// Every setting this charrnn knows, in the order `problem`, reports and
+    /// `--help` list them. A setting added after format 1.1 names the value that
+    /// files without it mean and the minor version that added it (`absent:`,
+    /// `since:`). A flag that is not the key with `-` for `_` is an
+    /// abbreviation kept from char-rnn's habits (docs/architecture.md says why).
     public static let known: [Setting] = [
-        .integer("sequence_length", \.sequenceLength, 1...Limits.maxSequenceLength),
-        .integer("batch_rows", \.batchRows, 1...Limits.maxBatchRows),
-        .real("validation_fraction", \.validationFraction, 0..<1),
-        .real("clip_norm", \.clipNorm, 0..<Double.infinity),
-        .real("dropout", \.dropout, 0..<1, absent: 0, since: 2),
+        .integer("sequence_length", \.sequenceLength, 1...Limits.maxSequenceLength,
+                 flag: "seq-length", valueName: "STEPS",
+                 help: "Time steps per training sequence (truncated BPTT)."),
+        .integer("batch_rows", \.batchRows, 1...Limits.maxBatchRows,
+                 flag: "batch-rows", valueName: "ROWS",
+                 help: "Rows the text is chunked into (batch size)."),
+        .real("validation_fraction", \.validationFraction, 0..<1,
+              flag: "val-fraction", valueName: "FRACTION",
+              help: "Final fraction of the text held out for the validation loss."),
+        .real("clip_norm", \.clipNorm, 0..<Double.infinity, zero: "off",
+              flag: "clip", valueName: "NORM",
+              help: "Clip the per-character gradient to this global L2 norm; 0 turns clipping off."),
+        .real("dropout", \.dropout, 0..<1, zero: "off", absent: 0, since: 2,
+              flag: "dropout", valueName: "P",
+              help: "Probability of dropping each output of a recurrent layer while training "
+                  + "(inverted dropout between layers and before Dense)."),
     ]
+
+    /// The declaration of the setting stored at `property`.
+    public static func setting(_ property: PartialKeyPath<TrainingSettings>) -> Setting {
+        guard let setting = known.first(where: { $0.property == property }) else {
+            preconditionFailure("\(property) is not a declared training setting")
+        }
+        return setting
+    }
+
+    /// The declaration with this key, or nil.
+    public static func setting(key: String) -> Setting? {
+        known.first { $0.key == key }
+    }
 
     public init(sequenceLength: Int, batchRows: Int, validationFraction: Double, clipNorm: Double) {
         self.sequenceLength = sequenceLength
@@ -56,13 +85,6 @@ public struct TrainingSettings: Equatable, Sendable {
         self.clipNorm = clipNorm
     }
 
-    /// A description of the first invalid setting, or nil when all are valid.
-    public var problem: String? {
-        for setting in Self.known {
-            if let problem = setting.problem(self) { return problem }
-        }
-        return nil
-    }
 }
 
 // MARK: - Values and entries, as TSKV stores them
@@ -144,9 +166,11 @@ extension TrainingSettings {
 // MARK: - The table's rows
 
 extension TrainingSettings {
-    /// How one known setting is stored and checked.
+    /// Everything about one setting: how it is stored and checked, how the
+    /// command line names it and how reports show it.
     public struct Setting: Sendable {
-        /// Its TSKV key, which also names it in messages (`_` read as a space).
+        /// Its one name: the TSKV key, the key in `--json`, and its name in
+        /// `--diff`, reports and messages.
         public let key: String
         public let type: ValueType
         /// The value a file without this key means: nil for a key that every
@@ -154,64 +178,125 @@ extension TrainingSettings {
         public let absent: Value?
         /// The minor format version (of major 1) that added the key.
         public let since: UInt16
-        /// Its value in a TrainingSettings, as TSKV stores it.
-        public func value(in settings: TrainingSettings) -> Value { read(settings) }
+        /// Its long command-line flag, without the leading `--`.
+        public let flag: String
+        /// The flag's value name in `--help`, e.g. "STEPS".
+        public let valueName: String
+        /// One line for `--help`, without the default (see `helpLine`).
+        public let help: String
+        /// The valid values, as messages say them: "1...1048576", "[0, 1)",
+        /// "a finite number >= 0".
+        public let allowed: String
+        /// The stored property, so a caller can name a setting by its key path.
+        public let property: PartialKeyPath<TrainingSettings> & Sendable
+        /// What a report shows for 0 (e.g. "off"), or nil to show the number.
+        let zero: String?
         let read: @Sendable (TrainingSettings) -> Value
-        /// What is wrong with its value in a TrainingSettings, or nil.
-        let problem: @Sendable (TrainingSettings) -> String?
         /// Stores a value of `type`, or says why the value is out of range.
         let store: @Sendable (Value, inout TrainingSettings) -> String?
+        /// Reads a command-line value of this type, or nil when it is not one.
+        let parse: @Sendable (String) -> Value?
+
+        /// Its value in a TrainingSettings, as TSKV stores it.
+        public func value(in settings: TrainingSettings) -> Value { read(settings) }
+
+        /// The value a first epoch uses when the flag is not given.
+        public var defaultValue: Value { read(.defaults) }
+
+        /// The help line with the first epoch's default, as `--help` shows it.
+        public var helpLine: String {
+            "\(help) Valid: \(allowed). First epoch default: \(display(defaultValue))."
+        }
+
+        /// `value` as reports show it: "50", "0.05", "off".
+        public func display(_ value: Value) -> String {
+            switch value {
+            case .u64(let number): String(number)
+            case .f64(let number): number == 0 && zero != nil ? zero! : Self.shortest(number)
+            case .text(let text): text.debugDescription
+            }
+        }
+
+        /// The value a command-line string gives, or why it cannot be one.
+        public func parse(commandLine text: String) -> Result<Value, SettingValueError> {
+            guard let value = parse(text) else { return .failure(SettingValueError(setting: key, value: text, allowed: allowed)) }
+            var scratch = TrainingSettings.defaults
+            if store(value, &scratch) != nil { return .failure(SettingValueError(setting: key, value: text, allowed: allowed)) }
+            return .success(value)
+        }
 
         /// An integer setting, stored as a u64.
-        public static func integer(_ key: String, _ property: WritableKeyPath<TrainingSettings, Int> & Sendable,
-                                   _ valid: ClosedRange<Int>, absent: Int? = nil, since: UInt16 = 1) -> Setting {
-            let name = Self.name(key)
-            @Sendable func outside(_ value: String) -> String {
-                "\(name) \(value) is outside \(valid.lowerBound)...\(valid.upperBound)"
-            }
+        static func integer(_ key: String, _ property: WritableKeyPath<TrainingSettings, Int> & Sendable,
+                            _ valid: ClosedRange<Int>, absent: Int? = nil, since: UInt16 = 1,
+                            flag: String, valueName: String, help: String) -> Setting {
+            let allowed = "\(valid.lowerBound)...\(valid.upperBound)"
             return Setting(
                 key: key, type: .u64, absent: absent.map { .u64(UInt64($0)) }, since: since,
+                flag: flag, valueName: valueName, help: help, allowed: allowed, property: property, zero: nil,
                 read: { .u64(UInt64($0[keyPath: property])) },
-                problem: { valid.contains($0[keyPath: property]) ? nil : outside("\($0[keyPath: property])") },
                 store: { value, settings in
                     guard case .u64(let number) = value else { preconditionFailure("\(key) is a u64") }
-                    guard let integer = Int(exactly: number), valid.contains(integer) else { return outside("\(number)") }
+                    guard let integer = Int(exactly: number), valid.contains(integer) else {
+                        return "\(key) \(number) is outside \(allowed)"
+                    }
                     settings[keyPath: property] = integer
                     return nil
-                })
+                },
+                parse: { text in UInt64(text).map(Value.u64) })
         }
 
         /// A real setting, stored as an f64. A range open to infinity means
         /// "finite and at least the lower bound"; NaN is never valid.
-        public static func real(_ key: String, _ property: WritableKeyPath<TrainingSettings, Double> & Sendable,
-                                _ valid: Range<Double>, absent: Double? = nil, since: UInt16 = 1) -> Setting {
-            let name = Self.name(key)
+        static func real(_ key: String, _ property: WritableKeyPath<TrainingSettings, Double> & Sendable,
+                         _ valid: Range<Double>, zero: String? = nil, absent: Double? = nil, since: UInt16 = 1,
+                         flag: String, valueName: String, help: String) -> Setting {
             let lower = Self.shortest(valid.lowerBound), upper = Self.shortest(valid.upperBound)
-            let allowed = valid.upperBound == .infinity ? "is not a finite number >= \(lower)" : "is outside [\(lower), \(upper))"
-            @Sendable func problem(_ value: Double) -> String? {
-                valid.contains(value) ? nil : "\(name) \(value) \(allowed)"
-            }
+            let allowed = valid.upperBound == .infinity ? "a finite number >= \(lower)" : "[\(lower), \(upper))"
+            let complaint = valid.upperBound == .infinity ? "is not \(allowed)" : "is outside \(allowed)"
             return Setting(
                 key: key, type: .f64, absent: absent.map { .f64($0) }, since: since,
+                flag: flag, valueName: valueName, help: help, allowed: allowed, property: property, zero: zero,
                 read: { .f64($0[keyPath: property]) },
-                problem: { problem($0[keyPath: property]) },
                 store: { value, settings in
                     guard case .f64(let number) = value else { preconditionFailure("\(key) is an f64") }
-                    if let problem = problem(number) { return problem }
+                    guard valid.contains(number) else { return "\(key) \(number) \(complaint)" }
                     settings[keyPath: property] = number
                     return nil
-                })
+                },
+                parse: { text in Double(text).map(Value.f64) })
         }
 
-        /// "sequence_length" -> "sequence length", as messages name it.
-        static func name(_ key: String) -> String {
-            String(key.map { $0 == "_" ? " " : $0 })
-        }
-
-        /// 0 and 1 rather than 0.0 and 1.0, in ranges.
-        static func shortest(_ value: Double) -> String {
+        /// 0 and 1 rather than 0.0 and 1.0.
+        public static func shortest(_ value: Double) -> String {
             value.isFinite && value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
         }
+    }
+
+    /// A command-line value a setting cannot take.
+    public struct SettingValueError: Error, Equatable, Sendable {
+        /// The setting's key.
+        public let setting: String
+        /// What was given.
+        public let value: String
+        /// The valid values, e.g. "[0, 1)".
+        public let allowed: String
+    }
+
+    /// A description of the first invalid setting, or nil when all are valid.
+    public var problem: String? {
+        for setting in Self.known {
+            var scratch = self
+            if let problem = setting.store(setting.value(in: self), &scratch) { return problem }
+        }
+        return nil
+    }
+
+    /// The settings as reports show them: `sequence_length 50, batch_rows 50, ...`,
+    /// then any unrecognised entries.
+    public var summary: String {
+        let known = Self.known.map { "\($0.key) \($0.display($0.value(in: self)))" }
+        let unknown = unrecognised.map { "\($0.key) \($0.value) (not known to this charrnn)" }
+        return (known + unknown).joined(separator: ", ")
     }
 }
 

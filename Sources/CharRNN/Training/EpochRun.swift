@@ -13,12 +13,9 @@
 /// What the caller asks of one epoch.
 public struct EpochRequest: Sendable {
     public var learningRate: Double
-    /// Settings given on the command line; nil fields keep the run's (or the defaults at the first epoch).
-    public var sequenceLength: Int?
-    public var batchRows: Int?
-    public var validationFraction: Double?
-    public var clipNorm: Double?
-    public var dropout: Double?
+    /// Settings given for this epoch, by key (TrainingSettings.known); a setting
+    /// not given keeps the run's (or its default at the first epoch).
+    public var given: [String: TrainingSettings.Value] = [:]
     /// Allows settings that differ from the run's recorded ones.
     public var changeSettings = false
     public var resetOptimizer = false
@@ -33,6 +30,14 @@ public struct EpochRequest: Sendable {
 
     public init(learningRate: Double) {
         self.learningRate = learningRate
+    }
+
+    /// Gives the setting stored at `property` for this epoch.
+    public mutating func set<T>(_ property: WritableKeyPath<TrainingSettings, T>, _ value: T) {
+        let setting = TrainingSettings.setting(property)
+        var scratch = TrainingSettings.defaults
+        scratch[keyPath: property] = value
+        given[setting.key] = setting.value(in: scratch)
     }
 }
 
@@ -52,7 +57,9 @@ public struct EpochOutcome: Sendable {
 
 public enum EpochError: Error, Equatable, CustomStringConvertible {
     case noModel
-    case settingsConflict(String)
+    /// A setting given for this epoch differs from the run's recorded one, and
+    /// changing it was not allowed (`EpochRequest.changeSettings`).
+    case settingsConflict(key: String, recorded: TrainingSettings.Value, given: TrainingSettings.Value)
     case invalidSetting(String)
     /// The checkpoint holds training settings from a newer charrnn.
     case unknownSettings([TrainingSettings.Entry])
@@ -72,36 +79,88 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
     /// More memory than the machine has.
     case tooMuchMemory(needed: UInt64, model: UInt64, available: UInt64)
 
-    public var description: String {
+    /// What went wrong, without the way forward.
+    public var problem: String {
         switch self {
         case .noModel:
-            "this is a vocab checkpoint with no model; HINT: make one with charrnn-init"
-        case .settingsConflict(let text), .invalidSetting(let text):
+            "this is a vocab checkpoint with no model"
+        case .settingsConflict(let key, let recorded, let given):
+            "this run was started with \(key) \(Self.display(key, recorded)); changing it to \(Self.display(key, given)) must be asked for"
+        case .invalidSetting(let text):
             text
         case .unknownSettings(let entries):
             "this checkpoint's training settings include \(entries.map(\.description).joined(separator: ", ")), "
-                + "which this charrnn does not know; HINT: train it with the charrnn that wrote it"
+                + "which this charrnn does not know"
         case .historyFull(let records):
-            "its history already holds \(records) epochs, the most a checkpoint can hold; "
-                + "HINT: --reset-history starts a new history with this epoch (the weights, ADAM's state and the settings are kept)"
+            "its history already holds \(records) epochs, the most a checkpoint can hold"
         case .epochNumberExhausted(let epoch):
-            "its last epoch is number \(epoch), the largest a checkpoint can hold; "
-                + "HINT: --reset-history starts a new history with this epoch as epoch 1 (the weights, ADAM's state and the settings are kept)"
+            "its last epoch is number \(epoch), the largest a checkpoint can hold"
         case .optimizerStepExhausted(let step, let steps):
-            "ADAM has taken \(step) steps, and the \(steps) of this epoch would take it past \(UInt64.max), the most a checkpoint can hold; "
-                + "HINT: --reset-optimizer starts ADAM afresh"
+            "ADAM has taken \(step) steps, and the \(steps) of this epoch would take it past \(UInt64.max), the most a checkpoint can hold"
         case .noOptimizerState(let epochs):
             "this model was trained for \(epochs) epoch\(epochs == 1 ? "" : "s"), but the checkpoint holds no optimizer state (OPTM), "
-                + "so ADAM would start afresh unannounced; HINT: add --reset-optimizer to start it afresh, which the history records"
+                + "so ADAM would start afresh unannounced"
         case .nonFiniteWeight(let tensor, let index, let value):
-            "the model's weight \(tensor)[\(index)] is \(value.isNaN ? "NaN" : "infinite"), which no training step can bring back; "
-                + "HINT: train from an earlier checkpoint"
+            "the model's weight \(tensor)[\(index)] is \(value.isNaN ? "NaN" : "infinite"), which no training step can bring back"
         case .unusableOptimizerState(let problem):
-            "ADAM's state cannot be trained on: \(problem); HINT: --reset-optimizer starts ADAM afresh"
+            "ADAM's state cannot be trained on: \(problem)"
         case .tooMuchMemory(let needed, let model, let available):
             "this epoch needs about \(formatBytes(needed)) of memory (\(formatBytes(model)) of it for the model and ADAM's state, "
-                + "which it holds several times over) and this machine has \(formatBytes(available)); "
-                + (model * 2 > needed ? "HINT: train a smaller model" : "HINT: lower --seq-length or --batch-rows (with --change-settings)")
+                + "which it holds several times over) and this machine has \(formatBytes(available))"
+        }
+    }
+
+    /// The way forward, or nil.
+    public var hint: TrainingHint? {
+        switch self {
+        case .noModel: .text("make one with charrnn-init")
+        case .settingsConflict(let key, _, let given): .changeSettings(key: key, given: given)
+        case .invalidSetting: nil
+        case .unknownSettings: .text("train it with the charrnn that wrote it")
+        case .historyFull: .resetHistory(epochOne: false)
+        case .epochNumberExhausted: .resetHistory(epochOne: true)
+        case .optimizerStepExhausted, .unusableOptimizerState: .resetOptimizer
+        case .noOptimizerState: .addResetOptimizer
+        case .nonFiniteWeight: .text("train from an earlier checkpoint")
+        case .tooMuchMemory(let needed, let model, _): model * 2 > needed ? .text("train a smaller model") : .shorterSequences
+        }
+    }
+
+    public var description: String { problem + (hint.map { "; HINT: \($0)" } ?? "") }
+
+    private static func display(_ key: String, _ value: TrainingSettings.Value) -> String {
+        TrainingSettings.setting(key: key)?.display(value) ?? "\(value)"
+    }
+}
+
+/// A way forward after a training error. The library says it in its own
+/// words (`description`); a command-line tool says it with its flags.
+public enum TrainingHint: Sendable, Equatable, CustomStringConvertible {
+    /// Start a new history with this epoch (as epoch 1 when `epochOne`).
+    case resetHistory(epochOne: Bool)
+    /// Start ADAM afresh.
+    case resetOptimizer
+    /// Start ADAM afresh, which the history records (the state is missing).
+    case addResetOptimizer
+    /// Allow the setting `key` to change to `given`.
+    case changeSettings(key: String, given: TrainingSettings.Value)
+    /// Shorter sequences or fewer rows.
+    case shorterSequences
+    /// A smaller learning rate, or clipping.
+    case lowerLearningRate
+    /// Advice that names no option.
+    case text(String)
+
+    public var description: String {
+        switch self {
+        case .resetHistory(let epochOne):
+            "start a new history with this epoch\(epochOne ? " as epoch 1" : "") (the weights, ADAM's state and the settings are kept)"
+        case .resetOptimizer: "start ADAM afresh"
+        case .addResetOptimizer: "start ADAM afresh, which the history records"
+        case .changeSettings(let key, _): "allow \(key) to change"
+        case .shorterSequences: "lower sequence_length or batch_rows"
+        case .lowerLearningRate: "lower the learning rate or keep clipping on"
+        case .text(let text): text
         }
     }
 }
@@ -109,7 +168,7 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
 /// An epoch, planned and checked before any training.
 public struct EpochPlan: Sendable {
     public let settings: TrainingSettings
-    /// Settings changed by an explicit flag ("--seq-length 25 -> 30").
+    /// Settings changed by an explicit request ("sequence_length 25 -> 30").
     public let changed: [String]
     /// The number the new history record gets.
     public let epoch: Int
@@ -138,22 +197,17 @@ extension Checkpoint {
         let base = training ?? .defaults
         var settings = base
         var changed: [String] = []
-        func apply<T: Equatable>(_ value: T?, _ keyPath: WritableKeyPath<TrainingSettings, T>, _ flag: String) throws {
-            guard let value, value != base[keyPath: keyPath] else { return }
+        for setting in TrainingSettings.known {
+            let recorded = setting.value(in: base)
+            guard let value = request.given[setting.key], value != recorded else { continue }
             if training != nil {
                 guard request.changeSettings else {
-                    throw EpochError.settingsConflict(
-                        "this run was started with \(flag) \(base[keyPath: keyPath]); to use \(value) now, add --change-settings")
+                    throw EpochError.settingsConflict(key: setting.key, recorded: recorded, given: value)
                 }
-                changed.append("\(flag) \(base[keyPath: keyPath]) -> \(value)")
+                changed.append("\(setting.key) \(setting.display(recorded)) -> \(setting.display(value))")
             }
-            settings[keyPath: keyPath] = value
+            if let problem = setting.store(value, &settings) { throw EpochError.invalidSetting(problem) }
         }
-        try apply(request.sequenceLength, \.sequenceLength, "--seq-length")
-        try apply(request.batchRows, \.batchRows, "--batch-rows")
-        try apply(request.validationFraction, \.validationFraction, "--val-fraction")
-        try apply(request.clipNorm, \.clipNorm, "--clip")
-        try apply(request.dropout, \.dropout, "--dropout")
         if let problem = settings.problem { throw EpochError.invalidSetting(problem) }
         return (settings, changed)
     }

@@ -72,14 +72,16 @@ public struct Divergence: Equatable, Sendable, CustomStringConvertible {
         self.value = value
     }
 
-    public var description: String {
+    public var description: String { problem + "; HINT: \(TrainingHint.lowerLearningRate)" }
+
+    /// What went wrong, without the way forward (`TrainingHint.lowerLearningRate`).
+    public var problem: String {
         let valueName = value.isNaN ? "NaN" : (value > 0 ? "infinite" : "-infinite")
         let epochText = epoch > 0 ? "epoch \(epoch), " : ""
         let place = quantity == .validationLoss
             ? "\(epochText)in validation after batch \(batch) of \(batches)"
             : "\(epochText)batch \(batch) of \(batches)"
-        return "training diverged at \(place): \(quantity.rawValue) is \(valueName); nothing written. "
-            + "HINT: lower --lr or keep --clip on"
+        return "training diverged at \(place): \(quantity.rawValue) is \(valueName); nothing written"
     }
 }
 
@@ -88,17 +90,29 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case textTooShort(characters: Int, needed: Int)
     case tooMuchMemory(needed: Double, available: Double)
 
-    public var description: String {
+    /// What went wrong, without the way forward.
+    public var problem: String {
         switch self {
         case .diverged(let divergence):
-            return divergence.description
+            return divergence.problem
         case .tooMuchMemory(let needed, let available):
             return "one training sequence needs \(format("%.1f", needed / 1_073_741_824)) GiB of buffers and this machine has "
-                + "\(format("%.1f", available / 1_073_741_824)) GiB; HINT: lower --seq-length or --batch-rows (with --change-settings)"
+                + "\(format("%.1f", available / 1_073_741_824)) GiB"
         case .textTooShort(let characters, let needed):
             return "the training part has \(characters) character\(characters == 1 ? "" : "s"); training needs at least \(needed)"
         }
     }
+
+    /// The way forward, or nil.
+    public var hint: TrainingHint? {
+        switch self {
+        case .diverged: .lowerLearningRate
+        case .tooMuchMemory: .shorterSequences
+        case .textTooShort: nil
+        }
+    }
+
+    public var description: String { problem + (hint.map { "; HINT: \($0)" } ?? "") }
 
     /// The same error with the epoch number filled in.
     func inEpoch(_ epoch: Int) -> TrainingError {
