@@ -55,9 +55,17 @@ MAPPING_VERSION = "1"
 DTYPES = {"F32": (torch.float32, 4), "F64": (torch.float64, 8), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2),
           "I64": (torch.int64, 8), "I32": (torch.int32, 4), "I16": (torch.int16, 2), "I8": (torch.int8, 1),
           "U8": (torch.uint8, 1), "BOOL": (torch.bool, 1)}
-DEFAULT_SETTINGS = {"sequence_length": 50, "batch_rows": 50, "validation_fraction": 0.05, "clip_norm": 5.0, "dropout": 0.0}
-SETTING_TYPES = {"sequence_length": "u64", "batch_rows": "u64", "validation_fraction": "f64", "clip_norm": "f64",
-                 "dropout": "f64"}
+# The training settings charrnn declares (`charrnn-epoch --list-settings`: key, flag, type, first-epoch default);
+# Tests/CLITests/SettingsDeclarationTests.swift checks that this table is exactly that list.
+SETTINGS = [
+    ("sequence_length", "--seq-length", "u64", 50),
+    ("batch_rows", "--batch-rows", "u64", 50),
+    ("validation_fraction", "--val-fraction", "f64", 0.05),
+    ("clip_norm", "--clip", "f64", 5.0),
+    ("dropout", "--dropout", "f64", 0.0),
+]
+DEFAULT_SETTINGS = {key: default for key, _, _, default in SETTINGS}
+SETTING_TYPES = {key: kind for key, _, kind, _ in SETTINGS}
 
 
 def fail(message):
@@ -379,8 +387,7 @@ def score(args):
 
 def resolve_settings(run, args):
     """The run's settings, or charrnn-epoch's defaults and the flags for a model never trained."""
-    flags = {"sequence_length": args.seq_length, "batch_rows": args.batch_rows,
-             "validation_fraction": args.val_fraction, "clip_norm": args.clip, "dropout": args.dropout}
+    flags = {key: getattr(args, flag[2:].replace("-", "_")) for key, flag, _, _ in SETTINGS}
     if run.settings is None:
         settings = dict(DEFAULT_SETTINGS)
         settings.update({k: v for k, v in flags.items() if v is not None})
@@ -479,9 +486,8 @@ def main():
         p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     t.add_argument("--lr", type=float, required=True, help="ADAM learning rate for this epoch")
     t.add_argument("-o", "--output", help="where to write the trained model (default: over --model, atomically)")
-    for flag, kind in (("--seq-length", int), ("--batch-rows", int), ("--val-fraction", float), ("--clip", float),
-                       ("--dropout", float)):
-        t.add_argument(flag, type=kind, help="first epoch only (the file has no settings yet); default as charrnn-epoch")
+    for _, flag, kind, _ in SETTINGS:
+        t.add_argument(flag, type=int if kind == "u64" else float, help="first epoch only (the file has no settings yet); default as charrnn-epoch")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
