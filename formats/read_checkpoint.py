@@ -397,7 +397,7 @@ def settings_from(entries, tag, ck):
             raise Refused("section %s: key '%s' has type %s where %s is expected"
                           % (tag, key, TYPE_NAMES[have], TYPE_NAMES[code]))
         if not valid(value):
-            raise Refused("section %s: %s %s %s" % (tag, key.replace("_", " "), value_text(code, value), limits))
+            raise Refused("section %s: %s %s %s" % (tag, key, value_text(code, value), limits))
         training[key] = value
     training["unknown_keys"] = [{"key": key, "type": TYPE_NAMES[code], "value": value}
                                 for key, (code, value) in entries.items()]

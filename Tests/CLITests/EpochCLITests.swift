@@ -83,7 +83,7 @@ import Testing
         let changed = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--seq-length", "30", "--change-settings", "--reset-optimizer",
                                                       "e2.ckpt", "-o", "e3.ckpt"], directory: directory)
         #expect(changed.status == 0)
-        #expect(changed.stderrLines.first == "charrnn-epoch: settings changed: --seq-length 25 -> 30")
+        #expect(changed.stderrLines.first == "charrnn-epoch: settings changed: sequence_length 25 -> 30")
         let e3 = try Self.checkpoint(directory, "e3.ckpt")
         #expect(e3.training?.sequenceLength == 30)
         #expect(e3.history[2].flags == [.settingsChanged, .optimizerReset])

@@ -44,7 +44,7 @@ import Testing
     static let optmHeader = hex("01 00 00 00 00 00 00 00  CD CC CC CC CC CC EC 3F  2B 87 16 D9 CE F7 EF 3F  3A 8C 30 E2 8E 79 45 3E")
     static let moments = [UInt8](repeating: 0, count: 8 * 21)
 
-    /// TSET: sequence length 2, 1 row, validation 0.0, clip 5.0.
+    /// TSET: sequence_length 2, 1 row, validation 0.0, clip 5.0.
     static let tsetContent = hex("02 00 00 00  01 00 00 00  00 00 00 00 00 00 00 00  00 00 00 00 00 00 14 40")
 
     /// A file up to and including the weights of the rnn above.
@@ -362,26 +362,26 @@ import Testing
         func file(_ content: String) -> [UInt8] { Self.fileHeader + Self.alph + Self.section("TSET", payload: hex(content)) + Self.end }
         let zero = "00 00 00 00 00 00 00 00", five = "00 00 00 00 00 00 14 40"
         expect(file("00 00 00 00  01 00 00 00  \(zero) \(five)"),
-               throws: .invalid(tag: "TSET", reason: "sequence length 0 is outside 1...1048576"),
-               "section TSET: sequence length 0 is outside 1...1048576")
+               throws: .invalid(tag: "TSET", reason: "sequence_length 0 is outside 1...1048576"),
+               "section TSET: sequence_length 0 is outside 1...1048576")
         expect(file("01 00 10 00  01 00 00 00  \(zero) \(five)"),
-               throws: .invalid(tag: "TSET", reason: "sequence length 1048577 is outside 1...1048576"),
-               "section TSET: sequence length 1048577 is outside 1...1048576")
+               throws: .invalid(tag: "TSET", reason: "sequence_length 1048577 is outside 1...1048576"),
+               "section TSET: sequence_length 1048577 is outside 1...1048576")
         expect(file("02 00 00 00  00 00 00 00  \(zero) \(five)"),
-               throws: .invalid(tag: "TSET", reason: "batch rows 0 is outside 1...1048576"),
-               "section TSET: batch rows 0 is outside 1...1048576")
+               throws: .invalid(tag: "TSET", reason: "batch_rows 0 is outside 1...1048576"),
+               "section TSET: batch_rows 0 is outside 1...1048576")
         expect(file("02 00 00 00  01 00 00 00  00 00 00 00 00 00 F0 3F  \(five)"),
-               throws: .invalid(tag: "TSET", reason: "validation fraction 1.0 is outside [0, 1)"),
-               "section TSET: validation fraction 1.0 is outside [0, 1)")
+               throws: .invalid(tag: "TSET", reason: "validation_fraction 1.0 is outside [0, 1)"),
+               "section TSET: validation_fraction 1.0 is outside [0, 1)")
         expect(file("02 00 00 00  01 00 00 00  00 00 00 00 00 00 F8 7F  \(five)"),
-               throws: .invalid(tag: "TSET", reason: "validation fraction nan is outside [0, 1)"),
-               "section TSET: validation fraction nan is outside [0, 1)")
+               throws: .invalid(tag: "TSET", reason: "validation_fraction nan is outside [0, 1)"),
+               "section TSET: validation_fraction nan is outside [0, 1)")
         expect(file("02 00 00 00  01 00 00 00  \(zero)  00 00 00 00 00 00 F0 BF"),
-               throws: .invalid(tag: "TSET", reason: "clip norm -1.0 is not a finite number >= 0"),
-               "section TSET: clip norm -1.0 is not a finite number >= 0")
+               throws: .invalid(tag: "TSET", reason: "clip_norm -1.0 is not a finite number >= 0"),
+               "section TSET: clip_norm -1.0 is not a finite number >= 0")
         expect(file("02 00 00 00  01 00 00 00  \(zero)  00 00 00 00 00 00 F0 7F"),
-               throws: .invalid(tag: "TSET", reason: "clip norm inf is not a finite number >= 0"),
-               "section TSET: clip norm inf is not a finite number >= 0")
+               throws: .invalid(tag: "TSET", reason: "clip_norm inf is not a finite number >= 0"),
+               "section TSET: clip_norm inf is not a finite number >= 0")
     }
 
     @Test func error23History() {
@@ -470,17 +470,17 @@ import Testing
                "section TSKV: key 'clip_norm' has type u64 where f64 is expected")
         let seq = "0F 73 65 71 75 65 6E 63 65 5F 6C 65 6E 67 74 68  01"
         expect(file("04 00 00 00 \(rows) \(clip) \(seq) 00 00 00 00 00 00 00 00 \(fraction)"),
-               throws: .invalid(tag: "TSKV", reason: "sequence length 0 is outside 1...1048576"),
-               "section TSKV: sequence length 0 is outside 1...1048576")
+               throws: .invalid(tag: "TSKV", reason: "sequence_length 0 is outside 1...1048576"),
+               "section TSKV: sequence_length 0 is outside 1...1048576")
         expect(file("04 00 00 00 \(rows) \(clip) \(seq) FF FF FF FF FF FF FF FF \(fraction)"),
-               throws: .invalid(tag: "TSKV", reason: "sequence length 18446744073709551615 is outside 1...1048576"),
-               "section TSKV: sequence length 18446744073709551615 is outside 1...1048576")
+               throws: .invalid(tag: "TSKV", reason: "sequence_length 18446744073709551615 is outside 1...1048576"),
+               "section TSKV: sequence_length 18446744073709551615 is outside 1...1048576")
         expect(file("04 00 00 00 \(rows) \(clip) \(length)  \(fraction.dropLast(23)) 00 00 00 00 00 00 F8 7F"),
-               throws: .invalid(tag: "TSKV", reason: "validation fraction nan is outside [0, 1)"),
-               "section TSKV: validation fraction nan is outside [0, 1)")
+               throws: .invalid(tag: "TSKV", reason: "validation_fraction nan is outside [0, 1)"),
+               "section TSKV: validation_fraction nan is outside [0, 1)")
         expect(file("04 00 00 00 \(rows)  09 63 6C 69 70 5F 6E 6F 72 6D  02  00 00 00 00 00 00 F0 BF \(length) \(fraction)"),
-               throws: .invalid(tag: "TSKV", reason: "clip norm -1.0 is not a finite number >= 0"),
-               "section TSKV: clip norm -1.0 is not a finite number >= 0")
+               throws: .invalid(tag: "TSKV", reason: "clip_norm -1.0 is not a finite number >= 0"),
+               "section TSKV: clip_norm -1.0 is not a finite number >= 0")
 
         // Its place and size: after TSET never, with TSET never, at most 64 KiB.
         let tskv = Self.section("TSKV", payload: hex("04 00 00 00 \(rows) \(clip) \(length) \(fraction)"))

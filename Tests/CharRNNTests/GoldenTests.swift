@@ -144,7 +144,7 @@ import Testing
         let huge = BatchLayout(length: 100_000_000, batchRows: 1_000_000, sequenceLength: 1_000_000)
         let problem = Trainer.memoryProblem(config: config, batches: huge, withGradients: true, availableBytes: 24e9)
         #expect(problem != nil)
-        #expect(problem?.description.contains("HINT: lower --seq-length or --batch-rows") == true)
+        #expect(problem?.hint == .shorterSequences)
         // Rows shorter than the sequence length cap the buffers at the row length.
         #expect(BatchLayout(length: 100, batchRows: 10, sequenceLength: 1_000_000).maxSteps == 10)
     }

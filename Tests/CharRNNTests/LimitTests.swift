@@ -70,7 +70,7 @@ import Testing
         let count = base.model!.layout.parameterCount
         #expect(refusal { $0.optimizer!.v.removeLast() } == .sectionLengthMismatch(tag: "OPTM", expected: 32 + 8 * count, actual: UInt64(32 + 8 * count - 4)))
         #expect(refusal { $0.optimizer!.beta2 = .nan } == .invalid(tag: "OPTM", reason: "beta2 = nan is outside [0, 1)"))
-        #expect(refusal { $0.training!.batchRows = 0 } == .invalid(tag: "TSKV", reason: "batch rows 0 is outside 1...1048576"))
+        #expect(refusal { $0.training!.batchRows = 0 } == .invalid(tag: "TSKV", reason: "batch_rows 0 is outside 1...1048576"))
         // Notes: 1 MiB is the limit of what they encode to ("k=" and a newline around each value).
         let fits = String(repeating: "x", count: (1 << 20) - 3)
         #expect(refusal { $0.metadata = [("k", fits)] } == nil)

@@ -265,13 +265,6 @@ public enum CheckpointReport {
         try sink.write(out.bytes)
     }
 
-    /// One record as the text table and the TSV show it, field by field (see historyFields).
-    static func historyRow(_ record: EpochRecord) -> [String] {
-        let cells = HistoryCells()
-        cells.fill(record)
-        return (0..<historyFields.count).map { String(decoding: cells.cell($0), as: UTF8.self) }
-    }
-
     /// One record's cells, one after the other, in the order of historyFields:
     /// epoch, lr (%.6g), train and validation nats, train and validation bits
     /// (%.4f, "-" without validation), chars/s (%.0f) and seconds (%.1f) ("-"

@@ -163,11 +163,6 @@ public final class OutputTarget {
 
     public var name: String { path ?? "<stdout>" }
 
-    /// Refuses to write binary data to a terminal, as gzip does: standard output or `-o /dev/tty`.
-    public func checkNotTerminal() throws {
-        try prepare()
-    }
-
     /// Claims the output before any work (see the type's comment), refusing a
     /// terminal, a directory, a place where no file can be created, and any of
     /// `texts` (the tool's input texts, which the result would replace).

@@ -12,7 +12,7 @@
 //             k-block is one more pass over C: twice kc (measured on Zen 4 with
 //             LSTM 512: 512 was 5% faster than 256).
 //   mc        an A block, mc x packed kc floats, in a quarter of L2
-//             (1 MB: 120; 512 KB: 60); 30-240 measured alike on Zen 4.
+//             (1 MB: 125; 512 KB: 60); 30-240 measured alike on Zen 4.
 //   nc        a packed B block, kc x nc floats, in half of L2 (1 MB: 512; 512 KB: 256).
 // Each is kept within [16, 1024], mc a multiple of 5 and nc of 16.
 
@@ -52,7 +52,7 @@ public struct GEMMBlocking: Equatable, Sendable, CustomStringConvertible {
                   blockColumns: max(16, clamp(l2 / 2 / (depth * 4), multiple: 16)))
     }
 
-    /// "kc 256, packed kc 512, mc 120, nc 512".
+    /// "kc 256, packed kc 512, mc 125, nc 512".
     public var description: String {
         "kc \(unpackedDepth), packed kc \(packedDepth), mc \(blockRows), nc \(blockColumns)"
     }

@@ -56,12 +56,6 @@ internal func simdFloat(bitPattern bits: SIMD8<Int32>) -> SIMD8<Float> {
     unsafeBitCast(bits, to: SIMD8<Float>.self)
 }
 
-/// |x| by clearing the sign bit (vandps), which keeps NaN a NaN.
-@usableFromInline @inline(__always)
-internal func simdMagnitude(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    simdFloat(bitPattern: simdBitPattern(x) & 0x7FFF_FFFF)
-}
-
 // MARK: - exp
 
 /// e^x for each lane.
