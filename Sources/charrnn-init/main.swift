@@ -78,8 +78,7 @@ struct Init: CharRNNTool {
 
     func validate() throws {
         guard CellKind(name: cell) != nil else {
-            let names = CellKind.allCases.map(\.description)
-            throw ValidationError("--cell must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not '\(cell)'")
+            throw ValidationError("--cell must be \(CellKind.nameList), not '\(cell)'")
         }
         _ = try hiddenSizes()
     }

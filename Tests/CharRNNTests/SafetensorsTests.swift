@@ -177,7 +177,7 @@ import Testing
             let count = 2 * cell.gateCount
             let extra = (0..<count).map { Float($0 + 1) * 0.25 }
             file.tensors[hh] = .init(name: "rnn.bias_hh_l0", shape: [count], floats: extra[...])
-            if cell.cell == GRUCell.self {
+            if cell.type == GRUCell.self {
                 #expect(Self.conversionError(file)?.contains("b_hn") == true)
                 var rz = extra
                 rz[4] = 0
