@@ -21,7 +21,7 @@ import Testing
         #expect(try decoded.encoded() == bytes)
     }
 
-    @Test(arguments: CellKind.allCases)
+    @Test(arguments: CellKind.tested)
     func largeModelRoundTripsCompressed(cell: CellKind) throws {
         let alphabet = try Alphabet(text: (0x20..<0x7F).map { UInt32($0) })
         let config = ModelConfig(cell: cell, hiddenSizes: [64, 32], alphabetSize: alphabet.count, seed: 3)
