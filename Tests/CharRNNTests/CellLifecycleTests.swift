@@ -25,15 +25,24 @@ import Testing
         try text.withUnsafeBufferPointer { try trainer.trainEpoch($0, settings: settings, stop: 8, learningRate: 0.01) }
     }
 
+    /// The trainer's state as a checkpoint after `epochs`, whose history the optimizer's step needs.
+    static func checkpoint(_ trainer: Trainer, epochs: [EpochStatistics]) -> Checkpoint {
+        let history = epochs.enumerated().map { index, statistics in
+            EpochRecord(epoch: index + 1, flags: [.timingOmitted], learningRate: 0.01, trainLoss: statistics.meanLoss,
+                        validationLoss: .nan, charsPerSecond: 0, seconds: 0, textHash: 1, textLength: UInt64(text.count),
+                        optimizerStep: UInt64(epochs[...index].map(\.batches).reduce(0, +)))
+        }
+        return Checkpoint(alphabet: alphabet, model: trainer.model, optimizer: trainer.optimizerState, training: settings,
+                          history: history)
+    }
+
     @Test(arguments: CellKind.tested)
     func trainsResumesFromItsCheckpointSamplesAndConverts(cell: CellKind) throws {
         let config = ModelConfig(cell: cell, hiddenSizes: [10, 7], alphabetSize: Self.alphabet.count, seed: 3)
         let initial = Model(initialising: config)
         let straight = Trainer(model: initial, optimizer: AdamState(parameterCount: initial.layout.parameterCount), threads: 2)
         let first = try Self.epoch(straight)
-        let saved = Checkpoint(alphabet: Self.alphabet, model: straight.model, optimizer: straight.optimizerState,
-                               training: Self.settings)
-        let bytes = try saved.encoded()
+        let bytes = try Self.checkpoint(straight, epochs: [first]).encoded()
         let second = try Self.epoch(straight)
         #expect(first.meanLoss.isFinite && second.meanLoss < first.meanLoss, "\(cell): \(first.meanLoss) then \(second.meanLoss)")
 
@@ -58,8 +67,7 @@ import Testing
         #expect(symbols.allSatisfy { (0..<Self.alphabet.count).contains($0) } && symbols == sample())
 
         // safetensors and back: the same checkpoint, byte for byte.
-        let trained = Checkpoint(alphabet: Self.alphabet, model: resumed.model, optimizer: resumed.optimizerState,
-                                 training: Self.settings)
+        let trained = Self.checkpoint(resumed, epochs: [first, again])
         let file = trained.safetensors()
         #expect(Set(file.tensors.map(\.name)).count == file.tensors.count, "\(cell): two tensors share a PyTorch name")
         let back = try Checkpoint(safetensors: Safetensors(decoding: file.encoded()))
