@@ -11,6 +11,7 @@ enum TestCells {
     /// Registers the test cells, once per process.
     static let registered: Void = {
         // One line per test cell.
+        CellRegistry.register(LinearRNNCell.self)
     }()
 }
 
