@@ -53,7 +53,7 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
 
     public func zeroState(rows: Int) -> [ReferenceLayerState<S>] {
         config.hiddenSizes.map { hidden in
-            ReferenceLayerState(vectors: (0..<config.cell.cell.stateCount).map { _ in [S](repeating: 0, count: rows * hidden) })
+            ReferenceLayerState(vectors: (0..<config.cell.type.stateCount).map { _ in [S](repeating: 0, count: rows * hidden) })
         }
     }
 
@@ -73,7 +73,7 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
     public func run(_ batch: ReferenceBatch, state: [ReferenceLayerState<S>], lossScale: S,
                     dropout: [[[S]]]? = nil) -> Result {
         let T = batch.steps, R = batch.rows, N = config.alphabetSize
-        var layers = layout.layers.map { ReferenceLayer(cell: config.cell.cell, tensors: $0, parameters: parameters) }
+        var layers = layout.layers.map { ReferenceLayer(cell: config.cell.type, tensors: $0, parameters: parameters) }
         var finalState = state
         // The input of each layer per step, (R x I) flattened: one-hot symbols for the first.
         var current: [[S]] = (0..<T).map { t in

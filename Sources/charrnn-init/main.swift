@@ -19,7 +19,9 @@ struct Init: CharRNNTool {
             Glorot-uniform weights and recurrent biases, LSTM forget-gate bias 1, Dense \
             bias 0 (gate order: input, forget, cell, output). The same seed gives the \
             same weights on every machine, and a byte-identical checkpoint with the same zlib.
-            """,
+
+            Cells (--cell):
+            """ + CellKind.allCases.map { "\n  \($0.name)\(String(repeating: " ", count: max(1, 7 - $0.name.count)))\($0.type.summary)" }.joined(),
         version: CharRNNVersion.line(tool: "charrnn-init"))
 
     static let examples = [
@@ -78,8 +80,7 @@ struct Init: CharRNNTool {
 
     func validate() throws {
         guard CellKind(name: cell) != nil else {
-            let names = CellKind.allCases.map(\.description)
-            throw ValidationError("--cell must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), not '\(cell)'")
+            throw ValidationError("--cell must be \(CellKind.nameList), not '\(cell)'")
         }
         _ = try hiddenSizes()
     }

@@ -61,12 +61,12 @@ import Testing
     }
 
     /// formats/read_checkpoint.py was written from formats/checkpoint.md alone: it must read
-    /// what the tools write and agree with the Swift reader on every value.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
-    func independentReaderAgrees() throws {
+    /// what the tools write, of every cell, and agree with the Swift reader on every value.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")), arguments: CellKind.allCases)
+    func independentReaderAgrees(cell: CellKind) throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try EpochCLITests.prepare(directory, cell: "gru", hidden: "6,5")
+        try EpochCLITests.prepare(directory, cell: cell.name, hidden: "6,5")
         try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "10", "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
         let reader = Tools.repository.appendingPathComponent("formats/read_checkpoint.py").path
         for name in ["v.ckpt", "e0.ckpt", "e1.ckpt"] {
@@ -88,6 +88,7 @@ import Testing
                 #expect(json["model"] is NSNull)
                 continue
             }
+            #expect((json["model"] as! [String: Any])["cell"] as? String == cell.name, "\(name)")
             let tensors = (json["model"] as! [String: Any])["tensors"] as! [[String: Any]]
             // Matrices come as lists of rows.
             func flatten(_ value: Any) -> [Float] {

@@ -267,6 +267,12 @@ import Testing
                "section ALPH: too short to hold the stop index")
     }
 
+    /// The cells the reader names, every registered one ("1 rnn, 2 lstm, 3 gru, 4 mlstm"
+    /// and the tests' own); CellRegistryTests holds the registry to the specification's table.
+    static var knownCells: String {
+        CellKind.tested.map { "\($0.rawValue) \($0)" }.joined(separator: ", ")
+    }
+
     @Test func error19Model() {
         func file(_ content: String) -> [UInt8] {
             Self.fileHeader + Self.alph + Self.section("MODL", payload: hex(content)) + Self.end
@@ -274,8 +280,8 @@ import Testing
         let seed = "07 00 00 00 00 00 00 00"
         // Code 4 became mlstm in format 1.1; 99 is unknown.
         expect(file("63 00 00 00  01 00 00 00  \(seed)  03 00 00 00  01 00 00 00  02 00 00 00"),
-               throws: .invalid(tag: "MODL", reason: "unknown cell kind code 99 (known: 1 rnn, 2 lstm, 3 gru, 4 mlstm)"),
-               "section MODL: unknown cell kind code 99 (known: 1 rnn, 2 lstm, 3 gru, 4 mlstm)")
+               throws: .invalid(tag: "MODL", reason: "unknown cell kind code 99 (known: \(Self.knownCells))"),
+               "section MODL: unknown cell kind code 99 (known: \(Self.knownCells))")
         expect(file("01 00 00 00  02 00 00 00  \(seed)  03 00 00 00  01 00 00 00  02 00 00 00"),
                throws: .invalid(tag: "MODL", reason: "unknown initialiser code 2 (known: 1 flux-glorot-uniform)"),
                "section MODL: unknown initialiser code 2 (known: 1 flux-glorot-uniform)")

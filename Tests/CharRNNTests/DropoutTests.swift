@@ -33,7 +33,9 @@ import Testing
         }
     }
 
-    static let cases: [(CellKind, [Int])] = [(.lstm, [4, 3]), (.gru, [5, 3]), (.rnn, [6]), (.mlstm, [4, 3])]
+    static let listed: [(CellKind, [Int])] = [(.lstm, [4, 3]), (.gru, [5, 3]), (.rnn, [6]), (.mlstm, [4, 3])]
+    /// The listed cases, then one for every other cell (a new one, a test's).
+    static let cases = listed + CellKind.tested.filter { cell in !listed.contains { $0.0 == cell } }.map { ($0, [4, 3]) }
 
     @Test(arguments: 0..<cases.count)
     func backwardWithAFixedMaskMatchesFiniteDifferences(caseIndex: Int) {

@@ -41,7 +41,7 @@ import Testing
         #expect(whole == split)
     }
 
-    @Test(arguments: CellKind.allCases)
+    @Test(arguments: CellKind.tested)
     func twoThreadsGiveTheSameLogits(cell: CellKind) {
         let model = Model(initialising: ModelConfig(cell: cell, hiddenSizes: [100, 70], alphabetSize: 30, seed: 2))
         let one = InferenceNetwork(model, threads: 1), two = InferenceNetwork(model, threads: 2)

@@ -52,10 +52,13 @@ import Testing
         }
     }
 
-    static let cases: [(CellKind, [Int])] = [
+    static let listed: [(CellKind, [Int])] = [
         (.lstm, [4, 3]), (.gru, [4, 3]), (.rnn, [5, 3]), (.lstm, [9]), (.gru, [10, 11]), (.rnn, [17]),
         (.mlstm, [4, 3]), (.mlstm, [9, 10]),
     ]
+    /// The listed cases, then two for every other cell (a new one, a test's).
+    static let cases = listed + CellKind.tested.filter { cell in !listed.contains { $0.0 == cell } }
+        .flatMap { [($0, [4, 3]), ($0, [9])] }
 
     @Test(arguments: 0..<cases.count)
     func referenceBackwardMatchesFiniteDifferences(caseIndex: Int) {

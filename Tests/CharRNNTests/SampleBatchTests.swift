@@ -61,7 +61,7 @@ import Testing
 
     final class Sink { var symbols: [Int] = [] }
 
-    @Test(arguments: CellKind.allCases)
+    @Test(arguments: CellKind.tested)
     func eachSampleIsItsSingleStream(cell: CellKind) throws {
         let model = Self.model(cell)
         for (rule, prime, stopAtStop) in [(SamplingRule(), [Int](), false), (SamplingRule(temperature: 0.7, topK: 4), [1, 2, 3], false),

@@ -23,7 +23,7 @@ import Testing
     /// "ab c\nxba\n\ncab": x is not in the alphabet.
     static let text = Array("ab c\nxba\n\ncab".unicodeScalars.map(\.value))
 
-    @Test(arguments: CellKind.allCases)
+    @Test(arguments: CellKind.tested)
     func figuresMatchTheReferenceNetwork(cell: CellKind) {
         let model = Self.model(cell)
         let analysis = TextAnalysis.analyse(Self.text, alphabet: Self.alphabet, model: model, unit: (layer: 1, index: 3))

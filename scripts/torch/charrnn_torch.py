@@ -163,16 +163,22 @@ class MLSTM(nn.Module):
         return torch.stack(outputs), (h.unsqueeze(0), c.unsqueeze(0))
 
 
+# charrnn's cells (charrnn.cell): the module of one layer, made as module(inputs, hidden), and the
+# state vectors it carries, 1 (h) or 2 (h, c). nn.LSTM's gates i, f, g, o and nn.GRU's r, z, n are
+# charrnn's (Flux's) order; b_hh = 0 makes nn.GRU charrnn's GRU; nn.RNN's nonlinearity is tanh.
+# The library tests (CellRegistryTests) hold this table to charrnn's CellRegistry.
+CELLS = {
+    "rnn": (nn.RNN, 1),
+    "lstm": (nn.LSTM, 2),
+    "gru": (nn.GRU, 1),
+    "mlstm": (MLSTM, 2),
+}
+
+
 def make_layer(cell, inputs, hidden):
-    if cell == "lstm":
-        return nn.LSTM(inputs, hidden)   # gates i, f, g, o: charrnn's (Flux's) order
-    if cell == "gru":
-        return nn.GRU(inputs, hidden)    # gates r, z, n: charrnn's order; b_hh = 0 makes it charrnn's GRU
-    if cell == "rnn":
-        return nn.RNN(inputs, hidden, nonlinearity="tanh")
-    if cell == "mlstm":
-        return MLSTM(inputs, hidden)
-    fail(f"unknown cell '{cell}'")
+    if cell not in CELLS:
+        fail(f"unknown cell '{cell}' (this script knows {', '.join(CELLS)})")
+    return CELLS[cell][0](inputs, hidden)
 
 
 class CharRNN(nn.Module):
@@ -200,7 +206,7 @@ class CharRNN(nn.Module):
 
     def zero_state(self, rows, device):
         zeros = [torch.zeros(1, rows, h, device=device) for h in self.hidden]
-        return [(z, z.clone()) for z in zeros] if self.cell in ("lstm", "mlstm") else zeros
+        return [(z, z.clone()) for z in zeros] if CELLS[self.cell][1] == 2 else zeros
 
     def forward(self, x, state, masks=None):
         """x (T, R) symbol indices -> logits (T, R, N) and the new state; masks[l] (T, R, H_l) or None."""

@@ -22,7 +22,7 @@ extension ModelConfig {
         let layout = ParameterLayout(self)
         var rows: [LayerParameters] = layout.layers.map { layer in
             LayerParameters(name: "layer\(layer.index + 1)", shape: "\(cell)(\(layer.inputSize), \(layer.hidden))",
-                            formula: cell.cell.formula(input: layer.inputSize, hidden: layer.hidden),
+                            formula: cell.type.formula(input: layer.inputSize, hidden: layer.hidden),
                             count: layer.tensors.reduce(0) { $0 + $1.count })
         }
         let last = hiddenSizes.last!

@@ -11,10 +11,11 @@
 
 extension Checkpoint {
     /// The version the writer stamps: 1.1, or the minor that added the newest
-    /// setting it writes (1.2 with dropout); at least the version it was read
+    /// thing it writes, its model's cell (`RecurrentCell.formatMinorVersion`)
+    /// or a setting (1.2 with dropout); at least the version it was read
     /// with when it carries settings this charrnn does not know.
     public var stampedVersion: (major: UInt16, minor: UInt16) {
-        var minor = max(CheckpointFormat.version.minor, training?.minorVersion ?? 0)
+        var minor = max(CheckpointFormat.version.minor, model?.config.cell.formatMinorVersion ?? 0, training?.minorVersion ?? 0)
         if training?.unrecognised.isEmpty == false, formatVersion.major == CheckpointFormat.version.major {
             minor = max(minor, formatVersion.minor)
         }

@@ -33,16 +33,14 @@ public enum SafetensorsMapping {
     public static let version = "1"
     public static let optimizerPrefixes = (m: "optimizer.exp_avg.", v: "optimizer.exp_avg_sq.")
 
-    /// The PyTorch name of a charrnn tensor of recurrent layer `layer` (0-based).
+    /// The PyTorch name of a charrnn tensor of recurrent layer `layer` (0-based), as the cell declares it.
     public static func torchName(cell: CellKind, tensor: String, layer: Int) -> String {
-        let names: [String: String] = ["Wi": "weight_ih", "b": "bias_ih", "Wmx": "weight_im", "Wmh": "weight_hm",
-                                       "Wh": cell.cell == MLSTMCell.self ? "weight_mh" : "weight_hh"]
-        return "rnn.\(names[tensor] ?? tensor)_l\(layer)"
+        "rnn.\(cell.torch.names[tensor] ?? tensor)_l\(layer)"
     }
 
-    /// Whether PyTorch has a module for the cell (then each layer also gets a zero bias_hh).
+    /// Whether the cell's PyTorch module has a second bias (then each layer also gets a zero bias_hh).
     public static func hasTorchModule(_ cell: CellKind) -> Bool {
-        [RNNCell.code, LSTMCell.code, GRUCell.code].contains(cell.rawValue)
+        cell.torch.secondBias != nil
     }
 
     /// Every layout tensor's PyTorch name, in layout order.
@@ -242,11 +240,11 @@ extension Checkpoint {
                     if byName[second] != nil {
                         let extra = try take(second, shape: spec.shape)
                         let hidden = spec.count / cell.gateCount
+                        let foldable = cell.torch.secondBias!.foldableBlocks
                         for (index, value) in extra.enumerated() where value != 0 {
                             // GRU: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); b_hn cannot move out of r * (...).
-                            if cell.cell == GRUCell.self, index >= 2 * hidden {
-                                throw Failure("\(second)[\(index)] is \(value): a GRU's b_hn sits inside r * (W_hn h + b_hn), "
-                                              + "which charrnn's GRU (one bias, outside the product) cannot hold; it must be 0")
+                            if !foldable.contains(index / hidden) {
+                                throw Failure("\(second)[\(index)] is \(value): \(cell.torch.secondBias!.refusal)")
                             }
                             values[index] += value
                         }

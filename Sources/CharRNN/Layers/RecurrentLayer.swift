@@ -2,8 +2,9 @@
 // every cell shares lives here: the input projection (one product over the
 // whole sequence, or a row gather of the one-hot symbols in the first layer),
 // the bias, and the gradients that flow back through the projection (dWx, db,
-// dx), each batched over the sequence. The time loop, the state and any other
-// buffers belong to the cell's training layer (Cell.swift, Layers/Cells).
+// dx), each batched over the sequence. The time loop and the state history
+// are the engine's (TrainingEngine.swift), the steps and any other buffers the
+// cell's (Layers/Cells).
 //
 // Shapes, for R rows, T <= maxSteps steps, I inputs, H units, P projection columns:
 //   projection   (T, R, P)   X Wx^T + b, then whatever the cell keeps there
@@ -35,15 +36,15 @@ public final class PackedRecurrentMatrix: @unchecked Sendable {
 }
 
 /// The packs of a cell whose step multiplies one recurrent matrix, Wh (rnn, lstm, gru).
-final class RecurrentMatrixWeights: CellPackedWeights, @unchecked Sendable {
+public final class RecurrentMatrixWeights: CellPackedWeights, @unchecked Sendable {
     let wh: PackedRecurrentMatrix
 
     init(_ wh: TensorSpec, parameters: UnsafeMutablePointer<Float>) {
         self.wh = PackedRecurrentMatrix(wh, parameters: parameters)
     }
 
-    func repackForward() { wh.repackForward() }
-    func repackBackward() { wh.repackBackward() }
+    public func repackForward() { wh.repackForward() }
+    public func repackBackward() { wh.repackBackward() }
 }
 
 /// Per-shard buffers and passes of one recurrent layer.
@@ -66,7 +67,7 @@ final class RecurrentLayer {
     let mask: FloatBuffer?
     let dropped: FloatBuffer?
 
-    init(_ layer: LayerTensors, packed: any CellPackedWeights, rows: Int, maxSteps: Int, dropout: Bool = false) {
+    init(_ layer: LayerTensors, weights: any LayerWeights, rows: Int, maxSteps: Int, dropout: Bool = false) {
         parameters = layer
         self.rows = rows
         self.maxSteps = maxSteps
@@ -77,7 +78,7 @@ final class RecurrentLayer {
         dOutput = FloatBuffer(count: maxSteps * rows * layer.hidden)
         let shape = TrainingLayerShape(rows: rows, inputSize: layer.inputSize, hidden: layer.hidden,
                                        maxSteps: maxSteps, projectionWidth: width, layer: layer)
-        cell = layer.cell.cell.trainingLayer(shape, weights: packed)
+        cell = weights.trainingLayer(shape)
         mask = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
         dropped = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
     }

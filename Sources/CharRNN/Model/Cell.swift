@@ -2,15 +2,21 @@
 // RecurrentCell, in its own file under Layers/Cells, plus one line in
 // CellRegistry. Everything that depends on the kind of cell asks it here:
 //
+//   its code, name, one-line summary and the format minor version that
+//     defined the code                                           -> MODL, help, errors, writer's stamp
 //   the tensors of a layer (names, shapes, how they are drawn)  -> layout, init, TENS
 //   its parameter formula                                        -> inspect
-//   a training layer for a shard of rows (its workspace, and its
-//     forward and backward step over a batch of rows)            -> Trainer
+//   its PyTorch module and tensor names                         -> safetensors (Export)
+//   the packed weights its steps multiply, its per-shard buffers
+//     and one forward and one backward time step               -> the training engine
 //   an inference layer (one step of R streams, usually 1)       -> sampling, scoring
 //   its equations written out naively, generic over the scalar   -> the reference
 //                                                                   network and gradchecks
 //
-// What every cell shares is done once, by the engines: the input projection.
+// What every cell shares is done once, by the engines: the input projection,
+// and the state history (TrainingEngine.swift): the cell's state vectors
+// through the sequence, carried into the next sequence or reset, the time loop
+// forward and backward, and the gradients of the state carried back a step.
 // A cell's `.input` tensors all multiply the layer input x; they sit next to
 // each other in the layout, so together they are one stacked matrix
 // Wx (P, I) and one product X Wx^T (or, in the first layer, a row gather of
@@ -20,6 +26,8 @@
 // the loss with respect to it; the engine turns that into dWx, db and dx.
 //
 // Shapes: R rows, T steps, I inputs, H units, P projection width.
+
+import Synchronization
 
 /// The role of one tensor of a recurrent layer.
 public enum TensorRole: Sendable, Equatable {
@@ -67,17 +75,28 @@ public protocol CellTensors: Sendable {
 /// One recurrent cell kind. See the top of this file.
 public protocol RecurrentCell: Sendable {
     associatedtype Tensors: CellTensors
+    /// The packed forms of the matrices its steps multiply, shared by every shard.
+    associatedtype PackedWeights: CellPackedWeights
+    /// The buffers one shard's layer keeps beside the engine's state history
+    /// (activations the backward step reads, per-step scratch).
+    associatedtype TrainingBuffers
 
-    /// The MODL code: never reused, never renumbered.
+    /// The MODL code: never reused, never renumbered. Codes from
+    /// `CellRegistry.testCodes` are for cells that tests register.
     static var code: UInt32 { get }
     /// The name on the command line and in reports.
     static var name: String { get }
     /// One line for help texts, e.g. "Flux's LSTM: gates input, forget, cell, output".
     static var summary: String { get }
+    /// The minor version of format 1 that defined `code` (formats/checkpoint.md §4.2):
+    /// a writer stamps at least this on a file of this cell.
+    static var formatMinorVersion: UInt16 { get }
     /// Gate blocks of H rows in the input weights and the bias: 1 rnn, 4 lstm, 3 gru.
     static var gateCount: Int { get }
-    /// State vectors per unit carried between steps: 1 (h) or 2 (h and c).
+    /// State vectors per unit carried between steps: 1 (h) or 2 (h and c), h first.
     static var stateCount: Int { get }
+    /// How a layer appears in a PyTorch state_dict (formats/safetensors.md).
+    static var torch: TorchLayerNames { get }
 
     /// The tensors of a layer with `input` inputs and `hidden` units, in layout order.
     static func declarations(input: Int, hidden: Int) -> [TensorDeclaration<Tensors>]
@@ -91,10 +110,27 @@ public protocol RecurrentCell: Sendable {
     static func extraWorkspaceFloatsPerPosition(hidden: Int) -> Int
 
     /// The packed forms of a layer's weights that its steps read (rebuilt after every update).
-    static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights
+    static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> PackedWeights
 
-    /// One layer of one shard: its workspace and its time loop.
-    static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer
+    /// One shard's buffers for one layer, beside the engine's state history.
+    static func trainingBuffers(_ shape: TrainingLayerShape) -> TrainingBuffers
+
+    /// Time step `step.t` forward: reads the state before it and this step's
+    /// projection, writes the state after it (see TrainingStep).
+    static func forward(_ step: TrainingStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+                        workspace: GEMMWorkspace)
+
+    /// Time step `step.t` backward, from the last step to the first: with d loss / d
+    /// output and the state gradients carried back from step t+1, writes d loss / d
+    /// projection and replaces the carried gradients by those of the state before step t
+    /// (they need not be computed at t = 0, where nothing reads them).
+    static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+                         workspace: GEMMWorkspace)
+
+    /// After the backward pass, writes the gradients of the `.recurrent` tensors
+    /// (flat layout), batched over the sequence.
+    static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
+                                   gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
 
     /// One layer of an inference network of `rows` streams (sampling, scoring). Its products go
     /// through InferenceMatrix, so each row gives the same bits whatever `rows` is.
@@ -133,40 +169,6 @@ public protocol CellPackedWeights: AnyObject, Sendable {
     func repackBackward()
 }
 
-/// The sizes of one layer of one shard.
-public struct TrainingLayerShape: Sendable {
-    public let rows: Int
-    public let inputSize: Int
-    public let hidden: Int
-    public let maxSteps: Int
-    /// P: columns of the input projection.
-    public let projectionWidth: Int
-    public let layer: LayerTensors
-}
-
-/// One recurrent layer of one shard: its state, its workspace and its time loop.
-///
-/// `projection` is (T, R, P): X Wx^T (+ b) for every step, which the cell may
-/// overwrite with what its backward step needs (e.g. activated gates).
-/// `dProjection` (T, R, P) receives d loss / d projection.
-public protocol CellTrainingLayer: AnyObject {
-    /// h_0 ... h_{T-1} of the last forward pass as one (T*R, H) matrix.
-    var outputs: UnsafeMutablePointer<Float> { get }
-    /// h carried into the next sequence (R, H).
-    var carriedState: UnsafeMutablePointer<Float> { get }
-    /// Zero state, as at the start of an epoch.
-    func resetState()
-    /// Carries the state after `steps` into the next sequence (no gradient flows back into it).
-    func carryState(steps: Int)
-    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
-    /// `dOutput` (T, R, H) is d loss / d h_t from above; fills `dProjection`.
-    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
-    /// Writes the gradients of the cell's `.recurrent` tensors (flat layout) after `backward`.
-    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-                            workspace: GEMMWorkspace)
-}
-
 /// One recurrent layer of an inference network: R streams, each row its own state.
 public protocol CellInferenceLayer: AnyObject {
     /// The layer's output after the last step (R x H).
@@ -179,42 +181,110 @@ public protocol CellInferenceLayer: AnyObject {
     func step(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, pool: WorkerPool?)
 }
 
+// MARK: - PyTorch names
+
+/// How one layer of a cell appears in a PyTorch state_dict (formats/safetensors.md):
+/// layer l's tensor `Wi` is `rnn.<names["Wi"]>_l<l-1>`.
+public struct TorchLayerNames: Sendable {
+    /// The module that computes the layer: one of torch.nn's ("nn.LSTM") or, for a cell
+    /// PyTorch lacks, the class of scripts/torch/charrnn_torch.py ("MLSTM").
+    public let module: String
+    /// Each of the cell's tensors and its PyTorch name without the "_l<k>" suffix.
+    public let names: [String: String]
+    /// A torch.nn module's second bias (`bias_hh`), which charrnn lacks; nil for a module without one.
+    public let secondBias: SecondBias?
+
+    /// How charrnn writes and reads a module's second bias.
+    public struct SecondBias: Sendable {
+        /// Gate blocks (of H elements) where bias_hh is added to b, which is exact
+        /// in function; written as zeros, folded into b when read back.
+        public let foldableBlocks: Range<Int>
+        /// Why a non-zero value in any other block cannot be held.
+        public let refusal: String
+
+        public init(foldableBlocks: Range<Int>, refusal: String = "") {
+            self.foldableBlocks = foldableBlocks
+            self.refusal = refusal
+        }
+    }
+
+    public init(module: String, names: [String: String], secondBias: SecondBias? = nil) {
+        self.module = module
+        self.names = names
+        self.secondBias = secondBias
+    }
+}
+
 // MARK: - Registry
 
-/// Every cell charrnn knows. Adding a cell is its file plus one line here.
+/// Every cell charrnn knows. Adding a cell is its file plus one line in `builtIn`.
 public enum CellRegistry {
-    public static let cells: [any RecurrentCell.Type] = [
+    /// The cells of the tools, in code order.
+    public static let builtIn: [any RecurrentCell.Type] = [
         RNNCell.self,
         LSTMCell.self,
         GRUCell.self,
         MLSTMCell.self,
     ]
+
+    /// MODL codes reserved for cells that tests register: no tool knows them,
+    /// so no file a tool writes holds them (formats/checkpoint.md §4.2).
+    public static let testCodes: ClosedRange<UInt32> = 0xFFFF_0000...0xFFFF_FFFF
+
+    private static let registered = Mutex<[any RecurrentCell.Type]>([])
+
+    /// Every cell this process knows: the built-in ones, then those registered.
+    public static var cells: [any RecurrentCell.Type] { builtIn + registered.withLock { $0 } }
+
+    /// Adds a cell for this process (a test's). Its code must be in `testCodes`, and
+    /// neither its code nor its name taken; registering the same cell again does nothing.
+    public static func register(_ cell: any RecurrentCell.Type) {
+        registered.withLock { cells in
+            guard !cells.contains(where: { $0 == cell }) else { return }
+            precondition(testCodes.contains(cell.code), "\(cell.name): a registered cell's code must be in \(testCodes)")
+            precondition(!(builtIn + cells).contains { $0.code == cell.code || $0.name == cell.name },
+                         "\(cell.name): code \(cell.code) or its name is taken")
+            cells.append(cell)
+        }
+    }
 }
 
 /// A cell kind as a value: what a ModelConfig holds and MODL stores (its code).
+/// `type` is the cell itself; the most asked-for of its declarations are forwarded.
 public struct CellKind: Hashable, Sendable, CustomStringConvertible {
-    public let cell: any RecurrentCell.Type
+    public let type: any RecurrentCell.Type
 
-    public init(_ cell: any RecurrentCell.Type) {
-        self.cell = cell
+    public init(_ type: any RecurrentCell.Type) {
+        self.type = type
     }
 
     public init?(rawValue: UInt32) {
-        guard let cell = CellRegistry.cells.first(where: { $0.code == rawValue }) else { return nil }
-        self.cell = cell
+        guard let type = CellRegistry.cells.first(where: { $0.code == rawValue }) else { return nil }
+        self.type = type
     }
 
     public init?(name: String) {
-        guard let cell = CellRegistry.cells.first(where: { $0.name == name.lowercased() }) else { return nil }
-        self.cell = cell
+        guard let type = CellRegistry.cells.first(where: { $0.name == name.lowercased() }) else { return nil }
+        self.type = type
     }
 
+    /// Every cell this process knows, in registry order.
     public static var allCases: [CellKind] { CellRegistry.cells.map(CellKind.init) }
 
+    /// The cells' names as a sentence lists them: "rnn, lstm, gru or mlstm".
+    public static var nameList: String {
+        let names = allCases.map(\.name)
+        return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
+
     /// The MODL code.
-    public var rawValue: UInt32 { cell.code }
-    public var gateCount: Int { cell.gateCount }
-    public var description: String { cell.name }
+    public var rawValue: UInt32 { type.code }
+    public var name: String { type.name }
+    public var gateCount: Int { type.gateCount }
+    public var stateCount: Int { type.stateCount }
+    public var formatMinorVersion: UInt16 { type.formatMinorVersion }
+    public var torch: TorchLayerNames { type.torch }
+    public var description: String { type.name }
 
     public static func == (lhs: CellKind, rhs: CellKind) -> Bool { lhs.rawValue == rhs.rawValue }
     public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }

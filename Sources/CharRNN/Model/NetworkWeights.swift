@@ -9,7 +9,7 @@ final class NetworkWeights: @unchecked Sendable {
     let layout: ParameterLayout
     let parameters: FloatBuffer
     /// Each layer's cell packs, in layer order (packed when made).
-    let packed: [any CellPackedWeights]
+    let packed: [any LayerWeights]
     /// The first layer's Wx^T (N, P), without the bias.
     let inputTable: FloatBuffer
 
@@ -18,7 +18,7 @@ final class NetworkWeights: @unchecked Sendable {
         layout = model.layout
         parameters = FloatBuffer(model.parameters)
         let base = parameters.pointer
-        packed = layout.layers.map { $0.cell.cell.packedWeights($0, parameters: base) }
+        packed = layout.layers.map { $0.cell.type.layerWeights($0, parameters: base) }
         inputTable = FloatBuffer(count: config.alphabetSize * layout.layers[0].projectionWidth)
         refreshInputTable()
     }

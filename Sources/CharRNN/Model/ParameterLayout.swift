@@ -88,7 +88,7 @@ public struct ParameterLayout: Equatable, Sendable {
         }
         for (layer, hidden) in config.hiddenSizes.enumerated() {
             let inputSize = config.inputSize(ofLayer: layer)
-            let shapes = config.cell.cell.tensorShapes(input: inputSize, hidden: hidden)
+            let shapes = config.cell.type.tensorShapes(input: inputSize, hidden: hidden)
             var specs: [TensorSpec] = []
             var input: (offset: Int, rows: Int)?
             var bias: TensorSpec?
@@ -126,7 +126,7 @@ public struct ParameterLayout: Equatable, Sendable {
     public static func checkedParameterCount(_ config: ModelConfig) -> Int? {
         var total = 0
         for (layer, hidden) in config.hiddenSizes.enumerated() {
-            for tensor in config.cell.cell.tensorShapes(input: config.inputSize(ofLayer: layer), hidden: hidden) {
+            for tensor in config.cell.type.tensorShapes(input: config.inputSize(ofLayer: layer), hidden: hidden) {
                 var count = 1
                 for dimension in tensor.shape {
                     let (product, overflow) = count.multipliedReportingOverflow(by: dimension)

@@ -44,7 +44,7 @@ public final class InferenceNetwork {
         pool = wanted > 1 && rows == 1 ? WorkerPool(threads: 2) : nil
         let layout = model.layout
         layers = model.parameters.withUnsafeBufferPointer { parameters in
-            layout.layers.map { $0.cell.cell.inferenceLayer($0, parameters: parameters.baseAddress!, rows: rows) }
+            layout.layers.map { $0.cell.type.inferenceLayer($0, parameters: parameters.baseAddress!, rows: rows) }
         }
         let symbols = model.config.alphabetSize, last = model.config.hiddenSizes.last!
         dense = model.parameters.withUnsafeBufferPointer {

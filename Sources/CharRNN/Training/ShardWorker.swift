@@ -40,7 +40,7 @@ final class ShardWorker: @unchecked Sendable {
         let rows = rowRange.count
         let layout = weights.layout
         layers = layout.layers.indices.map { index in
-            RecurrentLayer(layout.layers[index], packed: weights.packed[index], rows: rows, maxSteps: maxSteps,
+            RecurrentLayer(layout.layers[index], weights: weights.packed[index], rows: rows, maxSteps: maxSteps,
                            dropout: dropout != nil)
         }
         let config = weights.config

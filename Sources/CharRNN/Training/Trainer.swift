@@ -283,7 +283,7 @@ public final class Trainer: @unchecked Sendable {
         var floatsPerPosition = Double(config.alphabetSize)
         for layer in ParameterLayout(config).layers {
             floatsPerPosition += Double(layer.projectionWidth * (withGradients ? 3 : 1) + layer.hidden * (dropout ? 6 : 4))
-            floatsPerPosition += Double(config.cell.cell.extraWorkspaceFloatsPerPosition(hidden: layer.hidden))
+            floatsPerPosition += Double(config.cell.type.extraWorkspaceFloatsPerPosition(hidden: layer.hidden))
         }
         return floatsPerPosition * Double(rows) * Double(steps + 1) * 4
     }

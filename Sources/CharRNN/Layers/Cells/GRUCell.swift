@@ -17,8 +17,14 @@ public enum GRUCell: RecurrentCell {
     public static let code: UInt32 = 3
     public static let name = "gru"
     public static let summary = "Flux's GRU: gates reset, update, candidate; 3*H*(I+H+1) parameters a layer"
+    public static let formatMinorVersion: UInt16 = 0
     public static let gateCount = 3
     public static let stateCount = 1
+    /// nn.GRU (gates r, z, n: the same order); its second bias adds to b in r and z only.
+    public static let torch = TorchLayerNames(
+        module: "nn.GRU", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
+        secondBias: .init(foldableBlocks: 0..<2,
+                          refusal: "a GRU's b_hn sits inside r * (W_hn h + b_hn), which charrnn's GRU (one bias, outside the product) cannot hold; it must be 0"))
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
         [TensorDeclaration("Wi", [3 * h, input], .input, view: \.wi),
@@ -28,16 +34,65 @@ public enum GRUCell: RecurrentCell {
 
     public static func formula(input: Int, hidden: Int) -> String { "3*\(hidden)*(\(input)+\(hidden)+1)" }
 
-    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights {
+    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> RecurrentMatrixWeights {
         RecurrentMatrixWeights(views(layer).wh, parameters: parameters)
-    }
-
-    public static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer {
-        GRUTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
     }
 
     public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         GRUInferenceLayer(layer, views: views(layer), parameters: parameters, rows: rows)
+    }
+
+    // MARK: - One time step of a shard (the engine, TrainingEngine.swift, loops over them)
+
+    /// A shard's buffers beside the history of h.
+    public struct TrainingBuffers {
+        /// Wh h_{t-1} of the current step (R, 3H), and its candidate third kept per step (T, R, H).
+        let recurrent: FloatBuffer
+        let recurrentCandidate: FloatBuffer
+        /// Gradients of the pre-activations through Wh h (T, R, 3H).
+        let dGatesRecurrent: FloatBuffer
+    }
+
+    public static func trainingBuffers(_ shape: TrainingLayerShape) -> TrainingBuffers {
+        let (rows, steps) = (shape.rows, shape.maxSteps)
+        return TrainingBuffers(recurrent: FloatBuffer(count: rows * shape.projectionWidth),
+                               recurrentCandidate: FloatBuffer(count: steps * rows * shape.hidden),
+                               dGatesRecurrent: FloatBuffer(count: steps * rows * shape.projectionWidth))
+    }
+
+    /// u = Wh h apart, then the gates from projection and u, and h'.
+    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights,
+                               buffers: TrainingBuffers, workspace: GEMMWorkspace) {
+        let hPrev = step.previous(0)
+        gemm(.none, m: step.rows, a: hPrev, lda: step.hidden, packed: weights.wh.forward,
+             c: buffers.recurrent.pointer, ldc: step.width, accumulate: false, workspace: workspace)
+        forward(rows: step.rows, hidden: step.hidden, gates: step.projection, recurrent: buffers.recurrent.pointer,
+                hPrev: hPrev, h: step.next(0), recurrentCandidate: step.slice(buffers.recurrentCandidate, columns: step.hidden))
+    }
+
+    /// The gradients through Wi x + b and through Wh h; dh_prev = dh z + du Wh.
+    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights,
+                                buffers: TrainingBuffers, workspace: GEMMWorkspace) {
+        let dh = step.dState(0)
+        let dRecurrent = step.slice(buffers.dGatesRecurrent, columns: step.width)
+        backward(rows: step.rows, hidden: step.hidden, gates: step.projection,
+                 recurrentCandidate: step.slice(buffers.recurrentCandidate, columns: step.hidden),
+                 hPrev: step.previous(0), dOutput: step.dOutput, dh: dh,
+                 dGates: step.dProjection, dGatesRecurrent: dRecurrent)
+        // dh now holds the direct part dh * z; add the part through Wh.
+        if step.carriesBack {
+            gemm(.none, m: step.rows, a: dRecurrent, lda: step.width, packed: weights.wh.backward,
+                 c: dh, ldc: step.hidden, accumulate: true, workspace: workspace)
+        }
+    }
+
+    /// dWh = sum_t du[t]^T h_{t-1}.
+    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
+                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let (hidden, width) = (sequence.hidden, sequence.width)
+        gemm(.transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
+             a: buffers.dGatesRecurrent.pointer, lda: width, b: sequence.history.all(0), ldb: hidden,
+             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units
@@ -167,86 +222,6 @@ public enum GRUCell: RecurrentCell {
 
 extension CellKind {
     public static let gru = CellKind(GRUCell.self)
-}
-
-/// The GRU layer of one shard.
-final class GRUTrainingLayer: CellTrainingLayer {
-    let rows: Int
-    let hidden: Int
-    /// 3H.
-    let width: Int
-    let wh: PackedRecurrentMatrix
-    let whOffset: Int
-    /// (T+1, R, H): block 0 is the state carried in, block t+1 is h_t.
-    let hs: FloatBuffer
-    /// Wh h_{t-1} of the current step (R, 3H), and its candidate third kept per step (T, R, H).
-    let recurrent: FloatBuffer
-    let recurrentCandidate: FloatBuffer
-    /// Gradients of the pre-activations through Wh h (T, R, 3H).
-    let dGatesRecurrent: FloatBuffer
-    /// d loss / d h_{t-1} (R, H).
-    let dhRecurrent: FloatBuffer
-
-    init(_ shape: TrainingLayerShape, wh: PackedRecurrentMatrix, whOffset: Int) {
-        rows = shape.rows
-        hidden = shape.hidden
-        width = shape.projectionWidth
-        self.wh = wh
-        self.whOffset = whOffset
-        hs = FloatBuffer(count: (shape.maxSteps + 1) * rows * hidden)
-        recurrent = FloatBuffer(count: rows * width)
-        recurrentCandidate = FloatBuffer(count: shape.maxSteps * rows * hidden)
-        dGatesRecurrent = FloatBuffer(count: shape.maxSteps * rows * width)
-        dhRecurrent = FloatBuffer(count: rows * hidden)
-    }
-
-    var outputs: UnsafeMutablePointer<Float> { hs.pointer + rows * hidden }
-    var carriedState: UnsafeMutablePointer<Float> { hs.pointer }
-
-    func resetState() { hs.pointer.update(repeating: 0, count: rows * hidden) }
-
-    func carryState(steps: Int) {
-        let block = rows * hidden
-        hs.pointer.update(from: hs.pointer + steps * block, count: block)
-    }
-
-    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        for t in 0..<steps {
-            let hPrev = hs.pointer + t * block
-            gemm(.none, m: rows, a: hPrev, lda: hidden, packed: wh.forward,
-                 c: recurrent.pointer, ldc: width, accumulate: false, workspace: workspace)
-            GRUCell.forward(rows: rows, hidden: hidden, gates: projection + t * rows * width, recurrent: recurrent.pointer,
-                            hPrev: hPrev, h: hs.pointer + (t + 1) * block,
-                            recurrentCandidate: recurrentCandidate.pointer + t * block)
-        }
-    }
-
-    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        dhRecurrent.zero()
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-            let dRecurrentT = dGatesRecurrent.pointer + t * rows * width
-            GRUCell.backward(rows: rows, hidden: hidden, gates: projection + t * rows * width,
-                             recurrentCandidate: recurrentCandidate.pointer + t * block,
-                             hPrev: hs.pointer + t * block, dOutput: dOutput + t * block, dh: dhRecurrent.pointer,
-                             dGates: dProjection + t * rows * width, dGatesRecurrent: dRecurrentT)
-            // dhRecurrent now holds the direct part dh * z; add the part through Wh.
-            if t > 0 {
-                gemm(.none, m: rows, a: dRecurrentT, lda: width, packed: wh.backward,
-                     c: dhRecurrent.pointer, ldc: hidden, accumulate: true, workspace: workspace)
-            }
-        }
-    }
-
-    /// dWh = sum_t dGatesRecurrent[t]^T h_{t-1}.
-    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-                            workspace: GEMMWorkspace) {
-        gemm(.transposed, .none, m: width, n: hidden, k: steps * rows,
-             a: dGatesRecurrent.pointer, lda: width, b: hs.pointer, ldb: hidden,
-             c: gradient + whOffset, ldc: hidden, accumulate: false, workspace: workspace)
-    }
 }
 
 /// The GRU layer of an inference network, R rows: gates = b + Wi x (a gather in

@@ -18,8 +18,12 @@ public enum LSTMCell: RecurrentCell {
     public static let code: UInt32 = 2
     public static let name = "lstm"
     public static let summary = "Flux's LSTM: gates input, forget, cell, output; 4*H*(I+H+1) parameters a layer"
+    public static let formatMinorVersion: UInt16 = 0
     public static let gateCount = 4
     public static let stateCount = 2
+    /// nn.LSTM (gates i, f, g, o: the same order); its second bias adds to b exactly.
+    public static let torch = TorchLayerNames(module: "nn.LSTM", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
+                                              secondBias: .init(foldableBlocks: 0..<4))
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
         [TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
@@ -29,18 +33,52 @@ public enum LSTMCell: RecurrentCell {
 
     public static func formula(input: Int, hidden: Int) -> String { "4*\(hidden)*(\(input)+\(hidden)+1)" }
 
-    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights {
+    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> RecurrentMatrixWeights {
         RecurrentMatrixWeights(views(layer).wh, parameters: parameters)
-    }
-
-    public static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer {
-        LSTMTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
     }
 
     public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         let views = views(layer)
         return LSTMInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
                                                       rows: rows))
+    }
+
+    // MARK: - One time step of a shard (the engine, TrainingEngine.swift, loops over them)
+
+    /// tanh(c_t) for every step, (T, R, H), beside the history of h and c.
+    public static func trainingBuffers(_ shape: TrainingLayerShape) -> FloatBuffer {
+        FloatBuffer(count: shape.maxSteps * shape.rows * shape.hidden)
+    }
+
+    /// a = projection + Wh h (in place, row stride 4H), then the gates, c' and h'.
+    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers tanhC: FloatBuffer,
+                               workspace: GEMMWorkspace) {
+        gemm(.none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
+             c: step.projection, ldc: step.width, accumulate: true, workspace: workspace)
+        forward(rows: step.rows, hidden: step.hidden, gates: step.projection, gateStride: step.width,
+                cPrev: step.previous(1), c: step.next(1), tanhC: step.slice(tanhC, columns: step.hidden), h: step.next(0))
+    }
+
+    /// The gate gradients and d c, then dh_prev = da Wh.
+    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights,
+                                buffers tanhC: FloatBuffer, workspace: GEMMWorkspace) {
+        let dh = step.dState(0)
+        backward(rows: step.rows, hidden: step.hidden, gates: step.projection, gateStride: step.width,
+                 cPrev: step.previous(1), tanhC: step.slice(tanhC, columns: step.hidden),
+                 dOutput: step.dOutput, dhRecurrent: dh, dc: step.dState(1), dGates: step.dProjection)
+        if step.carriesBack {
+            gemm(.none, m: step.rows, a: step.dProjection, lda: step.width, packed: weights.wh.backward,
+                 c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
+        }
+    }
+
+    /// dWh = sum_t da[t]^T h_{t-1}.
+    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: FloatBuffer,
+                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let (hidden, width) = (sequence.hidden, sequence.width)
+        gemm(.transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
+             a: sequence.dProjection, lda: width, b: sequence.history.all(0), ldb: hidden,
+             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units
@@ -173,89 +211,6 @@ public enum LSTMCell: RecurrentCell {
 
 extension CellKind {
     public static let lstm = CellKind(LSTMCell.self)
-}
-
-/// The LSTM layer of one shard.
-final class LSTMTrainingLayer: CellTrainingLayer {
-    let rows: Int
-    let hidden: Int
-    /// 4H, the projection's width and the gates' row stride.
-    let width: Int
-    let wh: PackedRecurrentMatrix
-    let whOffset: Int
-    /// (T+1, R, H): block 0 is the state carried in, block t+1 is h_t (and c_t).
-    let hs: FloatBuffer
-    let cs: FloatBuffer
-    /// tanh(c_t), (T, R, H).
-    let tanhC: FloatBuffer
-    /// d loss / d h_{t-1} through the recurrence, and d c carried back, (R, H) each.
-    let dhRecurrent: FloatBuffer
-    let dcCarry: FloatBuffer
-
-    init(_ shape: TrainingLayerShape, wh: PackedRecurrentMatrix, whOffset: Int) {
-        rows = shape.rows
-        hidden = shape.hidden
-        width = shape.projectionWidth
-        self.wh = wh
-        self.whOffset = whOffset
-        hs = FloatBuffer(count: (shape.maxSteps + 1) * rows * hidden)
-        cs = FloatBuffer(count: (shape.maxSteps + 1) * rows * hidden)
-        tanhC = FloatBuffer(count: shape.maxSteps * rows * hidden)
-        dhRecurrent = FloatBuffer(count: rows * hidden)
-        dcCarry = FloatBuffer(count: rows * hidden)
-    }
-
-    var outputs: UnsafeMutablePointer<Float> { hs.pointer + rows * hidden }
-    var carriedState: UnsafeMutablePointer<Float> { hs.pointer }
-
-    func resetState() {
-        hs.pointer.update(repeating: 0, count: rows * hidden)
-        cs.pointer.update(repeating: 0, count: rows * hidden)
-    }
-
-    func carryState(steps: Int) {
-        let block = rows * hidden
-        hs.pointer.update(from: hs.pointer + steps * block, count: block)
-        cs.pointer.update(from: cs.pointer + steps * block, count: block)
-    }
-
-    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        for t in 0..<steps {
-            let gatesT = projection + t * rows * width
-            gemm(.none, m: rows, a: hs.pointer + t * block, lda: hidden, packed: wh.forward,
-                 c: gatesT, ldc: width, accumulate: true, workspace: workspace)
-            LSTMCell.forward(rows: rows, hidden: hidden, gates: gatesT, gateStride: width,
-                             cPrev: cs.pointer + t * block, c: cs.pointer + (t + 1) * block,
-                             tanhC: tanhC.pointer + t * block, h: hs.pointer + (t + 1) * block)
-        }
-    }
-
-    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        dhRecurrent.zero()
-        dcCarry.zero()
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-            let dGatesT = dProjection + t * rows * width
-            LSTMCell.backward(rows: rows, hidden: hidden, gates: projection + t * rows * width, gateStride: width,
-                              cPrev: cs.pointer + t * block, tanhC: tanhC.pointer + t * block,
-                              dOutput: dOutput + t * block, dhRecurrent: dhRecurrent.pointer,
-                              dc: dcCarry.pointer, dGates: dGatesT)
-            if t > 0 {
-                gemm(.none, m: rows, a: dGatesT, lda: width, packed: wh.backward,
-                     c: dhRecurrent.pointer, ldc: hidden, accumulate: false, workspace: workspace)
-            }
-        }
-    }
-
-    /// dWh = sum_t dGates[t]^T h_{t-1}.
-    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-                            workspace: GEMMWorkspace) {
-        gemm(.transposed, .none, m: width, n: hidden, k: steps * rows,
-             a: dProjection, lda: width, b: hs.pointer, ldb: hidden,
-             c: gradient + whOffset, ldc: hidden, accumulate: false, workspace: workspace)
-    }
 }
 
 /// The LSTM layer of an inference network, R rows.

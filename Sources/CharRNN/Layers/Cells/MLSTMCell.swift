@@ -26,8 +26,13 @@ public enum MLSTMCell: RecurrentCell {
     public static let code: UInt32 = 4
     public static let name = "mlstm"
     public static let summary = "multiplicative LSTM (Krause et al. 2016): LSTM gates read m = (Wmx x)*(Wmh h); 4*H*(I+H+1)+H*(I+H) a layer"
+    /// Format 1.1 defined code 4.
+    public static let formatMinorVersion: UInt16 = 1
     public static let gateCount = 4
     public static let stateCount = 2
+    /// PyTorch has no mLSTM: the MLSTM module of scripts/torch/charrnn_torch.py, with no second bias.
+    public static let torch = TorchLayerNames(module: "MLSTM", names: ["Wi": "weight_ih", "Wmx": "weight_im", "Wh": "weight_mh",
+                                                                       "Wmh": "weight_hm", "b": "bias_ih"])
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
         [TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
@@ -44,18 +49,108 @@ public enum MLSTMCell: RecurrentCell {
     /// hs, cs, tanh(c), Wmh h, m and d(Wmh h): two H-wide buffers more than budgeted.
     public static func extraWorkspaceFloatsPerPosition(hidden: Int) -> Int { 2 * hidden }
 
-    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights {
+    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> PackedWeights {
         let views = views(layer)
-        return MLSTMPackedWeights(wh: PackedRecurrentMatrix(views.wh, parameters: parameters),
-                                  wmh: PackedRecurrentMatrix(views.wmh, parameters: parameters))
-    }
-
-    public static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer {
-        MLSTMTrainingLayer(shape, weights: weights as! MLSTMPackedWeights, views: views(shape.layer))
+        return PackedWeights(wh: PackedRecurrentMatrix(views.wh, parameters: parameters),
+                             wmh: PackedRecurrentMatrix(views.wmh, parameters: parameters))
     }
 
     public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         MLSTMInferenceLayer(layer, views: views(layer), parameters: parameters, rows: rows)
+    }
+
+    /// Wh (4H, H) and Wmh (H, H), packed for the steps.
+    public final class PackedWeights: CellPackedWeights, @unchecked Sendable {
+        let wh: PackedRecurrentMatrix
+        let wmh: PackedRecurrentMatrix
+
+        init(wh: PackedRecurrentMatrix, wmh: PackedRecurrentMatrix) {
+            self.wh = wh
+            self.wmh = wmh
+        }
+
+        public func repackForward() {
+            wh.repackForward()
+            wmh.repackForward()
+        }
+
+        public func repackBackward() {
+            wh.repackBackward()
+            wmh.repackBackward()
+        }
+    }
+
+    // MARK: - One time step of a shard (the engine, TrainingEngine.swift, loops over them)
+
+    /// A shard's buffers beside the history of h and c.
+    public struct TrainingBuffers {
+        /// tanh(c_t), Wmh h_{t-1}, m_t and d loss / d (Wmh h_{t-1}), (T, R, H) each.
+        let tanhC: FloatBuffer
+        let mh: FloatBuffer
+        let m: FloatBuffer
+        let dmh: FloatBuffer
+        /// d loss / d m_t of the current step (R, H).
+        let dm: FloatBuffer
+    }
+
+    public static func trainingBuffers(_ shape: TrainingLayerShape) -> TrainingBuffers {
+        let block = shape.rows * shape.hidden
+        return TrainingBuffers(tanhC: FloatBuffer(count: shape.maxSteps * block), mh: FloatBuffer(count: shape.maxSteps * block),
+                               m: FloatBuffer(count: shape.maxSteps * block), dmh: FloatBuffer(count: shape.maxSteps * block),
+                               dm: FloatBuffer(count: block))
+    }
+
+    /// Wmh h, m = (Wmx x) (Wmh h), a = projection + Wh m (in place, row stride 5H), then the LSTM.
+    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+                               workspace: GEMMWorkspace) {
+        let (rows, hidden, width) = (step.rows, step.hidden, step.width)
+        let projectionT = step.projection
+        let mhT = step.slice(buffers.mh, columns: hidden), mT = step.slice(buffers.m, columns: hidden)
+        gemm(.none, m: rows, a: step.previous(0), lda: hidden, packed: weights.wmh.forward,
+             c: mhT, ldc: hidden, accumulate: false, workspace: workspace)
+        for r in 0..<rows {
+            multiplyRows(projectionT + r * width + 4 * hidden, mhT + r * hidden, into: mT + r * hidden, count: hidden)
+        }
+        gemm(.none, m: rows, a: mT, lda: hidden, packed: weights.wh.forward,
+             c: projectionT, ldc: width, accumulate: true, workspace: workspace)
+        LSTMCell.forward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
+                         cPrev: step.previous(1), c: step.next(1),
+                         tanhC: step.slice(buffers.tanhC, columns: hidden), h: step.next(0))
+    }
+
+    /// The LSTM's gate gradients, then dm = da Wh, d(Wmx x), d(Wmh h) and dh_prev = d(Wmh h) Wmh.
+    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+                                workspace: GEMMWorkspace) {
+        let (rows, hidden, width) = (step.rows, step.hidden, step.width)
+        let projectionT = step.projection, dProjectionT = step.dProjection
+        let dmhT = step.slice(buffers.dmh, columns: hidden), mhT = step.slice(buffers.mh, columns: hidden)
+        let dh = step.dState(0), dm = buffers.dm.pointer
+        LSTMCell.backward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
+                          cPrev: step.previous(1), tanhC: step.slice(buffers.tanhC, columns: hidden),
+                          dOutput: step.dOutput, dhRecurrent: dh, dc: step.dState(1), dGates: dProjectionT)
+        gemm(.none, m: rows, a: dProjectionT, lda: width, packed: weights.wh.backward,
+             c: dm, ldc: hidden, accumulate: false, workspace: workspace)
+        for r in 0..<rows {
+            let dmRow = dm + r * hidden
+            multiplyRows(dmRow, mhT + r * hidden, into: dProjectionT + r * width + 4 * hidden, count: hidden)
+            multiplyRows(dmRow, projectionT + r * width + 4 * hidden, into: dmhT + r * hidden, count: hidden)
+        }
+        if step.carriesBack {
+            gemm(.none, m: rows, a: dmhT, lda: hidden, packed: weights.wmh.backward,
+                 c: dh, ldc: hidden, accumulate: false, workspace: workspace)
+        }
+    }
+
+    /// dWh = sum_t da[t]^T m_t; dWmh = sum_t d(Wmh h)[t]^T h_{t-1}.
+    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
+                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let (hidden, width, positions) = (sequence.hidden, sequence.width, sequence.steps * sequence.rows)
+        gemm(.transposed, .none, m: 4 * hidden, n: hidden, k: positions,
+             a: sequence.dProjection, lda: width, b: buffers.m.pointer, ldb: hidden,
+             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(.transposed, .none, m: hidden, n: hidden, k: positions,
+             a: buffers.dmh.pointer, lda: hidden, b: sequence.history.all(0), ldb: hidden,
+             c: gradient + tensors.wmh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - The naive twin
@@ -92,138 +187,6 @@ public enum MLSTMCell: RecurrentCell {
 
 extension CellKind {
     public static let mlstm = CellKind(MLSTMCell.self)
-}
-
-/// Wh (4H, H) and Wmh (H, H), packed for the steps.
-final class MLSTMPackedWeights: CellPackedWeights, @unchecked Sendable {
-    let wh: PackedRecurrentMatrix
-    let wmh: PackedRecurrentMatrix
-
-    init(wh: PackedRecurrentMatrix, wmh: PackedRecurrentMatrix) {
-        self.wh = wh
-        self.wmh = wmh
-    }
-
-    func repackForward() {
-        wh.repackForward()
-        wmh.repackForward()
-    }
-
-    func repackBackward() {
-        wh.repackBackward()
-        wmh.repackBackward()
-    }
-}
-
-/// The mLSTM layer of one shard.
-final class MLSTMTrainingLayer: CellTrainingLayer {
-    let rows: Int
-    let hidden: Int
-    /// 5H: the projection's width, the gates' row stride; Wmx x sits at column 4H.
-    let width: Int
-    let weights: MLSTMPackedWeights
-    let whOffset: Int
-    let wmhOffset: Int
-    /// (T+1, R, H): block 0 is the state carried in, block t+1 is h_t (and c_t).
-    let hs: FloatBuffer
-    let cs: FloatBuffer
-    /// tanh(c_t), Wmh h_{t-1}, m_t and d loss / d (Wmh h_{t-1}), (T, R, H) each.
-    let tanhC: FloatBuffer
-    let mh: FloatBuffer
-    let m: FloatBuffer
-    let dmh: FloatBuffer
-    /// d loss / d m_t of the current step, d loss / d h_{t-1} and d c carried back, (R, H) each.
-    let dm: FloatBuffer
-    let dhRecurrent: FloatBuffer
-    let dcCarry: FloatBuffer
-
-    init(_ shape: TrainingLayerShape, weights: MLSTMPackedWeights, views: MLSTMCell.Tensors) {
-        rows = shape.rows
-        hidden = shape.hidden
-        width = shape.projectionWidth
-        self.weights = weights
-        whOffset = views.wh.offset
-        wmhOffset = views.wmh.offset
-        let block = rows * hidden
-        hs = FloatBuffer(count: (shape.maxSteps + 1) * block)
-        cs = FloatBuffer(count: (shape.maxSteps + 1) * block)
-        tanhC = FloatBuffer(count: shape.maxSteps * block)
-        mh = FloatBuffer(count: shape.maxSteps * block)
-        m = FloatBuffer(count: shape.maxSteps * block)
-        dmh = FloatBuffer(count: shape.maxSteps * block)
-        dm = FloatBuffer(count: block)
-        dhRecurrent = FloatBuffer(count: block)
-        dcCarry = FloatBuffer(count: block)
-    }
-
-    var outputs: UnsafeMutablePointer<Float> { hs.pointer + rows * hidden }
-    var carriedState: UnsafeMutablePointer<Float> { hs.pointer }
-
-    func resetState() {
-        hs.pointer.update(repeating: 0, count: rows * hidden)
-        cs.pointer.update(repeating: 0, count: rows * hidden)
-    }
-
-    func carryState(steps: Int) {
-        let block = rows * hidden
-        hs.pointer.update(from: hs.pointer + steps * block, count: block)
-        cs.pointer.update(from: cs.pointer + steps * block, count: block)
-    }
-
-    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        for t in 0..<steps {
-            let projectionT = projection + t * rows * width
-            let mhT = mh.pointer + t * block, mT = m.pointer + t * block
-            gemm(.none, m: rows, a: hs.pointer + t * block, lda: hidden, packed: weights.wmh.forward,
-                 c: mhT, ldc: hidden, accumulate: false, workspace: workspace)
-            for r in 0..<rows {
-                multiplyRows(projectionT + r * width + 4 * hidden, mhT + r * hidden, into: mT + r * hidden, count: hidden)
-            }
-            gemm(.none, m: rows, a: mT, lda: hidden, packed: weights.wh.forward,
-                 c: projectionT, ldc: width, accumulate: true, workspace: workspace)
-            LSTMCell.forward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
-                             cPrev: cs.pointer + t * block, c: cs.pointer + (t + 1) * block,
-                             tanhC: tanhC.pointer + t * block, h: hs.pointer + (t + 1) * block)
-        }
-    }
-
-    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        dhRecurrent.zero()
-        dcCarry.zero()
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-            let projectionT = projection + t * rows * width, dProjectionT = dProjection + t * rows * width
-            let dmhT = dmh.pointer + t * block, mhT = mh.pointer + t * block
-            LSTMCell.backward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
-                              cPrev: cs.pointer + t * block, tanhC: tanhC.pointer + t * block,
-                              dOutput: dOutput + t * block, dhRecurrent: dhRecurrent.pointer,
-                              dc: dcCarry.pointer, dGates: dProjectionT)
-            gemm(.none, m: rows, a: dProjectionT, lda: width, packed: weights.wh.backward,
-                 c: dm.pointer, ldc: hidden, accumulate: false, workspace: workspace)
-            for r in 0..<rows {
-                let dmRow = dm.pointer + r * hidden
-                multiplyRows(dmRow, mhT + r * hidden, into: dProjectionT + r * width + 4 * hidden, count: hidden)
-                multiplyRows(dmRow, projectionT + r * width + 4 * hidden, into: dmhT + r * hidden, count: hidden)
-            }
-            if t > 0 {
-                gemm(.none, m: rows, a: dmhT, lda: hidden, packed: weights.wmh.backward,
-                     c: dhRecurrent.pointer, ldc: hidden, accumulate: false, workspace: workspace)
-            }
-        }
-    }
-
-    /// dWh = sum_t da[t]^T m_t; dWmh = sum_t d(Wmh h)[t]^T h_{t-1}.
-    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-                            workspace: GEMMWorkspace) {
-        gemm(.transposed, .none, m: 4 * hidden, n: hidden, k: steps * rows,
-             a: dProjection, lda: width, b: m.pointer, ldb: hidden,
-             c: gradient + whOffset, ldc: hidden, accumulate: false, workspace: workspace)
-        gemm(.transposed, .none, m: hidden, n: hidden, k: steps * rows,
-             a: dmh.pointer, lda: hidden, b: hs.pointer, ldb: hidden,
-             c: gradient + wmhOffset, ldc: hidden, accumulate: false, workspace: workspace)
-    }
 }
 
 /// The mLSTM layer of an inference network, R rows.

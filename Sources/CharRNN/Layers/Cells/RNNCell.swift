@@ -12,8 +12,12 @@ public enum RNNCell: RecurrentCell {
     public static let code: UInt32 = 1
     public static let name = "rnn"
     public static let summary = "tanh RNN: h' = tanh(Wi x + Wh h + b); H*(I+H+1) parameters a layer"
+    public static let formatMinorVersion: UInt16 = 0
     public static let gateCount = 1
     public static let stateCount = 1
+    /// nn.RNN (tanh); its second bias adds to b exactly.
+    public static let torch = TorchLayerNames(module: "nn.RNN", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
+                                              secondBias: .init(foldableBlocks: 0..<1))
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
         [TensorDeclaration("Wi", [h, input], .input, view: \.wi),
@@ -23,18 +27,48 @@ public enum RNNCell: RecurrentCell {
 
     public static func formula(input: Int, hidden: Int) -> String { "\(hidden)*(\(input)+\(hidden)+1)" }
 
-    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any CellPackedWeights {
+    public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> RecurrentMatrixWeights {
         RecurrentMatrixWeights(views(layer).wh, parameters: parameters)
-    }
-
-    public static func trainingLayer(_ shape: TrainingLayerShape, weights: any CellPackedWeights) -> any CellTrainingLayer {
-        RNNTrainingLayer(shape, wh: (weights as! RecurrentMatrixWeights).wh, whOffset: views(shape.layer).wh.offset)
     }
 
     public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         let views = views(layer)
         return RNNInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
                                                      rows: rows))
+    }
+
+    // MARK: - One time step of a shard (the engine, TrainingEngine.swift, loops over them)
+
+    /// Beyond the history of h, nothing.
+    public static func trainingBuffers(_ shape: TrainingLayerShape) {}
+
+    /// a = projection + Wh h (in place), h' = tanh(a).
+    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
+                               workspace: GEMMWorkspace) {
+        gemm(.none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
+             c: step.projection, ldc: step.hidden, accumulate: true, workspace: workspace)
+        forward(count: step.rows * step.hidden, gates: step.projection, h: step.next(0))
+    }
+
+    /// da = dh (1 - h'^2); dh_prev = da Wh.
+    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
+                                workspace: GEMMWorkspace) {
+        let dh = step.dState(0)
+        backward(count: step.rows * step.hidden, h: step.next(0), dOutput: step.dOutput, dhRecurrent: dh,
+                 dGates: step.dProjection)
+        if step.carriesBack {
+            gemm(.none, m: step.rows, a: step.dProjection, lda: step.hidden, packed: weights.wh.backward,
+                 c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
+        }
+    }
+
+    /// dWh = sum_t da[t]^T h_{t-1}.
+    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: Void,
+                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        let hidden = sequence.hidden
+        gemm(.transposed, .none, m: hidden, n: hidden, k: sequence.steps * sequence.rows,
+             a: sequence.dProjection, lda: hidden, b: sequence.history.all(0), ldb: hidden,
+             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - SIMD kernels
@@ -80,70 +114,6 @@ public enum RNNCell: RecurrentCell {
 
 extension CellKind {
     public static let rnn = CellKind(RNNCell.self)
-}
-
-/// The RNN layer of one shard.
-final class RNNTrainingLayer: CellTrainingLayer {
-    let rows: Int
-    let hidden: Int
-    let wh: PackedRecurrentMatrix
-    let whOffset: Int
-    /// (T+1, R, H): block 0 is the state carried in, block t+1 is h_t.
-    let hs: FloatBuffer
-    /// d loss / d h_{t-1} through the recurrence (R, H).
-    let dhRecurrent: FloatBuffer
-
-    init(_ shape: TrainingLayerShape, wh: PackedRecurrentMatrix, whOffset: Int) {
-        rows = shape.rows
-        hidden = shape.hidden
-        self.wh = wh
-        self.whOffset = whOffset
-        hs = FloatBuffer(count: (shape.maxSteps + 1) * rows * hidden)
-        dhRecurrent = FloatBuffer(count: rows * hidden)
-    }
-
-    var outputs: UnsafeMutablePointer<Float> { hs.pointer + rows * hidden }
-    var carriedState: UnsafeMutablePointer<Float> { hs.pointer }
-
-    func resetState() { hs.pointer.update(repeating: 0, count: rows * hidden) }
-
-    func carryState(steps: Int) {
-        let block = rows * hidden
-        hs.pointer.update(from: hs.pointer + steps * block, count: block)
-    }
-
-    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        for t in 0..<steps {
-            let gatesT = projection + t * block
-            gemm(.none, m: rows, a: hs.pointer + t * block, lda: hidden, packed: wh.forward,
-                 c: gatesT, ldc: hidden, accumulate: true, workspace: workspace)
-            RNNCell.forward(count: block, gates: gatesT, h: hs.pointer + (t + 1) * block)
-        }
-    }
-
-    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        let block = rows * hidden
-        dhRecurrent.zero()
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-            let dGatesT = dProjection + t * block
-            RNNCell.backward(count: block, h: hs.pointer + (t + 1) * block, dOutput: dOutput + t * block,
-                             dhRecurrent: dhRecurrent.pointer, dGates: dGatesT)
-            if t > 0 {
-                gemm(.none, m: rows, a: dGatesT, lda: hidden, packed: wh.backward,
-                     c: dhRecurrent.pointer, ldc: hidden, accumulate: false, workspace: workspace)
-            }
-        }
-    }
-
-    /// dWh = sum_t dGates[t]^T h_{t-1}.
-    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-                            workspace: GEMMWorkspace) {
-        gemm(.transposed, .none, m: hidden, n: hidden, k: steps * rows,
-             a: dProjection, lda: hidden, b: hs.pointer, ldb: hidden,
-             c: gradient + whOffset, ldc: hidden, accumulate: false, workspace: workspace)
-    }
 }
 
 /// The RNN layer of a batch-1 network.

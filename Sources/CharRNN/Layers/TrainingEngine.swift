@@ -1,0 +1,238 @@
+// The time loop of one recurrent layer of one shard, the same for every cell:
+// the state history, carried into the next sequence or reset, the loop
+// forward and the loop backward, and the state gradients carried back from
+// one step to the one before. A cell (Layers/Cells) brings its packed
+// weights, its own buffers and one step each way (RecurrentCell.forward,
+// .backward); the engine calls them in order, so a cell file holds only its
+// equations, its kernels and its naive twin.
+//
+// Shapes, for R rows, T <= maxSteps steps, H units, P projection columns, and
+// the cell's K state vectors (h first, then c, ...):
+//   states[k]     (T+1, R, H)  block 0 is the state carried in, block t+1 the state after step t
+//   dStates[k]    (R, H)       d loss / d state, carried back one step at a time
+//   projection    (T, R, P)    X Wx^T + b, which a step may overwrite with what its backward step needs
+//   dProjection   (T, R, P)    d loss / d projection, written by the backward steps
+//   dOutput       (T, R, H)    d loss / d h_t from the layer above (or Dense)
+
+/// The sizes of one layer of one shard.
+public struct TrainingLayerShape: Sendable {
+    public let rows: Int
+    public let inputSize: Int
+    public let hidden: Int
+    public let maxSteps: Int
+    /// P: columns of the input projection.
+    public let projectionWidth: Int
+    public let layer: LayerTensors
+}
+
+/// The cell's state vectors through one sequence, and their gradients carried back.
+public final class StateHistory {
+    public let rows: Int
+    public let hidden: Int
+    /// (T+1, R, H) per state vector.
+    let states: [FloatBuffer]
+    /// (R, H) per state vector.
+    let dStates: [FloatBuffer]
+
+    init(count: Int, rows: Int, hidden: Int, maxSteps: Int) {
+        self.rows = rows
+        self.hidden = hidden
+        states = (0..<count).map { _ in FloatBuffer(count: (maxSteps + 1) * rows * hidden) }
+        dStates = (0..<count).map { _ in FloatBuffer(count: rows * hidden) }
+    }
+
+    /// State vector `vector` as it enters step t (block t), (R, H); `t` = T gives the state after the last step.
+    @inline(__always)
+    public func state(_ vector: Int, before t: Int) -> UnsafeMutablePointer<Float> {
+        states[vector].pointer + t * rows * hidden
+    }
+
+    /// Every block of state vector `vector`, (T+1, R, H): h_{-1} ... h_{T-1} for `vector` 0.
+    public func all(_ vector: Int) -> UnsafeMutablePointer<Float> { states[vector].pointer }
+
+    /// d loss / d state vector `vector`, carried back (R, H).
+    @inline(__always)
+    public func gradient(_ vector: Int) -> UnsafeMutablePointer<Float> { dStates[vector].pointer }
+
+    /// Zero state, as at the start of an epoch.
+    func reset() {
+        for state in states { state.pointer.update(repeating: 0, count: rows * hidden) }
+    }
+
+    /// The state after `steps` becomes the state carried in.
+    func carry(steps: Int) {
+        let block = rows * hidden
+        for state in states { state.pointer.update(from: state.pointer + steps * block, count: block) }
+    }
+
+    func zeroGradients() {
+        for dState in dStates { dState.zero() }
+    }
+}
+
+/// One step forward, as the engine hands it to the cell.
+public struct TrainingStep {
+    /// The step, 0 ..< T.
+    public let t: Int
+    public let rows: Int
+    public let hidden: Int
+    /// P: the row stride of `projection`.
+    public let width: Int
+    /// This step's projection (R, P): X Wx^T + b; the step may overwrite it with
+    /// what its backward step needs (activated gates).
+    public let projection: UnsafeMutablePointer<Float>
+    public let history: StateHistory
+
+    /// State vector `vector` before this step (R, H).
+    @inline(__always)
+    public func previous(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t) }
+    /// State vector `vector` after this step (R, H): where the step writes it.
+    @inline(__always)
+    public func next(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t + 1) }
+    /// This step's block of a cell buffer of `columns` floats per row and step, (T, R, columns).
+    @inline(__always)
+    public func slice(_ buffer: FloatBuffer, columns: Int) -> UnsafeMutablePointer<Float> {
+        buffer.pointer + t * rows * columns
+    }
+}
+
+/// One step backward, as the engine hands it to the cell.
+public struct TrainingBackwardStep {
+    public let t: Int
+    public let rows: Int
+    public let hidden: Int
+    /// P: the row stride of `projection` and `dProjection`.
+    public let width: Int
+    /// This step's projection as the forward step left it (R, P).
+    public let projection: UnsafePointer<Float>
+    /// d loss / d h_t from above (R, H).
+    public let dOutput: UnsafePointer<Float>
+    /// Where d loss / d projection goes (R, P).
+    public let dProjection: UnsafeMutablePointer<Float>
+    public let history: StateHistory
+
+    /// Whether a step before this one reads the state gradients this step carries back (t > 0).
+    public var carriesBack: Bool { t > 0 }
+    @inline(__always)
+    public func previous(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t) }
+    @inline(__always)
+    public func next(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t + 1) }
+    /// d loss / d state vector `vector`: after step t+1's (or zero at the last step) on entry,
+    /// to be replaced with d loss / d the state before this step.
+    @inline(__always)
+    public func dState(_ vector: Int) -> UnsafeMutablePointer<Float> { history.gradient(vector) }
+    @inline(__always)
+    public func slice(_ buffer: FloatBuffer, columns: Int) -> UnsafeMutablePointer<Float> {
+        buffer.pointer + t * rows * columns
+    }
+}
+
+/// The sequence after its backward pass, for the batched weight gradients.
+public struct TrainingSequence {
+    public let steps: Int
+    public let rows: Int
+    public let hidden: Int
+    public let width: Int
+    /// d loss / d projection of every step (T, R, P).
+    public let dProjection: UnsafePointer<Float>
+    public let history: StateHistory
+}
+
+/// One recurrent layer of one shard, whatever its cell, as RecurrentLayer drives it.
+protocol CellTrainingLayer: AnyObject {
+    /// h_0 ... h_{T-1} of the last forward pass as one (T*R, H) matrix.
+    var outputs: UnsafeMutablePointer<Float> { get }
+    /// h carried into the next sequence (R, H).
+    var carriedState: UnsafeMutablePointer<Float> { get }
+    /// Zero state, as at the start of an epoch.
+    func resetState()
+    /// Carries the state after `steps` into the next sequence (no gradient flows back into it).
+    func carryState(steps: Int)
+    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
+    /// `dOutput` (T, R, H) is d loss / d h_t from above; fills `dProjection`.
+    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
+    /// Writes the gradients of the cell's `.recurrent` tensors (flat layout) after `backward`.
+    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+                            workspace: GEMMWorkspace)
+}
+
+/// The engine for one cell type: the history and the loops around the cell's steps.
+final class TrainingEngine<Cell: RecurrentCell>: CellTrainingLayer {
+    let rows: Int
+    let hidden: Int
+    let width: Int
+    let tensors: Cell.Tensors
+    let weights: Cell.PackedWeights
+    let buffers: Cell.TrainingBuffers
+    let history: StateHistory
+
+    init(_ shape: TrainingLayerShape, weights: Cell.PackedWeights) {
+        rows = shape.rows
+        hidden = shape.hidden
+        width = shape.projectionWidth
+        tensors = Cell.views(shape.layer)
+        self.weights = weights
+        buffers = Cell.trainingBuffers(shape)
+        history = StateHistory(count: Cell.stateCount, rows: rows, hidden: hidden, maxSteps: shape.maxSteps)
+    }
+
+    var outputs: UnsafeMutablePointer<Float> { history.state(0, before: 1) }
+    var carriedState: UnsafeMutablePointer<Float> { history.state(0, before: 0) }
+    func resetState() { history.reset() }
+    func carryState(steps: Int) { history.carry(steps: steps) }
+
+    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        for t in 0..<steps {
+            let step = TrainingStep(t: t, rows: rows, hidden: hidden, width: width,
+                                    projection: projection + t * rows * width, history: history)
+            Cell.forward(step, tensors: tensors, weights: weights, buffers: buffers, workspace: workspace)
+        }
+    }
+
+    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+        history.zeroGradients()
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            let step = TrainingBackwardStep(t: t, rows: rows, hidden: hidden, width: width,
+                                            projection: projection + t * rows * width, dOutput: dOutput + t * rows * hidden,
+                                            dProjection: dProjection + t * rows * width, history: history)
+            Cell.backward(step, tensors: tensors, weights: weights, buffers: buffers, workspace: workspace)
+        }
+    }
+
+    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+                            workspace: GEMMWorkspace) {
+        let sequence = TrainingSequence(steps: steps, rows: rows, hidden: hidden, width: width, dProjection: dProjection,
+                                        history: history)
+        Cell.recurrentGradients(sequence, tensors: tensors, buffers: buffers, gradient: gradient, workspace: workspace)
+    }
+}
+
+/// One layer's packed weights together with their cell, so that the shards'
+/// engines get them with their type (owned by NetworkWeights).
+protocol LayerWeights: AnyObject, Sendable {
+    func repackForward()
+    func repackBackward()
+    /// A shard's engine for this layer, reading these packs.
+    func trainingLayer(_ shape: TrainingLayerShape) -> any CellTrainingLayer
+}
+
+final class CellLayerWeights<Cell: RecurrentCell>: LayerWeights, @unchecked Sendable {
+    let packed: Cell.PackedWeights
+
+    init(_ packed: Cell.PackedWeights) {
+        self.packed = packed
+    }
+
+    func repackForward() { packed.repackForward() }
+    func repackBackward() { packed.repackBackward() }
+    func trainingLayer(_ shape: TrainingLayerShape) -> any CellTrainingLayer { TrainingEngine<Cell>(shape, weights: packed) }
+}
+
+extension RecurrentCell {
+    /// A layer's packs, typed for the engines.
+    static func layerWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> any LayerWeights {
+        CellLayerWeights<Self>(packedWeights(layer, parameters: parameters))
+    }
+}
