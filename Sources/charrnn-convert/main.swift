@@ -64,6 +64,14 @@ struct Convert: CharRNNTool {
         if target.path == nil, SystemInfo.isTerminal(1) {
             throw ToolError("<stdout>: refusing to write a binary file to a terminal; redirect it (> file) or use -o FILE")
         }
+        // The result is the input in another format: written over its own input, the
+        // file would keep its name and change its kind, so that is refused, by name,
+        // symlink or hard link alike (the same device and inode). Claimed before reading.
+        do {
+            if target.path != nil { try target.prepare(keepingFiles: [input]) }
+        } catch {
+            throw ToolError("\(error)")
+        }
         if to != nil {
             let (checkpoint, name) = try loadCheckpoint(path: input)
             let file = checkpoint.safetensors()

@@ -96,7 +96,7 @@ struct Inspect: CharRNNTool {
                 let (b, nameB) = try loadCheckpoint(path: files[1])
                 let difference = CheckpointDiff(a, b)
                 if difference.identical { return }
-                try saveText("--- \(nameA)\n+++ \(nameB)\n" + difference.lines.joined(separator: "\n") + "\n", to: target)
+                try saveText("--- \(SystemPath.shown(nameA))\n+++ \(SystemPath.shown(nameB))\n" + difference.lines.joined(separator: "\n") + "\n", to: target)
                 throw ExitCode(1)
             } catch let error as ToolError {
                 throw ToolError(error.message, exitCode: 2)
@@ -139,6 +139,8 @@ struct Inspect: CharRNNTool {
         let paths = files.isEmpty ? ["-"] : files
         var names = LossPlot.defaultLabels(forPaths: paths)
         names.replaceSubrange(0..<labels.count, with: labels)
+        // A name's bytes that are not UTF-8, and control characters, shown escaped.
+        names = names.map(SystemPath.shown)
         var runs: [LabelledHistory] = []
         var fileNames: [String] = []
         for (path, label) in zip(paths, names) {

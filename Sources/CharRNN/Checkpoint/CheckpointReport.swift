@@ -65,6 +65,9 @@ public enum CheckpointReport {
     }
 
     /// The human-readable summary, ending with a newline, written as it is made.
+    /// What the file carries (its notes, unknown settings) and its name are shown
+    /// with control characters escaped (TerminalText), so that a report can be
+    /// printed on a terminal; `--json` keeps them exact.
     public static func writeText<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, to sink: inout Sink) throws {
         var lines: [String] = []
         let version = checkpoint.formatVersion
@@ -115,7 +118,7 @@ public enum CheckpointReport {
         if !checkpoint.history.isEmpty {
             lines.append("")
             lines.append("history: \(checkpoint.history.count) epoch\(checkpoint.history.count == 1 ? "" : "s") (losses per character)")
-            try sink.write(lines.joined(separator: "\n") + "\n")
+            try sink.write(TerminalText.escapedLines(lines.joined(separator: "\n")) + "\n")
             lines = []
             try writeHistoryTable(checkpoint.history, to: &sink)
         }
@@ -123,7 +126,7 @@ public enum CheckpointReport {
             lines.append("")
             lines.append("metadata: " + checkpoint.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
-        if !lines.isEmpty { try sink.write(lines.joined(separator: "\n") + "\n") }
+        if !lines.isEmpty { try sink.write(TerminalText.escapedLines(lines.joined(separator: "\n")) + "\n") }
     }
 
     /// The names of the history's fields, in order, the same in the text table,
@@ -427,7 +430,7 @@ public enum CheckpointReport {
     static func jsonMembers(_ checkpoint: Checkpoint, name: String) -> [(String, JSON?)] {
         let alphabet = checkpoint.alphabet
         var members: [(String, JSON)] = [
-            ("file", .string(name)),
+            ("file", .string(SystemPath.lossy(name))),
             ("format_version", .string("\(checkpoint.formatVersion.major).\(checkpoint.formatVersion.minor)")),
             ("alphabet", .object([
                 ("size", .int(alphabet.count)),

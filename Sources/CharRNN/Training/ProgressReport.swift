@@ -101,7 +101,8 @@ public enum ProgressReport {
 
     /// "1:02:03" or "4:05".
     public static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        // Int(_:) traps past 2^63: an estimate of 10^30 s (a rate near 0) is no duration either.
+        guard seconds.isFinite, seconds >= 0, seconds < 1e15 else { return "?" }
         let total = Int(seconds.rounded())
         let hours = total / 3600, minutes = (total % 3600) / 60, secs = total % 60
         let twoDigits = { (value: Int) in value < 10 ? "0\(value)" : "\(value)" }
