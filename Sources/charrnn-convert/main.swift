@@ -24,7 +24,8 @@ struct Convert: CharRNNTool {
     static let examples = [
         "charrnn-convert --to safetensors -o e10.safetensors e10.ckpt",
         "charrnn-convert --from safetensors -o e11.ckpt e11.safetensors",
-        "charrnn-convert --to safetensors < e10.ckpt | charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
+        // Two lines: the pipe at the end of the first carries on to the second.
+        "charrnn-convert --to safetensors < e10.ckpt |\n    charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
     ]
 
     @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
