@@ -57,8 +57,8 @@ public func announceTextFromTerminal(_ input: InputFile, tool: String, quiet: Bo
 public func refuseToReplaceCheckpoint(_ target: OutputTarget, with what: String) throws {
     guard let path = target.path else { return }
     var info = stat()
-    guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return }
-    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard systemStat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return }
+    let fd = systemOpen(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { return }
     defer { close(fd) }
     var start = [UInt8](repeating: 0, count: CheckpointFormat.magic.count)

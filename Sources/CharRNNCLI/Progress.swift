@@ -43,9 +43,35 @@ public enum StatusLine {
         printErrorRaw(erase)
     }
 
-    /// The width of the terminal on stderr: TIOCGWINSZ, else $COLUMNS, else 80.
-    public static func columns() -> Int {
-        let measured = Int(charrnn_terminal_columns(STDERR_FILENO))
+    /// True when stderr is a terminal that can redraw a line: not one whose
+    /// $TERM is "dumb" (an editor's shell buffer, some CI logs), which shows
+    /// "\r" and escapes as text and gets log lines instead.
+    public static var canRedraw: Bool {
+        guard SystemInfo.isTerminal(STDERR_FILENO) else { return false }
+        guard let term = getenv("TERM") else { return true }
+        return String(cString: term) != "dumb"
+    }
+
+    /// Lines of `fields` joined by spaces, each at most `width` columns with
+    /// `prefix` before it (a field longer than that has a line of its own): the
+    /// epoch's summary on a narrow terminal, so that no line wraps.
+    public static func wrapped(_ fields: [String], prefix: String, width: Int) -> [String] {
+        var lines: [String] = []
+        var line = ""
+        for field in fields {
+            if !line.isEmpty, prefix.count + line.count + 1 + field.count > width {
+                lines.append(prefix + line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + field
+        }
+        if !line.isEmpty { lines.append(prefix + line) }
+        return lines
+    }
+
+    /// The width of the terminal on `descriptor` (stderr): TIOCGWINSZ, else $COLUMNS, else 80.
+    public static func columns(of descriptor: Int32 = STDERR_FILENO) -> Int {
+        let measured = Int(charrnn_terminal_columns(descriptor))
         if measured > 0 { return measured }
         if let text = getenv("COLUMNS"), let value = Int(String(cString: text)), value > 0 { return value }
         return 80
@@ -60,7 +86,7 @@ public final class ProgressPrinter {
     let quiet: Bool
     let logEvery: Double
     let sequenceLength: Int
-    let isTerminal = SystemInfo.isTerminal(STDERR_FILENO)
+    let isTerminal = StatusLine.canRedraw
     /// Seconds between redraws of the bar: 0.1, or $CHARRNN_PROGRESS_INTERVAL
     /// (0 redraws after every batch, as the terminal tests do).
     let redrawInterval: Double
@@ -85,9 +111,11 @@ public final class ProgressPrinter {
         guard !quiet else { return }
         if isTerminal {
             let resized = charrnn_window_size_changed() != 0
-            if resized { columns = StatusLine.columns() }
             let due = progress.secondsElapsed - lastPrint >= redrawInterval || progress.batch == progress.batches
             guard resized || due else { return }
+            // Measured at every redraw, not only on SIGWINCH (which a terminal multiplexer
+            // may not pass on): a bar wider than the line would wrap and leave its remnant.
+            columns = StatusLine.columns()
             lastPrint = progress.secondsElapsed
             StatusLine.show(ProgressReport.bar(epoch: epoch, progress, width: columns - StatusLine.spareColumns))
         } else if logEvery > 0, progress.secondsElapsed - lastPrint >= logEvery {
@@ -100,5 +128,19 @@ public final class ProgressPrinter {
     /// Erases the bar; call before the epoch's own messages.
     public func finish() {
         StatusLine.clear()
+    }
+
+    /// The epoch's summary as printed on stderr: one line (which scripts read),
+    /// or on a terminal narrower than that line, its fields over as many lines
+    /// as fit the width, each starting with the tool's name.
+    public func printSummary(_ outcome: EpochOutcome) {
+        let fields = ProgressReport.summaryFields(outcome)
+        let prefix = "\(tool): "
+        let line = prefix + fields.joined(separator: " ")
+        guard SystemInfo.isTerminal(STDERR_FILENO) else { return printError(line) }
+        // The last column stays empty: some terminals wrap as soon as it is written.
+        let width = StatusLine.columns() - 1
+        guard line.count > width else { return printError(line) }
+        for wrapped in StatusLine.wrapped(fields, prefix: prefix, width: width) { printError(wrapped) }
     }
 }

@@ -59,7 +59,8 @@ extension CharRNNTool {
         charrnn_unblock_termination_signals()
         charrnn_install_signal_handlers(name)
         var command: Self
-        let arguments = normalisedArguments(Array(CommandLine.arguments.dropFirst()))
+        // Every byte of every argument kept: a file name need not be UTF-8 (SystemPath.swift).
+        let arguments = normalisedArguments(SystemPath.arguments())
         do {
             try preflight(arguments)
             let parsed = try parseAsRoot(arguments)
@@ -206,10 +207,13 @@ public func refuseIneffectiveFlags(_ flags: [(name: String, given: Bool)], mode:
 }
 
 /// Writes one line to standard error, on a line of its own: a progress bar
-/// shown on a terminal is erased first (see StatusLine).
+/// shown on a terminal is erased first (see StatusLine). What the line quotes
+/// (a file name, a checkpoint's notes, a text) is shown with its control
+/// characters and stray bytes escaped (TerminalText), so that no message can
+/// drive the terminal.
 public func printError(_ line: String) {
-    var text = line
-    if !text.hasSuffix("\n") { text += "\n" }
+    var text = TerminalText.escaped(line.hasSuffix("\n") ? String(line.dropLast()) : line)
+    text += "\n"
     if charrnn_status_line_shown() != 0 {
         charrnn_set_status_line_shown(0)
         text = StatusLine.erase + text

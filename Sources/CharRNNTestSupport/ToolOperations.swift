@@ -87,7 +87,8 @@ public enum ToolOperations {
             sampler.start(prime: Array(text.indices.prefix(3).map(Int.init)))
             _ = sampler.next()
         }
-        _ = TextScore.score(Array(text.indices.prefix(40)), model: model, threads: 1)
+        // A model whose output is not a number is refused (NonFinitePrediction), never a trap.
+        _ = try? TextScore.score(Array(text.indices.prefix(40)), model: model, threads: 1)
 
         // An epoch: refused before training, or trained and written.
         var request = EpochRequest(learningRate: 0.002)

@@ -24,7 +24,8 @@ struct Convert: CharRNNTool {
     static let examples = [
         "charrnn-convert --to safetensors -o e10.safetensors e10.ckpt",
         "charrnn-convert --from safetensors -o e11.ckpt e11.safetensors",
-        "charrnn-convert --to safetensors < e10.ckpt | charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
+        // Two lines: the pipe at the end of the first carries on to the second.
+        "charrnn-convert --to safetensors < e10.ckpt |\n    charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
     ]
 
     @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
@@ -63,6 +64,14 @@ struct Convert: CharRNNTool {
         let target = OutputTarget(path: output)
         if target.path == nil, SystemInfo.isTerminal(1) {
             throw ToolError("<stdout>: refusing to write a binary file to a terminal; redirect it (> file) or use -o FILE")
+        }
+        // The result is the input in another format: written over its own input, the
+        // file would keep its name and change its kind, so that is refused, by name,
+        // symlink or hard link alike (the same device and inode). Claimed before reading.
+        do {
+            if target.path != nil { try target.prepare(keepingFiles: [input]) }
+        } catch {
+            throw ToolError("\(error)")
         }
         if to != nil {
             let (checkpoint, name) = try loadCheckpoint(path: input)

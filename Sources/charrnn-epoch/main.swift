@@ -138,7 +138,7 @@ struct Epoch: CharRNNTool {
         reporter.finish()
         if !quiet {
             for note in outcome.notes { printError("charrnn-epoch: \(note)") }
-            printError("charrnn-epoch: " + ProgressReport.summary(outcome))
+            reporter.printSummary(outcome)
         }
         try saveCheckpoint(next, to: target)
     }

@@ -67,7 +67,7 @@ struct Init: CharRNNTool {
             guard next < options.count else { return }
             let following = options[next]
             // A size that is not also the name of a file.
-            if looksLikeSizes(value), looksLikeSizes(following), access(following, F_OK) != 0 {
+            if looksLikeSizes(value), looksLikeSizes(following), systemAccess(following, F_OK) != 0 {
                 throw ValidationError("--hidden takes all the sizes in one value, comma-separated: "
                                       + "--hidden \(value),\(following), not --hidden \(value) \(following)")
             }

@@ -96,7 +96,7 @@ struct Inspect: CharRNNTool {
                 let (b, nameB) = try loadCheckpoint(path: files[1])
                 let difference = CheckpointDiff(a, b)
                 if difference.identical { return }
-                try saveText("--- \(nameA)\n+++ \(nameB)\n" + difference.lines.joined(separator: "\n") + "\n", to: target)
+                try saveText("--- \(SystemPath.shown(nameA))\n+++ \(SystemPath.shown(nameB))\n" + difference.lines.joined(separator: "\n") + "\n", to: target)
                 throw ExitCode(1)
             } catch let error as ToolError {
                 throw ToolError(error.message, exitCode: 2)
@@ -115,22 +115,24 @@ struct Inspect: CharRNNTool {
         // is written whole and atomically, as every tool writes its -o.
         if target.path == nil {
             var out = BufferedOutput()
-            try writeReport(checkpoint, name: name, to: &out)
+            // On a terminal, the history table fits its width (a file or a pipe gets every column).
+            let width = SystemInfo.isTerminal(1) ? StatusLine.columns(of: 1) - 1 : nil
+            try writeReport(checkpoint, name: name, width: width, to: &out)
             try out.finish()
         } else {
             var out = StringSink()
-            try writeReport(checkpoint, name: name, to: &out)
+            try writeReport(checkpoint, name: name, width: nil, to: &out)
             try saveText(out.text, to: target)
         }
     }
 
-    func writeReport(_ checkpoint: Checkpoint, name: String, to out: inout some TextSink) throws {
+    func writeReport(_ checkpoint: Checkpoint, name: String, width: Int?, to out: inout some TextSink) throws {
         if history {
             try CheckpointReport.writeHistoryTSV(checkpoint, to: &out)
         } else if json {
             try CheckpointReport.writeJSON(checkpoint, name: name, to: &out)
         } else {
-            try CheckpointReport.writeText(checkpoint, name: name, to: &out)
+            try CheckpointReport.writeText(checkpoint, name: name, width: width, to: &out)
         }
     }
 
@@ -139,6 +141,8 @@ struct Inspect: CharRNNTool {
         let paths = files.isEmpty ? ["-"] : files
         var names = LossPlot.defaultLabels(forPaths: paths)
         names.replaceSubrange(0..<labels.count, with: labels)
+        // A name's bytes that are not UTF-8, and control characters, shown escaped.
+        names = names.map(SystemPath.shown)
         var runs: [LabelledHistory] = []
         var fileNames: [String] = []
         for (path, label) in zip(paths, names) {

@@ -63,10 +63,11 @@ extension Sample {
     }
 
     /// --count K (K > 1): the K samples as one batch.
-    func sampleBatch(model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, rule: SamplingRule) throws {
+    func sampleBatch(model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, rule: SamplingRule,
+                     to target: OutputTarget) throws {
         let batch = SampleBatch(model: model, alphabet: alphabet, seed: seed, rule: rule, count: count,
                                 threads: threads == 0 ? nil : threads)
-        let out = TextOutput(flush: unbuffered ? .perSymbol : .perLine)
+        let out = try textOutput(target, flush: unbuffered ? .perSymbol : .perLine)
         let stop = alphabet.stopIndex, symbols = alphabet.symbols
         let start = monotonicSeconds()
         var generated = 0
@@ -85,6 +86,7 @@ extension Sample {
         } catch is TextOutput.ReaderGone {
             return
         }
+        try target.commit()
         if verbose {
             let seconds = monotonicSeconds() - start
             printError("charrnn-sample: \(count) samples, \(generated) symbols in \(format("%.3f", seconds)) s, "
@@ -93,10 +95,10 @@ extension Sample {
     }
 
     /// --beam W: the best continuations, best first, separated as samples are.
-    func beamSearch(width: Int, model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64) throws {
-        let beams = BeamSearch.run(model: model, alphabet: alphabet, width: width, prime: prime, seed: seed, length: length,
+    func beamSearch(width: Int, model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, to target: OutputTarget) throws {
+        let beams = try BeamSearch.run(model: model, alphabet: alphabet, width: width, prime: prime, seed: seed, length: length,
                                    stopAtStop: stopAtStop, threads: threads == 0 ? nil : threads)
-        let out = TextOutput(flush: .perLine)
+        let out = try textOutput(target, flush: .perLine)
         let stop = alphabet.stopIndex, symbols = alphabet.symbols
         do {
             for (index, beam) in beams.prefix(count).enumerated() {
@@ -111,6 +113,7 @@ extension Sample {
         } catch is TextOutput.ReaderGone {
             return
         }
+        try target.commit()
         if verbose {
             for (index, beam) in beams.prefix(count).enumerated() {
                 printError("charrnn-sample: beam \(index + 1): \(beam.chosen.count) symbols, log-probability "
@@ -120,7 +123,7 @@ extension Sample {
     }
 
     /// --score FILE with --per-char or --html.
-    func analyseText(_ path: String, model: Model, alphabet: Alphabet, checkpointName: String) throws {
+    func analyseText(_ path: String, model: Model, alphabet: Alphabet, checkpointName: String, to target: OutputTarget) throws {
         var chosenUnit: (layer: Int, index: Int)? = nil
         if let unit {
             let sizes = model.config.hiddenSizes
@@ -154,7 +157,7 @@ extension Sample {
         guard scalars.count - skipped.values.reduce(0, +) >= 2 else {
             throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score")
         }
-        let analysis = TextAnalysis.analyse(scalars, alphabet: alphabet, model: model, threads: threads == 0 ? nil : threads,
+        let analysis = try TextAnalysis.analyse(scalars, alphabet: alphabet, model: model, threads: threads == 0 ? nil : threads,
                                             unit: chosenUnit)
         let result = analysis.score
         let summary = "\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
@@ -164,19 +167,20 @@ extension Sample {
         if html {
             let config = model.config
             let description = "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) "
-                + "(\(grouped(model.layout.parameterCount)) parameters) from \(checkpointName)"
-            text = SurprisalPage.render(analysis, alphabet: alphabet, title: "\(file.name): the model's surprise",
+                + "(\(grouped(model.layout.parameterCount)) parameters) from \(SystemPath.shown(checkpointName))"
+            text = SurprisalPage.render(analysis, alphabet: alphabet, title: "\(SystemPath.shown(file.name)): the model's surprise",
                                         model: description, unit: chosenUnit)
         } else {
             text = analysis.table(alphabet: alphabet)
         }
-        let out = TextOutput(flush: .perLine)
+        let out = try textOutput(target, flush: .perLine)
         do {
             try out.write(text)
             try out.flush()
         } catch is TextOutput.ReaderGone {
             return
         }
+        try target.commit()
         printError("charrnn-sample: \(summary)")
     }
 }

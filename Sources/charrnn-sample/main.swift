@@ -74,6 +74,7 @@ struct Sample: CharRNNTool {
     var score: String?
 
     @OptionGroup var threadCount: ThreadsOption
+    @OptionGroup var output: OutputOption
     @OptionGroup var quietness: QuietOption
     @OptionGroup var verbosity: VerboseOption
     @OptionGroup var checking: CheckOption
@@ -124,18 +125,38 @@ struct Sample: CharRNNTool {
     }
 
     func run() throws {
+        // `-o FILE` is claimed before any work, as every tool's -o is, and written
+        // atomically: the text goes to a temporary file renamed onto FILE at the end.
+        let target = OutputTarget(path: output.output)
+        if target.path != nil {
+            try refuseToReplaceCheckpoint(target, with: "text")
+            try target.prepare(keepingTexts: score.map { [$0] } ?? [], keepingFiles: [input], forText: true)
+        }
         let (checkpoint, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
         guard let model = checkpoint.model else {
             throw ToolError("\(name): a vocab checkpoint has no model to sample from; HINT: charrnn-init, then charrnn-epoch")
         }
+        do {
+            try run(checkpoint, name: name, model: model, to: target)
+        } catch let error as NonFinitePrediction {
+            // Every mode stops at the first step whose output is not a number.
+            throw ToolError("\(name): \(error)")
+        }
+    }
+
+    /// The mode asked for, on a model read from `name`.
+    func run(_ checkpoint: Checkpoint, name: String, model: Model, to target: OutputTarget) throws {
         if let score {
-            if perChar || html { return try analyseText(score, model: model, alphabet: checkpoint.alphabet, checkpointName: name) }
-            return try scoreText(score, model: model, alphabet: checkpoint.alphabet)
+            if perChar || html {
+                return try analyseText(score, model: model, alphabet: checkpoint.alphabet, checkpointName: name, to: target)
+            }
+            return try scoreText(score, model: model, alphabet: checkpoint.alphabet, to: target)
         }
 
         let primeSymbols: [Int]
         do {
-            primeSymbols = try checkpoint.alphabet.indices(of: prime ?? "")
+            // A byte of the argument that is not UTF-8 reads as U+FFFD, as a text's does.
+            primeSymbols = try checkpoint.alphabet.indices(of: SystemPath.lossy(prime ?? ""))
         } catch {
             throw ToolError("--prime: \(error)")
         }
@@ -143,12 +164,16 @@ struct Sample: CharRNNTool {
         if verbose { printError("charrnn-sample: seed \(seed)") }
         let rule = SamplingRule(temperature: temperature, topK: topK, topP: topP)
         if let beam {
-            return try beamSearch(width: beam, model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed)
+            return try beamSearch(width: beam, model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed,
+                                  to: target)
         }
-        if count > 1 { return try sampleBatch(model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule) }
+        if count > 1 {
+            return try sampleBatch(model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule,
+                                   to: target)
+        }
         let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, generator: Xoshiro256(seed: seed), rule: rule,
                               threads: threads == 0 ? nil : threads)
-        let out = TextOutput(flush: unbuffered ? .perSymbol : .perLine)
+        let out = try textOutput(target, flush: unbuffered ? .perSymbol : .perLine)
         let stop = checkpoint.alphabet.stopIndex
         let symbols = checkpoint.alphabet.symbols
         let start = monotonicSeconds()
@@ -165,13 +190,19 @@ struct Sample: CharRNNTool {
         } catch is TextOutput.ReaderGone {
             return
         }
+        try target.commit()
         if verbose {
             let seconds = monotonicSeconds() - start
             printError("charrnn-sample: \(generated) symbols in \(format("%.3f", seconds)) s, \(grouped(Int(Double(generated) / max(seconds, 1e-9)))) symbols/s")
         }
     }
 
-    func scoreText(_ path: String, model: Model, alphabet: Alphabet) throws {
+    /// The text output of every mode: standard output, or `-o FILE` (see run()).
+    func textOutput(_ target: OutputTarget, flush: TextOutput.Flush) throws -> TextOutput {
+        TextOutput(descriptor: try target.streamDescriptor(), name: target.name, flush: flush)
+    }
+
+    func scoreText(_ path: String, model: Model, alphabet: Alphabet, to target: OutputTarget) throws {
         let file = try InputFile(path: path)
         defer { file.close() }
         announceTextFromTerminal(file, tool: "charrnn-sample", quiet: quiet)
@@ -182,14 +213,21 @@ struct Sample: CharRNNTool {
         }
         guard text.count >= 2 else { throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score") }
         let start = monotonicSeconds()
-        let result = TextScore.score(text.indices, model: model, threads: threads == 0 ? nil : threads)
+        let result = try TextScore.score(text.indices, model: model, threads: threads == 0 ? nil : threads)
         if verbose {
             let seconds = monotonicSeconds() - start
             printError("charrnn-sample: scored \(text.count) characters in \(format("%.3f", seconds)) s, \(grouped(Int(Double(text.count) / max(seconds, 1e-9)))) characters/s")
         }
-        print("\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
-              + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
-              + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))")
+        let out = try textOutput(target, flush: .perLine)
+        do {
+            try out.write("\(SystemPath.shown(file.name)): \(result.predicted) characters predicted, "
+                          + "\(format("%.4f", result.natsPerCharacter)) nats/char "
+                          + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
+                          + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))\n")
+        } catch is TextOutput.ReaderGone {
+            return
+        }
+        try target.commit()
     }
 }
 

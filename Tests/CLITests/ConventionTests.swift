@@ -12,7 +12,7 @@ import Glibc
 #endif
 
 @Suite struct ConventionTests {
-    static let tools = ["charrnn-vocab", "charrnn-init", "charrnn-epoch", "charrnn-sample", "charrnn-inspect"]
+    static let tools = ["charrnn-vocab", "charrnn-init", "charrnn-epoch", "charrnn-sample", "charrnn-inspect", "charrnn-convert"]
 
     /// The option lines of --help for `flag` ("-q, --quiet"), with their wrapped description.
     static func optionHelp(_ help: String, _ flag: String) -> String? {
@@ -28,7 +28,9 @@ import Glibc
 
     @Test(arguments: tools)
     func helpFitsEightyColumnsWithUpperCaseValueNames(tool: String) throws {
-        let help = try Tools.run(tool, ["--help"])
+        // As on a terminal of 80 columns (the help is wrapped to $COLUMNS when it is set).
+        let binary = Tools.binaries.appendingPathComponent(tool).path
+        let help = try Tools.run("/bin/sh", ["-c", "COLUMNS=80 exec \"$0\" --help", binary])
         #expect(help.status == 0 && help.stderr.isEmpty)
         for line in help.text.split(separator: "\n") {
             #expect(line.count <= 80, "\(tool) --help: \(line.count) columns: \(line)")
@@ -46,8 +48,8 @@ import Glibc
         for tool in Self.tools { helps[tool] = try Tools.run(tool, ["--help"]).text }
         let quiet = Set(Self.tools.map { Self.optionHelp(helps[$0]!, "-q, --quiet") })
         #expect(quiet == ["-q, --quiet Print nothing on stderr but errors."], "\(quiet)")
-        // Every tool that writes a file; charrnn-sample streams its text to standard output.
-        let output = Set(Self.tools.filter { $0 != "charrnn-sample" }.map { Self.optionHelp(helps[$0]!, "-o, --output <FILE>") })
+        // Every tool writes its result to -o, charrnn-sample's text included.
+        let output = Set(Self.tools.map { Self.optionHelp(helps[$0]!, "-o, --output <FILE>") })
         #expect(output == ["-o, --output <FILE> Write the result to FILE, atomically ('-': standard output). (default: -)"], "\(output)")
         let threads = Set(["charrnn-epoch", "charrnn-sample"].map { Self.optionHelp(helps[$0]!, "--threads <N>") })
         #expect(threads.count == 1 && threads.first??.hasSuffix("(default: 0)") == true, "\(threads)")

@@ -112,7 +112,7 @@ import Testing
         let checkpoint = try EpochCLITests.checkpoint(directory, "e1.ckpt")
         let index = checkpoint.alphabet.makeIndex()
         let symbols = String(decoding: EpochCLITests.text, as: UTF8.self).unicodeScalars.map { UInt16(index.index(of: $0.value)!) }
-        let ours = TextScore.score(symbols, model: checkpoint.model!).natsPerCharacter
+        let ours = try TextScore.score(symbols, model: checkpoint.model!).natsPerCharacter
 
         let sample = try Tools.run("charrnn-sample", ["--score", "text.txt", "e1.ckpt"], directory: directory)
         let torch = try Self.python([Self.script, "score", "--threads", "1", "--model", "e1.safetensors", "--text", "text.txt"], in: directory)

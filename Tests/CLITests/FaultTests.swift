@@ -356,8 +356,9 @@ import Testing
                 "still a character device")
     }
 
-    /// A FIFO or a symlink as `-o` is written through and stays what it was, like a device
-    /// (aDeviceAsOutputIsWrittenThroughNotReplaced, which needs root).
+    /// A FIFO as `-o` is written through and stays what it was, like a device
+    /// (aDeviceAsOutputIsWrittenThroughNotReplaced, which needs root); a symlink stays
+    /// a link, and the file it names is replaced (HardeningTests for the atomicity).
     @Test func anOutputThatIsNotARegularFileIsWrittenThroughNotReplaced() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -369,7 +370,7 @@ import Testing
         #expect(linked.status == 0)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory.appendingPathComponent("link.ckpt").path) == "target.ckpt")
         #expect(try Data(contentsOf: directory.appendingPathComponent("target.ckpt")) == vocab)
-        // The link is opened before any work, but its file is emptied only when the new
+        // The link's file is claimed before any work and replaced only when the new
         // contents are ready: a run that fails in between leaves it as it was.
         let failed = try Tools.run("charrnn-epoch", ["--text", "missing.txt", "-o", "link.ckpt", "e0.ckpt"], directory: directory)
         #expect(failed.status == 1)

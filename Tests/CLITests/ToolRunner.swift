@@ -140,6 +140,13 @@ struct TrainingRun {
                 "\(batches ?? 0) batches could fit in the \(capacity)-byte pipe after the \(printed.count) bytes read", sourceLocation: sourceLocation)
     }
 
+    /// Lets the tool go on: reads stderr to its end and waits; returns all it printed.
+    mutating func finish() -> String {
+        printed += pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: printed, as: UTF8.self)
+    }
+
     /// Sends `signal`, then reads stderr to its end and waits for the tool; returns all it printed.
     mutating func stop(with signal: Int32) -> String {
         kill(process.processIdentifier, signal)

@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test(arguments: CellKind.tested)
-    func widthOneIsArgmax(cell: CellKind) {
+    func widthOneIsArgmax(cell: CellKind) throws {
         let model = Self.model(cell)
         for (prime, seed) in [([Int](), UInt64(4)), ([0, 2], 4), ([], 9)] {
             let sampler = Sampler(model: model, alphabet: Self.alphabet, seed: seed, temperature: 0)
@@ -34,7 +34,7 @@ import Testing
                 chosen.append(symbol)
                 if symbol != 3 { expected.append(symbol); remaining -= 1 }
             }
-            let beams = BeamSearch.run(model: model, alphabet: Self.alphabet, width: 1, prime: prime, seed: seed, length: 40,
+            let beams = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 1, prime: prime, seed: seed, length: 40,
                                        stopAtStop: false)
             #expect(beams.count == 1)
             #expect(beams[0].printed == expected, "\(cell) prime \(prime)")
@@ -43,10 +43,10 @@ import Testing
     }
 
     @Test(arguments: CellKind.tested)
-    func theSearchIsDeterministic(cell: CellKind) {
+    func theSearchIsDeterministic(cell: CellKind) throws {
         let model = Self.model(cell)
-        let runs = (0..<2).map { _ in
-            BeamSearch.run(model: model, alphabet: Self.alphabet, width: 5, prime: [1], seed: 0, length: 30, stopAtStop: false)
+        let runs = try (0..<2).map { _ in
+            try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 5, prime: [1], seed: 0, length: 30, stopAtStop: false)
         }
         #expect(runs[0] == runs[1])
         #expect(runs[0].count == 5)
@@ -80,12 +80,12 @@ import Testing
     }
 
     @Test(arguments: CellKind.tested)
-    func aWideEnoughBeamFindsEveryContinuationInOrder(cell: CellKind) {
+    func aWideEnoughBeamFindsEveryContinuationInOrder(cell: CellKind) throws {
         // 3 printed symbols or an earlier stop: 27 + 9 + 3 + 1 = 40 continuations.
         let model = Self.model(cell)
         let expected = Self.allContinuations(model, prime: [0, 1], length: 3).sorted { $0.logProbability > $1.logProbability }
         #expect(expected.count == 40)
-        let beams = BeamSearch.run(model: model, alphabet: Self.alphabet, width: 40, prime: [0, 1], seed: 0, length: 3,
+        let beams = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 40, prime: [0, 1], seed: 0, length: 3,
                                    stopAtStop: true)
         #expect(beams.count == 40)
         for (beam, truth) in zip(beams, expected) {
@@ -93,7 +93,7 @@ import Testing
             #expect(abs(beam.logProbability - truth.logProbability) < 1e-4)
         }
         // A narrower beam finds fewer, each a real continuation with its own probability.
-        let narrow = BeamSearch.run(model: model, alphabet: Self.alphabet, width: 3, prime: [0, 1], seed: 0, length: 3,
+        let narrow = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 3, prime: [0, 1], seed: 0, length: 3,
                                     stopAtStop: true)
         #expect(narrow.count == 3)
         for beam in narrow {

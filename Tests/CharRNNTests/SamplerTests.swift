@@ -209,11 +209,11 @@ import Testing
         #expect(sample(9) != sample(10))
     }
 
-    @Test func scoreIsTheMeanCrossEntropy() {
+    @Test func scoreIsTheMeanCrossEntropy() throws {
         let probabilities = [0.1, 0.6, 0.3]
         let (model, _) = Self.constantModel(probabilities)
         let text: [UInt16] = [0, 1, 1, 0, 2, 1]
-        let score = TextScore.score(text, model: model)
+        let score = try TextScore.score(text, model: model)
         #expect(score.predicted == 5)
         let expected = [1, 1, 0, 2, 1].map { -log(probabilities[$0]) }.reduce(0, +)
         #expect(abs(score.totalNats - expected) < 1e-5)

@@ -24,9 +24,9 @@ import Testing
     static let text = Array("ab c\nxba\n\ncab".unicodeScalars.map(\.value))
 
     @Test(arguments: CellKind.tested)
-    func figuresMatchTheReferenceNetwork(cell: CellKind) {
+    func figuresMatchTheReferenceNetwork(cell: CellKind) throws {
         let model = Self.model(cell)
-        let analysis = TextAnalysis.analyse(Self.text, alphabet: Self.alphabet, model: model, unit: (layer: 1, index: 3))
+        let analysis = try TextAnalysis.analyse(Self.text, alphabet: Self.alphabet, model: model, unit: (layer: 1, index: 3))
         let read = analysis.readOffsets.map { Int(analysis.symbols[$0]) }
         #expect(analysis.readOffsets == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12], "x at offset 5 is skipped")
         #expect(analysis.predictions.count == read.count - 1 && analysis.score.predicted == read.count - 1)
@@ -47,11 +47,11 @@ import Testing
         }
         // The per-character losses are what the summary adds up.
         #expect(total == analysis.score.totalNats)
-        #expect(TextScore.score(read.map(UInt16.init), model: model).totalNats == analysis.score.totalNats)
+        #expect(try TextScore.score(read.map(UInt16.init), model: model).totalNats == analysis.score.totalNats)
     }
 
-    @Test func theTableHasPositionsLinesAndColumns() {
-        let analysis = TextAnalysis.analyse(Self.text, alphabet: Self.alphabet, model: Self.model(.lstm))
+    @Test func theTableHasPositionsLinesAndColumns() throws {
+        let analysis = try TextAnalysis.analyse(Self.text, alphabet: Self.alphabet, model: Self.model(.lstm))
         let rows = analysis.table(alphabet: Self.alphabet).split(separator: "\n", omittingEmptySubsequences: false)
         #expect(rows.first == "position\tline\tcolumn\tchar\tnats\tbits\trank\tguess")
         #expect(rows.last == "")
@@ -93,7 +93,7 @@ import Testing
     func thePageHasOneSpanPerCharacterWithItsFigures(byUnit: Bool) throws {
         let model = Self.model(.gru)
         let unit = byUnit ? (layer: 0, index: 2) : nil
-        let analysis = TextAnalysis.analyse(Self.text, alphabet: Self.alphabet, model: model, unit: unit)
+        let analysis = try TextAnalysis.analyse(Self.text, alphabet: Self.alphabet, model: model, unit: unit)
         let page = SurprisalPage.render(analysis, alphabet: Self.alphabet, title: "t.txt", model: "gru 8,5", unit: unit)
         #expect(page.hasPrefix("<!DOCTYPE html>\n<html"))
         let all = try Self.elements(page)
@@ -167,7 +167,7 @@ import Testing
         let alphabet = try Alphabet(symbols: [0x3C, 0x26, 0x22, 0x27, 0x3E, 0x01, 0x7F, 0x0D, 0x09, 0xFFFF, 0x0B], stopIndex: 10)
         let model = Model(initialising: ModelConfig(cell: .rnn, hiddenSizes: [4], alphabetSize: 11, seed: 1))
         let text: [UInt32] = [0x3C, 0x26, 0x22, 0x27, 0x3E, 0x01, 0x7F, 0x0D, 0x09, 0xFFFF, 0x3C, 0x2F, 0x70, 0x72, 0x65, 0x3E]
-        let analysis = TextAnalysis.analyse(text, alphabet: alphabet, model: model)
+        let analysis = try TextAnalysis.analyse(text, alphabet: alphabet, model: model)
         let page = SurprisalPage.render(analysis, alphabet: alphabet, title: "</title><script>\u{1}&\"", model: "<b>")
         let all = try Self.elements(page)
         #expect(!all.contains { $0.name == "script" || $0.name == "b" })

@@ -23,6 +23,8 @@ public struct CheckpointDiff {
         if metaA != metaB {
             lines.append("metadata: \(metaA.joined(separator: ", ")) -> \(metaB.joined(separator: ", "))")
         }
+        // Notes and unknown settings come from the files: shown with control characters escaped.
+        lines = lines.map(TerminalText.escapedLines)
     }
 
     private mutating func compareAlphabets(_ a: Alphabet, _ b: Alphabet) {

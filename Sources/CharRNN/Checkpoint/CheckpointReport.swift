@@ -74,7 +74,13 @@ public enum CheckpointReport {
     }
 
     /// The human-readable summary, ending with a newline, written as it is made.
-    public static func writeText<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, to sink: inout Sink) throws {
+    /// What the file carries (its notes, unknown settings) and its name are shown
+    /// with control characters escaped (TerminalText), so that a report can be
+    /// printed on a terminal; `--json` keeps them exact.
+    /// `width`: the columns of the terminal it is shown on, if it is: a history
+    /// table wider than that leaves out columns (`--history` has them all).
+    public static func writeText<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, width: Int? = nil,
+                                                 to sink: inout Sink) throws {
         var lines: [String] = []
         let version = checkpoint.formatVersion
         let kind = checkpoint.model == nil ? "vocab checkpoint" : "model checkpoint"
@@ -124,15 +130,15 @@ public enum CheckpointReport {
         if !checkpoint.history.isEmpty {
             lines.append("")
             lines.append("history: \(checkpoint.history.count) epoch\(checkpoint.history.count == 1 ? "" : "s") (losses per character)")
-            try sink.write(lines.joined(separator: "\n") + "\n")
+            try sink.write(TerminalText.escapedLines(lines.joined(separator: "\n")) + "\n")
             lines = []
-            try writeHistoryTable(checkpoint.history, to: &sink)
+            try writeHistoryTable(checkpoint.history, width: width, to: &sink)
         }
         if !checkpoint.metadata.isEmpty {
             lines.append("")
             lines.append("metadata: " + checkpoint.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
-        if !lines.isEmpty { try sink.write(lines.joined(separator: "\n") + "\n") }
+        if !lines.isEmpty { try sink.write(TerminalText.escapedLines(lines.joined(separator: "\n")) + "\n") }
     }
 
     /// The names of the history's fields, in order, the same in the text table,
@@ -153,7 +159,10 @@ public enum CheckpointReport {
     /// cell, all but the text hash and the notes right-aligned, two spaces
     /// apart, indented by two), in two passes over the records: one for the
     /// widths, one to write.
-    static func writeHistoryTable<Sink: TextSink>(_ history: [EpochRecord], to sink: inout Sink) throws {
+    /// Given a `width`, columns are left out until the table fits it, in this
+    /// order: the text hash, the bits (the nats' multiples), the text length,
+    /// chars/s, the step; a line under the table says which.
+    static func writeHistoryTable<Sink: TextSink>(_ history: [EpochRecord], width: Int? = nil, to sink: inout Sink) throws {
         let columns = historyFields.count
         var widths = historyFields.map(\.utf8.count)
         // The widths first, without formatting every cell: integers and %.Nf grow with their
@@ -198,12 +207,23 @@ public enum CheckpointReport {
         widths[9] = max(widths[9], history.isEmpty ? 0 : 16)
         widths[10] = max(widths[10], FastFormat.digitCount(widestLength))
         widths[11] = max(widths[11], widestNotes)
+        var kept = [Bool](repeating: true, count: columns)
+        var leftOut = false
+        if let width {
+            func tableWidth() -> Int { 2 + zip(widths, kept).filter(\.1).map { $0.0 + 2 }.reduce(0, +) - 2 }
+            for column in [9, 4, 5, 10, 6, 8] where tableWidth() > width {
+                kept[column] = false
+                leftOut = true
+            }
+        }
+        let lastKept = kept.lastIndex(of: true)!
         let cells = HistoryCells()
         let out = ByteBuffer()
         /// Appends a cell of `length` bytes (copied by `copy`), padded to the column's width.
         func emit(_ column: Int, length: Int, copy: () -> Void) {
+            guard kept[column] else { return }
             let padding = widths[column] - length
-            let isLast = column == columns - 1
+            let isLast = column == lastKept
             if column != 9 && column != 11 {  // right-aligned: all but the text hash and the notes
                 out.append(repeating: UInt8(ascii: " "), count: padding)
                 copy()
@@ -227,6 +247,9 @@ public enum CheckpointReport {
                 try sink.write(out.bytes)
                 out.removeAll()
             }
+        }
+        if leftOut {
+            out.append(string: "  (columns left out to fit: see --history)\n")
         }
         try sink.write(out.bytes)
     }
@@ -429,7 +452,7 @@ public enum CheckpointReport {
     static func jsonMembers(_ checkpoint: Checkpoint, name: String) -> [(String, JSON?)] {
         let alphabet = checkpoint.alphabet
         var members: [(String, JSON)] = [
-            ("file", .string(name)),
+            ("file", .string(SystemPath.lossy(name))),
             ("format_version", .string("\(checkpoint.formatVersion.major).\(checkpoint.formatVersion.minor)")),
             ("alphabet", .object([
                 ("size", .int(alphabet.count)),

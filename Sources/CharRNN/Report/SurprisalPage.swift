@@ -24,7 +24,8 @@ public enum SurprisalPage {
     /// white (0 bits), through yellow (scaleBits / 2), to a red light enough for
     /// black text (scaleBits and more).
     public static func surprisalColour(bits: Double) -> (r: Int, g: Int, b: Int) {
-        let t = min(max(bits / scaleBits, 0), 1)
+        // NaN (no figure) takes the end of the scale rather than trap in Int(_:).
+        let t = bits.isNaN ? 1 : min(max(bits / scaleBits, 0), 1)
         if t <= 0.5 { return (255, 255, Int((255 * (1 - 2 * t)).rounded())) }
         let u = 2 * t - 1
         return (Int((255 - 20 * u).rounded()), Int((255 - 195 * u).rounded()), Int((40 * u).rounded()))

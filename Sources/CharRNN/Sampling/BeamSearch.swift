@@ -38,8 +38,9 @@ public enum BeamSearch {
     }
 
     /// The complete continuations of a search of width `width`, best first (at most `width`).
+    /// Throws NonFinitePrediction when the model's output is not a number (no beam can be ranked).
     public static func run(model: Model, alphabet: Alphabet, width: Int, prime: [Int], seed: UInt64, length: Int,
-                           stopAtStop: Bool, threads: Int? = nil) -> [Beam] {
+                           stopAtStop: Bool, threads: Int? = nil) throws -> [Beam] {
         precondition(width >= 1 && length >= 0)
         let n = alphabet.count, stop = alphabet.stopIndex
         let network = InferenceNetwork(model, threads: threads, rows: width)
@@ -82,6 +83,7 @@ public enum BeamSearch {
         var ofBeam: [Candidate] = []
         while !open.isEmpty {
             symbols.withUnsafeBufferPointer { network.step(symbols: $0.baseAddress!) }
+            try network.checkFinite()
             let slots = width - complete.count
             candidates.removeAll(keepingCapacity: true)
             for (rank, beam) in open.enumerated() {

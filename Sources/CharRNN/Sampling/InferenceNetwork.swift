@@ -26,6 +26,11 @@ public final class InferenceNetwork {
     let pool: WorkerPool?
     /// The symbol each row reads in `step(_:)`.
     private let oneSymbol = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    /// Steps taken since the network was made (resets do not count back).
+    public private(set) var steps = 0
+    /// The first step (from 1) whose logits held a NaN or an infinity, if any:
+    /// nothing can be drawn, ranked or scored from them (see `checkFinite`).
+    public private(set) var firstNonFiniteStep: Int?
 
     /// Models with at least this many parameters (512 KB of weights) split every
     /// product between two threads: measured on LSTM 128,128 (240k parameters),
@@ -78,6 +83,20 @@ public final class InferenceNetwork {
         let n = config.alphabetSize
         for r in 0..<rows { (logits.pointer + r * n).update(from: denseBias.pointer, count: n) }
         dense.multiply(input!, ldx: config.hiddenSizes.last!, into: logits.pointer, ldy: n, pool: pool)
+        steps += 1
+        // Non-finite weights, or finite ones whose sums overflow a float, give logits that
+        // are not numbers: a draw would pick an arbitrary symbol and a score would be NaN.
+        if firstNonFiniteStep == nil {
+            for index in 0..<rows * n where !logits.pointer[index].isFinite {
+                firstNonFiniteStep = steps
+                break
+            }
+        }
+    }
+
+    /// Throws once a step's logits were not all finite numbers.
+    public func checkFinite() throws {
+        if let step = firstNonFiniteStep { throw NonFinitePrediction(step: step) }
     }
 
     /// The output h of layer `index` (0-based) after the last step, (R x H).
@@ -233,5 +252,20 @@ final class AddedGateProjection {
             weights.multiply(concatenated.pointer, ldx: stride, into: g, ldy: width, pool: pool)
         }
         return g
+    }
+}
+
+/// A model whose output is not a number: a NaN or an infinity among the logits
+/// of one step, so that no symbol can be drawn, no beam ranked and no text
+/// scored. Every sampling and scoring mode stops with it.
+public struct NonFinitePrediction: Error, Equatable, CustomStringConvertible {
+    /// The step (from 1) of the network whose logits were not finite.
+    public let step: Int
+
+    public init(step: Int) { self.step = step }
+
+    public var description: String {
+        "the model's output at step \(step) is not a number (NaN or infinite: its weights are, or their sums overflow), "
+            + "so nothing can be sampled or scored; HINT: use an earlier checkpoint"
     }
 }

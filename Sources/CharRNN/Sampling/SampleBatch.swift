@@ -179,6 +179,7 @@ public final class SampleBatch {
             while !running.isEmpty {
                 if stop.raised.load(ordering: .relaxed) { throw Stopped() }
                 current.withUnsafeBufferPointer { network.step(symbols: $0.baseAddress!) }
+                try network.checkFinite()
                 var still: [Int] = []
                 for r in running {
                     let symbol = Sampler.draw(logits: network.logits.pointer + r * n, count: n, rule: rule, scratch: scratch,

@@ -113,7 +113,8 @@ public final class Sampler {
     /// symbol, each handed to `emit`. Stop symbols are neither printed nor
     /// counted; `stopAtStop` ends the sample at one, and a model that draws
     /// nothing else for 16 × length + 1024 draws ends it too, rather than spin.
-    public func sample(length: Int, prime: [Int], stopAtStop: Bool, emit: (Int) throws -> Void) rethrows {
+    /// Throws NonFinitePrediction when the model's output is not a number.
+    public func sample(length: Int, prime: [Int], stopAtStop: Bool, emit: (Int) throws -> Void) throws {
         var remaining = length
         if prime.isEmpty {
             let first = startRandom()
@@ -128,6 +129,7 @@ public final class Sampler {
         let maxDraws = 16 * remaining + 1024
         while remaining > 0, draws < maxDraws {
             let symbol = next()
+            try network.checkFinite()
             draws += 1
             if symbol == alphabet.stopIndex {
                 if stopAtStop { break }

@@ -41,8 +41,9 @@ public struct TextAnalysis: Sendable {
 
     /// Reads `scalars` (the file's characters) with `model` over `alphabet`; `unit`
     /// (0-based layer and unit) records that unit's output after every character.
+    /// Throws NonFinitePrediction when the model's output is not a number.
     public static func analyse(_ scalars: [UInt32], alphabet: Alphabet, model: Model, threads: Int? = nil,
-                               unit: (layer: Int, index: Int)? = nil) -> TextAnalysis {
+                               unit: (layer: Int, index: Int)? = nil) throws -> TextAnalysis {
         let index = alphabet.makeIndex()
         var symbols = [Int32](repeating: -1, count: scalars.count)
         var readOffsets: [Int] = []
@@ -57,7 +58,7 @@ public struct TextAnalysis: Sendable {
         var predictions: [CharacterPrediction] = []
         var activations: [Float] = []
         predictions.reserveCapacity(max(0, read.count - 1))
-        let score = TextScore.score(read, model: model, threads: threads, readingLast: unit != nil) { network, position in
+        let score = try TextScore.score(read, model: model, threads: threads, readingLast: unit != nil) { network, position in
             if let unit {
                 activations.append(network.output(ofLayer: unit.layer)[unit.index])
             }
@@ -107,7 +108,7 @@ extension TextScore {
     /// the network; the closure it returns (if any) gets that next symbol's loss.
     /// `readingLast` also reads the last symbol (for activations), predicting nothing.
     static func score(_ symbols: [UInt16], model: Model, threads: Int?, readingLast: Bool,
-                      visit: (InferenceNetwork, Int) -> ((Float) -> Void)?) -> TextScore {
+                      visit: (InferenceNetwork, Int) -> ((Float) -> Void)?) throws -> TextScore {
         let network = InferenceNetwork(model, threads: threads)
         network.reset()
         var score = TextScore()
@@ -115,6 +116,7 @@ extension TextScore {
         let row = FloatBuffer(count: count)
         for position in 0..<max(0, symbols.count - 1) {
             network.step(Int(symbols[position]))
+            try network.checkFinite()
             let report = visit(network, position)
             row.pointer.update(from: network.logits.pointer, count: count)
             let loss = SoftmaxCrossEntropy.row(row.pointer, count: count, target: Int(symbols[position + 1]), gradientScale: nil)
@@ -124,6 +126,7 @@ extension TextScore {
         }
         if readingLast, let last = symbols.last {
             network.step(Int(last))
+            try network.checkFinite()
             _ = visit(network, symbols.count - 1)
         }
         return score

@@ -19,8 +19,9 @@ public struct TextScore: Sendable {
     public var totalBits: Double { totalNats * Units.bitsPerNat }
     public var perplexity: Double { exp(natsPerCharacter) }
 
-    /// Scores `symbols` (alphabet indices) with `model`.
-    public static func score(_ symbols: [UInt16], model: Model, threads: Int? = nil) -> TextScore {
-        score(symbols, model: model, threads: threads, readingLast: false) { _, _ in nil }
+    /// Scores `symbols` (alphabet indices) with `model`. Throws NonFinitePrediction
+    /// when the model's output is not a number.
+    public static func score(_ symbols: [UInt16], model: Model, threads: Int? = nil) throws -> TextScore {
+        try score(symbols, model: model, threads: threads, readingLast: false) { _, _ in nil }
     }
 }

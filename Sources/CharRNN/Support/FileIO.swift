@@ -7,9 +7,15 @@
 // The temporary file is `.NAME.tmp.PID` beside NAME (hidden, and never a name
 // a reader is given). SIGINT, SIGTERM and SIGHUP unlink it; SIGKILL cannot be
 // caught, so a killed run may leave one behind, but NAME itself is always
-// either the old file or the complete new one. When NAME exists and is not a
-// regular file (/dev/null, a FIFO, a symlink) it is written through instead,
-// without that guarantee; a cut checkpoint is still refused as truncated.
+// either the old file or the complete new one. When NAME is a symlink, the
+// file it leads to is replaced the same way (the temporary file beside that
+// file, renamed onto it), and the link stays a link. When NAME leads to
+// something that is not a regular file (/dev/null, a FIFO, /dev/stdout) it is
+// written through instead, without that guarantee; a cut checkpoint is still
+// refused as truncated.
+//
+// Paths are Strings that keep every byte of a name that is not UTF-8
+// (SystemPath.swift); they reach the system through systemOpen and its kin.
 
 #if canImport(Glibc)
 import Glibc
@@ -52,7 +58,7 @@ public struct InputFile {
             return
         }
         name = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = systemOpen(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError(file: path, action: "cannot open", errno: errno) }
         var info = stat()
         if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
@@ -137,20 +143,21 @@ public struct InputFile {
 ///
 /// `prepare()` settles where the bytes will go before the tool does any work,
 /// so that a bad `-o` (a missing or read-only folder, a directory, a terminal,
-/// the text being read) is refused at once rather than after an epoch: for a
-/// file it creates the temporary file that the result is written to and
-/// renamed from; for a device, FIFO or symlink to one it opens it (without
-/// truncating anything yet). `write` prepares first if the tool did not.
+/// an input that the result would replace) is refused at once rather than
+/// after an epoch: for a file, or a symlink that leads to one (or to nothing
+/// yet), it creates the temporary file beside the file that the result is
+/// written to and renamed onto; for a device or a FIFO it opens it (without
+/// truncating anything). `write` prepares first if the tool did not.
 public final class OutputTarget {
     /// nil or "-" means standard output.
     public let path: String?
 
     private enum Destination {
         case standardOutput
-        /// A temporary file beside `final`, renamed onto it once complete.
+        /// A temporary file beside `final` (the file `path` leads to), renamed onto it once complete.
         case temporary(descriptor: Int32, temporary: String, final: String)
-        /// A device, a FIFO, or what a symlink names when that is one: written through.
-        case through(descriptor: Int32, isRegular: Bool)
+        /// A device or a FIFO, or what a link names when that is one: written through.
+        case through(descriptor: Int32)
     }
 
     private var destination: Destination?
@@ -165,65 +172,91 @@ public final class OutputTarget {
 
     /// Claims the output before any work (see the type's comment), refusing a
     /// terminal, a directory, a place where no file can be created, and any of
-    /// `texts` (the tool's input texts, which the result would replace).
-    public func prepare(keepingTexts texts: [String] = []) throws {
+    /// `texts` (the tool's input texts) or `files` (inputs the result must not
+    /// replace): the same file, whether by its name, a symlink or a hard link
+    /// (the same device and inode).
+    /// `forText`: the result is text (charrnn-sample's), which may go to a terminal.
+    public func prepare(keepingTexts texts: [String] = [], keepingFiles files: [String] = [], forText: Bool = false) throws {
         guard destination == nil else { return }
         guard let path else {
-            if isatty(STDOUT_FILENO) == 1 { throw Self.terminalError(name) }
+            if !forText, isatty(STDOUT_FILENO) == 1 { throw Self.terminalError(name) }
             destination = .standardOutput
             return
         }
         guard !path.isEmpty else { throw FileError(file: "-o ''", problem: "an empty file name; give a file name, or '-' for standard output") }
         var info = stat()
-        let exists = stat(path, &info) == 0
+        let exists = systemStat(path, &info) == 0
         if path.hasSuffix("/") || (exists && (info.st_mode & S_IFMT) == S_IFDIR) {
             throw FileError(file: path, problem: "is a directory, not a file name")
         }
         if exists {
-            for text in texts where text != "-" {
-                var textInfo = stat()
-                if stat(text, &textInfo) == 0, textInfo.st_dev == info.st_dev, textInfo.st_ino == info.st_ino {
-                    throw FileError(file: path, problem: "is the text this tool reads (\(text)); writing the result there would replace it")
+            for (inputs, what) in [(texts, "text"), (files, "file")] {
+                for input in inputs where input != "-" {
+                    var inputInfo = stat()
+                    if systemStat(input, &inputInfo) == 0, inputInfo.st_dev == info.st_dev, inputInfo.st_ino == info.st_ino {
+                        throw FileError(file: path, problem: "is the \(what) this tool reads (\(input)); writing the result there would replace it")
+                    }
                 }
             }
         }
-        var link = stat()
-        let isLink = lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK
-        if exists, (info.st_mode & S_IFMT) != S_IFREG || isLink {
-            // A device, a FIFO or a symlink (-o /dev/null, -o /dev/stdout): written through.
-            // Renaming over it would replace /dev/null itself with a regular file when run as root.
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let resolved = try Self.resolveLinks(path)
+        if exists, (info.st_mode & S_IFMT) != S_IFREG || resolved == nil {
+            // A device or a FIFO (-o /dev/null, -o /dev/stdout): written through. Renaming
+            // over it would replace /dev/null itself with a regular file when run as root.
+            let fd = systemOpen(path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw FileError(file: path, action: "cannot open for writing", errno: errno) }
-            if isatty(fd) == 1 {
+            if !forText, isatty(fd) == 1 {
                 close(fd)
                 throw Self.terminalError(path)
             }
-            destination = .through(descriptor: fd, isRegular: (info.st_mode & S_IFMT) == S_IFREG)
+            destination = .through(descriptor: fd)
             return
         }
-        if isLink {
-            // A symlink to nothing: there is no file to write through to.
+        guard let final = resolved else {
+            // A link to a missing device or descriptor: there is nothing to write through to.
             throw FileError(file: path, action: "cannot open for writing", errno: ENOENT)
         }
-        destination = try Self.createTemporary(for: path)
+        // A regular file, a name not taken yet, or a link to either: replaced by a rename.
+        destination = try Self.createTemporary(for: path, final: final, mode: exists ? info.st_mode & 0o7777 : nil)
     }
 
     static func terminalError(_ name: String) -> FileError {
         FileError(file: name, problem: "refusing to write a binary checkpoint to a terminal; redirect it (> file.ckpt) or use -o FILE")
     }
 
-    /// The hidden `.NAME.tmp.PID` beside `path`, created now and removed again if the tool is interrupted or fails.
-    private static func createTemporary(for path: String) throws -> Destination {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    /// The name `path` leads to through its symlinks (itself when it is not
+    /// one); nil for the system's links to descriptors and devices (under
+    /// /proc/ and /dev/, such as /dev/stdout), which are written through.
+    static func resolveLinks(_ path: String) throws -> String? {
+        var current = path
+        for _ in 0..<40 {
+            var info = stat()
+            guard systemLstat(current, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return current }
+            guard let target = systemReadLink(current) else { return current }
+            if target.hasPrefix("/proc/") || target.hasPrefix("/dev/") { return nil }
+            if target.hasPrefix("/") {
+                current = target
+            } else {
+                let slash = current.lastIndex(of: "/")
+                current = (slash.map { String(current[...$0]) } ?? "") + target
+            }
+        }
+        throw FileError(file: path, action: "cannot open for writing", errno: ELOOP)
+    }
+
+    /// The hidden `.NAME.tmp.PID` beside `final`, created now and removed again if the
+    /// tool is interrupted or fails; given `mode` (the mode of the file it replaces).
+    private static func createTemporary(for path: String, final: String, mode: mode_t?) throws -> Destination {
+        let slash = final.lastIndex(of: "/")
+        let directory = slash.map { String(final[...$0]) } ?? ""
+        let base = slash.map { String(final[final.index(after: $0)...]) } ?? final
         // A name another process (or a killed earlier one with our pid) holds gets a suffix.
         var temporary = "", fd: Int32 = -1
         for attempt in 0..<100 {
             temporary = "\(directory).\(base).tmp.\(getpid())" + (attempt == 0 ? "" : ".\(attempt)")
             // Armed before the file exists: a signal in between unlinks nothing harmful.
-            _ = charrnn_cleanup_on_signal(temporary)
-            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            _ = SystemPath.withCString(temporary) { charrnn_cleanup_on_signal($0) }
+            fd = systemOpen(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else {
@@ -232,7 +265,9 @@ public final class OutputTarget {
             throw FileError(file: path, problem: "cannot create a temporary file beside it: \(describeFolder(directory, errno: code))")
         }
         charrnn_cleanup_created()
-        return .temporary(descriptor: fd, temporary: temporary, final: path)
+        // The new file keeps the old one's permissions (best effort: the owner may not allow it).
+        if let mode { _ = fchmod(fd, mode) }
+        return .temporary(descriptor: fd, temporary: temporary, final: final)
     }
 
     /// Why no file can be created in `directory`: "the folder nodir/ does not exist",
@@ -241,7 +276,7 @@ public final class OutputTarget {
         let shown = directory.isEmpty ? "the current folder" : directory
         var info = stat()
         if code == ENOENT {
-            if stat(directory.isEmpty ? "." : directory, &info) != 0 { return "the folder \(shown) does not exist" }
+            if systemStat(directory.isEmpty ? "." : directory, &info) != 0 { return "the folder \(shown) does not exist" }
             return "\(shown) takes no new files"
         }
         if code == ENOTDIR { return "a part of \(shown) is a file, not a folder" }
@@ -262,21 +297,42 @@ public final class OutputTarget {
                 try writeAll(STDOUT_FILENO, buffer, name: name)
             }
             setInterruptNote("")
-        case .through(let fd, let isRegular):
+        case .through(let fd):
             destination = nil
-            try writeThrough(fd, isRegular: isRegular, bytes)
+            try writeThrough(fd, bytes)
         case .temporary(let fd, let temporary, let final):
             destination = nil
             try finish(fd, temporary: temporary, final: final, bytes)
         }
     }
 
-    private func writeThrough(_ fd: Int32, isRegular: Bool, _ bytes: [UInt8]) throws {
+    /// Where a result written piece by piece goes (charrnn-sample's text): standard
+    /// output, the device, or the temporary file that `commit()` then renames into place.
+    public func streamDescriptor() throws -> Int32 {
+        if destination == nil { try prepare(forText: true) }
+        switch destination! {
+        case .standardOutput: return STDOUT_FILENO
+        case .through(let fd): return fd
+        case .temporary(let fd, _, _): return fd
+        }
+    }
+
+    /// Ends a result written through `streamDescriptor()`: the temporary file is
+    /// synced and renamed onto the file, a device closed.
+    public func commit() throws {
+        guard let current = destination else { return }
+        destination = nil
+        switch current {
+        case .standardOutput: break
+        case .through(let fd): try writeThrough(fd, [])
+        case .temporary(let fd, let temporary, let final): try finish(fd, temporary: temporary, final: final, [])
+        }
+    }
+
+    private func writeThrough(_ fd: Int32, _ bytes: [UInt8]) throws {
         let path = name
         setInterruptNote("; \(path) may be incomplete")
         do {
-            // Emptied only now that the new contents are ready: until here the old file was intact.
-            if isRegular, ftruncate(fd, 0) != 0 { throw FileError(file: path, action: "cannot write", errno: errno) }
             try bytes.withUnsafeBytes { buffer in try writeAll(fd, buffer, name: path) }
         } catch {
             close(fd)
@@ -286,10 +342,13 @@ public final class OutputTarget {
         setInterruptNote("")
     }
 
-    private func finish(_ fd: Int32, temporary: String, final path: String, _ bytes: [UInt8]) throws {
-        func fail(_ error: Error) -> Error {
-            close(fd)
-            unlink(temporary)
+    /// Writes, syncs and renames the temporary file onto `final`; on any failure the
+    /// temporary file is removed, so that no complete copy is left behind unmentioned.
+    private func finish(_ fd: Int32, temporary: String, final: String, _ bytes: [UInt8]) throws {
+        let path = name
+        func fail(_ error: Error, closing: Bool = true) -> Error {
+            if closing { close(fd) }
+            _ = systemUnlink(temporary)
             charrnn_cleanup_clear()
             return error
         }
@@ -299,25 +358,20 @@ public final class OutputTarget {
             throw fail(error)
         }
         guard fsync(fd) == 0 else { throw fail(FileError(file: path, action: "cannot sync", errno: errno)) }
-        guard close(fd) == 0 else {
+        guard close(fd) == 0 else { throw fail(FileError(file: path, action: "cannot close", errno: errno), closing: false) }
+        guard systemRename(temporary, final) == 0 else {
             let code = errno
-            unlink(temporary)
-            charrnn_cleanup_clear()
-            throw FileError(file: path, action: "cannot close", errno: code)
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            charrnn_cleanup_clear()
-            throw FileError(file: path, action: "cannot rename the temporary file into place", errno: code)
+            let shownFinal = final == path ? "" : " (\(final))"
+            throw fail(FileError(file: path, problem: "cannot rename the temporary file into place\(shownFinal): "
+                                     + "\(String(cString: strerror(code))); nothing written"), closing: false)
         }
         // The note first: a signal from here on finds the file complete (see charrnn_cleanup_created).
         setInterruptNote("")
         charrnn_cleanup_clear()
         // Make the rename itself durable; best effort (some file systems refuse fsync on a directory).
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
-        let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let slash = final.lastIndex(of: "/")
+        let directory = slash.map { String(final[...$0]) } ?? ""
+        let directoryFD = systemOpen(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryFD >= 0 {
             _ = fsync(directoryFD)
             close(directoryFD)
@@ -364,10 +418,12 @@ public final class TextOutput {
 
     private var buffer: [UInt8] = []
     private let descriptor: Int32
+    private let name: String
     private let flushPolicy: Flush
 
-    public init(descriptor: Int32 = STDOUT_FILENO, flush: Flush) {
+    public init(descriptor: Int32 = STDOUT_FILENO, name: String = "<stdout>", flush: Flush) {
         self.descriptor = descriptor
+        self.name = name
         self.flushPolicy = flush
         buffer.reserveCapacity(1 << 16)
     }
@@ -395,7 +451,7 @@ public final class TextOutput {
         guard !buffer.isEmpty else { return }
         defer { buffer.removeAll(keepingCapacity: true) }
         do {
-            try buffer.withUnsafeBytes { try writeAll(descriptor, $0, name: "<stdout>") }
+            try buffer.withUnsafeBytes { try writeAll(descriptor, $0, name: name) }
         } catch {
             if errno == EPIPE { throw ReaderGone() }
             throw error

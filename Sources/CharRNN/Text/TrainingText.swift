@@ -76,8 +76,13 @@ public final class TextFile: TrainingText {
     /// What fstat said when the text was read: a change means another text.
     private let identity: FileIdentity
 
+    /// Every sign the system gives that a file's contents changed. The
+    /// modification time alone is not one: an editor or `touch -r` can set it
+    /// back after writing. The status-change time (ctime) cannot be set by a
+    /// user; any write, and setting the modification time itself, moves it on.
     struct FileIdentity: Equatable {
         var device: UInt64, inode: UInt64, size: Int64, modifiedSeconds: Int, modifiedNanoseconds: Int
+        var changedSeconds: Int, changedNanoseconds: Int
 
         init?(_ descriptor: Int32) {
             var info = stat()
@@ -88,9 +93,13 @@ public final class TextFile: TrainingText {
             #if canImport(Darwin)
             modifiedSeconds = Int(info.st_mtimespec.tv_sec)
             modifiedNanoseconds = Int(info.st_mtimespec.tv_nsec)
+            changedSeconds = Int(info.st_ctimespec.tv_sec)
+            changedNanoseconds = Int(info.st_ctimespec.tv_nsec)
             #else
             modifiedSeconds = Int(info.st_mtim.tv_sec)
             modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+            changedSeconds = Int(info.st_ctim.tv_sec)
+            changedNanoseconds = Int(info.st_ctim.tv_nsec)
             #endif
         }
     }

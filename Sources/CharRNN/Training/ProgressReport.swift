@@ -82,26 +82,37 @@ public enum ProgressReport {
 
     /// One line: epoch, lr, train and validation loss per char (nats, bits), the seed's batch loss, speed, time.
     public static func summary(_ outcome: EpochOutcome) -> String {
+        summaryFields(outcome).joined(separator: " ")
+    }
+
+    /// The summary's fields, which a narrow terminal gets over several lines
+    /// (ProgressPrinter.printSummary), each short enough for a 40-column one:
+    /// "epoch 1: lr 0.002", "train 1.2345 nats/char", "(1.7810 bits)", "val ...",
+    /// "seed-loss 61.73", "71,234 chars/s", "12.3 s", "clipped 0/12".
+    public static func summaryFields(_ outcome: EpochOutcome) -> [String] {
         let record = outcome.record
         let statistics = outcome.statistics
-        var line = "epoch \(record.epoch): lr \(format("%.6g", record.learningRate))"
-            + " train \(format("%.4f", record.trainLoss)) nats/char (\(format("%.4f", record.trainLoss * Units.bitsPerNat)) bits)"
+        var fields = ["epoch \(record.epoch): lr \(format("%.6g", record.learningRate))",
+                      "train \(format("%.4f", record.trainLoss)) nats/char", "(\(format("%.4f", record.trainLoss * Units.bitsPerNat)) bits)"]
         if record.validationLoss.isNaN {
-            line += " val -"
+            fields.append("val -")
         } else {
-            line += " val \(format("%.4f", record.validationLoss)) nats/char (\(format("%.4f", record.validationLoss * Units.bitsPerNat)) bits)"
+            fields.append("val \(format("%.4f", record.validationLoss)) nats/char")
+            fields.append("(\(format("%.4f", record.validationLoss * Units.bitsPerNat)) bits)")
         }
         let seedLoss = statistics.batches > 0 ? statistics.seedBatchLossSum / Double(statistics.batches) : .nan
-        line += " seed-loss \(format("%.2f", seedLoss))"
+        fields.append("seed-loss \(format("%.2f", seedLoss))")
         // Rounded as the history rounds it (CheckpointReport), so the two agree.
-        line += " \(wholeNumber(statistics.charsPerSecond, grouping: true)) chars/s \(format("%.1f", statistics.seconds)) s"
-        if outcome.settings.clipNorm > 0 { line += " clipped \(statistics.clippedBatches)/\(statistics.batches)" }
-        return line
+        fields.append("\(wholeNumber(statistics.charsPerSecond, grouping: true)) chars/s")
+        fields.append("\(format("%.1f", statistics.seconds)) s")
+        if outcome.settings.clipNorm > 0 { fields.append("clipped \(statistics.clippedBatches)/\(statistics.batches)") }
+        return fields
     }
 
     /// "1:02:03" or "4:05".
     public static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        // Int(_:) traps past 2^63: an estimate of 10^30 s (a rate near 0) is no duration either.
+        guard seconds.isFinite, seconds >= 0, seconds < 1e15 else { return "?" }
         let total = Int(seconds.rounded())
         let hours = total / 3600, minutes = (total % 3600) / 60, secs = total % 60
         let twoDigits = { (value: Int) in value < 10 ? "0\(value)" : "\(value)" }
