@@ -4,9 +4,10 @@
 # the others.
 #
 #   . "$(dirname "$0")/lib/guards.sh"
-#   lock_folder "$out" train            # or die: "train: runs/x: in use by pid N ..."
-#   run_child "$bin/charrnn-epoch" ...  # a signal to the script reaches it
-#   tmp=$(temporary_name "$out/run.conf")   # "$out/.run.conf.tmp.$$", removed on a signal
+#   lock_folder "$out" train       # or: "train: runs/x: the run folder is in use by pid N, ..."
+#   run_child "$bin/charrnn-epoch" ...     # a signal to the script reaches it
+#   remove_temporary_files_in "$out"
+#   part=$(temporary_name "$out/run.conf") # "$out/.run.conf.tmp.$$", removed if a signal comes
 
 # ----------------------------------------------------------------------------- numbers
 # awk, printf and sort -g read and print numbers as the locale says: under
@@ -37,7 +38,7 @@ lock_folder() {
   exec 9>> "$1/.lock"
   if ! flock -n 9; then
     holder=$(cat "$1/.lock" 2>/dev/null) || holder=
-    echo "$2: $1: the run folder is in use by ${holder:+pid $holder, }another run; wait for it to end, or give another folder" >&2
+    echo "$2: $1: the run folder is in use by ${holder:+pid $holder, }another $2; wait for it to end, or give another --out" >&2
     exit 1
   fi
   echo "$$" > "$1/.lock"
