@@ -68,8 +68,25 @@ struct ScriptInEpoch {
     }
 
     /// scripts/sweep over one point, whose train.log is a FIFO of 4096 bytes that the test
-    /// reads: the point's scripts/train writes its standard error, and its tools', there.
+    /// reads: the point's scripts/train writes its standard error, and its tools', there. The
+    /// sweep runs its points --quiet, so its charrnn-epoch is a wrapper that leaves that out.
     static func sweep(in directory: URL, locale: ScriptLocale) throws -> ScriptInEpoch {
+        let bin = directory.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        for tool in ["charrnn-vocab", "charrnn-init", "charrnn-sample", "charrnn-inspect"] {
+            try FileManager.default.createSymbolicLink(at: bin.appendingPathComponent(tool),
+                                                       withDestinationURL: Tools.binaries.appendingPathComponent(tool))
+        }
+        let wrapper = bin.appendingPathComponent("charrnn-epoch")
+        try Data("""
+            #!/bin/sh
+            # charrnn-epoch without --quiet, so that it logs every batch into train.log.
+            for argument; do shift; [ "$argument" = --quiet ] || set -- "$@" "$argument"; done
+            exec '\(Tools.binaries.appendingPathComponent("charrnn-epoch").path)' "$@"
+
+            """.utf8).write(to: wrapper)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+
         let point = directory.appendingPathComponent("sw/runs/hidden-16")
         try FileManager.default.createDirectory(at: point, withIntermediateDirectories: true)
         let fifo = point.appendingPathComponent("train.log").path
@@ -98,7 +115,7 @@ struct ScriptInEpoch {
                                  "--out", "sw", "--jobs", "1", "--grid", "hidden=16", "--",
                                  "--seq-length", "\(seqLength)", "--batch-rows", "\(batchRows)", "--log-every", "1e-9"]
         run.process.currentDirectoryURL = directory
-        run.process.environment = locale.environment
+        run.process.environment = locale.environment.merging(["CHARRNN_BIN": bin.path]) { $1 }
         run.process.standardInput = FileHandle.nullDevice
         run.process.standardOutput = FileHandle.nullDevice
         run.process.standardError = try FileHandle(forWritingTo: err)
