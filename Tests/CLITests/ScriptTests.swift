@@ -1,24 +1,57 @@
 // The workflow scripts as a user runs them: scripts/train chains epochs,
 // samples after each and resumes exactly; scripts/compare-cells puts an LSTM
 // and an RNN side by side. They run over the test build's executables
-// (CHARRNN_BIN), on small models so they stay quick in a debug build.
+// (CHARRNN_BIN), on small models so they stay quick in a debug build, each in
+// the locale the tests inherit and in a comma-decimal one (ScriptLocale).
 
 import CharRNN
 import Foundation
 import Testing
 
+/// The locales every script test runs in: the one the tests inherit, and
+/// de_DE.UTF-8, which writes 0.5 as "0,5": awk, printf and sort -g read and
+/// print numbers that way there, unless a script keeps its numbers in the C locale.
+enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case inherited
+    case commaDecimal = "de_DE.UTF-8"
+
+    var testDescription: String { self == .inherited ? "inherited locale" : "LC_ALL=\(rawValue)" }
+
+    /// The `NAME=VALUE` words for /usr/bin/env that put a command in this locale.
+    var assignments: [String] { self == .inherited ? [] : ["LC_ALL=\(rawValue)"] }
+
+    /// The tests' environment, in this locale, with the test build's executables as CHARRNN_BIN.
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CHARRNN_BIN"] = Tools.binaries.path
+        if self == .commaDecimal { environment["LC_ALL"] = rawValue }
+        return environment
+    }
+
+    /// Whether de_DE.UTF-8 exists here and coreutils' printf writes 0.5 as "0,5" in it.
+    static let commaDecimalExists: Bool = {
+        guard let result = try? Tools.run("/usr/bin/env", ["LC_ALL=de_DE.UTF-8", "printf", "%.1f", "0.5"]) else { return false }
+        return result.text == "0,5"
+    }()
+
+    /// Skips this test case, saying why, when its locale cannot be had here.
+    func skipUnlessAvailable() throws {
+        if self == .commaDecimal && !Self.commaDecimalExists {
+            try Test.cancel("the locale de_DE.UTF-8 is missing (scripts/install-deps makes it: localedef -i de_DE -f UTF-8 de_DE.UTF-8)")
+        }
+    }
+}
+
 @Suite struct ScriptTests {
     static let text = EpochCLITests.text
 
-    /// Runs `scripts/NAME arguments` with /bin/sh (POSIX shell, as documented) in `directory`.
-    static func script(_ name: String, _ arguments: [String], in directory: URL) throws -> ToolResult {
+    /// Runs `scripts/NAME arguments` with /bin/sh (POSIX shell, as documented) in `directory`, in `locale`.
+    static func script(_ name: String, _ arguments: [String], in directory: URL, locale: ScriptLocale = .inherited) throws -> ToolResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [Tools.repository.appendingPathComponent("scripts/\(name)").path] + arguments
         process.currentDirectoryURL = directory
-        var environment = ProcessInfo.processInfo.environment
-        environment["CHARRNN_BIN"] = Tools.binaries.path
-        process.environment = environment
+        process.environment = locale.environment
         let out = directory.appendingPathComponent(".stdout-\(UUID().uuidString)")
         let err = directory.appendingPathComponent(".stderr-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -40,7 +73,9 @@ import Testing
         try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    @Test func trainChainsEpochsWithDecayAndResumesExactly() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func trainChainsEpochsWithDecayAndResumesExactly(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
@@ -48,7 +83,7 @@ import Testing
                      "--reproducible", "--quiet"]
 
         // Three epochs in one go.
-        let whole = try Self.script("train", flags + ["--epochs", "3", "--out", "whole"], in: directory)
+        let whole = try Self.script("train", flags + ["--epochs", "3", "--out", "whole"], in: directory, locale: locale)
         #expect(whole.status == 0, "\(whole.stderr)")
         let names = try Self.files(directory.appendingPathComponent("whole"))
         #expect(names == ["e000.ckpt", "e001.ckpt", "e001.sample.txt", "e002.ckpt", "e002.sample.txt",
@@ -65,10 +100,10 @@ import Testing
 
         // Two epochs, then a rerun asking for three, after losing the second sample
         // (as when killed between an epoch and its sample): the same bytes as one run.
-        let first = try Self.script("train", flags + ["--epochs", "2", "--out", "resumed"], in: directory)
+        let first = try Self.script("train", flags + ["--epochs", "2", "--out", "resumed"], in: directory, locale: locale)
         #expect(first.status == 0, "\(first.stderr)")
         try FileManager.default.removeItem(at: directory.appendingPathComponent("resumed/e002.sample.txt"))
-        let second = try Self.script("train", flags + ["--epochs", "3", "--out", "resumed"], in: directory)
+        let second = try Self.script("train", flags + ["--epochs", "3", "--out", "resumed"], in: directory, locale: locale)
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stderr.contains("train: resuming resumed after epoch 2"))
         for name in ["e001.ckpt", "e002.ckpt", "e003.ckpt", "e002.sample.txt", "e003.sample.txt"] {
@@ -78,21 +113,23 @@ import Testing
         }
 
         // A finished run has nothing to do; other settings are refused rather than mixed in.
-        let done = try Self.script("train", flags + ["--epochs", "3", "--out", "resumed"], in: directory)
+        let done = try Self.script("train", flags + ["--epochs", "3", "--out", "resumed"], in: directory, locale: locale)
         #expect(done.status == 0 && done.stderr.contains("already has 3 epochs"))
-        let other = try Self.script("train", flags + ["--epochs", "4", "--out", "resumed", "--lr", "0.1"], in: directory)
+        let other = try Self.script("train", flags + ["--epochs", "4", "--out", "resumed", "--lr", "0.1"], in: directory, locale: locale)
         #expect(other.status == 1)
         #expect(other.stderr == "train: resumed was started with --lr 0.01, not --lr 0.1; to resume it, give --lr 0.01, "
                     + "or give another --out for a new run\n", "\(other.stderr)")
-        let missing = try Self.script("train", ["--out", "x"], in: directory)
+        let missing = try Self.script("train", ["--out", "x"], in: directory, locale: locale)
         #expect(missing.status == 2 && missing.stderr.contains("--text FILE is required"))
-        let unreadable = try Self.script("train", ["--text", "nope.txt", "--out", "x"], in: directory)
+        let unreadable = try Self.script("train", ["--text", "nope.txt", "--out", "x"], in: directory, locale: locale)
         #expect(unreadable.status == 1 && unreadable.stderr.contains("train: nope.txt: not a readable file"))
     }
 
     /// A typo anywhere (a cell, a flag for charrnn-epoch after --, a sample length)
     /// stops scripts/train before it writes anything, so the corrected command runs.
-    @Test func trainChecksEverySettingBeforeWritingAnything() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func trainChecksEverySettingBeforeWritingAnything(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
@@ -106,45 +143,82 @@ import Testing
             (["--seed", "-3"], "charrnn-init: The value '-3' is invalid for '--seed <N>'"),
         ]
         for (typo, message) in typos {
-            let result = try Self.script("train", flags + typo, in: directory)
+            let result = try Self.script("train", flags + typo, in: directory, locale: locale)
             #expect(result.status == 2, "\(typo): \(result.stderr)")
             #expect(result.stderr.hasPrefix(message), "\(typo): \(result.stderr)")
             #expect(try Self.files(directory) == ["text.txt"], "\(typo) wrote something")
         }
-        let corrected = try Self.script("train", flags + ["--cell", "lstm", "--", "--seq-length", "20"], in: directory)
+        let corrected = try Self.script("train", flags + ["--cell", "lstm", "--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(corrected.status == 0, "\(corrected.stderr)")
         #expect(try Self.files(directory.appendingPathComponent("run")).contains("e001.ckpt"))
-        let help = try Self.script("train", ["--help"], in: directory)
+        let help = try Self.script("train", ["--help"], in: directory, locale: locale)
         #expect(help.status == 0 && help.stderr.isEmpty && help.text.contains("--text FILE (required)"))
-        let unknown = try Self.script("train", ["--txt", "text.txt"], in: directory)
+        let unknown = try Self.script("train", ["--txt", "text.txt"], in: directory, locale: locale)
         #expect(unknown.status == 2 && unknown.stderr == "train: unknown option '--txt'; see 'scripts/train --help'\n")
+    }
+
+    /// charrnn-epoch's training settings go to scripts/train directly, as they would after `--`:
+    /// each is in the checkpoint, run.conf records them as one list (so a rerun that gives them
+    /// after `--` resumes), and --change-settings goes through too. An option of charrnn-epoch
+    /// that is not a training setting still belongs after `--`.
+    @Test(arguments: ScriptLocale.allCases)
+    func trainTakesTheEpochSettingsDirectly(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let common = ["--text", "text.txt", "--out", "run", "--hidden", "8", "--sample-length", "5", "--quiet", "--reproducible"]
+        let settings = ["--seq-length", "20", "--batch-rows", "4", "--val-fraction", "0.2", "--clip", "1.5", "--dropout", "0.25"]
+        let first = try Self.script("train", common + ["--epochs", "1"] + settings + ["--", "--threads", "1"], in: directory, locale: locale)
+        #expect(first.status == 0, "\(first.stderr)")
+        let e1 = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("run/e001.ckpt"))))
+        #expect(e1.training?.sequenceLength == 20 && e1.training?.batchRows == 4 && e1.training?.validationFraction == 0.2
+                && e1.training?.clipNorm == 1.5 && e1.training?.dropout == 0.25, "\(String(describing: e1.training))")
+        let conf = try String(contentsOf: directory.appendingPathComponent("run/run.conf"), encoding: .utf8)
+        #expect(conf.contains("\nepoch-flags=--seq-length 20 --batch-rows 4 --val-fraction 0.2 --clip 1.5 --dropout 0.25 --threads 1\n"), "\(conf)")
+        let byDashes = try Self.script("train", common + ["--epochs", "2", "--"] + settings + ["--threads", "1"], in: directory, locale: locale)
+        #expect(byDashes.status == 0 && byDashes.stderr.contains("train: resuming run after epoch 1"), "\(byDashes.stderr)")
+
+        let changing = try Self.script("train", ["--text", "text.txt", "--out", "changing", "--hidden", "8", "--sample-length", "5", "--quiet",
+                                                 "--epochs", "1", "--dropout", "0.1", "--change-settings"], in: directory, locale: locale)
+        #expect(changing.status == 0, "\(changing.stderr)")
+        #expect(try String(contentsOf: directory.appendingPathComponent("changing/run.conf"), encoding: .utf8)
+                    .contains("\nepoch-flags=--dropout 0.1 --change-settings\n"))
+
+        let notASetting = try Self.script("train", common + ["--epochs", "3", "--threads", "1"], in: directory, locale: locale)
+        #expect(notASetting.status == 2 && notASetting.stderr == "train: unknown option '--threads'; see 'scripts/train --help'\n",
+                "\(notASetting.stderr)")
+        let noValue = try Self.script("train", common + ["--epochs", "3", "--dropout"], in: directory, locale: locale)
+        #expect(noValue.status == 2 && noValue.stderr == "train: --dropout needs a value; see 'scripts/train --help'\n", "\(noValue.stderr)")
     }
 
     /// A rerun resumes when its settings are the run's, names the one that
     /// differs otherwise, takes a relative and an absolute path to the same
     /// text as the same text, and reads run.conf as the older scripts/train wrote it.
-    @Test func trainComparesSettingsByName() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func trainComparesSettingsByName(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let common = ["--hidden", "8", "--sample-length", "10", "--quiet", "--reproducible", "--out", "run"]
-        let first = try Self.script("train", ["--text", "text.txt", "--epochs", "1"] + common + ["--", "--seq-length", "20"], in: directory)
+        let first = try Self.script("train", ["--text", "text.txt", "--epochs", "1"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(first.status == 0, "\(first.stderr)")
         let conf = try String(contentsOf: directory.appendingPathComponent("run/run.conf"), encoding: .utf8)
         let absolute = directory.resolvingSymlinksInPath().appendingPathComponent("text.txt").path
         #expect(conf == "text=\(absolute)\nlr=0.002\ndecay=0.97\ncell=lstm\nhidden=8\nseed=1\nepoch-flags=--seq-length 20\n")
 
         let byAbsolutePath = try Self.script("train", ["--text", absolute, "--epochs", "2"] + common + ["--", "--seq-length", "20"],
-                                             in: directory)
+                                             in: directory, locale: locale)
         #expect(byAbsolutePath.status == 0, "\(byAbsolutePath.stderr)")
         #expect(byAbsolutePath.stderr.contains("train: resuming run after epoch 1"))
 
-        let otherFlags = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common, in: directory)
+        let otherFlags = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common, in: directory, locale: locale)
         #expect(otherFlags.status == 1)
         #expect(otherFlags.stderr.hasPrefix("train: run was started with '-- --seq-length 20' for charrnn-epoch, not '-- '; "
                                             + "to resume it, end the command with -- --seq-length 20"), "\(otherFlags.stderr)")
         try Data("other text\n".utf8).write(to: directory.appendingPathComponent("other.txt"))
-        let otherText = try Self.script("train", ["--text", "other.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory)
+        let otherText = try Self.script("train", ["--text", "other.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(otherText.status == 1)
         #expect(otherText.stderr.hasPrefix("train: run was started with --text \(absolute), not --text "), "\(otherText.stderr)")
         #expect(try Self.files(directory.appendingPathComponent("run")).filter { $0.hasSuffix(".ckpt") }
@@ -153,11 +227,11 @@ import Testing
         // run.conf as scripts/train wrote it before: one line, the text's path as given.
         try Data("text=text.txt lr=0.002 decay=0.97 cell=lstm hidden=8 seed=1 epoch-flags=--seq-length 20\n".utf8)
             .write(to: directory.appendingPathComponent("run/run.conf"))
-        let old = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory)
+        let old = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(old.status == 0, "\(old.stderr)")
         try Data("text=text.txt lr=0.002 decay=0.5 cell=lstm hidden=8 seed=1 epoch-flags=--seq-length 20\n".utf8)
             .write(to: directory.appendingPathComponent("run/run.conf"))
-        let oldDecay = try Self.script("train", ["--text", "text.txt", "--epochs", "4"] + common + ["--", "--seq-length", "20"], in: directory)
+        let oldDecay = try Self.script("train", ["--text", "text.txt", "--epochs", "4"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(oldDecay.status == 1 && oldDecay.stderr.hasPrefix("train: run was started with --decay 0.5, not --decay 0.97;"),
                 "\(oldDecay.stderr)")
 
@@ -165,12 +239,14 @@ import Testing
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("unstarted"), withIntermediateDirectories: false)
         try Data("text=x.txt lr=9\n".utf8).write(to: directory.appendingPathComponent("unstarted/run.conf"))
         let unstarted = try Self.script("train", ["--text", "text.txt", "--epochs", "1", "--hidden", "8", "--sample-length", "10",
-                                                  "--quiet", "--out", "unstarted"], in: directory)
+                                                  "--quiet", "--out", "unstarted"], in: directory, locale: locale)
         #expect(unstarted.status == 0, "\(unstarted.stderr)")
     }
 
     /// Every script answers --help on standard output with status 0, and does nothing else.
-    @Test func everyScriptPrintsItsHelpToStandardOutput() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func everyScriptPrintsItsHelpToStandardOutput(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let scripts = Tools.repository.appendingPathComponent("scripts")
@@ -180,18 +256,21 @@ import Testing
         }.sorted()
         #expect(names.contains("train") && names.contains("compare-cells") && names.contains("demo"))
         for name in names {
-            let result = try Tools.run(scripts.appendingPathComponent(name).path, ["--help"], directory: directory)
+            let result = try Tools.run("/usr/bin/env", locale.assignments + [scripts.appendingPathComponent(name).path, "--help"],
+                                       directory: directory)
             #expect(result.status == 0 && result.stderr.isEmpty && !result.stdout.isEmpty, "\(name) --help: \(result.status) \(result.stderr)")
         }
         #expect(try Self.files(directory).isEmpty, "--help wrote files")
     }
 
-    @Test func compareCellsPrintsCountsLossesSamplesAndAPlot() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func compareCellsPrintsCountsLossesSamplesAndAPlot(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let result = try Self.script("compare-cells", ["--text", "text.txt", "--epochs", "2", "--lstm", "8,8", "--rnn", "16",
-                                                       "--sample-length", "40", "--out", "cmp", "--reproducible"], in: directory)
+                                                       "--sample-length", "40", "--out", "cmp", "--reproducible"], in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         // The seed's formulas over this text's 24-symbol alphabet (23 characters and the stop):
@@ -217,12 +296,14 @@ import Testing
         }
     }
 
-    @Test func compareCellsTakesAnyCells() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func compareCellsTakesAnyCells(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let result = try Self.script("compare-cells", ["--text", "text.txt", "--epochs", "1", "--cell", "lstm:8", "--cell", "mlstm:8",
-                                                       "--sample-length", "20", "--out", "cmp", "--reproducible"], in: directory)
+                                                       "--sample-length", "20", "--out", "cmp", "--reproducible"], in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         // Over the 24-symbol alphabet: LSTM 8: 4*8*(24+8+1) + 8*24+24 = 1056 + 216 = 1272;
@@ -234,7 +315,7 @@ import Testing
         let mlstm = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("cmp/mlstm/e001.ckpt"))))
         #expect(mlstm.model?.config.cell == .mlstm)
         #expect(rows[1][4] == String(format: "%.4f", mlstm.history[0].trainLoss))
-        let bad = try Self.script("compare-cells", ["--text", "text.txt", "--cell", "mlstm"], in: directory)
+        let bad = try Self.script("compare-cells", ["--text", "text.txt", "--cell", "mlstm"], in: directory, locale: locale)
         #expect(bad.status == 2 && bad.stderr.contains("--cell takes KIND:SIZES"))
     }
 
@@ -247,14 +328,16 @@ import Testing
     /// Every point of the grid is a scripts/train run in its own folder; the leaderboard ranks
     /// them by their best validation loss and counts their parameters; a rerun skips the finished
     /// points and resumes an interrupted one exactly.
-    @Test(.enabled(if: gnuParallel, "GNU parallel is not installed (scripts/install-deps installs Debian's parallel)"))
-    func sweepRanksEveryPointAndResumes() throws {
+    @Test(.enabled(if: gnuParallel, "GNU parallel is not installed (scripts/install-deps installs Debian's parallel)"),
+          arguments: ScriptLocale.allCases)
+    func sweepRanksEveryPointAndResumes(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let flags = ["--text", "text.txt", "--epochs", "2", "--out", "sw", "--jobs", "2", "--top", "3", "--reproducible",
                      "--grid", "lr=0.01 cell=lstm,gru hidden=8:4 dropout=0.1", "--", "--threads", "1", "--seq-length", "20", "--batch-rows", "4"]
-        let first = try Self.script("sweep", flags, in: directory)
+        let first = try Self.script("sweep", flags, in: directory, locale: locale)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("sweep: 4 points, 0 finished, 4 to train (2 epochs each)"))
         let names = ["lr-0.01_cell-lstm_hidden-8_dropout-0.1", "lr-0.01_cell-lstm_hidden-4_dropout-0.1",
@@ -295,24 +378,25 @@ import Testing
         let otherLog = try Data(contentsOf: directory.appendingPathComponent("sw/runs/\(names[0])/train.log"))
         try FileManager.default.removeItem(at: point.appendingPathComponent("e002.ckpt"))
         try FileManager.default.removeItem(at: point.appendingPathComponent("e002.sample.txt"))
-        let second = try Self.script("sweep", flags, in: directory)
+        let second = try Self.script("sweep", flags, in: directory, locale: locale)
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stderr.contains("sweep: 4 points, 3 finished, 1 to train"))
         #expect(try String(contentsOf: point.appendingPathComponent("train.log"), encoding: .utf8).contains("resuming"))
         #expect(try Data(contentsOf: point.appendingPathComponent("e002.ckpt")) == finished)
         #expect(try Data(contentsOf: directory.appendingPathComponent("sw/runs/\(names[0])/train.log")) == otherLog)
         #expect(try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.tsv"), encoding: .utf8) == table)
-        let third = try Self.script("sweep", flags, in: directory)
+        let third = try Self.script("sweep", flags, in: directory, locale: locale)
         #expect(third.status == 0 && third.stderr.contains("sweep: 4 points, 4 finished, 0 to train"))
 
-        let bad = try Self.script("sweep", ["--text", "text.txt", "--grid", "width=3"], in: directory)
+        let bad = try Self.script("sweep", ["--text", "text.txt", "--grid", "width=3"], in: directory, locale: locale)
         #expect(bad.status == 2 && bad.stderr.contains("unknown key 'width'"))
     }
 
     /// Each schedule's learning rate per epoch, computed here from its formula,
     /// against the rates the run's history recorded.
-    @Test(arguments: ["exp", "step", "cosine"])
-    func trainSchedulesTheLearningRateByEpoch(schedule: String) throws {
+    @Test(arguments: ["exp", "step", "cosine"], ScriptLocale.allCases)
+    func trainSchedulesTheLearningRateByEpoch(schedule: String, locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let flags: [String], epochs: Int, rate: (Int) -> Double
         switch schedule {
         case "exp":
@@ -330,7 +414,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let result = try Self.script("train", ["--text", "text.txt", "--out", "run", "--epochs", String(epochs), "--hidden", "8",
-                                               "--sample-length", "5", "--quiet", "--reproducible"] + flags, in: directory)
+                                               "--sample-length", "5", "--quiet", "--reproducible"] + flags, in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent(String(format: "run/e%03d.ckpt", epochs)))))
         #expect(last.history.count == epochs)
@@ -339,27 +423,31 @@ import Testing
         }
     }
 
-    @Test func aCosineRunCannotBeExtendedAndAScheduleIsASetting() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func aCosineRunCannotBeExtendedAndAScheduleIsASetting(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let base = ["--text", "text.txt", "--out", "run", "--hidden", "8", "--sample-length", "5", "--quiet", "--reproducible"]
-        #expect(try Self.script("train", base + ["--epochs", "2", "--schedule", "cosine"], in: directory).status == 0)
-        let longer = try Self.script("train", base + ["--epochs", "3", "--schedule", "cosine"], in: directory)
+        #expect(try Self.script("train", base + ["--epochs", "2", "--schedule", "cosine"], in: directory, locale: locale).status == 0)
+        let longer = try Self.script("train", base + ["--epochs", "3", "--schedule", "cosine"], in: directory, locale: locale)
         #expect(longer.status == 1 && longer.stderr.contains("a cosine schedule spans its run, so give --epochs 2 to resume it"),
                 "\(longer.stderr)")
-        let other = try Self.script("train", base + ["--epochs", "3"], in: directory)
+        let other = try Self.script("train", base + ["--epochs", "3"], in: directory, locale: locale)
         #expect(other.status == 1 && other.stderr.contains("was started with --schedule cosine, not --schedule exp"), "\(other.stderr)")
-        let bad = try Self.script("train", base + ["--epochs", "3", "--schedule", "linear"], in: directory)
+        let bad = try Self.script("train", base + ["--epochs", "3", "--schedule", "linear"], in: directory, locale: locale)
         #expect(bad.status == 2 && bad.stderr.contains("--schedule must be exp, step or cosine, not 'linear'"))
-        let warm = try Self.script("train", base + ["--epochs", "3", "--warmup", "3"], in: directory)
+        let warm = try Self.script("train", base + ["--epochs", "3", "--warmup", "3"], in: directory, locale: locale)
         #expect(warm.status == 2 && warm.stderr.contains("--warmup 3 leaves no epoch of --epochs 3 for the schedule"))
     }
 
     /// --keep-best and --patience against the run's own history: best.ckpt is the
     /// epoch with the lowest validation loss, and the run stops exactly when
     /// --patience epochs have gone by without a lower one; a rerun stops again.
-    @Test func keepBestAndPatienceFollowTheValidationLoss() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func keepBestAndPatienceFollowTheValidationLoss(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         // Letters drawn at random (a fixed LCG): nothing in the training part
@@ -374,7 +462,7 @@ import Testing
         let arguments = ["--text", "text.txt", "--out", "run", "--epochs", "40", "--lr", "0.05", "--hidden", "32",
                          "--keep-best", "--patience", "2", "--sample-length", "5", "--quiet", "--reproducible",
                          "--", "--val-fraction", "0.3", "--batch-rows", "4"]
-        let result = try Self.script("train", arguments, in: directory)
+        let result = try Self.script("train", arguments, in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("run").path)
         let trained = files.filter { $0.hasSuffix(".ckpt") && $0.hasPrefix("e") }.count - 1
@@ -387,22 +475,24 @@ import Testing
                 "\(result.stderr)")
         let best = try Data(contentsOf: directory.appendingPathComponent("run/best.ckpt"))
         #expect(best == (try Data(contentsOf: directory.appendingPathComponent(String(format: "run/e%03d.ckpt", bestIndex + 1)))))
-        let rerun = try Self.script("train", arguments, in: directory)
+        let rerun = try Self.script("train", arguments, in: directory, locale: locale)
         #expect(rerun.status == 0 && rerun.stderr.contains("train: stopping after epoch \(trained)"), "\(rerun.stderr)")
         let without = try Self.script("train", ["--text", "text.txt", "--out", "plain", "--epochs", "1", "--hidden", "8", "--keep-best",
-                                                "--sample-length", "5", "--quiet", "--", "--val-fraction", "0"], in: directory)
+                                                "--sample-length", "5", "--quiet", "--", "--val-fraction", "0"], in: directory, locale: locale)
         #expect(without.status == 1 && without.stderr.contains("--keep-best and --patience need a validation loss"), "\(without.stderr)")
     }
     /// The recipe in two sittings (--stop-after 1, then 2): the curve holds each
     /// epoch once, with the losses of the checkpoints' own history and minutes
     /// that only grow across the break, and best.ckpt is the epoch of the lowest
     /// validation loss. (Its model is the 12-minute recipe's, on a short text.)
-    @Test func theRecipeResumesAndKeepsItsCurve() throws {
+    @Test(arguments: ScriptLocale.allCases)
+    func theRecipeResumesAndKeepsItsCurve(locale: ScriptLocale) throws {
+        try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         for stop in ["1", "2"] {
-            let result = try Self.script("recipe", ["--text", "text.txt", "--out", "r", "--stop-after", stop], in: directory)
+            let result = try Self.script("recipe", ["--text", "text.txt", "--out", "r", "--stop-after", stop], in: directory, locale: locale)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.contains("recipe: epoch \(stop) of 6 at "), "\(result.stderr)")
         }
@@ -420,7 +510,7 @@ import Testing
         let bestEpoch = last.history.min { $0.validationLoss < $1.validationLoss }!.epoch
         let best = try Data(contentsOf: directory.appendingPathComponent("r/run/best.ckpt"))
         #expect(best == (try Data(contentsOf: directory.appendingPathComponent(String(format: "r/run/e%03d.ckpt", bestEpoch)))))
-        let wrong = try Self.script("recipe", ["--text", "text.txt", "--minutes", "30"], in: directory)
+        let wrong = try Self.script("recipe", ["--text", "text.txt", "--minutes", "30"], in: directory, locale: locale)
         #expect(wrong.status == 2 && wrong.stderr == "recipe: --minutes must be 12 or 60, not '30'; see 'scripts/recipe --help'\n", "\(wrong.stderr)")
     }
 }
