@@ -350,25 +350,29 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let table = try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.tsv"), encoding: .utf8)
         let rows = table.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         #expect(rows.first == ["rank", "best_val_nats", "best_epoch", "last_train_nats", "epochs", "status", "parameters",
-                               "lr", "decay", "cell", "hidden", "seed", "dropout", "run"])
+                               "lr", "decay", "cell", "hidden", "seed",
+                               // Every declared training setting, by its key, in charrnn-epoch --list-settings's order.
+                               "sequence_length", "batch_rows", "validation_fraction", "clip_norm", "dropout", "run"])
         #expect(rows.count == 5)
         var previous = -Double.infinity
-        for (rank, row) in rows.dropFirst().enumerated() where row.count == 14 {
-            let name = String(row[13].dropFirst("runs/".count))
-            let run = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("sw/\(row[13])/e002.ckpt"))))
+        #expect(rows.allSatisfy { $0.count == 18 })
+        for (rank, row) in rows.dropFirst().enumerated() where row.count == 18 {
+            let name = String(row[17].dropFirst("runs/".count))
+            let run = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("sw/\(row[17])/e002.ckpt"))))
             let best = run.history.min { $0.validationLoss < $1.validationLoss }!
             #expect(row[0] == "\(rank + 1)")
             #expect(row[1] == String(format: "%.4f", best.validationLoss) && row[2] == "\(best.epoch)")
             #expect(row[3] == String(format: "%.4f", run.history[1].trainLoss))
             #expect(row[4] == "2" && row[5] == "done" && row[6] == parameters[name])
-            #expect(row[7] == "0.01" && row[8] == "0.97" && row[9] == "\(run.model!.config.cell)" && row[12] == "0.1")
+            #expect(row[7] == "0.01" && row[8] == "0.97" && row[9] == "\(run.model!.config.cell)" && row[16] == "0.1")
+            #expect(Array(row[12...15]) == ["20", "4", "0.05", "5"])
             #expect(run.training?.dropout == 0.1 && run.history.map(\.learningRate) == [0.01, 0.0097])
             #expect(best.validationLoss >= previous)
             previous = best.validationLoss
         }
         let plot = try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.svg"), encoding: .utf8)
         #expect(plot.components(separatedBy: "<path class=\"train\"").count - 1 == 3, "the best 3 runs' train curves")
-        let winner = rows[1][13].replacingOccurrences(of: "runs/lr-0.01_", with: "").split(separator: "_")
+        let winner = rows[1][17].replacingOccurrences(of: "runs/lr-0.01_", with: "").split(separator: "_")
             .map { $0.replacingOccurrences(of: "-", with: "=") }.joined(separator: " ")
         #expect(plot.contains("data-series=\"lr=0.01 \(winner) train\""), "\(winner)")
 
