@@ -60,6 +60,12 @@ extension CharRNNTool {
         charrnn_install_signal_handlers(name)
         var command: Self
         let arguments = normalisedArguments(Array(CommandLine.arguments.dropFirst()))
+        if let message = ForeignFlags.message(for: arguments, tool: name, ownFlags: {
+            ForeignFlags.longFlags(inHelp: helpMessage(includeHidden: true, columns: 1000))
+        }) {
+            printError("\(name): \(message)")
+            exitProcess(2)
+        }
         do {
             try preflight(arguments)
             let parsed = try parseAsRoot(arguments)
