@@ -126,11 +126,12 @@ public enum ForeignFlags {
 
     /// The one-line message (without the tool's name) for the first foreign flag
     /// in `arguments`, or nil when there is none. `ownFlags` gives the tool's own
-    /// long flags ("--seq-length"); it is asked only when an argument looks foreign.
+    /// long flags ("--seq-length") and whether each takes a value; it is asked only
+    /// when an argument looks foreign.
     /// Also answers a Torch-style single dash on one of the tool's own flags
     /// (`-length 500`: "-length is spelt --length here; ...").
-    public static func message(for arguments: [String], tool: String, ownFlags: () -> Set<String>) -> String? {
-        var own: Set<String>?
+    public static func message(for arguments: [String], tool: String, ownFlags: () -> [String: Bool]) -> String? {
+        var own: [String: Bool]?
         let options = arguments.prefix { $0 != "--" }
         for (index, argument) in options.enumerated() {
             guard let (spelling, name, inlineValue) = parse(argument) else { continue }
@@ -139,26 +140,31 @@ public enum ForeignFlags {
             // most command lines never ask for the tool's help text.
             guard entry != nil || !spelling.hasPrefix("--") || spelling.contains("_") else { continue }
             if own == nil { own = ownFlags() }
-            guard let own, !own.contains(spelling) else { continue }
+            guard let own, own[spelling] == nil else { continue }
             let next = index + 1 < options.count ? options[index + 1] : nil
             let value = inlineValue ?? next.flatMap { $0.hasPrefix("-") && Double($0) == nil ? nil : $0 }
             if let entry, let hint = entry.hints[tool] {
                 return "\(spelling) is \(entry.origin)'s flag; \(hint(value))"
             }
             // -length, --top_k: one of our own flags spelt another way.
-            if own.contains("--" + name) {
-                return "\(spelling) is spelt --\(name) here; \(tool) takes --\(name)\(value.map { " " + quoted($0) } ?? "")"
+            if let takesValue = own["--" + name] {
+                let shown = takesValue ? " " + quoted(value ?? "VALUE") : ""
+                return "\(spelling) is spelt --\(name) here; \(tool) takes --\(name)\(shown)"
             }
         }
         return nil
     }
 
-    /// The long flags in an ArgumentParser help text: the first word of each option line.
-    public static func longFlags(inHelp help: String) -> Set<String> {
-        var flags: Set<String> = []
+    /// The long flags of an ArgumentParser help text, each with whether it takes a
+    /// value: from the first column of each option line ("  -o, --output <FILE>").
+    public static func longFlags(inHelp help: String) -> [String: Bool] {
+        var flags: [String: Bool] = [:]
         for line in help.split(separator: "\n") where line.hasPrefix("  -") {
-            for word in line.split(separator: " ") where word.hasPrefix("--") {
-                flags.insert(String(word.prefix { $0 != "," && $0 != "=" }))
+            // The column ends where the description starts, after two spaces.
+            var column = Substring(line.dropFirst(2))
+            if let end = column.firstRange(of: "  ") { column = column[..<end.lowerBound] }
+            for word in column.split(separator: " ") where word.hasPrefix("--") {
+                flags[String(word.prefix { $0 != "," && $0 != "=" })] = column.contains("<")
             }
         }
         return flags

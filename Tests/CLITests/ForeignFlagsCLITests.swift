@@ -44,6 +44,9 @@ import Testing
         let result = try Tools.run("charrnn-sample", ["-length", "500", "e1.ckpt"])
         #expect(result.status == 2 && result.stdout.isEmpty)
         #expect(result.stderr == "charrnn-sample: -length is spelt --length here; charrnn-sample takes --length 500\n")
+        let inspect = try Tools.run("charrnn-inspect", ["-json", "e1.ckpt"])  // a flag without a value
+        #expect(inspect.status == 2 && inspect.stdout.isEmpty)
+        #expect(inspect.stderr == "charrnn-inspect: -json is spelt --json here; charrnn-inspect takes --json\n")
         let epoch = try Tools.run("charrnn-epoch", ["-checkpoint_dir", "cv", "e0.ckpt"])
         #expect(epoch.status == 2 && epoch.stdout.isEmpty)
         #expect(epoch.stderr == "charrnn-epoch: -checkpoint_dir is char-rnn's flag; charrnn-epoch writes one checkpoint, -o FILE; scripts/train --out DIR keeps one per epoch\n")
