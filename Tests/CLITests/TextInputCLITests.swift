@@ -9,7 +9,7 @@ import Testing
 @Suite struct TextInputCLITests {
     /// `charrnn-epoch --text /dev/zero` and `charrnn-sample --score /dev/zero`, for a
     /// model whose alphabet holds U+0000, read a text that never ends. Both stop at the
-    /// budget (README, "Texts from pipes and devices") with one line, inside an address
+    /// budget (docs/robustness.md, "Texts of any size") with one line, inside an address
     /// space of 512 MiB: the budget's 128 MiB of indices fit in it, and a reader that
     /// kept on buffering would run out of it and die instead.
     @Test(.enabled(if: FileManager.default.isReadableFile(atPath: "/dev/zero")))
@@ -19,8 +19,8 @@ import Testing
         let vocab = try Tools.run("charrnn-vocab", ["-q"], stdin: Data("a\u{0}b".utf8))
         let model = try Tools.run("charrnn-init", ["-q", "--hidden", "4"], stdin: vocab.stdout)
         try model.stdout.write(to: directory.appendingPathComponent("nul.ckpt"))
-        let readme = try String(contentsOf: Tools.repository.appendingPathComponent("README.md"), encoding: .utf8)
-        #expect(readme.contains("67,108,864 characters"), "the README states the budget")
+        let robustness = try String(contentsOf: Tools.repository.appendingPathComponent("docs/robustness.md"), encoding: .utf8)
+        #expect(robustness.contains("67,108,864 characters"), "docs/robustness.md states the budget")
         let message = "/dev/zero: is not a regular file (a pipe or a device), and its text goes on past 67108864 characters, "
             + "the most charrnn keeps in memory from one; HINT: save it to a file and give that"
         // Both at once (each is seconds of decoding in a debug build), each under the limit.
