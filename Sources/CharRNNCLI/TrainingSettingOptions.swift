@@ -16,6 +16,7 @@ public struct TrainingSettingOptions: ParsableArguments {
     @Option(name: .setting(\.validationFraction), help: .setting(\.validationFraction)) var validationFraction: String?
     @Option(name: .setting(\.clipNorm), help: .setting(\.clipNorm)) var clipNorm: String?
     @Option(name: .setting(\.dropout), help: .setting(\.dropout)) var dropout: String?
+    @Option(name: .setting(\.weightDecay), help: .setting(\.weightDecay)) var weightDecay: String?
 
     public init() {}
 

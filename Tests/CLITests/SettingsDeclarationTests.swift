@@ -17,6 +17,7 @@ import Testing
         validation_fraction\t--val-fraction\tf64\t0.05\t[0, 1)\tFinal fraction of the text held out for the validation loss.
         clip_norm\t--clip\tf64\t5\ta finite number >= 0\tClip the per-character gradient to this global L2 norm; 0 turns clipping off.
         dropout\t--dropout\tf64\t0\t[0, 1)\tProbability of dropping each output of a recurrent layer while training (inverted dropout between layers and before Dense).
+        weight_decay\t--weight-decay\tf64\t0\t[0, 1)\tDecoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * WD before ADAM's update.
 
         """
 

@@ -63,6 +63,7 @@ SETTINGS = [
     ("validation_fraction", "--val-fraction", "f64", 0.05),
     ("clip_norm", "--clip", "f64", 5.0),
     ("dropout", "--dropout", "f64", 0.0),
+    ("weight_decay", "--weight-decay", "f64", 0.0),
 ]
 DEFAULT_SETTINGS = {key: default for key, _, _, default in SETTINGS}
 SETTING_TYPES = {key: kind for key, _, kind, _ in SETTINGS}
@@ -424,7 +425,8 @@ def train(args):
     params = [p for _, p in model.named_tensors() if p.requires_grad]
     betas = (0.9, 0.999) if run.optimizer is None else (read_exact(run.optimizer["beta1"]), read_exact(run.optimizer["beta2"]))
     eps = 1e-8 if run.optimizer is None else read_exact(run.optimizer["epsilon"])
-    adam = torch.optim.Adam(params, lr=args.lr, betas=betas, eps=eps)
+    # AdamW with weight_decay 0 is Adam step for step: p.mul_(1 - lr * 0) leaves every bit.
+    adam = torch.optim.AdamW(params, lr=args.lr, betas=betas, eps=eps, weight_decay=settings["weight_decay"])
     step = 0 if run.optimizer is None else int(run.optimizer["step"])
     for name, p in model.named_tensors():
         if p.requires_grad:

@@ -9,8 +9,15 @@ public enum CheckpointFormat {
     /// (Checkpoint.stampedVersion): writers stamp the oldest version whose
     /// rules the file follows, so that older readers read all they can.
     public static let version: (major: UInt16, minor: UInt16) = (1, 1)
-    /// The newest version this charrnn reads and writes. It reads every 1.x.
-    public static let newestVersion: (major: UInt16, minor: UInt16) = (1, 2)
+    /// The newest version this charrnn reads and writes (it reads every 1.x):
+    /// the newest minor that a declared setting or a built-in cell needs, and
+    /// at least 1.2, whose rules for sections that agree it implements.
+    public static var newestVersion: (major: UInt16, minor: UInt16) {
+        var minor: UInt16 = 2
+        for setting in TrainingSettings.known { minor = max(minor, setting.since) }
+        for cell in CellRegistry.builtIn { minor = max(minor, cell.formatMinorVersion) }
+        return (1, minor)
+    }
     public static let fileHeaderSize = 16
     public static let sectionHeaderSize = SectionHeader.size
 

@@ -29,6 +29,9 @@ public struct TrainingSettings: Equatable, Sendable {
     /// Probability of dropping each output unit of a recurrent layer while
     /// training (Dropout.swift); 0 = off. Format 1.2; files before it mean 0.
     public var dropout: Double = 0
+    /// Decoupled weight decay (AdamW): each step multiplies every weight by
+    /// 1 - lr * weightDecay before ADAM's update; 0 = off. Format 1.3.
+    public var weightDecay: Double = 0
     /// Settings the checkpoint holds that this charrnn does not know, as read,
     /// in key order. Non-empty only for a checkpoint from a newer charrnn.
     public var unrecognised: [Entry] = []
@@ -63,6 +66,9 @@ public struct TrainingSettings: Equatable, Sendable {
               flag: "dropout", valueName: "P",
               help: "Probability of dropping each output of a recurrent layer while training "
                   + "(inverted dropout between layers and before Dense)."),
+        .real("weight_decay", \.weightDecay, 0..<1, zero: "off", absent: 0, since: 3,
+              flag: "weight-decay", valueName: "WD",
+              help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * WD before ADAM's update."),
     ]
 
     /// The declaration of the setting stored at `property`.

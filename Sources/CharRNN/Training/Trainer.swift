@@ -344,7 +344,7 @@ public final class Trainer: @unchecked Sendable {
                 clipped = true
             }
         }
-        let constants = adam.beginStep(learningRate: learningRate, gradientScale: scale)
+        let constants = adam.beginStep(learningRate: learningRate, gradientScale: scale, weightDecay: settings.weightDecay)
         let parameters = weights.parameters.pointer
         pool.run(count: 2) { [adam] chunk in
             adam.update(chunks[chunk], parameters: parameters, gradient: total, constants: constants)
