@@ -155,6 +155,6 @@ import Testing
 
     @Test func theCellNamesReadAsAList() {
         let names = CellKind.tested.map(\.name)
-        #expect(CellKind.nameList == names.dropLast().joined(separator: ", ") + " or " + names.last!)
+        #expect(CellKind.nameList() == names.dropLast().joined(separator: ", ") + " or " + names.last!)
     }
 }

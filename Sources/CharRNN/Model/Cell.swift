@@ -271,9 +271,12 @@ public struct CellKind: Hashable, Sendable, CustomStringConvertible {
     /// Every cell this process knows, in registry order.
     public static var allCases: [CellKind] { CellRegistry.cells.map(CellKind.init) }
 
-    /// The cells' names as a sentence lists them: "rnn, lstm, gru or mlstm".
-    public static var nameList: String {
-        let names = allCases.map(\.name)
+    /// The tools' cells: the registry's built-in ones, without any a test registered.
+    public static var builtIn: [CellKind] { CellRegistry.builtIn.map(CellKind.init) }
+
+    /// Cell names as a sentence lists them: "rnn, lstm, gru or mlstm".
+    public static func nameList(_ cells: [CellKind] = allCases) -> String {
+        let names = cells.map(\.name)
         return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
     }
 
