@@ -86,7 +86,8 @@ public protocol RecurrentCell: Sendable {
     static var code: UInt32 { get }
     /// The name on the command line and in reports.
     static var name: String { get }
-    /// One line for help texts, e.g. "Flux's LSTM: gates input, forget, cell, output".
+    /// One line for help texts (charrnn-init's list of cells, at most 70 characters),
+    /// e.g. "Flux's LSTM: gates input, forget, cell, output".
     static var summary: String { get }
     /// The minor version of format 1 that defined `code` (formats/checkpoint.md §4.2):
     /// a writer stamps at least this on a file of this cell.
