@@ -80,7 +80,7 @@ struct Init: CharRNNTool {
 
     func validate() throws {
         guard CellKind(name: cell) != nil else {
-            throw ValidationError("--cell must be \(CellKind.nameList), not '\(cell)'")
+            throw ValidationError("--cell must be \(CellKind.nameList()), not '\(cell)'")
         }
         _ = try hiddenSizes()
     }

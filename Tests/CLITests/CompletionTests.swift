@@ -68,7 +68,7 @@ import Testing
     func bashOffersTheCellsAndTheFlagsButNoHelpSubcommand() throws {
         let directory = try Self.directoryWithFiles()
         defer { try? FileManager.default.removeItem(at: directory) }
-        #expect(try Self.complete("charrnn-init", "charrnn-init --cell ", in: directory) == CellKind.allCases.map(\.description).sorted())
+        #expect(try Self.complete("charrnn-init", "charrnn-init --cell ", in: directory) == CellKind.builtIn.map(\.description).sorted())
         #expect(try Self.complete("charrnn-init", "charrnn-init --cell ml", in: directory) == ["mlstm"])
         #expect(try Self.complete("charrnn-epoch", "charrnn-epoch --th", in: directory) == ["--threads"])
         #expect(try Self.complete("charrnn-sample", "charrnn-sample --sc", in: directory) == ["--score"])
@@ -93,7 +93,7 @@ import Testing
         #expect(zsh.contains(":CHECKPOINT:_files") || zsh.contains(":FILE:_files"))
         #expect(fish.contains("-F"))
         if tool == "charrnn-init" {
-            let cells = CellKind.allCases.map(\.description)
+            let cells = CellKind.builtIn.map(\.description)
             #expect(zsh.contains("___cell=(") && zsh.contains(cells.map { "'\($0)'" }.joined(separator: " ")), "\(zsh)")
             #expect(fish.contains("-l 'cell'") && fish.contains(cells.joined(separator: " ")), "\(fish)")
         }

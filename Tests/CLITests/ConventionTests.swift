@@ -122,7 +122,7 @@ import Glibc
             #expect(result.status == 0 && result.stdout.isEmpty && result.stderr.isEmpty, "\(tool): \(result.stderr)")
         }
         let invalid: [(String, [String], String)] = [
-            ("charrnn-init", ["--check", "--cell", "lsmt"], "--cell must be \(CellKind.nameList), not 'lsmt'"),
+            ("charrnn-init", ["--check", "--cell", "lsmt"], "--cell must be \(CellKind.nameList(CellKind.builtIn)), not 'lsmt'"),
             ("charrnn-epoch", ["--check", "--text", "t.txt", "--seq-lenght", "100"], "Unknown option '--seq-lenght'"),
             ("charrnn-epoch", ["--check", "--lr", "0.1"], "Missing expected argument '--text <FILE>'"),
             ("charrnn-sample", ["--check", "--length", "-1"], "--length must be >= 0"),

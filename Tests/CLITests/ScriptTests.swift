@@ -135,7 +135,7 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let flags = ["--text", "text.txt", "--hidden", "8", "--epochs", "1", "--sample-length", "10", "--quiet", "--out", "run"]
         let typos: [([String], String)] = [
-            (["--cell", "lsmt"], "charrnn-init: --cell must be \(CellKind.nameList), not 'lsmt'"),
+            (["--cell", "lsmt"], "charrnn-init: --cell must be \(CellKind.nameList(CellKind.builtIn)), not 'lsmt'"),
             (["--", "--seq-lenght", "20"], "charrnn-epoch: Unknown option '--seq-lenght'. Did you mean '--seq-length'?"),
             (["--", "--clip", "-1"], "charrnn-epoch: --clip must be a number >= 0, not -1.0"),
             (["--lr", "0"], "charrnn-epoch: --lr must be a positive number, not 0.0"),

@@ -62,7 +62,7 @@ import Testing
 
     /// formats/read_checkpoint.py was written from formats/checkpoint.md alone: it must read
     /// what the tools write, of every cell, and agree with the Swift reader on every value.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")), arguments: CellKind.allCases)
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")), arguments: CellKind.builtIn)
     func independentReaderAgrees(cell: CellKind) throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -105,8 +105,9 @@ import Testing
                 let names = model.layout.tensors.map(\.name)
                 #expect(names.flatMap { flatten((theirs["m"] as! [String: Any])[$0]!) } == optimizer.m)
                 #expect(names.flatMap { flatten((theirs["v"] as! [String: Any])[$0]!) } == optimizer.v)
-                let history = json["history"] as! [[String: Any]]
-                #expect((history[0]["train_loss_nats"] as! NSNumber).doubleValue == ours.history[0].trainLoss)
+                // Foundation's JSON numbers are not always correctly rounded; the library's parser's are.
+                let exact = try JSON(parsing: Array(data))
+                #expect(exact["history"]?.arrayValue?.first?["train_loss_nats"]?.doubleValue == ours.history[0].trainLoss)
             }
         }
     }

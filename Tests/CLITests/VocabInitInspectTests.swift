@@ -184,7 +184,7 @@ import Testing
         huge.expectOneLineError("charrnn-init", containing: "more than 2147483647 parameters")
         let cell = try Tools.run("charrnn-init", ["--cell", "transformer"], stdin: vocab)
         #expect(cell.status == 2)
-        cell.expectOneLineError("charrnn-init", containing: "--cell must be \(CellKind.nameList)")
+        cell.expectOneLineError("charrnn-init", containing: "--cell must be \(CellKind.nameList(CellKind.builtIn))")
     }
 
     @Test func readersRefuseBrokenCheckpointsInOneLine() throws {

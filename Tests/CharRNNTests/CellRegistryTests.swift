@@ -135,6 +135,7 @@ import Testing
     func declarationsAgree(cell: CellKind) {
         let others = CellKind.tested.filter { $0 != cell }
         #expect(!others.contains { $0.name == cell.name } && cell.name == cell.name.lowercased() && !cell.name.isEmpty)
+        #expect(!cell.type.summary.isEmpty && cell.type.summary.count <= 70, "\(cell): charrnn-init's help gives it a line")
         let isBuiltIn = CellRegistry.builtIn.contains { $0 == cell.type }
         #expect(isBuiltIn != CellRegistry.testCodes.contains(cell.rawValue), "\(cell): test cells, and only they, use test codes")
         #expect((1...2).contains(cell.stateCount) || !isBuiltIn)
@@ -155,6 +156,6 @@ import Testing
 
     @Test func theCellNamesReadAsAList() {
         let names = CellKind.tested.map(\.name)
-        #expect(CellKind.nameList == names.dropLast().joined(separator: ", ") + " or " + names.last!)
+        #expect(CellKind.nameList() == names.dropLast().joined(separator: ", ") + " or " + names.last!)
     }
 }

@@ -18,7 +18,7 @@ enum LinearRNNCell: RecurrentCell {
 
     static let code: UInt32 = 0xFFFF_0001
     static let name = "linear"
-    static let summary = "linear RNN (tests only): h' = Wi x + Wh h + b; H*(I+H+1) parameters a layer"
+    static let summary = "linear RNN (tests only): h' = Wi x + Wh h + b"
     static let formatMinorVersion: UInt16 = 2
     static let gateCount = 1
     static let stateCount = 1

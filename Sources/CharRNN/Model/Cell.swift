@@ -86,7 +86,8 @@ public protocol RecurrentCell: Sendable {
     static var code: UInt32 { get }
     /// The name on the command line and in reports.
     static var name: String { get }
-    /// One line for help texts, e.g. "Flux's LSTM: gates input, forget, cell, output".
+    /// One line for help texts (charrnn-init's list of cells, at most 70 characters),
+    /// e.g. "Flux's LSTM: gates input, forget, cell, output".
     static var summary: String { get }
     /// The minor version of format 1 that defined `code` (formats/checkpoint.md §4.2):
     /// a writer stamps at least this on a file of this cell.
@@ -271,9 +272,12 @@ public struct CellKind: Hashable, Sendable, CustomStringConvertible {
     /// Every cell this process knows, in registry order.
     public static var allCases: [CellKind] { CellRegistry.cells.map(CellKind.init) }
 
-    /// The cells' names as a sentence lists them: "rnn, lstm, gru or mlstm".
-    public static var nameList: String {
-        let names = allCases.map(\.name)
+    /// The tools' cells: the registry's built-in ones, without any a test registered.
+    public static var builtIn: [CellKind] { CellRegistry.builtIn.map(CellKind.init) }
+
+    /// Cell names as a sentence lists them: "rnn, lstm, gru or mlstm".
+    public static func nameList(_ cells: [CellKind] = allCases) -> String {
+        let names = cells.map(\.name)
         return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
     }
 

@@ -16,7 +16,7 @@ public enum GRUCell: RecurrentCell {
 
     public static let code: UInt32 = 3
     public static let name = "gru"
-    public static let summary = "Flux's GRU: gates reset, update, candidate; 3*H*(I+H+1) parameters a layer"
+    public static let summary = "Flux's GRU: gates reset, update, candidate"
     public static let formatMinorVersion: UInt16 = 0
     public static let gateCount = 3
     public static let stateCount = 1

@@ -17,7 +17,7 @@ public enum LSTMCell: RecurrentCell {
 
     public static let code: UInt32 = 2
     public static let name = "lstm"
-    public static let summary = "Flux's LSTM: gates input, forget, cell, output; 4*H*(I+H+1) parameters a layer"
+    public static let summary = "Flux's LSTM: gates input, forget, cell, output"
     public static let formatMinorVersion: UInt16 = 0
     public static let gateCount = 4
     public static let stateCount = 2

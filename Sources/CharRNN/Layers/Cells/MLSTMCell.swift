@@ -25,7 +25,7 @@ public enum MLSTMCell: RecurrentCell {
 
     public static let code: UInt32 = 4
     public static let name = "mlstm"
-    public static let summary = "multiplicative LSTM (Krause et al. 2016): LSTM gates read m = (Wmx x)*(Wmh h); 4*H*(I+H+1)+H*(I+H) a layer"
+    public static let summary = "multiplicative LSTM (Krause et al. 2016): gates read (Wmx x)*(Wmh h)"
     /// Format 1.1 defined code 4.
     public static let formatMinorVersion: UInt16 = 1
     public static let gateCount = 4

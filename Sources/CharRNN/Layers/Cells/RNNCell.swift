@@ -11,7 +11,7 @@ public enum RNNCell: RecurrentCell {
 
     public static let code: UInt32 = 1
     public static let name = "rnn"
-    public static let summary = "tanh RNN: h' = tanh(Wi x + Wh h + b); H*(I+H+1) parameters a layer"
+    public static let summary = "tanh RNN: h' = tanh(Wi x + Wh h + b)"
     public static let formatMinorVersion: UInt16 = 0
     public static let gateCount = 1
     public static let stateCount = 1
