@@ -80,7 +80,7 @@ struct Epoch: CharRNNTool {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") }
         guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
         try refuseIneffectiveFlags([("--change-settings", changeSettings && settings.givenFlags.isEmpty)],
-                                   mode: "without \(TrainingSettingOptions.flagList)")
+                                   mode: "without a training setting to change (charrnn-epoch --list-settings)")
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }

@@ -349,30 +349,32 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let parameters = [names[0]: "1272", names[1]: "584", names[2]: "1008", names[3]: "468"]
         let table = try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.tsv"), encoding: .utf8)
         let rows = table.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        // Every training setting charrnn-epoch declares is a column, by its key, in its order.
+        let declared = try SettingsDeclarationTests.listed().map { $0[0] }
         #expect(rows.first == ["rank", "best_val_nats", "best_epoch", "last_train_nats", "epochs", "status", "parameters",
-                               "lr", "decay", "cell", "hidden", "seed",
-                               // Every declared training setting, by its key, in charrnn-epoch --list-settings's order.
-                               "sequence_length", "batch_rows", "validation_fraction", "clip_norm", "dropout", "run"])
+                               "lr", "decay", "cell", "hidden", "seed"] + declared + ["run"])
         #expect(rows.count == 5)
+        let columns = rows[0].count, runColumn = columns - 1
+        func setting(_ row: [String], _ key: String) -> String? { declared.firstIndex(of: key).map { row[12 + $0] } }
         var previous = -Double.infinity
-        #expect(rows.allSatisfy { $0.count == 18 })
-        for (rank, row) in rows.dropFirst().enumerated() where row.count == 18 {
-            let name = String(row[17].dropFirst("runs/".count))
-            let run = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("sw/\(row[17])/e002.ckpt"))))
+        #expect(rows.allSatisfy { $0.count == columns })
+        for (rank, row) in rows.dropFirst().enumerated() where row.count == columns {
+            let name = String(row[runColumn].dropFirst("runs/".count))
+            let run = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("sw/\(row[runColumn])/e002.ckpt"))))
             let best = run.history.min { $0.validationLoss < $1.validationLoss }!
             #expect(row[0] == "\(rank + 1)")
             #expect(row[1] == String(format: "%.4f", best.validationLoss) && row[2] == "\(best.epoch)")
             #expect(row[3] == String(format: "%.4f", run.history[1].trainLoss))
             #expect(row[4] == "2" && row[5] == "done" && row[6] == parameters[name])
-            #expect(row[7] == "0.01" && row[8] == "0.97" && row[9] == "\(run.model!.config.cell)" && row[16] == "0.1")
-            #expect(Array(row[12...15]) == ["20", "4", "0.05", "5"])
+            #expect(row[7] == "0.01" && row[8] == "0.97" && row[9] == "\(run.model!.config.cell)" && setting(row, "dropout") == "0.1")
+            #expect(["sequence_length", "batch_rows", "validation_fraction", "clip_norm"].map { setting(row, $0) } == ["20", "4", "0.05", "5"])
             #expect(run.training?.dropout == 0.1 && run.history.map(\.learningRate) == [0.01, 0.0097])
             #expect(best.validationLoss >= previous)
             previous = best.validationLoss
         }
         let plot = try String(contentsOf: directory.appendingPathComponent("sw/leaderboard.svg"), encoding: .utf8)
         #expect(plot.components(separatedBy: "<path class=\"train\"").count - 1 == 3, "the best 3 runs' train curves")
-        let winner = rows[1][17].replacingOccurrences(of: "runs/lr-0.01_", with: "").split(separator: "_")
+        let winner = rows[1][runColumn].replacingOccurrences(of: "runs/lr-0.01_", with: "").split(separator: "_")
             .map { $0.replacingOccurrences(of: "-", with: "=") }.joined(separator: " ")
         #expect(plot.contains("data-series=\"lr=0.01 \(winner) train\""), "\(winner)")
 
