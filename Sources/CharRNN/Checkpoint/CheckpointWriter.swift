@@ -71,6 +71,9 @@ extension Checkpoint {
         if let record = history.first(where: { !(0...Int(UInt32.max)).contains($0.epoch) }) {
             return .invalid(tag: "HIST", reason: "epoch \(record.epoch) does not fit the record's 32-bit epoch field (0...\(UInt32.max))")
         }
+        for note in metadata {
+            if let problem = Self.noteProblem(key: note.key, value: note.value) { return .invalid(tag: "meta", reason: problem) }
+        }
         let notes = metadataSize
         if notes > CheckpointFormat.Limits.maxMetadataBytes {
             return .sectionTooLarge(tag: "meta", rawLength: UInt64(notes), limit: CheckpointFormat.Limits.maxMetadataBytes)
@@ -84,12 +87,23 @@ extension Checkpoint {
         metadata.reduce(0) { $0 + Self.metadataLine($1).utf8.count }
     }
 
-    /// One note as the meta section holds it: keys cannot hold "=" and lines
-    /// cannot hold line breaks, so both are replaced.
+    /// One note as the meta section holds it, byte for byte (`noteProblem` has nothing against it).
     static func metadataLine(_ pair: (key: String, value: String)) -> String {
-        let cleanKey = String(pair.key.map { $0 == "=" || $0.isNewline ? "_" : $0 })
-        let cleanValue = String(pair.value.map { $0.isNewline ? " " : $0 })
-        return "\(cleanKey)=\(cleanValue)\n"
+        "\(pair.key)=\(pair.value)\n"
+    }
+
+    /// The one rule for a note (checkpoint.md §4.7), on its UTF-8 bytes, since
+    /// the meta section splits bytes: a key holds no `=` (0x3D) and no LF (0x0A),
+    /// a value no LF. Anything else is kept as it is: CR, U+0085, U+2028 and
+    /// U+2029 are not line ends here, and a `=` with a combining mark after it is
+    /// still a `=` byte. The writer refuses a note that breaks it, and so does
+    /// the safetensors reader; every note the meta reader returns keeps it.
+    /// nil when the note can be kept.
+    public static func noteProblem(key: String, value: String) -> String? {
+        if key.utf8.contains(0x3D) { return "the key \(JSON.string(key).rendered()) holds '=', which ends a key" }
+        if key.utf8.contains(0x0A) { return "the key \(JSON.string(key).rendered()) holds a line feed, which ends a note" }
+        if value.utf8.contains(0x0A) { return "the value of \(JSON.string(key).rendered()) holds a line feed, which ends a note" }
+        return nil
     }
 
     static func settingsSize(_ entries: [TrainingSettings.Entry]) -> Int {
