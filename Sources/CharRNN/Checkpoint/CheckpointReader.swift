@@ -37,12 +37,14 @@ extension Checkpoint {
 
     /// Reads a whole checkpoint from `input`: a regular file piece by piece
     /// (it is never held whole: see CheckpointSource.swift), anything else
-    /// (a pipe) read to its end first. Throws a CheckpointError for a file the
+    /// (a pipe) read a header at a time (`readCheckpointStream`), each checked
+    /// before what it claims is read. Throws a CheckpointError for a file the
     /// format refuses, a FileError when reading fails.
     public init(reading input: InputFile, options: ReadOptions = [],
                 memoryBudget: UInt64 = physicalMemoryBytes) throws {
         guard let source = input.checkpointSource() else {
-            self = try Checkpoint(decoding: try input.readAll(), options: options, memoryBudget: memoryBudget)
+            self = try Checkpoint(decoding: try input.readCheckpointStream(memoryBudget: memoryBudget), options: options,
+                                  memoryBudget: memoryBudget)
             return
         }
         var parser = CheckpointParser(source, options: options, memoryBudget: memoryBudget)

@@ -372,8 +372,12 @@ public struct SafetensorsReader {
         guard json.count == length else {
             throw SafetensorsError.invalidHeaderLength(length: UInt64(length), fileSize: 8 + json.count)
         }
-        let limit = memoryBudget == 0 ? Int.max : Int(clamping: memoryBudget / 2)
-        header = try SafetensorsHeader(json: json, bufferSize: nil, bufferLimit: limit)
+        // Sizes are checked against a bound that keeps their arithmetic from overflowing,
+        // then what the tensors cover against the memory a pipe's buffer may take.
+        header = try SafetensorsHeader(json: json, bufferSize: nil, bufferLimit: Int.max / 16)
+        if memoryBudget > 0, UInt64(header.bufferSize) > memoryBudget / 2 {
+            throw SafetensorsError.bufferTooLarge(claimed: UInt64(header.bufferSize), limit: memoryBudget / 2)
+        }
         // The buffer is as long as the tensors say, and no longer; it grows as bytes arrive.
         let data = try stream.read(header.bufferSize + 1)
         if data.count > header.bufferSize { throw SafetensorsError.bytesAfterTensors(covered: UInt64(header.bufferSize)) }

@@ -111,7 +111,9 @@ struct JSONParser {
         guard depth <= JSON.maxDepth else { throw error("nested more than \(JSON.maxDepth) deep") }
         index += 1
         var members: [(String, JSON)] = []
-        var keys = Set<String>()
+        // Keys are compared by their bytes, as safetensors' reference reader does
+        // (String's == would call "é" and "e\u{301}" the same name).
+        var keys = Set<[UInt8]>()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -122,7 +124,7 @@ struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
             let start = index
             let key = try string()
-            guard keys.insert(key).inserted else {
+            guard keys.insert(Array(key.utf8)).inserted else {
                 throw JSONParseError(offset: start, reason: "the key \(JSON.string(key).rendered()) is repeated")
             }
             skipWhitespace()
