@@ -124,24 +124,25 @@ import Testing
     }
 
     /// `--score --per-char` and `--html` on a pipe write each row or span as the
-    /// character is read: a text of 4 MB (the table) and 1 MB (the page), each
-    /// mostly characters the alphabet lacks (cheap to read, but a row each in the
-    /// old arrays and a span each in the old page), within 48 MiB of address space,
-    /// where holding the text took 490 bytes a character (490 MB for 1 MB).
+    /// character is read: a text of 2 MB (the table) and 500 KB (the page), each
+    /// mostly characters the alphabet lacks (cheap to read, but 8 bytes each in the
+    /// old arrays and a 90-byte span each in the old page), within 40 MiB of address
+    /// space (the tool alone takes about 30), where holding the text and the page
+    /// took 490 bytes a character (490 MB for 1 MB).
     @Test func perCharacterTableAndPageStreamInBoundedMemory() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let vocab = try Tools.run("charrnn-vocab", ["-q"], stdin: Data("ab\n".utf8))
         let model = try Tools.run("charrnn-init", ["-q", "--hidden", "1"], stdin: vocab.stdout)
         try model.stdout.write(to: directory.appendingPathComponent("ab.ckpt"))
-        for (mode, blocks, gap) in [("--per-char", 40_000, 99), ("--html", 40_000, 24)] {
+        for (mode, blocks, gap) in [("--per-char", 20_000, 99), ("--html", 20_000, 24)] {
             // Blocks of `gap` x's (not in the alphabet) and one of a, b, newline.
             let block = Array(repeating: UInt8(ascii: "x"), count: gap)
             var text: [UInt8] = []
             text.reserveCapacity(blocks * (gap + 1))
             for index in 0..<blocks { text += block + [Array("ab\n".utf8)[index % 3]] }
             try Data(text).write(to: directory.appendingPathComponent("text.txt"))
-            let result = try Self.piped("text.txt", 48 << 10, "charrnn-sample", ["-q", "--score", "-", mode, "ab.ckpt"], in: directory)
+            let result = try Self.piped("text.txt", 40 << 10, "charrnn-sample", ["-q", "--score", "-", mode, "ab.ckpt"], in: directory)
             #expect(result.status == 0, "\(mode): \(result.stderr)")
             #expect(result.stderrLines.last?.hasPrefix("charrnn-sample: <stdin>: \(blocks - 1) characters predicted, ") == true,
                     "\(mode): \(result.stderr)")
