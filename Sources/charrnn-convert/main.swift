@@ -83,34 +83,31 @@ struct Convert: CharRNNTool {
             }
             report("\(name) -> \(target.name): \(describe(checkpoint)), \(file.tensors.count) tensors")
         } else {
-            let bytes: [UInt8]
-            let name: String
-            do {
-                let file = try InputFile(path: input)
-                defer { file.close() }
-                if file.name == InputFile.stdinName, file.isTerminal {
-                    throw ToolError("\(file.name): expected a safetensors file on standard input, not a terminal; give a file or redirect one")
-                }
-                name = file.name
-                bytes = try file.readAll()
-            } catch let error as ToolError {
-                throw error
-            } catch {
-                throw ToolError("\(error)")
-            }
-            if bytes.starts(with: CheckpointFormat.magic) {
-                throw ToolError("\(name): this is a charrnn checkpoint; convert it with --to safetensors")
+            // The header is read and checked first (its length bounded, its offsets against the
+            // file's size), then the model it claims against its tensors, before the values are read.
+            let file = try InputFile(path: input)
+            defer { file.close() }
+            if file.name == InputFile.stdinName, file.isTerminal {
+                throw ToolError("\(file.name): expected a safetensors file on standard input, not a terminal; give a file or redirect one")
             }
             let checkpoint: Checkpoint
             do {
-                checkpoint = try Checkpoint(safetensors: try Safetensors(decoding: bytes))
+                checkpoint = try Checkpoint(safetensors: try SafetensorsReader(reading: file))
+            } catch let error as FileError {
+                throw ToolError("\(error)")
+            } catch SafetensorsError.headerTooLarge(let length) where length == Self.checkpointMagicLength {
+                throw ToolError("\(file.name): this is a charrnn checkpoint; convert it with --to safetensors")
             } catch {
-                throw ToolError("\(name): \(error)")
+                throw ToolError("\(file.name): \(error)")
             }
+            let name = file.name
             try saveCheckpoint(checkpoint, to: target)
             report("\(name) -> \(target.name): \(describe(checkpoint))")
         }
     }
+
+    /// A checkpoint's first 8 bytes (its magic) read as a safetensors header length.
+    static let checkpointMagicLength = CheckpointFormat.magic.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
 
     func report(_ line: String) {
         if !quiet { printError("charrnn-convert: \(line)") }

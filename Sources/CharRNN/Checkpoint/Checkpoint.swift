@@ -132,6 +132,7 @@ public struct Checkpoint: Equatable, Sendable {
     public var training: TrainingSettings?
     public var history: [EpochRecord]
     /// Free-form key/value notes (the `meta` section); readers ignore unknown keys.
+    /// Compared, checked (`noteProblem`) and written by their UTF-8 bytes, as the section holds them.
     public var metadata: [(key: String, value: String)]
     /// The format version the file was written with (set by the reader).
     public var formatVersion: (major: UInt16, minor: UInt16)
@@ -152,7 +153,7 @@ public struct Checkpoint: Equatable, Sendable {
     public static func == (lhs: Checkpoint, rhs: Checkpoint) -> Bool {
         lhs.alphabet == rhs.alphabet && lhs.model == rhs.model && lhs.optimizer == rhs.optimizer
             && lhs.training == rhs.training && lhs.history == rhs.history
-            && lhs.metadata.elementsEqual(rhs.metadata, by: { $0 == $1 })
+            && lhs.metadata.elementsEqual(rhs.metadata, by: { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value.utf8.elementsEqual($1.value.utf8) })
             && lhs.formatVersion == rhs.formatVersion
     }
 }
