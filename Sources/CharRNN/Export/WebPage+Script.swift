@@ -380,6 +380,8 @@ extension WebPage {
     }
 
     let running = null;
+    /** What the page leaves in <pre id="result">: {sample: {...}} and/or {score: {...}}. */
+    const results = {};
 
     function generate() {
       let settings;
@@ -402,8 +404,9 @@ extension WebPage {
         if (running === job) running = null;
         $("status").textContent = `seed ${settings.seed}: ${count} symbols in ${seconds.toFixed(2)} s` +
           (seconds > 0 ? `, ${Math.round(count / seconds)} symbols/s` : "") + (stopped ? " (stopped)" : "");
-        publish({ done: !stopped, seed: String(settings.seed), temperature: settings.rule.temperature,
-                  length: settings.length, text: primeText + text });
+        results.sample = { done: !stopped, seed: String(settings.seed), temperature: settings.rule.temperature,
+                           length: settings.length, text: primeText + text };
+        publish(results);
       };
       // Streams: each slice draws for about 15 ms, appends what it drew and yields to the browser.
       const slice = () => {
@@ -432,15 +435,19 @@ extension WebPage {
         : "needs at least 2 characters the alphabet has";
     });
 
-    // Query parameters: ?score=TEXT scores; any of prime, temperature, top_k, top_p, length, seed samples at once.
+    // Query parameters: ?score=TEXT scores it; any of prime, temperature, top_k, top_p, length, seed samples at once.
+    // <pre id="result"> gets {"score": {...}} and, when the sample ends, {"sample": {...}} (or {"error": "..."}).
     const query = new URLSearchParams(location.search);
+    const settingKeys = ["prime", "temperature", "top_k", "top_p", "length", "seed"];
     if (query.has("score")) {
       $("score-text").value = query.get("score");
-      publish(score(query.get("score")));
-    } else if (["prime", "temperature", "top_k", "top_p", "length", "seed"].some((key) => query.has(key))) {
-      for (const key of ["prime", "temperature", "top_k", "top_p", "length", "seed"]) if (query.has(key)) $(key).value = query.get(key);
+      results.score = score(query.get("score"));
+      publish(results);
+    }
+    if (settingKeys.some((key) => query.has(key))) {
+      for (const key of settingKeys) if (query.has(key)) $(key).value = query.get(key);
       generate();
-      if (!running && !$("result").textContent) publish({ error: $("status").textContent });
+      if (!running && !results.sample) { results.error = $("status").textContent; publish(results); }
     }
     """#
 }

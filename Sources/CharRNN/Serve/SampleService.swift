@@ -150,24 +150,29 @@ public final class SampleService: @unchecked Sendable {
             try connection.writeChunk(pending)
             pending.removeAll(keepingCapacity: true)
             // The first symbol goes out at once; then every flushBytes or flushSeconds.
+            // A shutdown cuts the stream short: what was drawn is sent, without the final newline,
+            // and the response ends properly.
+            struct Stopping: Error {}
             var lastSend = -1.0
-            try sampler.sample(length: parameters.length, prime: parameters.prime, stopAtStop: false) { symbol in
-                if server.isStopping { throw HTTPPeerGone() }
-                append(symbol)
-                let now = monotonicSeconds()
-                if lastSend < 0 || pending.count >= Self.flushBytes || now - lastSend >= Self.flushSeconds {
-                    try connection.writeChunk(pending)
-                    pending.removeAll(keepingCapacity: true)
-                    lastSend = now
+            do {
+                try sampler.sample(length: parameters.length, prime: parameters.prime, stopAtStop: false) { symbol in
+                    if server.isStopping { throw Stopping() }
+                    append(symbol)
+                    let now = monotonicSeconds()
+                    if lastSend < 0 || pending.count >= Self.flushBytes || now - lastSend >= Self.flushSeconds {
+                        try connection.writeChunk(pending)
+                        pending.removeAll(keepingCapacity: true)
+                        lastSend = now
+                    }
                 }
-            }
-            pending.append(0x0A)
+                pending.append(0x0A)
+            } catch is Stopping {}
             try connection.writeChunk(pending)
             try connection.finishChunks()
         }
     }
 
-    /// Whatever was sent so far is a complete response when a stream is cut short by shutdown.
+    /// A seed from the kernel's random source, as charrnn-sample picks one.
     static func randomSeed() -> UInt64 {
         var value: UInt64 = 0
         let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
