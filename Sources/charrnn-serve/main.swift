@@ -25,15 +25,17 @@ struct Serve: CharRNNTool {
             Each request has its own state. At most --max-active requests compute at once and \
             --max-queue more wait; beyond that, and beyond --max-connections, the answer is \
             429; bad parameters get 400 with one line saying why. SIGTERM or SIGINT stops \
-            accepting, ends the running streams and exits 0. Nothing is written but the \
+            accepting, ends the running streams and exits 0 (docs/deployment.md). Nothing is written but the \
             socket file of --socket, which is removed at exit.
             """,
         version: CharRNNVersion.line(tool: "charrnn-serve"))
 
     static let examples = [
-        "charrnn-serve --port 8080 e10.ckpt &  curl -N 'http://127.0.0.1:8080/sample?prime=ROMEO:&seed=7&length=200'",
+        "charrnn-serve --port 8080 e10.ckpt",
+        "curl -N 'http://127.0.0.1:8080/sample?prime=ROMEO:&seed=7&length=200'",
         "curl --data-binary @input.txt 'http://127.0.0.1:8080/score?per_char=1'",
-        "charrnn-serve --socket /tmp/charrnn.sock e10.ckpt &  curl --unix-socket /tmp/charrnn.sock http://x/healthz",
+        "charrnn-serve --socket /tmp/charrnn.sock e10.ckpt",
+        "curl --unix-socket /tmp/charrnn.sock http://localhost/healthz",
     ]
 
     @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "CHECKPOINT"), completion: .file())

@@ -44,7 +44,7 @@ public final class SampleService: @unchecked Sendable {
     public func handle(_ request: HTTPRequest, _ connection: HTTPConnection, server: HTTPServer) {
         do {
             switch (request.method, request.path) {
-            case ("GET", "/sample"), ("HEAD", "/sample"):
+            case ("GET", "/sample"):
                 try sample(request, connection, server: server)
             case ("POST", "/score"):
                 try score(request, connection, server: server)
@@ -139,7 +139,6 @@ public final class SampleService: @unchecked Sendable {
         try withSlot(connection, server: server) {
             let sampler = Sampler(model: model, alphabet: alphabet, generator: Xoshiro256(seed: seed), rule: parameters.rule, threads: 1)
             try connection.beginChunks(200, contentType: "text/plain; charset=utf-8", extra: [("X-Seed", String(seed))])
-            guard request.method == "GET" else { return try connection.finishChunks() }
             let symbols = alphabet.symbols, stop = alphabet.stopIndex
             var pending: [UInt8] = []
             func append(_ symbol: Int) {
