@@ -96,7 +96,7 @@ import Glibc
     }
 
     @Test(.enabled(if: browser != nil, "no chromium on the PATH (apt-get install chromium)"))
-    func halfPageAndRefusals() throws {
+    func halfPageIsSmallerAndCloseAndBadPrimesAreRefused() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try ConvertCLITests.trained(directory, cell: "lstm")
