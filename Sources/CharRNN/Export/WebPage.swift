@@ -135,7 +135,7 @@ public enum WebPage {
 
 extension String {
     /// Every occurrence of `target` replaced (no Foundation in the library).
-    func replacingAll(_ target: String, with replacement: String) -> String {
+    fileprivate func replacingAll(_ target: String, with replacement: String) -> String {
         guard !target.isEmpty else { return self }
         var out = "", rest = Substring(self)
         while let range = rest.firstRange(of: target) {

@@ -230,7 +230,7 @@ func sendNoSignal(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count: Int) 
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    fileprivate func trimmingSpaces() -> String {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }
