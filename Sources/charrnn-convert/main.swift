@@ -1,5 +1,6 @@
 // charrnn-convert: a checkpoint to a PyTorch state_dict in a safetensors
-// file, and back, bit for bit (formats/safetensors.md).
+// file, and back, bit for bit (formats/safetensors.md); or to a web page that
+// samples in the browser (--to web, docs/deployment.md).
 
 import ArgumentParser
 import CharRNN
@@ -8,7 +9,7 @@ import CharRNNCLI
 struct Convert: CharRNNTool {
     static let configuration = CommandConfiguration(
         commandName: "charrnn-convert",
-        abstract: "Convert a checkpoint to a safetensors file of PyTorch tensors, or back.",
+        abstract: "Convert a checkpoint to a safetensors file of PyTorch tensors (or back), or to a web page.",
         discussion: """
             --to safetensors writes the weights under the names and layouts of a PyTorch \
             nn.LSTM / nn.GRU / nn.RNN stack and an nn.Linear (rnn.weight_ih_l0, ..., \
@@ -17,7 +18,11 @@ struct Convert: CharRNNTool {
             configuration, the training settings and the history in the metadata. \
             --from safetensors reads such a file back; values are copied bit for bit, so \
             the round trip gives the same checkpoint. The mLSTM, which PyTorch has no \
-            module for, is loaded by scripts/torch/charrnn_torch.py.
+            module for, is loaded by scripts/torch/charrnn_torch.py. \
+            --to web writes one self-contained HTML page (no network needed, works from \
+            file://) holding the weights (float32, or float16 with --half) and a JavaScript \
+            sampler that follows charrnn-sample's generator: the same --seed gives the same \
+            text (docs/deployment.md says how exactly).
             """,
         version: CharRNNVersion.line(tool: "charrnn-convert"))
 
@@ -26,14 +31,19 @@ struct Convert: CharRNNTool {
         "charrnn-convert --from safetensors -o e11.ckpt e11.safetensors",
         // Two lines: the pipe at the end of the first carries on to the second.
         "charrnn-convert --to safetensors < e10.ckpt |\n    charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
+        "charrnn-convert --to web --half -o e10.html e10.ckpt",
     ]
 
     @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
               completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors.", valueName: "FORMAT"))
+    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors, or web (an HTML page that samples).",
+                               valueName: "FORMAT"))
     var to: String?
+
+    @Flag(help: "With --to web: store the weights as float16 (half the page; the weights rounded to 11 bits).")
+    var half = false
 
     @Option(help: ArgumentHelp("Convert a file of this format to a checkpoint: safetensors.", valueName: "FORMAT"))
     var from: String?
@@ -48,11 +58,13 @@ struct Convert: CharRNNTool {
         if to != nil, from != nil {
             throw ValidationError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out), not both")
         }
-        for (flag, value) in [("--to", to), ("--from", from)] {
-            if let value, value != "safetensors" {
-                throw ValidationError("\(flag) knows one format, safetensors, not '\(value)'")
-            }
+        if let to, !["safetensors", "web"].contains(to) {
+            throw ValidationError("--to knows two formats, safetensors and web, not '\(to)'")
         }
+        if let from, from != "safetensors" {
+            throw ValidationError("--from knows one format, safetensors, not '\(from)'")
+        }
+        if half, to != "web" { throw ValidationError("--half is for --to web") }
     }
 
     func run() throws {
@@ -62,6 +74,7 @@ struct Convert: CharRNNTool {
                             + "(see 'charrnn-convert --help')", exitCode: 2)
         }
         let target = OutputTarget(path: output)
+        if to == "web" { return try writeWebPage(to: target) }
         if target.path == nil, SystemInfo.isTerminal(1) {
             throw ToolError("<stdout>: refusing to write a binary file to a terminal; redirect it (> file) or use -o FILE")
         }
@@ -108,6 +121,22 @@ struct Convert: CharRNNTool {
 
     /// A checkpoint's first 8 bytes (its magic) read as a safetensors header length.
     static let checkpointMagicLength = CheckpointFormat.magic.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+
+    /// --to web: the page of the checkpoint's model.
+    func writeWebPage(to target: OutputTarget) throws {
+        if target.path == nil, SystemInfo.isTerminal(1) {
+            throw ToolError("<stdout>: refusing to write a page of base64 weights to a terminal; redirect it (> file.html) or use -o FILE")
+        }
+        try refuseToReplaceCheckpoint(target, with: "a web page")
+        let (checkpoint, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
+        guard let model = checkpoint.model else {
+            throw ToolError("\(name): a vocab checkpoint has no model to put in a page; HINT: charrnn-init, then charrnn-epoch")
+        }
+        let page = WebPage.render(model: model, alphabet: checkpoint.alphabet, precision: half ? .float16 : .float32,
+                                  title: "charrnn: \(name)")
+        try saveText(page, to: target)
+        report("\(name) -> \(target.name): \(describe(checkpoint)), a \(page.utf8.count)-byte page (\(half ? "float16" : "float32") weights)")
+    }
 
     func report(_ line: String) {
         if !quiet { printError("charrnn-convert: \(line)") }
