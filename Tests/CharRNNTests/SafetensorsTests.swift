@@ -211,6 +211,15 @@ import Testing
         var cell = good
         cell.metadata = cell.metadata.map { $0.key == "charrnn.cell" ? ($0.key, "transformer") : $0 }
         #expect(Self.conversionError(cell)?.contains("charrnn.cell 'transformer'") == true)
+        // What the checkpoint format refuses is refused here, not by the writer after (found by the fuzzer).
+        var optimizer = AdamState(parameterCount: model.layout.parameterCount)
+        optimizer.step = 3
+        var adam = Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer).safetensors()
+        #expect(Self.conversionError(adam)?.contains("the metadata describes a checkpoint the format does not allow: the sections disagree") == true)
+        optimizer.step = 0
+        adam = Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer).safetensors()
+        adam.metadata = adam.metadata.map { $0.key == "charrnn.optimizer" ? ($0.key, #"{"step":0,"beta1":2,"beta2":0.999,"epsilon":1e-08}"#) : $0 }
+        #expect(Self.conversionError(adam)?.contains("section OPTM: beta1 = 2.0 is outside [0, 1)") == true)
     }
 
     /// A checkpoint with 8,000 epochs of history and 1 MiB of notes made of characters

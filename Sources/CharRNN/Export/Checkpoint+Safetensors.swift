@@ -190,6 +190,12 @@ extension Checkpoint {
         training = try metadata.settings()
         history = try metadata.history()
         self.metadata = try metadata.notes()
+        // What the checkpoint format refuses (an ADAM β of 2, a step the history
+        // disagrees with, notes past 1 MiB) is refused here, naming this file,
+        // rather than by the writer afterwards (found by scripts/fuzz --mode safetensors).
+        if let problem = writeProblem {
+            throw SafetensorsConversionError("the metadata describes a checkpoint the format does not allow: \(problem)")
+        }
     }
 }
 
