@@ -34,12 +34,15 @@ struct Convert: CharRNNTool {
         "charrnn-convert --to web --half -o e10.html e10.ckpt",
     ]
 
-    @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
-              completion: .file())
+    @Argument(
+        help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
+        completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors, or web (an HTML page that samples).",
-                               valueName: "FORMAT"))
+    @Option(
+        help: ArgumentHelp(
+            "Convert a checkpoint to this format: safetensors, or web (an HTML page that samples).",
+            valueName: "FORMAT"))
     var to: String?
 
     @Flag(help: "With --to web: store the weights as float16 (half the page; the weights rounded to 11 bits).")
@@ -70,8 +73,9 @@ struct Convert: CharRNNTool {
     func run() throws {
         // Checked here rather than in validate(), so that a misspelt flag is reported as such first.
         guard to != nil || from != nil else {
-            throw ToolError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out) "
-                            + "(see 'charrnn-convert --help')", exitCode: 2)
+            throw ToolError(
+                "give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out) "
+                    + "(see 'charrnn-convert --help')", exitCode: 2)
         }
         let target = OutputTarget(path: output)
         if to == "web" { return try writeWebPage(to: target) }
@@ -132,8 +136,9 @@ struct Convert: CharRNNTool {
         guard let model = checkpoint.model else {
             throw ToolError("\(name): a vocab checkpoint has no model to put in a page; HINT: charrnn-init, then charrnn-epoch")
         }
-        let page = WebPage.render(model: model, alphabet: checkpoint.alphabet, precision: half ? .float16 : .float32,
-                                  title: "charrnn: \(name)")
+        let page = WebPage.render(
+            model: model, alphabet: checkpoint.alphabet, precision: half ? .float16 : .float32,
+            title: "charrnn: \(name)")
         try saveText(page, to: target)
         report("\(name) -> \(target.name): \(describe(checkpoint)), a \(page.utf8.count)-byte page (\(half ? "float16" : "float32") weights)")
     }
@@ -146,8 +151,10 @@ struct Convert: CharRNNTool {
     func describe(_ checkpoint: Checkpoint) -> String {
         guard let model = checkpoint.model else { return "a vocab of \(checkpoint.alphabet.count) symbols" }
         let config = model.config
-        var parts = ["\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols",
-                     "\(model.layout.parameterCount) parameters"]
+        var parts = [
+            "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols",
+            "\(model.layout.parameterCount) parameters",
+        ]
         if let optimizer = checkpoint.optimizer { parts.append("ADAM step \(optimizer.step)") }
         if !checkpoint.history.isEmpty {
             parts.append("\(checkpoint.history.count) epoch\(checkpoint.history.count == 1 ? "" : "s") of history")

@@ -29,12 +29,14 @@ struct Epoch: CharRNNTool {
         "charrnn-epoch --check --text input.txt --seq-length 100",
     ]
 
-    @Argument(help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "CHECKPOINT"),
-              completion: .file())
+    @Argument(
+        help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "CHECKPOINT"),
+        completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"),
-            completion: .file())
+    @Option(
+        help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"),
+        completion: .file())
     var text: String
 
     @Option(help: ArgumentHelp("ADAM learning rate for this epoch.", valueName: "RATE"))
@@ -42,20 +44,28 @@ struct Epoch: CharRNNTool {
 
     @OptionGroup(title: "Training settings (recorded at the first epoch and kept)") var settings: TrainingSettingOptions
 
-    @Flag(name: .customLong("change-settings"), help: ArgumentHelp("Allow \(TrainingSettingOptions.flagList) to differ from the run's recorded settings."))
+    @Flag(
+        name: .customLong("change-settings"),
+        help: ArgumentHelp("Allow \(TrainingSettingOptions.flagList) to differ from the run's recorded settings."))
     var changeSettings = false
 
-    @Flag(name: .customLong("list-settings"),
-          help: "Print the training settings this charrnn knows, as tab-separated key, flag, type, default, valid values and help, then exit (no --text needed).")
+    @Flag(
+        name: .customLong("list-settings"),
+        help:
+            "Print the training settings this charrnn knows, as tab-separated key, flag, type, default, valid values and help, then exit (no --text needed)."
+    )
     var listSettings = false
 
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
     var resetOptimizer = false
 
-    @Flag(name: .customLong("reset-history"), help: "Start the history afresh: this epoch becomes epoch 1 of a new history (the weights, ADAM's state and the settings are kept).")
+    @Flag(
+        name: .customLong("reset-history"),
+        help: "Start the history afresh: this epoch becomes epoch 1 of a new history (the weights, ADAM's state and the settings are kept).")
     var resetHistory = false
 
-    @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
+    @Option(
+        name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
     var logEvery: Double = 30
 
     @Flag(help: "Record seconds and chars/s as 0 in the history, so the same inputs give a byte-identical checkpoint.")
@@ -79,8 +89,9 @@ struct Epoch: CharRNNTool {
     func validate() throws {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") }
         guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
-        try refuseIneffectiveFlags([("--change-settings", changeSettings && settings.givenFlags.isEmpty)],
-                                   mode: "without a training setting to change (charrnn-epoch --list-settings)")
+        try refuseIneffectiveFlags(
+            [("--change-settings", changeSettings && settings.givenFlags.isEmpty)],
+            mode: "without a training setting to change (charrnn-epoch --list-settings)")
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
@@ -118,8 +129,9 @@ struct Epoch: CharRNNTool {
         } catch let error as EpochError {
             throw ToolError("\(name): \(TrainingWording.message(error))")
         }
-        let reporter = ProgressPrinter(tool: "charrnn-epoch", epoch: epochNumber, quiet: quiet, logEvery: logEvery,
-                                       sequenceLength: resolved.sequenceLength)
+        let reporter = ProgressPrinter(
+            tool: "charrnn-epoch", epoch: epochNumber, quiet: quiet, logEvery: logEvery,
+            sequenceLength: resolved.sequenceLength)
         let next: Checkpoint
         let outcome: EpochOutcome
         do {

@@ -8,8 +8,10 @@
 
 enum CheckpointAgreement {
     /// The first rule the sections break, or nil.
-    static func problem(hasModel: Bool, optimizerStep: UInt64?, hasSettings: Bool,
-                        history: [EpochRecord]) -> CheckpointError? {
+    static func problem(
+        hasModel: Bool, optimizerStep: UInt64?, hasSettings: Bool,
+        history: [EpochRecord]
+    ) -> CheckpointError? {
         if !history.isEmpty {
             let epochs = "HIST holds \(history.count) epoch\(history.count == 1 ? "" : "s") of training"
             if !hasModel { return .sectionsDisagree("\(epochs), but the file holds no model (MODL) that they trained") }

@@ -279,14 +279,16 @@ extension Checkpoint {
             fitting += 1
         }
         if fitting < metadata.count {
-            notes.append("\(metadata.count - fitting) of the checkpoint's \(metadata.count) notes (meta) left out: "
-                         + "written back, they would be more than the \(CheckpointFormat.Limits.maxMetadataBytes) bytes a checkpoint may hold")
+            notes.append(
+                "\(metadata.count - fitting) of the checkpoint's \(metadata.count) notes (meta) left out: "
+                    + "written back, they would be more than the \(CheckpointFormat.Limits.maxMetadataBytes) bytes a checkpoint may hold")
             metadata.removeLast(metadata.count - fitting)
         }
         if let previous = history.last, previous.textHash != text.stats.hash { flags.insert(.textChanged) }
-        return EpochPlan(settings: settings, changed: changed, epoch: last + 1, trainCount: trainCount,
-                         validationCount: validationCount, steps: steps, optimizer: optimizer, flags: flags,
-                         history: history, metadata: metadata, notes: notes)
+        return EpochPlan(
+            settings: settings, changed: changed, epoch: last + 1, trainCount: trainCount,
+            validationCount: validationCount, steps: steps, optimizer: optimizer, flags: flags,
+            history: history, metadata: metadata, notes: notes)
     }
 
     /// ADAM's state as training will use it: finite moments, no negative second
@@ -297,20 +299,24 @@ extension Checkpoint {
             throw EpochError.unusableOptimizerState("the first moment of parameter \(index) is \(optimizer.m[index])")
         }
         if let index = optimizer.v.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
-            throw EpochError.unusableOptimizerState("the second moment of parameter \(index) is \(optimizer.v[index]), "
-                                                    + "where a mean of squares is finite and >= 0")
+            throw EpochError.unusableOptimizerState(
+                "the second moment of parameter \(index) is \(optimizer.v[index]), "
+                    + "where a mean of squares is finite and >= 0")
         }
         let epsilon = Float(optimizer.epsilon)
         guard epsilon.isNormal else {
-            throw EpochError.unusableOptimizerState("epsilon \(optimizer.epsilon) is \(epsilon == 0 || epsilon.isSubnormal ? "below" : "beyond") "
-                                                    + "what float32, which the update computes in, holds as a normal number "
-                                                    + "(\(Float.leastNormalMagnitude) to \(Float.greatestFiniteMagnitude))")
+            throw EpochError.unusableOptimizerState(
+                "epsilon \(optimizer.epsilon) is \(epsilon == 0 || epsilon.isSubnormal ? "below" : "beyond") "
+                    + "what float32, which the update computes in, holds as a normal number "
+                    + "(\(Float.leastNormalMagnitude) to \(Float.greatestFiniteMagnitude))")
         }
     }
 
     /// Trains one epoch on `text` and returns the next checkpoint.
-    public func trainingEpoch(on text: any TrainingText, request: EpochRequest,
-                              progress: (TrainingProgress) -> Void = { _ in }) throws -> (Checkpoint, EpochOutcome) {
+    public func trainingEpoch(
+        on text: any TrainingText, request: EpochRequest,
+        progress: (TrainingProgress) -> Void = { _ in }
+    ) throws -> (Checkpoint, EpochOutcome) {
         let plan = try planEpoch(on: text, request: request)
         let model = model!
         let (settings, flags, epoch) = (plan.settings, plan.flags, plan.epoch)
@@ -319,11 +325,13 @@ extension Checkpoint {
         let trainer = Trainer(model: model, optimizer: plan.optimizer, threads: request.threads)
         let statistics: EpochStatistics
         do {
-            statistics = try trainer.trainEpoch(text, part: 0..<trainCount, settings: settings,
-                                                stop: alphabet.stopIndex, learningRate: request.learningRate,
-                                                dropout: DropoutMasks(probability: settings.dropout, seed: model.config.seed,
-                                                                      epoch: UInt64(epoch)),
-                                                progress: progress)
+            statistics = try trainer.trainEpoch(
+                text, part: 0..<trainCount, settings: settings,
+                stop: alphabet.stopIndex, learningRate: request.learningRate,
+                dropout: DropoutMasks(
+                    probability: settings.dropout, seed: model.config.seed,
+                    epoch: UInt64(epoch)),
+                progress: progress)
         } catch let error as TrainingError {
             throw error.inEpoch(epoch)
         }
@@ -335,12 +343,16 @@ extension Checkpoint {
         let validationLoss = validation.targets > 0 ? validation.lossSum / Double(validation.targets) : .nan
         let nextModel = trainer.model
         if let bad = nextModel.parameters.first(where: { !$0.isFinite }) {
-            throw TrainingError.diverged(Divergence(epoch: epoch, batch: statistics.batches, batches: statistics.batches,
-                                                    quantity: .weights, value: Double(bad)))
+            throw TrainingError.diverged(
+                Divergence(
+                    epoch: epoch, batch: statistics.batches, batches: statistics.batches,
+                    quantity: .weights, value: Double(bad)))
         }
         guard validation.targets == 0 || validationLoss.isFinite else {
-            throw TrainingError.diverged(Divergence(epoch: epoch, batch: statistics.batches, batches: statistics.batches,
-                                                    quantity: .validationLoss, value: validationLoss))
+            throw TrainingError.diverged(
+                Divergence(
+                    epoch: epoch, batch: statistics.batches, batches: statistics.batches,
+                    quantity: .validationLoss, value: validationLoss))
         }
         let nextOptimizer = trainer.optimizerState
         let record = EpochRecord(
@@ -356,9 +368,10 @@ extension Checkpoint {
         next.history = plan.history + [record]
         next.metadata = plan.metadata
         next.formatVersion = next.stampedVersion
-        let outcome = EpochOutcome(record: record, statistics: statistics, settings: settings,
-                                   trainCharacters: trainCount, validationCharacters: validationCount,
-                                   validationTargets: validation.targets, validationSeconds: validationSeconds, notes: notes)
+        let outcome = EpochOutcome(
+            record: record, statistics: statistics, settings: settings,
+            trainCharacters: trainCount, validationCharacters: validationCount,
+            validationTargets: validation.targets, validationSeconds: validationSeconds, notes: notes)
         return (next, outcome)
     }
 }
