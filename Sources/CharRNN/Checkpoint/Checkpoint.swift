@@ -131,13 +131,15 @@ public struct Checkpoint: Equatable, Sendable {
     /// Absent until the first epoch.
     public var training: TrainingSettings?
     public var history: [EpochRecord]
+    /// An epoch stopped between two sequences (PART, format 1.4), or nil.
+    public var partial: PartialEpoch?
     /// Free-form key/value notes (the `meta` section); readers ignore unknown keys.
     public var metadata: [(key: String, value: String)]
     /// The format version the file was written with (set by the reader).
     public var formatVersion: (major: UInt16, minor: UInt16)
 
     public init(alphabet: Alphabet, model: Model? = nil, optimizer: AdamState? = nil,
-                training: TrainingSettings? = nil, history: [EpochRecord] = [],
+                training: TrainingSettings? = nil, history: [EpochRecord] = [], partial: PartialEpoch? = nil,
                 metadata: [(key: String, value: String)] = [],
                 formatVersion: (major: UInt16, minor: UInt16) = CheckpointFormat.version) {
         self.alphabet = alphabet
@@ -145,13 +147,14 @@ public struct Checkpoint: Equatable, Sendable {
         self.optimizer = optimizer
         self.training = training
         self.history = history
+        self.partial = partial
         self.metadata = metadata
         self.formatVersion = formatVersion
     }
 
     public static func == (lhs: Checkpoint, rhs: Checkpoint) -> Bool {
         lhs.alphabet == rhs.alphabet && lhs.model == rhs.model && lhs.optimizer == rhs.optimizer
-            && lhs.training == rhs.training && lhs.history == rhs.history
+            && lhs.training == rhs.training && lhs.history == rhs.history && lhs.partial == rhs.partial
             && lhs.metadata.elementsEqual(rhs.metadata, by: { $0 == $1 })
             && lhs.formatVersion == rhs.formatVersion
     }
