@@ -77,9 +77,10 @@ import Testing
         // A whole epoch keeps its older version.
         let whole = try Self.start(.lstm).trainingEpoch(on: text, request: Self.request(threads: 2)).0
         #expect(whole.stampedVersion.minor < 4)
-        // A step count past the end finishes the epoch.
+        // A step count past the end finishes the epoch; continued twice, the same partial epoch gives the same bytes.
         let finished = try partial.trainingEpoch(on: text, request: Self.request(threads: 1, steps: 100)).0
         #expect(finished.partial == nil && finished.history.count == 1)
+        #expect(try read.trainingEpoch(on: text, request: Self.request(threads: 2)).0.encoded() == finished.encoded())
         // shouldStop stops it between sequences.
         var asked = 0
         let stopped = try Self.start(.rnn).trainingEpoch(on: text, request: Self.request(threads: 1), shouldStop: {
@@ -128,6 +129,22 @@ import Testing
         #expect(throws: EpochError.partialPastEnd(epoch: 1, sequencesDone: 14, sequences: 14)) {
             try past.trainingEpoch(on: text, request: Self.request(threads: 1))
         }
+    }
+
+    /// A file with PART twice is refused by the order of critical sections (each at most once).
+    @Test func aSecondPARTIsRefused() throws {
+        let bytes = try Self.start(.lstm).trainingEpoch(on: Self.text(), request: Self.request(threads: 1, steps: 2)).0.encoded()
+        // Sections from byte 16: a 40-byte header (tag, flags, stored length at +8), then the stored bytes.
+        var offset = 16
+        var part: Range<Int>?
+        while offset < bytes.count {
+            let stored = bytes[(offset + 8)..<(offset + 16)].reversed().reduce(0) { $0 << 8 | Int($1) }
+            if Array(bytes[offset..<(offset + 4)]) == Array("PART".utf8) { part = offset..<(offset + 40 + stored) }
+            offset += 40 + stored
+        }
+        let range = try #require(part)
+        let twice = Array(bytes[..<range.upperBound]) + Array(bytes[range]) + Array(bytes[range.upperBound...])
+        #expect(throws: CheckpointError.sectionOutOfOrder(tag: "PART", after: "PART")) { try Checkpoint(decoding: twice) }
     }
 
     @Test func theSectionsMustAgree() throws {
