@@ -135,7 +135,7 @@ import Testing
         let summary = try tail("summary.out").split(separator: "\n")
         #expect(summary.last?.hasPrefix("  1000000  ") == true && summary.last?.contains("  \(step)  ") == true, "\(summary.last ?? "")")
         let json = try tail("json.out")
-        #expect(json.contains("{\"epoch\":1000000,") && json.contains(",\"step\":\(step),") && json.hasSuffix("}],\"metadata\":{}}\n"),
+        #expect(json.contains("{\"epoch\":1000000,") && json.contains(",\"step\":\(step),") && json.hasSuffix("}],\"partial_epoch\":null,\"metadata\":{}}\n"),
                 "\(json)")
     }
 
