@@ -42,7 +42,8 @@ let fuzzTargets: [Target] = fuzzing ? [
 let fuzzProducts: [Product] = fuzzing
     ? [.executable(name: "charrnn-fuzz-checkpoint", targets: ["charrnn-fuzz-checkpoint"])] : []
 
-let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample", "charrnn-convert"]
+let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample", "charrnn-convert",
+             "charrnn-serve"]
 
 let package = Package(
     name: "charrnn",

@@ -756,14 +756,20 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
             if known is None:
                 ck["ignored_sections"].append(record["tag"])
             else:
-                # OPTM's moments are skipped, but its first 32 bytes are read and checked
-                # all the same: the step must agree with HIST (3.1).
+                # OPTM's moments are not kept, but the section is checked as a full read
+                # checks it (its length and raw CRC too: a file is valid or not whatever
+                # the tool, 7), and its first 32 bytes are read: the step must agree with HIST (3.1).
                 head = zlib.decompressobj().decompress(stored, 32) if compressed else stored[:32]
                 if len(head) < 32:
                     raise Refused("section OPTM: too short to hold the step and ADAM's constants")
                 parse_optm_header(Fields(head, tag, False), ck)
+                raw = inflate_exactly(stored, raw_len, name) if compressed else stored
+                if zlib.crc32(raw) != raw_crc:
+                    raise Refused("section %s fails its CRC-32 check (raw bytes: recorded 0x%08X, computed 0x%08X)"
+                                  % (name, raw_crc, zlib.crc32(raw)))
                 ck["optimizer"] = None
-            dump.append((title, header_rows, (payload_at, stored, None, None, "skipped, not inflated")))
+            dump.append((title, header_rows, (payload_at, stored, None, None,
+                                              "skipped, not inflated" if known is None else "checked, moments not kept")))
             continue
         # Steps 2.9 and 2.10: inflate to exactly the recorded length, then the raw bytes' CRC.
         raw = inflate_exactly(stored, raw_len, name) if compressed else stored

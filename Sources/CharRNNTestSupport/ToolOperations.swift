@@ -157,9 +157,10 @@ public enum ExtremeValueSeeds {
         request.threads = 1
         request.set(\.batchRows, 3)
         request.set(\.sequenceLength, 20)
-        func trained(_ cell: CellKind, _ hidden: [Int], epochs: Int, dropout: Double? = nil) -> Checkpoint {
+        func trained(_ cell: CellKind, _ hidden: [Int], epochs: Int, dropout: Double? = nil, weightDecay: Double? = nil) -> Checkpoint {
             var request = request
             if let dropout { request.set(\.dropout, dropout) }
+            if let weightDecay { request.set(\.weightDecay, weightDecay) }
             var checkpoint = Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
                 cell: cell, hiddenSizes: hidden, alphabetSize: alphabet.count, seed: 3)))
             for _ in 0..<epochs { checkpoint = try! checkpoint.trainingEpoch(on: text, request: request).0 }
@@ -171,7 +172,7 @@ public enum ExtremeValueSeeds {
         return [
             ("lstm, 2 epochs", try! lstm.encoded()),
             ("gru, 1 epoch, settings as TSET", withTSET(gru)),
-            ("rnn, 1 epoch with dropout", try! trained(.rnn, [3], epochs: 1, dropout: 0.25).encoded()),
+            ("rnn, 1 epoch with dropout and weight decay", try! trained(.rnn, [3], epochs: 1, dropout: 0.25, weightDecay: 0.01).encoded()),
             ("mlstm, fresh", try! Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
                 cell: .mlstm, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 4))).encoded()),
             ("vocab", try! Checkpoint(alphabet: alphabet).encoded()),

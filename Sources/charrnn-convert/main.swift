@@ -1,5 +1,6 @@
 // charrnn-convert: a checkpoint to a PyTorch state_dict in a safetensors
-// file, and back, bit for bit (formats/safetensors.md).
+// file, and back, bit for bit (formats/safetensors.md); or to a web page that
+// samples in the browser (--to web, docs/deployment.md).
 
 import ArgumentParser
 import CharRNN
@@ -8,7 +9,7 @@ import CharRNNCLI
 struct Convert: CharRNNTool {
     static let configuration = CommandConfiguration(
         commandName: "charrnn-convert",
-        abstract: "Convert a checkpoint to a safetensors file of PyTorch tensors, or back.",
+        abstract: "Convert a checkpoint to a safetensors file of PyTorch tensors (or back), or to a web page.",
         discussion: """
             --to safetensors writes the weights under the names and layouts of a PyTorch \
             nn.LSTM / nn.GRU / nn.RNN stack and an nn.Linear (rnn.weight_ih_l0, ..., \
@@ -20,7 +21,11 @@ struct Convert: CharRNNTool {
             module for, is loaded by scripts/torch/charrnn_torch.py. \
             --strip-optimizer writes the checkpoint without ADAM's state (about a third of a \
             trained model's size), for sampling and sharing; training it again needs \
-            charrnn-epoch --reset-optimizer.
+            charrnn-epoch --reset-optimizer. \
+            --to web writes one self-contained HTML page (no network needed, works from \
+            file://) holding the weights (float32, or float16 with --half) and a JavaScript \
+            sampler that follows charrnn-sample's generator: the same --seed gives the same \
+            text (docs/deployment.md says how exactly).
             """,
         version: CharRNNVersion.line(tool: "charrnn-convert"))
 
@@ -30,14 +35,19 @@ struct Convert: CharRNNTool {
         "charrnn-convert --strip-optimizer -o e10.weights.ckpt e10.ckpt",
         // Two lines: the pipe at the end of the first carries on to the second.
         "charrnn-convert --to safetensors < e10.ckpt |\n    charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
+        "charrnn-convert --to web --half -o e10.html e10.ckpt",
     ]
 
     @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
               completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors.", valueName: "FORMAT"))
+    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors, or web (an HTML page that samples).",
+                               valueName: "FORMAT"))
     var to: String?
+
+    @Flag(help: "With --to web: store the weights as float16 (half the page; the weights rounded to 11 bits).")
+    var half = false
 
     @Option(help: ArgumentHelp("Convert a file of this format to a checkpoint: safetensors.", valueName: "FORMAT"))
     var from: String?
@@ -59,11 +69,13 @@ struct Convert: CharRNNTool {
         if to != nil, from != nil {
             throw ValidationError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out), not both")
         }
-        for (flag, value) in [("--to", to), ("--from", from)] {
-            if let value, value != "safetensors" {
-                throw ValidationError("\(flag) knows one format, safetensors, not '\(value)'")
-            }
+        if let to, !["safetensors", "web"].contains(to) {
+            throw ValidationError("--to knows two formats, safetensors and web, not '\(to)'")
         }
+        if let from, from != "safetensors" {
+            throw ValidationError("--from knows one format, safetensors, not '\(from)'")
+        }
+        if half, to != "web" { throw ValidationError("--half is for --to web") }
     }
 
     func run() throws {
@@ -73,6 +85,7 @@ struct Convert: CharRNNTool {
                             + "(see 'charrnn-convert --help')", exitCode: 2)
         }
         let target = OutputTarget(path: output)
+        if to == "web" { return try writeWebPage(to: target) }
         if target.path == nil, SystemInfo.isTerminal(1) {
             throw ToolError("<stdout>: refusing to write a binary file to a terminal; redirect it (> file) or use -o FILE")
         }
@@ -113,33 +126,46 @@ struct Convert: CharRNNTool {
             }
             report("\(name) -> \(target.name): \(describe(checkpoint)), \(file.tensors.count) tensors")
         } else {
-            let bytes: [UInt8]
-            let name: String
-            do {
-                let file = try InputFile(path: input)
-                defer { file.close() }
-                if file.name == InputFile.stdinName, file.isTerminal {
-                    throw ToolError("\(file.name): expected a safetensors file on standard input, not a terminal; give a file or redirect one")
-                }
-                name = file.name
-                bytes = try file.readAll()
-            } catch let error as ToolError {
-                throw error
-            } catch {
-                throw ToolError("\(error)")
-            }
-            if bytes.starts(with: CheckpointFormat.magic) {
-                throw ToolError("\(name): this is a charrnn checkpoint; convert it with --to safetensors")
+            // The header is read and checked first (its length bounded, its offsets against the
+            // file's size), then the model it claims against its tensors, before the values are read.
+            let file = try InputFile(path: input)
+            defer { file.close() }
+            if file.name == InputFile.stdinName, file.isTerminal {
+                throw ToolError("\(file.name): expected a safetensors file on standard input, not a terminal; give a file or redirect one")
             }
             let checkpoint: Checkpoint
             do {
-                checkpoint = try Checkpoint(safetensors: try Safetensors(decoding: bytes))
+                checkpoint = try Checkpoint(safetensors: try SafetensorsReader(reading: file))
+            } catch let error as FileError {
+                throw ToolError("\(error)")
+            } catch SafetensorsError.headerTooLarge(let length) where length == Self.checkpointMagicLength {
+                throw ToolError("\(file.name): this is a charrnn checkpoint; convert it with --to safetensors")
             } catch {
-                throw ToolError("\(name): \(error)")
+                throw ToolError("\(file.name): \(error)")
             }
+            let name = file.name
             try saveCheckpoint(checkpoint, to: target)
             report("\(name) -> \(target.name): \(describe(checkpoint))")
         }
+    }
+
+    /// A checkpoint's first 8 bytes (its magic) read as a safetensors header length.
+    static let checkpointMagicLength = CheckpointFormat.magic.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+
+    /// --to web: the page of the checkpoint's model.
+    func writeWebPage(to target: OutputTarget) throws {
+        if target.path == nil, SystemInfo.isTerminal(1) {
+            throw ToolError("<stdout>: refusing to write a page of base64 weights to a terminal; redirect it (> file.html) or use -o FILE")
+        }
+        try refuseToReplaceCheckpoint(target, with: "a web page")
+        let (checkpoint, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
+        guard let model = checkpoint.model else {
+            throw ToolError("\(name): a vocab checkpoint has no model to put in a page; HINT: charrnn-init, then charrnn-epoch")
+        }
+        let page = WebPage.render(model: model, alphabet: checkpoint.alphabet, precision: half ? .float16 : .float32,
+                                  title: "charrnn: \(name)")
+        try saveText(page, to: target)
+        report("\(name) -> \(target.name): \(describe(checkpoint)), a \(page.utf8.count)-byte page (\(half ? "float16" : "float32") weights)")
     }
 
     func report(_ line: String) {

@@ -3,8 +3,8 @@
 // reports; a diff), plus a round trip through the writer. Built only by
 // scripts/fuzz (CHARRNN_FUZZ=1 swift build ... -sanitize=fuzzer,address).
 //
-// The first byte of an input picks the mode (its value mod 4), so one corpus
-// can hold all four:
+// The first byte of an input picks the mode (its value mod 6), so one corpus
+// can hold all six:
 //   0 plain:  the rest is a checkpoint file, read as it is;
 //   1 sealed: the rest is an unsealed checkpoint (raw section contents, see
 //             CheckpointSealing.swift), sealed before reading, so mutations
@@ -20,8 +20,10 @@
 //             otherwise the next 8 bytes as they are) and 8 bytes of value.
 //             The file is sealed and put through everything the tools do
 //             (ToolOperations): a broken promise there is a finding too.
-// CHARRNN_FUZZ_MODE=plain, =sealed, =crc or =values forces one mode for every
-// input. The values mode reads the field tables from formats/checkpoint.md, or
+//   4 safetensors, 5 stfields: the safetensors reader and the mapping to a
+//             checkpoint (FuzzSafetensors.swift).
+// CHARRNN_FUZZ_MODE=plain, =sealed, =crc, =values, =safetensors or =stfields
+// forces one mode for every input. The values mode reads the field tables from formats/checkpoint.md, or
 // from CHARRNN_FUZZ_SPEC.
 //
 // Any trap, crash, leak, timeout or oversized allocation is a finding; a
@@ -37,11 +39,11 @@ import CharRNNTestSupport
 import Foundation
 
 enum Mode: String, CaseIterable {
-    case plain, sealed, crc, values
+    case plain, sealed, crc, values, safetensors, stfields
 }
 
 nonisolated(unsafe) var forcedMode: Mode?
-nonisolated(unsafe) var outcomes: [Mode: [String: Int]] = [.plain: [:], .sealed: [:], .crc: [:], .values: [:]]
+nonisolated(unsafe) var outcomes: [Mode: [String: Int]] = Dictionary(uniqueKeysWithValues: Mode.allCases.map { ($0, [:]) })
 
 /// The values mode's checkpoints, unsealed, each with the fields it has.
 nonisolated(unsafe) var valueSeeds: [(unsealed: [UInt8], fields: [SpecFields.Field])] = []
@@ -69,7 +71,7 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
     let makeSeeds = environment["CHARRNN_FUZZ_MAKE_SEEDS"] == "1"
     if let name = environment["CHARRNN_FUZZ_MODE"] {
         guard let mode = Mode(rawValue: name) else {
-            report("charrnn-fuzz-checkpoint: CHARRNN_FUZZ_MODE must be plain, sealed, crc or values, not \(name)\n")
+            report("charrnn-fuzz-checkpoint: CHARRNN_FUZZ_MODE must be plain, sealed, crc, values, safetensors or stfields, not \(name)\n")
             exit(2)
         }
         forcedMode = mode
@@ -87,6 +89,11 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
         }
         report("charrnn-fuzz-checkpoint: values mode: \(valueSeeds.count) checkpoints, \(valueSeeds.map(\.fields.count)) fields, from \(rows.count) table rows\n")
     }
+    if makeSeeds || forcedMode == nil || forcedMode == .stfields {
+        safetensorsSeeds = ExtremeValueSeeds.checkpoints().compactMap { _, bytes in
+            (try? Checkpoint(decoding: bytes))?.safetensors().encoded()
+        }
+    }
     if makeSeeds {
         writeAllSeeds()  // in a function of its own: nothing of it is left to look leaked at exit
         exit(0)
@@ -99,7 +106,7 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let data, size > 0 else { return 0 }
     let input = UnsafeBufferPointer(start: data, count: size)
-    let mode = forcedMode ?? Mode.allCases[Int(input[0]) % 4]
+    let mode = forcedMode ?? Mode.allCases[Int(input[0]) % Mode.allCases.count]
     let rest = Array(input.dropFirst())
     let bytes: [UInt8]
     switch mode {
@@ -108,6 +115,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .crc: bytes = CheckpointSealing.checksumsFixed(rest)
     case .values:
         outcomes[mode]![exerciseValues(rest), default: 0] += 1
+        return 0
+    case .safetensors, .stfields:
+        outcomes[mode]![exerciseSafetensors(mode == .safetensors ? rest : mutatedSafetensors(rest)), default: 0] += 1
         return 0
     }
     outcomes[mode]![exercise(bytes), default: 0] += 1
@@ -231,7 +241,13 @@ func writeSeeds(_ arguments: [String]) {
 func writeAllSeeds() {
     let arguments = Array(CommandLine.arguments.dropFirst())
     writeSeeds(arguments)
-    if let directory = arguments.first { writeValueSeeds(directory) }
+    if let directory = arguments.first {
+        writeValueSeeds(directory)
+        let files = arguments.dropFirst().compactMap { path in
+            FileManager.default.contents(atPath: path).map { (URL(fileURLWithPath: path).lastPathComponent, [UInt8]($0)) }
+        }
+        writeSafetensorsSeeds(directory, files: files)
+    }
 }
 
 /// Seeds for the values mode: each checkpoint as it is, and with one field set to each extreme.

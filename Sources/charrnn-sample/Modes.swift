@@ -139,14 +139,50 @@ extension Sample {
         }
         let file = try InputFile(path: path)
         defer { file.close() }
-        var scalars: [UInt32] = []
-        if let size = file.regularFileSize { scalars.reserveCapacity(size) }
-        _ = try file.decodeText { scalar, _ in scalars.append(scalar) }
-        let index = alphabet.makeIndex()
+        // Streamed: each character's row or span is written as it is read, so the memory
+        // is the network's whatever the text's length (a pipe or device included).
+        let analyser = TextAnalyser(model: model, alphabet: alphabet, threads: threads == 0 ? nil : threads, unit: chosenUnit)
+        let out = try textOutput(target, flush: .perLine)
+        var pending = ""
+        // Nothing goes out before the first prediction (a text too short to score writes
+        // nothing), unless what waits grows past 1 MiB (a long run of skipped characters).
+        var started = false
+        func emit(_ text: String) throws {
+            pending += text
+            if (started && pending.utf8.count >= 1 << 16) || pending.utf8.count >= 1 << 20 {
+                try out.write(pending)
+                pending = ""
+            }
+        }
+        if html {
+            let config = model.config
+            let description = "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) "
+                + "(\(grouped(model.layout.parameterCount)) parameters) from \(SystemPath.shown(checkpointName))"
+            pending = SurprisalPage.head(title: "\(SystemPath.shown(file.name)): the model's surprise", model: description, unit: chosenUnit)
+        }
         var skipped: [UInt32: Int] = [:], skippedOrder: [UInt32] = []
-        for scalar in scalars where index.index(of: scalar) == nil || scalar == alphabet.stop {
-            if skipped[scalar] == nil { skippedOrder.append(scalar) }
-            skipped[scalar, default: 0] += 1
+        var place = TextPlace()
+        do {
+            _ = try file.decodeText { scalar, _ in
+                let (line, column) = place.advance(over: scalar)
+                let character = try analyser.read(scalar)
+                if character.symbol == nil {
+                    if skipped[scalar] == nil { skippedOrder.append(scalar) }
+                    skipped[scalar, default: 0] += 1
+                }
+                if character.prediction != nil, !started {
+                    started = true
+                    if !html { pending += TextAnalysis.tableHeader }
+                }
+                if html {
+                    try emit(SurprisalPage.span(character, alphabet: alphabet, unit: chosenUnit))
+                } else if let prediction = character.prediction {
+                    try emit(TextAnalysis.tableRow(position: character.offset, line: line, column: column, scalar: scalar,
+                                                   prediction: prediction, alphabet: alphabet))
+                }
+            }
+        } catch is TextOutput.ReaderGone {
+            return
         }
         if !skippedOrder.isEmpty, !quiet {
             let total = skipped.values.reduce(0, +)
@@ -154,28 +190,16 @@ extension Sample {
             printError("charrnn-sample: \(file.name): skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
                        + list.joined(separator: ", ") + (skippedOrder.count > 10 ? ", ..." : ""))
         }
-        guard scalars.count - skipped.values.reduce(0, +) >= 2 else {
+        let result = analyser.score
+        guard result.predicted >= 1 else {
             throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score")
         }
-        let analysis = try TextAnalysis.analyse(scalars, alphabet: alphabet, model: model, threads: threads == 0 ? nil : threads,
-                                            unit: chosenUnit)
-        let result = analysis.score
         let summary = "\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
             + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
             + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))"
-        let text: String
-        if html {
-            let config = model.config
-            let description = "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) "
-                + "(\(grouped(model.layout.parameterCount)) parameters) from \(SystemPath.shown(checkpointName))"
-            text = SurprisalPage.render(analysis, alphabet: alphabet, title: "\(SystemPath.shown(file.name)): the model's surprise",
-                                        model: description, unit: chosenUnit)
-        } else {
-            text = analysis.table(alphabet: alphabet)
-        }
-        let out = try textOutput(target, flush: .perLine)
         do {
-            try out.write(text)
+            if html { pending += SurprisalPage.tail(result) }
+            try out.write(pending)
             try out.flush()
         } catch is TextOutput.ReaderGone {
             return

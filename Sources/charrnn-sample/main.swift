@@ -91,7 +91,8 @@ struct Sample: CharRNNTool {
             help: ArgumentHelp("Draw only from the fewest most likely symbols that hold probability P (nucleus).", valueName: "P"))
     var topP: Double?
 
-    @Option(help: ArgumentHelp("Beam search of width W: the most likely continuation, no sampling (with --count K, the K best).",
+    @Option(help: ArgumentHelp("Beam search of width W: the most likely continuation, no sampling (with --count K, the K best). "
+                               + "A beam ends after --length + 1024 steps (at most 1024 unprinted stop symbols).",
                                valueName: "W"))
     var beam: Int?
 

@@ -97,7 +97,7 @@ import Testing
         #expect(both.status == 2)
         let onnx = try Tools.run("charrnn-convert", ["--to", "onnx", "e1.ckpt"], directory: directory)
         #expect(onnx.status == 2)
-        onnx.expectOneLineError("charrnn-convert", containing: "--to knows one format, safetensors, not 'onnx'")
+        onnx.expectOneLineError("charrnn-convert", containing: "--to knows two formats, safetensors and web, not 'onnx'")
         let backwards = try Tools.run("charrnn-convert", ["--from", "safetensors", "-o", "x.ckpt", "e1.ckpt"], directory: directory)
         #expect(backwards.status == 1)
         backwards.expectOneLineError("charrnn-convert", containing: "e1.ckpt: this is a charrnn checkpoint; convert it with --to safetensors")

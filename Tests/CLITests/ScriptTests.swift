@@ -137,7 +137,7 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let typos: [([String], String)] = [
             (["--cell", "lsmt"], "charrnn-init: --cell must be \(CellKind.nameList(CellKind.builtIn)), not 'lsmt'"),
             (["--", "--seq-lenght", "20"], "charrnn-epoch: Unknown option '--seq-lenght'. Did you mean '--seq-length'?"),
-            (["--", "--clip", "-1"], "charrnn-epoch: --clip must be a number >= 0, not -1.0"),
+            (["--", "--clip", "-1"], "charrnn-epoch: --clip must be a finite number >= 0, not -1"),
             (["--lr", "0"], "charrnn-epoch: --lr must be a positive number, not 0.0"),
             (["--sample-seed", "x"], "charrnn-sample: The value 'x' is invalid for '--seed <N>'"),
             (["--seed", "-3"], "charrnn-init: The value '-3' is invalid for '--seed <N>'"),

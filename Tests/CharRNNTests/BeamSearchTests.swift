@@ -28,7 +28,7 @@ import Testing
                 sampler.start(prime: prime)
             }
             var chosen: [Int] = []
-            let maxDraws = 16 * remaining + 1024
+            let maxDraws = remaining + 1024  // a beam's cap (SampleStream), tighter than sampling's 16 × length + 1024
             while remaining > 0, chosen.count < maxDraws {
                 let symbol = sampler.next()
                 chosen.append(symbol)
@@ -100,5 +100,29 @@ import Testing
             let truth = expected.first { $0.symbols == beam.chosen }
             #expect(truth.map { abs($0.logProbability - beam.logProbability) < 1e-4 } == true)
         }
+    }
+
+    /// A model that favours the stop symbol (never printed) makes every beam choose
+    /// it; the search ends each beam after length + 1024 steps (SampleStream), not
+    /// after the 16 × length + 1024 draws sampling allows, so its cost is bounded by
+    /// width × (length + 1024) network rows.
+    @Test func aModelThatFavoursTheStopSymbolEndsAfterLengthPlus1024Steps() throws {
+        var model = Self.model(CellKind(LSTMCell.self))
+        let bias = model.layout.dense.b.range
+        model.parameters[bias.lowerBound + 3] = 100  // the stop symbol, index 3: p ≈ 1
+        for length in [0, 1, 40] {
+            let beams = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 3, prime: [0], seed: 0, length: length,
+                                       stopAtStop: false)
+            #expect(!beams.isEmpty)
+            // The best beam draws nothing but the stop symbol, to the cap.
+            #expect(length == 0 || (beams[0].chosen.count == length + 1024 && beams[0].printed.isEmpty))
+            for beam in beams {
+                #expect(beam.chosen.count <= length + 1024, "length \(length): \(beam.chosen.count) steps")
+                #expect(length == 0 || beam.chosen.count == length + 1024 || beam.printed.count == length,
+                        "length \(length): \(beam.chosen.count) steps, \(beam.printed.count) printed")
+            }
+        }
+        #expect(SampleStream.maxDraws(printing: 40, stopsPerPrinted: SampleStream.sampledStopsPerPrinted) == 16 * 40 + 1024)
+        #expect(SampleStream.maxDraws(printing: 40, stopsPerPrinted: SampleStream.beamStopsPerPrinted) == 40 + 1024)
     }
 }

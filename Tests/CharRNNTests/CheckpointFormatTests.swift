@@ -159,11 +159,17 @@ import Testing
         #expect(describe(header() + alphabet + modelSection + wrongSize).contains("holds 1000 bytes where 172 are expected"))
     }
 
+    /// Notes keep every byte but the ones that would end a key or a line (§4.7),
+    /// and the writer refuses those rather than change them.
     @Test func metadataSurvivesOddCharacters() throws {
         var checkpoint = Fixtures.workedExample
-        checkpoint.metadata = [(key: "a=b", value: "line\r\nbreak"), (key: "k", value: "v=w")]
+        checkpoint.metadata = [(key: "a\rb", value: "line\rbreak\u{2028}"), (key: "k", value: "v=w")]
         let decoded = try Checkpoint(decoding: checkpoint.encoded())
-        #expect(decoded.metadata.map { "\($0.key)|\($0.value)" } == ["a_b|line break", "k|v=w"])
+        #expect(decoded.metadata.map { "\($0.key)|\($0.value)" } == ["a\rb|line\rbreak\u{2028}", "k|v=w"])
+        for note in [(key: "a=b", value: "v"), (key: "k", value: "line\r\nbreak")] {
+            checkpoint.metadata = [note]
+            #expect(throws: CheckpointError.self) { try checkpoint.encoded() }
+        }
     }
 
     @Test func nothingMayPrecedeTheAlphabet() {

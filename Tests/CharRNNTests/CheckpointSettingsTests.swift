@@ -62,6 +62,9 @@ import Testing
         ("dropout", [.f64(0), .f64(0.25), .f64(1.0.nextDown)],
          [(.f64(1), "dropout 1.0 is outside [0, 1)"), (.f64(-0.5), "dropout -0.5 is outside [0, 1)"),
           (.f64(.nan), "dropout nan is outside [0, 1)")]),
+        ("weight_decay", [.f64(0), .f64(0.01), .f64(1.0.nextDown)],
+         [(.f64(1), "weight_decay 1.0 is outside [0, 1)"), (.f64(-0.5), "weight_decay -0.5 is outside [0, 1)"),
+          (.f64(.infinity), "weight_decay inf is outside [0, 1)")]),
     ]
 
     @Test func everyKnownKeyIsTested() {

@@ -7,6 +7,13 @@ the charrnn tools continue from.
     python3 scripts/torch/charrnn_torch.py score --model e10.safetensors --text input.txt
     python3 scripts/torch/charrnn_torch.py train --model e10.safetensors --text input.txt \\
         --lr 0.0015 --device cuda -o e11.safetensors
+    python3 scripts/torch/charrnn_torch.py export --model e10.safetensors --onnx e10.onnx
+    python3 scripts/torch/charrnn_torch.py score --onnx e10.onnx --text input.txt
+
+export --onnx writes a step model (one symbol and the state in, the logits and
+the new state out) for every cell; formats/onnx.md names its inputs and
+outputs. score --onnx runs such a file with onnxruntime (pip install onnx
+onnxruntime).
 
 One epoch here is charrnn-epoch's epoch (README "charrnn-epoch"):
   * layout: the training part (all but the last validation_fraction of the
@@ -482,21 +489,169 @@ def train(args):
           f"{X.numel() / seconds:,.0f} chars/s {seconds:.1f} s on {device}", file=sys.stderr)
 
 
+# ----------------------------------------------------------------------------- ONNX (formats/onnx.md)
+
+ONNX_OPSET = 17
+ONNX_FORMAT = "1"
+
+
+def export_onnx(args):
+    """A step model written with onnx.helper from the equations (not traced), so every cell, the mLSTM
+    included, becomes the same few operators (Gather, MatMul, Add, Mul, Sub, Sigmoid, Tanh, Split)."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        fail("export --onnx needs the onnx package (pip install onnx)")
+    run = Run(args.model, "cpu")
+    model = run.model
+    cell, hidden, symbols = model.cell, model.hidden, model.symbols
+    nodes, initializers = [], []
+
+    def constant(name, array):
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name))
+        return name
+
+    def node(op, inputs, output, **attributes):
+        nodes.append(helper.make_node(op, inputs, [output] if isinstance(output, str) else output, **attributes))
+        return output
+
+    def weight(layer, name):
+        return getattr(model.layers[layer], name).detach().numpy().astype(np.float32)
+
+    def project(l, x, name, matrix):
+        """x W^T: for the first layer a row of W^T picked by the symbol (a one-hot x), else a product."""
+        transposed = constant(f"l{l}.{name}.T", matrix.T)
+        return node("Gather", [transposed, x], f"l{l}.{name}.x", axis=0) if l == 0 else node("MatMul", [x, transposed], f"l{l}.{name}.x")
+
+    split_sizes = {}
+
+    def split(l, value, parts, H):
+        key = (parts, H)
+        if key not in split_sizes:
+            split_sizes[key] = f"split.{parts}x{H}"
+            initializers.append(numpy_helper.from_array(np.full(parts, H, dtype=np.int64), split_sizes[key]))
+        return node("Split", [value, split_sizes[key]], [f"{value}.{k}" for k in range(parts)], axis=1)
+
+    inputs = [helper.make_tensor_value_info("symbol", TensorProto.INT64, ["batch"])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", symbols])]
+    x = "symbol"
+    for l, H in enumerate(hidden):
+        h, c = f"h{l}", f"c{l}"
+        inputs.append(helper.make_tensor_value_info(h, TensorProto.FLOAT, ["batch", H]))
+        if cell in ("lstm", "mlstm"):
+            inputs.append(helper.make_tensor_value_info(c, TensorProto.FLOAT, ["batch", H]))
+        b = weight(l, "bias_ih_l0") + (weight(l, "bias_hh_l0") if cell in ("rnn", "lstm") else 0)
+        xi = node("Add", [project(l, x, "weight_ih", weight(l, "weight_ih_l0")), constant(f"l{l}.bias", b)], f"l{l}.xi")
+        if cell == "rnn":          # h' = tanh(Wi x + b + Wh h)
+            hh = node("MatMul", [h, constant(f"l{l}.weight_hh.T", weight(l, "weight_hh_l0").T)], f"l{l}.hh")
+            node("Tanh", [node("Add", [xi, hh], f"l{l}.a")], f"{h}.out")
+        elif cell == "gru":        # r, z = σ(xr + hr), σ(xz + hz); n = tanh(xn + r (hn + b_hn)); h' = n + z (h - n)
+            gh = node("Add", [node("MatMul", [h, constant(f"l{l}.weight_hh.T", weight(l, "weight_hh_l0").T)], f"l{l}.hh0"),
+                              constant(f"l{l}.bias_hh", weight(l, "bias_hh_l0"))], f"l{l}.hh")
+            xr, xz, xn = split(l, xi, 3, H)
+            hr, hz, hn = split(l, gh, 3, H)
+            r = node("Sigmoid", [node("Add", [xr, hr], f"l{l}.ar")], f"l{l}.r")
+            z = node("Sigmoid", [node("Add", [xz, hz], f"l{l}.az")], f"l{l}.z")
+            n = node("Tanh", [node("Add", [xn, node("Mul", [r, hn], f"l{l}.rhn")], f"l{l}.an")], f"l{l}.n")
+            node("Add", [n, node("Mul", [z, node("Sub", [h, n], f"l{l}.h-n")], f"l{l}.zh")], f"{h}.out")
+        else:                      # lstm: a = Wi x + b + Wh h; mlstm: Wh reads m = (Wmx x)(Wmh h)
+            if cell == "lstm":
+                recurrent = node("MatMul", [h, constant(f"l{l}.weight_hh.T", weight(l, "weight_hh_l0").T)], f"l{l}.hh")
+            else:
+                mx = project(l, x, "weight_im", weight(l, "weight_im_l0"))
+                mh = node("MatMul", [h, constant(f"l{l}.weight_hm.T", weight(l, "weight_hm_l0").T)], f"l{l}.mh")
+                m = node("Mul", [mx, mh], f"l{l}.m")
+                recurrent = node("MatMul", [m, constant(f"l{l}.weight_mh.T", weight(l, "weight_mh_l0").T)], f"l{l}.mm")
+            ai, af, ag, ao = split(l, node("Add", [xi, recurrent], f"l{l}.a"), 4, H)
+            i = node("Sigmoid", [ai], f"l{l}.i")
+            f = node("Sigmoid", [af], f"l{l}.f")
+            g = node("Tanh", [ag], f"l{l}.g")
+            o = node("Sigmoid", [ao], f"l{l}.o")
+            c_new = node("Add", [node("Mul", [f, c], f"l{l}.fc"), node("Mul", [i, g], f"l{l}.ig")], f"{c}.out")
+            node("Mul", [o, node("Tanh", [c_new], f"l{l}.tc")], f"{h}.out")
+        outputs.append(helper.make_tensor_value_info(f"{h}.out", TensorProto.FLOAT, ["batch", H]))
+        if cell in ("lstm", "mlstm"):
+            outputs.append(helper.make_tensor_value_info(f"{c}.out", TensorProto.FLOAT, ["batch", H]))
+        x = f"{h}.out"
+    dense_t = constant("dense.weight.T", model.dense.weight.detach().numpy().T)
+    node("Add", [node("MatMul", [x, dense_t], "dense.x"), constant("dense.bias", model.dense.bias.detach().numpy())], "logits")
+    # The graph's outputs in the documented order: logits, then each layer's h.out (and c.out).
+    graph = helper.make_graph(nodes, f"charrnn_{cell}_step", inputs, outputs, initializers)
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+                                   producer_name="charrnn_torch.py", producer_version=ONNX_FORMAT)
+    onnx_model.ir_version = 8
+    helper.set_model_props(onnx_model, {
+        "charrnn.onnx": ONNX_FORMAT, "charrnn.cell": cell, "charrnn.hidden": ",".join(map(str, hidden)),
+        "charrnn.alphabet": run.metadata["charrnn.alphabet"], "charrnn.stop_index": str(run.stop),
+    })
+    onnx.checker.check_model(onnx_model)
+    onnx.save(onnx_model, args.onnx)
+    print(f"charrnn_torch: {args.model} -> {args.onnx}: {cell} {','.join(map(str, hidden))} step model, "
+          f"{len(nodes)} nodes, opset {ONNX_OPSET}", file=sys.stderr)
+
+
+def score_onnx(args):
+    """The loss on the text with onnxruntime, one step at a time from zero state, as charrnn-sample --score."""
+    try:
+        import onnxruntime
+    except ImportError:
+        fail("score --onnx needs onnxruntime (pip install onnxruntime)")
+    options = onnxruntime.SessionOptions()
+    if args.threads:
+        options.intra_op_num_threads = args.threads
+    session = onnxruntime.InferenceSession(args.onnx, options, providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get("charrnn.onnx") != ONNX_FORMAT:
+        fail(f"{args.onnx}: not a charrnn step model (no charrnn.onnx {ONNX_FORMAT} in its metadata)")
+    alphabet = [chr(c) for c in json.loads(meta["charrnn.alphabet"])]
+    stop = int(meta["charrnn.stop_index"])
+    index = {c: i for i, c in enumerate(alphabet)}
+    with open(args.text, "rb") as f:
+        text = f.read().decode("utf-8", errors="replace")
+    symbols = [index[c] for c in text if c in index and index[c] != stop]
+    if len(symbols) < 2:
+        fail(f"{args.text}: needs at least 2 characters the alphabet has to score")
+    state = {i.name: np.zeros((1, i.shape[1]), dtype=np.float32) for i in session.get_inputs() if i.name != "symbol"}
+    names = [o.name for o in session.get_outputs()]
+    total = 0.0
+    for position in range(len(symbols) - 1):
+        results = dict(zip(names, session.run(None, {"symbol": np.array([symbols[position]], dtype=np.int64), **state})))
+        z = results["logits"][0].astype(np.float64)
+        largest = z.max()
+        total += math.log(np.exp(z - largest).sum()) - (z[symbols[position + 1]] - largest)
+        state = {name: results[name + ".out"] for name in state}
+    n = len(symbols) - 1
+    nats = total / n
+    print(f"{args.text}: {n} characters predicted, {nats:.6f} nats/char ({nats / math.log(2):.6f} bits/char), "
+          f"total {total:.1f} nats ({total / math.log(2):.1f} bits), perplexity {math.exp(nats):.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     s = commands.add_parser("score", help="print the loss per character on a text, as charrnn-sample --score")
     t = commands.add_parser("train", help="train one epoch and save the model back")
+    e = commands.add_parser("export", help="write the model as an ONNX step model (formats/onnx.md)")
+    for p in (s, t, e):
+        p.add_argument("--model", required=p is not s, help="safetensors file from charrnn-convert --to safetensors")
     for p in (s, t):
-        p.add_argument("--model", required=True, help="safetensors file from charrnn-convert --to safetensors")
         p.add_argument("--text", required=True, help="UTF-8 text")
         p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
         p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    s.add_argument("--onnx", help="score with this ONNX step model in onnxruntime instead of --model")
+    e.add_argument("--onnx", required=True, help="the .onnx file to write")
     t.add_argument("--lr", type=float, required=True, help="ADAM learning rate for this epoch")
     t.add_argument("-o", "--output", help="where to write the trained model (default: over --model, atomically)")
     for _, flag, kind, _ in SETTINGS:
         t.add_argument(flag, type=int if kind == "u64" else float, help="first epoch only (the file has no settings yet); default as charrnn-epoch")
     args = parser.parse_args()
+    if args.command == "export":
+        return export_onnx(args)
+    if args.command == "score" and (args.onnx is None) == (args.model is None):
+        fail("score takes one of --model FILE.safetensors or --onnx FILE.onnx")
+    if args.command == "score" and args.onnx:
+        return score_onnx(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():

@@ -134,6 +134,7 @@ public struct Checkpoint: Equatable, Sendable {
     /// An epoch stopped between two sequences (PART, format 1.4), or nil.
     public var partial: PartialEpoch?
     /// Free-form key/value notes (the `meta` section); readers ignore unknown keys.
+    /// Compared, checked (`noteProblem`) and written by their UTF-8 bytes, as the section holds them.
     public var metadata: [(key: String, value: String)]
     /// The format version the file was written with (set by the reader).
     public var formatVersion: (major: UInt16, minor: UInt16)
@@ -155,7 +156,7 @@ public struct Checkpoint: Equatable, Sendable {
     public static func == (lhs: Checkpoint, rhs: Checkpoint) -> Bool {
         lhs.alphabet == rhs.alphabet && lhs.model == rhs.model && lhs.optimizer == rhs.optimizer
             && lhs.training == rhs.training && lhs.history == rhs.history && lhs.partial == rhs.partial
-            && lhs.metadata.elementsEqual(rhs.metadata, by: { $0 == $1 })
+            && lhs.metadata.elementsEqual(rhs.metadata, by: { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value.utf8.elementsEqual($1.value.utf8) })
             && lhs.formatVersion == rhs.formatVersion
     }
 }

@@ -20,7 +20,8 @@ public struct CheckpointDiff {
         compareSettings(a.training, b.training)
         compareHistories(a.history, b.history)
         let metaA = a.metadata.map { "\($0.key)=\($0.value)" }, metaB = b.metadata.map { "\($0.key)=\($0.value)" }
-        if metaA != metaB {
+        // By bytes: "é" and "e\u{301}" are two different notes to the file (String's == calls them equal).
+        if !metaA.elementsEqual(metaB, by: { $0.utf8.elementsEqual($1.utf8) }) {
             lines.append("metadata: \(metaA.joined(separator: ", ")) -> \(metaB.joined(separator: ", "))")
         }
         // Notes and unknown settings come from the files: shown with control characters escaped.

@@ -37,12 +37,14 @@ extension Checkpoint {
 
     /// Reads a whole checkpoint from `input`: a regular file piece by piece
     /// (it is never held whole: see CheckpointSource.swift), anything else
-    /// (a pipe) read to its end first. Throws a CheckpointError for a file the
+    /// (a pipe) read a header at a time (`readCheckpointStream`), each checked
+    /// before what it claims is read. Throws a CheckpointError for a file the
     /// format refuses, a FileError when reading fails.
     public init(reading input: InputFile, options: ReadOptions = [],
                 memoryBudget: UInt64 = physicalMemoryBytes) throws {
         guard let source = input.checkpointSource() else {
-            self = try Checkpoint(decoding: try input.readAll(), options: options, memoryBudget: memoryBudget)
+            self = try Checkpoint(decoding: try input.readCheckpointStream(memoryBudget: memoryBudget), options: options,
+                                  memoryBudget: memoryBudget)
             return
         }
         var parser = CheckpointParser(source, options: options, memoryBudget: memoryBudget)
@@ -223,15 +225,17 @@ private struct CheckpointParser<Source: CheckpointSource> {
         let expected = CheckpointFormat.optimizerHeaderSize + 8 * count
         try requireLength(section, expected)
         guard !options.contains(.skipOptimizer) else {
-            // The moments are left out, but the step and ADAM's constants are read and
-            // checked all the same: every tool refuses the same files.
+            // The moments are not kept, but the section is checked as a full read checks
+            // it: the step and ADAM's constants, and the raw bytes' length and CRC,
+            // streamed through the inflater. Every tool refuses the same files (§7).
             let payloadOffset = offset
-            _ = try skipPayload(section)
+            let stored = try skipPayload(section)
             let start = try prefix(of: section, at: payloadOffset, length: CheckpointFormat.optimizerHeaderSize)
             found.optimizerStep = try start.withUnsafeBytes { bytes in
                 var reader = ByteReader(bytes)
                 return try readOptimizerHeader(&reader).step
             }
+            try verifyRawBytes(section, at: payloadOffset, stored: stored)
             return
         }
         let checker = self
@@ -369,6 +373,31 @@ private struct CheckpointParser<Source: CheckpointSource> {
                 validationLoss: try reader.f64(), charsPerSecond: try reader.f64(), seconds: try reader.f64(),
                 textHash: try reader.u64(), textLength: try reader.u64(), optimizerStep: try reader.u64())
         }
+    }
+
+    /// Checks a section's raw bytes (their length and CRC) without keeping them:
+    /// a compressed payload is inflated piece by piece through the CRC.
+    func verifyRawBytes(_ section: Section, at payloadOffset: Int, stored: Int) throws {
+        let header = section.header
+        guard header.isCompressed else {
+            guard header.rawCRC == header.storedCRC else {
+                throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.rawCRC, actual: header.storedCRC)
+            }
+            return
+        }
+        var crc: UInt32 = 0
+        do {
+            let inflater = try Zlib.Inflater(expected: Int(header.rawLength))
+            var done = 0
+            try file.forEachPiece(at: payloadOffset, length: stored) { piece in
+                done += piece.count
+                try inflater.feed(piece, remainingAfter: stored - done) { crc = Zlib.crc32($0, initial: crc) }
+            }
+            if stored == 0 { try inflater.feed(UnsafeRawBufferPointer(start: nil, count: 0), remainingAfter: 0) { _ in } }
+        } catch let error as Zlib.InflateError {
+            throw Self.decompressionError(error, tag: header.tagName)
+        }
+        guard crc == header.rawCRC else { throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.rawCRC, actual: crc) }
     }
 
     /// The first `length` raw bytes of a section whose payload starts at

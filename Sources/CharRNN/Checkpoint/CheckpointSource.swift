@@ -94,3 +94,57 @@ extension InputFile {
         return FileSource(descriptor: fileDescriptor, name: name, base: position, count: size - position)
     }
 }
+
+extension InputFile {
+    /// A checkpoint from a pipe or device, read front to back as far as its
+    /// structure goes and no further, so that what is read before a check is
+    /// bounded: the 16-byte file header (its magic, version and CRC checked),
+    /// then per section its 40-byte header (CRC checked) before its stored
+    /// bytes, which must fit half of `memoryBudget` (0: no bound), up to END
+    /// and at most `maxSections`. Whatever does not pass is returned as read,
+    /// so that the parser refuses it with the error a file would get; /dev/zero
+    /// costs 16 bytes. After END, at most 64 KiB more are read to count the
+    /// bytes that follow.
+    func readCheckpointStream(memoryBudget: UInt64) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        /// Appends up to `count` bytes; false when the input ended first.
+        func take(_ count: Int) throws -> Bool {
+            var chunk = [UInt8](repeating: 0, count: min(max(count, 1), FileSource.pieceSize))
+            var wanted = count
+            while wanted > 0 {
+                let got = try chunk.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<min($0.count, wanted)])) }
+                if got == 0 { return false }
+                bytes += chunk[0..<got]
+                wanted -= got
+            }
+            return true
+        }
+        let header = CheckpointFormat.fileHeaderSize
+        guard try take(header), bytes.starts(with: CheckpointFormat.magic),
+              UInt16(bytes[8]) | UInt16(bytes[9]) << 8 == CheckpointFormat.version.major,
+              Zlib.crc32(Array(bytes[0..<header - 4])) == bytes[header - 4..<header].reversed().reduce(UInt32(0), { $0 << 8 | UInt32($1) })
+        else { return bytes }
+        for _ in 0..<CheckpointFormat.Limits.maxSections {
+            let start = bytes.count
+            guard try take(SectionHeader.size) else { return bytes }
+            let section: SectionHeader
+            do {
+                section = try bytes[start...].withUnsafeBytes { try SectionHeader(decoding: $0, at: start) }
+            } catch {
+                return bytes
+            }
+            if section.tag == CheckpointFormat.Tag.end.bytes {
+                _ = try take(1 << 16)
+                return bytes
+            }
+            if memoryBudget > 0, section.storedLength > memoryBudget / 2 {
+                throw CheckpointError.invalid(
+                    tag: section.tagName,
+                    reason: "it stores \(formatBytes(section.storedLength)), more than this machine's \(formatBytes(memoryBudget)) "
+                        + "of memory can load from a pipe; HINT: save it to a file and give that")
+            }
+            guard try take(Int(section.storedLength)) else { return bytes }
+        }
+        return bytes
+    }
+}

@@ -73,6 +73,9 @@ extension Checkpoint {
         if let record = history.first(where: { !(0...Int(UInt32.max)).contains($0.epoch) }) {
             return .invalid(tag: "HIST", reason: "epoch \(record.epoch) does not fit the record's 32-bit epoch field (0...\(UInt32.max))")
         }
+        for note in metadata {
+            if let problem = Self.noteProblem(key: note.key, value: note.value) { return .invalid(tag: "meta", reason: problem) }
+        }
         let notes = metadataSize
         if notes > CheckpointFormat.Limits.maxMetadataBytes {
             return .sectionTooLarge(tag: "meta", rawLength: UInt64(notes), limit: CheckpointFormat.Limits.maxMetadataBytes)
@@ -91,12 +94,23 @@ extension Checkpoint {
         metadata.reduce(0) { $0 + Self.metadataLine($1).utf8.count }
     }
 
-    /// One note as the meta section holds it: keys cannot hold "=" and lines
-    /// cannot hold line breaks, so both are replaced.
+    /// One note as the meta section holds it, byte for byte (`noteProblem` has nothing against it).
     static func metadataLine(_ pair: (key: String, value: String)) -> String {
-        let cleanKey = String(pair.key.map { $0 == "=" || $0.isNewline ? "_" : $0 })
-        let cleanValue = String(pair.value.map { $0.isNewline ? " " : $0 })
-        return "\(cleanKey)=\(cleanValue)\n"
+        "\(pair.key)=\(pair.value)\n"
+    }
+
+    /// The one rule for a note (checkpoint.md §4.7), on its UTF-8 bytes, since
+    /// the meta section splits bytes: a key holds no `=` (0x3D) and no LF (0x0A),
+    /// a value no LF. Anything else is kept as it is: CR, U+0085, U+2028 and
+    /// U+2029 are not line ends here, and a `=` with a combining mark after it is
+    /// still a `=` byte. The writer refuses a note that breaks it, and so does
+    /// the safetensors reader; every note the meta reader returns keeps it.
+    /// nil when the note can be kept.
+    public static func noteProblem(key: String, value: String) -> String? {
+        if key.utf8.contains(0x3D) { return "the key \(JSON.string(key).rendered()) holds '=', which ends a key" }
+        if key.utf8.contains(0x0A) { return "the key \(JSON.string(key).rendered()) holds a line feed, which ends a note" }
+        if value.utf8.contains(0x0A) { return "the value of \(JSON.string(key).rendered()) holds a line feed, which ends a note" }
+        return nil
     }
 
     static func settingsSize(_ entries: [TrainingSettings.Entry]) -> Int {
@@ -111,6 +125,7 @@ extension Checkpoint {
     }
 
     /// The bytes, unchecked: only for a checkpoint `writeProblem` has nothing against.
+    /// The file header, then the sections in their order (checkpoint.md §3), one function each.
     private func unsafeEncoded() -> [UInt8] {
         var file = ByteWriter()
         file.raw(CheckpointFormat.magic)
@@ -119,79 +134,20 @@ extension Checkpoint {
         file.u16(version.minor)
         file.u32(Zlib.crc32(file.bytes))
 
-        appendSection(.alphabet, to: &file) { body in
-            body.u32(UInt32(alphabet.count))
-            body.u32(UInt32(alphabet.stopIndex))
-            for symbol in alphabet.symbols { body.u32(symbol) }
-        }
+        appendSection(.alphabet, to: &file, encodeAlphabet)
         if let model {
-            let config = model.config
-            appendSection(.model, to: &file) { body in
-                body.u32(config.cell.rawValue)
-                body.u32(config.initialiser.rawValue)
-                body.u64(config.seed)
-                body.u32(UInt32(config.alphabetSize))
-                body.u32(UInt32(config.hiddenSizes.count))
-                for size in config.hiddenSizes { body.u32(UInt32(size)) }
-            }
-            appendSection(.tensors, to: &file) { body in
-                let layout = model.layout
-                body.u32(UInt32(layout.tensors.count))
-                for tensor in layout.tensors {
-                    body.u8(UInt8(tensor.name.utf8.count))
-                    body.raw(tensor.name.utf8)
-                    body.u8(UInt8(tensor.shape.count))
-                    for dimension in tensor.shape { body.u32(UInt32(dimension)) }
-                }
-                while body.bytes.count % 4 != 0 { body.u8(0) }
-                model.parameters.withUnsafeBufferPointer { body.floats($0) }
-            }
+            appendSection(.model, to: &file) { Self.encodeModel(model.config, into: &$0) }
+            appendSection(.tensors, to: &file) { Self.encodeTensors(model, into: &$0) }
             if let optimizer {
-                appendSection(.optimizer, to: &file) { body in
-                    body.u64(optimizer.step)
-                    body.f64(optimizer.beta1)
-                    body.f64(optimizer.beta2)
-                    body.f64(optimizer.epsilon)
-                    optimizer.m.withUnsafeBufferPointer { body.floats($0) }
-                    optimizer.v.withUnsafeBufferPointer { body.floats($0) }
-                }
+                appendSection(.optimizer, to: &file) { Self.encodeOptimizer(optimizer, into: &$0) }
             }
         }
         if let training {
             // Format 1.1 writes TSKV only; TSET (1.0) is read, never written.
-            appendSection(.trainingKeyValues, to: &file) { body in
-                let entries = training.entries
-                body.u32(UInt32(entries.count))
-                for entry in entries {
-                    body.u8(UInt8(entry.key.utf8.count))
-                    body.raw(entry.key.utf8)
-                    body.u8(entry.value.type.rawValue)
-                    switch entry.value {
-                    case .u64(let value): body.u64(value)
-                    case .f64(let value): body.f64(value)
-                    case .text(let value):
-                        body.u32(UInt32(value.utf8.count))
-                        body.raw(value.utf8)
-                    }
-                }
-            }
+            appendSection(.trainingKeyValues, to: &file) { Self.encodeSettings(training.entries, into: &$0) }
         }
         if !history.isEmpty {
-            appendSection(.history, to: &file) { body in
-                body.u32(UInt32(history.count))
-                for record in history {
-                    body.u32(UInt32(record.epoch))
-                    body.u32(record.flags.rawValue)
-                    body.f64(record.learningRate)
-                    body.f64(record.trainLoss)
-                    body.f64(record.validationLoss)
-                    body.f64(record.charsPerSecond)
-                    body.f64(record.seconds)
-                    body.u64(record.textHash)
-                    body.u64(record.textLength)
-                    body.u64(record.optimizerStep)
-                }
-            }
+            appendSection(.history, to: &file) { Self.encodeHistory(history, into: &$0) }
         }
         if let partial {
             appendSection(.partial, to: &file) { body in partial.encode(into: &body) }
@@ -203,6 +159,81 @@ extension Checkpoint {
         }
         appendSection(.end, to: &file) { _ in }
         return file.bytes
+    }
+
+    /// ALPH (§4.1): N, the stop index, the code points.
+    private func encodeAlphabet(into body: inout ByteWriter) {
+        body.u32(UInt32(alphabet.count))
+        body.u32(UInt32(alphabet.stopIndex))
+        for symbol in alphabet.symbols { body.u32(symbol) }
+    }
+
+    /// MODL (§4.2).
+    private static func encodeModel(_ config: ModelConfig, into body: inout ByteWriter) {
+        body.u32(config.cell.rawValue)
+        body.u32(config.initialiser.rawValue)
+        body.u64(config.seed)
+        body.u32(UInt32(config.alphabetSize))
+        body.u32(UInt32(config.hiddenSizes.count))
+        for size in config.hiddenSizes { body.u32(UInt32(size)) }
+    }
+
+    /// TENS (§4.3): the directory, padding to a multiple of 4, then the floats.
+    private static func encodeTensors(_ model: Model, into body: inout ByteWriter) {
+        let layout = model.layout
+        body.u32(UInt32(layout.tensors.count))
+        for tensor in layout.tensors {
+            body.u8(UInt8(tensor.name.utf8.count))
+            body.raw(tensor.name.utf8)
+            body.u8(UInt8(tensor.shape.count))
+            for dimension in tensor.shape { body.u32(UInt32(dimension)) }
+        }
+        while body.bytes.count % 4 != 0 { body.u8(0) }
+        model.parameters.withUnsafeBufferPointer { body.floats($0) }
+    }
+
+    /// OPTM (§4.4): the step and constants, then m and v.
+    private static func encodeOptimizer(_ optimizer: AdamState, into body: inout ByteWriter) {
+        body.u64(optimizer.step)
+        body.f64(optimizer.beta1)
+        body.f64(optimizer.beta2)
+        body.f64(optimizer.epsilon)
+        optimizer.m.withUnsafeBufferPointer { body.floats($0) }
+        optimizer.v.withUnsafeBufferPointer { body.floats($0) }
+    }
+
+    /// TSKV (§4.5): K, then each entry's key, type code and value.
+    private static func encodeSettings(_ entries: [TrainingSettings.Entry], into body: inout ByteWriter) {
+        body.u32(UInt32(entries.count))
+        for entry in entries {
+            body.u8(UInt8(entry.key.utf8.count))
+            body.raw(entry.key.utf8)
+            body.u8(entry.value.type.rawValue)
+            switch entry.value {
+            case .u64(let value): body.u64(value)
+            case .f64(let value): body.f64(value)
+            case .text(let value):
+                body.u32(UInt32(value.utf8.count))
+                body.raw(value.utf8)
+            }
+        }
+    }
+
+    /// HIST (§4.6): R, then the 72-byte records.
+    private static func encodeHistory(_ history: [EpochRecord], into body: inout ByteWriter) {
+        body.u32(UInt32(history.count))
+        for record in history {
+            body.u32(UInt32(record.epoch))
+            body.u32(record.flags.rawValue)
+            body.f64(record.learningRate)
+            body.f64(record.trainLoss)
+            body.f64(record.validationLoss)
+            body.f64(record.charsPerSecond)
+            body.f64(record.seconds)
+            body.u64(record.textHash)
+            body.u64(record.textLength)
+            body.u64(record.optimizerStep)
+        }
     }
 
     /// Appends one section: its header, then the payload, deflated when that

@@ -14,7 +14,9 @@
 //                 and its colour as style="background-color:rgb(r,g,b)";
 //   class "skip"  a character the alphabet lacks (struck through, no figures).
 // A character that does not print (a control, a newline) shows as its escape
-// (\n shows as ↵ and is followed by the line break itself).
+// (\n shows as ↵ and is followed by the line break itself). The summary
+// (characters predicted, loss, perplexity) comes after the text, so that the
+// page is written as the text is read (`head`, one `span` per character, `tail`).
 
 public enum SurprisalPage {
     /// Surprisal at which the colour scale ends (darkest red), bits.
@@ -43,62 +45,78 @@ public enum SurprisalPage {
     /// layer and unit, as given to TextAnalysis.analyse) colours by that unit.
     public static func render(_ analysis: TextAnalysis, alphabet: Alphabet, title: String, model: String,
                               unit: (layer: Int, index: Int)? = nil) -> String {
-        let score = analysis.score
-        var out = """
-            <!DOCTYPE html>
-            <html xmlns="http://www.w3.org/1999/xhtml" lang="en">
-            <head>
-            <meta charset="utf-8"/>
-            <meta name="viewport" content="width=device-width, initial-scale=1"/>
-            <title>\(SVGText.escaped(title))</title>
-            <style>
-            \(style)
-            </style>
-            </head>
-            <body>
-            <h1>\(SVGText.escaped(title))</h1>
-            <p class="model">\(SVGText.escaped(model))</p>
-            <p class="summary">\(score.predicted) characters predicted: \(format("%.4f", score.natsPerCharacter)) nats/char \
-            (\(format("%.4f", score.bitsPerCharacter)) bits/char), perplexity \(format("%.3f", score.perplexity)).</p>
-
-            """
-        out += legend(unit: unit)
-        out += "<pre class=\"text\">"
+        var out = head(title: title, model: model, unit: unit)
         var read = 0
         for (offset, scalar) in analysis.scalars.enumerated() {
-            let shown = scalar == 0x0A ? "↵" : visible(scalar)
-            let lineBreak = scalar == 0x0A ? "\n" : ""
-            guard analysis.symbols[offset] >= 0 else {
-                out += "<span id=\"c\(offset)\" class=\"skip\" title=\"\(SVGText.escaped(quoted(scalar))) "
-                    + "not in the model&apos;s alphabet, skipped\">\(SVGText.escaped(shown))</span>\(lineBreak)"
-                continue
+            var character = AnalysedCharacter(offset: offset, scalar: scalar)
+            if analysis.symbols[offset] >= 0 {
+                character.symbol = Int(analysis.symbols[offset])
+                character.prediction = analysis.prediction(atRead: read)
+                if unit != nil { character.activation = analysis.activations[read] }
+                read += 1
             }
-            var words: [String] = [quoted(scalar)]
-            var data = ""
-            var colour = (r: 255, g: 255, b: 255)
-            if let unit {
-                let a = analysis.activations[read]
-                words.append("unit \(unit.layer + 1):\(unit.index + 1) = \(format("%.4f", Double(a)))")
-                data += " data-unit=\"\(format("%.6f", Double(a)))\""
-                colour = activationColour(a)
-            }
-            if let prediction = analysis.prediction(atRead: read) {
-                let nats = Double(prediction.nats), bits = nats * Units.bitsPerNat
-                let guess = alphabet.symbols[Int(prediction.guess)]
-                words.append("\(format("%.3f", nats)) nats, \(format("%.3f", bits)) bits, rank \(prediction.rank), "
-                             + "model's guess \(quoted(guess))")
-                data += " data-nats=\"\(format("%.6f", nats))\" data-bits=\"\(format("%.6f", bits))\""
-                    + " data-rank=\"\(prediction.rank)\" data-guess=\"\(SVGText.escaped(Alphabet.escaped(guess)))\""
-                if unit == nil { colour = surprisalColour(bits: bits) }
-            } else {
-                words.append("first character, not predicted")
-            }
-            out += "<span id=\"c\(offset)\" class=\"c\" style=\"background-color:rgb(\(colour.r),\(colour.g),\(colour.b))\""
-                + " title=\"\(SVGText.escaped(words.joined(separator: "  ")))\"\(data)>\(SVGText.escaped(shown))</span>\(lineBreak)"
-            read += 1
+            out += span(character, alphabet: alphabet, unit: unit)
         }
-        out += "</pre>\n</body>\n</html>\n"
-        return out
+        return out + tail(analysis.score)
+    }
+
+    /// Everything before the text's first character.
+    public static func head(title: String, model: String, unit: (layer: Int, index: Int)?) -> String {
+        """
+        <!DOCTYPE html>
+        <html xmlns="http://www.w3.org/1999/xhtml" lang="en">
+        <head>
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1"/>
+        <title>\(SVGText.escaped(title))</title>
+        <style>
+        \(style)
+        </style>
+        </head>
+        <body>
+        <h1>\(SVGText.escaped(title))</h1>
+        <p class="model">\(SVGText.escaped(model))</p>
+
+        """ + legend(unit: unit) + "<pre class=\"text\">"
+    }
+
+    /// Everything after the text's last character: the summary, and the end of the page.
+    public static func tail(_ score: TextScore) -> String {
+        "</pre>\n<p class=\"summary\">\(score.predicted) characters predicted: \(format("%.4f", score.natsPerCharacter)) nats/char "
+            + "(\(format("%.4f", score.bitsPerCharacter)) bits/char), perplexity \(format("%.3f", score.perplexity)).</p>\n"
+            + "</body>\n</html>\n"
+    }
+
+    /// One character of the text.
+    public static func span(_ character: AnalysedCharacter, alphabet: Alphabet, unit: (layer: Int, index: Int)?) -> String {
+        let scalar = character.scalar, offset = character.offset
+        let shown = scalar == 0x0A ? "↵" : visible(scalar)
+        let lineBreak = scalar == 0x0A ? "\n" : ""
+        guard character.symbol != nil else {
+            return "<span id=\"c\(offset)\" class=\"skip\" title=\"\(SVGText.escaped(quoted(scalar))) "
+                + "not in the model&apos;s alphabet, skipped\">\(SVGText.escaped(shown))</span>\(lineBreak)"
+        }
+        var words: [String] = [quoted(scalar)]
+        var data = ""
+        var colour = (r: 255, g: 255, b: 255)
+        if let unit, let a = character.activation {
+            words.append("unit \(unit.layer + 1):\(unit.index + 1) = \(format("%.4f", Double(a)))")
+            data += " data-unit=\"\(format("%.6f", Double(a)))\""
+            colour = activationColour(a)
+        }
+        if let prediction = character.prediction {
+            let nats = Double(prediction.nats), bits = nats * Units.bitsPerNat
+            let guess = alphabet.symbols[Int(prediction.guess)]
+            words.append("\(format("%.3f", nats)) nats, \(format("%.3f", bits)) bits, rank \(prediction.rank), "
+                         + "model's guess \(quoted(guess))")
+            data += " data-nats=\"\(format("%.6f", nats))\" data-bits=\"\(format("%.6f", bits))\""
+                + " data-rank=\"\(prediction.rank)\" data-guess=\"\(SVGText.escaped(Alphabet.escaped(guess)))\""
+            if unit == nil { colour = surprisalColour(bits: bits) }
+        } else {
+            words.append("first character, not predicted")
+        }
+        return "<span id=\"c\(offset)\" class=\"c\" style=\"background-color:rgb(\(colour.r),\(colour.g),\(colour.b))\""
+            + " title=\"\(SVGText.escaped(words.joined(separator: "  ")))\"\(data)>\(SVGText.escaped(shown))</span>\(lineBreak)"
     }
 
     static let style = """

@@ -8,14 +8,17 @@
 // symbols, natural logarithms, the stop symbol included like any other. It is
 // complete when it has `length` printed symbols (the stop symbol is not
 // printed), when it draws the stop symbol under `stopAtStop`, or after
-// 16 * length + 1024 symbols, the limits sampling has. Each step extends
+// length + 1024 symbols (SampleStream.swift: a beam may choose at most 1,024
+// stop symbols, where sampling may draw 15 per printed symbol, so a search
+// costs at most width × (length + 1024) network rows). Each step extends
 // every open beam by every symbol and keeps the best candidates, as many as
 // there are open slots; a complete candidate leaves the beam and takes its slot
 // with it (so the beam narrows, as in Jurafsky and Martin's description), and
 // the search ends when no beam is open. Candidates are ordered by score, then
 // by the rank of their beam before the step, then by logit (larger first), then
 // by alphabet index; so the order never depends on timing, and width 1 picks the
-// first maximum of the logits at every step: exactly argmax sampling.
+// first maximum of the logits at every step: exactly argmax sampling (until
+// the argmax draws its 1,025th stop symbol, where the beam's cap ends it).
 // The complete continuations come out best score first (equal scores: the
 // earlier completed first).
 
@@ -64,7 +67,7 @@ public enum BeamSearch {
             symbols = Array(repeating: Int32(prime.last!), count: width)
         }
         if remaining == 0 { return [Beam(printed: head, chosen: [], logProbability: 0)] }
-        let maxSteps = 16 * remaining + 1024
+        let maxSteps = SampleStream.maxDraws(printing: remaining, stopsPerPrinted: SampleStream.beamStopsPerPrinted)
 
         // The search tree: node i chose `nodes[i].symbol` after node `nodes[i].parent` (-1: the start).
         var nodes: [(parent: Int32, symbol: Int32)] = []

@@ -42,7 +42,7 @@ public final class SampleBatch {
     /// Draws every sample as `Sampler` and charrnn-sample's loop do for one: from a random
     /// start symbol (printed unless it is the stop symbol) or after `prime`, until `length`
     /// symbols other than the stop symbol are printed, the stop symbol is drawn with
-    /// `stopAtStop`, or 16 * length + 1024 draws were made. Calls `begin(k)` before
+    /// `stopAtStop`, or SampleStream's cap of draws (16 * length + 1024) was reached. Calls `begin(k)` before
     /// sample k's symbols and `emit(symbol)` for each printed symbol, in output order,
     /// on the calling thread. An error thrown by either ends the run and is rethrown.
     public func run(length: Int, prime: [Int], stopAtStop: Bool,
@@ -173,7 +173,7 @@ public final class SampleBatch {
             }
             // Stop symbols are neither printed nor counted; a stream that draws nothing
             // else for a long time ends rather than spin forever.
-            let maxDraws = remaining.map { 16 * $0 + 1024 }
+            let maxDraws = remaining.map { SampleStream.maxDraws(printing: $0, stopsPerPrinted: SampleStream.sampledStopsPerPrinted) }
             var draws = [Int](repeating: 0, count: rows)
             var running = (0..<rows).filter { remaining[$0] > 0 }
             while !running.isEmpty {

@@ -112,7 +112,7 @@ public final class Sampler {
     /// it is the stop symbol); then `length` drawn symbols other than the stop
     /// symbol, each handed to `emit`. Stop symbols are neither printed nor
     /// counted; `stopAtStop` ends the sample at one, and a model that draws
-    /// nothing else for 16 × length + 1024 draws ends it too, rather than spin.
+    /// nothing else ends it too after SampleStream's cap (16 × length + 1024 draws), rather than spin.
     /// Throws NonFinitePrediction when the model's output is not a number.
     public func sample(length: Int, prime: [Int], stopAtStop: Bool, emit: (Int) throws -> Void) throws {
         var remaining = length
@@ -126,7 +126,7 @@ public final class Sampler {
             start(prime: prime)
         }
         var draws = 0
-        let maxDraws = 16 * remaining + 1024
+        let maxDraws = SampleStream.maxDraws(printing: remaining, stopsPerPrinted: SampleStream.sampledStopsPerPrinted)
         while remaining > 0, draws < maxDraws {
             let symbol = next()
             try network.checkFinite()

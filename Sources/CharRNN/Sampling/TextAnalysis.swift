@@ -7,6 +7,10 @@
 // The text is read as `--score` reads it: one stream from zero state, the
 // characters the alphabet lacks skipped. The figures are the ones TextScore
 // sums, so the mean of the per-character losses is the summary's loss.
+// `TextAnalyser` reads one character at a time and hands back its figures at
+// once, so the table and the page are written as the text is read, in memory
+// that does not grow with the text; `TextAnalysis` holds a whole text's
+// figures, for tests and small texts.
 
 /// The model's prediction of one character of a text.
 public struct CharacterPrediction: Sendable, Equatable {
@@ -44,37 +48,18 @@ public struct TextAnalysis: Sendable {
     /// Throws NonFinitePrediction when the model's output is not a number.
     public static func analyse(_ scalars: [UInt32], alphabet: Alphabet, model: Model, threads: Int? = nil,
                                unit: (layer: Int, index: Int)? = nil) throws -> TextAnalysis {
-        let index = alphabet.makeIndex()
-        var symbols = [Int32](repeating: -1, count: scalars.count)
-        var readOffsets: [Int] = []
-        for (offset, scalar) in scalars.enumerated() {
-            // The stop symbol only pads batches; a text's is skipped, as --score skips it.
-            if let symbol = index.index(of: scalar), symbol != alphabet.stopIndex {
-                symbols[offset] = Int32(symbol)
-                readOffsets.append(offset)
-            }
+        let analyser = TextAnalyser(model: model, alphabet: alphabet, threads: threads, unit: unit)
+        var analysis = TextAnalysis(scalars: scalars, symbols: [], readOffsets: [], predictions: [], activations: [], score: TextScore())
+        analysis.symbols.reserveCapacity(scalars.count)
+        for scalar in scalars {
+            let character = try analyser.read(scalar)
+            analysis.symbols.append(character.symbol.map(Int32.init) ?? -1)
+            if character.symbol != nil { analysis.readOffsets.append(character.offset) }
+            if let prediction = character.prediction { analysis.predictions.append(prediction) }
+            if let activation = character.activation { analysis.activations.append(activation) }
         }
-        let read = readOffsets.map { UInt16(truncatingIfNeeded: Int(symbols[$0])) }
-        var predictions: [CharacterPrediction] = []
-        var activations: [Float] = []
-        predictions.reserveCapacity(max(0, read.count - 1))
-        let score = try TextScore.score(read, model: model, threads: threads, readingLast: unit != nil) { network, position in
-            if let unit {
-                activations.append(network.output(ofLayer: unit.layer)[unit.index])
-            }
-            guard position + 1 < read.count else { return nil }
-            let z = network.logits.pointer, n = model.config.alphabetSize, target = Int(read[position + 1])
-            var guess = 0, before = 0
-            for symbol in 0..<n {
-                if z[symbol] > z[guess] { guess = symbol }
-                if z[symbol] > z[target] || (z[symbol] == z[target] && symbol < target) { before += 1 }
-            }
-            return { nats in
-                predictions.append(CharacterPrediction(nats: nats, rank: Int32(before + 1), guess: Int32(guess)))
-            }
-        }
-        return TextAnalysis(scalars: scalars, symbols: symbols, readOffsets: readOffsets, predictions: predictions,
-                            activations: activations, score: score)
+        analysis.score = analyser.score
+        return analysis
     }
 
     // MARK: - The table
@@ -85,50 +70,110 @@ public struct TextAnalysis: Sendable {
     /// bits, the rank of the true character and the model's top guess. Characters
     /// are shown as charrnn-inspect shows the alphabet (\n, \t, \\, ␠ for a space).
     public func table(alphabet: Alphabet) -> String {
-        var out = "position\tline\tcolumn\tchar\tnats\tbits\trank\tguess\n"
-        var line = 1, column = 1, offset = 0
-        for (read, position) in readOffsets.enumerated() {
-            while offset < position {
-                if scalars[offset] == 0x0A { line += 1; column = 1 } else { column += 1 }
-                offset += 1
+        var out = Self.tableHeader
+        var place = TextPlace()
+        var read = 0
+        for (offset, scalar) in scalars.enumerated() {
+            let (line, column) = place.advance(over: scalar)
+            guard symbols[offset] >= 0 else { continue }
+            if let prediction = prediction(atRead: read) {
+                out += Self.tableRow(position: offset, line: line, column: column, scalar: scalar, prediction: prediction, alphabet: alphabet)
             }
-            guard let prediction = prediction(atRead: read) else { continue }
-            let nats = Double(prediction.nats)
-            out += "\(position)\t\(line)\t\(column)\t\(Alphabet.escaped(scalars[position]))\t"
-                + format("%.6f\t%.6f", nats, nats * Units.bitsPerNat)
-                + "\t\(prediction.rank)\t\(Alphabet.escaped(alphabet.symbols[Int(prediction.guess)]))\n"
+            read += 1
         }
         return out
     }
+
+    public static let tableHeader = "position\tline\tcolumn\tchar\tnats\tbits\trank\tguess\n"
+
+    /// One row of the table.
+    public static func tableRow(position: Int, line: Int, column: Int, scalar: UInt32, prediction: CharacterPrediction,
+                                alphabet: Alphabet) -> String {
+        let nats = Double(prediction.nats)
+        return "\(position)\t\(line)\t\(column)\t\(Alphabet.escaped(scalar))\t"
+            + format("%.6f\t%.6f", nats, nats * Units.bitsPerNat)
+            + "\t\(prediction.rank)\t\(Alphabet.escaped(alphabet.symbols[Int(prediction.guess)]))\n"
+    }
 }
 
-extension TextScore {
-    /// Scores `symbols` as `score(_:model:threads:)` does, calling `visit(network, position)`
-    /// after the model has read symbol `position`, with its logits for the next symbol in
-    /// the network; the closure it returns (if any) gets that next symbol's loss.
-    /// `readingLast` also reads the last symbol (for activations), predicting nothing.
-    static func score(_ symbols: [UInt16], model: Model, threads: Int?, readingLast: Bool,
-                      visit: (InferenceNetwork, Int) -> ((Float) -> Void)?) throws -> TextScore {
-        let network = InferenceNetwork(model, threads: threads)
+/// Line and column (from 1, in characters) of each character of a text in turn.
+public struct TextPlace {
+    var line = 1, column = 1
+
+    public init() {}
+
+    /// The place of the next character, `scalar`; then moves past it.
+    public mutating func advance(over scalar: UInt32) -> (line: Int, column: Int) {
+        let place = (line, column)
+        if scalar == 0x0A { line += 1; column = 1 } else { column += 1 }
+        return place
+    }
+}
+
+/// One character of a text as the model read it.
+public struct AnalysedCharacter: Sendable {
+    /// Its 0-based offset in the text, skipped characters counted.
+    public var offset: Int
+    public var scalar: UInt32
+    /// Its alphabet index, or nil for a character the alphabet lacks (or the stop symbol), which is skipped.
+    public var symbol: Int?
+    /// The model's prediction of it: nil when skipped, and for the first character read.
+    public var prediction: CharacterPrediction?
+    /// With a unit chosen: that unit's output after reading it.
+    public var activation: Float?
+}
+
+/// Reads a text one character at a time as `--score` does and gives each
+/// character's figures as soon as it is read: the memory is the network's,
+/// whatever the text's length. The figures and the score are those of
+/// `TextScore.score` on the same characters, bit for bit (the same operations
+/// in the same order).
+public final class TextAnalyser {
+    let network: InferenceNetwork
+    let index: AlphabetIndex
+    let alphabet: Alphabet
+    let unit: (layer: Int, index: Int)?
+    let row: FloatBuffer
+    /// Characters seen, and whether one has been read (then the logits predict the next).
+    var offset = 0
+    var hasRead = false
+    public private(set) var score = TextScore()
+
+    public init(model: Model, alphabet: Alphabet, threads: Int? = nil, unit: (layer: Int, index: Int)? = nil) {
+        network = InferenceNetwork(model, threads: threads)
         network.reset()
-        var score = TextScore()
-        let count = model.config.alphabetSize
-        let row = FloatBuffer(count: count)
-        for position in 0..<max(0, symbols.count - 1) {
-            network.step(Int(symbols[position]))
-            try network.checkFinite()
-            let report = visit(network, position)
-            row.pointer.update(from: network.logits.pointer, count: count)
-            let loss = SoftmaxCrossEntropy.row(row.pointer, count: count, target: Int(symbols[position + 1]), gradientScale: nil)
+        index = alphabet.makeIndex()
+        self.alphabet = alphabet
+        self.unit = unit
+        row = FloatBuffer(count: model.config.alphabetSize)
+    }
+
+    /// The next character of the text. Throws NonFinitePrediction when the
+    /// model's output after reading it is not a number.
+    public func read(_ scalar: UInt32) throws -> AnalysedCharacter {
+        defer { offset += 1 }
+        // The stop symbol only pads batches; a text's is skipped, as --score skips it.
+        guard let symbol = index.index(of: scalar), symbol != alphabet.stopIndex else {
+            return AnalysedCharacter(offset: offset, scalar: scalar)
+        }
+        var character = AnalysedCharacter(offset: offset, scalar: scalar, symbol: symbol)
+        if hasRead {
+            let z = network.logits.pointer, n = alphabet.count
+            var guess = 0, before = 0
+            for other in 0..<n {
+                if z[other] > z[guess] { guess = other }
+                if z[other] > z[symbol] || (z[other] == z[symbol] && other < symbol) { before += 1 }
+            }
+            row.pointer.update(from: z, count: n)
+            let loss = SoftmaxCrossEntropy.row(row.pointer, count: n, target: symbol, gradientScale: nil)
             score.totalNats += Double(loss)
             score.predicted += 1
-            report?(loss)
+            character.prediction = CharacterPrediction(nats: loss, rank: Int32(before + 1), guess: Int32(guess))
         }
-        if readingLast, let last = symbols.last {
-            network.step(Int(last))
-            try network.checkFinite()
-            _ = visit(network, symbols.count - 1)
-        }
-        return score
+        network.step(symbol)
+        try network.checkFinite()
+        hasRead = true
+        if let unit { character.activation = network.output(ofLayer: unit.layer)[unit.index] }
+        return character
     }
 }

@@ -22,6 +22,18 @@ public struct TextScore: Sendable {
     /// Scores `symbols` (alphabet indices) with `model`. Throws NonFinitePrediction
     /// when the model's output is not a number.
     public static func score(_ symbols: [UInt16], model: Model, threads: Int? = nil) throws -> TextScore {
-        try score(symbols, model: model, threads: threads, readingLast: false) { _, _ in nil }
+        let network = InferenceNetwork(model, threads: threads)
+        network.reset()
+        var score = TextScore()
+        let count = model.config.alphabetSize
+        let row = FloatBuffer(count: count)
+        for position in 0..<max(0, symbols.count - 1) {
+            network.step(Int(symbols[position]))
+            try network.checkFinite()
+            row.pointer.update(from: network.logits.pointer, count: count)
+            score.totalNats += Double(SoftmaxCrossEntropy.row(row.pointer, count: count, target: Int(symbols[position + 1]), gradientScale: nil))
+            score.predicted += 1
+        }
+        return score
     }
 }

@@ -111,7 +111,9 @@ struct JSONParser {
         guard depth <= JSON.maxDepth else { throw error("nested more than \(JSON.maxDepth) deep") }
         index += 1
         var members: [(String, JSON)] = []
-        var keys = Set<String>()
+        // Keys are compared by their bytes, as safetensors' reference reader does
+        // (String's == would call "é" and "e\u{301}" the same name).
+        var keys = Set<[UInt8]>()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -122,7 +124,7 @@ struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a key") }
             let start = index
             let key = try string()
-            guard keys.insert(key).inserted else {
+            guard keys.insert(Array(key.utf8)).inserted else {
                 throw JSONParseError(offset: start, reason: "the key \(JSON.string(key).rendered()) is repeated")
             }
             skipWhitespace()
@@ -176,44 +178,52 @@ struct JSONParser {
         return value
     }
 
+    /// A string's contents. Its UTF-8 bytes are gathered in one buffer and made a
+    /// String once, so the time is linear in its length however many escapes it
+    /// holds (appending to a String.UnicodeScalarView copied it at every escape).
     mutating func string() throws(JSONParseError) -> String {
         index += 1
-        var scalars = String.UnicodeScalarView()
-        var run: [UInt8] = []
-        func flush() throws(JSONParseError) {
-            guard !run.isEmpty else { return }
-            guard let text = String(validating: run, as: UTF8.self) else { throw error("a string is not valid UTF-8") }
-            scalars.append(contentsOf: text.unicodeScalars)
-            run.removeAll(keepingCapacity: true)
+        var utf8: [UInt8] = []
+        var runStart = index
+        /// Checks the unescaped bytes since `runStart` and appends them.
+        func flush(upTo end: Int) throws(JSONParseError) {
+            guard runStart < end else { return }
+            let run = bytes[runStart..<end]
+            guard String(validating: run, as: UTF8.self) != nil else {
+                throw JSONParseError(offset: runStart, reason: "a string is not valid UTF-8")
+            }
+            utf8.append(contentsOf: run)
+        }
+        func append(_ scalar: Unicode.Scalar) {
+            utf8.append(contentsOf: UTF8.encode(scalar)!)
         }
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                try flush(upTo: index)
                 index += 1
-                try flush()
-                return String(scalars)
+                return String(decoding: utf8, as: UTF8.self)
             }
             guard byte >= 0x20 else { throw error("a control character inside a string") }
             guard byte == UInt8(ascii: "\\") else {
-                run.append(byte)
                 index += 1
                 continue
             }
-            try flush()
+            try flush(upTo: index)
             index += 1
             guard index < bytes.count else { throw error("unterminated string") }
             let escape = bytes[index]
             index += 1
             switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{8}")
-            case UInt8(ascii: "f"): scalars.append("\u{C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""): append("\"")
+            case UInt8(ascii: "\\"): append("\\")
+            case UInt8(ascii: "/"): append("/")
+            case UInt8(ascii: "b"): append("\u{8}")
+            case UInt8(ascii: "f"): append("\u{C}")
+            case UInt8(ascii: "n"): append("\n")
+            case UInt8(ascii: "r"): append("\r")
+            case UInt8(ascii: "t"): append("\t")
             case UInt8(ascii: "u"):
                 var value = try hex4()
                 if (0xD800..<0xDC00).contains(value) {
@@ -226,10 +236,11 @@ struct JSONParser {
                     value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
                 }
                 guard let scalar = Unicode.Scalar(value) else { throw error("a lone surrogate in a \\u escape") }
-                scalars.append(scalar)
+                append(scalar)
             default:
                 throw error("unknown escape in a string")
             }
+            runStart = index
         }
     }
 
