@@ -22,28 +22,34 @@ let simdDefines: [SwiftSetting] = []
 
 // Hot loops run on raw buffers; dynamic exclusivity checks on class storage
 // cost up to 60x there, so the library is built without them.
-let librarySettings: [SwiftSetting] = simdDefines + [
-    .unsafeFlags(simdFlags + ["-enforce-exclusivity=unchecked"]),
-]
+let librarySettings: [SwiftSetting] =
+    simdDefines + [
+        .unsafeFlags(simdFlags + ["-enforce-exclusivity=unchecked"])
+    ]
 let toolSettings: [SwiftSetting] = simdDefines + [.unsafeFlags(simdFlags)]
 
 // scripts/fuzz builds a libFuzzer target for the checkpoint reader. It exists
 // only when CHARRNN_FUZZ=1, so ordinary builds and tests never see it or
 // -sanitize=fuzzer (whose runtime supplies main, hence -parse-as-library).
 let fuzzing = ProcessInfo.processInfo.environment["CHARRNN_FUZZ"] == "1"
-let fuzzTargets: [Target] = fuzzing ? [
-    .executableTarget(
-        name: "charrnn-fuzz-checkpoint",
-        dependencies: ["CharRNN", "CharRNNTestSupport"],
-        path: "Sources/charrnn-fuzz-checkpoint",
-        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
-    ),
-] : []
-let fuzzProducts: [Product] = fuzzing
+let fuzzTargets: [Target] =
+    fuzzing
+    ? [
+        .executableTarget(
+            name: "charrnn-fuzz-checkpoint",
+            dependencies: ["CharRNN", "CharRNNTestSupport"],
+            path: "Sources/charrnn-fuzz-checkpoint",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        )
+    ] : []
+let fuzzProducts: [Product] =
+    fuzzing
     ? [.executable(name: "charrnn-fuzz-checkpoint", targets: ["charrnn-fuzz-checkpoint"])] : []
 
-let tools = ["charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample", "charrnn-convert",
-             "charrnn-serve"]
+let tools = [
+    "charrnn-vocab", "charrnn-init", "charrnn-inspect", "charrnn-epoch", "charrnn-sample", "charrnn-convert",
+    "charrnn-serve",
+]
 
 let package = Package(
     name: "charrnn",
@@ -51,7 +57,7 @@ let package = Package(
     products: [.library(name: "CharRNN", targets: ["CharRNN"])]
         + tools.map { .executable(name: $0, targets: [$0]) },
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         .systemLibrary(
@@ -87,36 +93,39 @@ let package = Package(
             path: "Sources/CharRNNCLI",
             swiftSettings: toolSettings
         ),
-    ] + tools.map {
-        .executableTarget(
-            name: $0,
-            dependencies: ["CharRNN", "CharRNNCLI",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Sources/\($0)",
-            swiftSettings: toolSettings
-        )
-    } + [
-        // The kernel benchmark (GEMM shapes, FMA peak); scripts/bench runs it.
-        .executableTarget(
-            name: "charrnn-bench",
-            dependencies: ["CharRNN", "CharRNNTestSupport"],
-            path: "Sources/charrnn-bench",
-            swiftSettings: toolSettings
-        ),
-        .testTarget(
-            name: "CharRNNTests",
-            dependencies: ["CharRNN", "CharRNNTestSupport"],
-            path: "Tests/CharRNNTests",
-            exclude: ["Fixtures"],
-            swiftSettings: toolSettings
-        ),
-        .testTarget(
-            name: "CLITests",
-            dependencies: ["CharRNN"] + tools.map { .target(name: $0) },
-            path: "Tests/CLITests",
-            swiftSettings: toolSettings
-        ),
     ]
+        + tools.map {
+            .executableTarget(
+                name: $0,
+                dependencies: [
+                    "CharRNN", "CharRNNCLI",
+                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                ],
+                path: "Sources/\($0)",
+                swiftSettings: toolSettings
+            )
+        } + [
+            // The kernel benchmark (GEMM shapes, FMA peak); scripts/bench runs it.
+            .executableTarget(
+                name: "charrnn-bench",
+                dependencies: ["CharRNN", "CharRNNTestSupport"],
+                path: "Sources/charrnn-bench",
+                swiftSettings: toolSettings
+            ),
+            .testTarget(
+                name: "CharRNNTests",
+                dependencies: ["CharRNN", "CharRNNTestSupport"],
+                path: "Tests/CharRNNTests",
+                exclude: ["Fixtures"],
+                swiftSettings: toolSettings
+            ),
+            .testTarget(
+                name: "CLITests",
+                dependencies: ["CharRNN"] + tools.map { .target(name: $0) },
+                path: "Tests/CLITests",
+                swiftSettings: toolSettings
+            ),
+        ]
 )
 package.products += fuzzProducts
 package.targets += fuzzTargets

@@ -26,16 +26,18 @@ enum CompletionScript {
         switch shell {
         case "bash":
             // The block that completes subcommands, at the end of the main function.
-            removeBlock(&lines, from: { $0.contains("# Offer subcommand / subcommand argument completions") },
-                        through: { $0 == "    esac" })
+            removeBlock(
+                &lines, from: { $0.contains("# Offer subcommand / subcommand argument completions") },
+                through: { $0 == "    esac" })
             removeFunction(&lines, named: "_\(tool)_help()")
         case "zsh":
             lines.removeAll { $0.hasSuffix("'(-): :->command'") || $0.hasSuffix("'(-)*:: :->arg'") }
             removeBlock(&lines, from: { $0 == "    case \"${state}\" in" }, through: { $0 == "    esac" })
             removeFunction(&lines, named: "_\(tool)_help()")
         case "fish":
-            removeBlock(&lines, from: { $0.trimmingLeadingSpaces == "switch $unparsed_tokens[1]" && $0.hasPrefix("        ") },
-                        through: { $0 == "        end" })
+            removeBlock(
+                &lines, from: { $0.trimmingLeadingSpaces == "switch $unparsed_tokens[1]" && $0.hasPrefix("        ") },
+                through: { $0 == "        end" })
             lines.removeAll { $0.hasPrefix("complete ") && ($0.contains(" -fa 'help' ") || $0.contains("\"\(tool) help\"")) }
         default:
             break
@@ -46,7 +48,8 @@ enum CompletionScript {
     /// Removes the lines from the first that matches `start` through the next that matches `end`.
     private static func removeBlock(_ lines: inout [String], from start: (String) -> Bool, through end: (String) -> Bool) {
         guard let first = lines.firstIndex(where: start),
-              let last = lines[first...].firstIndex(where: end) else { return }
+            let last = lines[first...].firstIndex(where: end)
+        else { return }
         lines.removeSubrange(first...last)
         // The blank line that separated the block from what came before.
         if first > 0, first <= lines.count, lines[first - 1].isEmpty { lines.remove(at: first - 1) }

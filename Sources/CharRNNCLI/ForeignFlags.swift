@@ -26,102 +26,164 @@ public enum ForeignFlags {
     /// The mapping, one entry per foreign flag.
     static let table: [ForeignFlag] = [
         // Training (char-rnn's and torch-rnn's train.lua).
-        ForeignFlag(names: ["rnn-size"], origin: "char-rnn", hints: [
-            "charrnn-init": { "charrnn-init takes --hidden \(size($0)),\(size($0)) (one size per layer)" },
-            "charrnn-epoch": { "the size is chosen when the model is made: charrnn-init --hidden \(size($0)),\(size($0))" },
-        ]),
-        ForeignFlag(names: ["num-layers"], origin: "char-rnn", hints: [
-            "charrnn-init": { "charrnn-init takes one size per layer: --hidden \(layers($0))" },
-            "charrnn-epoch": { "the layers are chosen when the model is made: charrnn-init --hidden \(layers($0))" },
-        ]),
-        ForeignFlag(names: ["model", "model-type"], origin: "char-rnn", hints: [
-            "charrnn-init": { "charrnn-init takes --cell \(cell($0))" },
-            "charrnn-epoch": { _ in "charrnn-epoch trains the checkpoint given as its argument; the cell is chosen by charrnn-init --cell" },
-            "charrnn-sample": { _ in "charrnn-sample reads the checkpoint given as its argument: charrnn-sample e10.ckpt" },
-        ]),
-        ForeignFlag(names: ["wordvec-size"], origin: "torch-rnn", hints: [
-            "charrnn-init": { _ in "charrnn-init has no embedding layer: the first layer reads each character one-hot" },
-        ]),
-        ForeignFlag(names: ["dropout"], origin: "char-rnn", hints: [
-            "charrnn-init": { "dropout is a training setting: charrnn-epoch --dropout \($0 ?? "0.25")" },
-        ]),
-        ForeignFlag(names: ["seq-length"], origin: "char-rnn", hints: [
-            "charrnn-init": { "the sequence length is a training setting: charrnn-epoch --seq-length \($0 ?? "50")" },
-            "charrnn-epoch": { "charrnn-epoch takes --seq-length \($0 ?? "50")" },
-        ]),
-        ForeignFlag(names: ["batch-size"], origin: "char-rnn", hints: [
-            "charrnn-init": { "the batch is a training setting: charrnn-epoch --batch-rows \($0 ?? "50")" },
-            "charrnn-epoch": { "charrnn-epoch takes --batch-rows \($0 ?? "50")" },
-        ]),
-        ForeignFlag(names: ["max-epochs"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { "charrnn-epoch trains one epoch: loop in the shell or use scripts/train --epochs \($0 ?? "50")" },
-        ]),
-        ForeignFlag(names: ["learning-rate"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { "charrnn-epoch takes --lr \($0 ?? "0.002")" },
-        ]),
-        ForeignFlag(names: ["learning-rate-decay", "lr-decay-factor"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { "charrnn-epoch takes each epoch's rate as --lr; scripts/train --decay \($0 ?? "0.97") decays it" },
-        ]),
-        ForeignFlag(names: ["lr-decay-every"], origin: "torch-rnn", hints: [
-            "charrnn-epoch": { "charrnn-epoch takes each epoch's rate as --lr; scripts/train --schedule step --step-every \($0 ?? "5") decays it" },
-        ]),
-        ForeignFlag(names: ["grad-clip"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { "charrnn-epoch takes --clip \($0 ?? "5")" },
-        ]),
-        ForeignFlag(names: ["val-frac"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { "charrnn-epoch takes --val-fraction \($0 ?? "0.05")" },
-        ]),
-        ForeignFlag(names: ["train-frac"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { _ in "charrnn-epoch trains on all but the held-out end of the text: give --val-fraction" },
-        ]),
-        ForeignFlag(names: ["eval-val-every"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { _ in "charrnn-epoch computes the validation loss once, after its epoch (--val-fraction sets the held-out part)" },
-        ]),
-        ForeignFlag(names: ["print-every"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { _ in "charrnn-epoch takes --log-every SECONDS" },
-        ]),
-        ForeignFlag(names: ["data-dir", "input-h5", "input-json"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { _ in "charrnn-epoch reads the plain text itself: --text FILE" },
-            "charrnn-vocab": { _ in "charrnn-vocab reads the plain text files given as its arguments" },
-        ]),
-        ForeignFlag(names: ["checkpoint-dir", "checkpoint-name", "checkpoint-every", "savefile"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { _ in "charrnn-epoch writes one checkpoint, -o FILE; scripts/train --out DIR keeps one per epoch" },
-        ]),
-        ForeignFlag(names: ["init-from"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { "charrnn-epoch trains on from the checkpoint given as its argument: charrnn-epoch --text FILE -o next.ckpt \($0 ?? "e10.ckpt")" },
-            "charrnn-sample": { "charrnn-sample reads the checkpoint given as its argument: charrnn-sample \($0 ?? "e10.ckpt")" },
-        ]),
-        ForeignFlag(names: ["out-dir", "checkpoint"], origin: "nanoGPT", hints: [
-            "charrnn-sample": { _ in "charrnn-sample reads the checkpoint given as its argument: charrnn-sample e10.ckpt" },
-        ]),
-        ForeignFlag(names: ["gpuid", "gpu", "device", "opencl", "gpu-backend"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { _ in "charrnn-epoch runs on the CPU (--threads N); for a GPU, see scripts/torch/charrnn_torch.py --device cuda" },
-            "charrnn-sample": { _ in "charrnn-sample runs on the CPU (--threads N)" },
-        ]),
-        ForeignFlag(names: ["seed"], origin: "char-rnn", hints: [
-            "charrnn-epoch": { "the seed is charrnn-init's: charrnn-init --seed \($0 ?? "1") (the dropout masks follow it)" },
-        ]),
+        ForeignFlag(
+            names: ["rnn-size"], origin: "char-rnn",
+            hints: [
+                "charrnn-init": { "charrnn-init takes --hidden \(size($0)),\(size($0)) (one size per layer)" },
+                "charrnn-epoch": { "the size is chosen when the model is made: charrnn-init --hidden \(size($0)),\(size($0))" },
+            ]),
+        ForeignFlag(
+            names: ["num-layers"], origin: "char-rnn",
+            hints: [
+                "charrnn-init": { "charrnn-init takes one size per layer: --hidden \(layers($0))" },
+                "charrnn-epoch": { "the layers are chosen when the model is made: charrnn-init --hidden \(layers($0))" },
+            ]),
+        ForeignFlag(
+            names: ["model", "model-type"], origin: "char-rnn",
+            hints: [
+                "charrnn-init": { "charrnn-init takes --cell \(cell($0))" },
+                "charrnn-epoch": { _ in "charrnn-epoch trains the checkpoint given as its argument; the cell is chosen by charrnn-init --cell" },
+                "charrnn-sample": { _ in "charrnn-sample reads the checkpoint given as its argument: charrnn-sample e10.ckpt" },
+            ]),
+        ForeignFlag(
+            names: ["wordvec-size"], origin: "torch-rnn",
+            hints: [
+                "charrnn-init": { _ in "charrnn-init has no embedding layer: the first layer reads each character one-hot" }
+            ]),
+        ForeignFlag(
+            names: ["dropout"], origin: "char-rnn",
+            hints: [
+                "charrnn-init": { "dropout is a training setting: charrnn-epoch --dropout \($0 ?? "0.25")" }
+            ]),
+        ForeignFlag(
+            names: ["seq-length"], origin: "char-rnn",
+            hints: [
+                "charrnn-init": { "the sequence length is a training setting: charrnn-epoch --seq-length \($0 ?? "50")" },
+                "charrnn-epoch": { "charrnn-epoch takes --seq-length \($0 ?? "50")" },
+            ]),
+        ForeignFlag(
+            names: ["batch-size"], origin: "char-rnn",
+            hints: [
+                "charrnn-init": { "the batch is a training setting: charrnn-epoch --batch-rows \($0 ?? "50")" },
+                "charrnn-epoch": { "charrnn-epoch takes --batch-rows \($0 ?? "50")" },
+            ]),
+        ForeignFlag(
+            names: ["max-epochs"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { "charrnn-epoch trains one epoch: loop in the shell or use scripts/train --epochs \($0 ?? "50")" }
+            ]),
+        ForeignFlag(
+            names: ["learning-rate"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { "charrnn-epoch takes --lr \($0 ?? "0.002")" }
+            ]),
+        ForeignFlag(
+            names: ["learning-rate-decay", "lr-decay-factor"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { "charrnn-epoch takes each epoch's rate as --lr; scripts/train --decay \($0 ?? "0.97") decays it" }
+            ]),
+        ForeignFlag(
+            names: ["lr-decay-every"], origin: "torch-rnn",
+            hints: [
+                "charrnn-epoch": {
+                    "charrnn-epoch takes each epoch's rate as --lr; scripts/train --schedule step --step-every \($0 ?? "5") decays it"
+                }
+            ]),
+        ForeignFlag(
+            names: ["grad-clip"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { "charrnn-epoch takes --clip \($0 ?? "5")" }
+            ]),
+        ForeignFlag(
+            names: ["val-frac"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { "charrnn-epoch takes --val-fraction \($0 ?? "0.05")" }
+            ]),
+        ForeignFlag(
+            names: ["train-frac"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { _ in "charrnn-epoch trains on all but the held-out end of the text: give --val-fraction" }
+            ]),
+        ForeignFlag(
+            names: ["eval-val-every"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { _ in "charrnn-epoch computes the validation loss once, after its epoch (--val-fraction sets the held-out part)" }
+            ]),
+        ForeignFlag(
+            names: ["print-every"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { _ in "charrnn-epoch takes --log-every SECONDS" }
+            ]),
+        ForeignFlag(
+            names: ["data-dir", "input-h5", "input-json"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { _ in "charrnn-epoch reads the plain text itself: --text FILE" },
+                "charrnn-vocab": { _ in "charrnn-vocab reads the plain text files given as its arguments" },
+            ]),
+        ForeignFlag(
+            names: ["checkpoint-dir", "checkpoint-name", "checkpoint-every", "savefile"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { _ in "charrnn-epoch writes one checkpoint, -o FILE; scripts/train --out DIR keeps one per epoch" }
+            ]),
+        ForeignFlag(
+            names: ["init-from"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": {
+                    "charrnn-epoch trains on from the checkpoint given as its argument: charrnn-epoch --text FILE -o next.ckpt \($0 ?? "e10.ckpt")"
+                },
+                "charrnn-sample": { "charrnn-sample reads the checkpoint given as its argument: charrnn-sample \($0 ?? "e10.ckpt")" },
+            ]),
+        ForeignFlag(
+            names: ["out-dir", "checkpoint"], origin: "nanoGPT",
+            hints: [
+                "charrnn-sample": { _ in "charrnn-sample reads the checkpoint given as its argument: charrnn-sample e10.ckpt" }
+            ]),
+        ForeignFlag(
+            names: ["gpuid", "gpu", "device", "opencl", "gpu-backend"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { _ in "charrnn-epoch runs on the CPU (--threads N); for a GPU, see scripts/torch/charrnn_torch.py --device cuda" },
+                "charrnn-sample": { _ in "charrnn-sample runs on the CPU (--threads N)" },
+            ]),
+        ForeignFlag(
+            names: ["seed"], origin: "char-rnn",
+            hints: [
+                "charrnn-epoch": { "the seed is charrnn-init's: charrnn-init --seed \($0 ?? "1") (the dropout masks follow it)" }
+            ]),
         // Sampling (char-rnn's and torch-rnn's sample.lua, nanoGPT's sample.py).
-        ForeignFlag(names: ["primetext", "start-text"], origin: "char-rnn", hints: [
-            "charrnn-sample": { "charrnn-sample takes --prime \(quoted($0))" },
-        ]),
-        ForeignFlag(names: ["start"], origin: "nanoGPT", hints: [
-            "charrnn-sample": { "charrnn-sample takes --prime \(quoted($0))" },
-        ]),
-        ForeignFlag(names: ["sample"], origin: "char-rnn", hints: [
-            "charrnn-sample": { value in
-                value == "0" ? "charrnn-sample takes --temperature 0 for the most likely character at each step"
-                             : "charrnn-sample samples unless given --temperature 0 or --beam W; leave it out" },
-        ]),
-        ForeignFlag(names: ["max-new-tokens"], origin: "nanoGPT", hints: [
-            "charrnn-sample": { "charrnn-sample takes --length \($0 ?? "500")" },
-        ]),
-        ForeignFlag(names: ["num-samples"], origin: "nanoGPT", hints: [
-            "charrnn-sample": { "charrnn-sample takes --count \($0 ?? "10")" },
-        ]),
-        ForeignFlag(names: ["top-k"], origin: "nanoGPT", hints: [
-            "charrnn-sample": { "charrnn-sample takes --top-k \($0 ?? "40")" },
-        ]),
+        ForeignFlag(
+            names: ["primetext", "start-text"], origin: "char-rnn",
+            hints: [
+                "charrnn-sample": { "charrnn-sample takes --prime \(quoted($0))" }
+            ]),
+        ForeignFlag(
+            names: ["start"], origin: "nanoGPT",
+            hints: [
+                "charrnn-sample": { "charrnn-sample takes --prime \(quoted($0))" }
+            ]),
+        ForeignFlag(
+            names: ["sample"], origin: "char-rnn",
+            hints: [
+                "charrnn-sample": { value in
+                    value == "0"
+                        ? "charrnn-sample takes --temperature 0 for the most likely character at each step"
+                        : "charrnn-sample samples unless given --temperature 0 or --beam W; leave it out"
+                }
+            ]),
+        ForeignFlag(
+            names: ["max-new-tokens"], origin: "nanoGPT",
+            hints: [
+                "charrnn-sample": { "charrnn-sample takes --length \($0 ?? "500")" }
+            ]),
+        ForeignFlag(
+            names: ["num-samples"], origin: "nanoGPT",
+            hints: [
+                "charrnn-sample": { "charrnn-sample takes --count \($0 ?? "10")" }
+            ]),
+        ForeignFlag(
+            names: ["top-k"], origin: "nanoGPT",
+            hints: [
+                "charrnn-sample": { "charrnn-sample takes --top-k \($0 ?? "40")" }
+            ]),
     ]
 
     /// The one-line message (without the tool's name) for the first foreign flag
@@ -178,7 +240,8 @@ public enum ForeignFlags {
         let spelling = String(parts[0])
         let bare = spelling.drop { $0 == "-" }
         guard bare.count >= 2, spelling.count - bare.count <= 2,
-              bare.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else { return nil }
+            bare.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") })
+        else { return nil }
         let name = String(bare.lowercased().map { $0 == "_" ? "-" : $0 })
         return (spelling, name, parts.count == 2 ? String(parts[1]) : nil)
     }

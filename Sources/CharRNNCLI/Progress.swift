@@ -120,8 +120,11 @@ public final class ProgressPrinter {
             StatusLine.show(ProgressReport.bar(epoch: epoch, progress, width: columns - StatusLine.spareColumns))
         } else if logEvery > 0, progress.secondsElapsed - lastPrint >= logEvery {
             lastPrint = progress.secondsElapsed
-            printError("\(tool): " + ProgressReport.logLine(epoch: epoch, progress, sequenceLength: sequenceLength,
-                                                             timestamp: isoTimestamp()))
+            printError(
+                "\(tool): "
+                    + ProgressReport.logLine(
+                        epoch: epoch, progress, sequenceLength: sequenceLength,
+                        timestamp: isoTimestamp()))
         }
     }
 

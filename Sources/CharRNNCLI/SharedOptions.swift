@@ -23,9 +23,10 @@ public struct VerboseOption: ParsableArguments {
 
 /// -o, --output FILE: every tool that writes a result.
 public struct OutputOption: ParsableArguments {
-    @Option(name: .shortAndLong,
-            help: ArgumentHelp("Write the result to FILE, atomically ('-': standard output).", valueName: "FILE"),
-            completion: .file())
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp("Write the result to FILE, atomically ('-': standard output).", valueName: "FILE"),
+        completion: .file())
     public var output: String = "-"
 
     public init() {}
@@ -38,7 +39,10 @@ public struct OutputOption: ParsableArguments {
 
 /// --threads N: the tools that compute on several cores. 0 chooses; the result is the same for any N.
 public struct ThreadsOption: ParsableArguments {
-    @Option(help: ArgumentHelp("Threads to compute on: 1 or 2 (more are not used), or 0 to choose by the machine and the model. The output is the same.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Threads to compute on: 1 or 2 (more are not used), or 0 to choose by the machine and the model. The output is the same.", valueName: "N")
+    )
     public var threads: Int = 0
 
     public init() {}

@@ -61,9 +61,12 @@ extension CharRNNTool {
         var command: Self
         // Every byte of every argument kept: a file name need not be UTF-8 (SystemPath.swift).
         let arguments = normalisedArguments(SystemPath.arguments())
-        if let message = ForeignFlags.message(for: arguments, tool: name, ownFlags: {
-            ForeignFlags.longFlags(inHelp: helpMessage(includeHidden: true, columns: 1000))
-        }) {
+        if let message = ForeignFlags.message(
+            for: arguments, tool: name,
+            ownFlags: {
+                ForeignFlags.longFlags(inHelp: helpMessage(includeHidden: true, columns: 1000))
+            })
+        {
             printError("\(name): \(message)")
             exitProcess(2)
         }

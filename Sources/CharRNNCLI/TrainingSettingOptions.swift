@@ -64,8 +64,9 @@ public struct TrainingSettingOptions: ParsableArguments {
             case .f64(let number): defaultText = TrainingSettings.Setting.shortest(number)
             case .text(let text): defaultText = text
             }
-            lines.append([setting.key, "--" + setting.flag, setting.type.description, defaultText, setting.allowed, setting.help]
-                .joined(separator: "\t"))
+            lines.append(
+                [setting.key, "--" + setting.flag, setting.type.description, defaultText, setting.allowed, setting.help]
+                    .joined(separator: "\t"))
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -31,7 +31,8 @@ public enum CheckpointSealing {
     /// see the comment at the top of this file.
     public static func sealed(_ draft: [UInt8]) -> [UInt8] {
         rewritingSections(of: draft) { header, content in
-            let stored = header.isCompressed
+            let stored =
+                header.isCompressed
                 ? content.withUnsafeBytes { Zlib.compress($0, level: CheckpointFormat.compressionLevel) }
                 : content
             header.storedLength = UInt64(stored.count)
@@ -63,8 +64,10 @@ public enum CheckpointSealing {
     /// `rewrite` edits the header and returns the payload to write. The file
     /// header's CRC and every section header's CRC are recomputed; whatever
     /// follows the last whole section header is copied unchanged.
-    private static func rewritingSections(of file: [UInt8],
-                                          _ rewrite: (inout SectionHeader, [UInt8]) -> [UInt8]) -> [UInt8] {
+    private static func rewritingSections(
+        of file: [UInt8],
+        _ rewrite: (inout SectionHeader, [UInt8]) -> [UInt8]
+    ) -> [UInt8] {
         var output = Array(file.prefix(CheckpointFormat.fileHeaderSize))
         if output.count == CheckpointFormat.fileHeaderSize {
             withUnsafeBytes(of: Zlib.crc32(Array(output[0..<12])).littleEndian) { output.replaceSubrange(12..<16, with: $0) }
@@ -85,7 +88,8 @@ public enum CheckpointSealing {
     /// tried only within the limits a reader would allow.
     private static func inflated(_ stored: [UInt8], rawLength: UInt64) -> [UInt8]? {
         guard rawLength <= UInt64(stored.count) * UInt64(CheckpointFormat.Limits.maxCompressionRatio) + 1024,
-              rawLength <= 1 << 28 else { return nil }
+            rawLength <= 1 << 28
+        else { return nil }
         var raw = [UInt8](repeating: 0, count: Int(rawLength))
         let ok: Bool = stored.withUnsafeBytes { input in
             raw.withUnsafeMutableBytes { output in (try? Zlib.decompress(input, into: output)) != nil }

@@ -9,9 +9,11 @@
 
 import CharRNN
 
-public func gemmReference(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
-                          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+public func gemmReference(
+    _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+) {
     precondition(m >= 0 && n >= 0 && k >= 0, "gemmReference: negative dimension")
     // op(A)[i][p] = a[i * aRowStride + p * aStepStride], op(B)[p][j] = b[p * bStepStride + j * bColumnStride].
     let (aRowStride, aStepStride) = transA == .none ? (lda, 1) : (1, lda)

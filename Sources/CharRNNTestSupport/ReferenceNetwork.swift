@@ -70,8 +70,10 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
     /// Forward over one sequence from `state`, then back-propagation through it.
     /// `dropout`, when given, holds each layer's output factors, [layer][t] (R x H):
     /// a layer's outputs are multiplied by them before the layer above (or Dense) reads them.
-    public func run(_ batch: ReferenceBatch, state: [ReferenceLayerState<S>], lossScale: S,
-                    dropout: [[[S]]]? = nil) -> Result {
+    public func run(
+        _ batch: ReferenceBatch, state: [ReferenceLayerState<S>], lossScale: S,
+        dropout: [[[S]]]? = nil
+    ) -> Result {
         let T = batch.steps, R = batch.rows, N = config.alphabetSize
         var layers = layout.layers.map { ReferenceLayer(cell: config.cell.type, tensors: $0, parameters: parameters) }
         var finalState = state
@@ -165,8 +167,9 @@ struct ReferenceLayer<S: ReferenceScalar> {
         var dInputs: [[S]] = Array(repeating: [], count: steps.count)
         for t in steps.indices.reversed() {
             dState[0] = referenceSum(dState[0], dOutputs[t])
-            let result = Self.backwardStep(cell, tensors: tensors, parameters: parameters, step: steps[t], x: inputs[t],
-                                           dState: dState, rows: rows, gradient: &gradient)
+            let result = Self.backwardStep(
+                cell, tensors: tensors, parameters: parameters, step: steps[t], x: inputs[t],
+                dState: dState, rows: rows, gradient: &gradient)
             dState = result.dState
             dInputs[t] = result.dx
         }
@@ -175,13 +178,17 @@ struct ReferenceLayer<S: ReferenceScalar> {
 
     // The cell's steps with its associated types opened.
 
-    static func forwardStep<C: RecurrentCell>(_ cell: C.Type, tensors: LayerTensors, parameters: [S], x: [S],
-                                              state: [[S]], rows: Int) -> ReferenceStep<S> {
+    static func forwardStep<C: RecurrentCell>(
+        _ cell: C.Type, tensors: LayerTensors, parameters: [S], x: [S],
+        state: [[S]], rows: Int
+    ) -> ReferenceStep<S> {
         C.referenceForward(weights(cell, tensors, parameters), x: x, state: state, rows: rows)
     }
 
-    static func backwardStep<C: RecurrentCell>(_ cell: C.Type, tensors: LayerTensors, parameters: [S], step: ReferenceStep<S>,
-                                               x: [S], dState: [[S]], rows: Int, gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+    static func backwardStep<C: RecurrentCell>(
+        _ cell: C.Type, tensors: LayerTensors, parameters: [S], step: ReferenceStep<S>,
+        x: [S], dState: [[S]], rows: Int, gradient: inout [S]
+    ) -> (dState: [[S]], dx: [S]) {
         C.referenceBackward(weights(cell, tensors, parameters), step: step, x: x, dState: dState, rows: rows, gradient: &gradient)
     }
 

@@ -57,14 +57,18 @@ public enum SpecFields {
         public var extremes: [[UInt8]] {
             switch type {
             case .f32:
-                let values: [Float] = [0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
-                                       Float(1).nextDown, 1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-                                       .infinity, -.infinity, .nan]
+                let values: [Float] = [
+                    0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
+                    Float(1).nextDown, 1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                    .infinity, -.infinity, .nan,
+                ]
                 return values.map { SpecFields.bytes($0.bitPattern) }
             case .f64:
-                let values: [Double] = [0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
-                                        Double(1).nextDown, 1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-                                        .infinity, -.infinity, .nan]
+                let values: [Double] = [
+                    0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
+                    Double(1).nextDown, 1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                    .infinity, -.infinity, .nan,
+                ]
                 return values.map { SpecFields.bytes($0.bitPattern) }
             default:
                 let maximum: UInt64 = type == .u64 ? .max : (1 << UInt64(8 * type.size)) - 1
@@ -116,8 +120,10 @@ public enum SpecFields {
             }
             if cells.allSatisfy({ $0.allSatisfy { "-: ".contains($0) } }) { continue }
             if header.starts(with: ["Offset", "Size", "Type", "Field"]), cells.count >= 5 {
-                rows.append(Row(section: current, table: min(tablesInSection, 1), offset: cells[0], type: unquoted(cells[2]),
-                                field: unquoted(cells[3]), allowed: cells[4]))
+                rows.append(
+                    Row(
+                        section: current, table: min(tablesInSection, 1), offset: cells[0], type: unquoted(cells[2]),
+                        field: unquoted(cells[3]), allowed: cells[4]))
             } else if header.starts(with: ["Key", "Type", "Allowed values"]), cells.count >= 3 {
                 rows.append(Row(section: current, table: 2, offset: "", type: cells[1], field: unquoted(cells[0]), allowed: cells[2]))
             }
@@ -174,8 +180,9 @@ public enum SpecFields {
             for row in sectionRows where row.table == 0 { place(row, base: start, limit: end, context: context) }
             for (index, instance) in instances(header.tagName, content).enumerated() {
                 for row in sectionRows where row.table == 1 {
-                    place(row, base: start + instance.offset, limit: end, context: context.merging(instance.context) { $1 },
-                          instance: instance.name.isEmpty ? "\(index)" : instance.name)
+                    place(
+                        row, base: start + instance.offset, limit: end, context: context.merging(instance.context) { $1 },
+                        instance: instance.name.isEmpty ? "\(index)" : instance.name)
                 }
                 // TSKV's known keys: the value of the entry with that key.
                 for row in sectionRows where row.table == 2 && row.field == instance.key {
@@ -235,8 +242,10 @@ public enum SpecFields {
                 } else {
                     size = 2 + n + (code == 3 ? 4 + (u32(content, offset + 2 + n) ?? 0) : 8)
                 }
-                result.append(Instance(name: "entry \(index) (\(key))", offset: offset, size: size,
-                                       context: ["n": n, "rank": code], key: key))
+                result.append(
+                    Instance(
+                        name: "entry \(index) (\(key))", offset: offset, size: size,
+                        context: ["n": n, "rank": code], key: key))
                 offset += size
             }
             return result
@@ -270,8 +279,10 @@ public enum SpecFields {
         func number(_ text: Substring, fromEnd: Bool) -> UInt64? {
             // The number next to the ellipsis: digits (spaces between groups), "2^20", "N−1", "2^31 − 1".
             let allowedCharacters = Set("0123456789 ^−-N")
-            let run = fromEnd ? String(text.reversed().prefix(while: { allowedCharacters.contains($0) }).reversed())
-                              : String(text.prefix(while: { allowedCharacters.contains($0) }))
+            let run =
+                fromEnd
+                ? String(text.reversed().prefix(while: { allowedCharacters.contains($0) }).reversed())
+                : String(text.prefix(while: { allowedCharacters.contains($0) }))
             let compact = run.replacingOccurrences(" ", "").replacingOccurrences("−", "-")
             guard !compact.isEmpty else { return nil }
             let parts = compact.split(separator: "-", omittingEmptySubsequences: false)
@@ -290,7 +301,8 @@ public enum SpecFields {
             }
         }
         guard let low = number(allowed[..<ellipsis], fromEnd: true),
-              let high = number(allowed[allowed.index(after: ellipsis)...].drop(while: { $0 == " " }), fromEnd: false) else { return nil }
+            let high = number(allowed[allowed.index(after: ellipsis)...].drop(while: { $0 == " " }), fromEnd: false)
+        else { return nil }
         return (low, high)
     }
 

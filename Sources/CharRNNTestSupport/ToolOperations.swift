@@ -122,7 +122,7 @@ public enum ToolOperations {
     static func isOptimizerProblem(_ error: CheckpointError) -> Bool {
         switch error {
         case .invalid(let tag, _), .decompressionFailed(let tag, _), .checksumMismatch(let tag, _, _),
-             .sectionLengthMismatch(let tag, _, _), .sectionTooLarge(let tag, _, _):
+            .sectionLengthMismatch(let tag, _, _), .sectionTooLarge(let tag, _, _):
             return tag == "OPTM"
         default:
             return false
@@ -134,7 +134,7 @@ public enum ToolOperations {
         if let error = error as? CheckpointError {
             switch error {
             case .invalid(let tag, _), .sectionLengthMismatch(let tag, _, _), .sectionTooLarge(let tag, _, _),
-                 .decompressionFailed(let tag, _), .checksumMismatch(let tag, _, _):
+                .decompressionFailed(let tag, _), .checksumMismatch(let tag, _, _):
                 return "\(Mirror(reflecting: error).children.first!.label!) \(tag)"
             default:
                 break
@@ -161,8 +161,11 @@ public enum ExtremeValueSeeds {
             var request = request
             if let dropout { request.set(\.dropout, dropout) }
             if let weightDecay { request.set(\.weightDecay, weightDecay) }
-            var checkpoint = Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
-                cell: cell, hiddenSizes: hidden, alphabetSize: alphabet.count, seed: 3)))
+            var checkpoint = Checkpoint(
+                alphabet: alphabet,
+                model: Model(
+                    initialising: ModelConfig(
+                        cell: cell, hiddenSizes: hidden, alphabetSize: alphabet.count, seed: 3)))
             for _ in 0..<epochs { checkpoint = try! checkpoint.trainingEpoch(on: text, request: request).0 }
             return checkpoint
         }
@@ -173,8 +176,15 @@ public enum ExtremeValueSeeds {
             ("lstm, 2 epochs", try! lstm.encoded()),
             ("gru, 1 epoch, settings as TSET", withTSET(gru)),
             ("rnn, 1 epoch with dropout and weight decay", try! trained(.rnn, [3], epochs: 1, dropout: 0.25, weightDecay: 0.01).encoded()),
-            ("mlstm, fresh", try! Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
-                cell: .mlstm, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 4))).encoded()),
+            (
+                "mlstm, fresh",
+                try! Checkpoint(
+                    alphabet: alphabet,
+                    model: Model(
+                        initialising: ModelConfig(
+                            cell: .mlstm, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 4))
+                ).encoded()
+            ),
             ("vocab", try! Checkpoint(alphabet: alphabet).encoded()),
         ]
     }

@@ -223,21 +223,24 @@ func exhaustiveReport<F: ExhaustiveFunction>(_ function: F.Type, stride step: In
     let nans = exhaustiveNaNs(F.self, stride: step)
     func show(_ x: Float?) -> String { x.map { "\($0)" } ?? "none" }
     print("\(F.name): \(total.count) inputs in increasing order, \(nans.inputs) NaNs (\(String(format: "%.0f", Date().timeIntervalSince(start))) s)")
-    print("  normal results: max \(String(format: "%.4f", total.maxUlps)) ulp at \(total.worstUlps), "
-          + "relative \(String(format: "%.3e", total.maxRelative)) at \(total.worstRelative), "
-          + "absolute \(String(format: "%.3e", total.maxAbsolute)) at \(total.worstAbsolute)")
+    print(
+        "  normal results: max \(String(format: "%.4f", total.maxUlps)) ulp at \(total.worstUlps), "
+            + "relative \(String(format: "%.3e", total.maxRelative)) at \(total.worstRelative), "
+            + "absolute \(String(format: "%.3e", total.maxAbsolute)) at \(total.worstAbsolute)")
     if total.flushing { print("  warning: a thread flushed subnormals (FTZ/DAZ): the figures below 2^-126 are not meaningful") }
     print("  results below 2^-126: max \(String(format: "%.4f", total.maxTiny)) x 2^-149 at \(total.worstTiny)")
-    print("  special values: \(total.specialMismatches) mismatches (first at \(show(total.firstSpecialMismatch))); "
-          + "NaN in, NaN out: \(nans.nonNaN == 0 ? "yes" : "no, \(nans.nonNaN) not NaN")")
+    print(
+        "  special values: \(total.specialMismatches) mismatches (first at \(show(total.firstSpecialMismatch))); "
+            + "NaN in, NaN out: \(nans.nonNaN == 0 ? "yes" : "no, \(nans.nonNaN) not NaN")")
     print("  monotonic: \(total.decreases == 0 ? "yes, non-decreasing" : "no, \(total.decreases) decreases, first between \(total.firstDecrease!)")")
     print("  \(F.name)(x) = \(F.lowerLimit) up to x = \(show(total.lastAtLowerLimit)); = \(F.upperLimit) from x = \(show(total.firstAtUpperLimit))")
 }
 
 /// `charrnn-bench --vmath-exhaustive [--stride N]`: N > 1 takes every N-th input, a quick check only.
 func runVectorMathExhaustive(stride step: Int) {
-    print("VectorMath over \(step == 1 ? "all" : "every \(step)-th of the") 2^32 Float inputs against the Double references"
-          + " (CharRNNTestSupport/VectorMathReference.swift), \(ProcessInfo.processInfo.activeProcessorCount) threads")
+    print(
+        "VectorMath over \(step == 1 ? "all" : "every \(step)-th of the") 2^32 Float inputs against the Double references"
+            + " (CharRNNTestSupport/VectorMathReference.swift), \(ProcessInfo.processInfo.activeProcessorCount) threads")
     exhaustiveReport(ExhaustiveExp.self, stride: step)
     exhaustiveReport(ExhaustiveSigmoid.self, stride: step)
     exhaustiveReport(ExhaustiveTanh.self, stride: step)

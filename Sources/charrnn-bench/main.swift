@@ -42,20 +42,25 @@ struct Shape {
 
 // Per-step shapes have M = 25: the batch of 50 rows split over 2 workers.
 let shapes: [Shape] = [
-    Shape(name: "step fwd LSTM128  25x512  k128  B=W^T",  transA: .none, transB: .transposed, m: 25, n: 512, k: 128, accumulate: true, packed: true),
-    Shape(name: "step fwd GRU128   25x384  k128  B=W^T",  transA: .none, transB: .transposed, m: 25, n: 384, k: 128, accumulate: true, packed: true),
-    Shape(name: "step fwd RNN256   25x256  k256  B=W^T",  transA: .none, transB: .transposed, m: 25, n: 256, k: 256, accumulate: true, packed: true),
-    Shape(name: "step fwd LSTM512  25x2048 k512  B=W^T",  transA: .none, transB: .transposed, m: 25, n: 2048, k: 512, accumulate: true, packed: true),
-    Shape(name: "step bwd LSTM128  25x128  k512  B=W",    transA: .none, transB: .none, m: 25, n: 128, k: 512, accumulate: false, packed: true),
-    Shape(name: "step bwd LSTM512  25x512  k2048 B=W",    transA: .none, transB: .none, m: 25, n: 512, k: 2048, accumulate: false, packed: true),
-    Shape(name: "seq  fwd          1250x512 k128 B=W^T",  transA: .none, transB: .transposed, m: 1250, n: 512, k: 128, accumulate: false, packed: false),
-    Shape(name: "seq  dW     A^T B 512x128 k1250",        transA: .transposed, transB: .none, m: 512, n: 128, k: 1250, accumulate: true, packed: false),
-    Shape(name: "seq  out          1250x66 k128  B=W^T",  transA: .none, transB: .transposed, m: 1250, n: 66, k: 128, accumulate: false, packed: false),
-    Shape(name: "seq  dWout  A^T B 66x128 k1250",         transA: .transposed, transB: .none, m: 66, n: 128, k: 1250, accumulate: true, packed: false),
-    Shape(name: "seq  dH           1250x128 k66  B=W",    transA: .none, transB: .none, m: 1250, n: 128, k: 66, accumulate: false, packed: false),
+    Shape(name: "step fwd LSTM128  25x512  k128  B=W^T", transA: .none, transB: .transposed, m: 25, n: 512, k: 128, accumulate: true, packed: true),
+    Shape(name: "step fwd GRU128   25x384  k128  B=W^T", transA: .none, transB: .transposed, m: 25, n: 384, k: 128, accumulate: true, packed: true),
+    Shape(name: "step fwd RNN256   25x256  k256  B=W^T", transA: .none, transB: .transposed, m: 25, n: 256, k: 256, accumulate: true, packed: true),
+    Shape(name: "step fwd LSTM512  25x2048 k512  B=W^T", transA: .none, transB: .transposed, m: 25, n: 2048, k: 512, accumulate: true, packed: true),
+    Shape(name: "step bwd LSTM128  25x128  k512  B=W", transA: .none, transB: .none, m: 25, n: 128, k: 512, accumulate: false, packed: true),
+    Shape(name: "step bwd LSTM512  25x512  k2048 B=W", transA: .none, transB: .none, m: 25, n: 512, k: 2048, accumulate: false, packed: true),
+    Shape(
+        name: "seq  fwd          1250x512 k128 B=W^T", transA: .none, transB: .transposed, m: 1250, n: 512, k: 128, accumulate: false, packed: false),
+    Shape(name: "seq  dW     A^T B 512x128 k1250", transA: .transposed, transB: .none, m: 512, n: 128, k: 1250, accumulate: true, packed: false),
+    Shape(
+        name: "seq  out          1250x66 k128  B=W^T", transA: .none, transB: .transposed, m: 1250, n: 66, k: 128, accumulate: false, packed: false),
+    Shape(name: "seq  dWout  A^T B 66x128 k1250", transA: .transposed, transB: .none, m: 66, n: 128, k: 1250, accumulate: true, packed: false),
+    Shape(name: "seq  dH           1250x128 k66  B=W", transA: .none, transB: .none, m: 1250, n: 128, k: 66, accumulate: false, packed: false),
     // LSTM 512 whole-sequence products (B larger than L2: column blocks of 512).
-    Shape(name: "seq  fwd LSTM512  1250x2048 k512 B=W^T", transA: .none, transB: .transposed, m: 1250, n: 2048, k: 512, accumulate: false, packed: false),
-    Shape(name: "seq  dW  LSTM512 A^T B 2048x512 k1250",  transA: .transposed, transB: .none, m: 2048, n: 512, k: 1250, accumulate: true, packed: false),
+    Shape(
+        name: "seq  fwd LSTM512  1250x2048 k512 B=W^T", transA: .none, transB: .transposed, m: 1250, n: 2048, k: 512, accumulate: false, packed: false
+    ),
+    Shape(
+        name: "seq  dW  LSTM512 A^T B 2048x512 k1250", transA: .transposed, transB: .none, m: 2048, n: 512, k: 1250, accumulate: true, packed: false),
 ]
 
 // MARK: - Timing
@@ -136,7 +141,9 @@ let runNaive = !arguments.contains("--no-naive")
 let seconds = quick ? 0.3 : 1.0
 let filter = arguments.first { $0.hasPrefix("--only=") }.map { String($0.dropFirst(7)) }
 let runWorkers = !arguments.contains("--no-workers")
-print("load average at start:", (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")
+print(
+    "load average at start:",
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?")
 
 if arguments.contains("--vmath-exhaustive") {
     let step = arguments.first { $0.hasPrefix("--stride=") }.flatMap { Int($0.dropFirst(9)) } ?? 1
@@ -180,8 +187,9 @@ if arguments.contains("--denormal") {
             let statistics = try text.withUnsafeBufferPointer {
                 try trainer.trainEpoch($0, settings: settings, stop: 64, learningRate: 1e-42)
             }
-            print("round \(round) denormals \(flush ? "flushed (FTZ+DAZ)" : "kept (CHARRNN_NO_FTZ=1)"):",
-                  String(format: "%9.0f chars/s  %.2f s  loss %.4f", statistics.charsPerSecond, statistics.seconds, statistics.meanLoss))
+            print(
+                "round \(round) denormals \(flush ? "flushed (FTZ+DAZ)" : "kept (CHARRNN_NO_FTZ=1)"):",
+                String(format: "%9.0f chars/s  %.2f s  loss %.4f", statistics.charsPerSecond, statistics.seconds, statistics.meanLoss))
         }
     }
     exit(0)
@@ -218,14 +226,16 @@ let twoPeak = twoThreadPeak()
 print("two-thread FMA peak: \(String(format: "%.1f", twoPeak)) GFLOP/s")
 if arguments.contains("--peak") {
     let caches = CacheSizes.ofThisMachine
-    print("peak_gflops_one_core=\(String(format: "%.1f", peakRate.best)) peak_gflops_two_threads=\(String(format: "%.1f", twoPeak))"
-          + " l1d=\(caches.level1Data) l2=\(caches.level2) caches_known=\(caches.known) blocking=\"\(GEMMBlocking.forThisMachine)\"")
+    print(
+        "peak_gflops_one_core=\(String(format: "%.1f", peakRate.best)) peak_gflops_two_threads=\(String(format: "%.1f", twoPeak))"
+            + " l1d=\(caches.level1Data) l2=\(caches.level2) caches_known=\(caches.known) blocking=\"\(GEMMBlocking.forThisMachine)\"")
     exit(0)
 }
 print("")
-print("gemm kernels: \(GEMMWorkspace.Kernel.preferred.rawValue)"
-      + " (AVX-512F \(GEMMWorkspace.Kernel.avx512.isSupported ? "available" : "not available");"
-      + " CHARRNN_SIMD=avx2 forces the AVX2 kernels)")
+print(
+    "gemm kernels: \(GEMMWorkspace.Kernel.preferred.rawValue)"
+        + " (AVX-512F \(GEMMWorkspace.Kernel.avx512.isSupported ? "available" : "not available");"
+        + " CHARRNN_SIMD=avx2 forces the AVX2 kernels)")
 print("GFLOP/s by thread CPU time (best and median of 15 trials), wall-clock median, % of the peak above")
 print("shape                                          path      best  median   wall  %peak(best)  naive")
 
@@ -241,28 +251,32 @@ for shape in shapes where filter.map({ shape.name.contains($0) }) ?? true {
     let fast: Rate
     if shape.packed {
         fast = measure(flopsPerCall: shape.flops, seconds: seconds) {
-            gemm(shape.transA, m: shape.m, a: a, lda: lda, packed: packedB,
-                 c: c, ldc: ldc, accumulate: shape.accumulate, workspace: workspace)
+            gemm(
+                shape.transA, m: shape.m, a: a, lda: lda, packed: packedB,
+                c: c, ldc: ldc, accumulate: shape.accumulate, workspace: workspace)
         }
     } else {
         fast = measure(flopsPerCall: shape.flops, seconds: seconds) {
-            gemm(shape.transA, shape.transB, m: shape.m, n: shape.n, k: shape.k, a: a, lda: lda, b: b, ldb: ldb,
-                 c: c, ldc: ldc, accumulate: shape.accumulate, workspace: workspace)
+            gemm(
+                shape.transA, shape.transB, m: shape.m, n: shape.n, k: shape.k, a: a, lda: lda, b: b, ldb: ldb,
+                c: c, ldc: ldc, accumulate: shape.accumulate, workspace: workspace)
         }
     }
     var naiveText = "-"
     if runNaive {
         let naive = measure(flopsPerCall: shape.flops, seconds: seconds / 2, trials: 3) {
-            gemmReference(shape.transA, shape.transB, m: shape.m, n: shape.n, k: shape.k, a: a, lda: lda, b: b, ldb: ldb,
-                          c: c, ldc: ldc, accumulate: shape.accumulate)
+            gemmReference(
+                shape.transA, shape.transB, m: shape.m, n: shape.n, k: shape.k, a: a, lda: lda, b: b, ldb: ldb,
+                c: c, ldc: ldc, accumulate: shape.accumulate)
         }
         naiveText = String(format: "%.2f", naive.best)
     }
-    print(shape.name.padding(toLength: 46, withPad: " ", startingAt: 0),
-          (shape.packed ? "packed  " : "unpacked"),
-          String(format: "%6.1f %6.1f %6.1f", fast.best, fast.median, fast.wallMedian),
-          String(format: "   %5.1f%%", 100 * fast.best / peakRate.best),
-          "  " + naiveText)
+    print(
+        shape.name.padding(toLength: 46, withPad: " ", startingAt: 0),
+        (shape.packed ? "packed  " : "unpacked"),
+        String(format: "%6.1f %6.1f %6.1f", fast.best, fast.median, fast.wallMedian),
+        String(format: "   %5.1f%%", 100 * fast.best / peakRate.best),
+        "  " + naiveText)
     a.deallocate(); b.deallocate(); c.deallocate()
 }
 
@@ -281,9 +295,11 @@ for shape in shapes where shape.packed && (filter.map({ shape.name.contains($0) 
     }
     let microseconds = floats / rate.best / 1e3
     let gemmMicroseconds = shape.flops / 1e3 / 100  // at ~100 GFLOP/s
-    print(shape.name.padding(toLength: 46, withPad: " ", startingAt: 0),
-          String(format: "%8.1f us  (%.2f floats/ns; one M = 25 gemm at 100 GFLOP/s takes %.1f us)",
-                 microseconds, rate.best, gemmMicroseconds))
+    print(
+        shape.name.padding(toLength: 46, withPad: " ", startingAt: 0),
+        String(
+            format: "%8.1f us  (%.2f floats/ns; one M = 25 gemm at 100 GFLOP/s takes %.1f us)",
+            microseconds, rate.best, gemmMicroseconds))
     b.deallocate()
 }
 
@@ -308,8 +324,9 @@ for shape in shapes where shape.packed && runWorkers && (filter.map({ shape.name
             group.enter()
             Thread.detachNewThread {
                 for _ in 0..<calls {
-                    gemm(shape.transA, m: shape.m, a: a2, lda: lda, packed: packedB,
-                         c: c2, ldc: ldc, accumulate: shape.accumulate, workspace: workspace)
+                    gemm(
+                        shape.transA, m: shape.m, a: a2, lda: lda, packed: packedB,
+                        c: c2, ldc: ldc, accumulate: shape.accumulate, workspace: workspace)
                 }
                 a2.deallocate(); c2.deallocate()
                 group.leave()
@@ -319,8 +336,9 @@ for shape in shapes where shape.packed && runWorkers && (filter.map({ shape.name
         elapsed.append(now() - t0)
     }
     elapsed.sort()
-    print(shape.name.padding(toLength: 46, withPad: " ", startingAt: 0),
-          String(format: "%8.1f GFLOP/s", 2 * shape.flops * Double(calls) / elapsed[2] / 1e9))
+    print(
+        shape.name.padding(toLength: 46, withPad: " ", startingAt: 0),
+        String(format: "%8.1f GFLOP/s", 2 * shape.flops * Double(calls) / elapsed[2] / 1e9))
     b.deallocate()
 }
 print("(sink \(sink[0] > 0))")

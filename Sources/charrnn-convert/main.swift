@@ -38,12 +38,15 @@ struct Convert: CharRNNTool {
         "charrnn-convert --to web --half -o e10.html e10.ckpt",
     ]
 
-    @Argument(help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
-              completion: .file())
+    @Argument(
+        help: ArgumentHelp("File to convert ('-': standard input): a checkpoint with --to, a safetensors file with --from.", valueName: "FILE"),
+        completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Convert a checkpoint to this format: safetensors, or web (an HTML page that samples).",
-                               valueName: "FORMAT"))
+    @Option(
+        help: ArgumentHelp(
+            "Convert a checkpoint to this format: safetensors, or web (an HTML page that samples).",
+            valueName: "FORMAT"))
     var to: String?
 
     @Flag(help: "With --to web: store the weights as float16 (half the page; the weights rounded to 11 bits).")
@@ -52,8 +55,11 @@ struct Convert: CharRNNTool {
     @Option(help: ArgumentHelp("Convert a file of this format to a checkpoint: safetensors.", valueName: "FORMAT"))
     var from: String?
 
-    @Flag(name: .customLong("strip-optimizer"),
-          help: "Write the checkpoint without ADAM's state (weights, settings and history only); training it again needs charrnn-epoch --reset-optimizer.")
+    @Flag(
+        name: .customLong("strip-optimizer"),
+        help:
+            "Write the checkpoint without ADAM's state (weights, settings and history only); training it again needs charrnn-epoch --reset-optimizer."
+    )
     var stripOptimizer = false
 
     @OptionGroup var out: OutputOption
@@ -81,8 +87,9 @@ struct Convert: CharRNNTool {
     func run() throws {
         // Checked here rather than in validate(), so that a misspelt flag is reported as such first.
         guard to != nil || from != nil || stripOptimizer else {
-            throw ToolError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out) "
-                            + "(see 'charrnn-convert --help')", exitCode: 2)
+            throw ToolError(
+                "give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out) "
+                    + "(see 'charrnn-convert --help')", exitCode: 2)
         }
         let target = OutputTarget(path: output)
         if to == "web" { return try writeWebPage(to: target) }
@@ -101,22 +108,25 @@ struct Convert: CharRNNTool {
             let (checkpoint, name) = try loadCheckpoint(path: input)
             guard checkpoint.model != nil else { throw ToolError("\(name): a vocab checkpoint has no model, so no optimizer state to strip") }
             if let partial = checkpoint.partial {
-                throw ToolError("\(name): holds epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences, "
-                                + "which needs ADAM's state to go on; HINT: finish the epoch first (charrnn-epoch on the same text)")
+                throw ToolError(
+                    "\(name): holds epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences, "
+                        + "which needs ADAM's state to go on; HINT: finish the epoch first (charrnn-epoch on the same text)")
             }
             var stripped = checkpoint
             stripped.optimizer = nil
             stripped.formatVersion = stripped.stampedVersion
             try saveCheckpoint(stripped, to: target)
-            report("\(name) -> \(target.name): \(describe(stripped)), without ADAM's state "
-                   + "(charrnn-epoch trains it again with --reset-optimizer)")
+            report(
+                "\(name) -> \(target.name): \(describe(stripped)), without ADAM's state "
+                    + "(charrnn-epoch trains it again with --reset-optimizer)")
             return
         }
         if to != nil {
             let (checkpoint, name) = try loadCheckpoint(path: input)
             if let partial = checkpoint.partial {
-                throw ToolError("\(name): holds epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences, "
-                                + "which a safetensors file cannot carry; HINT: finish the epoch first (charrnn-epoch on the same text)")
+                throw ToolError(
+                    "\(name): holds epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences, "
+                        + "which a safetensors file cannot carry; HINT: finish the epoch first (charrnn-epoch on the same text)")
             }
             let file = checkpoint.safetensors()
             do {
@@ -162,8 +172,9 @@ struct Convert: CharRNNTool {
         guard let model = checkpoint.model else {
             throw ToolError("\(name): a vocab checkpoint has no model to put in a page; HINT: charrnn-init, then charrnn-epoch")
         }
-        let page = WebPage.render(model: model, alphabet: checkpoint.alphabet, precision: half ? .float16 : .float32,
-                                  title: "charrnn: \(name)")
+        let page = WebPage.render(
+            model: model, alphabet: checkpoint.alphabet, precision: half ? .float16 : .float32,
+            title: "charrnn: \(name)")
         try saveText(page, to: target)
         report("\(name) -> \(target.name): \(describe(checkpoint)), a \(page.utf8.count)-byte page (\(half ? "float16" : "float32") weights)")
     }
@@ -176,8 +187,10 @@ struct Convert: CharRNNTool {
     func describe(_ checkpoint: Checkpoint) -> String {
         guard let model = checkpoint.model else { return "a vocab of \(checkpoint.alphabet.count) symbols" }
         let config = model.config
-        var parts = ["\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols",
-                     "\(model.layout.parameterCount) parameters"]
+        var parts = [
+            "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols",
+            "\(model.layout.parameterCount) parameters",
+        ]
         if let optimizer = checkpoint.optimizer { parts.append("ADAM step \(optimizer.step)") }
         if !checkpoint.history.isEmpty {
             parts.append("\(checkpoint.history.count) epoch\(checkpoint.history.count == 1 ? "" : "s") of history")

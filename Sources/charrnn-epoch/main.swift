@@ -37,44 +37,60 @@ struct Epoch: CharRNNTool {
         "charrnn-epoch --text big.txt -o e3.ckpt e3.part.ckpt",
     ]
 
-    @Argument(help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "CHECKPOINT"),
-              completion: .file())
+    @Argument(
+        help: ArgumentHelp("Model checkpoint to train ('-': standard input).", valueName: "CHECKPOINT"),
+        completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"),
-            completion: .file())
+    @Option(
+        help: ArgumentHelp("Text to train on (UTF-8); its last --val-fraction is held out.", valueName: "FILE"),
+        completion: .file())
     var text: String
 
-    @Option(help: ArgumentHelp("ADAM learning rate for this epoch (default: \(Self.defaultLearningRate); a partial epoch continues with its own).",
-                               valueName: "RATE"))
+    @Option(
+        help: ArgumentHelp(
+            "ADAM learning rate for this epoch (default: \(Self.defaultLearningRate); a partial epoch continues with its own).",
+            valueName: "RATE"))
     var lr: Double?
 
     static let defaultLearningRate = 0.002
 
-    @Option(help: ArgumentHelp("Stop after N sequences (optimizer steps) and write a checkpoint of the partial epoch, which the next charrnn-epoch continues.",
-                               valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Stop after N sequences (optimizer steps) and write a checkpoint of the partial epoch, which the next charrnn-epoch continues.",
+            valueName: "N"))
     var steps: Int?
 
-    @Option(help: ArgumentHelp("Stop after about M minutes (checked between sequences) and write a checkpoint of the partial epoch.",
-                               valueName: "M"))
+    @Option(
+        help: ArgumentHelp(
+            "Stop after about M minutes (checked between sequences) and write a checkpoint of the partial epoch.",
+            valueName: "M"))
     var minutes: Double?
 
     @OptionGroup(title: "Training settings (recorded at the first epoch and kept)") var settings: TrainingSettingOptions
 
-    @Flag(name: .customLong("change-settings"), help: ArgumentHelp("Allow \(TrainingSettingOptions.flagList) to differ from the run's recorded settings."))
+    @Flag(
+        name: .customLong("change-settings"),
+        help: ArgumentHelp("Allow \(TrainingSettingOptions.flagList) to differ from the run's recorded settings."))
     var changeSettings = false
 
-    @Flag(name: .customLong("list-settings"),
-          help: "Print the training settings this charrnn knows, as tab-separated key, flag, type, default, valid values and help, then exit (no --text needed).")
+    @Flag(
+        name: .customLong("list-settings"),
+        help:
+            "Print the training settings this charrnn knows, as tab-separated key, flag, type, default, valid values and help, then exit (no --text needed)."
+    )
     var listSettings = false
 
     @Flag(name: .customLong("reset-optimizer"), help: "Start ADAM afresh (zero moments, step 0), as the seed's `opt = ADAM(...)` did.")
     var resetOptimizer = false
 
-    @Flag(name: .customLong("reset-history"), help: "Start the history afresh: this epoch becomes epoch 1 of a new history (the weights, ADAM's state and the settings are kept).")
+    @Flag(
+        name: .customLong("reset-history"),
+        help: "Start the history afresh: this epoch becomes epoch 1 of a new history (the weights, ADAM's state and the settings are kept).")
     var resetHistory = false
 
-    @Option(name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
+    @Option(
+        name: .customLong("log-every"), help: ArgumentHelp("Seconds between log lines when stderr is not a terminal; 0: none.", valueName: "SECONDS"))
     var logEvery: Double = 30
 
     @Flag(help: "Record seconds and chars/s as 0 in the history, so the same inputs give a byte-identical checkpoint.")
@@ -102,8 +118,9 @@ struct Epoch: CharRNNTool {
             guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be a positive number, not \(minutes)") }
         }
         guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
-        try refuseIneffectiveFlags([("--change-settings", changeSettings && settings.givenFlags.isEmpty && lr == nil)],
-                                   mode: "without a training setting to change (charrnn-epoch --list-settings)")
+        try refuseIneffectiveFlags(
+            [("--change-settings", changeSettings && settings.givenFlags.isEmpty && lr == nil)],
+            mode: "without a training setting to change (charrnn-epoch --list-settings)")
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
         }
@@ -142,8 +159,9 @@ struct Epoch: CharRNNTool {
         } catch let error as EpochError {
             throw ToolError("\(name): \(TrainingWording.message(error))")
         }
-        let reporter = ProgressPrinter(tool: "charrnn-epoch", epoch: epochNumber, quiet: quiet, logEvery: logEvery,
-                                       sequenceLength: resolved.sequenceLength)
+        let reporter = ProgressPrinter(
+            tool: "charrnn-epoch", epoch: epochNumber, quiet: quiet, logEvery: logEvery,
+            sequenceLength: resolved.sequenceLength)
         let next: Checkpoint
         let outcome: EpochOutcome
         // With a file to write, the first SIGINT/SIGTERM stops the epoch after its sequence and keeps it.
@@ -154,14 +172,17 @@ struct Epoch: CharRNNTool {
         let deadline = minutes.map { monotonicSeconds() + $0 * 60 }
         do {
             defer { DeferredTermination.end() }
-            (next, outcome) = try checkpoint.trainingEpoch(on: encoded, request: request, progress: reporter.report, shouldStop: {
-                if DeferredTermination.received != nil { return true }
-                if let deadline, monotonicSeconds() >= deadline { return true }
-                return false
-            })
+            (next, outcome) = try checkpoint.trainingEpoch(
+                on: encoded, request: request, progress: reporter.report,
+                shouldStop: {
+                    if DeferredTermination.received != nil { return true }
+                    if let deadline, monotonicSeconds() >= deadline { return true }
+                    return false
+                })
         } catch EpochError.partialOtherText(let epoch, let done, let sequences, let hash, let length, let givenHash, let givenLength) {
-            let error = EpochError.partialOtherText(epoch: epoch, sequencesDone: done, sequences: sequences, hash: hash, length: length,
-                                                    givenHash: givenHash, givenLength: givenLength)
+            let error = EpochError.partialOtherText(
+                epoch: epoch, sequencesDone: done, sequences: sequences, hash: hash, length: length,
+                givenHash: givenHash, givenLength: givenLength)
             throw ToolError("\(text): \(TrainingWording.message(error)) (checkpoint \(name))")
         } catch let error as TrainingError {
             reporter.finish()
@@ -184,8 +205,9 @@ struct Epoch: CharRNNTool {
         if let partial = outcome.partial, signal != nil || !quiet {
             let written = target.path ?? "the checkpoint on standard output"
             let cause = signal.map { " by \(DeferredTermination.name($0))" } ?? ""
-            printError("charrnn-epoch: epoch \(partial.epoch) stopped\(cause) after \(partial.sequencesDone) of \(partial.sequences) sequences; "
-                       + "\(written) holds the partial epoch; continue it with: charrnn-epoch --text \(text) -o NEXT.ckpt \(target.path ?? "THAT.ckpt")")
+            printError(
+                "charrnn-epoch: epoch \(partial.epoch) stopped\(cause) after \(partial.sequencesDone) of \(partial.sequences) sequences; "
+                    + "\(written) holds the partial epoch; continue it with: charrnn-epoch --text \(text) -o NEXT.ckpt \(target.path ?? "THAT.ckpt")")
         } else if let signal {
             printError("charrnn-epoch: \(DeferredTermination.name(signal)) came after the epoch's last sequence; the whole epoch is written")
         }

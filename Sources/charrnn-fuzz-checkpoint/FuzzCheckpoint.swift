@@ -50,9 +50,11 @@ nonisolated(unsafe) var valueSeeds: [(unsealed: [UInt8], fields: [SpecFields.Fie
 
 /// libFuzzer's driver, which its own main() would call.
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>,
-                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                     _ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
 
 /// SwiftPM links an executable with `main` aliased to `<module>_main`, so the
 /// entry point is defined here (instead of libFuzzer's main, which the alias
@@ -65,8 +67,10 @@ public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutableP
 }
 
 @_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
-                             _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>) -> CInt {
+public func fuzzerInitialize(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>
+) -> CInt {
     let environment = ProcessInfo.processInfo.environment
     let makeSeeds = environment["CHARRNN_FUZZ_MAKE_SEEDS"] == "1"
     if let name = environment["CHARRNN_FUZZ_MODE"] {
@@ -87,7 +91,9 @@ public func fuzzerInitialize(_ argc: UnsafeMutablePointer<CInt>,
             let unsealed = CheckpointSealing.unsealed(bytes)
             return (unsealed, SpecFields.fields(rows, in: unsealed))
         }
-        report("charrnn-fuzz-checkpoint: values mode: \(valueSeeds.count) checkpoints, \(valueSeeds.map(\.fields.count)) fields, from \(rows.count) table rows\n")
+        report(
+            "charrnn-fuzz-checkpoint: values mode: \(valueSeeds.count) checkpoints, \(valueSeeds.map(\.fields.count)) fields, from \(rows.count) table rows\n"
+        )
     }
     if makeSeeds || forcedMode == nil || forcedMode == .stfields {
         safetensorsSeeds = ExtremeValueSeeds.checkpoints().compactMap { _, bytes in
@@ -195,7 +201,7 @@ func label(_ error: Error) -> String {
     case .fileHeaderCorrupt: return "fileHeaderCorrupt"
     case .tooManySections: return "tooManySections"
     case .invalid(let tag, _), .sectionLengthMismatch(let tag, _, _), .sectionTooLarge(let tag, _, _),
-         .decompressionFailed(let tag, _), .checksumMismatch(let tag, _, _):
+        .decompressionFailed(let tag, _), .checksumMismatch(let tag, _, _):
         return "\(Mirror(reflecting: error).children.first!.label!) \(tag)"
     default:
         return Mirror(reflecting: error).children.first?.label ?? "\(error)"

@@ -107,7 +107,11 @@ func mutatedSafetensors(_ program: [UInt8]) -> [UInt8] {
         case 10:  // the header length, off by a little
             lengthDelta = Int64(small)
         default:  // the buffer cut or extended
-            if raw & 1 == 0 { buffer.removeLast(min(buffer.count, Int(raw >> 1) % 64)) } else { buffer += [UInt8](repeating: 0, count: Int(raw >> 1) % 64) }
+            if raw & 1 == 0 {
+                buffer.removeLast(min(buffer.count, Int(raw >> 1) % 64))
+            } else {
+                buffer += [UInt8](repeating: 0, count: Int(raw >> 1) % 64)
+            }
         }
     }
     var header = Array(JSON.object(members).rendered().utf8)
@@ -137,7 +141,8 @@ func editArray(_ info: inout [(String, JSON)], _ key: String, at position: Int, 
 /// element removed (how 1), or the text replaced by a few raw bytes (how 2).
 func editMetadata(_ members: inout [(String, JSON)], target: Int, raw: UInt64, how: UInt8) {
     guard let index = members.firstIndex(where: { $0.0 == "__metadata__" }), case .object(var pairs) = members[index].1,
-          !pairs.isEmpty else { return }
+        !pairs.isEmpty
+    else { return }
     let key = target % pairs.count
     guard let text = pairs[key].1.stringValue else { return }
     var replaced = text
@@ -174,16 +179,20 @@ func nudged(_ json: JSON, path: UInt64, remove: Bool) -> JSON {
         members[index].1 = nudged(members[index].1, path: path >> 9, remove: remove)
         return .object(members)
     case .int(let value):
-        let extremes: [JSON] = [.int(0), .int(-1), .uint(UInt64(UInt32.max)), .uint(UInt64(UInt32.max) + 1), .uint(UInt64.max),
-                                .int(value &+ 1), .int(value &- 1), .double(0.5)]
+        let extremes: [JSON] = [
+            .int(0), .int(-1), .uint(UInt64(UInt32.max)), .uint(UInt64(UInt32.max) + 1), .uint(UInt64.max),
+            .int(value &+ 1), .int(value &- 1), .double(0.5),
+        ]
         return extremes[Int(path % 8)]
     case .uint:
         return [JSON.uint(0), .uint(UInt64.max), .int(-1)][Int(path % 3)]
     case .double:
         return [JSON.double(0), .double(-1), .double(1e308), .string("0x7ff0000000000000"), .string("0x0"), .int(1)][Int(path % 6)]
     case .string(let text):
-        return [JSON.string(""), .string(text + "="), .string(text + "\n"), .string("0x" + String(repeating: "f", count: 16)),
-                .int(0)][Int(path % 5)]
+        return [
+            JSON.string(""), .string(text + "="), .string(text + "\n"), .string("0x" + String(repeating: "f", count: 16)),
+            .int(0),
+        ][Int(path % 5)]
     default:
         return .null
     }

@@ -30,12 +30,14 @@ struct Init: CharRNNTool {
         "charrnn-init --check --cell gru --hidden 64,64,64",
     ]
 
-    @Argument(help: ArgumentHelp("Vocab checkpoint to read ('-': standard input).", valueName: "CHECKPOINT"),
-              completion: .file())
+    @Argument(
+        help: ArgumentHelp("Vocab checkpoint to read ('-': standard input).", valueName: "CHECKPOINT"),
+        completion: .file())
     var input: String = "-"
 
-    @Option(help: ArgumentHelp("Recurrent cell: \(CellKind.allCases.map(\.description).joined(separator: ", ")).", valueName: "KIND"),
-            completion: .list(CellKind.allCases.map(\.description)))
+    @Option(
+        help: ArgumentHelp("Recurrent cell: \(CellKind.allCases.map(\.description).joined(separator: ", ")).", valueName: "KIND"),
+        completion: .list(CellKind.allCases.map(\.description)))
     var cell: String = "lstm"
 
     @Option(help: ArgumentHelp("Units per recurrent layer, comma-separated, first layer first.", valueName: "SIZES"))
@@ -68,8 +70,9 @@ struct Init: CharRNNTool {
             let following = options[next]
             // A size that is not also the name of a file.
             if looksLikeSizes(value), looksLikeSizes(following), systemAccess(following, F_OK) != 0 {
-                throw ValidationError("--hidden takes all the sizes in one value, comma-separated: "
-                                      + "--hidden \(value),\(following), not --hidden \(value) \(following)")
+                throw ValidationError(
+                    "--hidden takes all the sizes in one value, comma-separated: "
+                        + "--hidden \(value),\(following), not --hidden \(value) \(following)")
             }
         }
     }
@@ -111,8 +114,9 @@ struct Init: CharRNNTool {
         if vocab.model != nil, !quiet {
             printError("charrnn-init: \(name) already holds a model; using only its alphabet")
         }
-        let config = ModelConfig(cell: CellKind(name: cell)!, hiddenSizes: try hiddenSizes(),
-                                 alphabetSize: vocab.alphabet.count, seed: seed)
+        let config = ModelConfig(
+            cell: CellKind(name: cell)!, hiddenSizes: try hiddenSizes(),
+            alphabetSize: vocab.alphabet.count, seed: seed)
         let count: Int
         do {
             count = try config.validate()
@@ -123,12 +127,16 @@ struct Init: CharRNNTool {
         let needed = UInt64(count) * 4 * 3
         let available = physicalMemoryBytes
         if available > 0, needed > available {
-            throw ToolError("--hidden \(hidden): the model has \(count) parameters and needs \(formatBytes(needed)) to write; this machine has \(formatBytes(available))")
+            throw ToolError(
+                "--hidden \(hidden): the model has \(count) parameters and needs \(formatBytes(needed)) to write; this machine has \(formatBytes(available))"
+            )
         }
         let model = Model(initialising: config)
         try saveCheckpoint(Checkpoint(alphabet: vocab.alphabet, model: model), to: target)
         if !quiet {
-            printError("charrnn-init: \(cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols: \(count) parameters")
+            printError(
+                "charrnn-init: \(cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols: \(count) parameters"
+            )
         }
     }
 }

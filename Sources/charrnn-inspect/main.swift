@@ -31,8 +31,9 @@ struct Inspect: CharRNNTool {
         "charrnn-inspect --plot --label LSTM --label RNN lstm.ckpt rnn.ckpt > loss.svg",
     ]
 
-    @Argument(help: ArgumentHelp("Checkpoint to read ('-': standard input); with --diff, two; with --plot, one or more.", valueName: "CHECKPOINT"),
-              completion: .file())
+    @Argument(
+        help: ArgumentHelp("Checkpoint to read ('-': standard input); with --diff, two; with --plot, one or more.", valueName: "CHECKPOINT"),
+        completion: .file())
     var files: [String] = []
 
     @Flag(help: "Print the same facts as one JSON object (formats/inspect-json.schema.json).")
@@ -50,7 +51,11 @@ struct Inspect: CharRNNTool {
     @Flag(help: "Draw train and validation loss per epoch of the checkpoints, overlaid, as an SVG image.")
     var plot = false
 
-    @Option(name: .customLong("label"), help: ArgumentHelp("With --plot, the legend's name for the next checkpoint, in order; repeat for each (default: the file name without .ckpt, with enough of its path to tell them apart).", valueName: "NAME"))
+    @Option(
+        name: .customLong("label"),
+        help: ArgumentHelp(
+            "With --plot, the legend's name for the next checkpoint, in order; repeat for each (default: the file name without .ckpt, with enough of its path to tell them apart).",
+            valueName: "NAME"))
     var labels: [String] = []
 
     @OptionGroup var out: OutputOption
@@ -96,7 +101,8 @@ struct Inspect: CharRNNTool {
                 let (b, nameB) = try loadCheckpoint(path: files[1])
                 let difference = CheckpointDiff(a, b)
                 if difference.identical { return }
-                try saveText("--- \(SystemPath.shown(nameA))\n+++ \(SystemPath.shown(nameB))\n" + difference.lines.joined(separator: "\n") + "\n", to: target)
+                try saveText(
+                    "--- \(SystemPath.shown(nameA))\n+++ \(SystemPath.shown(nameB))\n" + difference.lines.joined(separator: "\n") + "\n", to: target)
                 throw ExitCode(1)
             } catch let error as ToolError {
                 throw ToolError(error.message, exitCode: 2)

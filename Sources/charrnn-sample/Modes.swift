@@ -47,8 +47,9 @@ extension Sample {
             }
         }
         if beam == nil, count > 1, (min(count, SampleBatch.maxStreams) - 1) * length > Self.maxKeptSymbols {
-            throw ValidationError("--count \(count) with --length \(length) would keep more than \(Self.maxKeptSymbols) symbols "
-                                  + "in memory; run several smaller --count")
+            throw ValidationError(
+                "--count \(count) with --length \(length) would keep more than \(Self.maxKeptSymbols) symbols "
+                    + "in memory; run several smaller --count")
         }
         if score == nil {
             if perChar { throw ValidationError("--per-char needs --score FILE") }
@@ -63,24 +64,30 @@ extension Sample {
     }
 
     /// --count K (K > 1): the K samples as one batch.
-    func sampleBatch(model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, rule: SamplingRule,
-                     to target: OutputTarget) throws {
-        let batch = SampleBatch(model: model, alphabet: alphabet, seed: seed, rule: rule, count: count,
-                                threads: threads == 0 ? nil : threads)
+    func sampleBatch(
+        model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, rule: SamplingRule,
+        to target: OutputTarget
+    ) throws {
+        let batch = SampleBatch(
+            model: model, alphabet: alphabet, seed: seed, rule: rule, count: count,
+            threads: threads == 0 ? nil : threads)
         let out = try textOutput(target, flush: unbuffered ? .perSymbol : .perLine)
         let stop = alphabet.stopIndex, symbols = alphabet.symbols
         let start = monotonicSeconds()
         var generated = 0
         do {
-            try batch.run(length: length, prime: prime, stopAtStop: stopAtStop, begin: { sample in
-                if sample > 0 {
-                    if null { try out.write(byte: 0) } else { try out.write("\n\n") }
-                }
-                if !noPrimeEcho { for symbol in prime where symbol != stop { try out.write(scalar: symbols[symbol]) } }
-            }, emit: { symbol in
-                try out.write(scalar: symbols[symbol])
-                generated += 1
-            })
+            try batch.run(
+                length: length, prime: prime, stopAtStop: stopAtStop,
+                begin: { sample in
+                    if sample > 0 {
+                        if null { try out.write(byte: 0) } else { try out.write("\n\n") }
+                    }
+                    if !noPrimeEcho { for symbol in prime where symbol != stop { try out.write(scalar: symbols[symbol]) } }
+                },
+                emit: { symbol in
+                    try out.write(scalar: symbols[symbol])
+                    generated += 1
+                })
             if !null { try out.write(byte: 0x0A) }
             try out.flush()
         } catch is TextOutput.ReaderGone {
@@ -89,15 +96,17 @@ extension Sample {
         try target.commit()
         if verbose {
             let seconds = monotonicSeconds() - start
-            printError("charrnn-sample: \(count) samples, \(generated) symbols in \(format("%.3f", seconds)) s, "
-                       + "\(grouped(Int(Double(generated) / max(seconds, 1e-9)))) symbols/s")
+            printError(
+                "charrnn-sample: \(count) samples, \(generated) symbols in \(format("%.3f", seconds)) s, "
+                    + "\(grouped(Int(Double(generated) / max(seconds, 1e-9)))) symbols/s")
         }
     }
 
     /// --beam W: the best continuations, best first, separated as samples are.
     func beamSearch(width: Int, model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, to target: OutputTarget) throws {
-        let beams = try BeamSearch.run(model: model, alphabet: alphabet, width: width, prime: prime, seed: seed, length: length,
-                                   stopAtStop: stopAtStop, threads: threads == 0 ? nil : threads)
+        let beams = try BeamSearch.run(
+            model: model, alphabet: alphabet, width: width, prime: prime, seed: seed, length: length,
+            stopAtStop: stopAtStop, threads: threads == 0 ? nil : threads)
         let out = try textOutput(target, flush: .perLine)
         let stop = alphabet.stopIndex, symbols = alphabet.symbols
         do {
@@ -116,8 +125,9 @@ extension Sample {
         try target.commit()
         if verbose {
             for (index, beam) in beams.prefix(count).enumerated() {
-                printError("charrnn-sample: beam \(index + 1): \(beam.chosen.count) symbols, log-probability "
-                           + "\(format("%.4f", beam.logProbability)) nats (\(format("%.4f", beam.logProbability * Units.bitsPerNat)) bits)")
+                printError(
+                    "charrnn-sample: beam \(index + 1): \(beam.chosen.count) symbols, log-probability "
+                        + "\(format("%.4f", beam.logProbability)) nats (\(format("%.4f", beam.logProbability * Units.bitsPerNat)) bits)")
             }
         }
     }
@@ -128,12 +138,14 @@ extension Sample {
         if let unit {
             let sizes = model.config.hiddenSizes
             guard unit.layer <= sizes.count else {
-                throw ToolError("--unit \(unit.layer):\(unit.unit): the model has \(sizes.count) layer\(sizes.count == 1 ? "" : "s")",
-                                exitCode: 2)
+                throw ToolError(
+                    "--unit \(unit.layer):\(unit.unit): the model has \(sizes.count) layer\(sizes.count == 1 ? "" : "s")",
+                    exitCode: 2)
             }
             guard unit.unit <= sizes[unit.layer - 1] else {
-                throw ToolError("--unit \(unit.layer):\(unit.unit): layer \(unit.layer) has \(sizes[unit.layer - 1]) units",
-                                exitCode: 2)
+                throw ToolError(
+                    "--unit \(unit.layer):\(unit.unit): layer \(unit.layer) has \(sizes[unit.layer - 1]) units",
+                    exitCode: 2)
             }
             chosenUnit = (unit.layer - 1, unit.unit - 1)
         }
@@ -156,7 +168,8 @@ extension Sample {
         }
         if html {
             let config = model.config
-            let description = "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) "
+            let description =
+                "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) "
                 + "(\(grouped(model.layout.parameterCount)) parameters) from \(SystemPath.shown(checkpointName))"
             pending = SurprisalPage.head(title: "\(SystemPath.shown(file.name)): the model's surprise", model: description, unit: chosenUnit)
         }
@@ -177,8 +190,10 @@ extension Sample {
                 if html {
                     try emit(SurprisalPage.span(character, alphabet: alphabet, unit: chosenUnit))
                 } else if let prediction = character.prediction {
-                    try emit(TextAnalysis.tableRow(position: character.offset, line: line, column: column, scalar: scalar,
-                                                   prediction: prediction, alphabet: alphabet))
+                    try emit(
+                        TextAnalysis.tableRow(
+                            position: character.offset, line: line, column: column, scalar: scalar,
+                            prediction: prediction, alphabet: alphabet))
                 }
             }
         } catch is TextOutput.ReaderGone {
@@ -187,14 +202,16 @@ extension Sample {
         if !skippedOrder.isEmpty, !quiet {
             let total = skipped.values.reduce(0, +)
             let list = skippedOrder.prefix(10).map { "\(Alphabet.codePoint($0)) '\(Alphabet.escaped($0))' x\(skipped[$0]!)" }
-            printError("charrnn-sample: \(file.name): skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
-                       + list.joined(separator: ", ") + (skippedOrder.count > 10 ? ", ..." : ""))
+            printError(
+                "charrnn-sample: \(file.name): skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
+                    + list.joined(separator: ", ") + (skippedOrder.count > 10 ? ", ..." : ""))
         }
         let result = analyser.score
         guard result.predicted >= 1 else {
             throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score")
         }
-        let summary = "\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
+        let summary =
+            "\(file.name): \(result.predicted) characters predicted, \(format("%.4f", result.natsPerCharacter)) nats/char "
             + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
             + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))"
         do {

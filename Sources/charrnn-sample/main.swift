@@ -40,14 +40,19 @@ struct Sample: CharRNNTool {
 
     // --length, --temperature and --count are optional so that giving one where it
     // has no effect (with --score) is seen; the properties without "Given" hold the defaults.
-    @Option(name: .customLong("length"), help: ArgumentHelp("Symbols to generate per sample (the prime not included). (default: 500)", valueName: "N"))
+    @Option(
+        name: .customLong("length"), help: ArgumentHelp("Symbols to generate per sample (the prime not included). (default: 500)", valueName: "N"))
     var lengthGiven: Int?
     var length: Int { lengthGiven ?? 500 }
 
     @Option(help: ArgumentHelp("Seed for reproducible output (default: a random seed; --verbose shows it).", valueName: "N"))
     var seed: UInt64?
 
-    @Option(name: .customLong("temperature"), help: ArgumentHelp("Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol. (default: 1.0)", valueName: "T"))
+    @Option(
+        name: .customLong("temperature"),
+        help: ArgumentHelp(
+            "Softmax temperature: below 1 is more conservative, above 1 more varied, 0 always takes the most likely symbol. (default: 1.0)",
+            valueName: "T"))
     var temperatureGiven: Double?
     var temperature: Double { temperatureGiven ?? 1 }
 
@@ -60,7 +65,9 @@ struct Sample: CharRNNTool {
     @Flag(name: .customLong("stop-at-stop"), help: "End a sample when the model draws the stop symbol.")
     var stopAtStop = false
 
-    @Option(name: .customLong("count"), help: ArgumentHelp("Independent samples to write, separated by a blank line (or NUL with -0). (default: 1)", valueName: "N"))
+    @Option(
+        name: .customLong("count"),
+        help: ArgumentHelp("Independent samples to write, separated by a blank line (or NUL with -0). (default: 1)", valueName: "N"))
     var countGiven: Int?
     var count: Int { countGiven ?? 1 }
 
@@ -87,13 +94,16 @@ struct Sample: CharRNNTool {
     @Option(name: .customLong("top-k"), help: ArgumentHelp("Draw only from the K most likely symbols.", valueName: "K"))
     var topK: Int?
 
-    @Option(name: .customLong("top-p"),
-            help: ArgumentHelp("Draw only from the fewest most likely symbols that hold probability P (nucleus).", valueName: "P"))
+    @Option(
+        name: .customLong("top-p"),
+        help: ArgumentHelp("Draw only from the fewest most likely symbols that hold probability P (nucleus).", valueName: "P"))
     var topP: Double?
 
-    @Option(help: ArgumentHelp("Beam search of width W: the most likely continuation, no sampling (with --count K, the K best). "
-                               + "A beam ends after --length + 1024 steps (at most 1024 unprinted stop symbols).",
-                               valueName: "W"))
+    @Option(
+        help: ArgumentHelp(
+            "Beam search of width W: the most likely continuation, no sampling (with --count K, the K best). "
+                + "A beam ends after --length + 1024 steps (at most 1024 unprinted stop symbols).",
+            valueName: "W"))
     var beam: Int?
 
     @Flag(name: .customLong("per-char"), help: "With --score: a tab-separated row per predicted character.")
@@ -115,10 +125,13 @@ struct Sample: CharRNNTool {
         guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
         // A flag that does nothing in the mode chosen is a slip, not something to ignore.
         if score != nil {
-            try refuseIneffectiveFlags([("--prime", prime != nil), ("--count", countGiven != nil), ("--length", lengthGiven != nil),
-                                        ("--temperature", temperatureGiven != nil), ("--seed", seed != nil),
-                                        ("--no-prime-echo", noPrimeEcho), ("--stop-at-stop", stopAtStop), ("-0", null),
-                                        ("--unbuffered", unbuffered)], mode: "with --score")
+            try refuseIneffectiveFlags(
+                [
+                    ("--prime", prime != nil), ("--count", countGiven != nil), ("--length", lengthGiven != nil),
+                    ("--temperature", temperatureGiven != nil), ("--seed", seed != nil),
+                    ("--no-prime-echo", noPrimeEcho), ("--stop-at-stop", stopAtStop), ("-0", null),
+                    ("--unbuffered", unbuffered),
+                ], mode: "with --score")
         } else if prime == nil {
             try refuseIneffectiveFlags([("--no-prime-echo", noPrimeEcho)], mode: "without --prime")
         }
@@ -165,15 +178,18 @@ struct Sample: CharRNNTool {
         if verbose { printError("charrnn-sample: seed \(seed)") }
         let rule = SamplingRule(temperature: temperature, topK: topK, topP: topP)
         if let beam {
-            return try beamSearch(width: beam, model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed,
-                                  to: target)
+            return try beamSearch(
+                width: beam, model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed,
+                to: target)
         }
         if count > 1 {
-            return try sampleBatch(model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule,
-                                   to: target)
+            return try sampleBatch(
+                model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule,
+                to: target)
         }
-        let sampler = Sampler(model: model, alphabet: checkpoint.alphabet, generator: Xoshiro256(seed: seed), rule: rule,
-                              threads: threads == 0 ? nil : threads)
+        let sampler = Sampler(
+            model: model, alphabet: checkpoint.alphabet, generator: Xoshiro256(seed: seed), rule: rule,
+            threads: threads == 0 ? nil : threads)
         let out = try textOutput(target, flush: unbuffered ? .perSymbol : .perLine)
         let stop = checkpoint.alphabet.stopIndex
         let symbols = checkpoint.alphabet.symbols
@@ -194,7 +210,9 @@ struct Sample: CharRNNTool {
         try target.commit()
         if verbose {
             let seconds = monotonicSeconds() - start
-            printError("charrnn-sample: \(generated) symbols in \(format("%.3f", seconds)) s, \(grouped(Int(Double(generated) / max(seconds, 1e-9)))) symbols/s")
+            printError(
+                "charrnn-sample: \(generated) symbols in \(format("%.3f", seconds)) s, \(grouped(Int(Double(generated) / max(seconds, 1e-9)))) symbols/s"
+            )
         }
     }
 
@@ -217,14 +235,17 @@ struct Sample: CharRNNTool {
         let result = try TextScore.score(text.indices, model: model, threads: threads == 0 ? nil : threads)
         if verbose {
             let seconds = monotonicSeconds() - start
-            printError("charrnn-sample: scored \(text.count) characters in \(format("%.3f", seconds)) s, \(grouped(Int(Double(text.count) / max(seconds, 1e-9)))) characters/s")
+            printError(
+                "charrnn-sample: scored \(text.count) characters in \(format("%.3f", seconds)) s, \(grouped(Int(Double(text.count) / max(seconds, 1e-9)))) characters/s"
+            )
         }
         let out = try textOutput(target, flush: .perLine)
         do {
-            try out.write("\(SystemPath.shown(file.name)): \(result.predicted) characters predicted, "
-                          + "\(format("%.4f", result.natsPerCharacter)) nats/char "
-                          + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
-                          + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))\n")
+            try out.write(
+                "\(SystemPath.shown(file.name)): \(result.predicted) characters predicted, "
+                    + "\(format("%.4f", result.natsPerCharacter)) nats/char "
+                    + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
+                    + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))\n")
         } catch is TextOutput.ReaderGone {
             return
         }

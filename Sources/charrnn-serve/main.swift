@@ -74,8 +74,10 @@ struct Serve: CharRNNTool {
     func validate() throws {
         if socket != nil, port != nil { throw ValidationError("give --port or --socket, not both") }
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0 to 65535, not \(port)") }
-        for (flag, value, low) in [("--max-active", maxActive, 1), ("--max-queue", maxQueue, 0), ("--max-connections", maxConnections, 1),
-                                   ("--max-length", maxLength, 0), ("--max-body", maxBody, 2)] where value < low || value > 1 << 30 {
+        for (flag, value, low) in [
+            ("--max-active", maxActive, 1), ("--max-queue", maxQueue, 0), ("--max-connections", maxConnections, 1),
+            ("--max-length", maxLength, 0), ("--max-body", maxBody, 2),
+        ] where value < low || value > 1 << 30 {
             throw ValidationError("\(flag) must be \(low) to \(1 << 30), not \(value)")
         }
     }

@@ -22,8 +22,9 @@ struct Vocab: CharRNNTool {
         "cat a.txt b.txt | charrnn-vocab -o vocab.ckpt",
     ]
 
-    @Argument(help: ArgumentHelp("Text files to read, in order ('-' or none: standard input).", valueName: "FILE"),
-              completion: .file())
+    @Argument(
+        help: ArgumentHelp("Text files to read, in order ('-' or none: standard input).", valueName: "FILE"),
+        completion: .file())
     var files: [String] = []
 
     @OptionGroup var out: OutputOption
@@ -58,7 +59,9 @@ struct Vocab: CharRNNTool {
         }
         try saveCheckpoint(Checkpoint(alphabet: alphabet), to: target)
         if !quiet {
-            printError("charrnn-vocab: \(characters) character\(characters == 1 ? "" : "s"), alphabet of \(alphabet.count) symbols (stop symbol \(Alphabet.codePoint(alphabet.stop)) included)")
+            printError(
+                "charrnn-vocab: \(characters) character\(characters == 1 ? "" : "s"), alphabet of \(alphabet.count) symbols (stop symbol \(Alphabet.codePoint(alphabet.stop)) included)"
+            )
         }
     }
 }

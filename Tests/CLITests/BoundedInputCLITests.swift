@@ -38,8 +38,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let limit = 128 << 10
         for (arguments, stdin) in [(["/dev/zero"], ""), (["-"], "< /dev/zero")] {
-            let zero = try Self.limited(limit, "charrnn-convert", ["--from", "safetensors", "-o", "x.ckpt"] + arguments, stdin: stdin,
-                                        in: directory)
+            let zero = try Self.limited(
+                limit, "charrnn-convert", ["--from", "safetensors", "-o", "x.ckpt"] + arguments, stdin: stdin,
+                in: directory)
             #expect(zero.status == 1)
             zero.expectOneLineError("charrnn-convert", containing: "the header does not start with '{': not a safetensors file")
         }
@@ -48,8 +49,9 @@ import Testing
         let total = 30_000_000_000, headerLength = 256
         let name = "sparse.safetensors"
         var header = Array(#"{"__metadata__":{"#.utf8)
-        header += Array(Self.vocabMetadata.map { "\(JSON.string($0.key).rendered()):\(JSON.string($0.value).rendered())" }
-            .joined(separator: ",").utf8)
+        header += Array(
+            Self.vocabMetadata.map { "\(JSON.string($0.key).rendered()):\(JSON.string($0.value).rendered())" }
+                .joined(separator: ",").utf8)
         let size = total - 8 - headerLength
         header += Array(#"},"x":{"dtype":"U8","shape":[\#(size)],"data_offsets":[0,\#(size)]}}"#.utf8)
         header += [UInt8](repeating: 0x20, count: headerLength - header.count)
@@ -64,8 +66,11 @@ import Testing
         sparse.expectOneLineError("charrnn-convert", containing: "tensor 'x' has no place in a charrnn vocab checkpoint")
 
         // An LSTM of 16,000 units (1.0e9 parameters, 4 GB) claimed by metadata alone.
-        let claim = Safetensors(metadata: Self.vocabMetadata + [("charrnn.cell", "lstm"), ("charrnn.hidden", "16000"),
-                                                                 ("charrnn.initialiser", "1"), ("charrnn.seed", "1")], tensors: [])
+        let claim = Safetensors(
+            metadata: Self.vocabMetadata + [
+                ("charrnn.cell", "lstm"), ("charrnn.hidden", "16000"),
+                ("charrnn.initialiser", "1"), ("charrnn.seed", "1"),
+            ], tensors: [])
         try Self.write(claim.encoded(), "claim.safetensors", in: directory)
         #expect(claim.encoded().count < 400)
         let model = try Self.limited(limit, "charrnn-convert", ["--from", "safetensors", "-o", "x.ckpt", "claim.safetensors"], in: directory)
@@ -74,8 +79,10 @@ import Testing
 
         // A pipe whose header claims 48 MB of tensors and brings 8 bytes: read as far as it goes, no further, and refused as a file of that size is;
         // one that claims 1 TB, more than memory: refused after its header.
-        for (claimed, message) in [(48_000_000, "<stdin>: tensor 'x': a dimension is not a whole number the buffer could hold"),
-                                   (1_000_000_000_000, "<stdin>: the tensors claim 1000000000000 bytes, more than the")] {
+        for (claimed, message) in [
+            (48_000_000, "<stdin>: tensor 'x': a dimension is not a whole number the buffer could hold"),
+            (1_000_000_000_000, "<stdin>: the tensors claim 1000000000000 bytes, more than the"),
+        ] {
             let big = Array(#"{"x":{"dtype":"U8","shape":[\#(claimed)],"data_offsets":[0,\#(claimed)]}}"#.utf8)
             var bigLength = ByteWriter()
             bigLength.u64(UInt64(big.count))
@@ -144,8 +151,9 @@ import Testing
             try Data(text).write(to: directory.appendingPathComponent("text.txt"))
             let result = try Self.piped("text.txt", 40 << 10, "charrnn-sample", ["-q", "--score", "-", mode, "ab.ckpt"], in: directory)
             #expect(result.status == 0, "\(mode): \(result.stderr)")
-            #expect(result.stderrLines.last?.hasPrefix("charrnn-sample: <stdin>: \(blocks - 1) characters predicted, ") == true,
-                    "\(mode): \(result.stderr)")
+            #expect(
+                result.stderrLines.last?.hasPrefix("charrnn-sample: <stdin>: \(blocks - 1) characters predicted, ") == true,
+                "\(mode): \(result.stderr)")
             if mode == "--html" {
                 #expect(result.text.hasPrefix("<!DOCTYPE html>"))
                 #expect(result.text.contains("</pre>\n<p class=\"summary\">\(blocks - 1) characters predicted: "))

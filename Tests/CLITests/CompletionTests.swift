@@ -52,12 +52,14 @@ import Testing
         let directory = try Self.directoryWithFiles()
         defer { try? FileManager.default.removeItem(at: directory) }
         let all = ["e001.ckpt", "e002.ckpt", "input.txt", "vocab.ckpt"]
-        for (tool, line) in [("charrnn-epoch", "charrnn-epoch --text "), ("charrnn-epoch", "charrnn-epoch -o "),
-                             ("charrnn-epoch", "charrnn-epoch --text input.txt "), ("charrnn-sample", "charrnn-sample --score "),
-                             ("charrnn-sample", "charrnn-sample "), ("charrnn-init", "charrnn-init "),
-                             ("charrnn-init", "charrnn-init --output "), ("charrnn-vocab", "charrnn-vocab "),
-                             ("charrnn-vocab", "charrnn-vocab input.txt "), ("charrnn-inspect", "charrnn-inspect "),
-                             ("charrnn-inspect", "charrnn-inspect --diff e001.ckpt "), ("charrnn-inspect", "charrnn-inspect --plot -o ")] {
+        for (tool, line) in [
+            ("charrnn-epoch", "charrnn-epoch --text "), ("charrnn-epoch", "charrnn-epoch -o "),
+            ("charrnn-epoch", "charrnn-epoch --text input.txt "), ("charrnn-sample", "charrnn-sample --score "),
+            ("charrnn-sample", "charrnn-sample "), ("charrnn-init", "charrnn-init "),
+            ("charrnn-init", "charrnn-init --output "), ("charrnn-vocab", "charrnn-vocab "),
+            ("charrnn-vocab", "charrnn-vocab input.txt "), ("charrnn-inspect", "charrnn-inspect "),
+            ("charrnn-inspect", "charrnn-inspect --diff e001.ckpt "), ("charrnn-inspect", "charrnn-inspect --plot -o "),
+        ] {
             #expect(try Self.complete(tool, line, in: directory) == all, "\(line)")
         }
         #expect(try Self.complete("charrnn-epoch", "charrnn-epoch e0", in: directory) == ["e001.ckpt", "e002.ckpt"])

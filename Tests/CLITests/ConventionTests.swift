@@ -75,13 +75,16 @@ import Glibc
         both.expectOneLineError("charrnn-sample", containing: "-q and -v do not combine")
         // --threads 0 chooses, in both tools that take it; the results do not depend on it.
         for threads in ["0", "1", "2"] {
-            let epoch = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--threads", threads, "--text", "text.txt", "e0.ckpt"],
-                                      directory: directory)
-            let reference = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--threads", "1", "--text", "text.txt", "e0.ckpt"],
-                                          directory: directory)
+            let epoch = try Tools.run(
+                "charrnn-epoch", ["-q", "--reproducible", "--threads", threads, "--text", "text.txt", "e0.ckpt"],
+                directory: directory)
+            let reference = try Tools.run(
+                "charrnn-epoch", ["-q", "--reproducible", "--threads", "1", "--text", "text.txt", "e0.ckpt"],
+                directory: directory)
             #expect(epoch.status == 0 && epoch.stdout == reference.stdout, "--threads \(threads)")
             let sample = try Tools.run("charrnn-sample", ["--threads", threads, "--seed", "3", "--length", "40", "e1.ckpt"], directory: directory)
-            let sampleReference = try Tools.run("charrnn-sample", ["--threads", "1", "--seed", "3", "--length", "40", "e1.ckpt"], directory: directory)
+            let sampleReference = try Tools.run(
+                "charrnn-sample", ["--threads", "1", "--seed", "3", "--length", "40", "e1.ckpt"], directory: directory)
             #expect(sample.status == 0 && sample.stdout == sampleReference.stdout, "--threads \(threads)")
         }
         for tool in ["charrnn-epoch", "charrnn-sample"] {
@@ -101,9 +104,13 @@ import Glibc
         let reference = try Tools.run("charrnn-epoch", epoch, directory: directory)
         #expect(reference.status == 0 && !reference.stdout.isEmpty)
         for blocking in ["256,512,60,256", "1,1,1,1", "7,13,6,17"] {
-            let forced = try Tools.run("/usr/bin/env", ["CHARRNN_GEMM_BLOCKING=\(blocking)",
-                                                        Tools.binaries.appendingPathComponent("charrnn-epoch").path] + epoch,
-                                       directory: directory)
+            let forced = try Tools.run(
+                "/usr/bin/env",
+                [
+                    "CHARRNN_GEMM_BLOCKING=\(blocking)",
+                    Tools.binaries.appendingPathComponent("charrnn-epoch").path,
+                ] + epoch,
+                directory: directory)
             #expect(forced.status == 0 && forced.stdout == reference.stdout, "CHARRNN_GEMM_BLOCKING=\(blocking)")
         }
     }
@@ -142,8 +149,9 @@ import Glibc
         try EpochCLITests.prepare(directory)
         let message = "--hidden takes all the sizes in one value, comma-separated: --hidden 128,128, not --hidden 128 128"
         for arguments in [["--hidden", "128", "128"], ["--hidden", "128", "128", "v.ckpt"], ["--hidden=128", "128", "v.ckpt"]] {
-            let result = try Tools.run("charrnn-init", arguments, stdin: try Data(contentsOf: directory.appendingPathComponent("v.ckpt")),
-                                       directory: directory)
+            let result = try Tools.run(
+                "charrnn-init", arguments, stdin: try Data(contentsOf: directory.appendingPathComponent("v.ckpt")),
+                directory: directory)
             #expect(result.status == 2 && result.stdout.isEmpty, "\(arguments)")
             result.expectOneLineError("charrnn-init", containing: message)
         }

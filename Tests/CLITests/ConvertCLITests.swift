@@ -24,8 +24,12 @@ import Testing
     static func trained(_ directory: URL, cell: String) throws {
         try EpochCLITests.prepare(directory, cell: cell, hidden: "6,6")
         let dropout = cell == "lstm" ? ["--dropout", "0.25"] : []
-        let epoch = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "--lr", "0.01", "--seq-length", "20",
-                                                    "--batch-rows", "4", "-o", "e1.ckpt", "e0.ckpt"] + dropout, directory: directory)
+        let epoch = try Tools.run(
+            "charrnn-epoch",
+            [
+                "-q", "--reproducible", "--text", "text.txt", "--lr", "0.01", "--seq-length", "20",
+                "--batch-rows", "4", "-o", "e1.ckpt", "e0.ckpt",
+            ] + dropout, directory: directory)
         #expect(epoch.status == 0, "\(epoch.stderr)")
     }
 
@@ -49,7 +53,8 @@ import Testing
         let train = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "-o", "e2.ckpt", "w.ckpt"], directory: directory)
         #expect(train.status == 1)
         #expect(train.stderr.contains("HINT: add --reset-optimizer"), "\(train.stderr)")
-        let reset = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "--reset-optimizer", "-o", "e2.ckpt", "w.ckpt"], directory: directory)
+        let reset = try Tools.run(
+            "charrnn-epoch", ["-q", "--text", "text.txt", "--reset-optimizer", "-o", "e2.ckpt", "w.ckpt"], directory: directory)
         #expect(reset.status == 0, "\(reset.stderr)")
 
         let partial = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "--steps", "1", "-o", "p2.ckpt", "e1.ckpt"], directory: directory)
@@ -70,8 +75,9 @@ import Testing
             let to = try Tools.run("charrnn-convert", ["--to", "safetensors", "-o", "\(name).safetensors", "\(name).ckpt"], directory: directory)
             #expect(to.status == 0 && to.stderrLines.count == 1, "\(to.stderr)")
             #expect(to.stderr.hasPrefix("charrnn-convert: \(name).ckpt -> \(name).safetensors: "))
-            let from = try Tools.run("charrnn-convert", ["--from", "safetensors", "-q", "-o", "\(name).back.ckpt", "\(name).safetensors"],
-                                     directory: directory)
+            let from = try Tools.run(
+                "charrnn-convert", ["--from", "safetensors", "-q", "-o", "\(name).back.ckpt", "\(name).safetensors"],
+                directory: directory)
             #expect(from.status == 0 && from.stderr.isEmpty, "\(from.stderr)")
             #expect(try Self.bytes(directory, "\(name).back.ckpt") == Self.bytes(directory, "\(name).ckpt"), "\(cell) \(name)")
             let diff = try Tools.run("charrnn-inspect", ["--diff", "\(name).ckpt", "\(name).back.ckpt"], directory: directory)
@@ -81,8 +87,9 @@ import Testing
             let file = try Self.bytes(directory, "\(name).safetensors")
             #expect(again.status == 0 && again.stdout == file)
         }
-        let piped = try Tools.run("charrnn-convert", ["--from", "safetensors", "-q"],
-                                  stdin: Tools.run("charrnn-convert", ["--to", "safetensors", "-q"], stdin: Self.bytes(directory, "e1.ckpt")).stdout)
+        let piped = try Tools.run(
+            "charrnn-convert", ["--from", "safetensors", "-q"],
+            stdin: Tools.run("charrnn-convert", ["--to", "safetensors", "-q"], stdin: Self.bytes(directory, "e1.ckpt")).stdout)
         #expect(piped.bytes == [UInt8](try Self.bytes(directory, "e1.ckpt")))
     }
 
@@ -131,8 +138,9 @@ import Testing
     /// charrnn_torch.py's model scores the text as charrnn's own scoring does (within 1e-4
     /// nats/char), and for rnn, lstm and gru, so do PyTorch's stock multi-layer nn.RNN /
     /// nn.LSTM / nn.GRU and nn.Linear loaded strictly from the file's state_dict names.
-    @Test(.enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
-          arguments: cells)
+    @Test(
+        .enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
+        arguments: cells)
     func pytorchScoresAsCharrnn(cell: String) throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -178,18 +186,23 @@ import Testing
     /// charrnn_torch.py train runs the epoch charrnn-epoch runs (same layout, padding, clipping,
     /// ADAM state, dropout masks): the same losses and, up to float rounding, the same weights;
     /// what it saves converts back to a checkpoint that charrnn-epoch trains on.
-    @Test(.enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
-          arguments: cells)
+    @Test(
+        .enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
+        arguments: cells)
     func pytorchTrainsTheEpochCharrnnWould(cell: String) throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.trained(directory, cell: cell)
         try Tools.run("charrnn-convert", ["--to", "safetensors", "-q", "-o", "e1.safetensors", "e1.ckpt"], directory: directory)
-        let ours = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "--lr", "0.005", "-o", "e2.ckpt", "e1.ckpt"],
-                                 directory: directory)
+        let ours = try Tools.run(
+            "charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "--lr", "0.005", "-o", "e2.ckpt", "e1.ckpt"],
+            directory: directory)
         #expect(ours.status == 0, "\(ours.stderr)")
-        let torch = try Self.python([Self.script, "train", "--threads", "1", "--model", "e1.safetensors", "--text", "text.txt",
-                                     "--lr", "0.005", "-o", "t2.safetensors"], in: directory)
+        let torch = try Self.python(
+            [
+                Self.script, "train", "--threads", "1", "--model", "e1.safetensors", "--text", "text.txt",
+                "--lr", "0.005", "-o", "t2.safetensors",
+            ], in: directory)
         #expect(torch.status == 0, "\(torch.stderr)")
         #expect(torch.stderr.hasPrefix("charrnn_torch: epoch 2: lr 0.005 train "), "\(torch.stderr)")
         let back = try Tools.run("charrnn-convert", ["--from", "safetensors", "-q", "-o", "t2.ckpt", "t2.safetensors"], directory: directory)
@@ -199,8 +212,9 @@ import Testing
         let a = expected.history[1], b = got.history[1]
         #expect(b.epoch == 2 && b.learningRate == 0.005 && b.optimizerStep == a.optimizerStep)
         #expect(b.textHash == a.textHash && b.textLength == a.textLength)
-        #expect(abs(b.trainLoss - a.trainLoss) <= 1e-4 && abs(b.validationLoss - a.validationLoss) <= 1e-4,
-                "train \(a.trainLoss) vs \(b.trainLoss), val \(a.validationLoss) vs \(b.validationLoss)")
+        #expect(
+            abs(b.trainLoss - a.trainLoss) <= 1e-4 && abs(b.validationLoss - a.validationLoss) <= 1e-4,
+            "train \(a.trainLoss) vs \(b.trainLoss), val \(a.validationLoss) vs \(b.validationLoss)")
         #expect(got.training == expected.training)
         #expect(got.optimizer!.step == expected.optimizer!.step)
         let largest = zip(expected.model!.parameters, got.model!.parameters).map { abs($0 - $1) }.max()!

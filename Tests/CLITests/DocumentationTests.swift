@@ -72,8 +72,9 @@ import Testing
         var problems: [String] = []
         let anchors = DocumentationCheck.AnchorCache()
         for path in documents {
-            let check = DocumentationCheck(path: path, text: try Self.read(path), repository: Tools.repository, toolFlags: flags,
-                                           anchorCache: anchors)
+            let check = DocumentationCheck(
+                path: path, text: try Self.read(path), repository: Tools.repository, toolFlags: flags,
+                anchorCache: anchors)
             problems += check.problems()
         }
         #expect(problems.isEmpty, "\(problems.count) problems:\n\(problems.joined(separator: "\n"))")
@@ -239,7 +240,8 @@ struct DocumentationCheck {
             let target = String(link.1)
             if target.firstMatch(of: #/^[a-z]+:/#) != nil { continue }
             let parts = target.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)
-            let file = parts[0].isEmpty
+            let file =
+                parts[0].isEmpty
                 ? repository.appendingPathComponent(path)
                 : repository.appendingPathComponent(path).deletingLastPathComponent().appendingPathComponent(String(parts[0])).standardizedFileURL
             guard FileManager.default.fileExists(atPath: file.path) else {
@@ -278,10 +280,11 @@ struct DocumentationCheck {
     /// underscores kept (HTML tags dropped), spaces turned into hyphens.
     static func slug(_ heading: String) -> String {
         let text = heading.replacing(#/<[^>]+>/#, with: "").trimmingCharacters(in: .whitespaces).lowercased()
-        return String(text.compactMap { character -> Character? in
-            if character == " " { return "-" }
-            return character.isLetter || character.isNumber || character == "-" || character == "_" ? character : nil
-        })
+        return String(
+            text.compactMap { character -> Character? in
+                if character == " " { return "-" }
+                return character.isLetter || character.isNumber || character == "-" || character == "_" ? character : nil
+            })
     }
 
     // MARK: Scripts

@@ -8,8 +8,12 @@ import Testing
 
 @Suite struct DropoutCLITests {
     static func epoch(_ directory: URL, _ arguments: [String]) throws -> Data {
-        let run = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--reproducible", "-q", "--seq-length", "20",
-                                                  "--batch-rows", "8"] + arguments, directory: directory)
+        let run = try Tools.run(
+            "charrnn-epoch",
+            [
+                "--text", "text.txt", "--reproducible", "-q", "--seq-length", "20",
+                "--batch-rows", "8",
+            ] + arguments, directory: directory)
         #expect(run.status == 0, "\(arguments): \(run.stderr)")
         return run.stdout
     }
@@ -38,8 +42,9 @@ import Testing
         #expect(kept.training?.dropout == 0.25)
         let refused = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--dropout", "0.5", "d1.ckpt"], directory: directory)
         #expect(refused.status == 1 && refused.stderrLines.count == 1)
-        #expect(refused.stderr.contains("this run was started with --dropout 0.25; to use 0.5 now, add --change-settings"),
-                "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("this run was started with --dropout 0.25; to use 0.5 now, add --change-settings"),
+            "\(refused.stderr)")
         let changed = try Checkpoint(decoding: [UInt8](try Self.epoch(directory, ["--dropout", "0.5", "--change-settings", "d1.ckpt"])))
         #expect(changed.training?.dropout == 0.5 && changed.history.last?.flags.contains(.settingsChanged) == true)
 

@@ -6,7 +6,8 @@ import Foundation
 import Testing
 
 @Suite struct EpochCLITests {
-    static let text = Data(String(repeating: "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n", count: 12).utf8)
+    static let text = Data(
+        String(repeating: "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n", count: 12).utf8)
 
     /// A vocab and a small fresh model in `directory` (text.txt, v.ckpt, e0.ckpt).
     static func prepare(_ directory: URL, cell: String = "lstm", hidden: String = "16,8") throws {
@@ -24,16 +25,21 @@ import Testing
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory, cell: cell)
-        let first = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--lr", "0.01", "--seq-length", "20", "--batch-rows", "8",
-                                                    "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
+        let first = try Tools.run(
+            "charrnn-epoch",
+            [
+                "--text", "text.txt", "--lr", "0.01", "--seq-length", "20", "--batch-rows", "8",
+                "e0.ckpt", "-o", "e1.ckpt",
+            ], directory: directory)
         #expect(first.status == 0, "\(first.stderr)")
         // Not a terminal, a short epoch: no log line, just the summary.
         #expect(first.stderrLines.count == 1)
         #expect(first.stderr.hasPrefix("charrnn-epoch: epoch 1: lr 0.01 train "))
         #expect(first.stderr.contains(" nats/char (") && first.stderr.contains(" bits) val ") && first.stderr.contains(" chars/s "))
         // A pipeline: stdin to stdout, the settings carried over.
-        let second = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--lr", "0.0097", "-q"],
-                                   stdin: try Data(contentsOf: directory.appendingPathComponent("e1.ckpt")), directory: directory)
+        let second = try Tools.run(
+            "charrnn-epoch", ["--text", "text.txt", "--lr", "0.0097", "-q"],
+            stdin: try Data(contentsOf: directory.appendingPathComponent("e1.ckpt")), directory: directory)
         #expect(second.status == 0 && second.stderr.isEmpty, "status \(second.status) signalled \(second.signalled): \(second.stderr)")
         let e2 = try Checkpoint(decoding: second.bytes)
         #expect(e2.history.map(\.epoch) == [1, 2])
@@ -52,8 +58,9 @@ import Testing
         try Self.prepare(directory)
         var outputs: [Data] = []
         for threads in ["1", "2", "2"] {
-            let run = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--reproducible", "--threads", threads, "-q", "e0.ckpt"],
-                                    directory: directory)
+            let run = try Tools.run(
+                "charrnn-epoch", ["--text", "text.txt", "--reproducible", "--threads", threads, "-q", "e0.ckpt"],
+                directory: directory)
             #expect(run.status == 0)
             outputs.append(run.stdout)
         }
@@ -76,12 +83,18 @@ import Testing
         try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "25", "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
         let conflict = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--seq-length", "30", "e1.ckpt", "-o", "e2.ckpt"], directory: directory)
         #expect(conflict.status == 1)
-        conflict.expectOneLineError("charrnn-epoch", containing: "e1.ckpt: this run was started with --seq-length 25; to use 30 now, add --change-settings")
+        conflict.expectOneLineError(
+            "charrnn-epoch", containing: "e1.ckpt: this run was started with --seq-length 25; to use 30 now, add --change-settings")
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e2.ckpt").path))
-        let same = try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "25", "e1.ckpt", "-o", "e2.ckpt"], directory: directory)
+        let same = try Tools.run(
+            "charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "25", "e1.ckpt", "-o", "e2.ckpt"], directory: directory)
         #expect(same.status == 0)
-        let changed = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--seq-length", "30", "--change-settings", "--reset-optimizer",
-                                                      "e2.ckpt", "-o", "e3.ckpt"], directory: directory)
+        let changed = try Tools.run(
+            "charrnn-epoch",
+            [
+                "--text", "text.txt", "--seq-length", "30", "--change-settings", "--reset-optimizer",
+                "e2.ckpt", "-o", "e3.ckpt",
+            ], directory: directory)
         #expect(changed.status == 0)
         #expect(changed.stderrLines.first == "charrnn-epoch: settings changed: sequence_length 25 -> 30")
         let e3 = try Self.checkpoint(directory, "e3.ckpt")
@@ -103,13 +116,16 @@ import Testing
 
         let refused = try Tools.run("charrnn-epoch", ["--text", "text.txt", "newer.ckpt", "-o", "e2.ckpt"], directory: directory)
         #expect(refused.status == 1)
-        #expect(refused.stderr == "charrnn-epoch: newer.ckpt: this checkpoint's training settings include 'from_the_future' (f64 0.25), "
-                    + "which this charrnn does not know; HINT: train it with the charrnn that wrote it\n")
+        #expect(
+            refused.stderr == "charrnn-epoch: newer.ckpt: this checkpoint's training settings include 'from_the_future' (f64 0.25), "
+                + "which this charrnn does not know; HINT: train it with the charrnn that wrote it\n")
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e2.ckpt").path))
 
         let inspect = try Tools.run("charrnn-inspect", ["newer.ckpt"], directory: directory)
         #expect(inspect.status == 0)
-        #expect(inspect.text.contains("\nunknown training settings (from a newer charrnn; this one will not train on them): 'from_the_future' (f64 0.25)\n"))
+        #expect(
+            inspect.text.contains(
+                "\nunknown training settings (from a newer charrnn; this one will not train on them): 'from_the_future' (f64 0.25)\n"))
         let json = try Tools.run("charrnn-inspect", ["--json", "newer.ckpt"], directory: directory)
         let training = (try JSONSerialization.jsonObject(with: json.stdout) as! [String: Any])["training"] as! [String: Any]
         let unknown = training["unknown"] as! [[String: Any]]
@@ -129,7 +145,8 @@ import Testing
         try Data("To be or not to be, Ω".utf8).write(to: directory.appendingPathComponent("other.txt"))
         let unknown = try Tools.run("charrnn-epoch", ["--text", "other.txt", "e0.ckpt"], directory: directory)
         #expect(unknown.status == 1)
-        unknown.expectOneLineError("charrnn-epoch", containing: "other.txt: line 1, column 21 (character 21, byte 21) is U+03A9 'Ω', which the model's alphabet lacks")
+        unknown.expectOneLineError(
+            "charrnn-epoch", containing: "other.txt: line 1, column 21 (character 21, byte 21) is U+03A9 'Ω', which the model's alphabet lacks")
         for (content, works) in [("T", false), ("To", true), ("ooooooooooooooooooooooooooooooooo", true), ("", false)] {
             try Data(content.utf8).write(to: directory.appendingPathComponent("short.txt"))
             let run = try Tools.run("charrnn-epoch", ["--text", "short.txt", "-q", "e0.ckpt"], directory: directory)
@@ -166,8 +183,9 @@ import Testing
         let lines = logged.stderrLines
         #expect(lines.count > 2)
         for line in lines.dropLast() {
-            #expect(line.firstMatch(of: #/^charrnn-epoch: [0-9T:-]+Z epoch 1 batch [0-9]+/[0-9]+ loss .* chars/s ETA [0-9]+:[0-9]{2}$/#) != nil,
-                    "\(line)")
+            #expect(
+                line.firstMatch(of: #/^charrnn-epoch: [0-9T:-]+Z epoch 1 batch [0-9]+/[0-9]+ loss .* chars/s ETA [0-9]+:[0-9]{2}$/#) != nil,
+                "\(line)")
         }
         let summary = try #require(lines.last)
         let quiet = try Tools.run("charrnn-epoch", flags + ["--log-every", "0", "-o", "e1b.ckpt"], directory: directory)
@@ -194,8 +212,9 @@ import Testing
         try Data(poisoned.encoded()).write(to: directory.appendingPathComponent("bad.ckpt"))
         let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "bad.ckpt", "-o", "e1.ckpt"], directory: directory)
         #expect(result.status == 1)
-        #expect(result.stderr == "charrnn-epoch: training diverged at epoch 1, batch 1 of 1: the loss is NaN; nothing written. "
-            + "HINT: lower --lr or keep --clip on\n")
+        #expect(
+            result.stderr == "charrnn-epoch: training diverged at epoch 1, batch 1 of 1: the loss is NaN; nothing written. "
+                + "HINT: lower --lr or keep --clip on\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["bad.ckpt", "e0.ckpt", "text.txt", "v.ckpt"])
     }
 
@@ -222,8 +241,9 @@ import Testing
         let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--log-every", "1e-9", "inf.ckpt", "-o", "e1.ckpt"], directory: directory)
         #expect(result.status == 1 && !result.signalled)
         // One line, and no progress line before it: no batch was trained.
-        #expect(result.stderr == "charrnn-epoch: inf.ckpt: the model's weight \(b.name)[3] is infinite, which no training step can bring back; "
-                    + "HINT: train from an earlier checkpoint\n")
+        #expect(
+            result.stderr == "charrnn-epoch: inf.ckpt: the model's weight \(b.name)[3] is infinite, which no training step can bring back; "
+                + "HINT: train from an earlier checkpoint\n")
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("e1.ckpt").path))
     }
 
@@ -238,10 +258,12 @@ import Testing
         // (--lr 1e30 still trains, to a finite loss of ~1e31 nats/char.)
         let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--lr", "1e38", "e2.ckpt", "-o", "e3.ckpt"], directory: directory)
         #expect(result.status == 1 && !result.signalled)
-        #expect(result.stderr == "charrnn-epoch: training diverged at epoch 3, batch 2 of 13: the loss is NaN; nothing written. "
-            + "HINT: lower --lr or keep --clip on\n", "\(result.stderr)")
+        #expect(
+            result.stderr == "charrnn-epoch: training diverged at epoch 3, batch 2 of 13: the loss is NaN; nothing written. "
+                + "HINT: lower --lr or keep --clip on\n", "\(result.stderr)")
         #expect(result.stdout.isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "e1.ckpt", "e2.ckpt", "text.txt", "v.ckpt"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "e1.ckpt", "e2.ckpt", "text.txt", "v.ckpt"])
     }
 
     @Test func aNonFiniteGradientStopsEvenWhenTheLossIsFinite() throws {
@@ -263,8 +285,9 @@ import Testing
         crafted.model!.parameters[b.offset] = Float(atanh(0.1))
         for v in 0..<symbols { crafted.model!.parameters[dense.offset + v * units] = v == 0 ? 3e38 : -3e38 }
         try Data(crafted.encoded()).write(to: directory.appendingPathComponent("crafted.ckpt"))
-        let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--batch-rows", "1", "crafted.ckpt", "-o", "e1.ckpt"],
-                                   directory: directory)
+        let result = try Tools.run(
+            "charrnn-epoch", ["--text", "text.txt", "--batch-rows", "1", "crafted.ckpt", "-o", "e1.ckpt"],
+            directory: directory)
         #expect(result.status == 1 && !result.signalled)
         #expect(result.stderr.hasPrefix("charrnn-epoch: training diverged at epoch 1, batch 1 of 20: the gradient norm is "), "\(result.stderr)")
         #expect(result.stderrLines.count == 1)
@@ -284,10 +307,16 @@ import Testing
         try run.start(["--reproducible"])
         let stderr = run.stop(with: SIGINT)  // as Ctrl-C
         #expect(run.process.terminationReason == .uncaughtSignal && run.process.terminationStatus == SIGINT)
-        #expect(stderr.contains("\ncharrnn-epoch: SIGINT: finishing this sequence, then writing the partial epoch "
-                                + "(again to stop at once, with nothing written)\n"), "\(stderr.suffix(300))")
-        let stopped = try #require(stderr.firstMatch(of: #/\ncharrnn-epoch: epoch 1 stopped by SIGINT after ([0-9]+) of ([0-9]+) sequences; e1.ckpt holds the partial epoch; continue it with: charrnn-epoch --text text.txt -o NEXT.ckpt e1.ckpt\n/#),
-                                   "\(stderr.suffix(300))")
+        #expect(
+            stderr.contains(
+                "\ncharrnn-epoch: SIGINT: finishing this sequence, then writing the partial epoch "
+                    + "(again to stop at once, with nothing written)\n"), "\(stderr.suffix(300))")
+        let stopped = try #require(
+            stderr.firstMatch(
+                of:
+                    #/\ncharrnn-epoch: epoch 1 stopped by SIGINT after ([0-9]+) of ([0-9]+) sequences; e1.ckpt holds the partial epoch; continue it with: charrnn-epoch --text text.txt -o NEXT.ckpt e1.ckpt\n/#
+            ),
+            "\(stderr.suffix(300))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "e1.ckpt", "text.txt", "v.ckpt"])
         #expect(try Data(contentsOf: directory.appendingPathComponent("e0.ckpt")) == before)
         let partial = try #require(try Self.checkpoint(directory, "e1.ckpt").partial)
@@ -298,7 +327,8 @@ import Testing
         #expect(rest.status == 0 && rest.stderr.isEmpty, "\(rest.stderr)")
         let unbroken = try Tools.run("charrnn-epoch", settings + ["-o", "unbroken.ckpt", "e0.ckpt"], directory: directory)
         #expect(unbroken.status == 0, "\(unbroken.stderr)")
-        #expect(try Data(contentsOf: directory.appendingPathComponent("continued.ckpt"))
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("continued.ckpt"))
                 == Data(contentsOf: directory.appendingPathComponent("unbroken.ckpt")))
     }
 
@@ -329,8 +359,9 @@ import Testing
         var input = "e0.ckpt"
         // --minutes 1e-9 has passed when the first sequence ends: it stops there.
         for (index, limit) in [["--minutes", "1e-9"], ["--steps", "2"], ["--steps", "1"], ["--steps", "10"]].enumerated() {
-            let run = try Tools.run("charrnn-epoch", settings + limit + ["--threads", "\(index % 2 + 1)", "-o", "p\(index).ckpt", input],
-                                    directory: directory)
+            let run = try Tools.run(
+                "charrnn-epoch", settings + limit + ["--threads", "\(index % 2 + 1)", "-o", "p\(index).ckpt", input],
+                directory: directory)
             #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stderr)")
             input = "p\(index).ckpt"
             #expect(try Self.checkpoint(directory, input).partial?.sequencesDone == [1, 3, 4, 14][index])
@@ -342,7 +373,8 @@ import Testing
         #expect(other.stderrLines.count == 1)
         let rest = try Tools.run("charrnn-epoch", settings + ["-o", "done.ckpt", input], directory: directory)
         #expect(rest.status == 0, "\(rest.stderr)")
-        #expect(try Data(contentsOf: directory.appendingPathComponent("done.ckpt"))
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("done.ckpt"))
                 == Data(contentsOf: directory.appendingPathComponent("unbroken.ckpt")))
     }
 }

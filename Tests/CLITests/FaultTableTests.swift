@@ -71,8 +71,10 @@ import Testing
                     Issue.record("formats/faults.md: a malformed row in \(section): \(line)")
                     continue
                 }
-                rows.append(Row(section: section, input: cells[0], command: unquoted(cells[1]), exit: exit,
-                                stderr: cells[3] == "(none)" ? nil : unquoted(cells[3])))
+                rows.append(
+                    Row(
+                        section: section, input: cells[0], command: unquoted(cells[1]), exit: exit,
+                        stderr: cells[3] == "(none)" ? nil : unquoted(cells[3])))
             } else if header.last == "test" {
                 for name in cells.last!.split(separator: ",") {
                     cited.append(unquoted(name.trimmingCharacters(in: .whitespaces)))
@@ -121,8 +123,9 @@ import Testing
 
         try Tools.run("charrnn-vocab", ["-q", "text.txt", "-o", "vocab.ckpt"], directory: directory)
         try Tools.run("charrnn-init", ["-q", "--hidden", "16", "-o", "model.ckpt", "vocab.ckpt"], directory: directory)
-        try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "-o", "trained.ckpt", "model.ckpt"],
-                      directory: directory)
+        try Tools.run(
+            "charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "-o", "trained.ckpt", "model.ckpt"],
+            directory: directory)
         let model = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("model.ckpt"))))
         var infinite = model
         infinite.model!.parameters[infinite.model!.layout.dense.w.offset] = .infinity
@@ -151,22 +154,25 @@ import Testing
         // Root reads a mode-000 file anyway: drop to nobody for that row.
         let isRoot = geteuid() == 0
         let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        let asNobody = isRoot
+        let asNobody =
+            isRoot
             ? "as_nobody() { \(setpriv ?? "false") --reuid=65534 --regid=65534 --clear-groups \"$@\"; }"
             : "as_nobody() { \"$@\"; }"
 
         for row in rows {
             if row.command.contains("as_nobody"), isRoot, setpriv == nil { continue }  // no way to drop root here
             let result = try Self.shell(row.command, in: directory, asNobody: asNobody)
-            #expect(!result.signalled && result.status == row.exit,
-                    "\(row): exit \(result.status), expected \(row.exit); stderr: \(result.stderr)")
+            #expect(
+                !result.signalled && result.status == row.exit,
+                "\(row): exit \(result.status), expected \(row.exit); stderr: \(result.stderr)")
             let lines = result.stderrLines
             if let expected = row.stderr {
                 if row.exit == 0 {
                     #expect(lines.contains { Self.matches($0, expected) }, "\(row): stderr \(lines) lacks '\(expected)'")
                 } else {
-                    #expect(lines.count == 1 && Self.matches(lines[0], expected),
-                            "\(row): stderr \(lines), expected the one line '\(expected)'")
+                    #expect(
+                        lines.count == 1 && Self.matches(lines[0], expected),
+                        "\(row): stderr \(lines), expected the one line '\(expected)'")
                 }
             } else {
                 #expect(lines.isEmpty, "\(row): expected nothing on stderr, got \(lines)")

@@ -29,8 +29,10 @@ import Testing
     static let epochArguments = ["--text", "text.txt", "--lr", "0.002", "--reproducible", "-q", "-o", "e1.ckpt", "e0.ckpt"]
 
     /// Starts a tool without waiting for it; stderr goes to a file beside `directory`.
-    static func start(_ tool: String, _ arguments: [String], directory: URL, errors: URL,
-                      stdout: Any? = nil) throws -> Process {
+    static func start(
+        _ tool: String, _ arguments: [String], directory: URL, errors: URL,
+        stdout: Any? = nil
+    ) throws -> Process {
         let process = Process()
         process.executableURL = Tools.binaries.appendingPathComponent(tool)
         process.arguments = arguments
@@ -75,8 +77,9 @@ import Testing
         for iteration in 0..<18 {
             // Spans the whole run and a little beyond: loading, training, writing, renaming, exiting.
             let delay = runtime * 1.1 * Double(random.nextIndex(below: 1000)) / 1000
-            let process = try Self.start("charrnn-epoch", Self.epochArguments, directory: directory,
-                                         errors: directory.appendingPathComponent("err.txt"))
+            let process = try Self.start(
+                "charrnn-epoch", Self.epochArguments, directory: directory,
+                errors: directory.appendingPathComponent("err.txt"))
             usleep(UInt32(delay * 1e6))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -89,8 +92,12 @@ import Testing
                 #expect(inspect.status == 0, "\(inspect.stderr)")
                 try old.write(to: e1)  // the next run overwrites the old file again
             }
-            let outcome = process.terminationReason == .exit ? "finished" : now == complete ? "killed after the rename"
-                : leftovers.isEmpty ? "killed before writing" : "killed while writing (temporary file left)"
+            let outcome =
+                process.terminationReason == .exit
+                ? "finished"
+                : now == complete
+                    ? "killed after the rename"
+                    : leftovers.isEmpty ? "killed before writing" : "killed while writing (temporary file left)"
             outcomes[outcome, default: 0] += 1
             for name in leftovers { try FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
         }
@@ -119,8 +126,9 @@ import Testing
             attempts += 1
             let watch = CreationWatch(directory)
             #expect(watch.descriptor >= 0, "inotify_init1: \(String(cString: strerror(errno)))")
-            let process = try Self.start("charrnn-init", arguments, directory: directory,
-                                         errors: directory.appendingPathComponent("err.txt"))
+            let process = try Self.start(
+                "charrnn-init", arguments, directory: directory,
+                errors: directory.appendingPathComponent("err.txt"))
             let appeared = watch.wait(for: ".big.ckpt.tmp.\(process.processIdentifier)", unlessEnded: process)
             if appeared { usleep(UInt32(random.nextIndex(below: 30_000))) }  // 0-30 ms into the write
             kill(process.processIdentifier, SIGKILL)
@@ -191,26 +199,31 @@ import Testing
                 }
                 continue
             }
-            #expect(stderr == "charrnn-epoch: interrupted by \(name); nothing written\n"
-                || stderr == "charrnn-epoch: interrupted by \(name)\n", "\(stderr)")
-            #expect(now == old || (now == complete && !stderr.contains("nothing written")),
-                    "\(name) at \(fraction): e1.ckpt is \(now.count) bytes (old \(old.count), new \(complete.count)); \(stderr)")
+            #expect(
+                stderr == "charrnn-epoch: interrupted by \(name); nothing written\n"
+                    || stderr == "charrnn-epoch: interrupted by \(name)\n", "\(stderr)")
+            #expect(
+                now == old || (now == complete && !stderr.contains("nothing written")),
+                "\(name) at \(fraction): e1.ckpt is \(now.count) bytes (old \(old.count), new \(complete.count)); \(stderr)")
         }
     }
 
     // MARK: - A checkpoint stream cut short
 
     /// Every reader refuses `bytes` as truncated, in one line naming the file.
-    static func expectRefusedAsTruncated(_ bytes: Data, in directory: URL, tools: [String], label: String,
-                                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectRefusedAsTruncated(
+        _ bytes: Data, in directory: URL, tools: [String], label: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         try bytes.write(to: directory.appendingPathComponent("cut.ckpt"))
         for tool in tools {
             let arguments = tool == "charrnn-epoch" ? ["--text", "text.txt", "cut.ckpt"] : ["cut.ckpt"]
             let result = try Tools.run(tool, arguments, directory: directory)
             #expect(result.status == 1 && !result.signalled, "\(tool) \(label)", sourceLocation: sourceLocation)
             result.expectOneLineError(tool, containing: "cut.ckpt: ", sourceLocation: sourceLocation)
-            #expect(result.stderr.contains(bytes.isEmpty ? "empty" : "truncated"), "\(tool) \(label): \(result.stderr)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                result.stderr.contains(bytes.isEmpty ? "empty" : "truncated"), "\(tool) \(label): \(result.stderr)",
+                sourceLocation: sourceLocation)
             #expect(result.stdout.isEmpty, sourceLocation: sourceLocation)
         }
     }
@@ -243,8 +256,9 @@ import Testing
         if shell.text == "1\n" { shell.expectOneLineError("charrnn-epoch", containing: "<stdout>: cannot write: Broken pipe") }
         let cut = try Data(contentsOf: directory.appendingPathComponent("cut.ckpt"))
         #expect(cut.count == 1000)
-        try Self.expectRefusedAsTruncated(cut, in: directory, tools: ["charrnn-inspect", "charrnn-sample", "charrnn-epoch"],
-                                          label: "head -c 1000")
+        try Self.expectRefusedAsTruncated(
+            cut, in: directory, tools: ["charrnn-inspect", "charrnn-sample", "charrnn-epoch"],
+            label: "head -c 1000")
     }
 
     @Test(arguments: [SIGKILL, SIGTERM])
@@ -258,8 +272,9 @@ import Testing
         let capacity = Int(fcntl(reader, TrainingRun.F_GETPIPE_SZ))
         #expect(capacity > 0 && capacity < 350_000, "pipe capacity \(capacity)")
         let errors = directory.appendingPathComponent("err.txt")
-        let process = try Self.start("charrnn-init", ["-q", "--hidden", "128", "v.ckpt"], directory: directory,
-                                     errors: errors, stdout: pipe)
+        let process = try Self.start(
+            "charrnn-init", ["-q", "--hidden", "128", "v.ckpt"], directory: directory,
+            errors: errors, stdout: pipe)
         try pipe.fileHandleForWriting.close()
         // The writer cannot finish while nobody reads: it stops, mid-write, once the pipe is full.
         // No event says so; the loop looks again every millisecond for as long as that takes.
@@ -273,8 +288,9 @@ import Testing
         let stderr = try String(decoding: Data(contentsOf: errors), as: UTF8.self)
         #expect(stderr == (signal == SIGKILL ? "" : "charrnn-init: interrupted by SIGTERM; the output on <stdout> is incomplete\n"), "\(stderr)")
         #expect(cut.count == capacity, "read \(cut.count) bytes from a pipe of \(capacity)")
-        try Self.expectRefusedAsTruncated(cut, in: directory, tools: ["charrnn-inspect", "charrnn-sample", "charrnn-epoch"],
-                                          label: "writer killed by signal \(signal)")
+        try Self.expectRefusedAsTruncated(
+            cut, in: directory, tools: ["charrnn-inspect", "charrnn-sample", "charrnn-epoch"],
+            label: "writer killed by signal \(signal)")
     }
 
     /// New names in a directory (inotify), so that a test can wait for a file to appear as an event.
@@ -322,8 +338,10 @@ import Testing
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory)
-        let arguments = ["charrnn-vocab": ["-q", "text.txt"], "charrnn-init": ["-q", "v.ckpt"],
-                         "charrnn-epoch": ["-q", "--text", "text.txt", "e0.ckpt"]][tool]!
+        let arguments = [
+            "charrnn-vocab": ["-q", "text.txt"], "charrnn-init": ["-q", "v.ckpt"],
+            "charrnn-epoch": ["-q", "--text", "text.txt", "e0.ckpt"],
+        ][tool]!
         // Nobody will ever read: the reading end is closed before the tool starts.
         let pipe = Pipe()
         try pipe.fileHandleForReading.close()
@@ -336,8 +354,9 @@ import Testing
         #expect(stderr == "\(tool): <stdout>: cannot write: Broken pipe\n", "\(stderr)")
         // The same through a shell, where the reader may or may not have gone by the time of the write.
         let binary = Tools.binaries.appendingPathComponent(tool).path
-        let shell = try Tools.run("/bin/bash", ["-c", "\(binary) \(arguments.joined(separator: " ")) | true; echo ${PIPESTATUS[0]}"],
-                                  directory: directory)
+        let shell = try Tools.run(
+            "/bin/bash", ["-c", "\(binary) \(arguments.joined(separator: " ")) | true; echo ${PIPESTATUS[0]}"],
+            directory: directory)
         #expect(shell.text == "1\n" || shell.text == "0\n", "\(shell.text)")
         if shell.text == "1\n" { shell.expectOneLineError(tool, containing: "<stdout>: cannot write: Broken pipe") }
     }
@@ -364,8 +383,9 @@ import Testing
         let result = try Tools.run("charrnn-vocab", ["-q", "text.txt", "-o", "null"], directory: directory)
         #expect(result.status == 0 && result.stderr.isEmpty)
         var info = stat()
-        #expect(lstat(directory.appendingPathComponent("null").path, &info) == 0 && info.st_mode & S_IFMT == S_IFCHR,
-                "still a character device")
+        #expect(
+            lstat(directory.appendingPathComponent("null").path, &info) == 0 && info.st_mode & S_IFMT == S_IFCHR,
+            "still a character device")
     }
 
     /// A FIFO as `-o` is written through and stays what it was, like a device
@@ -388,8 +408,9 @@ import Testing
         #expect(failed.status == 1)
         #expect(try Data(contentsOf: directory.appendingPathComponent("target.ckpt")) == vocab)
         let vocabTool = Tools.binaries.appendingPathComponent("charrnn-vocab").path
-        let fifo = try Tools.run("/bin/bash", ["-c", "mkfifo f && { cat f > got & } && \(vocabTool) -q text.txt -o f; wait; test -p f"],
-                                 directory: directory)
+        let fifo = try Tools.run(
+            "/bin/bash", ["-c", "mkfifo f && { cat f > got & } && \(vocabTool) -q text.txt -o f; wait; test -p f"],
+            directory: directory)
         #expect(fifo.status == 0, "\(fifo.stderr)")
         #expect(try Data(contentsOf: directory.appendingPathComponent("got")) == vocab)
     }
@@ -427,9 +448,11 @@ import Testing
         while block.withUnsafeBytes({ write(filler, $0.baseAddress, $0.count) }) > 0 {}
         #expect(errno == ENOSPC)
         close(filler)
-        for (tool, arguments) in [("charrnn-init", ["-q", "--hidden", "16", "v.ckpt"]),
-                                  ("charrnn-epoch", ["-q", "--text", "text.txt", "e0.ckpt"]),
-                                  ("charrnn-vocab", ["-q", "text.txt"])] {
+        for (tool, arguments) in [
+            ("charrnn-init", ["-q", "--hidden", "16", "v.ckpt"]),
+            ("charrnn-epoch", ["-q", "--text", "text.txt", "e0.ckpt"]),
+            ("charrnn-vocab", ["-q", "text.txt"]),
+        ] {
             let result = try Tools.run(tool, arguments + ["-o", "disk/x.ckpt"], directory: directory)
             #expect(result.status == 1 && !result.signalled, "\(tool)")
             result.expectOneLineError(tool, containing: "disk/x.ckpt: cannot write: No space left on device")
@@ -457,17 +480,19 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory)
         try Tools.run("charrnn-epoch", Self.epochArguments, directory: directory)
-        let modes: [(String, [String], Int32)] = [
-            ("charrnn-vocab", ["-q", "text.txt"], 1), ("charrnn-init", ["-q", "v.ckpt"], 1),
-            ("charrnn-epoch", ["-q", "--text", "text.txt", "e0.ckpt"], 1),
-            ("charrnn-inspect", ["e1.ckpt"], 1), ("charrnn-inspect", ["--json", "e1.ckpt"], 1),
-            ("charrnn-inspect", ["--params", "e1.ckpt"], 1), ("charrnn-inspect", ["--history", "e1.ckpt"], 1),
-            ("charrnn-inspect", ["--diff", "e0.ckpt", "e1.ckpt"], 2),
-            ("charrnn-sample", ["--length", "20", "e1.ckpt"], 1), ("charrnn-sample", ["--count", "2", "-0", "e1.ckpt"], 1),
-            ("charrnn-sample", ["--score", "text.txt", "e1.ckpt"], 1),
-        ] + ["charrnn-vocab", "charrnn-init", "charrnn-epoch", "charrnn-inspect", "charrnn-sample"].flatMap { tool in
-            [(tool, ["--help"], 1), (tool, ["--version"], 1)]
-        }
+        let modes: [(String, [String], Int32)] =
+            [
+                ("charrnn-vocab", ["-q", "text.txt"], 1), ("charrnn-init", ["-q", "v.ckpt"], 1),
+                ("charrnn-epoch", ["-q", "--text", "text.txt", "e0.ckpt"], 1),
+                ("charrnn-inspect", ["e1.ckpt"], 1), ("charrnn-inspect", ["--json", "e1.ckpt"], 1),
+                ("charrnn-inspect", ["--params", "e1.ckpt"], 1), ("charrnn-inspect", ["--history", "e1.ckpt"], 1),
+                ("charrnn-inspect", ["--diff", "e0.ckpt", "e1.ckpt"], 2),
+                ("charrnn-sample", ["--length", "20", "e1.ckpt"], 1), ("charrnn-sample", ["--count", "2", "-0", "e1.ckpt"], 1),
+                ("charrnn-sample", ["--score", "text.txt", "e1.ckpt"], 1),
+            ]
+            + ["charrnn-vocab", "charrnn-init", "charrnn-epoch", "charrnn-inspect", "charrnn-sample"].flatMap { tool in
+                [(tool, ["--help"], 1), (tool, ["--version"], 1)]
+            }
         for (tool, arguments, status) in modes {
             let full = try Tools.run(tool, arguments, directory: directory, stdoutPath: "/dev/full")
             #expect(full.status == status && !full.signalled, "\(tool) \(arguments) > /dev/full: status \(full.status)")

@@ -40,24 +40,28 @@ import Glibc
         let old = try Self.data(directory, "e0.ckpt")
         try old.write(to: target)
         chmod(target.path, 0o640)
-        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("latest.ckpt").path,
-                                                   withDestinationPath: "runs/e5.ckpt")
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.appendingPathComponent("latest.ckpt").path,
+            withDestinationPath: "runs/e5.ckpt")
         let before = Self.inode(target.path)
 
         // A file-size limit stops the write half-way: the target must stay the old file.
         let epoch = Tools.binaries.appendingPathComponent("charrnn-epoch").path
-        let limited = try Tools.run("/bin/sh", ["-c", "ulimit -f 4 && exec \"$0\" -q --text text.txt -o latest.ckpt e0.ckpt", epoch],
-                                    directory: directory)
+        let limited = try Tools.run(
+            "/bin/sh", ["-c", "ulimit -f 4 && exec \"$0\" -q --text text.txt -o latest.ckpt e0.ckpt", epoch],
+            directory: directory)
         #expect(limited.status == 1 && !limited.signalled, "\(limited.stderr)")
         #expect(limited.stderr == "charrnn-epoch: latest.ckpt: cannot write: File too large\n")
         #expect(try Data(contentsOf: target) == old, "the target is the old file")
         #expect(try Self.hiddenTemporaries(runs).isEmpty && Self.hiddenTemporaries(directory).isEmpty)
 
         // A run that succeeds replaces the target: a new file, the old mode, the link untouched.
-        let trained = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "--reproducible", "-o", "latest.ckpt", "e0.ckpt"],
-                                    directory: directory)
+        let trained = try Tools.run(
+            "charrnn-epoch", ["-q", "--text", "text.txt", "--reproducible", "-o", "latest.ckpt", "e0.ckpt"],
+            directory: directory)
         #expect(trained.status == 0, "\(trained.stderr)")
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: directory.appendingPathComponent("latest.ckpt").path)
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: directory.appendingPathComponent("latest.ckpt").path)
                 == "runs/e5.ckpt")
         #expect(Self.inode(target.path) != before, "renamed into place, not rewritten")
         let written = try Checkpoint(decoding: [UInt8](Data(contentsOf: target)))
@@ -67,8 +71,9 @@ import Glibc
         #expect(try Self.hiddenTemporaries(runs).isEmpty)
 
         // A link to a file not there yet: the file is made where the link points.
-        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("next.ckpt").path,
-                                                   withDestinationPath: "runs/e6.ckpt")
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.appendingPathComponent("next.ckpt").path,
+            withDestinationPath: "runs/e6.ckpt")
         let made = try Tools.run("charrnn-vocab", ["-q", "text.txt", "-o", "next.ckpt"], directory: directory)
         #expect(made.status == 0, "\(made.stderr)")
         #expect(try Self.data(runs, "e6.ckpt") == Self.data(directory, "v.ckpt"))
@@ -82,8 +87,9 @@ import Glibc
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try FaultTests.prepare(directory)
-        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("link.ckpt").path,
-                                                   withDestinationPath: "e0.ckpt")
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.appendingPathComponent("link.ckpt").path,
+            withDestinationPath: "e0.ckpt")
         #expect(link(directory.appendingPathComponent("e0.ckpt").path, directory.appendingPathComponent("hard.ckpt").path) == 0)
         let old = try Self.data(directory, "e0.ckpt")
         for output in ["e0.ckpt", "link.ckpt", "hard.ckpt"] {
@@ -150,8 +156,10 @@ import Glibc
     }
 
     @Test func argumentsKeepEveryByte() {
-        let cases: [[UInt8]] = [[0x61, 0xFF], [0xC3, 0xA9], [0xED, 0xA0, 0x80], [0xF4, 0x8F, 0xBF, 0xBF], [0xC3], [0xF0, 0x9F, 0x98, 0x80, 0x80],
-                                Array("plain.ckpt".utf8), [0xF4, 0x90, 0x80, 0x80], [0xC0, 0xAF]]
+        let cases: [[UInt8]] = [
+            [0x61, 0xFF], [0xC3, 0xA9], [0xED, 0xA0, 0x80], [0xF4, 0x8F, 0xBF, 0xBF], [0xC3], [0xF0, 0x9F, 0x98, 0x80, 0x80],
+            Array("plain.ckpt".utf8), [0xF4, 0x90, 0x80, 0x80], [0xC0, 0xAF],
+        ]
         for bytes in cases {
             let text = SystemPath.decode(bytes)
             #expect(SystemPath.bytes(text) == bytes, "\(bytes)")
@@ -185,7 +193,8 @@ import Glibc
         #expect(futimens(fd, &times) == 0)
         close(fd)
         var after = stat()
-        #expect(stat(text.path, &after) == 0 && after.st_mtim.tv_sec == before.st_mtim.tv_sec
+        #expect(
+            stat(text.path, &after) == 0 && after.st_mtim.tv_sec == before.st_mtim.tv_sec
                 && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_size == before.st_size)
         let printed = run.finish()
         #expect(run.process.terminationStatus == 1)
@@ -234,8 +243,12 @@ import Glibc
         #expect((object?["metadata"] as? [String: String])?["title"] == hostile, "--json keeps the exact text")
 
         // A file name in a message and in the report.
-        let named = try Tools.run("/bin/sh", ["-c", "cp hostile.ckpt \"$(printf 'x\\033]0;t\\007')\" && exec \"$0\" \"$(printf 'x\\033]0;t\\007')\" | head -1",
-                                              Tools.binaries.appendingPathComponent("charrnn-inspect").path], directory: directory)
+        let named = try Tools.run(
+            "/bin/sh",
+            [
+                "-c", "cp hostile.ckpt \"$(printf 'x\\033]0;t\\007')\" && exec \"$0\" \"$(printf 'x\\033]0;t\\007')\" | head -1",
+                Tools.binaries.appendingPathComponent("charrnn-inspect").path,
+            ], directory: directory)
         #expect(named.text == "x\\u{1B}]0;t\\u{7}: charrnn model checkpoint, format 1.1\n")
         let missing = try Tools.run("charrnn-inspect", ["m\u{1B}[2J"], directory: directory)
         #expect(missing.stderr == "charrnn-inspect: m\\u{1B}[2J: cannot open: No such file or directory\n")
@@ -256,8 +269,9 @@ import Glibc
         defer { try? FileManager.default.removeItem(at: directory) }
         try ProgressTerminalTests.prepare(directory, characters: 300)
         let terminal = try PseudoTerminal(columns: 80)
-        try terminal.spawn("charrnn-epoch", ProgressTerminalTests.epochArguments, in: directory,
-                           environment: ProgressTerminalTests.everyBatch.merging(["TERM": "dumb"]) { $1 })
+        try terminal.spawn(
+            "charrnn-epoch", ProgressTerminalTests.epochArguments, in: directory,
+            environment: ProgressTerminalTests.everyBatch.merging(["TERM": "dumb"]) { $1 })
         let (status, _) = terminal.finish()
         #expect(status == 0)
         let output = String(decoding: terminal.output, as: UTF8.self)
@@ -343,18 +357,21 @@ import Glibc
         try Data(try nan.encoded()).write(to: directory.appendingPathComponent("nan.ckpt"))
         model = EpochCLITests.overflowing(model)
         try Data(try model.encoded()).write(to: directory.appendingPathComponent("overflow.ckpt"))
-        let modes: [[String]] = [[], ["--count", "3"], ["--count", "70", "--threads", "2"], ["--beam", "3"], ["--temperature", "0"],
-                                 ["--top-k", "3"], ["--top-p", "0.5"], ["--prime", "To be"], ["--score", "text.txt"],
-                                 ["--score", "text.txt", "--per-char"], ["--score", "text.txt", "--html"],
-                                 ["--score", "text.txt", "--html", "--unit", "1:1"]]
+        let modes: [[String]] = [
+            [], ["--count", "3"], ["--count", "70", "--threads", "2"], ["--beam", "3"], ["--temperature", "0"],
+            ["--top-k", "3"], ["--top-p", "0.5"], ["--prime", "To be"], ["--score", "text.txt"],
+            ["--score", "text.txt", "--per-char"], ["--score", "text.txt", "--html"],
+            ["--score", "text.txt", "--html", "--unit", "1:1"],
+        ]
         for name in ["nan.ckpt", "overflow.ckpt"] {
             for mode in modes {
                 let lengthFlags = mode.first == "--score" ? [] : ["--length", "20"]
                 let result = try Tools.run("charrnn-sample", mode + lengthFlags + ["-o", "out.txt", name], directory: directory)
                 #expect(result.status == 1 && !result.signalled, "\(name) \(mode): \(result.status) \(result.stderr)")
-                #expect(result.stderr == "charrnn-sample: \(name): the model's output at step 1 is not a number (NaN or infinite: "
+                #expect(
+                    result.stderr == "charrnn-sample: \(name): the model's output at step 1 is not a number (NaN or infinite: "
                         + "its weights are, or their sums overflow), so nothing can be sampled or scored; HINT: use an earlier checkpoint\n",
-                        "\(name) \(mode)")
+                    "\(name) \(mode)")
                 #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("out.txt").path))
             }
         }

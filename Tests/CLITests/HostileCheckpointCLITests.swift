@@ -17,8 +17,10 @@ import Testing
         let bomb = Self.fileHeader + Self.alphabet + Self.section("meta", flags: 1, payload: Self.zeros, raw: 100) + Self.end
         let result = try Self.inspect(bomb, name: "bomb.ckpt")
         #expect(result.status == 1 && !result.signalled)
-        result.expectOneLineError("charrnn-inspect", containing:
-            "bomb.ckpt: section meta does not decompress: it decompresses to more than 100 bytes, 100 recorded")
+        result.expectOneLineError(
+            "charrnn-inspect",
+            containing:
+                "bomb.ckpt: section meta does not decompress: it decompresses to more than 100 bytes, 100 recorded")
     }
 
     /// A model of 2^31 - 4e4 parameters makes a legal TENS of 8.6 GB, which
@@ -28,7 +30,8 @@ import Testing
         let model = Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 46_337))
         let tensSize = 88 + 4 * 2_147_441_931
         let payload = Self.zeros + [UInt8](repeating: 0, count: tensSize / 1032 + 1 - Self.zeros.count)
-        let bomb = Self.fileHeader + Self.alphabet + model
+        let bomb =
+            Self.fileHeader + Self.alphabet + model
             + Self.section("TENS", flags: 1, payload: payload, raw: UInt64(tensSize)) + Self.end
         let result = try Self.inspect(bomb, name: "bomb.ckpt", addressSpaceKiB: 2 << 20)
         #expect(result.status == 1 && !result.signalled)
@@ -58,23 +61,42 @@ import Testing
         let rnn = Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 2))
         let end = Self.section("END ", payload: [])
         let claims: [(String, [UInt8], String)] = [
-            ("raw_length 10^12, stored", Self.fileHeader + Self.section("ALPH", payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
-             "claims 1000000000000 bytes of content"),
-            ("raw_length 10^12, zlib", Self.fileHeader + alphabet + Self.section("meta", flags: 1, payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
-             "impossible for deflate"),
-            ("stored_length 10^12", Self.fileHeader + alphabet + Self.section("meta", payload: [1, 2, 3, 4], stored: 1_000_000_000_000, raw: 1_000_000_000_000) + end,
-             "truncated"),
-            ("N = 2^32 - 1 in ALPH", Self.fileHeader + Self.section("ALPH", payload: Self.u32s(0xFFFF_FFFF, 0, 0x61, 0x62)) + end,
-             "4294967295"),
-            ("64 layers of 2^20 units in MODL", Self.fileHeader + alphabet
-                + Self.section("MODL", payload: Self.u32s(2, 1, 7, 0, 3, 64) + Self.u32s(repeating: 1 << 20, 64)) + end,
-             "more than 2147483647 parameters"),
-            ("H = 2^32 - 1 in MODL", Self.fileHeader + alphabet + Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 0xFFFF_FFFF)) + end,
-             "4294967295 units"),
-            ("R = 2^32 - 1 in HIST", Self.fileHeader + alphabet + Self.section("HIST", payload: Self.u32s(0xFFFF_FFFF)) + end,
-             "holds 4 bytes where 309237645244 are expected"),
-            ("TENS of 10^12 bytes", Self.fileHeader + alphabet + rnn + Self.section("TENS", flags: 1, payload: [0], raw: 1_000_000_000_000) + end,
-             "impossible for deflate"),
+            (
+                "raw_length 10^12, stored", Self.fileHeader + Self.section("ALPH", payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
+                "claims 1000000000000 bytes of content"
+            ),
+            (
+                "raw_length 10^12, zlib",
+                Self.fileHeader + alphabet + Self.section("meta", flags: 1, payload: [1, 2, 3, 4], raw: 1_000_000_000_000) + end,
+                "impossible for deflate"
+            ),
+            (
+                "stored_length 10^12",
+                Self.fileHeader + alphabet + Self.section("meta", payload: [1, 2, 3, 4], stored: 1_000_000_000_000, raw: 1_000_000_000_000) + end,
+                "truncated"
+            ),
+            (
+                "N = 2^32 - 1 in ALPH", Self.fileHeader + Self.section("ALPH", payload: Self.u32s(0xFFFF_FFFF, 0, 0x61, 0x62)) + end,
+                "4294967295"
+            ),
+            (
+                "64 layers of 2^20 units in MODL",
+                Self.fileHeader + alphabet
+                    + Self.section("MODL", payload: Self.u32s(2, 1, 7, 0, 3, 64) + Self.u32s(repeating: 1 << 20, 64)) + end,
+                "more than 2147483647 parameters"
+            ),
+            (
+                "H = 2^32 - 1 in MODL", Self.fileHeader + alphabet + Self.section("MODL", payload: Self.u32s(1, 1, 7, 0, 3, 1, 0xFFFF_FFFF)) + end,
+                "4294967295 units"
+            ),
+            (
+                "R = 2^32 - 1 in HIST", Self.fileHeader + alphabet + Self.section("HIST", payload: Self.u32s(0xFFFF_FFFF)) + end,
+                "holds 4 bytes where 309237645244 are expected"
+            ),
+            (
+                "TENS of 10^12 bytes", Self.fileHeader + alphabet + rnn + Self.section("TENS", flags: 1, payload: [0], raw: 1_000_000_000_000) + end,
+                "impossible for deflate"
+            ),
         ]
         for (what, file, message) in claims {
             let result = try Self.inspect(file, name: "claim.ckpt", addressSpaceKiB: Self.boundedAddressSpaceKiB)
@@ -94,7 +116,9 @@ import Testing
         // Small claims: inflating stops one byte past them.
         let small = Self.fileHeader + alphabet + Self.section("meta", flags: 1, payload: bomb, raw: 100) + end
         let smallResult = try Self.inspect(small, name: "bomb.ckpt", addressSpaceKiB: Self.boundedAddressSpaceKiB)
-        #expect(smallResult.stderr == "charrnn-inspect: bomb.ckpt: section meta does not decompress: it decompresses to more than 100 bytes, 100 recorded\n")
+        #expect(
+            smallResult.stderr
+                == "charrnn-inspect: bomb.ckpt: section meta does not decompress: it decompresses to more than 100 bytes, 100 recorded\n")
         // As large as the section's limit allows: 72 MB of history. The record count, read first, is refused.
         let history = Self.fileHeader + alphabet + Self.section("HIST", flags: 1, payload: bomb, raw: 4 + 72 * 1_000_000) + end
         let historyResult = try Self.inspect(history, name: "bomb.ckpt", addressSpaceKiB: Self.boundedAddressSpaceKiB)
@@ -157,8 +181,8 @@ import Testing
     static func zeroBomb(bytes: Int) -> [UInt8] {
         var writer = BitWriter()
         writer.output = [0x78, 0x01]
-        writer.put(0b011, 3)                    // BFINAL = 1, BTYPE = 01 (fixed codes)
-        writer.putCode(0b0011_0000, 8)          // literal 0
+        writer.put(0b011, 3)  // BFINAL = 1, BTYPE = 01 (fixed codes)
+        writer.putCode(0b0011_0000, 8)  // literal 0
         var matches = (bytes - 1) / 258
         // Eight matches are 104 bits, 13 whole bytes; from the second group of
         // eight on, every group comes out as the same 13 bytes.
@@ -169,8 +193,8 @@ import Testing
         for _ in 0..<(matches / 8) { writer.output += group }
         for _ in 0..<(matches % 8) { writer.putMatch() }
         for _ in 0..<((bytes - 1) % 258) { writer.putCode(0b0011_0000, 8) }
-        writer.put(0, 7)                        // end of block (code 256: seven zero bits)
-        writer.put(0, 7)                        // flush to a byte boundary
+        writer.put(0, 7)  // end of block (code 256: seven zero bits)
+        writer.put(0, 7)  // flush to a byte boundary
         return writer.output + [0, 0, 0, 0]
     }
 

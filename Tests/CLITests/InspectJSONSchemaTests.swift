@@ -64,8 +64,12 @@ import Testing
             names.append("\(cell).ckpt")
         }
         try succeed("charrnn-epoch", ["-q", "--text", "text.txt", "--seq-length", "20", "lstm.ckpt", "-o", "e1.ckpt"])
-        try succeed("charrnn-epoch", ["-q", "--text", "other.txt", "--reproducible", "--reset-optimizer", "--change-settings",
-                                      "--val-fraction", "0", "e1.ckpt", "-o", "e2.ckpt"])
+        try succeed(
+            "charrnn-epoch",
+            [
+                "-q", "--text", "other.txt", "--reproducible", "--reset-optimizer", "--change-settings",
+                "--val-fraction", "0", "e1.ckpt", "-o", "e2.ckpt",
+            ])
         var newer = try EpochCLITests.checkpoint(directory, "e2.ckpt")
         newer.training?.unrecognised = [.init(key: "warmup", value: .u64(3)), .init(key: "note", value: .text("x"))]
         newer.metadata = [(key: "run", value: "test")]
@@ -107,10 +111,13 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try EpochCLITests.prepare(directory)
         try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
-        try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "--reproducible", "--reset-optimizer", "e1.ckpt", "-o", "e2.ckpt"],
-                      directory: directory)
-        let names = ["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits", "chars_per_s", "seconds", "step",
-                     "text_hash", "text_length", "notes"]
+        try Tools.run(
+            "charrnn-epoch", ["-q", "--text", "text.txt", "--reproducible", "--reset-optimizer", "e1.ckpt", "-o", "e2.ckpt"],
+            directory: directory)
+        let names = [
+            "epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits", "chars_per_s", "seconds", "step",
+            "text_hash", "text_length", "notes",
+        ]
         let tsv = try Tools.run("charrnn-inspect", ["--history", "e2.ckpt"], directory: directory).text
         let rows = tsv.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         #expect(rows.first == names)

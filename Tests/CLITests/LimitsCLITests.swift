@@ -14,8 +14,9 @@ import Testing
     static func prepare(_ directory: URL) throws {
         try EpochCLITests.prepare(directory)
         for (from, to) in [("e0", "e1"), ("e1", "e2")] {
-            let run = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "\(from).ckpt", "-o", "\(to).ckpt"],
-                                    directory: directory)
+            let run = try Tools.run(
+                "charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "\(from).ckpt", "-o", "\(to).ckpt"],
+                directory: directory)
             #expect(run.status == 0, "\(run.stderr)")
         }
     }
@@ -26,8 +27,10 @@ import Testing
 
     /// An epoch that is refused: exit 1, exactly `message` on stderr and nothing else,
     /// although `--log-every 1e-9` would print a line after the first batch.
-    static func expectRefusedBeforeTraining(_ name: String, _ message: String, in directory: URL,
-                                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectRefusedBeforeTraining(
+        _ name: String, _ message: String, in directory: URL,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let result = try Tools.run("charrnn-epoch", ["--text", "text.txt", "--log-every", "1e-9", name, "-o", "next.ckpt"], directory: directory)
         #expect(result.status == 1 && !result.signalled, sourceLocation: sourceLocation)
         #expect(result.stderr == "charrnn-epoch: \(name): \(message)\n", sourceLocation: sourceLocation)
@@ -36,7 +39,8 @@ import Testing
 
     /// Runs charrnn-epoch with `flags` and returns the checkpoint it wrote.
     static func epoch(_ name: String, _ flags: [String], in directory: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> Checkpoint {
-        let result = try Tools.run("charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", name] + flags + ["-o", "next.ckpt"], directory: directory)
+        let result = try Tools.run(
+            "charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", name] + flags + ["-o", "next.ckpt"], directory: directory)
         #expect(result.status == 0, "\(result.stderr)", sourceLocation: sourceLocation)
         defer { try? FileManager.default.removeItem(at: directory.appendingPathComponent("next.ckpt")) }
         return try EpochCLITests.checkpoint(directory, "next.ckpt")
@@ -53,8 +57,10 @@ import Testing
         var lastEpoch = e1
         lastEpoch.history[0].epoch = Int(UInt32.max)
         try Self.write(lastEpoch, "epoch.ckpt", in: directory)
-        try Self.expectRefusedBeforeTraining("epoch.ckpt", "its last epoch is number 4294967295, the largest a checkpoint can hold; "
-            + "HINT: --reset-history starts a new history with this epoch as epoch 1 (the weights, ADAM's state and the settings are kept)",
+        try Self.expectRefusedBeforeTraining(
+            "epoch.ckpt",
+            "its last epoch is number 4294967295, the largest a checkpoint can hold; "
+                + "HINT: --reset-history starts a new history with this epoch as epoch 1 (the weights, ADAM's state and the settings are kept)",
             in: directory)
         let restarted = try Self.epoch("epoch.ckpt", ["--reset-history"], in: directory)
         #expect(restarted.history.map(\.epoch) == [1] && restarted.optimizer?.step == restarted.history[0].optimizerStep)
@@ -63,8 +69,10 @@ import Testing
         lastStep.optimizer!.step = UInt64.max
         lastStep.history[0].optimizerStep = UInt64.max
         try Self.write(lastStep, "step.ckpt", in: directory)
-        try Self.expectRefusedBeforeTraining("step.ckpt", "ADAM has taken 18446744073709551615 steps, and the 1 of this epoch would take it "
-            + "past 18446744073709551615, the most a checkpoint can hold; HINT: --reset-optimizer starts ADAM afresh", in: directory)
+        try Self.expectRefusedBeforeTraining(
+            "step.ckpt",
+            "ADAM has taken 18446744073709551615 steps, and the 1 of this epoch would take it "
+                + "past 18446744073709551615, the most a checkpoint can hold; HINT: --reset-optimizer starts ADAM afresh", in: directory)
         let reset = try Self.epoch("step.ckpt", ["--reset-optimizer"], in: directory)
         #expect(reset.optimizer?.step == 1 && reset.history.last?.flags.contains(.optimizerReset) == true)
 
@@ -72,13 +80,17 @@ import Testing
         var infinite = e1
         infinite.model!.parameters[infinite.model!.layout.dense.b.offset + 1] = .nan
         try Self.write(infinite, "nan.ckpt", in: directory)
-        try Self.expectRefusedBeforeTraining("nan.ckpt", "the model's weight dense.b[1] is NaN, which no training step can bring back; "
-            + "HINT: train from an earlier checkpoint", in: directory)
+        try Self.expectRefusedBeforeTraining(
+            "nan.ckpt",
+            "the model's weight dense.b[1] is NaN, which no training step can bring back; "
+                + "HINT: train from an earlier checkpoint", in: directory)
         var epsilon = e1
         epsilon.optimizer!.epsilon = 1e-300  // legal (finite and > 0), but 0 in float32: 0/0 in the update
         try Self.write(epsilon, "epsilon.ckpt", in: directory)
-        try Self.expectRefusedBeforeTraining("epsilon.ckpt", "ADAM's state cannot be trained on: epsilon 1e-300 is below what float32, "
-            + "which the update computes in, holds as a normal number (1.1754944e-38 to 3.4028235e+38); HINT: --reset-optimizer starts ADAM afresh",
+        try Self.expectRefusedBeforeTraining(
+            "epsilon.ckpt",
+            "ADAM's state cannot be trained on: epsilon 1e-300 is below what float32, "
+                + "which the update computes in, holds as a normal number (1.1754944e-38 to 3.4028235e+38); HINT: --reset-optimizer starts ADAM afresh",
             in: directory)
     }
 
@@ -95,15 +107,18 @@ import Testing
         let step = full.optimizer!.step
         var random = Xoshiro256(seed: 3)
         full.history = (1...1_000_000).map { epoch in
-            EpochRecord(epoch: epoch, flags: EpochRecord.Flags(rawValue: UInt32(random.nextIndex(below: 16))),
-                        learningRate: 0.002 * pow(0.97, Double(epoch % 300)), trainLoss: 1 + random.nextUnitDouble() * 3,
-                        validationLoss: epoch % 7 == 0 ? .nan : 1 + random.nextUnitDouble() * 3,
-                        charsPerSecond: 1e5 + random.nextUnitDouble() * 1e5, seconds: random.nextUnitDouble() * 10,
-                        textHash: random.next(), textLength: 1_000_000, optimizerStep: epoch == 1_000_000 ? step : UInt64(epoch) * 380)
+            EpochRecord(
+                epoch: epoch, flags: EpochRecord.Flags(rawValue: UInt32(random.nextIndex(below: 16))),
+                learningRate: 0.002 * pow(0.97, Double(epoch % 300)), trainLoss: 1 + random.nextUnitDouble() * 3,
+                validationLoss: epoch % 7 == 0 ? .nan : 1 + random.nextUnitDouble() * 3,
+                charsPerSecond: 1e5 + random.nextUnitDouble() * 1e5, seconds: random.nextUnitDouble() * 10,
+                textHash: random.next(), textLength: 1_000_000, optimizerStep: epoch == 1_000_000 ? step : UInt64(epoch) * 380)
         }
         try Self.write(full, "full.ckpt", in: directory)
-        try Self.expectRefusedBeforeTraining("full.ckpt", "its history already holds 1000000 epochs, the most a checkpoint can hold; "
-            + "HINT: --reset-history starts a new history with this epoch (the weights, ADAM's state and the settings are kept)", in: directory)
+        try Self.expectRefusedBeforeTraining(
+            "full.ckpt",
+            "its history already holds 1000000 epochs, the most a checkpoint can hold; "
+                + "HINT: --reset-history starts a new history with this epoch (the weights, ADAM's state and the settings are kept)", in: directory)
 
         let inspect = Tools.binaries.appendingPathComponent("charrnn-inspect").path
         let modes = [[], ["--json"]]
@@ -135,8 +150,10 @@ import Testing
         let summary = try tail("summary.out").split(separator: "\n")
         #expect(summary.last?.hasPrefix("  1000000  ") == true && summary.last?.contains("  \(step)  ") == true, "\(summary.last ?? "")")
         let json = try tail("json.out")
-        #expect(json.contains("{\"epoch\":1000000,") && json.contains(",\"step\":\(step),") && json.hasSuffix("}],\"partial_epoch\":null,\"metadata\":{}}\n"),
-                "\(json)")
+        #expect(
+            json.contains("{\"epoch\":1000000,") && json.contains(",\"step\":\(step),")
+                && json.hasSuffix("}],\"partial_epoch\":null,\"metadata\":{}}\n"),
+            "\(json)")
     }
 
     /// The sections of one file, each with its header (CRCs and all): whole sections can be
@@ -171,8 +188,10 @@ import Testing
 
         // Without OPTM: read (a checkpoint stripped for sampling), trained on only with --reset-optimizer.
         try Self.file(e1, sections1.filter { $0.tag != "OPTM" }).write(to: directory.appendingPathComponent("no-optm.ckpt"))
-        try Self.expectRefusedBeforeTraining("no-optm.ckpt", "this model was trained for 1 epoch, but the checkpoint holds no optimizer state "
-            + "(OPTM), so ADAM would start afresh unannounced; HINT: add --reset-optimizer to start it afresh, which the history records",
+        try Self.expectRefusedBeforeTraining(
+            "no-optm.ckpt",
+            "this model was trained for 1 epoch, but the checkpoint holds no optimizer state "
+                + "(OPTM), so ADAM would start afresh unannounced; HINT: add --reset-optimizer to start it afresh, which the history records",
             in: directory)
         let reset = try Self.epoch("no-optm.ckpt", ["--reset-optimizer"], in: directory)
         #expect(reset.history.count == 2 && reset.history[1].flags.contains(.optimizerReset))
@@ -181,15 +200,21 @@ import Testing
 
         // Without TSKV, or with OPTM from e2: refused by every tool, whatever it reads.
         let broken: [(String, [(tag: String, bytes: [UInt8])], String)] = [
-            ("no-tskv.ckpt", sections1.filter { $0.tag != "TSKV" },
-             "the sections disagree: HIST holds 1 epoch of training, but the file holds no training settings (TSKV or TSET)"),
-            ("spliced.ckpt", sections1.map { $0.tag == "OPTM" ? sections2[3] : $0 },
-             "the sections disagree: OPTM says ADAM has taken 2 steps, but the last epoch in HIST (epoch 1) ended at step 1"),
+            (
+                "no-tskv.ckpt", sections1.filter { $0.tag != "TSKV" },
+                "the sections disagree: HIST holds 1 epoch of training, but the file holds no training settings (TSKV or TSET)"
+            ),
+            (
+                "spliced.ckpt", sections1.map { $0.tag == "OPTM" ? sections2[3] : $0 },
+                "the sections disagree: OPTM says ADAM has taken 2 steps, but the last epoch in HIST (epoch 1) ended at step 1"
+            ),
         ]
         for (name, sections, message) in broken {
             try Self.file(e1, sections).write(to: directory.appendingPathComponent(name))
-            for (tool, arguments) in [("charrnn-inspect", [name]), ("charrnn-sample", [name]), ("charrnn-init", ["-o", "x.ckpt", name]),
-                                      ("charrnn-epoch", ["--text", "text.txt", "--seq-length", "25", "-o", "x.ckpt", name])] {
+            for (tool, arguments) in [
+                ("charrnn-inspect", [name]), ("charrnn-sample", [name]), ("charrnn-init", ["-o", "x.ckpt", name]),
+                ("charrnn-epoch", ["--text", "text.txt", "--seq-length", "25", "-o", "x.ckpt", name]),
+            ] {
                 let result = try Tools.run(tool, arguments, directory: directory)
                 #expect(result.status == 1 && result.stderr == "\(tool): \(name): \(message)\n", "\(tool) \(name): \(result.stderr)")
             }

@@ -28,8 +28,10 @@ import Testing
         for (run, epochs) in [("lstm", 3), ("rnn", 2)] {
             for epoch in 1...epochs {
                 let reset = run == "lstm" && epoch == 3 ? ["--reset-optimizer"] : []
-                try succeed("charrnn-epoch", ["--text", "text.txt", "--lr", "0.01", "--quiet"] + reset
-                            + ["\(run)/e\(epoch - 1).ckpt", "-o", "\(run)/e\(epoch).ckpt"])
+                try succeed(
+                    "charrnn-epoch",
+                    ["--text", "text.txt", "--lr", "0.01", "--quiet"] + reset
+                        + ["\(run)/e\(epoch - 1).ckpt", "-o", "\(run)/e\(epoch).ckpt"])
             }
         }
     }
@@ -65,8 +67,9 @@ import Testing
         // Atomic output leaves no temporary file behind.
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["loss.svg", "lstm", "rnn", "text.txt", "v.ckpt"])
         // The same plot to standard output, from a checkpoint on standard input: the same bytes.
-        let piped = try Tools.run("charrnn-inspect", ["--plot", "--label", "e3"],
-                                  stdin: try Data(contentsOf: directory.appendingPathComponent("lstm/e3.ckpt")), directory: directory)
+        let piped = try Tools.run(
+            "charrnn-inspect", ["--plot", "--label", "e3"],
+            stdin: try Data(contentsOf: directory.appendingPathComponent("lstm/e3.ckpt")), directory: directory)
         #expect(piped.status == 0 && piped.stderr.isEmpty)
         #expect(piped.stdout == svg)
     }
@@ -77,13 +80,18 @@ import Testing
         try Self.train(directory)
         let overlay = try Tools.run("charrnn-inspect", ["--plot", "lstm/e2.ckpt", "rnn/e2.ckpt"], directory: directory)
         #expect(overlay.status == 0, "\(overlay.stderr)")
-        #expect(try Self.series(overlay.stdout)
+        #expect(
+            try Self.series(overlay.stdout)
                 == ["lstm/e2 train": 2, "lstm/e2 validation": 2, "rnn/e2 train": 2, "rnn/e2 validation": 2])
-        let labelled = try Tools.run("charrnn-inspect", ["--plot", "--label", "LSTM 8", "lstm/e3.ckpt", "rnn/e2.ckpt", "rnn/e1.ckpt"],
-                                     directory: directory)
+        let labelled = try Tools.run(
+            "charrnn-inspect", ["--plot", "--label", "LSTM 8", "lstm/e3.ckpt", "rnn/e2.ckpt", "rnn/e1.ckpt"],
+            directory: directory)
         #expect(labelled.status == 0, "\(labelled.stderr)")
-        #expect(try Self.series(labelled.stdout) == ["LSTM 8 train": 3, "LSTM 8 validation": 3, "e2 train": 2, "e2 validation": 2,
-                                                    "e1 train": 1, "e1 validation": 1])
+        #expect(
+            try Self.series(labelled.stdout) == [
+                "LSTM 8 train": 3, "LSTM 8 validation": 3, "e2 train": 2, "e2 validation": 2,
+                "e1 train": 1, "e1 validation": 1,
+            ])
     }
 
     @Test func plotErrorsAreOneLineWithTheirExitCodes() throws {
@@ -136,8 +144,9 @@ import Testing
         #expect(try Self.series(named.stdout) == ["e1 train": 1, "e1 validation": 1])
         #expect(try Data(contentsOf: directory.appendingPathComponent("lstm/e1.ckpt")) == e1)
         // -o onto a checkpoint, or a link to one: one line, exit 1, the checkpoint as it was.
-        try FileManager.default.createSymbolicLink(atPath: directory.appendingPathComponent("link.svg").path,
-                                                   withDestinationPath: "lstm/e1.ckpt")
+        try FileManager.default.createSymbolicLink(
+            atPath: directory.appendingPathComponent("link.svg").path,
+            withDestinationPath: "lstm/e1.ckpt")
         for target in ["lstm/e1.ckpt", "link.svg"] {
             let refused = try Tools.run("charrnn-inspect", ["--plot", "-o", target, "lstm/e2.ckpt"], directory: directory)
             #expect(refused.status == 1 && refused.stdout.isEmpty)

@@ -70,9 +70,12 @@ final class PseudoTerminal {
         let slave = open(slavePath, O_RDWR | O_NOCTTY)
         guard slave >= 0 else { throw POSIXError(.ENODEV) }
         defer { close(slave) }
-        pid = try Spawn.start(["cd \"$1\" && shift && unset COLUMNS && exec env \(settings) \"$@\"", directory.path,
-                               Tools.binaries.appendingPathComponent(tool).path] + arguments,
-                              terminal: slave)
+        pid = try Spawn.start(
+            [
+                "cd \"$1\" && shift && unset COLUMNS && exec env \(settings) \"$@\"", directory.path,
+                Tools.binaries.appendingPathComponent(tool).path,
+            ] + arguments,
+            terminal: slave)
     }
 
     /// Reads until `done` holds for the output so far, or the tool closes the terminal.
@@ -112,8 +115,10 @@ enum Spawn {
     /// they need (SIGINT, SIGWINCH). With `cleanSignals` it starts as from a
     /// shell instead, nothing blocked and every signal at its default, which
     /// tmux needs to hear kill-server.
-    static func start(_ command: [String], terminal: Int32? = nil, stdout: String = "/dev/null",
-                      stderr: String = "/dev/null", cleanSignals: Bool = false) throws -> pid_t {
+    static func start(
+        _ command: [String], terminal: Int32? = nil, stdout: String = "/dev/null",
+        stderr: String = "/dev/null", cleanSignals: Bool = false
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -161,8 +166,9 @@ enum Spawn {
             try? FileManager.default.removeItem(at: out)
             try? FileManager.default.removeItem(at: err)
         }
-        let pid = try start(["cd \"$1\" && shift && exec \"$@\"", directory.path, program] + arguments,
-                            stdout: out.path, stderr: err.path, cleanSignals: true)
+        let pid = try start(
+            ["cd \"$1\" && shift && exec \"$@\"", directory.path, program] + arguments,
+            stdout: out.path, stderr: err.path, cleanSignals: true)
         let (status, _) = wait(pid)
         let read = { (url: URL) in (try? String(contentsOf: url, encoding: .utf8)) ?? "" }
         return (status, read(out), read(err))
@@ -261,8 +267,10 @@ struct TerminalModel {
     }
 
     /// One batch per character (rows 1, one step), one thread, nothing held out, a bar after every batch.
-    static let epochArguments = ["--text", "text.txt", "--seq-length", "1", "--batch-rows", "1", "--val-fraction", "0",
-                                 "--threads", "1", "-o", "e1.ckpt", "e0.ckpt"]
+    static let epochArguments = [
+        "--text", "text.txt", "--seq-length", "1", "--batch-rows", "1", "--val-fraction", "0",
+        "--threads", "1", "-o", "e1.ckpt", "e0.ckpt",
+    ]
     static let everyBatch = ["CHARRNN_PROGRESS_INTERVAL": "0"]
 
     static func hasFrame(_ output: [UInt8]) -> Bool { frames(output).contains { $0.contains("ETA ") } }
@@ -341,8 +349,9 @@ struct TerminalModel {
         #expect(signal == SIGINT)
         var screen = TerminalModel(columns: 80)
         screen.feed(terminal.output)
-        #expect(screen.shown.first?.hasPrefix("charrnn-epoch: SIGINT: finishing this sequence, then writing the partial epoch") == true,
-                "\(screen.shown)")
+        #expect(
+            screen.shown.first?.hasPrefix("charrnn-epoch: SIGINT: finishing this sequence, then writing the partial epoch") == true,
+            "\(screen.shown)")
         #expect(!screen.shown.contains { $0.contains("ETA ") }, "\(screen.shown)")
         #expect(screen.shown.joined().contains("charrnn-epoch: epoch 1 stopped by SIGINT after "), "\(screen.shown)")
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("e1.ckpt").path))
@@ -363,7 +372,8 @@ struct TerminalModel {
         }
         defer { _ = try? tmux(["kill-server"]) }
         let epoch = Tools.binaries.appendingPathComponent("charrnn-epoch").path
-        let command = "cd '\(directory.path)' && CHARRNN_PROGRESS_INTERVAL=0 '\(epoch)' "
+        let command =
+            "cd '\(directory.path)' && CHARRNN_PROGRESS_INTERVAL=0 '\(epoch)' "
             + Self.epochArguments.joined(separator: " ") + "; tmux -S '\(socket)' wait-for -S finished; exec cat"
         let started = try tmux(["new-session", "-d", "-x", "\(columns)", "-y", "24", "-s", "epoch", command])
         #expect(started.status == 0, "\(started.stderr)")

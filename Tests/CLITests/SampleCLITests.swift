@@ -17,8 +17,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.prepare(directory)
         let a = try Tools.run("charrnn-sample", ["--length", "300", "--seed", "7", "e1.ckpt"], directory: directory)
-        let b = try Tools.run("charrnn-sample", ["--length", "300", "--seed", "7"],
-                              stdin: try Data(contentsOf: directory.appendingPathComponent("e1.ckpt")), directory: directory)
+        let b = try Tools.run(
+            "charrnn-sample", ["--length", "300", "--seed", "7"],
+            stdin: try Data(contentsOf: directory.appendingPathComponent("e1.ckpt")), directory: directory)
         let c = try Tools.run("charrnn-sample", ["--length", "300", "--seed", "8", "e1.ckpt"], directory: directory)
         #expect(a.status == 0 && a.stderr.isEmpty)
         #expect(a.stdout == b.stdout)
@@ -38,12 +39,17 @@ import Testing
         let primed = try Tools.run("charrnn-sample", ["--prime", "To be", "--length", "10", "--temperature", "0", "e1.ckpt"], directory: directory)
         #expect(primed.status == 0)
         #expect(primed.text.hasPrefix("To be") && primed.text.unicodeScalars.count == 16)
-        let quiet = try Tools.run("charrnn-sample", ["--prime", "To be", "--no-prime-echo", "--length", "10", "--temperature", "0",
-                                                     "--seed", "99", "e1.ckpt"], directory: directory)
+        let quiet = try Tools.run(
+            "charrnn-sample",
+            [
+                "--prime", "To be", "--no-prime-echo", "--length", "10", "--temperature", "0",
+                "--seed", "99", "e1.ckpt",
+            ], directory: directory)
         #expect("To be" + quiet.text == primed.text, "argmax does not depend on the seed")
         let unknown = try Tools.run("charrnn-sample", ["--prime", "Tož", "e1.ckpt"], directory: directory)
         #expect(unknown.status == 1)
-        unknown.expectOneLineError("charrnn-sample", containing: "--prime: line 1, column 3 (character 3, byte 3) is U+017E 'ž', which the model's alphabet lacks")
+        unknown.expectOneLineError(
+            "charrnn-sample", containing: "--prime: line 1, column 3 (character 3, byte 3) is U+017E 'ž', which the model's alphabet lacks")
         let three = try Tools.run("charrnn-sample", ["--count", "3", "-0", "--length", "15", "--seed", "1", "e1.ckpt"], directory: directory)
         let parts = three.stdout.split(separator: 0, omittingEmptySubsequences: false)
         #expect(parts.count == 3 && parts.allSatisfy { String(decoding: $0, as: UTF8.self).unicodeScalars.count == 15 })

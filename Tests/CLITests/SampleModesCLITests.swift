@@ -25,8 +25,9 @@ import Testing
         }
         // Filters that keep every symbol change nothing.
         let plain = try Tools.run("charrnn-sample", ["--seed", "9", "--length", "300", "e1.ckpt"], directory: directory)
-        let all = try Tools.run("charrnn-sample", ["--seed", "9", "--length", "300", "--top-k", "100000", "--top-p", "1", "e1.ckpt"],
-                                directory: directory)
+        let all = try Tools.run(
+            "charrnn-sample", ["--seed", "9", "--length", "300", "--top-k", "100000", "--top-p", "1", "e1.ckpt"],
+            directory: directory)
         #expect(all.stdout == plain.stdout)
     }
 
@@ -37,8 +38,10 @@ import Testing
         for extra in [[], ["--top-p", "0.9", "--temperature", "0.8"], ["--prime", "Whether", "--stop-at-stop"]] {
             let one = try Tools.run("charrnn-sample", ["--seed", "3", "--length", "200"] + extra + ["e1.ckpt"], directory: directory)
             let batch = { (threads: String) in
-                try Tools.run("charrnn-sample", ["--seed", "3", "--length", "200", "--count", "9", "-0", "--threads", threads]
-                              + extra + ["e1.ckpt"], directory: directory)
+                try Tools.run(
+                    "charrnn-sample",
+                    ["--seed", "3", "--length", "200", "--count", "9", "-0", "--threads", threads]
+                        + extra + ["e1.ckpt"], directory: directory)
             }
             let single = try batch("1"), double = try batch("2")
             #expect(single.status == 0 && single.stdout == double.stdout, "the thread count changes nothing")
@@ -48,8 +51,9 @@ import Testing
             #expect(Data(samples[0]) + Data("\n".utf8) == one.stdout, "\(extra)")
             #expect(Set(samples).count > 1, "the samples differ")
         }
-        let verbose = try Tools.run("charrnn-sample", ["--seed", "3", "--length", "50", "--count", "4", "--verbose", "e1.ckpt"],
-                                    directory: directory)
+        let verbose = try Tools.run(
+            "charrnn-sample", ["--seed", "3", "--length", "50", "--count", "4", "--verbose", "e1.ckpt"],
+            directory: directory)
         #expect(verbose.stderrLines.last?.hasPrefix("charrnn-sample: 4 samples, 200 symbols in ") == true)
     }
 
@@ -61,8 +65,12 @@ import Testing
         let one = try Tools.run("charrnn-sample", ["--seed", "5", "--length", "300", "--beam", "1", "e1.ckpt"], directory: directory)
         #expect(one.status == 0 && one.stdout == argmax.stdout)
         let run = { (seed: String) in
-            try Tools.run("charrnn-sample", ["--prime", "To be", "--seed", seed, "--length", "80", "--beam", "6", "--count", "3",
-                                             "-0", "--verbose", "e1.ckpt"], directory: directory)
+            try Tools.run(
+                "charrnn-sample",
+                [
+                    "--prime", "To be", "--seed", seed, "--length", "80", "--beam", "6", "--count", "3",
+                    "-0", "--verbose", "e1.ckpt",
+                ], directory: directory)
         }
         let a = try run("1"), b = try run("2")
         #expect(a.status == 0 && a.stdout == b.stdout, "with a prime the seed plays no part")

@@ -30,8 +30,10 @@ struct ScriptInEpoch {
     /// scripts/train's arguments, with `options` of its own: one epoch of an LSTM 16 in run/,
     /// a progress line per batch.
     static func trainArguments(_ options: [String] = []) -> [String] {
-        ["--text", "text.txt", "--out", "run", "--epochs", "1", "--hidden", "16", "--sample-length", "5",
-         "--seq-length", "\(seqLength)", "--batch-rows", "\(batchRows)"] + options + ["--", "--log-every", "1e-9"]
+        [
+            "--text", "text.txt", "--out", "run", "--epochs", "1", "--hidden", "16", "--sample-length", "5",
+            "--seq-length", "\(seqLength)", "--batch-rows", "\(batchRows)",
+        ] + options + ["--", "--log-every", "1e-9"]
     }
 
     /// Writes text.txt in `directory`, long enough to outlast a pipe of `capacity` bytes.
@@ -74,17 +76,20 @@ struct ScriptInEpoch {
         let bin = directory.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         for tool in ["charrnn-vocab", "charrnn-init", "charrnn-sample", "charrnn-inspect"] {
-            try FileManager.default.createSymbolicLink(at: bin.appendingPathComponent(tool),
-                                                       withDestinationURL: Tools.binaries.appendingPathComponent(tool))
+            try FileManager.default.createSymbolicLink(
+                at: bin.appendingPathComponent(tool),
+                withDestinationURL: Tools.binaries.appendingPathComponent(tool))
         }
         let wrapper = bin.appendingPathComponent("charrnn-epoch")
-        try Data("""
+        try Data(
+            """
             #!/bin/sh
             # charrnn-epoch without --quiet, so that it logs every batch into train.log.
             for argument; do shift; [ "$argument" = --quiet ] || set -- "$@" "$argument"; done
             exec '\(Tools.binaries.appendingPathComponent("charrnn-epoch").path)' "$@"
 
-            """.utf8).write(to: wrapper)
+            """.utf8
+        ).write(to: wrapper)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
 
         let point = directory.appendingPathComponent("sw/runs/hidden-16")
@@ -111,9 +116,11 @@ struct ScriptInEpoch {
         let err = directory.appendingPathComponent(".sweep-stderr")
         FileManager.default.createFile(atPath: err.path, contents: nil)
         run.process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        run.process.arguments = [Tools.repository.appendingPathComponent("scripts/sweep").path, "--text", "text.txt", "--epochs", "1",
-                                 "--out", "sw", "--jobs", "1", "--grid", "hidden=16", "--",
-                                 "--seq-length", "\(seqLength)", "--batch-rows", "\(batchRows)", "--log-every", "1e-9"]
+        run.process.arguments = [
+            Tools.repository.appendingPathComponent("scripts/sweep").path, "--text", "text.txt", "--epochs", "1",
+            "--out", "sw", "--jobs", "1", "--grid", "hidden=16", "--",
+            "--seq-length", "\(seqLength)", "--batch-rows", "\(batchRows)", "--log-every", "1e-9",
+        ]
         run.process.currentDirectoryURL = directory
         run.process.environment = locale.environment.merging(["CHARRNN_BIN": bin.path]) { $1 }
         run.process.standardInput = FileHandle.nullDevice
@@ -143,8 +150,9 @@ struct ScriptInEpoch {
         }
         #expect(batches != nil, "no progress line: \(String(decoding: printed, as: UTF8.self))", sourceLocation: sourceLocation)
         // The epoch's progress lines, at least shortestLine bytes each, cannot all have been written yet.
-        #expect((batches ?? 0) * TrainingRun.shortestLine > printed.count + capacity,
-                "\(batches ?? 0) batches could fit in the \(capacity)-byte pipe after the \(printed.count) bytes read", sourceLocation: sourceLocation)
+        #expect(
+            (batches ?? 0) * TrainingRun.shortestLine > printed.count + capacity,
+            "\(batches ?? 0) batches could fit in the \(capacity)-byte pipe after the \(printed.count) bytes read", sourceLocation: sourceLocation)
     }
 
     /// Sends `signal` to the script, then reads the pipe to its end (every tool that held it
@@ -186,8 +194,9 @@ struct ScriptInEpoch {
         for other in [[], ["--lr", "0.1"], ["--dropout", "0.5", "--epochs", "2"]] {
             let second = try ScriptTests.script("train", ScriptInEpoch.trainArguments(other), in: directory, locale: locale)
             #expect(second.status == 1, "\(other): \(second.stderr)")
-            #expect(second.stderr == "train: run: the run folder is in use by pid \(first.process.processIdentifier), another train; "
-                        + "wait for it to end, or give another --out\n", "\(other)")
+            #expect(
+                second.stderr == "train: run: the run folder is in use by pid \(first.process.processIdentifier), another train; "
+                    + "wait for it to end, or give another --out\n", "\(other)")
         }
         #expect(try Data(contentsOf: run.appendingPathComponent("run.conf")) == conf, "run.conf was rewritten")
         #expect(try Self.allFiles(run) == before)
@@ -210,8 +219,9 @@ struct ScriptInEpoch {
         var training = try ScriptInEpoch.train(in: directory, locale: .inherited)
         training.waitForTheFirstBatch()
         let printed = training.stop(with: signal)
-        #expect(training.process.terminationReason == .uncaughtSignal && training.process.terminationStatus == signal,
-                "status \(training.process.terminationStatus), \(training.process.terminationReason == .uncaughtSignal ? "killed" : "exited")")
+        #expect(
+            training.process.terminationReason == .uncaughtSignal && training.process.terminationStatus == signal,
+            "status \(training.process.terminationStatus), \(training.process.terminationReason == .uncaughtSignal ? "killed" : "exited")")
         #expect(printed.contains("charrnn-epoch: epoch 1 stopped by SIGTERM after "), "\(printed.suffix(300))")
         #expect(!printed.contains("epoch 1: lr"), "the epoch ran to its end")
         let run = directory.appendingPathComponent("run")
@@ -226,8 +236,9 @@ struct ScriptInEpoch {
     /// TERM to scripts/sweep in the middle of a point's epoch: GNU parallel passes TERM to the
     /// point's scripts/train, which passes it to its charrnn-epoch; the sweep ends once they
     /// have, by the signal, and the point has no new checkpoint or sample, nor a leaderboard.
-    @Test(.enabled(if: ScriptTests.gnuParallel, "GNU parallel is not installed (scripts/install-deps installs Debian's parallel)"),
-          arguments: ScriptLocale.allCases)
+    @Test(
+        .enabled(if: ScriptTests.gnuParallel, "GNU parallel is not installed (scripts/install-deps installs Debian's parallel)"),
+        arguments: ScriptLocale.allCases)
     func aSignalToSweepGoesOnToThePointsAtWork(locale: ScriptLocale) throws {
         try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
@@ -235,8 +246,9 @@ struct ScriptInEpoch {
         var sweep = try ScriptInEpoch.sweep(in: directory, locale: locale)
         sweep.waitForTheFirstBatch()
         let printed = sweep.stop(with: SIGTERM)
-        #expect(sweep.process.terminationReason == .uncaughtSignal && sweep.process.terminationStatus == SIGTERM,
-                "status \(sweep.process.terminationStatus)")
+        #expect(
+            sweep.process.terminationReason == .uncaughtSignal && sweep.process.terminationStatus == SIGTERM,
+            "status \(sweep.process.terminationStatus)")
         #expect(printed.contains("charrnn-epoch: epoch 1 stopped by SIGTERM after "), "\(printed.suffix(300))")
         let point = directory.appendingPathComponent("sw/runs/hidden-16")
         // Only hidden temporary files may be left, should GNU parallel have had to kill a point;

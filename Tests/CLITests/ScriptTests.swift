@@ -65,8 +65,9 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        return ToolResult(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal,
-                          stdout: try Data(contentsOf: out), stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
+        return ToolResult(
+            status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal,
+            stdout: try Data(contentsOf: out), stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
     }
 
     static func files(_ directory: URL) throws -> [String] {
@@ -79,15 +80,20 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
-        let flags = ["--text", "text.txt", "--hidden", "8", "--lr", "0.01", "--decay", "0.5", "--sample-length", "30",
-                     "--reproducible", "--quiet"]
+        let flags = [
+            "--text", "text.txt", "--hidden", "8", "--lr", "0.01", "--decay", "0.5", "--sample-length", "30",
+            "--reproducible", "--quiet",
+        ]
 
         // Three epochs in one go.
         let whole = try Self.script("train", flags + ["--epochs", "3", "--out", "whole"], in: directory, locale: locale)
         #expect(whole.status == 0, "\(whole.stderr)")
         let names = try Self.files(directory.appendingPathComponent("whole"))
-        #expect(names == ["e000.ckpt", "e001.ckpt", "e001.sample.txt", "e002.ckpt", "e002.sample.txt",
-                          "e003.ckpt", "e003.sample.txt", "loss.svg", "run.conf", "vocab.ckpt"])
+        #expect(
+            names == [
+                "e000.ckpt", "e001.ckpt", "e001.sample.txt", "e002.ckpt", "e002.sample.txt",
+                "e003.ckpt", "e003.sample.txt", "loss.svg", "run.conf", "vocab.ckpt",
+            ])
         let plot = try String(contentsOf: directory.appendingPathComponent("whole/loss.svg"), encoding: .utf8)
         #expect(plot.contains("data-series=\"lstm 8 train\""))
         let e3 = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("whole/e003.ckpt"))))
@@ -117,8 +123,9 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         #expect(done.status == 0 && done.stderr.contains("already has 3 epochs"))
         let other = try Self.script("train", flags + ["--epochs", "4", "--out", "resumed", "--lr", "0.1"], in: directory, locale: locale)
         #expect(other.status == 1)
-        #expect(other.stderr == "train: resumed was started with --lr 0.01, not --lr 0.1; to resume it, give --lr 0.01, "
-                    + "or give another --out for a new run\n", "\(other.stderr)")
+        #expect(
+            other.stderr == "train: resumed was started with --lr 0.01, not --lr 0.1; to resume it, give --lr 0.01, "
+                + "or give another --out for a new run\n", "\(other.stderr)")
         let missing = try Self.script("train", ["--out", "x"], in: directory, locale: locale)
         #expect(missing.status == 2 && missing.stderr.contains("--text FILE is required"))
         let unreadable = try Self.script("train", ["--text", "nope.txt", "--out", "x"], in: directory, locale: locale)
@@ -172,22 +179,29 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let first = try Self.script("train", common + ["--epochs", "1"] + settings + ["--", "--threads", "1"], in: directory, locale: locale)
         #expect(first.status == 0, "\(first.stderr)")
         let e1 = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("run/e001.ckpt"))))
-        #expect(e1.training?.sequenceLength == 20 && e1.training?.batchRows == 4 && e1.training?.validationFraction == 0.2
+        #expect(
+            e1.training?.sequenceLength == 20 && e1.training?.batchRows == 4 && e1.training?.validationFraction == 0.2
                 && e1.training?.clipNorm == 1.5 && e1.training?.dropout == 0.25, "\(String(describing: e1.training))")
         let conf = try String(contentsOf: directory.appendingPathComponent("run/run.conf"), encoding: .utf8)
         #expect(conf.contains("\nepoch-flags=--seq-length 20 --batch-rows 4 --val-fraction 0.2 --clip 1.5 --dropout 0.25 --threads 1\n"), "\(conf)")
         let byDashes = try Self.script("train", common + ["--epochs", "2", "--"] + settings + ["--threads", "1"], in: directory, locale: locale)
         #expect(byDashes.status == 0 && byDashes.stderr.contains("train: resuming run after epoch 1"), "\(byDashes.stderr)")
 
-        let changing = try Self.script("train", ["--text", "text.txt", "--out", "changing", "--hidden", "8", "--sample-length", "5", "--quiet",
-                                                 "--epochs", "1", "--dropout", "0.1", "--change-settings"], in: directory, locale: locale)
+        let changing = try Self.script(
+            "train",
+            [
+                "--text", "text.txt", "--out", "changing", "--hidden", "8", "--sample-length", "5", "--quiet",
+                "--epochs", "1", "--dropout", "0.1", "--change-settings",
+            ], in: directory, locale: locale)
         #expect(changing.status == 0, "\(changing.stderr)")
-        #expect(try String(contentsOf: directory.appendingPathComponent("changing/run.conf"), encoding: .utf8)
-                    .contains("\nepoch-flags=--dropout 0.1 --change-settings\n"))
+        #expect(
+            try String(contentsOf: directory.appendingPathComponent("changing/run.conf"), encoding: .utf8)
+                .contains("\nepoch-flags=--dropout 0.1 --change-settings\n"))
 
         let notASetting = try Self.script("train", common + ["--epochs", "3", "--threads", "1"], in: directory, locale: locale)
-        #expect(notASetting.status == 2 && notASetting.stderr == "train: unknown option '--threads'; see 'scripts/train --help'\n",
-                "\(notASetting.stderr)")
+        #expect(
+            notASetting.status == 2 && notASetting.stderr == "train: unknown option '--threads'; see 'scripts/train --help'\n",
+            "\(notASetting.stderr)")
         let noValue = try Self.script("train", common + ["--epochs", "3", "--dropout"], in: directory, locale: locale)
         #expect(noValue.status == 2 && noValue.stderr == "train: --dropout needs a value; see 'scripts/train --help'\n", "\(noValue.stderr)")
     }
@@ -202,44 +216,57 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
         let common = ["--hidden", "8", "--sample-length", "10", "--quiet", "--reproducible", "--out", "run"]
-        let first = try Self.script("train", ["--text", "text.txt", "--epochs", "1"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
+        let first = try Self.script(
+            "train", ["--text", "text.txt", "--epochs", "1"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(first.status == 0, "\(first.stderr)")
         let conf = try String(contentsOf: directory.appendingPathComponent("run/run.conf"), encoding: .utf8)
         let absolute = directory.resolvingSymlinksInPath().appendingPathComponent("text.txt").path
         #expect(conf == "text=\(absolute)\nlr=0.002\ndecay=0.97\ncell=lstm\nhidden=8\nseed=1\nepoch-flags=--seq-length 20\n")
 
-        let byAbsolutePath = try Self.script("train", ["--text", absolute, "--epochs", "2"] + common + ["--", "--seq-length", "20"],
-                                             in: directory, locale: locale)
+        let byAbsolutePath = try Self.script(
+            "train", ["--text", absolute, "--epochs", "2"] + common + ["--", "--seq-length", "20"],
+            in: directory, locale: locale)
         #expect(byAbsolutePath.status == 0, "\(byAbsolutePath.stderr)")
         #expect(byAbsolutePath.stderr.contains("train: resuming run after epoch 1"))
 
         let otherFlags = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common, in: directory, locale: locale)
         #expect(otherFlags.status == 1)
-        #expect(otherFlags.stderr.hasPrefix("train: run was started with '-- --seq-length 20' for charrnn-epoch, not '-- '; "
-                                            + "to resume it, end the command with -- --seq-length 20"), "\(otherFlags.stderr)")
+        #expect(
+            otherFlags.stderr.hasPrefix(
+                "train: run was started with '-- --seq-length 20' for charrnn-epoch, not '-- '; "
+                    + "to resume it, end the command with -- --seq-length 20"), "\(otherFlags.stderr)")
         try Data("other text\n".utf8).write(to: directory.appendingPathComponent("other.txt"))
-        let otherText = try Self.script("train", ["--text", "other.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
+        let otherText = try Self.script(
+            "train", ["--text", "other.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(otherText.status == 1)
         #expect(otherText.stderr.hasPrefix("train: run was started with --text \(absolute), not --text "), "\(otherText.stderr)")
-        #expect(try Self.files(directory.appendingPathComponent("run")).filter { $0.hasSuffix(".ckpt") }
+        #expect(
+            try Self.files(directory.appendingPathComponent("run")).filter { $0.hasSuffix(".ckpt") }
                 == ["e000.ckpt", "e001.ckpt", "e002.ckpt", "vocab.ckpt"], "nothing trained by the refused reruns")
 
         // run.conf as scripts/train wrote it before: one line, the text's path as given.
         try Data("text=text.txt lr=0.002 decay=0.97 cell=lstm hidden=8 seed=1 epoch-flags=--seq-length 20\n".utf8)
             .write(to: directory.appendingPathComponent("run/run.conf"))
-        let old = try Self.script("train", ["--text", "text.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
+        let old = try Self.script(
+            "train", ["--text", "text.txt", "--epochs", "3"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
         #expect(old.status == 0, "\(old.stderr)")
         try Data("text=text.txt lr=0.002 decay=0.5 cell=lstm hidden=8 seed=1 epoch-flags=--seq-length 20\n".utf8)
             .write(to: directory.appendingPathComponent("run/run.conf"))
-        let oldDecay = try Self.script("train", ["--text", "text.txt", "--epochs", "4"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
-        #expect(oldDecay.status == 1 && oldDecay.stderr.hasPrefix("train: run was started with --decay 0.5, not --decay 0.97;"),
-                "\(oldDecay.stderr)")
+        let oldDecay = try Self.script(
+            "train", ["--text", "text.txt", "--epochs", "4"] + common + ["--", "--seq-length", "20"], in: directory, locale: locale)
+        #expect(
+            oldDecay.status == 1 && oldDecay.stderr.hasPrefix("train: run was started with --decay 0.5, not --decay 0.97;"),
+            "\(oldDecay.stderr)")
 
         // A run.conf without a fresh model (a run that never started) binds nothing.
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("unstarted"), withIntermediateDirectories: false)
         try Data("text=x.txt lr=9\n".utf8).write(to: directory.appendingPathComponent("unstarted/run.conf"))
-        let unstarted = try Self.script("train", ["--text", "text.txt", "--epochs", "1", "--hidden", "8", "--sample-length", "10",
-                                                  "--quiet", "--out", "unstarted"], in: directory, locale: locale)
+        let unstarted = try Self.script(
+            "train",
+            [
+                "--text", "text.txt", "--epochs", "1", "--hidden", "8", "--sample-length", "10",
+                "--quiet", "--out", "unstarted",
+            ], in: directory, locale: locale)
         #expect(unstarted.status == 0, "\(unstarted.stderr)")
     }
 
@@ -256,8 +283,9 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }.sorted()
         #expect(names.contains("train") && names.contains("compare-cells") && names.contains("demo"))
         for name in names {
-            let result = try Tools.run("/usr/bin/env", locale.assignments + [scripts.appendingPathComponent(name).path, "--help"],
-                                       directory: directory)
+            let result = try Tools.run(
+                "/usr/bin/env", locale.assignments + [scripts.appendingPathComponent(name).path, "--help"],
+                directory: directory)
             #expect(result.status == 0 && result.stderr.isEmpty && !result.stdout.isEmpty, "\(name) --help: \(result.status) \(result.stderr)")
         }
         #expect(try Self.files(directory).isEmpty, "--help wrote files")
@@ -269,8 +297,12 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
-        let result = try Self.script("compare-cells", ["--text", "text.txt", "--epochs", "2", "--lstm", "8,8", "--rnn", "16",
-                                                       "--sample-length", "40", "--out", "cmp", "--reproducible"], in: directory, locale: locale)
+        let result = try Self.script(
+            "compare-cells",
+            [
+                "--text", "text.txt", "--epochs", "2", "--lstm", "8,8", "--rnn", "16",
+                "--sample-length", "40", "--out", "cmp", "--reproducible",
+            ], in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         // The seed's formulas over this text's 24-symbol alphabet (23 characters and the stop):
@@ -302,8 +334,12 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
-        let result = try Self.script("compare-cells", ["--text", "text.txt", "--epochs", "1", "--cell", "lstm:8", "--cell", "mlstm:8",
-                                                       "--sample-length", "20", "--out", "cmp", "--reproducible"], in: directory, locale: locale)
+        let result = try Self.script(
+            "compare-cells",
+            [
+                "--text", "text.txt", "--epochs", "1", "--cell", "lstm:8", "--cell", "mlstm:8",
+                "--sample-length", "20", "--out", "cmp", "--reproducible",
+            ], in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         // Over the 24-symbol alphabet: LSTM 8: 4*8*(24+8+1) + 8*24+24 = 1056 + 216 = 1272;
@@ -328,20 +364,25 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// Every point of the grid is a scripts/train run in its own folder; the leaderboard ranks
     /// them by their best validation loss and counts their parameters; a rerun skips the finished
     /// points and resumes an interrupted one exactly.
-    @Test(.enabled(if: gnuParallel, "GNU parallel is not installed (scripts/install-deps installs Debian's parallel)"),
-          arguments: ScriptLocale.allCases)
+    @Test(
+        .enabled(if: gnuParallel, "GNU parallel is not installed (scripts/install-deps installs Debian's parallel)"),
+        arguments: ScriptLocale.allCases)
     func sweepRanksEveryPointAndResumes(locale: ScriptLocale) throws {
         try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
-        let flags = ["--text", "text.txt", "--epochs", "2", "--out", "sw", "--jobs", "2", "--top", "3", "--reproducible",
-                     "--grid", "lr=0.01 cell=lstm,gru hidden=8:4 dropout=0.1", "--", "--threads", "1", "--seq-length", "20", "--batch-rows", "4"]
+        let flags = [
+            "--text", "text.txt", "--epochs", "2", "--out", "sw", "--jobs", "2", "--top", "3", "--reproducible",
+            "--grid", "lr=0.01 cell=lstm,gru hidden=8:4 dropout=0.1", "--", "--threads", "1", "--seq-length", "20", "--batch-rows", "4",
+        ]
         let first = try Self.script("sweep", flags, in: directory, locale: locale)
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("sweep: 4 points, 0 finished, 4 to train (2 epochs each)"))
-        let names = ["lr-0.01_cell-lstm_hidden-8_dropout-0.1", "lr-0.01_cell-lstm_hidden-4_dropout-0.1",
-                     "lr-0.01_cell-gru_hidden-8_dropout-0.1", "lr-0.01_cell-gru_hidden-4_dropout-0.1"]
+        let names = [
+            "lr-0.01_cell-lstm_hidden-8_dropout-0.1", "lr-0.01_cell-lstm_hidden-4_dropout-0.1",
+            "lr-0.01_cell-gru_hidden-8_dropout-0.1", "lr-0.01_cell-gru_hidden-4_dropout-0.1",
+        ]
         #expect(try Self.files(directory.appendingPathComponent("sw/runs")) == names.sorted())
 
         // The seed's formulas over the 24-symbol alphabet: LSTM 8 4*8*(24+8+1) + 8*24+24 = 1272,
@@ -351,8 +392,11 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let rows = table.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         // Every training setting charrnn-epoch declares is a column, by its key, in its order.
         let declared = try SettingsDeclarationTests.listed().map { $0[0] }
-        #expect(rows.first == ["rank", "best_val_nats", "best_epoch", "last_train_nats", "epochs", "status", "parameters",
-                               "lr", "decay", "cell", "hidden", "seed"] + declared + ["run"])
+        #expect(
+            rows.first == [
+                "rank", "best_val_nats", "best_epoch", "last_train_nats", "epochs", "status", "parameters",
+                "lr", "decay", "cell", "hidden", "seed",
+            ] + declared + ["run"])
         #expect(rows.count == 5)
         let columns = rows[0].count, runColumn = columns - 1
         func setting(_ row: [String], _ key: String) -> String? { declared.firstIndex(of: key).map { row[12 + $0] } }
@@ -419,8 +463,12 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.text.write(to: directory.appendingPathComponent("text.txt"))
-        let result = try Self.script("train", ["--text", "text.txt", "--out", "run", "--epochs", String(epochs), "--hidden", "8",
-                                               "--sample-length", "5", "--quiet", "--reproducible"] + flags, in: directory, locale: locale)
+        let result = try Self.script(
+            "train",
+            [
+                "--text", "text.txt", "--out", "run", "--epochs", String(epochs), "--hidden", "8",
+                "--sample-length", "5", "--quiet", "--reproducible",
+            ] + flags, in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent(String(format: "run/e%03d.ckpt", epochs)))))
         #expect(last.history.count == epochs)
@@ -438,8 +486,9 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let base = ["--text", "text.txt", "--out", "run", "--hidden", "8", "--sample-length", "5", "--quiet", "--reproducible"]
         #expect(try Self.script("train", base + ["--epochs", "2", "--schedule", "cosine"], in: directory, locale: locale).status == 0)
         let longer = try Self.script("train", base + ["--epochs", "3", "--schedule", "cosine"], in: directory, locale: locale)
-        #expect(longer.status == 1 && longer.stderr.contains("a cosine schedule spans its run, so give --epochs 2 to resume it"),
-                "\(longer.stderr)")
+        #expect(
+            longer.status == 1 && longer.stderr.contains("a cosine schedule spans its run, so give --epochs 2 to resume it"),
+            "\(longer.stderr)")
         let other = try Self.script("train", base + ["--epochs", "3"], in: directory, locale: locale)
         #expect(other.status == 1 && other.stderr.contains("was started with --schedule cosine, not --schedule exp"), "\(other.stderr)")
         let bad = try Self.script("train", base + ["--epochs", "3", "--schedule", "linear"], in: directory, locale: locale)
@@ -465,9 +514,11 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return String(letters[Int((state >> 16) & 0x7FFF) % 20]) + (index % 60 == 59 ? "\n" : "")
         }.joined()
         try Data(text.utf8).write(to: directory.appendingPathComponent("text.txt"))
-        let arguments = ["--text", "text.txt", "--out", "run", "--epochs", "40", "--lr", "0.05", "--hidden", "32",
-                         "--keep-best", "--patience", "2", "--sample-length", "5", "--quiet", "--reproducible",
-                         "--", "--val-fraction", "0.3", "--batch-rows", "4"]
+        let arguments = [
+            "--text", "text.txt", "--out", "run", "--epochs", "40", "--lr", "0.05", "--hidden", "32",
+            "--keep-best", "--patience", "2", "--sample-length", "5", "--quiet", "--reproducible",
+            "--", "--val-fraction", "0.3", "--batch-rows", "4",
+        ]
         let result = try Self.script("train", arguments, in: directory, locale: locale)
         #expect(result.status == 0, "\(result.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("run").path)
@@ -477,14 +528,19 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let bestIndex = losses.indices.min { losses[$0] < losses[$1] }!
         #expect(trained < 40, "the run should have stopped early")
         #expect(trained - (bestIndex + 1) == 2, "stopped \(trained - (bestIndex + 1)) epochs after the best")
-        #expect(result.stderr.contains("train: stopping after epoch \(trained): validation has not improved for 2 epochs since epoch \(bestIndex + 1)"),
-                "\(result.stderr)")
+        #expect(
+            result.stderr.contains("train: stopping after epoch \(trained): validation has not improved for 2 epochs since epoch \(bestIndex + 1)"),
+            "\(result.stderr)")
         let best = try Data(contentsOf: directory.appendingPathComponent("run/best.ckpt"))
         #expect(best == (try Data(contentsOf: directory.appendingPathComponent(String(format: "run/e%03d.ckpt", bestIndex + 1)))))
         let rerun = try Self.script("train", arguments, in: directory, locale: locale)
         #expect(rerun.status == 0 && rerun.stderr.contains("train: stopping after epoch \(trained)"), "\(rerun.stderr)")
-        let without = try Self.script("train", ["--text", "text.txt", "--out", "plain", "--epochs", "1", "--hidden", "8", "--keep-best",
-                                                "--sample-length", "5", "--quiet", "--", "--val-fraction", "0"], in: directory, locale: locale)
+        let without = try Self.script(
+            "train",
+            [
+                "--text", "text.txt", "--out", "plain", "--epochs", "1", "--hidden", "8", "--keep-best",
+                "--sample-length", "5", "--quiet", "--", "--val-fraction", "0",
+            ], in: directory, locale: locale)
         #expect(without.status == 1 && without.stderr.contains("--keep-best and --patience need a validation loss"), "\(without.stderr)")
     }
     /// The recipe in two sittings (--stop-after 1, then 2): the curve holds each

@@ -218,8 +218,11 @@ final class HTTPTestConnection {
         #expect(responses[0].complete && responses[1].complete)
         #expect(responses[0].headers["x-seed"] == "7")
         #expect((responses[0].chunks?.count ?? 0) >= 2, "the text comes in chunks as it is drawn")
-        #expect(responses[0].body == (try Self.charrnnSample(["--seed", "7", "--length", "3000", "--temperature", "0.9", "--prime", "To be"],
-                                                             in: directory)))
+        #expect(
+            responses[0].body
+                == (try Self.charrnnSample(
+                    ["--seed", "7", "--length", "3000", "--temperature", "0.9", "--prime", "To be"],
+                    in: directory)))
         #expect(responses[1].body == (try Self.charrnnSample(["--seed", "8", "--length", "3000", "--top-k", "4"], in: directory)))
 
         // /score: what TextScore computes; per_char: the rows of --score --per-char.
@@ -259,8 +262,9 @@ final class HTTPTestConnection {
         ]
         for (target, status, message) in refusals {
             let response = try server.get(target)
-            #expect(response.status == status && response.text.contains(message) && response.text.filter { $0 == "\n" }.count == 1,
-                    "\(target): \(response.status) \(response.text)")
+            #expect(
+                response.status == status && response.text.contains(message) && response.text.filter { $0 == "\n" }.count == 1,
+                "\(target): \(response.status) \(response.text)")
         }
         let tooShort = try server.post("/score", body: Array("x".utf8))
         #expect(tooShort.status == 400 && tooShort.text.contains("at least 2 characters"))
@@ -299,7 +303,8 @@ final class HTTPTestConnection {
         let stopped = server.terminate()
         #expect(stopped.status == 0 && stopped.stderr == "charrnn-serve: stopped by SIGTERM\n", "\(stopped)")
         #expect(!FileManager.default.fileExists(atPath: socketPath), "the socket file is removed")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
                 == ["e0.ckpt", "e1.ckpt", "text.txt", "v.ckpt"], "nothing else is written")
     }
 

@@ -134,11 +134,16 @@ import Testing
         let path = directory.appendingPathComponent("a.ckpt")
         try Data(checkpoint.encoded()).write(to: path)
         let text = try Tools.run("charrnn-inspect", [path.path]).text
-        #expect(text.contains("\ntraining settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm off, dropout 0.25, weight_decay off\n"),
-                "\(text)")
+        #expect(
+            text.contains(
+                "\ntraining settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm off, dropout 0.25, weight_decay off\n"),
+            "\(text)")
         let json = try Tools.run("charrnn-inspect", ["--json", path.path]).text
-        #expect(json.contains(#""training":{"sequence_length":50,"batch_rows":50,"validation_fraction":0.05,"clip_norm":0,"dropout":0.25,"weight_decay":0,"unknown":[]}"#),
-                "\(json)")
+        #expect(
+            json.contains(
+                #""training":{"sequence_length":50,"batch_rows":50,"validation_fraction":0.05,"clip_norm":0,"dropout":0.25,"weight_decay":0,"unknown":[]}"#
+            ),
+            "\(json)")
     }
 
     @Test func diffShowsEachChangedSettingByItsKeyDropoutIncluded() throws {
@@ -150,7 +155,9 @@ import Testing
         b.training!.sequenceLength = 100
         #expect(CheckpointDiff(a, b).lines == ["training settings: sequence_length 50 -> 100; dropout off -> 0.25"])
         b.training = nil
-        #expect(CheckpointDiff(a, b).lines == [
-            "training settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm 5, dropout off, weight_decay off -> none"])
+        #expect(
+            CheckpointDiff(a, b).lines == [
+                "training settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm 5, dropout off, weight_decay off -> none"
+            ])
     }
 }

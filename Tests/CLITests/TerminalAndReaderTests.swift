@@ -36,8 +36,10 @@ import Testing
             #expect(output.contains("<stdout>: refusing to write a binary checkpoint to a terminal"), "\(command): \(output)")
         }
         // -o naming the terminal is guarded like standard output, and before any work.
-        for command in ["\(bin)/charrnn-vocab text.txt -o /dev/tty", "\(bin)/charrnn-init -o /dev/tty v.ckpt",
-                        "\(bin)/charrnn-epoch --text missing.txt -o /dev/tty e0.ckpt"] {
+        for command in [
+            "\(bin)/charrnn-vocab text.txt -o /dev/tty", "\(bin)/charrnn-init -o /dev/tty v.ckpt",
+            "\(bin)/charrnn-epoch --text missing.txt -o /dev/tty e0.ckpt",
+        ] {
             let (status, output) = try Self.underTerminal(command, in: directory)
             #expect(status == 1, "\(command)")
             #expect(output.contains("/dev/tty: refusing to write a binary checkpoint to a terminal"), "\(command): \(output)")
@@ -151,8 +153,10 @@ import Testing
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         var newer = try Checkpoint(decoding: [UInt8](Data(contentsOf: Tools.repository.appendingPathComponent("formats/example.ckpt"))))
-        newer.training?.unrecognised = [.init(key: "from_the_future", value: .f64(0.25)), .init(key: "label", value: .text("ça va")),
-                                        .init(key: "warmup_steps", value: .u64(100))]
+        newer.training?.unrecognised = [
+            .init(key: "from_the_future", value: .f64(0.25)), .init(key: "label", value: .text("ça va")),
+            .init(key: "warmup_steps", value: .u64(100)),
+        ]
         let newerPath = directory.appendingPathComponent("newer.ckpt")
         try Data(newer.encoded()).write(to: newerPath)
         let reader = Tools.repository.appendingPathComponent("formats/read_checkpoint.py").path
@@ -161,7 +165,8 @@ import Testing
         dropout.training?.dropout = 0.375
         let dropoutPath = directory.appendingPathComponent("dropout.ckpt")
         try Data(dropout.encoded()).write(to: dropoutPath)
-        let files = [("formats/example.ckpt", "1.1", "TSKV"), ("Tests/CharRNNTests/Fixtures/example-1.0.ckpt", "1.0", "TSET")]
+        let files =
+            [("formats/example.ckpt", "1.1", "TSKV"), ("Tests/CharRNNTests/Fixtures/example-1.0.ckpt", "1.0", "TSET")]
             .map { (Tools.repository.appendingPathComponent($0.0).path, $0.1, $0.2) }
             + [(newerPath.path, "1.1", "TSKV"), (dropoutPath.path, "1.2", "TSKV")]
         for (path, version, section) in files {

@@ -21,7 +21,8 @@ import Testing
         try model.stdout.write(to: directory.appendingPathComponent("nul.ckpt"))
         let robustness = try String(contentsOf: Tools.repository.appendingPathComponent("docs/robustness.md"), encoding: .utf8)
         #expect(robustness.contains("67,108,864 characters"), "docs/robustness.md states the budget")
-        let message = "/dev/zero: is not a regular file (a pipe or a device), and its text goes on past 67108864 characters, "
+        let message =
+            "/dev/zero: is not a regular file (a pipe or a device), and its text goes on past 67108864 characters, "
             + "the most charrnn keeps in memory from one; HINT: save it to a file and give that"
         // Both at once (each is seconds of decoding in a debug build), each under the limit.
         let runs = [("charrnn-epoch", ["--text", "/dev/zero", "nul.ckpt"]), ("charrnn-sample", ["--score", "/dev/zero", "nul.ckpt"])]
@@ -39,8 +40,9 @@ import Testing
         for ((tool, _), process) in zip(runs, processes) {
             process.waitUntilExit()
             // 1, not death by a signal: refused, not killed for want of memory.
-            #expect(process.terminationReason == .exit && process.terminationStatus == 1,
-                    "\(tool): status \(process.terminationStatus), reason \(process.terminationReason.rawValue)")
+            #expect(
+                process.terminationReason == .exit && process.terminationStatus == 1,
+                "\(tool): status \(process.terminationStatus), reason \(process.terminationReason.rawValue)")
             let stderr = try String(contentsOf: directory.appendingPathComponent("\(tool).err"), encoding: .utf8)
             #expect(stderr == "\(tool): \(message)\n")
             #expect(try Data(contentsOf: directory.appendingPathComponent("\(tool).out")).isEmpty)

@@ -26,7 +26,8 @@ enum Tools {
         var directory = exe.deletingLastPathComponent()
         // Swift Testing on Linux runs from <build>/debug/charrnnPackageTests.xctest.
         while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("charrnn-vocab").path),
-              directory.path != "/" {
+            directory.path != "/"
+        {
             directory = directory.deletingLastPathComponent()
         }
         return directory
@@ -37,8 +38,10 @@ enum Tools {
     /// Runs `tool` (a built executable, or an absolute path such as /bin/sh) with
     /// `arguments`, feeding `stdin`; stdout and stderr go to files (no pipe deadlocks).
     @discardableResult
-    static func run(_ tool: String, _ arguments: [String], stdin: Data = Data(), directory: URL? = nil,
-                    stdoutPath: String? = nil) throws -> ToolResult {
+    static func run(
+        _ tool: String, _ arguments: [String], stdin: Data = Data(), directory: URL? = nil,
+        stdoutPath: String? = nil
+    ) throws -> ToolResult {
         let process = Process()
         // A charrnn tool by name, or any program by absolute path (/bin/bash).
         process.executableURL = tool.hasPrefix("/") ? URL(fileURLWithPath: tool) : binaries.appendingPathComponent(tool)
@@ -57,9 +60,10 @@ enum Tools {
         process.standardError = try FileHandle(forWritingTo: errPath)
         try process.run()
         process.waitUntilExit()
-        return ToolResult(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal,
-                          stdout: try Data(contentsOf: outPath),
-                          stderr: String(decoding: try Data(contentsOf: errPath), as: UTF8.self))
+        return ToolResult(
+            status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal,
+            stdout: try Data(contentsOf: outPath),
+            stderr: String(decoding: try Data(contentsOf: errPath), as: UTF8.self))
     }
 
     /// A fresh temporary directory, removed by the caller's defer.
@@ -138,8 +142,9 @@ struct TrainingRun {
         // "... epoch 1 batch 1/N loss ...": N lines of at least shortestLine bytes come before the epoch can end.
         let batches = first.firstMatch(of: #/batch [0-9]+/([0-9]+) /#).flatMap { Int($0.1) }
         #expect(batches != nil, "no progress line: \(first)", sourceLocation: sourceLocation)
-        #expect((batches ?? 0) * Self.shortestLine > printed.count + capacity,
-                "\(batches ?? 0) batches could fit in the \(capacity)-byte pipe after the \(printed.count) bytes read", sourceLocation: sourceLocation)
+        #expect(
+            (batches ?? 0) * Self.shortestLine > printed.count + capacity,
+            "\(batches ?? 0) batches could fit in the \(capacity)-byte pipe after the \(printed.count) bytes read", sourceLocation: sourceLocation)
     }
 
     /// Lets the tool go on: reads stderr to its end and waits; returns all it printed.

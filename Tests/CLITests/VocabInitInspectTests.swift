@@ -11,7 +11,7 @@ import Testing
     /// 100 distinct characters, so the alphabet with its stop symbol has the seed's 101.
     static let hundredSymbols: Data = {
         var text = (0x20...0x7E).map { String(UnicodeScalar($0)!) }.joined()  // 95
-        text += "\né€中😀"                                                        // 100
+        text += "\né€中😀"  // 100
         return Data((text + text).utf8)
     }()
 
@@ -29,7 +29,8 @@ import Testing
         bytes.append(contentsOf: [0xFF, 0xC3])
         let result = try Tools.run("charrnn-vocab", [], stdin: bytes)
         #expect(result.status == 0)
-        #expect(result.stderrLines[0] == "charrnn-vocab: <stdin>: 2 invalid UTF-8 sequences replaced by U+FFFD (the first at line 1, column 4, byte 4)")
+        #expect(
+            result.stderrLines[0] == "charrnn-vocab: <stdin>: 2 invalid UTF-8 sequences replaced by U+FFFD (the first at line 1, column 4, byte 4)")
         #expect(result.stderrLines[1] == "charrnn-vocab: the text contains U+000B (\\v); using U+E000 as the stop symbol")
         let alphabet = try Checkpoint(decoding: result.bytes).alphabet
         #expect(alphabet.symbols == [0x61, 0x0B, 0x62, 0xFFFD, 0xE000])
@@ -124,8 +125,11 @@ import Testing
         #expect(examples != nil, "\(tool) --help has no EXAMPLES section")
         if let examples {
             // An example too long for 80 columns carries on, indented, after a pipe.
-            #expect(lines[(examples + 1)...].allSatisfy { $0.hasPrefix("  charrnn-") || $0.hasPrefix("  lr=") || $0.hasPrefix("  cat ")
-                || $0.hasPrefix("    charrnn-") })
+            #expect(
+                lines[(examples + 1)...].allSatisfy {
+                    $0.hasPrefix("  charrnn-") || $0.hasPrefix("  lr=") || $0.hasPrefix("  cat ")
+                        || $0.hasPrefix("    charrnn-")
+                })
         }
         // Every option shows its default (charrnn-inspect has only flags and files).
         if tool != "charrnn-inspect" { #expect(help.text.contains("(default:")) }
@@ -172,9 +176,11 @@ import Testing
 
     @Test func initRefusesAbsurdSizes() throws {
         let vocab = try Tools.run("charrnn-vocab", ["-q"], stdin: Data("abc".utf8)).stdout
-        for (hidden, fragment) in [("0", "a layer of 0 units is not allowed"), ("-5", "a layer of -5 units"),
-                                   ("128,x", "'x' is not a whole number"), ("", "--hidden"), (",", "'' is not a whole number"),
-                                   ("2000000", "a layer of 2000000 units is not allowed")] {
+        for (hidden, fragment) in [
+            ("0", "a layer of 0 units is not allowed"), ("-5", "a layer of -5 units"),
+            ("128,x", "'x' is not a whole number"), ("", "--hidden"), (",", "'' is not a whole number"),
+            ("2000000", "a layer of 2000000 units is not allowed"),
+        ] {
             let result = try Tools.run("charrnn-init", ["--hidden=\(hidden)"], stdin: vocab)
             #expect(result.status == 2, "--hidden \(hidden)")
             result.expectOneLineError("charrnn-init", containing: fragment)
@@ -194,7 +200,12 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let cases: [(String, [UInt8], String)] = [
             ("truncated.ckpt", Array(model.prefix(model.count / 2)), "truncated"),
-            ("flipped.ckpt", { var b = model; b[b.count / 2] ^= 0x10; return b }(), "corrupt"),
+            (
+                "flipped.ckpt",
+                {
+                    var b = model; b[b.count / 2] ^= 0x10; return b
+                }(), "corrupt"
+            ),
             ("text.ckpt", Array("hello world\n".utf8), "looks like text"),
             ("empty.ckpt", [], "empty file"),
         ]
@@ -245,7 +256,9 @@ import Testing
         #expect(same.status == 0 && same.stdout.isEmpty && same.stderr.isEmpty)
         let different = try Tools.run("charrnn-inspect", ["--diff", "a.ckpt", "b.ckpt"], directory: directory)
         #expect(different.status == 1)
-        #expect(different.text.hasPrefix("--- a.ckpt\n+++ b.ckpt\nmodel: initialised with flux-glorot-uniform seed 1 -> flux-glorot-uniform seed 2\nweights:\n"))
+        #expect(
+            different.text.hasPrefix(
+                "--- a.ckpt\n+++ b.ckpt\nmodel: initialised with flux-glorot-uniform seed 1 -> flux-glorot-uniform seed 2\nweights:\n"))
         #expect(different.text.contains("layer1.Wi"))
         #expect(different.text.contains("all"))
         let missing = try Tools.run("charrnn-inspect", ["--diff", "a.ckpt", "nope.ckpt"], directory: directory)

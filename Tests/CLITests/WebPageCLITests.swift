@@ -31,10 +31,12 @@ import Glibc
     static func run(_ page: URL, _ query: [(String, String)], in directory: URL) throws -> [String: Any] {
         let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         let text = query.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
-        var flags = ["--headless", "--disable-gpu", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND",
-                     "--user-data-dir=\(directory.appendingPathComponent("chromium-profile").path)",
-                     // Virtual time: the page's setTimeout slices run to the end before the DOM is dumped.
-                     "--virtual-time-budget=3600000"]
+        var flags = [
+            "--headless", "--disable-gpu", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--user-data-dir=\(directory.appendingPathComponent("chromium-profile").path)",
+            // Virtual time: the page's setTimeout slices run to the end before the DOM is dumped.
+            "--virtual-time-budget=3600000",
+        ]
         if getuid() == 0 { flags.append("--no-sandbox") }
         let result = try Tools.run(browser!, flags + ["--dump-dom", page.absoluteString + "?" + text])
         #expect(result.status == 0, "\(result.stderr)")
@@ -74,8 +76,9 @@ import Glibc
         let argmax = [("seed", "7"), ("temperature", "0"), ("length", "500"), ("prime", "To be")]
         let result = try Self.run(page, argmax + [("score", scored)], in: directory)
         let sample = try #require(result["sample"] as? [String: Any], "\(result)")
-        let tool = try Tools.run("charrnn-sample", ["--seed", "7", "--temperature", "0", "--length", "500", "--prime", "To be", "e1.ckpt"],
-                                 directory: directory)
+        let tool = try Tools.run(
+            "charrnn-sample", ["--seed", "7", "--temperature", "0", "--length", "500", "--prime", "To be", "e1.ckpt"],
+            directory: directory)
         #expect(sample["text"] as? String == String(tool.text.dropLast()))
 
         try scored.write(to: directory.appendingPathComponent("scored.txt"), atomically: true, encoding: .utf8)
@@ -88,7 +91,8 @@ import Glibc
         #expect(largest <= Self.natsTolerance, "largest |page - charrnn-sample| = \(largest) nats")
 
         // Sampling at T > 0 draws the same symbols: the generator, top-k and top-p are charrnn-sample's.
-        let drawn = cell == "gru" || cell == "mlstm"
+        let drawn =
+            cell == "gru" || cell == "mlstm"
             ? [("seed", "18446744073709551615"), ("temperature", "1.2"), ("length", "400"), ("top_p", "0.9")]
             : [("seed", "3"), ("temperature", "0.8"), ("length", "400"), ("top_k", "5")]
         let pair = try Self.samples(page, drawn, checkpoint: "e1.ckpt", in: directory)

@@ -51,12 +51,16 @@ import Testing
         kept.reset()
         for t in 0..<4 {
             let symbols = (0..<rows).map { Int32(Self.symbol(row: $0, step: t)) }
-            symbols.withUnsafeBufferPointer { moved.step(symbols: $0.baseAddress!); kept.step(symbols: $0.baseAddress!) }
+            symbols.withUnsafeBufferPointer {
+                moved.step(symbols: $0.baseAddress!); kept.step(symbols: $0.baseAddress!)
+            }
         }
         moved.reorder(rows: sources)
         for t in 4..<8 {
             let symbols = [Int32](repeating: Int32(t % n), count: rows)
-            symbols.withUnsafeBufferPointer { moved.step(symbols: $0.baseAddress!); kept.step(symbols: $0.baseAddress!) }
+            symbols.withUnsafeBufferPointer {
+                moved.step(symbols: $0.baseAddress!); kept.step(symbols: $0.baseAddress!)
+            }
             for r in 0..<rows {
                 let a = Array(UnsafeBufferPointer(start: moved.logits.pointer + r * n, count: n))
                 let b = Array(UnsafeBufferPointer(start: kept.logits.pointer + sources[r] * n, count: n))

@@ -34,8 +34,9 @@ import Testing
                 chosen.append(symbol)
                 if symbol != 3 { expected.append(symbol); remaining -= 1 }
             }
-            let beams = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 1, prime: prime, seed: seed, length: 40,
-                                       stopAtStop: false)
+            let beams = try BeamSearch.run(
+                model: model, alphabet: Self.alphabet, width: 1, prime: prime, seed: seed, length: 40,
+                stopAtStop: false)
             #expect(beams.count == 1)
             #expect(beams[0].printed == expected, "\(cell) prime \(prime)")
             #expect(beams[0].chosen == chosen)
@@ -85,16 +86,18 @@ import Testing
         let model = Self.model(cell)
         let expected = Self.allContinuations(model, prime: [0, 1], length: 3).sorted { $0.logProbability > $1.logProbability }
         #expect(expected.count == 40)
-        let beams = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 40, prime: [0, 1], seed: 0, length: 3,
-                                   stopAtStop: true)
+        let beams = try BeamSearch.run(
+            model: model, alphabet: Self.alphabet, width: 40, prime: [0, 1], seed: 0, length: 3,
+            stopAtStop: true)
         #expect(beams.count == 40)
         for (beam, truth) in zip(beams, expected) {
             #expect(beam.chosen == truth.symbols, "\(cell)")
             #expect(abs(beam.logProbability - truth.logProbability) < 1e-4)
         }
         // A narrower beam finds fewer, each a real continuation with its own probability.
-        let narrow = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 3, prime: [0, 1], seed: 0, length: 3,
-                                    stopAtStop: true)
+        let narrow = try BeamSearch.run(
+            model: model, alphabet: Self.alphabet, width: 3, prime: [0, 1], seed: 0, length: 3,
+            stopAtStop: true)
         #expect(narrow.count == 3)
         for beam in narrow {
             let truth = expected.first { $0.symbols == beam.chosen }
@@ -111,15 +114,17 @@ import Testing
         let bias = model.layout.dense.b.range
         model.parameters[bias.lowerBound + 3] = 100  // the stop symbol, index 3: p ≈ 1
         for length in [0, 1, 40] {
-            let beams = try BeamSearch.run(model: model, alphabet: Self.alphabet, width: 3, prime: [0], seed: 0, length: length,
-                                       stopAtStop: false)
+            let beams = try BeamSearch.run(
+                model: model, alphabet: Self.alphabet, width: 3, prime: [0], seed: 0, length: length,
+                stopAtStop: false)
             #expect(!beams.isEmpty)
             // The best beam draws nothing but the stop symbol, to the cap.
             #expect(length == 0 || (beams[0].chosen.count == length + 1024 && beams[0].printed.isEmpty))
             for beam in beams {
                 #expect(beam.chosen.count <= length + 1024, "length \(length): \(beam.chosen.count) steps")
-                #expect(length == 0 || beam.chosen.count == length + 1024 || beam.printed.count == length,
-                        "length \(length): \(beam.chosen.count) steps, \(beam.printed.count) printed")
+                #expect(
+                    length == 0 || beam.chosen.count == length + 1024 || beam.printed.count == length,
+                    "length \(length): \(beam.chosen.count) steps, \(beam.printed.count) printed")
             }
         }
         #expect(SampleStream.maxDraws(printing: 40, stopsPerPrinted: SampleStream.sampledStopsPerPrinted) == 16 * 40 + 1024)

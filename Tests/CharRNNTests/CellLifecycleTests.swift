@@ -28,12 +28,14 @@ import Testing
     /// The trainer's state as a checkpoint after `epochs`, whose history the optimizer's step needs.
     static func checkpoint(_ trainer: Trainer, epochs: [EpochStatistics]) -> Checkpoint {
         let history = epochs.enumerated().map { index, statistics in
-            EpochRecord(epoch: index + 1, flags: [.timingOmitted], learningRate: 0.01, trainLoss: statistics.meanLoss,
-                        validationLoss: .nan, charsPerSecond: 0, seconds: 0, textHash: 1, textLength: UInt64(text.count),
-                        optimizerStep: UInt64(epochs[...index].map(\.batches).reduce(0, +)))
+            EpochRecord(
+                epoch: index + 1, flags: [.timingOmitted], learningRate: 0.01, trainLoss: statistics.meanLoss,
+                validationLoss: .nan, charsPerSecond: 0, seconds: 0, textHash: 1, textLength: UInt64(text.count),
+                optimizerStep: UInt64(epochs[...index].map(\.batches).reduce(0, +)))
         }
-        return Checkpoint(alphabet: alphabet, model: trainer.model, optimizer: trainer.optimizerState, training: settings,
-                          history: history)
+        return Checkpoint(
+            alphabet: alphabet, model: trainer.model, optimizer: trainer.optimizerState, training: settings,
+            history: history)
     }
 
     @Test(arguments: CellKind.tested)
@@ -59,8 +61,9 @@ import Testing
 
         // Sampling: symbols of the alphabet, the same ones from the same seed.
         func sample() -> [Int] {
-            let sampler = Sampler(model: resumed.model, alphabet: Self.alphabet, generator: Xoshiro256(seed: 5),
-                                  rule: SamplingRule(temperature: 0.8))
+            let sampler = Sampler(
+                model: resumed.model, alphabet: Self.alphabet, generator: Xoshiro256(seed: 5),
+                rule: SamplingRule(temperature: 0.8))
             return [sampler.startRandom()] + (0..<200).map { _ in sampler.next() }
         }
         let symbols = sample()

@@ -28,7 +28,8 @@ import Testing
         let lines = text.split(separator: "\n")
         let header = try #require(lines.firstIndex { $0.hasPrefix("| cell code | name | G |") })
         let rows = lines[(header + 2)...].prefix { $0.hasPrefix("|") }.map(Self.cells)
-        #expect(rows.map { [$0[0], $0[1], $0[2], $0[4]] }
+        #expect(
+            rows.map { [$0[0], $0[1], $0[2], $0[4]] }
                 == Self.builtIn.map { ["\($0.rawValue)", $0.name, "\($0.gateCount)", "1.\($0.formatMinorVersion)"] })
         // MODL's field table names the same codes.
         let modl = try #require(lines.first { $0.hasPrefix("| 0      | 4    | u32    | cell ") })
@@ -94,7 +95,8 @@ import Testing
     /// layer (names and shapes) and which cells set a forget-gate bias of 1.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: python)))
     func theIndependentReadersTableIsTheRegistrys() throws {
-        let output = try Self.runPython("""
+        let output = try Self.runPython(
+            """
             import json, sys
             sys.path.insert(0, "formats")
             import read_checkpoint as r
@@ -104,7 +106,8 @@ import Testing
         let table = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[Any]])
         #expect(table.count == Self.builtIn.count)
         for (row, cell) in zip(table, Self.builtIn) {
-            #expect((row[0] as? Int).map(UInt32.init) == cell.rawValue && row[1] as? String == cell.name
+            #expect(
+                (row[0] as? Int).map(UInt32.init) == cell.rawValue && row[1] as? String == cell.name
                     && row[2] as? Int == cell.gateCount, "\(row)")
             let tensors = (row[3] as? [[Any]] ?? []).map { "\($0[0]) \($0[1] as? [Int] ?? [])" }
             let declared = cell.type.tensorShapes(input: 5, hidden: 3)
@@ -118,7 +121,8 @@ import Testing
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: python)))
     func thePyTorchPeersTableIsTheRegistrys() throws {
         // Read without importing (torch need not be installed): the literal CELLS = {...}.
-        let output = try Self.runPython("""
+        let output = try Self.runPython(
+            """
             import ast, json
             tree = ast.parse(open("scripts/torch/charrnn_torch.py").read())
             table = next(node.value for node in tree.body if isinstance(node, ast.Assign)

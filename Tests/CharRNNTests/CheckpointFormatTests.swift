@@ -30,8 +30,9 @@ import Testing
         optimizer.step = 12
         optimizer.m[5] = 0.5
         // ADAM's 12 steps are those of the history's last epoch, with its settings (§3.1).
-        let record = EpochRecord(epoch: 1, flags: [], learningRate: 0.002, trainLoss: 2, validationLoss: .nan, charsPerSecond: 0,
-                                 seconds: 0, textHash: 1, textLength: 600, optimizerStep: 12)
+        let record = EpochRecord(
+            epoch: 1, flags: [], learningRate: 0.002, trainLoss: 2, validationLoss: .nan, charsPerSecond: 0,
+            seconds: 0, textHash: 1, textLength: 600, optimizerStep: 12)
         var checkpoint = Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer, training: .defaults, history: [record])
         // Read back, it has the version the writer stamps for its cell.
         checkpoint.formatVersion = checkpoint.stampedVersion
@@ -173,7 +174,8 @@ import Testing
     }
 
     @Test func nothingMayPrecedeTheAlphabet() {
-        let file = header() + section(tag: "xtra", payload: [1]) + section(tag: "ALPH", payload: alphabetPayload())
+        let file =
+            header() + section(tag: "xtra", payload: [1]) + section(tag: "ALPH", payload: alphabetPayload())
             + section(tag: "END ", payload: [])
         #expect(describe(file).contains("out of place"))
     }

@@ -22,15 +22,23 @@ import Testing
         trained.metadata.append((key: "note", value: "a=b"))
         // Settings from a newer charrnn, one of each type, in TSKV.
         var newer = Fixtures.workedExample
-        newer.training?.unrecognised = [.init(key: "from_the_future", value: .f64(0.25)), .init(key: "label", value: .text("été")),
-                                        .init(key: "warmup", value: .u64(100))]
+        newer.training?.unrecognised = [
+            .init(key: "from_the_future", value: .f64(0.25)), .init(key: "label", value: .text("été")),
+            .init(key: "warmup", value: .u64(100)),
+        ]
         let models = [
             Checkpoint(alphabet: alphabet),
-            Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
-                cell: .lstm, hiddenSizes: [3, 2], alphabetSize: alphabet.count, seed: 1))),
-            Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
-                cell: .gru, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 2)),
-                       optimizer: AdamState(parameterCount: 3 * 2 * (alphabet.count + 3) + alphabet.count * 3)),
+            Checkpoint(
+                alphabet: alphabet,
+                model: Model(
+                    initialising: ModelConfig(
+                        cell: .lstm, hiddenSizes: [3, 2], alphabetSize: alphabet.count, seed: 1))),
+            Checkpoint(
+                alphabet: alphabet,
+                model: Model(
+                    initialising: ModelConfig(
+                        cell: .gru, hiddenSizes: [2], alphabetSize: alphabet.count, seed: 2)),
+                optimizer: AdamState(parameterCount: 3 * 2 * (alphabet.count + 3) + alphabet.count * 3)),
             trained,
             newer,
         ]
@@ -68,9 +76,11 @@ import Testing
         }
         // Some inputs must get all the way through, and most validators must be reached.
         #expect(outcomes["accepted", default: 0] > 100, "\(outcomes)")
-        for expected in ["invalid ALPH", "invalid MODL", "invalid TENS", "invalid OPTM", "invalid TSET", "invalid TSKV",
-                         "sectionLengthMismatch HIST", "reservedNotZero", "sectionOutOfOrder", "decompressionFailed TENS",
-                         "checksumMismatch"] {
+        for expected in [
+            "invalid ALPH", "invalid MODL", "invalid TENS", "invalid OPTM", "invalid TSET", "invalid TSKV",
+            "sectionLengthMismatch HIST", "reservedNotZero", "sectionOutOfOrder", "decompressionFailed TENS",
+            "checksumMismatch",
+        ] {
             #expect(outcomes[expected, default: 0] > 0, "no input reached \(expected): \(outcomes)")
         }
     }
@@ -155,8 +165,9 @@ import Testing
             // What the reader accepts, the writer writes (notes that held invalid UTF-8 may
             // re-encode past their limit: those it refuses, and charrnn-epoch cuts them).
             guard let encoded = try? checkpoint.encoded() else {
-                #expect(checkpoint.metadataSize > CheckpointFormat.Limits.maxMetadataBytes,
-                        "the writer refuses an accepted checkpoint: \(checkpoint.writeProblem.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
+                #expect(
+                    checkpoint.metadataSize > CheckpointFormat.Limits.maxMetadataBytes,
+                    "the writer refuses an accepted checkpoint: \(checkpoint.writeProblem.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
                 return "accepted, notes too large to write back"
             }
             let reread = try Checkpoint(decoding: encoded)
@@ -192,11 +203,14 @@ import Testing
         // Within a budget twice its size it is read (and then refused at the end, since a
         // history without a model is not one checkpoint: §3.1); beyond that it is refused
         // before allocating.
-        #expect(throws: CheckpointError.sectionsDisagree("HIST holds 10000 epochs of training, but the file holds no model (MODL) that they trained")) {
+        #expect(throws: CheckpointError.sectionsDisagree("HIST holds 10000 epochs of training, but the file holds no model (MODL) that they trained"))
+        {
             try Checkpoint(decoding: file, memoryBudget: 2 * UInt64(raw.count))
         }
-        #expect(throws: CheckpointError.invalid(
-            tag: "HIST", reason: "it inflates to 703 KiB, more than this machine's 977 KiB of memory can load")) {
+        #expect(
+            throws: CheckpointError.invalid(
+                tag: "HIST", reason: "it inflates to 703 KiB, more than this machine's 977 KiB of memory can load")
+        ) {
             try Checkpoint(decoding: file, memoryBudget: 1_000_000)
         }
     }

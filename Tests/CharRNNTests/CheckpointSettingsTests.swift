@@ -15,8 +15,9 @@ import Testing
     /// CheckpointErrorTests: the type encodes and decodes exactly those bytes.
     @Test func sectionHeaderIsTheSpecifiedFortyBytes() throws {
         let literal = Array(CheckpointErrorTests.alph.prefix(40))
-        let header = SectionHeader(tag: Array("ALPH".utf8), flags: 0, stored: CheckpointErrorTests.alphContent,
-                                   raw: CheckpointErrorTests.alphContent)
+        let header = SectionHeader(
+            tag: Array("ALPH".utf8), flags: 0, stored: CheckpointErrorTests.alphContent,
+            raw: CheckpointErrorTests.alphContent)
         #expect(header.encoded() == literal)
         #expect(SectionHeader(fields: literal) == header)
         let decoded = try literal.withUnsafeBytes { try SectionHeader(decoding: $0, at: 16) }
@@ -50,21 +51,39 @@ import Testing
     /// Every key this charrnn knows, with values at and beyond its limits.
     /// The first test below fails when a key is added to the table but not here.
     static let knownKeys: [(key: String, valid: [TrainingSettings.Value], invalid: [(TrainingSettings.Value, String)])] = [
-        ("sequence_length", [.u64(1), .u64(1 << 20)],
-         [(.u64(0), "sequence_length 0 is outside 1...1048576"), (.u64((1 << 20) + 1), "sequence_length 1048577 is outside 1...1048576")]),
-        ("batch_rows", [.u64(1), .u64(1 << 20)],
-         [(.u64(0), "batch_rows 0 is outside 1...1048576"), (.u64(UInt64.max), "batch_rows 18446744073709551615 is outside 1...1048576")]),
-        ("validation_fraction", [.f64(0), .f64(0.5), .f64(1.0.nextDown)],
-         [(.f64(1), "validation_fraction 1.0 is outside [0, 1)"), (.f64(-0.25), "validation_fraction -0.25 is outside [0, 1)"),
-          (.f64(.nan), "validation_fraction nan is outside [0, 1)")]),
-        ("clip_norm", [.f64(0), .f64(5), .f64(.greatestFiniteMagnitude)],
-         [(.f64(.infinity), "clip_norm inf is not a finite number >= 0"), (.f64(-1), "clip_norm -1.0 is not a finite number >= 0")]),
-        ("dropout", [.f64(0), .f64(0.25), .f64(1.0.nextDown)],
-         [(.f64(1), "dropout 1.0 is outside [0, 1)"), (.f64(-0.5), "dropout -0.5 is outside [0, 1)"),
-          (.f64(.nan), "dropout nan is outside [0, 1)")]),
-        ("weight_decay", [.f64(0), .f64(0.01), .f64(1.0.nextDown)],
-         [(.f64(1), "weight_decay 1.0 is outside [0, 1)"), (.f64(-0.5), "weight_decay -0.5 is outside [0, 1)"),
-          (.f64(.infinity), "weight_decay inf is outside [0, 1)")]),
+        (
+            "sequence_length", [.u64(1), .u64(1 << 20)],
+            [(.u64(0), "sequence_length 0 is outside 1...1048576"), (.u64((1 << 20) + 1), "sequence_length 1048577 is outside 1...1048576")]
+        ),
+        (
+            "batch_rows", [.u64(1), .u64(1 << 20)],
+            [(.u64(0), "batch_rows 0 is outside 1...1048576"), (.u64(UInt64.max), "batch_rows 18446744073709551615 is outside 1...1048576")]
+        ),
+        (
+            "validation_fraction", [.f64(0), .f64(0.5), .f64(1.0.nextDown)],
+            [
+                (.f64(1), "validation_fraction 1.0 is outside [0, 1)"), (.f64(-0.25), "validation_fraction -0.25 is outside [0, 1)"),
+                (.f64(.nan), "validation_fraction nan is outside [0, 1)"),
+            ]
+        ),
+        (
+            "clip_norm", [.f64(0), .f64(5), .f64(.greatestFiniteMagnitude)],
+            [(.f64(.infinity), "clip_norm inf is not a finite number >= 0"), (.f64(-1), "clip_norm -1.0 is not a finite number >= 0")]
+        ),
+        (
+            "dropout", [.f64(0), .f64(0.25), .f64(1.0.nextDown)],
+            [
+                (.f64(1), "dropout 1.0 is outside [0, 1)"), (.f64(-0.5), "dropout -0.5 is outside [0, 1)"),
+                (.f64(.nan), "dropout nan is outside [0, 1)"),
+            ]
+        ),
+        (
+            "weight_decay", [.f64(0), .f64(0.01), .f64(1.0.nextDown)],
+            [
+                (.f64(1), "weight_decay 1.0 is outside [0, 1)"), (.f64(-0.5), "weight_decay -0.5 is outside [0, 1)"),
+                (.f64(.infinity), "weight_decay inf is outside [0, 1)"),
+            ]
+        ),
     ]
 
     @Test func everyKnownKeyIsTested() {
@@ -132,13 +151,19 @@ import Testing
         #expect(try rewritten.encoded() == read.encoded())
 
         let text = CheckpointReport.text(read, name: "newer.ckpt")
-        #expect(text.contains("unknown training settings (from a newer charrnn; this one will not train on them): "
-                              + "'from_the_future' (f64 0.25), 'label' (text \"ça va\"), 'warmup_steps' (u64 100)"))
+        #expect(
+            text.contains(
+                "unknown training settings (from a newer charrnn; this one will not train on them): "
+                    + "'from_the_future' (f64 0.25), 'label' (text \"ça va\"), 'warmup_steps' (u64 100)"))
         let json = CheckpointReport.json(read, name: "newer.ckpt").rendered()
-        #expect(json.contains(#""unknown":[{"key":"from_the_future","type":"f64","value":0.25},{"key":"label","type":"text","value":"ça va"},{"key":"warmup_steps","type":"u64","value":100}]"#),
-                "\(json)")
+        #expect(
+            json.contains(
+                #""unknown":[{"key":"from_the_future","type":"f64","value":0.25},{"key":"label","type":"text","value":"ça va"},{"key":"warmup_steps","type":"u64","value":100}]"#
+            ),
+            "\(json)")
 
-        let message = "this checkpoint's training settings include 'from_the_future' (f64 0.25), 'label' (text \"ça va\"), "
+        let message =
+            "this checkpoint's training settings include 'from_the_future' (f64 0.25), 'label' (text \"ça va\"), "
             + "'warmup_steps' (u64 100), which this charrnn does not know; HINT: train it with the charrnn that wrote it"
         let request = EpochRequest(learningRate: 0.01)
         #expect(throws: EpochError.unknownSettings(Self.unknown)) { try read.resolveSettings(request) }
@@ -155,8 +180,10 @@ import Testing
 
     @Test func theWriterLeavesOutUnknownEntriesItCannotWrite() throws {
         var checkpoint = Fixtures.workedExample
-        checkpoint.training?.unrecognised = [.init(key: "clip_norm", value: .u64(1)), .init(key: "Bad Key", value: .u64(1)),
-                                             .init(key: "ok", value: .u64(1)), .init(key: "ok", value: .u64(2))]
+        checkpoint.training?.unrecognised = [
+            .init(key: "clip_norm", value: .u64(1)), .init(key: "Bad Key", value: .u64(1)),
+            .init(key: "ok", value: .u64(1)), .init(key: "ok", value: .u64(2)),
+        ]
         let read = try Checkpoint(decoding: checkpoint.encoded())
         #expect(read.training?.unrecognised == [.init(key: "ok", value: .u64(1))])
         #expect(read.training?.clipNorm == 5)
@@ -213,7 +240,8 @@ import Testing
         }
         var prefix = CheckpointErrorTests.fileHeader + CheckpointErrorTests.alph
         if model {
-            prefix += CheckpointBytes.section("MODL", payload: CheckpointErrorTests.modlContent)
+            prefix +=
+                CheckpointBytes.section("MODL", payload: CheckpointErrorTests.modlContent)
                 + CheckpointBytes.section("TENS", payload: CheckpointErrorTests.tensDirectory + Self.floats(Fixtures.workedExample.model!.parameters))
         }
         return prefix + CheckpointBytes.section("TSKV", payload: content.bytes) + CheckpointErrorTests.end

@@ -88,8 +88,9 @@ import Testing
                     steps = shard.load(sequence: sequence, of: problem.batches, window: window, stop: Int32(problem.stop))
                     shard.run(steps: steps, gradientScale: Float(scale))
                 }
-                let expected = reference.run(problem.referenceBatch(sequence), state: state, lossScale: scale,
-                                             dropout: Self.drawnMasks(masks, problem: problem, sequence: sequence, steps: steps))
+                let expected = reference.run(
+                    problem.referenceBatch(sequence), state: state, lossScale: scale,
+                    dropout: Self.drawnMasks(masks, problem: problem, sequence: sequence, steps: steps))
                 state = expected.finalState
                 let lossSum = shards.reduce(0.0) { $0 + $1.lossSum }
                 #expect(abs(lossSum - expected.lossSum) <= 1e-5 * abs(expected.lossSum), "\(cell) loss of sequence \(sequence)")
@@ -130,8 +131,10 @@ import Testing
 
     @Test func masksArePureFunctionsOfWhereTheyApply() {
         let masks = DropoutMasks(probability: 0.5, seed: 9, epoch: 4)
-        func mask(_ m: DropoutMasks = DropoutMasks(probability: 0.5, seed: 9, epoch: 4), sequence: Int = 2, layer: Int = 1,
-                  rows: Range<Int> = 0..<6) -> [Float] {
+        func mask(
+            _ m: DropoutMasks = DropoutMasks(probability: 0.5, seed: 9, epoch: 4), sequence: Int = 2, layer: Int = 1,
+            rows: Range<Int> = 0..<6
+        ) -> [Float] {
             let buffer = FloatBuffer(count: 7 * rows.count * 13)
             m.fill(buffer.pointer, sequence: sequence, layer: layer, steps: 7, rows: rows, totalRows: 6, hidden: 13)
             return buffer.array
@@ -163,8 +166,9 @@ import Testing
             let model = Model(initialising: config)
             let trainer = Trainer(model: model, optimizer: AdamState(parameterCount: model.layout.parameterCount), threads: threads)
             _ = try text.withUnsafeBufferPointer {
-                try trainer.trainEpoch($0, settings: settings, stop: 8, learningRate: 0.01,
-                                       dropout: DropoutMasks(probability: 0.35, seed: config.seed, epoch: 1))
+                try trainer.trainEpoch(
+                    $0, settings: settings, stop: 8, learningRate: 0.01,
+                    dropout: DropoutMasks(probability: 0.35, seed: config.seed, epoch: 1))
             }
             results.append(trainer.model.parameters)
         }

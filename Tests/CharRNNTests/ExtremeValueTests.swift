@@ -25,9 +25,11 @@ import Testing
         let sections = Set(Self.rows.map(\.section))
         #expect(sections == ["file header", "ALPH", "MODL", "TENS", "OPTM", "TSKV", "TSET", "HIST"], "\(sections)")
         let named = Set(Self.rows.map { "\($0.section) \($0.field)" })
-        for field in ["ALPH N", "ALPH stop_index", "ALPH symbols", "MODL H_1 … H_L", "TENS values", "TENS rank", "OPTM step", "OPTM epsilon",
-                      "OPTM v", "TSKV K", "TSKV batch_rows", "TSKV clip_norm", "TSET validation_fraction", "HIST R", "HIST epoch",
-                      "HIST optimizer_step", "file header minor"] {
+        for field in [
+            "ALPH N", "ALPH stop_index", "ALPH symbols", "MODL H_1 … H_L", "TENS values", "TENS rank", "OPTM step", "OPTM epsilon",
+            "OPTM v", "TSKV K", "TSKV batch_rows", "TSKV clip_norm", "TSET validation_fraction", "HIST R", "HIST epoch",
+            "HIST optimizer_step", "file header minor",
+        ] {
             #expect(named.contains(field), "formats/checkpoint.md's tables lost \(field): \(named.sorted())")
         }
     }
@@ -55,7 +57,8 @@ import Testing
         let missing = Set(Self.rows.map(\.description)).subtracting(located)
         #expect(missing.isEmpty, "fields of the tables not found in any seed: \(missing.sorted())")
         // Both ways out happen: files refused by the reader, epochs refused before training, epochs trained.
-        #expect(outcomes.keys.contains { $0.hasPrefix("accepted; trained") } && outcomes.keys.contains { $0.hasPrefix("accepted; epoch refused") }
+        #expect(
+            outcomes.keys.contains { $0.hasPrefix("accepted; trained") } && outcomes.keys.contains { $0.hasPrefix("accepted; epoch refused") }
                 && outcomes.keys.contains { !$0.hasPrefix("accepted") }, "\(outcomes)")
         print("extreme values: \(cases) files: \(outcomes.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))")
     }

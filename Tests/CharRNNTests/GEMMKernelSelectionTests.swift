@@ -27,8 +27,9 @@ func checkKernelsAgree(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil) {
     for (name, result) in results {
         let bits = result.storage.map(\.bitPattern)
         let differing = zip(bits, expected).filter { $0 != $1 }.count
-        #expect(bits.count == expected.count && differing == 0,
-                "\(t.testDescription): \(name) differs from avx2 unpacked in \(differing) floats")
+        #expect(
+            bits.count == expected.count && differing == 0,
+            "\(t.testDescription): \(name) differs from avx2 unpacked in \(differing) floats")
     }
     checkGEMM(t, rowRanges: rowRanges, workspace: avx512)
 }
@@ -52,20 +53,23 @@ let kernelTestDepths = [0, 1, 2, 7, 128, 300]
 /// worker's 10 + 10 + 5), 121 (two row blocks) and 255 (row blocks of 5-row
 /// multiples); the columns a lone partial panel, one full 16-column panel with
 /// and without a tail, pairs of panels with and without an odd one and a tail.
-@Test("AVX-512 kernels bit-identical to the AVX2 kernels (m x n grid, k 0-300)",
-      .enabled(if: GEMMWorkspace.Kernel.avx512.isSupported,
-               "needs a CPU with AVX-512F; without it only the AVX2 kernels exist"),
-      arguments: 0..<4)
+@Test(
+    "AVX-512 kernels bit-identical to the AVX2 kernels (m x n grid, k 0-300)",
+    .enabled(
+        if: GEMMWorkspace.Kernel.avx512.isSupported,
+        "needs a CPU with AVX-512F; without it only the AVX2 kernels exist"),
+    arguments: 0..<4)
 func gemmAVX512MatchesAVX2(combination: Int) {
     let (transA, transB) = gemmTransposeCombinations[combination]
     var index = 0
     for (mi, m) in kernelTestRows.enumerated() {
         for (ni, n) in kernelTestColumns.enumerated() {
             index += 1
-            let t = GEMMCase(transA: transA, transB: transB, m: m, n: n,
-                             k: kernelTestDepths[(mi + 2 * ni + combination) % kernelTestDepths.count],
-                             accumulate: (mi + ni + combination) % 2 == 0, padding: (mi + ni) % 3,
-                             integers: index % 4 == 0, seed: 5000 + 1000 * UInt64(combination) + UInt64(index))
+            let t = GEMMCase(
+                transA: transA, transB: transB, m: m, n: n,
+                k: kernelTestDepths[(mi + 2 * ni + combination) % kernelTestDepths.count],
+                accumulate: (mi + ni + combination) % 2 == 0, padding: (mi + ni) % 3,
+                integers: index % 4 == 0, seed: 5000 + 1000 * UInt64(combination) + UInt64(index))
             checkKernelsAgree(t, rowRanges: kernelTestRowRanges(m))
         }
     }
@@ -74,27 +78,32 @@ func gemmAVX512MatchesAVX2(combination: Int) {
 /// Every k of the list for a few shapes, so that each depth meets the 10 x 32,
 /// 5 x 32, 10 x 16 and 5 x 16 kernels, a partial row panel and the edge columns
 /// with both transposes of A.
-@Test("AVX-512 kernels bit-identical to the AVX2 kernels (every k, all kernels)",
-      .enabled(if: GEMMWorkspace.Kernel.avx512.isSupported,
-               "needs a CPU with AVX-512F; without it only the AVX2 kernels exist"),
-      arguments: 0..<4)
+@Test(
+    "AVX-512 kernels bit-identical to the AVX2 kernels (every k, all kernels)",
+    .enabled(
+        if: GEMMWorkspace.Kernel.avx512.isSupported,
+        "needs a CPU with AVX-512F; without it only the AVX2 kernels exist"),
+    arguments: 0..<4)
 func gemmAVX512MatchesAVX2EveryDepth(combination: Int) {
     let (transA, transB) = gemmTransposeCombinations[combination]
     for (index, k) in (kernelTestDepths + [513]).enumerated() {
         for (m, n) in [(25, 66), (26, 49), (9, 33)] {
-            let t = GEMMCase(transA: transA, transB: transB, m: m, n: n, k: k,
-                             accumulate: (index + m) % 2 == 0, padding: (index + n) % 4,
-                             seed: 9000 + 100 * UInt64(combination) + UInt64(index * 10 + m))
+            let t = GEMMCase(
+                transA: transA, transB: transB, m: m, n: n, k: k,
+                accumulate: (index + m) % 2 == 0, padding: (index + n) % 4,
+                seed: 9000 + 100 * UInt64(combination) + UInt64(index * 10 + m))
             checkKernelsAgree(t)
         }
     }
 }
 
 /// charrnn's production shapes (GEMMTests' list), whole.
-@Test("AVX-512 kernels bit-identical to the AVX2 kernels (production shapes)",
-      .enabled(if: GEMMWorkspace.Kernel.avx512.isSupported,
-               "needs a CPU with AVX-512F; without it only the AVX2 kernels exist"),
-      arguments: gemmProductionCases)
+@Test(
+    "AVX-512 kernels bit-identical to the AVX2 kernels (production shapes)",
+    .enabled(
+        if: GEMMWorkspace.Kernel.avx512.isSupported,
+        "needs a CPU with AVX-512F; without it only the AVX2 kernels exist"),
+    arguments: gemmProductionCases)
 func gemmAVX512MatchesAVX2Production(_ t: GEMMCase) {
     checkKernelsAgree(t, rowRanges: kernelTestRowRanges(t.m))
 }

@@ -139,8 +139,9 @@ func gemmFastResult(_ t: GEMMCase, _ o: GEMMOperands, workspace: GEMMWorkspace =
     gemmWithPointer(o.a.storage) { a in
         gemmWithPointer(o.b.storage) { b in
             gemmWithMutablePointer(&c.storage) { cp in
-                gemm(t.transA, t.transB, m: t.m, n: t.n, k: t.k, a: a, lda: o.a.ld, b: b, ldb: o.b.ld,
-                     c: cp, ldc: c.ld, accumulate: t.accumulate, workspace: workspace)
+                gemm(
+                    t.transA, t.transB, m: t.m, n: t.n, k: t.k, a: a, lda: o.a.ld, b: b, ldb: o.b.ld,
+                    c: cp, ldc: c.ld, accumulate: t.accumulate, workspace: workspace)
             }
         }
     }
@@ -153,8 +154,9 @@ func gemmPackedResult(_ t: GEMMCase, _ o: GEMMOperands, workspace: GEMMWorkspace
     let packed = gemmWithPointer(o.b.storage) { PackedMatrix(t.transB, k: t.k, n: t.n, b: $0, ldb: o.b.ld) }
     gemmWithPointer(o.a.storage) { a in
         gemmWithMutablePointer(&c.storage) { cp in
-            gemm(t.transA, m: t.m, a: a, lda: o.a.ld, packed: packed, c: cp, ldc: c.ld,
-                 accumulate: t.accumulate, workspace: workspace)
+            gemm(
+                t.transA, m: t.m, a: a, lda: o.a.ld, packed: packed, c: cp, ldc: c.ld,
+                accumulate: t.accumulate, workspace: workspace)
         }
     }
     return c
@@ -164,15 +166,17 @@ func gemmPackedResult(_ t: GEMMCase, _ o: GEMMOperands, workspace: GEMMWorkspace
 /// rows.count rows): the big production shapes check a few row ranges only,
 /// because the Double reference is slow in debug builds.
 func gemmReferenceRows(_ t: GEMMCase, a: GEMMTestMatrix, b: GEMMTestMatrix, c: GEMMTestMatrix, rows: Range<Int>) -> GEMMTestMatrix {
-    var result = GEMMTestMatrix(rows: rows.count, columns: t.n, ld: c.ld,
-                                storage: Array(c.storage[rows.lowerBound * c.ld ..< (rows.upperBound - 1) * c.ld + t.n]))
+    var result = GEMMTestMatrix(
+        rows: rows.count, columns: t.n, ld: c.ld,
+        storage: Array(c.storage[rows.lowerBound * c.ld..<(rows.upperBound - 1) * c.ld + t.n]))
     // Row i of op(A) starts at A[i * lda] (.none) or A[i] (A is k x m).
     let aOffset = t.transA == .none ? rows.lowerBound * a.ld : rows.lowerBound
     gemmWithPointer(a.storage) { ap in
         gemmWithPointer(b.storage) { bp in
             gemmWithMutablePointer(&result.storage) { cp in
-                gemmReference(t.transA, t.transB, m: rows.count, n: t.n, k: t.k, a: ap + aOffset, lda: a.ld,
-                              b: bp, ldb: b.ld, c: cp, ldc: result.ld, accumulate: t.accumulate)
+                gemmReference(
+                    t.transA, t.transB, m: rows.count, n: t.n, k: t.k, a: ap + aOffset, lda: a.ld,
+                    b: bp, ldb: b.ld, c: cp, ldc: result.ld, accumulate: t.accumulate)
             }
         }
     }
@@ -229,8 +233,9 @@ func checkGEMM(_ t: GEMMCase, rowRanges: [Range<Int>]? = nil, workspace: GEMMWor
     #expect(paddingOverwritten == 0, "\(t.testDescription): C's padding overwritten")
 
     let viaPacked = gemmPackedResult(t, o, workspace: workspace)
-    #expect(viaPacked.storage.map(\.bitPattern) == fast.storage.map(\.bitPattern),
-            "\(t.testDescription): packed-B path differs from unpacked path")
+    #expect(
+        viaPacked.storage.map(\.bitPattern) == fast.storage.map(\.bitPattern),
+        "\(t.testDescription): packed-B path differs from unpacked path")
 }
 
 let gemmTransposeCombinations: [(Transpose, Transpose)] = [
@@ -252,12 +257,18 @@ func gemmSizeSweeps(combination: Int) {
             seed += 1
             let accumulate = (size + index) % 2 == 0
             let padding = (size + index) % 3
-            checkGEMM(GEMMCase(transA: transA, transB: transB, m: size, n: fixed1, k: fixed2,
-                               accumulate: accumulate, padding: padding, seed: seed))
-            checkGEMM(GEMMCase(transA: transA, transB: transB, m: fixed1, n: size, k: fixed2,
-                               accumulate: !accumulate, padding: (padding + 1) % 3, seed: seed + 1000))
-            checkGEMM(GEMMCase(transA: transA, transB: transB, m: fixed2, n: fixed1, k: size,
-                               accumulate: accumulate, padding: (padding + 2) % 3, seed: seed + 2000))
+            checkGEMM(
+                GEMMCase(
+                    transA: transA, transB: transB, m: size, n: fixed1, k: fixed2,
+                    accumulate: accumulate, padding: padding, seed: seed))
+            checkGEMM(
+                GEMMCase(
+                    transA: transA, transB: transB, m: fixed1, n: size, k: fixed2,
+                    accumulate: !accumulate, padding: (padding + 1) % 3, seed: seed + 1000))
+            checkGEMM(
+                GEMMCase(
+                    transA: transA, transB: transB, m: fixed2, n: fixed1, k: size,
+                    accumulate: accumulate, padding: (padding + 2) % 3, seed: seed + 2000))
         }
     }
 }
@@ -267,10 +278,11 @@ func gemmRandomSmallShapes(combination: Int) {
     let (transA, transB) = gemmTransposeCombinations[combination]
     var random = GEMMTestRandom(seed: 77 + UInt64(combination))
     for index in 0..<60 {
-        let t = GEMMCase(transA: transA, transB: transB,
-                         m: random.int(1...37), n: random.int(1...37), k: random.int(1...37),
-                         accumulate: random.next() % 2 == 0, padding: random.int(0...9),
-                         integers: index % 3 == 0, seed: random.next())
+        let t = GEMMCase(
+            transA: transA, transB: transB,
+            m: random.int(1...37), n: random.int(1...37), k: random.int(1...37),
+            accumulate: random.next() % 2 == 0, padding: random.int(0...9),
+            integers: index % 3 == 0, seed: random.next())
         checkGEMM(t)
     }
 }
@@ -280,14 +292,16 @@ func gemmRandomSmallShapes(combination: Int) {
 /// Sizes around the blocking limits of GEMM.swift (k-blocks of at most 256
 /// unpacked and 512 packed, row blocks of at most 120, column blocks of at
 /// most 512 on the unpacked path).
-@Test("shapes crossing block boundaries", arguments: [
-    GEMMCase(transA: .none, transB: .none, m: 121, n: 40, k: 257, accumulate: true, padding: 3),
-    GEMMCase(transA: .transposed, transB: .none, m: 123, n: 33, k: 513, accumulate: false, padding: 1),
-    GEMMCase(transA: .none, transB: .transposed, m: 241, n: 17, k: 256, accumulate: false),
-    GEMMCase(transA: .transposed, transB: .transposed, m: 7, n: 530, k: 300, accumulate: true, padding: 2),
-    GEMMCase(transA: .none, transB: .transposed, m: 12, n: 1030, k: 9, accumulate: true, padding: 5),
-    GEMMCase(transA: .none, transB: .none, m: 9, n: 24, k: 1000, accumulate: true, integers: true),
-])
+@Test(
+    "shapes crossing block boundaries",
+    arguments: [
+        GEMMCase(transA: .none, transB: .none, m: 121, n: 40, k: 257, accumulate: true, padding: 3),
+        GEMMCase(transA: .transposed, transB: .none, m: 123, n: 33, k: 513, accumulate: false, padding: 1),
+        GEMMCase(transA: .none, transB: .transposed, m: 241, n: 17, k: 256, accumulate: false),
+        GEMMCase(transA: .transposed, transB: .transposed, m: 7, n: 530, k: 300, accumulate: true, padding: 2),
+        GEMMCase(transA: .none, transB: .transposed, m: 12, n: 1030, k: 9, accumulate: true, padding: 5),
+        GEMMCase(transA: .none, transB: .none, m: 9, n: 24, k: 1000, accumulate: true, integers: true),
+    ])
 func gemmBlockBoundaries(_ t: GEMMCase) {
     checkGEMM(t)
 }
@@ -351,8 +365,9 @@ func gemmDeterminism() {
     let workspace = GEMMWorkspace()
     for (transA, transB) in gemmTransposeCombinations {
         for shape in [(25, 512, 128), (37, 66, 300), (13, 29, 7)] {
-            let t = GEMMCase(transA: transA, transB: transB, m: shape.0, n: shape.1, k: shape.2,
-                             accumulate: true, padding: 1, seed: 9)
+            let t = GEMMCase(
+                transA: transA, transB: transB, m: shape.0, n: shape.1, k: shape.2,
+                accumulate: true, padding: 1, seed: 9)
             let o = GEMMOperands(t)
             let first = gemmFastResult(t, o).storage.map(\.bitPattern)
             #expect(gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == first)
@@ -387,8 +402,9 @@ func gemmRepack() {
         var c = o.c
         gemmWithPointer(o.a.storage) { a in
             gemmWithMutablePointer(&c.storage) { cp in
-                gemm(.none, m: t.m, a: a, lda: o.a.ld, packed: matrix, c: cp, ldc: c.ld,
-                     accumulate: false, workspace: GEMMWorkspace())
+                gemm(
+                    .none, m: t.m, a: a, lda: o.a.ld, packed: matrix, c: cp, ldc: c.ld,
+                    accumulate: false, workspace: GEMMWorkspace())
             }
         }
         #expect(c.storage.map(\.bitPattern) == expected)
@@ -415,8 +431,9 @@ func gemmPackedSharedByTwoThreads() {
             c = c0
             gemmWithPointer(a.storage) { ap in
                 gemmWithMutablePointer(&c.storage) { cp in
-                    gemm(.none, m: t.m, a: ap, lda: a.ld, packed: packed, c: cp, ldc: c.ld,
-                         accumulate: true, workspace: workspace)
+                    gemm(
+                        .none, m: t.m, a: ap, lda: a.ld, packed: packed, c: cp, ldc: c.ld,
+                        accumulate: true, workspace: workspace)
                 }
             }
         }
@@ -447,18 +464,21 @@ func gemmBlockingNeverChangesBits(combination: Int) {
     var seed: UInt64 = 9000 + UInt64(combination)
     for (m, n, k) in [(25, 512, 128), (25, 130, 300), (61, 66, 257), (11, 33, 1), (130, 40, 521)] {
         seed += 1
-        let t = GEMMCase(transA: transA, transB: transB, m: m, n: n, k: k, accumulate: seed % 2 == 0,
-                         padding: Int(seed % 3), seed: seed)
+        let t = GEMMCase(
+            transA: transA, transB: transB, m: m, n: n, k: k, accumulate: seed % 2 == 0,
+            padding: Int(seed % 3), seed: seed)
         let o = GEMMOperands(t)
         let expected = gemmFastResult(t, o).storage.map(\.bitPattern)
         for blocking in blockings {
             // Each blocking with every kernel this CPU runs (AVX2, and AVX-512 where supported).
             for kernel in GEMMWorkspace.Kernel.allCases where kernel.isSupported {
                 let workspace = GEMMWorkspace(blocking: blocking, kernel: kernel)
-                #expect(gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
-                        "\(t.testDescription), \(blocking), \(kernel)")
-                #expect(gemmPackedResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
-                        "\(t.testDescription), \(blocking), \(kernel), packed")
+                #expect(
+                    gemmFastResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
+                    "\(t.testDescription), \(blocking), \(kernel)")
+                #expect(
+                    gemmPackedResult(t, o, workspace: workspace).storage.map(\.bitPattern) == expected,
+                    "\(t.testDescription), \(blocking), \(kernel), packed")
             }
         }
     }
@@ -467,13 +487,16 @@ func gemmBlockingNeverChangesBits(combination: Int) {
 /// The rules of GEMMBlocking.swift on the caches of common cores.
 @Test func gemmBlockingFollowsTheCaches() {
     // Zen 4: 32 KB L1d, 1 MB L2.
-    #expect(GEMMBlocking(level1DataBytes: 32 << 10, level2Bytes: 1 << 20)
+    #expect(
+        GEMMBlocking(level1DataBytes: 32 << 10, level2Bytes: 1 << 20)
             == GEMMBlocking(unpackedDepth: 256, packedDepth: 512, blockRows: 125, blockColumns: 512))
     // Zen 3: 32 KB L1d, 512 KB L2.
-    #expect(GEMMBlocking(level1DataBytes: 32 << 10, level2Bytes: 512 << 10)
+    #expect(
+        GEMMBlocking(level1DataBytes: 32 << 10, level2Bytes: 512 << 10)
             == GEMMBlocking(unpackedDepth: 256, packedDepth: 512, blockRows: 60, blockColumns: 256))
     // Ice Lake server: 48 KB L1d, 1.25 MB L2.
-    #expect(GEMMBlocking(level1DataBytes: 48 << 10, level2Bytes: 1280 << 10)
+    #expect(
+        GEMMBlocking(level1DataBytes: 48 << 10, level2Bytes: 1280 << 10)
             == GEMMBlocking(unpackedDepth: 384, packedDepth: 768, blockRows: 105, blockColumns: 416))
     #expect(CacheSizes.parseSize("48K") == 48 << 10)
     #expect(CacheSizes.parseSize("2M") == 2 << 20)

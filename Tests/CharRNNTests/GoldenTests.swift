@@ -54,24 +54,29 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         func floats(_ value: Any?) -> [Float] { (value as! [NSNumber]).map { $0.floatValue } }
         let cases = (json["cases"] as! [[String: Any]]).map { item in
-            Case(cell: CellKind(name: item["cell"] as! String)!,
-                 dropout: (item["dropout"] as? NSNumber).map {
-                     DropoutMasks(probability: $0.doubleValue, seed: (item["dropout_seed"] as! NSNumber).uint64Value,
-                                  epoch: (item["dropout_epoch"] as! NSNumber).uint64Value)
-                 },
-                 initial: floats(item["initial_parameters"]),
-                 steps: (item["steps"] as! [[String: Any]]).map { step in
-                     ((step["loss_sum"] as! NSNumber).doubleValue, (step["targets"] as! NSNumber).intValue,
-                      floats(step["gradient"]), (step["gradient_norm"] as! NSNumber).doubleValue, step["clipped"] as! Bool)
-                 },
-                 finalParameters: floats(item["final_parameters"]), m: floats(item["adam_m"]), v: floats(item["adam_v"]))
+            Case(
+                cell: CellKind(name: item["cell"] as! String)!,
+                dropout: (item["dropout"] as? NSNumber).map {
+                    DropoutMasks(
+                        probability: $0.doubleValue, seed: (item["dropout_seed"] as! NSNumber).uint64Value,
+                        epoch: (item["dropout_epoch"] as! NSNumber).uint64Value)
+                },
+                initial: floats(item["initial_parameters"]),
+                steps: (item["steps"] as! [[String: Any]]).map { step in
+                    (
+                        (step["loss_sum"] as! NSNumber).doubleValue, (step["targets"] as! NSNumber).intValue,
+                        floats(step["gradient"]), (step["gradient_norm"] as! NSNumber).doubleValue, step["clipped"] as! Bool
+                    )
+                },
+                finalParameters: floats(item["final_parameters"]), m: floats(item["adam_m"]), v: floats(item["adam_v"]))
         }
-        return Fixture(symbols: (json["symbols"] as! NSNumber).intValue, stop: (json["stop"] as! NSNumber).intValue,
-                       hidden: (json["hidden"] as! [NSNumber]).map(\.intValue), rows: (json["rows"] as! NSNumber).intValue,
-                       sequenceLength: (json["sequence_length"] as! NSNumber).intValue,
-                       learningRate: (json["learning_rate"] as! NSNumber).doubleValue,
-                       clip: (json["clip"] as! NSNumber).doubleValue,
-                       text: (json["text"] as! [NSNumber]).map { UInt16($0.intValue) }, cases: cases)
+        return Fixture(
+            symbols: (json["symbols"] as! NSNumber).intValue, stop: (json["stop"] as! NSNumber).intValue,
+            hidden: (json["hidden"] as! [NSNumber]).map(\.intValue), rows: (json["rows"] as! NSNumber).intValue,
+            sequenceLength: (json["sequence_length"] as! NSNumber).intValue,
+            learningRate: (json["learning_rate"] as! NSNumber).doubleValue,
+            clip: (json["clip"] as! NSNumber).doubleValue,
+            text: (json["text"] as! [NSNumber]).map { UInt16($0.intValue) }, cases: cases)
     }
 
     /// Largest |a - b| beyond `absolute + relative * |b|`, or nil when all are within.
@@ -99,12 +104,15 @@ import Testing
             var gradients: [([Float], Double)] = []
             trainer.gradientObserver = { gradient, norm in gradients.append((Array(gradient), norm)) }
             var losses: [Double] = []
-            var settings = TrainingSettings(sequenceLength: fixture.sequenceLength, batchRows: fixture.rows,
-                                            validationFraction: 0, clipNorm: fixture.clip)
+            var settings = TrainingSettings(
+                sequenceLength: fixture.sequenceLength, batchRows: fixture.rows,
+                validationFraction: 0, clipNorm: fixture.clip)
             settings.dropout = golden.dropout?.probability ?? 0
             let statistics = try fixture.text.withUnsafeBufferPointer { text in
-                try trainer.trainEpoch(text, settings: settings, stop: fixture.stop, learningRate: fixture.learningRate,
-                                       dropout: golden.dropout) {
+                try trainer.trainEpoch(
+                    text, settings: settings, stop: fixture.stop, learningRate: fixture.learningRate,
+                    dropout: golden.dropout
+                ) {
                     losses.append($0.batchLoss)
                 }
             }
@@ -169,14 +177,16 @@ import Testing
         pool.run(count: 2) { item in flags[item] = charrnn_flush_denormals_enabled() }
         #expect(flags[1] == 1, "the worker thread")
         let config = ModelConfig(cell: .rnn, hiddenSizes: [8], alphabetSize: 5, seed: 1)
-        let trainer = Trainer(model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 2)
+        let trainer = Trainer(
+            model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 2)
         var during: [Int32] = []
         trainer.gradientObserver = { _, _ in during.append(charrnn_flush_denormals_enabled()) }
         let before = charrnn_flush_denormals_enabled()
         let text: [UInt16] = (0..<200).map { UInt16($0 % 4) }
         _ = try text.withUnsafeBufferPointer {
-            try trainer.trainEpoch($0, settings: TrainingSettings(sequenceLength: 5, batchRows: 4, validationFraction: 0, clipNorm: 0),
-                                   stop: 4, learningRate: 0.01)
+            try trainer.trainEpoch(
+                $0, settings: TrainingSettings(sequenceLength: 5, batchRows: 4, validationFraction: 0, clipNorm: 0),
+                stop: 4, learningRate: 0.01)
         }
         #expect(!during.isEmpty && during.allSatisfy { $0 == 1 }, "the calling thread while it trains")
         #expect(charrnn_flush_denormals_enabled() == before, "restored afterwards")
@@ -191,12 +201,14 @@ import Testing
         let settings = TrainingSettings(sequenceLength: 10, batchRows: 6, validationFraction: 0, clipNorm: 5)
         var first: [Float]?
         for _ in 0..<12 {
-            let trainer = Trainer(model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 2)
+            let trainer = Trainer(
+                model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 2)
             _ = try text.withUnsafeBufferPointer { try trainer.trainEpoch($0, settings: settings, stop: 8, learningRate: 0.01) }
             let parameters = trainer.model.parameters
             if let first { #expect(parameters == first) } else { first = parameters }
         }
-        let single = Trainer(model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 1)
+        let single = Trainer(
+            model: Model(initialising: config), optimizer: AdamState(parameterCount: ParameterLayout(config).parameterCount), threads: 1)
         _ = try text.withUnsafeBufferPointer { try single.trainEpoch($0, settings: settings, stop: 8, learningRate: 0.01) }
         #expect(single.model.parameters == first)
     }

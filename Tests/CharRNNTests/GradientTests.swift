@@ -57,7 +57,9 @@ import Testing
         (.mlstm, [4, 3]), (.mlstm, [9, 10]),
     ]
     /// The listed cases, then two for every other cell (a new one, a test's).
-    static let cases = listed + CellKind.tested.filter { cell in !listed.contains { $0.0 == cell } }
+    static let cases =
+        listed
+        + CellKind.tested.filter { cell in !listed.contains { $0.0 == cell } }
         .flatMap { [($0, [4, 3]), ($0, [9])] }
 
     @Test(arguments: 0..<cases.count)
@@ -119,8 +121,10 @@ import Testing
                 for tensor in model.layout.tensors {
                     for index in tensor.range {
                         let difference = abs(Double(fast[index]) - expected.gradient[index])
-                        #expect(difference <= 1e-4 * largest + 1e-4 * abs(expected.gradient[index]),
-                                "\(cell) \(hidden) sequence \(sequence): \(tensor.name)[\(index - tensor.offset)] fast \(fast[index]) reference \(expected.gradient[index])")
+                        #expect(
+                            difference <= 1e-4 * largest + 1e-4 * abs(expected.gradient[index]),
+                            "\(cell) \(hidden) sequence \(sequence): \(tensor.name)[\(index - tensor.offset)] fast \(fast[index]) reference \(expected.gradient[index])"
+                        )
                     }
                 }
                 // The carried state matches too.

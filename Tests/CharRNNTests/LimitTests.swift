@@ -9,8 +9,11 @@ import Testing
 
 @Suite struct LimitTests {
     /// "abab…" as alphabet indices, 200 characters: with --batch-rows 2 and --seq-length 25, 4 steps an epoch.
-    static let text = EncodedText(indices: (0..<200).map { UInt16($0 % 2) },
-                                  stats: { var stats = TextStats(); stats.hash = 42; return stats }())
+    static let text = EncodedText(
+        indices: (0..<200).map { UInt16($0 % 2) },
+        stats: {
+            var stats = TextStats(); stats.hash = 42; return stats
+        }())
 
     static func request(_ edit: (inout EpochRequest) -> Void = { _ in }) -> EpochRequest {
         var request = EpochRequest(learningRate: 0.01)
@@ -26,8 +29,12 @@ import Testing
     /// A model of alphabet "ab", trained for one epoch.
     static func trained() throws -> Checkpoint {
         let alphabet = try Alphabet(symbols: [0x61, 0x62, 0x0B], stopIndex: 2)
-        let fresh = Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(cell: .gru, hiddenSizes: [3],
-                                                                                             alphabetSize: 3, seed: 5)))
+        let fresh = Checkpoint(
+            alphabet: alphabet,
+            model: Model(
+                initialising: ModelConfig(
+                    cell: .gru, hiddenSizes: [3],
+                    alphabetSize: 3, seed: 5)))
         return try fresh.trainingEpoch(on: text, request: request()).0
     }
 
@@ -40,8 +47,9 @@ import Testing
     }
 
     static func record(epoch: Int, step: UInt64) -> EpochRecord {
-        EpochRecord(epoch: epoch, flags: [.timingOmitted], learningRate: 0.01, trainLoss: 1, validationLoss: .nan,
-                    charsPerSecond: 0, seconds: 0, textHash: 42, textLength: 200, optimizerStep: step)
+        EpochRecord(
+            epoch: epoch, flags: [.timingOmitted], learningRate: 0.01, trainLoss: 1, validationLoss: .nan,
+            charsPerSecond: 0, seconds: 0, textHash: 42, textLength: 200, optimizerStep: step)
     }
 
     // MARK: - The writer
@@ -59,16 +67,22 @@ import Testing
                 return error
             }
         }
-        #expect(refusal { $0.history[0].epoch = Int(UInt32.max) + 1 }
+        #expect(
+            refusal { $0.history[0].epoch = Int(UInt32.max) + 1 }
                 == .invalid(tag: "HIST", reason: "epoch 4294967296 does not fit the record's 32-bit epoch field (0...4294967295)"))
-        #expect(refusal { $0.optimizer!.step += 1 }
+        #expect(
+            refusal { $0.optimizer!.step += 1 }
                 == .sectionsDisagree("OPTM says ADAM has taken 5 steps, but the last epoch in HIST (epoch 1) ended at step 4"))
-        #expect(refusal { $0.training = nil }
+        #expect(
+            refusal { $0.training = nil }
                 == .sectionsDisagree("HIST holds 1 epoch of training, but the file holds no training settings (TSKV or TSET)"))
-        #expect(refusal { $0.history = [] }
+        #expect(
+            refusal { $0.history = [] }
                 == .sectionsDisagree("OPTM says ADAM has taken 4 steps, but the file holds no history (HIST) of the epochs that took them"))
         let count = base.model!.layout.parameterCount
-        #expect(refusal { $0.optimizer!.v.removeLast() } == .sectionLengthMismatch(tag: "OPTM", expected: 32 + 8 * count, actual: UInt64(32 + 8 * count - 4)))
+        #expect(
+            refusal { $0.optimizer!.v.removeLast() }
+                == .sectionLengthMismatch(tag: "OPTM", expected: 32 + 8 * count, actual: UInt64(32 + 8 * count - 4)))
         #expect(refusal { $0.optimizer!.beta2 = .nan } == .invalid(tag: "OPTM", reason: "beta2 = nan is outside [0, 1)"))
         #expect(refusal { $0.training!.batchRows = 0 } == .invalid(tag: "TSKV", reason: "batch_rows 0 is outside 1...1048576"))
         // Notes: 1 MiB is the limit of what they encode to ("k=" and a newline around each value).
@@ -151,8 +165,11 @@ import Testing
         #expect(throws: EpochError.nonFiniteWeight(tensor: "dense.W", index: 1, value: -.infinity)) {
             try plan { $0.model!.parameters[dense.offset + 1] = -.infinity }
         }
-        #expect(performing: { try plan { $0.model!.parameters[dense.offset + 2] = .nan } },
-                throws: { "\($0)" == "the model's weight dense.W[2] is NaN, which no training step can bring back; HINT: train from an earlier checkpoint" })
+        #expect(
+            performing: { try plan { $0.model!.parameters[dense.offset + 2] = .nan } },
+            throws: {
+                "\($0)" == "the model's weight dense.W[2] is NaN, which no training step can bring back; HINT: train from an earlier checkpoint"
+            })
         #expect(throws: EpochError.unusableOptimizerState("the first moment of parameter 3 is inf")) {
             try plan { $0.optimizer!.m[3] = .infinity }
         }
@@ -163,10 +180,12 @@ import Testing
             #expect(throws: EpochError.self, "epsilon \(epsilon)") { try plan { $0.optimizer!.epsilon = epsilon } }
             try plan({ $0.optimizer!.epsilon = epsilon }, Self.request { $0.resetOptimizer = true })
         }
-        #expect(performing: { try plan({ _ in }, Self.request { $0.availableMemory = 1000 }) }, throws: { error in
-            guard case EpochError.tooMuchMemory(let needed, _, let available) = error else { return false }
-            return available == 1000 && needed > 800 && "\(error)".contains("and this machine has 1000 bytes; HINT: ")
-        })
+        #expect(
+            performing: { try plan({ _ in }, Self.request { $0.availableMemory = 1000 }) },
+            throws: { error in
+                guard case EpochError.tooMuchMemory(let needed, _, let available) = error else { return false }
+                return available == 1000 && needed > 800 && "\(error)".contains("and this machine has 1000 bytes; HINT: ")
+            })
     }
 
     /// Notes read from a file may re-encode larger than they were (invalid UTF-8 is
@@ -184,7 +203,10 @@ import Testing
             try read.encoded()
         }
         let plan = try read.planEpoch(on: Self.text, request: Self.request())
-        #expect(plan.notes == ["2 of the checkpoint's 2 notes (meta) left out: written back, they would be more than the 1048576 bytes a checkpoint may hold"])
+        #expect(
+            plan.notes == [
+                "2 of the checkpoint's 2 notes (meta) left out: written back, they would be more than the 1048576 bytes a checkpoint may hold"
+            ])
         let next = try Self.roundTrip(read)
         #expect(next.metadata.isEmpty)
     }

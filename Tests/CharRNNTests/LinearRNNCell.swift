@@ -25,9 +25,11 @@ enum LinearRNNCell: RecurrentCell {
     static let torch = TorchLayerNames(module: "LinearRNN", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"])
 
     static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
-        [TensorDeclaration("Wi", [h, input], .input, view: \.wi),
-         TensorDeclaration("Wh", [h, h], .recurrent, .zeros, view: \.wh),
-         TensorDeclaration("b", [h], .bias, view: \.b)]
+        [
+            TensorDeclaration("Wi", [h, input], .input, view: \.wi),
+            TensorDeclaration("Wh", [h, h], .recurrent, .zeros, view: \.wh),
+            TensorDeclaration("b", [h], .bias, view: \.b),
+        ]
     }
 
     static func formula(input: Int, hidden: Int) -> String { "\(hidden)*(\(input)+\(hidden)+1)" }
@@ -38,8 +40,10 @@ enum LinearRNNCell: RecurrentCell {
 
     static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         let views = views(layer)
-        return LinearInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
-                                                        rows: rows))
+        return LinearInferenceLayer(
+            AddedGateProjection(
+                layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
+                rows: rows))
     }
 
     // MARK: - One time step of a shard
@@ -47,45 +51,59 @@ enum LinearRNNCell: RecurrentCell {
     static func trainingBuffers(_ shape: TrainingLayerShape) {}
 
     /// h' = projection + Wh h.
-    static func forward(_ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
-                        workspace: GEMMWorkspace) {
-        gemm(.none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
-             c: step.projection, ldc: step.hidden, accumulate: true, workspace: workspace)
+    static func forward(
+        _ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
+        workspace: GEMMWorkspace
+    ) {
+        gemm(
+            .none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
+            c: step.projection, ldc: step.hidden, accumulate: true, workspace: workspace)
         step.next(0).update(from: step.projection, count: step.rows * step.hidden)
     }
 
     /// da = dOutput + dh; dh_prev = da Wh.
-    static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
-                         workspace: GEMMWorkspace) {
+    static func backward(
+        _ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
+        workspace: GEMMWorkspace
+    ) {
         let dh = step.dState(0)
         addRows(step.dOutput, dh, into: step.dProjection, count: step.rows * step.hidden)
         if step.carriesBack {
-            gemm(.none, m: step.rows, a: step.dProjection, lda: step.hidden, packed: weights.wh.backward,
-                 c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
+            gemm(
+                .none, m: step.rows, a: step.dProjection, lda: step.hidden, packed: weights.wh.backward,
+                c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
         }
     }
 
     /// dWh = sum_t da[t]^T h_{t-1}.
-    static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: Void,
-                                   gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    static func recurrentGradients(
+        _ sequence: TrainingSequence, tensors: Tensors, buffers: Void,
+        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    ) {
         let hidden = sequence.hidden
-        gemm(.transposed, .none, m: hidden, n: hidden, k: sequence.steps * sequence.rows,
-             a: sequence.dProjection, lda: hidden, b: sequence.history.all(0), ldb: hidden,
-             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .transposed, .none, m: hidden, n: hidden, k: sequence.steps * sequence.rows,
+            a: sequence.dProjection, lda: hidden, b: sequence.history.all(0), ldb: hidden,
+            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - The naive twin
 
-    static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
-                                                     state: [[S]], rows: Int) -> ReferenceStep<S> {
-        let a = referenceSum(referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows)),
-                             w.product(w.tensors.wh, state[0], rows: rows))
+    static func referenceForward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, x: [S],
+        state: [[S]], rows: Int
+    ) -> ReferenceStep<S> {
+        let a = referenceSum(
+            referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows)),
+            w.product(w.tensors.wh, state[0], rows: rows))
         return ReferenceStep(previous: state, state: [a], saved: [])
     }
 
-    static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
-                                                      x: [S], dState: [[S]], rows: Int,
-                                                      gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+    static func referenceBackward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+        x: [S], dState: [[S]], rows: Int,
+        gradient: inout [S]
+    ) -> (dState: [[S]], dx: [S]) {
         let da = dState[0]
         referenceAccumulateWeights(&gradient, w.tensors.wi, dy: da, x: x, rows: rows)
         referenceAccumulateWeights(&gradient, w.tensors.wh, dy: da, x: step.previous[0], rows: rows)

@@ -11,14 +11,17 @@ import Testing
 
 @Suite struct LossPlotTests {
     /// A history whose losses fall from `start`; `validation` nil means none held out.
-    static func history(epochs: Int, start: Double = 3.0, validation: ((Int) -> Double?)? = { _ in nil },
-                        flags: [Int: EpochRecord.Flags] = [:]) -> [EpochRecord] {
+    static func history(
+        epochs: Int, start: Double = 3.0, validation: ((Int) -> Double?)? = { _ in nil },
+        flags: [Int: EpochRecord.Flags] = [:]
+    ) -> [EpochRecord] {
         (1...epochs).map { epoch in
             let train = start / (1 + 0.1 * Double(epoch))
             let held = validation.map { $0(epoch) ?? .nan } ?? .nan
-            return EpochRecord(epoch: epoch, flags: flags[epoch] ?? [], learningRate: 0.002, trainLoss: train,
-                               validationLoss: held, charsPerSecond: 0, seconds: 0, textHash: 1, textLength: 100,
-                               optimizerStep: UInt64(epoch))
+            return EpochRecord(
+                epoch: epoch, flags: flags[epoch] ?? [], learningRate: 0.002, trainLoss: train,
+                validationLoss: held, charsPerSecond: 0, seconds: 0, textHash: 1, textLength: 100,
+                optimizerStep: UInt64(epoch))
         }
     }
 
@@ -79,8 +82,10 @@ import Testing
     }
 
     @Test func twoRunsOverlaidAreWellFormedWithFourSeries() throws {
-        let runs = [LabelledHistory(label: "lstm", history: Self.withValidation(epochs: 5)),
-                    LabelledHistory(label: "rnn", history: Self.withValidation(epochs: 3, start: 3.5))]
+        let runs = [
+            LabelledHistory(label: "lstm", history: Self.withValidation(epochs: 5)),
+            LabelledHistory(label: "rnn", history: Self.withValidation(epochs: 3, start: 3.5)),
+        ]
         let svg = try LossPlot.svg(runs)
         #expect(svg.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\""))
         let parsed = try Parsed(svg)
@@ -157,8 +162,10 @@ import Testing
 
     @Test func missingValidationLossesLeaveGaps() throws {
         let gappy = Self.history(epochs: 6, validation: { $0 == 3 || $0 == 4 ? nil : 2.5 - 0.1 * Double($0) })
-        let runs = [LabelledHistory(label: "gappy", history: gappy),
-                    LabelledHistory(label: "none held out", history: Self.history(epochs: 6))]
+        let runs = [
+            LabelledHistory(label: "gappy", history: gappy),
+            LabelledHistory(label: "none held out", history: Self.history(epochs: 6)),
+        ]
         let parsed = try Parsed(try LossPlot.svg(runs))
         let (points, stretches) = Self.points(try #require(parsed.path("gappy validation")))
         #expect(points.count == 4 && stretches == 2)
@@ -215,8 +222,11 @@ import Testing
         #expect(symbols.filter { $0.hasSuffix("optimizer-reset") }.count == 2 + 1)
         #expect(symbols.filter { $0.hasSuffix("settings-changed") }.count == 1 + 1)
         #expect(symbols.filter { $0.hasSuffix("new-text") }.count == 1 + 1)
-        #expect(parsed.texts(in: "legend").suffix(3) == ["optimizer reset before this epoch", "settings changed before this epoch",
-                                                          "new text (and held-out set) from this epoch"])
+        #expect(
+            parsed.texts(in: "legend").suffix(3) == [
+                "optimizer reset before this epoch", "settings changed before this epoch",
+                "new text (and held-out set) from this epoch",
+            ])
     }
 
     /// Validation losses on two different held-out sets are not joined: a new text breaks the line.
@@ -277,7 +287,8 @@ import Testing
         #expect(throws: LossPlotError.lossTooLarge(index: 1, label: "huge", loss: .greatestFiniteMagnitude)) {
             try LossPlot.svg([LabelledHistory(label: "fine", history: Self.withValidation(epochs: 2)), LabelledHistory(label: "huge", history: huge)])
         }
-        #expect(LossPlotError.lossTooLarge(index: 0, label: "e1", loss: -1e300).description
+        #expect(
+            LossPlotError.lossTooLarge(index: 0, label: "e1", loss: -1e300).description
                 == "e1: a loss of -1e+300 nats/char is too large to plot (the loss axis goes to 1000000000000.0)")
         // The largest losses drawn, alone and with their neighbours a hair apart (the axis
         // needs a span of 0.1 there, which doubles near 1e15 could not hold: a fuzzer's find).

@@ -16,8 +16,11 @@ import Testing
     }
 
     static func start(_ cell: CellKind) -> Checkpoint {
-        Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
-            cell: cell, hiddenSizes: [6, 5], alphabetSize: alphabet.count, seed: 4)))
+        Checkpoint(
+            alphabet: alphabet,
+            model: Model(
+                initialising: ModelConfig(
+                    cell: cell, hiddenSizes: [6, 5], alphabetSize: alphabet.count, seed: 4)))
     }
 
     static func request(threads: Int, steps: Int? = nil, dropout: Double = 0.25) -> EpochRequest {
@@ -83,10 +86,13 @@ import Testing
         #expect(try read.trainingEpoch(on: text, request: Self.request(threads: 2)).0.encoded() == finished.encoded())
         // shouldStop stops it between sequences.
         var asked = 0
-        let stopped = try Self.start(.rnn).trainingEpoch(on: text, request: Self.request(threads: 1), shouldStop: {
-            asked += 1
-            return asked == 3
-        }).0
+        let stopped = try Self.start(.rnn).trainingEpoch(
+            on: text, request: Self.request(threads: 1),
+            shouldStop: {
+                asked += 1
+                return asked == 3
+            }
+        ).0
         #expect(stopped.partial?.sequencesDone == 3)
     }
 

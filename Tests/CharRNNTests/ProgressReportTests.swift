@@ -6,8 +6,9 @@ import Testing
 
 @Suite struct ProgressReportTests {
     /// Batch 120 of 447 after 4 s at 71,234 chars/s: 4 × 327/120 = 10.9 s to go.
-    static let progress = TrainingProgress(batch: 120, batches: 447, batchLoss: 1.6234, runningLoss: 1.8012,
-                                           positionsDone: 4 * 71_234, secondsElapsed: 4)
+    static let progress = TrainingProgress(
+        batch: 120, batches: 447, batchLoss: 1.6234, runningLoss: 1.8012,
+        positionsDone: 4 * 71_234, secondsElapsed: 4)
 
     static func bar(_ width: Int) -> String { ProgressReport.bar(epoch: 3, progress, width: width) }
 
@@ -39,7 +40,8 @@ import Testing
 
     @Test func theLogLineEndsWithTheETA() {
         let line = ProgressReport.logLine(epoch: 3, Self.progress, sequenceLength: 50, timestamp: "2026-11-29T09:30:00Z")
-        #expect(line == "2026-11-29T09:30:00Z epoch 3 batch 120/447 loss 1.6234 nats/char (81.17 per 50 steps) avg 1.8012 "
+        #expect(
+            line == "2026-11-29T09:30:00Z epoch 3 batch 120/447 loss 1.6234 nats/char (81.17 per 50 steps) avg 1.8012 "
                 + "71,234 chars/s ETA 0:11")
     }
 

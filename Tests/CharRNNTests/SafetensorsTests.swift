@@ -11,7 +11,8 @@ import Testing
     /// formats/safetensors.md's worked example: metadata m = "x" and one F32
     /// tensor w = [1.0, -0.5]. safetensors 0.8.0's `save_file({"w": ...},
     /// metadata={"m": "x"})` writes these same 96 bytes.
-    static let example: [UInt8] = [0x50, 0, 0, 0, 0, 0, 0, 0]
+    static let example: [UInt8] =
+        [0x50, 0, 0, 0, 0, 0, 0, 0]
         + Array(#"{"__metadata__":{"m":"x"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} "#.utf8)
         + [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xBF]
 
@@ -50,33 +51,44 @@ import Testing
         if case .invalidHeader = Self.error(Self.file("{\"a\":")) {} else { Issue.record("cut JSON") }
         if case .invalidHeader = Self.error(Self.file("{\"w\":1,\"w\":2}")) {} else { Issue.record("repeated name") }
         if case .invalidHeaderDeserialization = Self.error(Self.file(#"{"__metadata__":{"a":1}}"#)) {} else { Issue.record("metadata number") }
-        if case .invalidHeaderDeserialization = Self.error(Self.file(#"{"w":{"dtype":"F32","shape":[1]}}"#, buffer: [0, 0, 0, 0])) {} else {
+        if case .invalidHeaderDeserialization = Self.error(Self.file(#"{"w":{"dtype":"F32","shape":[1]}}"#, buffer: [0, 0, 0, 0])) {
+        } else {
             Issue.record("no data_offsets")
         }
-        #expect(Self.error(Self.file(#"{"w":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, buffer: [0, 0, 0, 0]))
+        #expect(
+            Self.error(Self.file(#"{"w":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, buffer: [0, 0, 0, 0]))
                 == .unknownDtype(tensor: "w", dtype: "F33"))
-        if case .tensorInvalidInfo(let name, _) = Self.error(Self.file(#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
-                                                                        buffer: [0, 0, 0, 0])) {
+        if case .tensorInvalidInfo(let name, _) = Self.error(
+            Self.file(
+                #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
+                buffer: [0, 0, 0, 0]))
+        {
             #expect(name == "w")
         } else {
             Issue.record("shape against offsets")
         }
         // A hole before a tensor, two tensors on the same bytes, offsets past the end, bytes after the last.
-        #expect(Self.error(Self.file(#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#, buffer: [0, 0]))
+        #expect(
+            Self.error(Self.file(#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#, buffer: [0, 0]))
                 == .invalidOffset(tensor: "w"))
-        let overlap = Self.error(Self.file(#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#,
-                                           buffer: [0, 0]))
+        let overlap = Self.error(
+            Self.file(
+                #"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#,
+                buffer: [0, 0]))
         #expect(overlap == .invalidOffset(tensor: "b"))
-        #expect(Self.error(Self.file(#"{"w":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}"#, buffer: [0, 0]))
+        #expect(
+            Self.error(Self.file(#"{"w":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}"#, buffer: [0, 0]))
                 == .invalidOffset(tensor: "w"))
-        #expect(Self.error(Self.file(#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, buffer: [0, 0]))
+        #expect(
+            Self.error(Self.file(#"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#, buffer: [0, 0]))
                 == .metadataIncompleteBuffer(covered: 1, buffer: 2))
         // Trailing spaces pad a header; an empty file of tensors is valid.
         #expect(Self.error(Self.file("{}      ")) == nil)
     }
 
     @Test func jsonReaderIsStrictAndExact() throws {
-        let value = try JSON(parsing: Array(#" {"a": [1, -2, 18446744073709551615, 0.1, 1e-08, true, null], "s": "\u00e9\ud83d\ude00\n\"\\/"} "#.utf8))
+        let value = try JSON(
+            parsing: Array(#" {"a": [1, -2, 18446744073709551615, 0.1, 1e-08, true, null], "s": "\u00e9\ud83d\ude00\n\"\\/"} "#.utf8))
         #expect(value["a"]?.arrayValue?.count == 7)
         #expect(value["a"]?.arrayValue?[2].uint64Value == UInt64.max)
         #expect(value["a"]?.arrayValue?[3].doubleValue == 0.1)
@@ -94,20 +106,34 @@ import Testing
     /// PyTorch's state_dict names for a 2-layer stack, from formats/safetensors.md's table.
     @Test func tensorsHavePyTorchNamesAndShapes() throws {
         let alphabet = try Alphabet(symbols: [0x61, 0x62, 0x63, 0x0B], stopIndex: 3)
-        let lstm = Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(cell: CellKind(LSTMCell.self), hiddenSizes: [5, 3],
-                                                                                       alphabetSize: 4, seed: 1)))
+        let lstm = Checkpoint(
+            alphabet: alphabet,
+            model: Model(
+                initialising: ModelConfig(
+                    cell: CellKind(LSTMCell.self), hiddenSizes: [5, 3],
+                    alphabetSize: 4, seed: 1)))
         let tensors = lstm.safetensors().tensors
-        #expect(tensors.map(\.name) == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0",
-                                        "rnn.weight_ih_l1", "rnn.weight_hh_l1", "rnn.bias_ih_l1", "rnn.bias_hh_l1",
-                                        "dense.weight", "dense.bias"])
+        #expect(
+            tensors.map(\.name) == [
+                "rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0",
+                "rnn.weight_ih_l1", "rnn.weight_hh_l1", "rnn.bias_ih_l1", "rnn.bias_hh_l1",
+                "dense.weight", "dense.bias",
+            ])
         #expect(tensors.map(\.shape) == [[20, 4], [20, 5], [20], [20], [12, 5], [12, 3], [12], [12], [4, 3], [4]])
         #expect(tensors.allSatisfy { $0.dtype == "F32" })
         #expect(tensors[3].floats.allSatisfy { $0 == 0 } && tensors[7].floats.allSatisfy { $0 == 0 })
-        let mlstm = Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(cell: CellKind(MLSTMCell.self), hiddenSizes: [5],
-                                                                                        alphabetSize: 4, seed: 1)))
+        let mlstm = Checkpoint(
+            alphabet: alphabet,
+            model: Model(
+                initialising: ModelConfig(
+                    cell: CellKind(MLSTMCell.self), hiddenSizes: [5],
+                    alphabetSize: 4, seed: 1)))
         let names = mlstm.safetensors().tensors.map(\.name)
-        #expect(names == ["rnn.weight_ih_l0", "rnn.weight_im_l0", "rnn.weight_mh_l0", "rnn.weight_hm_l0", "rnn.bias_ih_l0",
-                          "dense.weight", "dense.bias"])
+        #expect(
+            names == [
+                "rnn.weight_ih_l0", "rnn.weight_im_l0", "rnn.weight_mh_l0", "rnn.weight_hm_l0", "rnn.bias_ih_l0",
+                "dense.weight", "dense.bias",
+            ])
     }
 
     /// A checkpoint of every cell with everything a checkpoint holds, some of it
@@ -128,18 +154,23 @@ import Testing
         optimizer.v = model.parameters.map { $0 * $0 }
         var settings = TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: -0.0)
         settings.dropout = 0.3
-        settings.unrecognised = [.init(key: "from_the_future", value: .f64(.infinity)), .init(key: "label", value: .text("ça \"va\"")),
-                                 .init(key: "warmup", value: .u64(UInt64.max))]
-        let history = [
-            EpochRecord(epoch: 1, flags: [.timingOmitted], learningRate: 0.002, trainLoss: 2.718281828459045, validationLoss: .nan,
-                        charsPerSecond: 0, seconds: 0, textHash: 0xFC1E_A983_EE0D_5489, textLength: 4, optimizerStep: 1),
-            EpochRecord(epoch: 2, flags: .init(rawValue: 0x8000_000F), learningRate: 1.0 / 3.0, trainLoss: 1e-300,
-                        validationLoss: 5e-324, charsPerSecond: 123456.789, seconds: 1e300, textHash: 1, textLength: UInt64.max,
-                        optimizerStep: 123_456_789_012),
+        settings.unrecognised = [
+            .init(key: "from_the_future", value: .f64(.infinity)), .init(key: "label", value: .text("ça \"va\"")),
+            .init(key: "warmup", value: .u64(UInt64.max)),
         ]
-        let checkpoint = Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer, training: settings, history: history,
-                                    metadata: [("note", "a=b"), ("", "empty key"), ("note", "twice")],
-                                    formatVersion: (1, 2))
+        let history = [
+            EpochRecord(
+                epoch: 1, flags: [.timingOmitted], learningRate: 0.002, trainLoss: 2.718281828459045, validationLoss: .nan,
+                charsPerSecond: 0, seconds: 0, textHash: 0xFC1E_A983_EE0D_5489, textLength: 4, optimizerStep: 1),
+            EpochRecord(
+                epoch: 2, flags: .init(rawValue: 0x8000_000F), learningRate: 1.0 / 3.0, trainLoss: 1e-300,
+                validationLoss: 5e-324, charsPerSecond: 123456.789, seconds: 1e300, textHash: 1, textLength: UInt64.max,
+                optimizerStep: 123_456_789_012),
+        ]
+        let checkpoint = Checkpoint(
+            alphabet: alphabet, model: model, optimizer: optimizer, training: settings, history: history,
+            metadata: [("note", "a=b"), ("", "empty key"), ("note", "twice")],
+            formatVersion: (1, 2))
         let file = checkpoint.safetensors()
         let back = try Checkpoint(safetensors: try Safetensors(decoding: file.encoded()))
         #expect(back.model!.parameters.map(\.bitPattern) == model.parameters.map(\.bitPattern))
@@ -232,13 +263,15 @@ import Testing
         var optimizer = AdamState(parameterCount: model.layout.parameterCount)
         optimizer.step = 8_000
         let history = (1...8_000).map { epoch in
-            EpochRecord(epoch: epoch, flags: [], learningRate: 0.002, trainLoss: 1.0 / Double(epoch), validationLoss: .nan,
-                        charsPerSecond: 1234.5, seconds: 0.25, textHash: UInt64(epoch), textLength: 100, optimizerStep: UInt64(epoch))
+            EpochRecord(
+                epoch: epoch, flags: [], learningRate: 0.002, trainLoss: 1.0 / Double(epoch), validationLoss: .nan,
+                charsPerSecond: 1234.5, seconds: 0.25, textHash: UInt64(epoch), textLength: 100, optimizerStep: UInt64(epoch))
         }
         let note = String(repeating: "\"\\\t\u{1}", count: (1 << 20) / 4 - 8)
-        let checkpoint = Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer,
-                                    training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5),
-                                    history: history, metadata: [("escapes", note)])
+        let checkpoint = Checkpoint(
+            alphabet: alphabet, model: model, optimizer: optimizer,
+            training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5),
+            history: history, metadata: [("escapes", note)])
         let bytes = checkpoint.safetensors().encoded()
         let back = try Checkpoint(safetensors: try Safetensors(decoding: bytes))
         #expect(try back.encoded() == checkpoint.encoded())
@@ -251,8 +284,10 @@ import Testing
     /// combining mark after it is one Character but still a "=" byte, and is refused.
     @Test func notesFollowOneByteRuleEverywhere() throws {
         let alphabet = try Alphabet(symbols: [0x61, 0x0B], stopIndex: 1)
-        let kept: [(key: String, value: String)] = [("cr", "a\rb"), ("nel", "a\u{85}b"), ("ls\u{2028}", "a\u{2028}b"), ("ps", "\u{2029}"),
-                                                    ("crlf\r", "x\r"), ("", "v=\u{301}"), ("é", "e\u{301}")]
+        let kept: [(key: String, value: String)] = [
+            ("cr", "a\rb"), ("nel", "a\u{85}b"), ("ls\u{2028}", "a\u{2028}b"), ("ps", "\u{2029}"),
+            ("crlf\r", "x\r"), ("", "v=\u{301}"), ("é", "e\u{301}"),
+        ]
         let checkpoint = Checkpoint(alphabet: alphabet, metadata: kept)
         let read = try Checkpoint(decoding: try checkpoint.encoded())
         #expect(read.metadata.map { Array($0.key.utf8) } == kept.map { Array($0.key.utf8) })
@@ -264,7 +299,9 @@ import Testing
             let bad = Checkpoint(alphabet: alphabet, metadata: [(key, value)])
             #expect(Checkpoint.noteProblem(key: key, value: value) != nil)
             guard case .invalid(tag: "meta", _)? = bad.writeProblem else {
-                Issue.record("the writer takes the note \(JSON.string(key).rendered())=\(JSON.string(value).rendered()): \(String(describing: bad.writeProblem))")
+                Issue.record(
+                    "the writer takes the note \(JSON.string(key).rendered())=\(JSON.string(value).rendered()): \(String(describing: bad.writeProblem))"
+                )
                 continue
             }
             var file = Checkpoint(alphabet: alphabet).safetensors()

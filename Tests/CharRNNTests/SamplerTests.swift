@@ -27,8 +27,9 @@ import Testing
 
     /// A model whose output ignores its input: softmax(dense.b) = `probabilities`.
     static func constantModel(_ probabilities: [Double]) -> (Model, Alphabet) {
-        let alphabet = try! Alphabet(symbols: (0..<probabilities.count - 1).map { 0x61 + UInt32($0) } + [0x0B],
-                                     stopIndex: probabilities.count - 1)
+        let alphabet = try! Alphabet(
+            symbols: (0..<probabilities.count - 1).map { 0x61 + UInt32($0) } + [0x0B],
+            stopIndex: probabilities.count - 1)
         let config = ModelConfig(cell: .lstm, hiddenSizes: [3], alphabetSize: probabilities.count, seed: 0)
         let layout = ParameterLayout(config)
         var parameters = [Float](repeating: 0, count: layout.parameterCount)
@@ -75,8 +76,10 @@ import Testing
 
     /// Draws `draws` symbols under `rule` from logits ln p (the model's output layer is not
     /// needed for this) and checks each symbol's frequency against `expected` (5 standard deviations).
-    static func expectFrequencies(_ probabilities: [Double], rule: SamplingRule, expected: [Double], draws: Int = 40_000,
-                                  _ label: String) {
+    static func expectFrequencies(
+        _ probabilities: [Double], rule: SamplingRule, expected: [Double], draws: Int = 40_000,
+        _ label: String
+    ) {
         let logits = probabilities.map { Float(log($0)) }
         let scratch = DrawScratch(capacity: logits.count)
         var generator = Xoshiro256(seed: 42)
@@ -89,8 +92,9 @@ import Testing
         for (symbol, p) in expected.enumerated() {
             let observed = Double(counts[symbol]) / Double(draws)
             let sigma = (p * (1 - p) / Double(draws)).squareRoot()
-            #expect(p == 0 ? counts[symbol] == 0 : abs(observed - p) < 5 * sigma,
-                    "\(label) symbol \(symbol): observed \(observed), expected \(p)")
+            #expect(
+                p == 0 ? counts[symbol] == 0 : abs(observed - p) < 5 * sigma,
+                "\(label) symbol \(symbol): observed \(observed), expected \(p)")
         }
     }
 
@@ -106,16 +110,18 @@ import Testing
         // Most likely first: 2 (0.3), 4 (0.25), 1 (0.2), 3 (0.15), 0 (0.1).
         let probabilities = [0.1, 0.2, 0.3, 0.15, 0.25]
         let kept = Set([2, 4, 1, 3, 0].prefix(k))
-        Self.expectFrequencies(probabilities, rule: SamplingRule(temperature: temperature, topK: k),
-                               expected: Self.renormalised(probabilities, temperature: temperature, kept: kept),
-                               "top-k \(k) T \(temperature)")
+        Self.expectFrequencies(
+            probabilities, rule: SamplingRule(temperature: temperature, topK: k),
+            expected: Self.renormalised(probabilities, temperature: temperature, kept: kept),
+            "top-k \(k) T \(temperature)")
     }
 
     @Test func topKBreaksTiesInAlphabetOrder() {
         // Symbols 0 and 2 tie at 0.3, 1 and 3 at 0.2: top-k 3 keeps 0, 2 and then 1.
         let probabilities = [0.3, 0.2, 0.3, 0.2]
-        Self.expectFrequencies(probabilities, rule: SamplingRule(topK: 3),
-                               expected: Self.renormalised(probabilities, temperature: 1, kept: [0, 1, 2]), "ties")
+        Self.expectFrequencies(
+            probabilities, rule: SamplingRule(topK: 3),
+            expected: Self.renormalised(probabilities, temperature: 1, kept: [0, 1, 2]), "ties")
     }
 
     @Test(arguments: [(0.5, 1.0), (0.6, 1.0), (0.85, 1.0), (0.5, 0.5), (0.8, 2.0)])
@@ -130,16 +136,18 @@ import Testing
             kept.insert(symbol)
             mass += tempered[symbol]
         }
-        Self.expectFrequencies(probabilities, rule: SamplingRule(temperature: temperature, topP: p),
-                               expected: Self.renormalised(probabilities, temperature: temperature, kept: kept),
-                               "top-p \(p) T \(temperature)")
+        Self.expectFrequencies(
+            probabilities, rule: SamplingRule(temperature: temperature, topP: p),
+            expected: Self.renormalised(probabilities, temperature: temperature, kept: kept),
+            "top-p \(p) T \(temperature)")
     }
 
     @Test func topPAppliesToWhatTopKKept() {
         // top-k 3 keeps 2, 4, 1 (0.3, 0.25, 0.2 of 0.75); top-p 0.7 of that is 0.525: 2 and 4.
         let probabilities = [0.1, 0.2, 0.3, 0.15, 0.25]
-        Self.expectFrequencies(probabilities, rule: SamplingRule(topK: 3, topP: 0.7),
-                               expected: Self.renormalised(probabilities, temperature: 1, kept: [2, 4]), "top-k and top-p")
+        Self.expectFrequencies(
+            probabilities, rule: SamplingRule(topK: 3, topP: 0.7),
+            expected: Self.renormalised(probabilities, temperature: 1, kept: [2, 4]), "top-k and top-p")
     }
 
     @Test(arguments: CellKind.tested)

@@ -38,11 +38,13 @@ import Testing
     @Test func reservedHistoryFlagBitsAreWrittenBack() throws {
         var optimizer = AdamState(parameterCount: Self.model().layout.parameterCount)
         optimizer.step = 1
-        let record = EpochRecord(epoch: 1, flags: .init(rawValue: 0xFFFF_FFF0 | 0b0010), learningRate: 0.002, trainLoss: 1,
-                                 validationLoss: .nan, charsPerSecond: 0, seconds: 0, textHash: 0, textLength: 4, optimizerStep: 1)
-        let checkpoint = Checkpoint(alphabet: Self.alphabet, model: Self.model(), optimizer: optimizer,
-                                    training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5),
-                                    history: [record])
+        let record = EpochRecord(
+            epoch: 1, flags: .init(rawValue: 0xFFFF_FFF0 | 0b0010), learningRate: 0.002, trainLoss: 1,
+            validationLoss: .nan, charsPerSecond: 0, seconds: 0, textHash: 0, textLength: 4, optimizerStep: 1)
+        let checkpoint = Checkpoint(
+            alphabet: Self.alphabet, model: Self.model(), optimizer: optimizer,
+            training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5),
+            history: [record])
         let read = try Checkpoint(decoding: try checkpoint.encoded())
         #expect(read.history.first?.flags.rawValue == 0xFFFF_FFF2)
         #expect(try read.encoded() == checkpoint.encoded())
@@ -63,9 +65,10 @@ import Testing
     /// §4.6: a HIST of R = 0 is no history: OPTM's step must then be 0, and a
     /// writer leaves HIST out when it writes the file again.
     @Test func aHistoryOfNoRecordsIsNoHistory() throws {
-        let checkpoint = Checkpoint(alphabet: Self.alphabet, model: Self.model(),
-                                    optimizer: AdamState(parameterCount: Self.model().layout.parameterCount),
-                                    training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5))
+        let checkpoint = Checkpoint(
+            alphabet: Self.alphabet, model: Self.model(),
+            optimizer: AdamState(parameterCount: Self.model().layout.parameterCount),
+            training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5))
         let bytes = try checkpoint.encoded()
         let end = try #require(Self.sectionOffsets(bytes).last { $0.tag == "END " }).offset
         let empty: [UInt8] = [0, 0, 0, 0]
@@ -90,16 +93,18 @@ import Testing
     @Test func invalidUTF8BecomesOneReplacementPerMaximalSubpart() {
         let r: UInt32 = 0xFFFD
         let cases: [([UInt8], [UInt32])] = [
-            ([0x61, 0xF1, 0x80, 0x80, 0xE1, 0x80, 0xC2, 0x62, 0x80, 0x63, 0x80, 0xBF, 0x64],
-             [0x61, r, r, r, 0x62, r, 0x63, r, r, 0x64]),          // Table 3-8
-            ([0xC0, 0xAF], [r, r]),                                 // C0 never starts a sequence
-            ([0xE0, 0x80, 0x80], [r, r, r]),                        // overlong: E0 needs A0…BF
-            ([0xED, 0xA0, 0x80], [r, r, r]),                        // a surrogate: ED needs 80…9F
-            ([0xF4, 0x90, 0x80, 0x80], [r, r, r, r]),               // past U+10FFFF
-            ([0xF0, 0x9F, 0x98], [r]),                              // a valid prefix, cut by the end
-            ([0xE2, 0x82, 0x41], [r, 0x41]),                        // cut by a byte that cannot continue it
-            ([0xF8, 0x88, 0x80, 0x80, 0x80], [r, r, r, r, r]),      // 5-byte forms do not exist
-            ([0xEF, 0xBF, 0xBD], [r]),                              // U+FFFD itself
+            (
+                [0x61, 0xF1, 0x80, 0x80, 0xE1, 0x80, 0xC2, 0x62, 0x80, 0x63, 0x80, 0xBF, 0x64],
+                [0x61, r, r, r, 0x62, r, 0x63, r, r, 0x64]
+            ),  // Table 3-8
+            ([0xC0, 0xAF], [r, r]),  // C0 never starts a sequence
+            ([0xE0, 0x80, 0x80], [r, r, r]),  // overlong: E0 needs A0…BF
+            ([0xED, 0xA0, 0x80], [r, r, r]),  // a surrogate: ED needs 80…9F
+            ([0xF4, 0x90, 0x80, 0x80], [r, r, r, r]),  // past U+10FFFF
+            ([0xF0, 0x9F, 0x98], [r]),  // a valid prefix, cut by the end
+            ([0xE2, 0x82, 0x41], [r, 0x41]),  // cut by a byte that cannot continue it
+            ([0xF8, 0x88, 0x80, 0x80, 0x80], [r, r, r, r, r]),  // 5-byte forms do not exist
+            ([0xEF, 0xBF, 0xBD], [r]),  // U+FFFD itself
         ]
         for (bytes, expected) in cases {
             let decoded = bytes.withUnsafeBytes { UTF8Decoding.scalars($0).scalars }
@@ -112,13 +117,19 @@ import Testing
     /// the escapes), written literally here.
     @Test func theSafetensorsMetadataIsThisExactJSON() throws {
         var settings = TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 1e-08, clipNorm: 5)
-        settings.unrecognised = [.init(key: "big", value: .f64(1e16)), .init(key: "nan", value: .f64(-.nan)),
-                                 .init(key: "tiny", value: .f64(5e-324)), .init(key: "zero", value: .f64(-0.0))]
-        let checkpoint = Checkpoint(alphabet: Self.alphabet, model: Self.model(), training: settings,
-                                    metadata: [("k/é", "a\u{1}\u{7F}\u{2028}\u{2029}\"\\\t\r"),
-                                               ("", "0.002")])
+        settings.unrecognised = [
+            .init(key: "big", value: .f64(1e16)), .init(key: "nan", value: .f64(-.nan)),
+            .init(key: "tiny", value: .f64(5e-324)), .init(key: "zero", value: .f64(-0.0)),
+        ]
+        let checkpoint = Checkpoint(
+            alphabet: Self.alphabet, model: Self.model(), training: settings,
+            metadata: [
+                ("k/é", "a\u{1}\u{7F}\u{2028}\u{2029}\"\\\t\r"),
+                ("", "0.002"),
+            ])
         let file = checkpoint.safetensors()
-        #expect(file.metadata("charrnn.settings") == #"[["batch_rows","u64",3],["big","f64",1e+16],["clip_norm","f64",5],"#
+        #expect(
+            file.metadata("charrnn.settings") == #"[["batch_rows","u64",3],["big","f64",1e+16],["clip_norm","f64",5],"#
                 + #"["nan","f64","0xfff8000000000000"],["sequence_length","u64",7],["tiny","f64",5e-324],"#
                 + #"["validation_fraction","f64",1e-08],["zero","f64","0x8000000000000000"]]"#)
         #expect(file.metadata("charrnn.meta") == #"[["k/é","a\u0001\u007f\u2028\u2029\"\\\t\r"],["","0.002"]]"#)
@@ -133,8 +144,9 @@ import Testing
     @Test func aSkippedOptimizerIsCheckedAsFullyAsARead() throws {
         var optimizer = AdamState(parameterCount: Self.model().layout.parameterCount)
         optimizer.m = optimizer.m.indices.map { Float($0) * 0.25 }
-        let checkpoint = Checkpoint(alphabet: Self.alphabet, model: Self.model(), optimizer: optimizer,
-                                    training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5))
+        let checkpoint = Checkpoint(
+            alphabet: Self.alphabet, model: Self.model(), optimizer: optimizer,
+            training: TrainingSettings(sequenceLength: 7, batchRows: 3, validationFraction: 0.1, clipNorm: 5))
         var bytes = try checkpoint.encoded()
         let optm = try #require(Self.sectionOffsets(bytes).first { $0.tag == "OPTM" }).offset
         // raw_crc (header bytes 28…31) off by one, the header's own CRC made right again.

@@ -30,14 +30,17 @@ enum Fixtures {
         let count = model.layout.parameterCount
         // Illustrative moments: what one ADAM step leaves for gradients g_i = (i - 10) / 64.
         let gradients = (0..<count).map { Float($0 - 10) / 64 }
-        let optimizer = AdamState(step: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
-                                  m: gradients.map { 0.1 * $0 }, v: gradients.map { 0.001 * $0 * $0 })
-        let record = EpochRecord(epoch: 1, flags: [.timingOmitted], learningRate: 0.002,
-                                 trainLoss: 1.0, validationLoss: .nan, charsPerSecond: 0, seconds: 0,
-                                 textHash: FNV1a64.hash(Array("abab".utf8)), textLength: 4, optimizerStep: 1)
-        return Checkpoint(alphabet: alphabet, model: model, optimizer: optimizer,
-                          training: TrainingSettings(sequenceLength: 2, batchRows: 1, validationFraction: 0, clipNorm: 5),
-                          history: [record], metadata: [(key: "writer", value: "charrnn example")])
+        let optimizer = AdamState(
+            step: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
+            m: gradients.map { 0.1 * $0 }, v: gradients.map { 0.001 * $0 * $0 })
+        let record = EpochRecord(
+            epoch: 1, flags: [.timingOmitted], learningRate: 0.002,
+            trainLoss: 1.0, validationLoss: .nan, charsPerSecond: 0, seconds: 0,
+            textHash: FNV1a64.hash(Array("abab".utf8)), textLength: 4, optimizerStep: 1)
+        return Checkpoint(
+            alphabet: alphabet, model: model, optimizer: optimizer,
+            training: TrainingSettings(sequenceLength: 2, batchRows: 1, validationFraction: 0, clipNorm: 5),
+            history: [record], metadata: [(key: "writer", value: "charrnn example")])
     }
 
     static let workedExamplePath = Repository.path("formats/example.ckpt")
@@ -55,8 +58,10 @@ enum CheckpointBytes {
     /// A section with matching CRCs; `stored` and `raw` default to the payload's length.
     static func section(_ tag: String, flags: UInt32 = 0, payload: [UInt8], stored: UInt64? = nil, raw: UInt64? = nil) -> [UInt8] {
         let crc = Zlib.crc32(payload)
-        return SectionHeader(tag: Array(tag.utf8), flags: flags, storedLength: stored ?? UInt64(payload.count),
-                             rawLength: raw ?? UInt64(payload.count), storedCRC: crc, rawCRC: crc).encoded() + payload
+        return SectionHeader(
+            tag: Array(tag.utf8), flags: flags, storedLength: stored ?? UInt64(payload.count),
+            rawLength: raw ?? UInt64(payload.count), storedCRC: crc, rawCRC: crc
+        ).encoded() + payload
     }
 
     /// Little-endian u32 values.

@@ -58,9 +58,11 @@ import Testing
         let cells = rows.dropFirst().dropLast().map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         #expect(cells.count == 11 && cells.allSatisfy { $0.count == 8 })
         // "ab c\nxba\n\ncab": every character but the first and the skipped x, with its place in the file.
-        let expected: [(Int, Int, Int, String)] = [(1, 1, 2, "b"), (2, 1, 3, "␠"), (3, 1, 4, "c"), (4, 1, 5, "\\n"),
-                                                   (6, 2, 2, "b"), (7, 2, 3, "a"), (8, 2, 4, "\\n"), (9, 3, 1, "\\n"),
-                                                   (10, 4, 1, "c"), (11, 4, 2, "a"), (12, 4, 3, "b")]
+        let expected: [(Int, Int, Int, String)] = [
+            (1, 1, 2, "b"), (2, 1, 3, "␠"), (3, 1, 4, "c"), (4, 1, 5, "\\n"),
+            (6, 2, 2, "b"), (7, 2, 3, "a"), (8, 2, 4, "\\n"), (9, 3, 1, "\\n"),
+            (10, 4, 1, "c"), (11, 4, 2, "a"), (12, 4, 3, "b"),
+        ]
         for (row, want) in zip(cells, expected) {
             #expect(row[0] == "\(want.0)" && row[1] == "\(want.1)" && row[2] == "\(want.2)" && row[3] == want.3, "\(row)")
         }
@@ -126,9 +128,12 @@ import Testing
                 let nats = try #require(Double(span.value(of: "data-nats") ?? ""))
                 #expect(abs(nats - Double(prediction.nats)) <= 5e-7)
                 #expect(span.value(of: "data-rank") == "\(prediction.rank)")
-                #expect(span.value(of: "data-guess")
+                #expect(
+                    span.value(of: "data-guess")
                         == Alphabet.escaped(Self.alphabet.symbols[Int(prediction.guess)]))
-                let expected = byUnit ? SurprisalPage.activationColour(analysis.activations[read])
+                let expected =
+                    byUnit
+                    ? SurprisalPage.activationColour(analysis.activations[read])
                     : SurprisalPage.surprisalColour(bits: Double(prediction.nats) / log(2.0))
                 #expect(colour == [expected.r, expected.g, expected.b])
             } else {

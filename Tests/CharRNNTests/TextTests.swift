@@ -140,9 +140,10 @@ import Testing
         #expect(try refusal("Caféz")?.position == TextPosition(line: 1, column: 4, character: 4, byte: 4))
         #expect(try refusal("Caf\r\nxyé")?.position == TextPosition(line: 2, column: 3, character: 8, byte: 8))
         #expect(try refusal("Caf\r\n\r\n\u{1F600}")?.position == TextPosition(line: 3, column: 1, character: 8, byte: 8))
-        #expect(try refusal("Café")?.description
+        #expect(
+            try refusal("Café")?.description
                 == "line 1, column 4 (character 4, byte 4) is U+00E9 'é', which the model's alphabet lacks; "
-                    + "HINT: build the vocab from this text (charrnn-vocab) or train on text the alphabet covers")
+                + "HINT: build the vocab from this text (charrnn-vocab) or train on text the alphabet covers")
         // The first invalid UTF-8 sequence is placed the same way.
         let stats = try withTextFile(Array("ab\nc".utf8) + [0xFF] + Array("\u{FFFD}".utf8) + [0xC3]) { try $0.decodeText { _, _ in } }
         #expect(stats.replaced == 2 && stats.firstReplaced == TextPosition(line: 2, column: 2, character: 5, byte: 5))
@@ -156,34 +157,49 @@ import Testing
     @Test func theStopSymbolIsRefusedInTextsAndPrimes() throws {
         let alphabet = try Alphabet(text: scalars("to be\n"))
         #expect(alphabet.stop == 0x0B)
-        #expect(throws: TextSymbolError(symbol: 0x0B, position: TextPosition(line: 1, column: 3, character: 3, byte: 3),
-                                        reason: .stopSymbol)) {
+        #expect(
+            throws: TextSymbolError(
+                symbol: 0x0B, position: TextPosition(line: 1, column: 3, character: 3, byte: 3),
+                reason: .stopSymbol)
+        ) {
             try withTextFile(Array("to\u{0B}be".utf8)) { try $0.encodeText(with: alphabet) }
         }
-        #expect(throws: TextSymbolError(symbol: 0x0B, position: TextPosition(line: 1, column: 2, character: 2, byte: 2),
-                                        reason: .stopSymbol, trainingHint: false)) {
+        #expect(
+            throws: TextSymbolError(
+                symbol: 0x0B, position: TextPosition(line: 1, column: 2, character: 2, byte: 2),
+                reason: .stopSymbol, trainingHint: false)
+        ) {
             try alphabet.indices(of: "t\u{0B}")
         }
-        #expect(throws: TextSymbolError(symbol: 0x17E, position: TextPosition(line: 2, column: 1, character: 3, byte: 3),
-                                        reason: .notInAlphabet, trainingHint: false)) {
+        #expect(
+            throws: TextSymbolError(
+                symbol: 0x17E, position: TextPosition(line: 2, column: 1, character: 3, byte: 3),
+                reason: .notInAlphabet, trainingHint: false)
+        ) {
             try alphabet.indices(of: "t\nž")
         }
         #expect(try alphabet.indices(of: "be to") == [3, 4, 2, 0, 1])
         let (text, skipped) = try withTextFile(Array("to\u{0B}b\u{0B}eΩ".utf8)) { try $0.encodeTextSkippingUnknown(with: alphabet) }
         #expect(text.count == 4)
         #expect(skipped.stop?.count == 2 && skipped.stop?.first == TextPosition(line: 1, column: 3, character: 3, byte: 3))
-        #expect(skipped.notes == ["skipped 1 character the alphabet lacks: U+03A9 'Ω' x1 (first at line 1, column 7)",
-                                  "skipped 2 stop symbols U+000B '\\v' x2 (first at line 1, column 3): the stop symbol pads batches and never comes from a text"])
+        #expect(
+            skipped.notes == [
+                "skipped 1 character the alphabet lacks: U+03A9 'Ω' x1 (first at line 1, column 7)",
+                "skipped 2 stop symbols U+000B '\\v' x2 (first at line 1, column 3): the stop symbol pads batches and never comes from a text",
+            ])
     }
 
     /// A text in UTF-16 or UTF-32 with a byte-order mark is refused with the
     /// command that converts it, even when its first bytes arrive one at a time.
     @Test func utf16AndUtf32ByteOrderMarksAreRefusedWithAHint() throws {
-        let marks: [([UInt8], String)] = [([0xFF, 0xFE], "UTF-16LE (FF FE)"), ([0xFE, 0xFF], "UTF-16BE (FE FF)"),
-                                          ([0xFF, 0xFE, 0, 0], "UTF-32LE (FF FE 00 00)"), ([0, 0, 0xFE, 0xFF], "UTF-32BE (00 00 FE FF)")]
+        let marks: [([UInt8], String)] = [
+            ([0xFF, 0xFE], "UTF-16LE (FF FE)"), ([0xFE, 0xFF], "UTF-16BE (FE FF)"),
+            ([0xFF, 0xFE, 0, 0], "UTF-32LE (FF FE 00 00)"), ([0, 0, 0xFE, 0xFF], "UTF-32BE (00 00 FE FF)"),
+        ]
         for (mark, name) in marks {
-            #expect(performing: { try withTextFile(mark + [0x41, 0, 0, 0]) { try $0.decodeText { _, _ in } } },
-                    throws: { "\($0)".contains("starts with the byte-order mark of \(name); charrnn reads UTF-8 text; HINT: convert it: iconv -f") })
+            #expect(
+                performing: { try withTextFile(mark + [0x41, 0, 0, 0]) { try $0.decodeText { _, _ in } } },
+                throws: { "\($0)".contains("starts with the byte-order mark of \(name); charrnn reads UTF-8 text; HINT: convert it: iconv -f") })
         }
         // Through a pipe, a byte per write: the reader gathers the first bytes before it looks.
         var ends: [Int32] = [0, 0]
@@ -200,8 +216,13 @@ import Testing
             close(writing)
         }
         writer.start()
-        #expect(performing: { try input.decodeText { _, _ in } },
-                throws: { "\($0)".hasSuffix("starts with the byte-order mark of UTF-16LE (FF FE); charrnn reads UTF-8 text; HINT: convert it: iconv -f UTF-16 -t UTF-8 /dev/fd/\(ends[0]) > /dev/fd/\(ends[0]).utf8") })
+        #expect(
+            performing: { try input.decodeText { _, _ in } },
+            throws: {
+                "\($0)".hasSuffix(
+                    "starts with the byte-order mark of UTF-16LE (FF FE); charrnn reads UTF-8 text; HINT: convert it: iconv -f UTF-16 -t UTF-8 /dev/fd/\(ends[0]) > /dev/fd/\(ends[0]).utf8"
+                )
+            })
     }
 
     /// A device or pipe is kept up to the budget and refused beyond it; a regular file is not limited by it.
@@ -210,8 +231,12 @@ import Testing
         let alphabet = try Alphabet(text: [0x00, 0x61])
         let zero = try InputFile(path: "/dev/zero")
         defer { zero.close() }
-        #expect(throws: FileError(file: "/dev/zero", problem: "is not a regular file (a pipe or a device), and its text goes on past "
-                                  + "1000 characters, the most charrnn keeps in memory from one; HINT: save it to a file and give that")) {
+        #expect(
+            throws: FileError(
+                file: "/dev/zero",
+                problem: "is not a regular file (a pipe or a device), and its text goes on past "
+                    + "1000 characters, the most charrnn keeps in memory from one; HINT: save it to a file and give that")
+        ) {
             try zero.encodeText(with: alphabet, budget: 1000)
         }
         #expect(throws: FileError.self) { try zero.encodeTextSkippingUnknown(with: alphabet, budget: 1000) }

@@ -13,9 +13,11 @@ import Testing
     /// single read takes.
     func mixedText(characters: Int) -> [UInt8] {
         var random = TestRandom(seed: 11)
-        let pieces: [[UInt8]] = [Array("a".utf8), Array("Z".utf8), Array(" ".utf8), Array("\n".utf8),
-                                 Array("é".utf8), Array("ß".utf8), Array("世".utf8), Array("界".utf8),
-                                 Array("😀".utf8), [0xFF], [0xE2, 0x82], [0xC3]]
+        let pieces: [[UInt8]] = [
+            Array("a".utf8), Array("Z".utf8), Array(" ".utf8), Array("\n".utf8),
+            Array("é".utf8), Array("ß".utf8), Array("世".utf8), Array("界".utf8),
+            Array("😀".utf8), [0xFF], [0xE2, 0x82], [0xC3],
+        ]
         var bytes: [UInt8] = []
         for _ in 0..<characters { bytes += pieces[random.int(0...pieces.count - 1)] }
         return bytes + Array("end".utf8)
@@ -81,8 +83,9 @@ import Testing
         let bytes = mixedText(characters: 9_000)
         let alphabet = try alphabet(of: bytes)
         let config = ModelConfig(cell: .lstm, hiddenSizes: [12, 8], alphabetSize: alphabet.count, seed: 4)
-        let start = Checkpoint(alphabet: alphabet, model: Model(initialising: config),
-                               training: TrainingSettings(sequenceLength: 23, batchRows: 7, validationFraction: 0.1, clipNorm: 5))
+        let start = Checkpoint(
+            alphabet: alphabet, model: Model(initialising: config),
+            training: TrainingSettings(sequenceLength: 23, batchRows: 7, validationFraction: 0.1, clipNorm: 5))
         var request = EpochRequest(learningRate: 0.003)
         request.reproducible = true
         request.threads = 2
@@ -114,8 +117,9 @@ import Testing
             let expected = "\(path): changed while it was read; HINT: train on a copy that stays as it is"
             #expect(performing: { try file.checkUnchanged() }, throws: { "\($0)" == expected })
             var run = [UInt16](repeating: 0, count: 50)
-            #expect(performing: { try run.withUnsafeMutableBufferPointer { try file.read(5000..<5050, into: $0.baseAddress!) } },
-                    throws: { "\($0)" == expected })
+            #expect(
+                performing: { try run.withUnsafeMutableBufferPointer { try file.read(5000..<5050, into: $0.baseAddress!) } },
+                throws: { "\($0)" == expected })
         }
     }
 }

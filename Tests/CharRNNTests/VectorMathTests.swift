@@ -125,8 +125,9 @@ private struct MathFunction: Sendable {
 
 private let mathFunctions: [MathFunction] = [
     MathFunction(name: "exp", vector: { vexp($0) }, scalar: { expf32($0) }, array: { applyExp($0, count: $1) }),
-    MathFunction(name: "sigmoid", vector: { vsigmoid($0) }, scalar: { sigmoidf32($0) },
-                 array: { applySigmoid($0, count: $1) }),
+    MathFunction(
+        name: "sigmoid", vector: { vsigmoid($0) }, scalar: { sigmoidf32($0) },
+        array: { applySigmoid($0, count: $1) }),
     MathFunction(name: "tanh", vector: { vtanh($0) }, scalar: { tanhf32($0) }, array: { applyTanh($0, count: $1) }),
     MathFunction(name: "log", vector: { vlog($0) }, scalar: { logf32($0) }, array: nil),
 ]
@@ -151,8 +152,10 @@ private func vectorResults(_ inputs: [Float], _ vector: (SIMD8<Float>) -> SIMD8<
     return results
 }
 
-private func measure(_ inputs: [Float], _ vector: (SIMD8<Float>) -> SIMD8<Float>,
-                     _ exact: (Float) -> Double) -> ErrorStats {
+private func measure(
+    _ inputs: [Float], _ vector: (SIMD8<Float>) -> SIMD8<Float>,
+    _ exact: (Float) -> Double
+) -> ErrorStats {
     let values = vectorResults(inputs, vector)
     var stats = ErrorStats()
     for (input, value) in zip(inputs, values) {
@@ -214,7 +217,8 @@ struct VectorMathAccuracyTests {
     func expAccuracy() {
         // All Floats (scripts/vmath-exhaustive): 1.0128 ulp, relative 8.456e-8; results
         // below 2^-126 within 0.7501 x 2^-149.
-        let inputs = Self.realLineInputs(seed: 1)
+        let inputs =
+            Self.realLineInputs(seed: 1)
             + randomInputs(Self.sweepCount, seed: 2) { Float(-104 + 193 * $0.unit()) }
         let stats = measure(inputs, { vexp($0) }, expReferenceDouble)
         #expect(stats.specialMismatches.isEmpty, "\(stats)")
@@ -253,7 +257,8 @@ struct VectorMathAccuracyTests {
         // All Floats (scripts/vmath-exhaustive): 0.8265 ulp, relative 8.138e-8. Inputs:
         // every binade from the subnormals to the top, softmax-like probabilities in
         // (0, 1], and the neighbourhood of 1 where log x ~ x - 1 is tiny.
-        let inputs = randomInputs(Self.sweepCount, seed: 5) { $0.logUniform(-149...127.99, signed: false) }
+        let inputs =
+            randomInputs(Self.sweepCount, seed: 5) { $0.logUniform(-149...127.99, signed: false) }
             + randomInputs(Self.sweepCount, seed: 6) { Float($0.unit()).nextUp }
             + grid(0.5, 2, count: Self.sweepCount)
             + randomInputs(1 << 16, seed: 7) { 1 + $0.logUniform(-24 ... -2) }
@@ -274,7 +279,8 @@ struct VectorMathSpecialValueTests {
         let nan = Float.nan
         let lanes = SIMD8<Float>(nan, 1, -1, nan, 0, 100, -nan, 0.5)
         for (name, function) in [("exp", vexp), ("sigmoid", vsigmoid), ("tanh", vtanh), ("log", vlog)]
-            as [(String, (SIMD8<Float>) -> SIMD8<Float>)] {
+            as [(String, (SIMD8<Float>) -> SIMD8<Float>)]
+        {
             let result = function(lanes)
             for lane in [0, 3, 6] { #expect(result[lane].isNaN, "\(name) lane \(lane)") }
         }
@@ -425,7 +431,8 @@ struct VectorMathDeterminismTests {
         a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN)
     }
 
-    static let probes: [Float] = specialInputs
+    static let probes: [Float] =
+        specialInputs
         + randomInputs(2000, seed: 9) { $0.logUniform(-30...7) }
         + randomInputs(2000, seed: 10) { Float(-100 + 200 * $0.unit()) }
 
@@ -511,7 +518,8 @@ private final class FlushingRun: @unchecked Sendable {
 struct VectorMathFlushToZeroTests {
     @Test("With FTZ/DAZ, normal results are bit-identical and subnormal ones become 0")
     func flushToZeroIsSane() {
-        let inputs = specialInputs + grid(-110, 110, count: 200_001)
+        let inputs =
+            specialInputs + grid(-110, 110, count: 200_001)
             + randomInputs(50_000, seed: 13) { $0.logUniform(-149...127, signed: false) }
         let run = FlushingRun(inputs: inputs)
         run.run()

@@ -39,8 +39,13 @@ import Testing
     }()
 
     static func trained(epochs: Int, weightDecay: Double?, threads: Int, from start: Checkpoint? = nil) throws -> Checkpoint {
-        var checkpoint = start ?? Checkpoint(alphabet: alphabet, model: Model(initialising: ModelConfig(
-            cell: .lstm, hiddenSizes: [6, 5], alphabetSize: alphabet.count, seed: 4)))
+        var checkpoint =
+            start
+            ?? Checkpoint(
+                alphabet: alphabet,
+                model: Model(
+                    initialising: ModelConfig(
+                        cell: .lstm, hiddenSizes: [6, 5], alphabetSize: alphabet.count, seed: 4)))
         var request = EpochRequest(learningRate: 0.01)
         request.reproducible = true
         request.threads = threads

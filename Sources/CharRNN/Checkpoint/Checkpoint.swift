@@ -19,11 +19,14 @@ public struct AdamState: Equatable, Sendable {
     public static let defaultEpsilon = 1e-8
 
     /// Fresh moments for `parameterCount` parameters, as `ADAM(lr)` starts.
-    public init(parameterCount: Int, beta1: Double = defaultBeta1, beta2: Double = defaultBeta2,
-                epsilon: Double = defaultEpsilon) {
-        self.init(step: 0, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                  m: [Float](repeating: 0, count: parameterCount),
-                  v: [Float](repeating: 0, count: parameterCount))
+    public init(
+        parameterCount: Int, beta1: Double = defaultBeta1, beta2: Double = defaultBeta2,
+        epsilon: Double = defaultEpsilon
+    ) {
+        self.init(
+            step: 0, beta1: beta1, beta2: beta2, epsilon: epsilon,
+            m: [Float](repeating: 0, count: parameterCount),
+            v: [Float](repeating: 0, count: parameterCount))
     }
 
     public init(step: UInt64, beta1: Double, beta2: Double, epsilon: Double, m: [Float], v: [Float]) {
@@ -71,9 +74,11 @@ public struct EpochRecord: Equatable, Sendable {
     /// ADAM's step count after the epoch.
     public var optimizerStep: UInt64
 
-    public init(epoch: Int, flags: Flags, learningRate: Double, trainLoss: Double, validationLoss: Double,
-                charsPerSecond: Double, seconds: Double, textHash: UInt64, textLength: UInt64,
-                optimizerStep: UInt64) {
+    public init(
+        epoch: Int, flags: Flags, learningRate: Double, trainLoss: Double, validationLoss: Double,
+        charsPerSecond: Double, seconds: Double, textHash: UInt64, textLength: UInt64,
+        optimizerStep: UInt64
+    ) {
         self.epoch = epoch
         self.flags = flags
         self.learningRate = learningRate
@@ -139,10 +144,12 @@ public struct Checkpoint: Equatable, Sendable {
     /// The format version the file was written with (set by the reader).
     public var formatVersion: (major: UInt16, minor: UInt16)
 
-    public init(alphabet: Alphabet, model: Model? = nil, optimizer: AdamState? = nil,
-                training: TrainingSettings? = nil, history: [EpochRecord] = [], partial: PartialEpoch? = nil,
-                metadata: [(key: String, value: String)] = [],
-                formatVersion: (major: UInt16, minor: UInt16) = CheckpointFormat.version) {
+    public init(
+        alphabet: Alphabet, model: Model? = nil, optimizer: AdamState? = nil,
+        training: TrainingSettings? = nil, history: [EpochRecord] = [], partial: PartialEpoch? = nil,
+        metadata: [(key: String, value: String)] = [],
+        formatVersion: (major: UInt16, minor: UInt16) = CheckpointFormat.version
+    ) {
         self.alphabet = alphabet
         self.model = model
         self.optimizer = optimizer

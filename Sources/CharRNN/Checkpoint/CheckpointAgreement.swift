@@ -8,8 +8,10 @@
 
 enum CheckpointAgreement {
     /// The first rule the sections break, or nil.
-    static func problem(hasModel: Bool, optimizerStep: UInt64?, hasSettings: Bool,
-                        history: [EpochRecord], partial: PartialEpoch? = nil, batchRows: Int? = nil) -> CheckpointError? {
+    static func problem(
+        hasModel: Bool, optimizerStep: UInt64?, hasSettings: Bool,
+        history: [EpochRecord], partial: PartialEpoch? = nil, batchRows: Int? = nil
+    ) -> CheckpointError? {
         if let partial {
             // §3.1, format 1.4: a partial epoch continues the history, with the model, ADAM's state
             // and the settings it was stopped with, and ADAM is where its sequences took it.
@@ -28,10 +30,13 @@ enum CheckpointAgreement {
                 return .sectionsDisagree("\(part) after ADAM was reset, but says ADAM started it at step \(partial.startStep)")
             }
             if !partial.flags.contains(.optimizerReset), let last = history.last, partial.startStep != last.optimizerStep {
-                return .sectionsDisagree("\(part) from ADAM's step \(partial.startStep), but the last epoch in HIST (epoch \(last.epoch)) ended at step \(last.optimizerStep)")
+                return .sectionsDisagree(
+                    "\(part) from ADAM's step \(partial.startStep), but the last epoch in HIST (epoch \(last.epoch)) ended at step \(last.optimizerStep)"
+                )
             }
             if step < partial.startStep || step - partial.startStep > UInt64(partial.sequencesDone) {
-                return .sectionsDisagree("OPTM says ADAM has taken \(step) steps, but \(part) from step \(partial.startStep) (one step a sequence at most)")
+                return .sectionsDisagree(
+                    "OPTM says ADAM has taken \(step) steps, but \(part) from step \(partial.startStep) (one step a sequence at most)")
             }
             return nil
         }

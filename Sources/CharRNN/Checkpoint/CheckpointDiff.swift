@@ -66,11 +66,15 @@ public struct CheckpointDiff {
                 totalSquares += difference.l2 * difference.l2
                 totalNormA += difference.normA * difference.normA
                 totalMax = max(totalMax, difference.maxAbs)
-                table.add([tensor.name, tensor.shape.map(String.init).joined(separator: "x"),
-                           format("%.6g", difference.l2), format("%.6g", difference.maxAbs), relative(difference.l2, difference.normA)])
+                table.add([
+                    tensor.name, tensor.shape.map(String.init).joined(separator: "x"),
+                    format("%.6g", difference.l2), format("%.6g", difference.maxAbs), relative(difference.l2, difference.normA),
+                ])
             }
-            table.add(["all", String(modelA.layout.parameterCount), format("%.6g", totalSquares.squareRoot()),
-                       format("%.6g", totalMax), relative(totalSquares.squareRoot(), totalNormA.squareRoot())])
+            table.add([
+                "all", String(modelA.layout.parameterCount), format("%.6g", totalSquares.squareRoot()),
+                format("%.6g", totalMax), relative(totalSquares.squareRoot(), totalNormA.squareRoot()),
+            ])
             lines.append("weights:")
             lines.append(table.rendered())
         }
@@ -82,8 +86,10 @@ public struct CheckpointDiff {
             lines.append("optimizer: \(a.map { "step \($0.step)" } ?? "none") -> \(b.map { "step \($0.step)" } ?? "none")")
             return
         }
-        guard a.step != b.step || a.beta1 != b.beta1 || a.beta2 != b.beta2 || a.epsilon != b.epsilon
-                || !sameBits(a.m, b.m) || !sameBits(a.v, b.v) else { return }
+        guard
+            a.step != b.step || a.beta1 != b.beta1 || a.beta2 != b.beta2 || a.epsilon != b.epsilon
+                || !sameBits(a.m, b.m) || !sameBits(a.v, b.v)
+        else { return }
         var parts: [String] = []
         if a.step != b.step { parts.append("step \(a.step) -> \(b.step)") }
         if a.beta1 != b.beta1 || a.beta2 != b.beta2 || a.epsilon != b.epsilon {

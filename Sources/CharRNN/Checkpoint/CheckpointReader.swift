@@ -21,8 +21,10 @@ extension Checkpoint {
     /// file may legally claim a multi-gigabyte TENS, and on a machine without
     /// the memory the allocation would kill the process instead of refusing
     /// the file. It defaults to the machine's physical memory.
-    public init(decoding bytes: [UInt8], options: ReadOptions = [],
-                memoryBudget: UInt64 = physicalMemoryBytes) throws(CheckpointError) {
+    public init(
+        decoding bytes: [UInt8], options: ReadOptions = [],
+        memoryBudget: UInt64 = physicalMemoryBytes
+    ) throws(CheckpointError) {
         do {
             self = try bytes.withUnsafeBytes { buffer in
                 var parser = CheckpointParser(MemorySource(bytes: buffer), options: options, memoryBudget: memoryBudget)
@@ -40,11 +42,14 @@ extension Checkpoint {
     /// (a pipe) read a header at a time (`readCheckpointStream`), each checked
     /// before what it claims is read. Throws a CheckpointError for a file the
     /// format refuses, a FileError when reading fails.
-    public init(reading input: InputFile, options: ReadOptions = [],
-                memoryBudget: UInt64 = physicalMemoryBytes) throws {
+    public init(
+        reading input: InputFile, options: ReadOptions = [],
+        memoryBudget: UInt64 = physicalMemoryBytes
+    ) throws {
         guard let source = input.checkpointSource() else {
-            self = try Checkpoint(decoding: try input.readCheckpointStream(memoryBudget: memoryBudget), options: options,
-                                  memoryBudget: memoryBudget)
+            self = try Checkpoint(
+                decoding: try input.readCheckpointStream(memoryBudget: memoryBudget), options: options,
+                memoryBudget: memoryBudget)
             return
         }
         var parser = CheckpointParser(source, options: options, memoryBudget: memoryBudget)
@@ -285,7 +290,8 @@ private struct CheckpointParser<Source: CheckpointSource> {
             if memoryBudget > 0, header.rawLength > memoryBudget / 2 {
                 throw CheckpointError.invalid(
                     tag: header.tagName,
-                    reason: "it inflates to \(formatBytes(header.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
+                    reason:
+                        "it inflates to \(formatBytes(header.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
             }
         } else if header.rawCRC != header.storedCRC {
             throw CheckpointError.checksumMismatch(tag: header.tagName, expected: header.rawCRC, actual: header.storedCRC)
@@ -465,13 +471,16 @@ private struct CheckpointParser<Source: CheckpointSource> {
         guard offset == file.count else { throw CheckpointError.trailingBytes(count: file.count - offset) }
         guard let alphabet = found.alphabet else { throw CheckpointError.missingSection(tag: Tag.alphabet.rawValue) }
         if found.config != nil, found.model == nil { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
-        if let disagreement = CheckpointAgreement.problem(hasModel: found.model != nil, optimizerStep: found.optimizerStep,
-                                                          hasSettings: found.training != nil, history: found.history,
-                                                          partial: found.partial, batchRows: found.training?.batchRows) {
+        if let disagreement = CheckpointAgreement.problem(
+            hasModel: found.model != nil, optimizerStep: found.optimizerStep,
+            hasSettings: found.training != nil, history: found.history,
+            partial: found.partial, batchRows: found.training?.batchRows)
+        {
             throw disagreement
         }
-        return Checkpoint(alphabet: alphabet, model: found.model, optimizer: found.optimizer, training: found.training,
-                          history: found.history, partial: found.partial, metadata: found.metadata, formatVersion: version)
+        return Checkpoint(
+            alphabet: alphabet, model: found.model, optimizer: found.optimizer, training: found.training,
+            history: found.history, partial: found.partial, metadata: found.metadata, formatVersion: version)
     }
 
     // MARK: - Sections
@@ -526,8 +535,10 @@ private struct CheckpointParser<Source: CheckpointSource> {
     /// own and given to `checkFirst` before anything is allocated for the whole
     /// section, so a decompression bomb of a legal size (a TENS of 8 GiB of
     /// zeros, say) is refused by its directory after a few bytes.
-    mutating func payload(_ section: Section, limit: Int, firstChecked: Int = 0,
-                          checkFirst: ([UInt8]) throws -> Void = { _ in }) throws -> [UInt8] {
+    mutating func payload(
+        _ section: Section, limit: Int, firstChecked: Int = 0,
+        checkFirst: ([UInt8]) throws -> Void = { _ in }
+    ) throws -> [UInt8] {
         let header = section.header
         guard header.rawLength <= UInt64(limit) else {
             throw CheckpointError.sectionTooLarge(tag: header.tagName, rawLength: header.rawLength, limit: limit)
@@ -540,8 +551,10 @@ private struct CheckpointParser<Source: CheckpointSource> {
     }
 
     /// The raw bytes of a section whose payload is `stored`.
-    func payload(_ header: SectionHeader, stored: UnsafeRawBufferPointer, firstChecked: Int,
-                 checkFirst: ([UInt8]) throws -> Void) throws -> [UInt8] {
+    func payload(
+        _ header: SectionHeader, stored: UnsafeRawBufferPointer, firstChecked: Int,
+        checkFirst: ([UInt8]) throws -> Void
+    ) throws -> [UInt8] {
         // The stored bytes are checked before zlib ever sees them.
         let storedCRC = Zlib.crc32(stored)
         guard storedCRC == header.storedCRC else {
@@ -559,7 +572,8 @@ private struct CheckpointParser<Source: CheckpointSource> {
             if memoryBudget > 0, header.rawLength > memoryBudget / 2 {
                 throw CheckpointError.invalid(
                     tag: header.tagName,
-                    reason: "it inflates to \(formatBytes(header.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
+                    reason:
+                        "it inflates to \(formatBytes(header.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
             }
             raw = [UInt8](repeating: 0, count: Int(header.rawLength))
             do {
@@ -627,8 +641,9 @@ private struct CheckpointParser<Source: CheckpointSource> {
             }
             var sizes: [Int] = []
             for _ in 0..<layers { sizes.append(Int(try reader.u32())) }
-            let config = ModelConfig(cell: cell, hiddenSizes: sizes, alphabetSize: alphabetSize,
-                                     initialiser: initialiser, seed: seed)
+            let config = ModelConfig(
+                cell: cell, hiddenSizes: sizes, alphabetSize: alphabetSize,
+                initialiser: initialiser, seed: seed)
             do {
                 try config.validate()
             } catch {
@@ -735,13 +750,16 @@ private struct CheckpointParser<Source: CheckpointSource> {
             for index in 0..<count {
                 let key = Array(try field(&reader, "TSKV", "the key of entry \(index)") { try $0.raw(Int(try $0.u8())) })
                 guard TrainingSettings.isValidKey(key) else {
-                    throw refuse("entry \(index) has the key \(shown(key)); a key is 1 to \(CheckpointFormat.Limits.maxSettingKeyLength) "
-                                 + "bytes of a-z, 0-9 and _, starting with a letter")
+                    throw refuse(
+                        "entry \(index) has the key \(shown(key)); a key is 1 to \(CheckpointFormat.Limits.maxSettingKeyLength) "
+                            + "bytes of a-z, 0-9 and _, starting with a letter")
                 }
                 let name = String(decoding: key, as: UTF8.self)
                 guard index == 0 || previous.lexicographicallyPrecedes(key) else {
-                    throw refuse(previous == key ? "key '\(name)' appears twice"
-                                 : "key '\(name)' comes after '\(String(decoding: previous, as: UTF8.self))'; keys are in byte order")
+                    throw refuse(
+                        previous == key
+                            ? "key '\(name)' appears twice"
+                            : "key '\(name)' comes after '\(String(decoding: previous, as: UTF8.self))'; keys are in byte order")
                 }
                 previous = key
                 let code = try field(&reader, "TSKV", "the type of '\(name)'") { try $0.u8() }
@@ -772,7 +790,8 @@ private struct CheckpointParser<Source: CheckpointSource> {
     func shown(_ key: [UInt8]) -> String {
         key.allSatisfy { (0x20...0x7E).contains($0) }
             ? "'\(String(decoding: key, as: UTF8.self))'"
-            : "of bytes " + key.map { $0 < 16 ? "0" + String($0, radix: 16, uppercase: true) : String($0, radix: 16, uppercase: true) }
+            : "of bytes "
+                + key.map { $0 < 16 ? "0" + String($0, radix: 16, uppercase: true) : String($0, radix: 16, uppercase: true) }
                 .joined(separator: " ")
     }
 
@@ -793,14 +812,19 @@ private struct CheckpointParser<Source: CheckpointSource> {
         var pairs: [(key: String, value: String)] = []
         for line in payload.split(separator: 0x0A) {
             guard let equals = line.firstIndex(of: 0x3D) else { continue }
-            pairs.append((key: String(decoding: line[..<equals], as: UTF8.self),
-                           value: String(decoding: line[(equals + 1)...], as: UTF8.self)))
+            pairs.append(
+                (
+                    key: String(decoding: line[..<equals], as: UTF8.self),
+                    value: String(decoding: line[(equals + 1)...], as: UTF8.self)
+                ))
         }
         return pairs
     }
 
-    func field<T>(_ reader: inout ByteReader, _ tag: String, _ what: String,
-                  _ read: (inout ByteReader) throws -> T) throws -> T {
+    func field<T>(
+        _ reader: inout ByteReader, _ tag: String, _ what: String,
+        _ read: (inout ByteReader) throws -> T
+    ) throws -> T {
         do {
             return try read(&reader)
         } catch {

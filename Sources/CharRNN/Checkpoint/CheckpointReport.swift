@@ -21,14 +21,17 @@ extension ModelConfig {
     public var layerParameters: [LayerParameters] {
         let layout = ParameterLayout(self)
         var rows: [LayerParameters] = layout.layers.map { layer in
-            LayerParameters(name: "layer\(layer.index + 1)", shape: "\(cell)(\(layer.inputSize), \(layer.hidden))",
-                            formula: cell.type.formula(input: layer.inputSize, hidden: layer.hidden),
-                            count: layer.tensors.reduce(0) { $0 + $1.count })
+            LayerParameters(
+                name: "layer\(layer.index + 1)", shape: "\(cell)(\(layer.inputSize), \(layer.hidden))",
+                formula: cell.type.formula(input: layer.inputSize, hidden: layer.hidden),
+                count: layer.tensors.reduce(0) { $0 + $1.count })
         }
         let last = hiddenSizes.last!
-        rows.append(LayerParameters(name: "dense", shape: "dense(\(last), \(alphabetSize))",
-                                    formula: "\(last)*\(alphabetSize)+\(alphabetSize)",
-                                    count: last * alphabetSize + alphabetSize))
+        rows.append(
+            LayerParameters(
+                name: "dense", shape: "dense(\(last), \(alphabetSize))",
+                formula: "\(last)*\(alphabetSize)+\(alphabetSize)",
+                count: last * alphabetSize + alphabetSize))
         return rows
     }
 }
@@ -79,8 +82,10 @@ public enum CheckpointReport {
     /// printed on a terminal; `--json` keeps them exact.
     /// `width`: the columns of the terminal it is shown on, if it is: a history
     /// table wider than that leaves out columns (`--history` has them all).
-    public static func writeText<Sink: TextSink>(_ checkpoint: Checkpoint, name: String, width: Int? = nil,
-                                                 to sink: inout Sink) throws {
+    public static func writeText<Sink: TextSink>(
+        _ checkpoint: Checkpoint, name: String, width: Int? = nil,
+        to sink: inout Sink
+    ) throws {
         var lines: [String] = []
         let version = checkpoint.formatVersion
         let kind = checkpoint.model == nil ? "vocab checkpoint" : "model checkpoint"
@@ -88,13 +93,17 @@ public enum CheckpointReport {
 
         let alphabet = checkpoint.alphabet
         lines.append("")
-        lines.append("alphabet: \(alphabet.count) symbols (stop symbol \(Alphabet.escaped(alphabet.stop)) \(Alphabet.codePoint(alphabet.stop)) at index \(alphabet.stopIndex), marked [ ])")
+        lines.append(
+            "alphabet: \(alphabet.count) symbols (stop symbol \(Alphabet.escaped(alphabet.stop)) \(Alphabet.codePoint(alphabet.stop)) at index \(alphabet.stopIndex), marked [ ])"
+        )
         lines.append(contentsOf: symbolLines(alphabet))
 
         if let model = checkpoint.model {
             let config = model.config
             lines.append("")
-            lines.append("model: \(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")), initialiser \(config.initialiser), seed \(config.seed)")
+            lines.append(
+                "model: \(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")), initialiser \(config.initialiser), seed \(config.seed)"
+            )
             var table = TextTable(header: ["layer", "shape", "formula", "parameters"], rightAligned: [3])
             for row in config.layerParameters {
                 table.add([row.name, row.shape, row.formula, String(row.count)])
@@ -105,8 +114,10 @@ public enum CheckpointReport {
             var tensors = TextTable(header: ["tensor", "shape", "count", "L2 norm", "max |w|", "mean"], rightAligned: [2, 3, 4, 5])
             for tensor in model.layout.tensors {
                 let stats = TensorStatistics(model.tensor(tensor))
-                tensors.add([tensor.name, tensor.shape.map(String.init).joined(separator: "x"), String(tensor.count),
-                             format("%.4f", stats.l2Norm), format("%.4f", stats.maxAbs), format("%.5f", stats.mean)])
+                tensors.add([
+                    tensor.name, tensor.shape.map(String.init).joined(separator: "x"), String(tensor.count),
+                    format("%.4f", stats.l2Norm), format("%.4f", stats.maxAbs), format("%.5f", stats.mean),
+                ])
             }
             lines.append(tensors.rendered())
         }
@@ -121,8 +132,9 @@ public enum CheckpointReport {
             let known = TrainingSettings.known.map { "\($0.key) \($0.display($0.value(in: training)))" }
             lines.append("training settings: " + known.joined(separator: ", "))
             if !training.unrecognised.isEmpty {
-                lines.append("unknown training settings (from a newer charrnn; this one will not train on them): "
-                             + training.unrecognised.map(\.description).joined(separator: ", "))
+                lines.append(
+                    "unknown training settings (from a newer charrnn; this one will not train on them): "
+                        + training.unrecognised.map(\.description).joined(separator: ", "))
             }
         } else if checkpoint.model != nil {
             lines.append("training settings: none yet (fixed at the first epoch)")
@@ -148,12 +160,14 @@ public enum CheckpointReport {
     /// One line on a partial epoch: where it stopped and what its record has so far.
     public static func partialSummary(_ partial: PartialEpoch) -> String {
         let statistics = partial.position.statistics
-        var fields = ["epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences",
-                      "lr \(format("%.6g", partial.learningRate))",
-                      "train so far \(format("%.4f", partial.meanLoss)) nats/char",
-                      "clipped \(statistics.clippedBatches)/\(partial.sequencesDone)",
-                      "\(partial.rows) batch rows",
-                      "text \(hex64(partial.textHash)) of \(partial.textLength) characters"]
+        var fields = [
+            "epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences",
+            "lr \(format("%.6g", partial.learningRate))",
+            "train so far \(format("%.4f", partial.meanLoss)) nats/char",
+            "clipped \(statistics.clippedBatches)/\(partial.sequencesDone)",
+            "\(partial.rows) batch rows",
+            "text \(hex64(partial.textHash)) of \(partial.textLength) characters",
+        ]
         if partial.flags.contains(.timingOmitted) { fields.append("not timed") } else { fields.append("\(format("%.1f", statistics.seconds)) s") }
         return fields.joined(separator: ", ") + "; charrnn-epoch on the same text continues it"
     }
@@ -175,9 +189,16 @@ public enum CheckpointReport {
             ("batch_rows", .int(partial.rows)),
             ("text_hash", .string(hex64(partial.textHash))),
             ("text_length", .uint(partial.textLength)),
-            ("notes", .array(historyNotes(EpochRecord(epoch: partial.epoch, flags: partial.flags, learningRate: 0, trainLoss: 0,
-                                                      validationLoss: 0, charsPerSecond: 0, seconds: 0, textHash: 0, textLength: 0,
-                                                      optimizerStep: 0)).map { .string($0) })),
+            (
+                "notes",
+                .array(
+                    historyNotes(
+                        EpochRecord(
+                            epoch: partial.epoch, flags: partial.flags, learningRate: 0, trainLoss: 0,
+                            validationLoss: 0, charsPerSecond: 0, seconds: 0, textHash: 0, textLength: 0,
+                            optimizerStep: 0)
+                    ).map { .string($0) })
+            ),
         ])
     }
 
@@ -187,8 +208,10 @@ public enum CheckpointReport {
     /// then in bits; training chars/s (padding included) and seconds; ADAM's
     /// step after the epoch; the text's FNV-1a 64 hash and length in scalars;
     /// notes (optimizer reset, settings changed, new text).
-    public static let historyFields = ["epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits",
-                                       "chars_per_s", "seconds", "step", "text_hash", "text_length", "notes"]
+    public static let historyFields = [
+        "epoch", "lr", "train_nats", "val_nats", "train_bits", "val_bits",
+        "chars_per_s", "seconds", "step", "text_hash", "text_length", "notes",
+    ]
 
     /// What the notes field says of a record, in the order of its flags.
     public static func historyNotes(_ record: EpochRecord) -> [String] {
@@ -209,8 +232,10 @@ public enum CheckpointReport {
         // magnitude, so their extremes give the widths (FixedColumnWidth); only %.6g, whose
         // length does not, is formatted row by row.
         // Columns 2...7: train nats, val nats, train bits, val bits, chars/s, seconds.
-        var fixed = [FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4),
-                     FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 0), FixedColumnWidth(decimals: 1)]
+        var fixed = [
+            FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 4),
+            FixedColumnWidth(decimals: 4), FixedColumnWidth(decimals: 0), FixedColumnWidth(decimals: 1),
+        ]
         var anyUnvalidated = false, anyUntimed = false
         var widestEpoch = 0, anyNegativeEpoch = false, widestStep: UInt64 = 0, widestLength: UInt64 = 0, widestNotes = 0
         let scratch = ByteBuffer(capacity: 64)
@@ -380,8 +405,10 @@ public enum CheckpointReport {
             end()
         }
 
-        static let notes: [(EpochRecord.Flags, StaticString)] = [(.optimizerReset, "optimizer reset"),
-                                                                 (.settingsChanged, "settings changed"), (.textChanged, "new text")]
+        static let notes: [(EpochRecord.Flags, StaticString)] = [
+            (.optimizerReset, "optimizer reset"),
+            (.settingsChanged, "settings changed"), (.textChanged, "new text"),
+        ]
 
         /// The length of the notes cell for `flags`.
         static func notesWidth(_ flags: EpochRecord.Flags) -> Int {
@@ -412,9 +439,10 @@ public enum CheckpointReport {
 
     /// The same facts as one JSON object.
     public static func json(_ checkpoint: Checkpoint, name: String) -> JSON {
-        .object(jsonMembers(checkpoint, name: name).map { key, value in
-            (key, value ?? .array(checkpoint.history.map(historyJSON)))
-        })
+        .object(
+            jsonMembers(checkpoint, name: name).map { key, value in
+                (key, value ?? .array(checkpoint.history.map(historyJSON)))
+            })
     }
 
     /// `json(checkpoint, name:).rendered()` and a newline, written as it is made:
@@ -494,52 +522,85 @@ public enum CheckpointReport {
         var members: [(String, JSON)] = [
             ("file", .string(SystemPath.lossy(name))),
             ("format_version", .string("\(checkpoint.formatVersion.major).\(checkpoint.formatVersion.minor)")),
-            ("alphabet", .object([
-                ("size", .int(alphabet.count)),
-                ("stop_index", .int(alphabet.stopIndex)),
-                ("stop", .string(String(Character(Unicode.Scalar(alphabet.stop)!)))),
-                ("symbols", .array(alphabet.symbols.map { .string(String(Character(Unicode.Scalar($0)!))) })),
-            ])),
+            (
+                "alphabet",
+                .object([
+                    ("size", .int(alphabet.count)),
+                    ("stop_index", .int(alphabet.stopIndex)),
+                    ("stop", .string(String(Character(Unicode.Scalar(alphabet.stop)!)))),
+                    ("symbols", .array(alphabet.symbols.map { .string(String(Character(Unicode.Scalar($0)!))) })),
+                ])
+            ),
         ]
         if let model = checkpoint.model {
             let config = model.config
-            members.append(("model", .object([
-                ("cell", .string(config.cell.description)),
-                ("hidden", .array(config.hiddenSizes.map { .int($0) })),
-                ("initialiser", .string(config.initialiser.description)),
-                ("seed", .uint(config.seed)),
-                ("layers", .array(config.layerParameters.map { row in
-                    .object([("name", .string(row.name)), ("shape", .string(row.shape)),
-                             ("formula", .string(row.formula)), ("parameters", .int(row.count))])
-                })),
-                ("tensors", .array(model.layout.tensors.map { tensor in
-                    let stats = TensorStatistics(model.tensor(tensor))
-                    return .object([("name", .string(tensor.name)), ("shape", .array(tensor.shape.map { .int($0) })),
-                                    ("parameters", .int(tensor.count)), ("l2_norm", .double(stats.l2Norm)),
-                                    ("max_abs", .double(stats.maxAbs)), ("mean", .double(stats.mean))])
-                })),
-                ("parameters", .int(model.layout.parameterCount)),
-            ])))
+            members.append(
+                (
+                    "model",
+                    .object([
+                        ("cell", .string(config.cell.description)),
+                        ("hidden", .array(config.hiddenSizes.map { .int($0) })),
+                        ("initialiser", .string(config.initialiser.description)),
+                        ("seed", .uint(config.seed)),
+                        (
+                            "layers",
+                            .array(
+                                config.layerParameters.map { row in
+                                    .object([
+                                        ("name", .string(row.name)), ("shape", .string(row.shape)),
+                                        ("formula", .string(row.formula)), ("parameters", .int(row.count)),
+                                    ])
+                                })
+                        ),
+                        (
+                            "tensors",
+                            .array(
+                                model.layout.tensors.map { tensor in
+                                    let stats = TensorStatistics(model.tensor(tensor))
+                                    return .object([
+                                        ("name", .string(tensor.name)), ("shape", .array(tensor.shape.map { .int($0) })),
+                                        ("parameters", .int(tensor.count)), ("l2_norm", .double(stats.l2Norm)),
+                                        ("max_abs", .double(stats.maxAbs)), ("mean", .double(stats.mean)),
+                                    ])
+                                })
+                        ),
+                        ("parameters", .int(model.layout.parameterCount)),
+                    ])
+                ))
         } else {
             members.append(("model", .null))
         }
         if let optimizer = checkpoint.optimizer {
-            members.append(("optimizer", .object([
-                ("kind", .string("adam")), ("step", .uint(optimizer.step)), ("beta1", .double(optimizer.beta1)),
-                ("beta2", .double(optimizer.beta2)), ("epsilon", .double(optimizer.epsilon)),
-            ])))
+            members.append(
+                (
+                    "optimizer",
+                    .object([
+                        ("kind", .string("adam")), ("step", .uint(optimizer.step)), ("beta1", .double(optimizer.beta1)),
+                        ("beta2", .double(optimizer.beta2)), ("epsilon", .double(optimizer.epsilon)),
+                    ])
+                ))
         } else {
             members.append(("optimizer", .null))
         }
         if let training = checkpoint.training {
-            members.append(("training", .object(
-                TrainingSettings.known.map { setting in (setting.key, Self.json(setting.value(in: training))) } + [
-                // Settings this charrnn does not know: key, type and value as the file holds them.
-                ("unknown", .array(training.unrecognised.map { entry in
-                    .object([("key", .string(entry.key)), ("type", .string(entry.value.type.description)),
-                             ("value", Self.json(entry.value))])
-                })),
-            ])))
+            members.append(
+                (
+                    "training",
+                    .object(
+                        TrainingSettings.known.map { setting in (setting.key, Self.json(setting.value(in: training))) } + [
+                            // Settings this charrnn does not know: key, type and value as the file holds them.
+                            (
+                                "unknown",
+                                .array(
+                                    training.unrecognised.map { entry in
+                                        .object([
+                                            ("key", .string(entry.key)), ("type", .string(entry.value.type.description)),
+                                            ("value", Self.json(entry.value)),
+                                        ])
+                                    })
+                            )
+                        ])
+                ))
         } else {
             members.append(("training", .null))
         }

@@ -121,8 +121,8 @@ extension InputFile {
         }
         let header = CheckpointFormat.fileHeaderSize
         guard try take(header), bytes.starts(with: CheckpointFormat.magic),
-              UInt16(bytes[8]) | UInt16(bytes[9]) << 8 == CheckpointFormat.version.major,
-              Zlib.crc32(Array(bytes[0..<header - 4])) == bytes[header - 4..<header].reversed().reduce(UInt32(0), { $0 << 8 | UInt32($1) })
+            UInt16(bytes[8]) | UInt16(bytes[9]) << 8 == CheckpointFormat.version.major,
+            Zlib.crc32(Array(bytes[0..<header - 4])) == bytes[header - 4..<header].reversed().reduce(UInt32(0), { $0 << 8 | UInt32($1) })
         else { return bytes }
         for _ in 0..<CheckpointFormat.Limits.maxSections {
             let start = bytes.count

@@ -45,8 +45,9 @@ extension Checkpoint {
             guard let model else { return .missingSection(tag: CheckpointFormat.Tag.tensors.rawValue) }
             let count = model.layout.parameterCount
             if optimizer.m.count != count || optimizer.v.count != count {
-                return .sectionLengthMismatch(tag: "OPTM", expected: CheckpointFormat.optimizerHeaderSize + 8 * count,
-                                              actual: UInt64(CheckpointFormat.optimizerHeaderSize + 4 * (optimizer.m.count + optimizer.v.count)))
+                return .sectionLengthMismatch(
+                    tag: "OPTM", expected: CheckpointFormat.optimizerHeaderSize + 8 * count,
+                    actual: UInt64(CheckpointFormat.optimizerHeaderSize + 4 * (optimizer.m.count + optimizer.v.count)))
             }
             for (name, value) in [("beta1", optimizer.beta1), ("beta2", optimizer.beta2)] where !(value >= 0 && value < 1) {
                 return .invalid(tag: "OPTM", reason: "\(name) = \(value) is outside [0, 1)")
@@ -67,8 +68,9 @@ extension Checkpoint {
             }
         }
         if history.count > CheckpointFormat.Limits.maxHistoryRecords {
-            return .sectionTooLarge(tag: "HIST", rawLength: UInt64(4 + CheckpointFormat.historyRecordSize * history.count),
-                                    limit: 4 + CheckpointFormat.historyRecordSize * CheckpointFormat.Limits.maxHistoryRecords)
+            return .sectionTooLarge(
+                tag: "HIST", rawLength: UInt64(4 + CheckpointFormat.historyRecordSize * history.count),
+                limit: 4 + CheckpointFormat.historyRecordSize * CheckpointFormat.Limits.maxHistoryRecords)
         }
         if let record = history.first(where: { !(0...Int(UInt32.max)).contains($0.epoch) }) {
             return .invalid(tag: "HIST", reason: "epoch \(record.epoch) does not fit the record's 32-bit epoch field (0...\(UInt32.max))")
@@ -84,9 +86,10 @@ extension Checkpoint {
             guard let model else { return .missingSection(tag: CheckpointFormat.Tag.tensors.rawValue) }
             if let problem = partial.problem(config: model.config) { return problem }
         }
-        return CheckpointAgreement.problem(hasModel: model != nil, optimizerStep: optimizer?.step,
-                                           hasSettings: training != nil, history: history, partial: partial,
-                                           batchRows: training?.batchRows)
+        return CheckpointAgreement.problem(
+            hasModel: model != nil, optimizerStep: optimizer?.step,
+            hasSettings: training != nil, history: history, partial: partial,
+            batchRows: training?.batchRows)
     }
 
     /// Bytes of the meta section this checkpoint's notes encode to.
@@ -238,8 +241,10 @@ extension Checkpoint {
 
     /// Appends one section: its header, then the payload, deflated when that
     /// makes it smaller and stored as is otherwise.
-    private func appendSection(_ tag: CheckpointFormat.Tag, to file: inout ByteWriter,
-                               _ build: (inout ByteWriter) -> Void) {
+    private func appendSection(
+        _ tag: CheckpointFormat.Tag, to file: inout ByteWriter,
+        _ build: (inout ByteWriter) -> Void
+    ) {
         var body = ByteWriter()
         build(&body)
         let raw = body.bytes

@@ -51,8 +51,10 @@ public struct PartialEpoch: Equatable, Sendable {
     public var hiddenSizes: [Int] { storedHidden }
     var storedHidden: [Int]
 
-    public init(epoch: Int, flags: EpochRecord.Flags, learningRate: Double, textHash: UInt64, textLength: UInt64,
-                sequences: Int, startStep: UInt64, position: Trainer.PassPosition, hiddenSizes: [Int]) {
+    public init(
+        epoch: Int, flags: EpochRecord.Flags, learningRate: Double, textHash: UInt64, textLength: UInt64,
+        sequences: Int, startStep: UInt64, position: Trainer.PassPosition, hiddenSizes: [Int]
+    ) {
         self.epoch = epoch
         self.flags = flags
         self.learningRate = learningRate
@@ -119,20 +121,24 @@ public struct PartialEpoch: Equatable, Sendable {
 
     /// What the writer would write that the reader refuses, or nil.
     func problem(config: ModelConfig) -> CheckpointError? {
-        if let reason = Self.fieldProblem(epoch: epoch, sequencesDone: sequencesDone, sequences: sequences,
-                                          learningRate: learningRate, statistics: position.statistics) {
+        if let reason = Self.fieldProblem(
+            epoch: epoch, sequencesDone: sequencesDone, sequences: sequences,
+            learningRate: learningRate, statistics: position.statistics)
+        {
             return .invalid(tag: "PART", reason: reason)
         }
         guard position.state.count == config.hiddenSizes.count, storedHidden == config.hiddenSizes, rows >= 1,
-              position.state.allSatisfy({ $0.count == config.cell.stateCount }),
-              zip(position.state, storedHidden).allSatisfy({ vectors, hidden in vectors.allSatisfy { $0.count == rows * hidden } })
+            position.state.allSatisfy({ $0.count == config.cell.stateCount }),
+            zip(position.state, storedHidden).allSatisfy({ vectors, hidden in vectors.allSatisfy { $0.count == rows * hidden } })
         else { return .invalid(tag: "PART", reason: "its carried state does not have the model's layers, state vectors and units") }
         return nil
     }
 
     /// The fixed fields' rules (formats/checkpoint.md §4.9).
-    static func fieldProblem(epoch: Int, sequencesDone: Int, sequences: Int, learningRate: Double,
-                             statistics: EpochStatistics) -> String? {
+    static func fieldProblem(
+        epoch: Int, sequencesDone: Int, sequences: Int, learningRate: Double,
+        statistics: EpochStatistics
+    ) -> String? {
         if !(1...Int(UInt32.max)).contains(epoch) { return "epoch \(epoch) is outside 1...\(UInt32.max)" }
         if !(sequencesDone >= 1 && sequencesDone < sequences) {
             return "it has done \(sequencesDone) of \(sequences) sequences, where a partial epoch has done at least 1 and fewer than all"
@@ -175,8 +181,10 @@ public struct PartialEpoch: Equatable, Sendable {
             statistics.positions = Int(positions)
             statistics.clippedBatches = Int(clipped)
             statistics.batches = Int(done)
-            if let reason = fieldProblem(epoch: epoch, sequencesDone: Int(done), sequences: Int(sequences),
-                                         learningRate: learningRate, statistics: statistics) {
+            if let reason = fieldProblem(
+                epoch: epoch, sequencesDone: Int(done), sequences: Int(sequences),
+                learningRate: learningRate, statistics: statistics)
+            {
                 throw refuse(reason)
             }
             guard layers == config.hiddenSizes.count else {
@@ -192,8 +200,9 @@ public struct PartialEpoch: Equatable, Sendable {
                 }
                 let vectors = Int(try reader.u32()), hidden = Int(try reader.u32())
                 guard vectors == config.cell.stateCount, hidden == config.hiddenSizes[layer] else {
-                    throw refuse("layer \(layer + 1)'s state is \(vectors) vectors of \(hidden) units; "
-                                 + "the model's \(config.cell.name) layer carries \(config.cell.stateCount) of \(config.hiddenSizes[layer])")
+                    throw refuse(
+                        "layer \(layer + 1)'s state is \(vectors) vectors of \(hidden) units; "
+                            + "the model's \(config.cell.name) layer carries \(config.cell.stateCount) of \(config.hiddenSizes[layer])")
                 }
                 shapes.append((vectors, hidden))
             }
@@ -215,10 +224,11 @@ public struct PartialEpoch: Equatable, Sendable {
                 }
                 state.append(vectors)
             }
-            return PartialEpoch(epoch: epoch, flags: flags, learningRate: learningRate, textHash: textHash,
-                                textLength: textLength, sequences: Int(sequences), startStep: startStep,
-                                position: Trainer.PassPosition(sequencesDone: Int(done), statistics: statistics, state: state),
-                                hiddenSizes: config.hiddenSizes)
+            return PartialEpoch(
+                epoch: epoch, flags: flags, learningRate: learningRate, textHash: textHash,
+                textLength: textLength, sequences: Int(sequences), startStep: startStep,
+                position: Trainer.PassPosition(sequencesDone: Int(done), statistics: statistics, state: state),
+                hiddenSizes: config.hiddenSizes)
         }
     }
 }

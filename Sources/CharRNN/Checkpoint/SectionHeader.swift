@@ -24,8 +24,10 @@ public struct SectionHeader: Equatable, Sendable {
     public var rawCRC: UInt32
     public var reserved: UInt32
 
-    public init(tag: [UInt8], flags: UInt32 = 0, storedLength: UInt64, rawLength: UInt64,
-                storedCRC: UInt32, rawCRC: UInt32, reserved: UInt32 = 0) {
+    public init(
+        tag: [UInt8], flags: UInt32 = 0, storedLength: UInt64, rawLength: UInt64,
+        storedCRC: UInt32, rawCRC: UInt32, reserved: UInt32 = 0
+    ) {
         precondition(tag.count == 4, "a section tag has 4 bytes")
         self.tag = tag
         self.flags = flags
@@ -40,8 +42,9 @@ public struct SectionHeader: Equatable, Sendable {
     /// `raw` (the same bytes unless `flags` has the zlib bit): lengths and CRCs
     /// from the bytes themselves.
     public init(tag: [UInt8], flags: UInt32, stored: [UInt8], raw: [UInt8]) {
-        self.init(tag: tag, flags: flags, storedLength: UInt64(stored.count), rawLength: UInt64(raw.count),
-                  storedCRC: Zlib.crc32(stored), rawCRC: Zlib.crc32(raw))
+        self.init(
+            tag: tag, flags: flags, storedLength: UInt64(stored.count), rawLength: UInt64(raw.count),
+            storedCRC: Zlib.crc32(stored), rawCRC: Zlib.crc32(raw))
     }
 
     /// The fields of the first 40 bytes of `bytes` as they are: nothing is
@@ -51,9 +54,10 @@ public struct SectionHeader: Equatable, Sendable {
         precondition(bytes.count >= Self.size, "a section header has \(Self.size) bytes")
         var reader = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[0..<Self.size]))
         // The reads cannot run out: 40 bytes are there.
-        self.init(tag: Array(try! reader.raw(4)), flags: try! reader.u32(), storedLength: try! reader.u64(),
-                  rawLength: try! reader.u64(), storedCRC: try! reader.u32(), rawCRC: try! reader.u32(),
-                  reserved: try! reader.u32())
+        self.init(
+            tag: Array(try! reader.raw(4)), flags: try! reader.u32(), storedLength: try! reader.u64(),
+            rawLength: try! reader.u64(), storedCRC: try! reader.u32(), rawCRC: try! reader.u32(),
+            reserved: try! reader.u32())
     }
 
     public init(fields bytes: [UInt8]) {

@@ -36,8 +36,9 @@ public struct TrainingSettings: Equatable, Sendable {
     /// in key order. Non-empty only for a checkpoint from a newer charrnn.
     public var unrecognised: [Entry] = []
 
-    public static let defaults = TrainingSettings(sequenceLength: 50, batchRows: 50,
-                                                  validationFraction: 0.05, clipNorm: 5.0)
+    public static let defaults = TrainingSettings(
+        sequenceLength: 50, batchRows: 50,
+        validationFraction: 0.05, clipNorm: 5.0)
 
     public enum Limits {
         public static let maxSequenceLength = 1 << 20
@@ -50,25 +51,31 @@ public struct TrainingSettings: Equatable, Sendable {
     /// `since:`). A flag that is not the key with `-` for `_` is an
     /// abbreviation kept from char-rnn's habits (docs/architecture.md says why).
     public static let known: [Setting] = [
-        .integer("sequence_length", \.sequenceLength, 1...Limits.maxSequenceLength,
-                 flag: "seq-length", valueName: "STEPS",
-                 help: "Time steps per training sequence (truncated BPTT)."),
-        .integer("batch_rows", \.batchRows, 1...Limits.maxBatchRows,
-                 flag: "batch-rows", valueName: "ROWS",
-                 help: "Rows the text is chunked into (batch size)."),
-        .real("validation_fraction", \.validationFraction, 0..<1,
-              flag: "val-fraction", valueName: "FRACTION",
-              help: "Final fraction of the text held out for the validation loss."),
-        .real("clip_norm", \.clipNorm, 0..<Double.infinity, zero: "off",
-              flag: "clip", valueName: "NORM",
-              help: "Clip the per-character gradient to this global L2 norm; 0 turns clipping off."),
-        .real("dropout", \.dropout, 0..<1, zero: "off", absent: 0, since: 2,
-              flag: "dropout", valueName: "P",
-              help: "Probability of dropping each output of a recurrent layer while training "
-                  + "(inverted dropout between layers and before Dense)."),
-        .real("weight_decay", \.weightDecay, 0..<1, zero: "off", absent: 0, since: 3,
-              flag: "weight-decay", valueName: "WD",
-              help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * WD before ADAM's update."),
+        .integer(
+            "sequence_length", \.sequenceLength, 1...Limits.maxSequenceLength,
+            flag: "seq-length", valueName: "STEPS",
+            help: "Time steps per training sequence (truncated BPTT)."),
+        .integer(
+            "batch_rows", \.batchRows, 1...Limits.maxBatchRows,
+            flag: "batch-rows", valueName: "ROWS",
+            help: "Rows the text is chunked into (batch size)."),
+        .real(
+            "validation_fraction", \.validationFraction, 0..<1,
+            flag: "val-fraction", valueName: "FRACTION",
+            help: "Final fraction of the text held out for the validation loss."),
+        .real(
+            "clip_norm", \.clipNorm, 0..<Double.infinity, zero: "off",
+            flag: "clip", valueName: "NORM",
+            help: "Clip the per-character gradient to this global L2 norm; 0 turns clipping off."),
+        .real(
+            "dropout", \.dropout, 0..<1, zero: "off", absent: 0, since: 2,
+            flag: "dropout", valueName: "P",
+            help: "Probability of dropping each output of a recurrent layer while training "
+                + "(inverted dropout between layers and before Dense)."),
+        .real(
+            "weight_decay", \.weightDecay, 0..<1, zero: "off", absent: 0, since: 3,
+            flag: "weight-decay", valueName: "WD",
+            help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * WD before ADAM's update."),
     ]
 
     /// The declaration of the setting stored at `property`.
@@ -164,7 +171,8 @@ extension TrainingSettings {
     /// letters, digits and `_`, starting with a letter.
     public static func isValidKey(_ key: some Collection<UInt8>) -> Bool {
         guard let first = key.first, (0x61...0x7A).contains(first),
-              key.count <= CheckpointFormat.Limits.maxSettingKeyLength else { return false }
+            key.count <= CheckpointFormat.Limits.maxSettingKeyLength
+        else { return false }
         return key.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }
     }
 }
@@ -232,9 +240,11 @@ extension TrainingSettings {
         }
 
         /// An integer setting, stored as a u64.
-        static func integer(_ key: String, _ property: WritableKeyPath<TrainingSettings, Int> & Sendable,
-                            _ valid: ClosedRange<Int>, absent: Int? = nil, since: UInt16 = 1,
-                            flag: String, valueName: String, help: String) -> Setting {
+        static func integer(
+            _ key: String, _ property: WritableKeyPath<TrainingSettings, Int> & Sendable,
+            _ valid: ClosedRange<Int>, absent: Int? = nil, since: UInt16 = 1,
+            flag: String, valueName: String, help: String
+        ) -> Setting {
             let allowed = "\(valid.lowerBound)...\(valid.upperBound)"
             return Setting(
                 key: key, type: .u64, absent: absent.map { .u64(UInt64($0)) }, since: since,
@@ -253,9 +263,11 @@ extension TrainingSettings {
 
         /// A real setting, stored as an f64. A range open to infinity means
         /// "finite and at least the lower bound"; NaN is never valid.
-        static func real(_ key: String, _ property: WritableKeyPath<TrainingSettings, Double> & Sendable,
-                         _ valid: Range<Double>, zero: String? = nil, absent: Double? = nil, since: UInt16 = 1,
-                         flag: String, valueName: String, help: String) -> Setting {
+        static func real(
+            _ key: String, _ property: WritableKeyPath<TrainingSettings, Double> & Sendable,
+            _ valid: Range<Double>, zero: String? = nil, absent: Double? = nil, since: UInt16 = 1,
+            flag: String, valueName: String, help: String
+        ) -> Setting {
             let lower = Self.shortest(valid.lowerBound), upper = Self.shortest(valid.upperBound)
             let allowed = valid.upperBound == .infinity ? "a finite number >= \(lower)" : "[\(lower), \(upper))"
             let complaint = valid.upperBound == .infinity ? "is not \(allowed)" : "is outside \(allowed)"

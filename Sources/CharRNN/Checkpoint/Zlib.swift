@@ -27,9 +27,10 @@ public enum Zlib {
         var output = [UInt8](repeating: 0, count: bound)
         var length = uLongf(bound)
         let status = output.withUnsafeMutableBytes { out in
-            compress2(out.baseAddress!.assumingMemoryBound(to: Bytef.self), &length,
-                      input.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? UnsafePointer(bitPattern: 1)!,
-                      uLong(input.count), level)
+            compress2(
+                out.baseAddress!.assumingMemoryBound(to: Bytef.self), &length,
+                input.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? UnsafePointer(bitPattern: 1)!,
+                uLong(input.count), level)
         }
         precondition(status == Z_OK, "compress2 failed with status \(status)")
         output.removeSubrange(Int(length)...)
@@ -147,8 +148,10 @@ public enum Zlib {
 
         /// Feeds the next piece of the stream (`remainingAfter` more bytes of it
         /// follow); `consume` gets what it inflates to, piece by piece.
-        public func feed(_ input: UnsafeRawBufferPointer, remainingAfter: Int,
-                         _ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        public func feed(
+            _ input: UnsafeRawBufferPointer, remainingAfter: Int,
+            _ consume: (UnsafeRawBufferPointer) throws -> Void
+        ) throws {
             if ended {
                 if input.count + remainingAfter > 0 {
                     throw InflateError.corrupt("\(input.count + remainingAfter) bytes after the end of the compressed stream")

@@ -71,7 +71,8 @@ public enum SafetensorsMapping {
     static func bits(hex text: String) -> UInt64? {
         let digits = text.utf8.dropFirst(2)
         guard text.utf8.starts(with: "0x".utf8), digits.count == 16,
-              digits.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) }) else {
+            digits.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || (0x41...0x46).contains($0) })
+        else {
             return nil
         }
         return UInt64(String(decoding: digits, as: UTF8.self), radix: 16)
@@ -108,16 +109,24 @@ extension Checkpoint {
             for (spec, name) in zip(model.layout.tensors, names) {
                 tensors.append(.init(name: name, shape: spec.shape, floats: model.parameters[spec.range]))
                 if name.hasPrefix("rnn.bias_ih_"), SafetensorsMapping.hasTorchModule(config.cell) {
-                    tensors.append(.init(name: "rnn.bias_hh_" + name.dropFirst("rnn.bias_ih_".count), shape: spec.shape,
-                                         floats: [Float](repeating: 0, count: spec.count)[...]))
+                    tensors.append(
+                        .init(
+                            name: "rnn.bias_hh_" + name.dropFirst("rnn.bias_ih_".count), shape: spec.shape,
+                            floats: [Float](repeating: 0, count: spec.count)[...]))
                 }
             }
             if let optimizer {
-                metadata.append(("charrnn.optimizer", JSON.object([
-                    ("step", .uint(optimizer.step)), ("beta1", SafetensorsMapping.exact(optimizer.beta1)),
-                    ("beta2", SafetensorsMapping.exact(optimizer.beta2)), ("epsilon", SafetensorsMapping.exact(optimizer.epsilon)),
-                ]).rendered()))
-                for (prefix, moments) in [(SafetensorsMapping.optimizerPrefixes.m, optimizer.m), (SafetensorsMapping.optimizerPrefixes.v, optimizer.v)] {
+                metadata.append(
+                    (
+                        "charrnn.optimizer",
+                        JSON.object([
+                            ("step", .uint(optimizer.step)), ("beta1", SafetensorsMapping.exact(optimizer.beta1)),
+                            ("beta2", SafetensorsMapping.exact(optimizer.beta2)), ("epsilon", SafetensorsMapping.exact(optimizer.epsilon)),
+                        ]).rendered()
+                    ))
+                for (prefix, moments) in [
+                    (SafetensorsMapping.optimizerPrefixes.m, optimizer.m), (SafetensorsMapping.optimizerPrefixes.v, optimizer.v),
+                ] {
                     for (spec, name) in zip(model.layout.tensors, names) {
                         tensors.append(.init(name: prefix + name, shape: spec.shape, floats: moments[spec.range]))
                     }
@@ -181,8 +190,9 @@ extension Checkpoint {
         self.init(alphabet: alphabet, formatVersion: version)
         let config = try metadata.modelConfig(alphabetSize: alphabet.count)
         // ADAM's state belongs to a model; a vocab's file is not asked for it.
-        let plan = try SafetensorsTensorPlan(file.header, config: config,
-                                             optimizer: config == nil ? nil : try metadata.optimizerConstants())
+        let plan = try SafetensorsTensorPlan(
+            file.header, config: config,
+            optimizer: config == nil ? nil : try metadata.optimizerConstants())
         if let config, let plan = plan.model {
             try plan.checkMemory(ParameterLayout(config).parameterCount, budget: memoryBudget)
             (model, optimizer) = try plan.load(config, from: file)
@@ -223,8 +233,9 @@ private struct SafetensorsMetadata {
 
     func checkMappingVersion() throws(Failure) {
         guard let version = header.metadata("charrnn.safetensors") else {
-            throw Failure("no charrnn metadata (charrnn.safetensors): charrnn reads back the files charrnn-convert --to writes, "
-                          + "which keep the alphabet and the configuration in __metadata__")
+            throw Failure(
+                "no charrnn metadata (charrnn.safetensors): charrnn reads back the files charrnn-convert --to writes, "
+                    + "which keep the alphabet and the configuration in __metadata__")
         }
         guard version == SafetensorsMapping.version else {
             throw Failure("charrnn.safetensors is '\(version)'; this charrnn reads version \(SafetensorsMapping.version)")
@@ -259,18 +270,21 @@ private struct SafetensorsMetadata {
     func modelConfig(alphabetSize: Int) throws(Failure) -> ModelConfig? {
         guard let cellName = header.metadata("charrnn.cell") else { return nil }
         guard let cell = CellKind(name: cellName) else {
-            throw Failure("charrnn.cell '\(cellName)' is not a cell this charrnn knows (\(CellKind.allCases.map(\.description).joined(separator: ", ")))")
+            throw Failure(
+                "charrnn.cell '\(cellName)' is not a cell this charrnn knows (\(CellKind.allCases.map(\.description).joined(separator: ", ")))")
         }
         let hiddenText = try required("charrnn.hidden")
         let sizes = hiddenText.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil }) else { throw Failure("charrnn.hidden '\(hiddenText)' is not a list of sizes") }
         guard let initialiserCode = UInt32(try required("charrnn.initialiser")),
-              let initialiser = Initialiser(rawValue: initialiserCode) else {
+            let initialiser = Initialiser(rawValue: initialiserCode)
+        else {
             throw Failure("charrnn.initialiser is not an initialiser code this charrnn knows (1)")
         }
         guard let seed = UInt64(try required("charrnn.seed")) else { throw Failure("charrnn.seed is not a whole number") }
-        let config = ModelConfig(cell: cell, hiddenSizes: sizes.map { $0! }, alphabetSize: alphabetSize,
-                                 initialiser: initialiser, seed: seed)
+        let config = ModelConfig(
+            cell: cell, hiddenSizes: sizes.map { $0! }, alphabetSize: alphabetSize,
+            initialiser: initialiser, seed: seed)
         do {
             try config.validate()
         } catch {
@@ -283,11 +297,12 @@ private struct SafetensorsMetadata {
     func optimizerConstants() throws(Failure) -> AdamState? {
         guard let optimizerJSON = try json("charrnn.optimizer") else { return nil }
         guard let step = optimizerJSON["step"]?.uint64Value else { throw Failure("charrnn.optimizer has no whole-number step") }
-        return AdamState(step: step,
-                         beta1: try SafetensorsMapping.readExact(optimizerJSON["beta1"], "charrnn.optimizer beta1"),
-                         beta2: try SafetensorsMapping.readExact(optimizerJSON["beta2"], "charrnn.optimizer beta2"),
-                         epsilon: try SafetensorsMapping.readExact(optimizerJSON["epsilon"], "charrnn.optimizer epsilon"),
-                         m: [], v: [])
+        return AdamState(
+            step: step,
+            beta1: try SafetensorsMapping.readExact(optimizerJSON["beta1"], "charrnn.optimizer beta1"),
+            beta2: try SafetensorsMapping.readExact(optimizerJSON["beta2"], "charrnn.optimizer beta2"),
+            epsilon: try SafetensorsMapping.readExact(optimizerJSON["epsilon"], "charrnn.optimizer epsilon"),
+            m: [], v: [])
     }
 
     /// TSKV.
@@ -298,7 +313,8 @@ private struct SafetensorsMetadata {
         var keys = Set<String>()
         for item in list {
             guard let parts = item.arrayValue, parts.count == 3, let key = parts[0].stringValue, let type = parts[1].stringValue,
-                  TrainingSettings.isValidKey(Array(key.utf8)), keys.insert(key).inserted else {
+                TrainingSettings.isValidKey(Array(key.utf8)), keys.insert(key).inserted
+            else {
                 throw Failure("charrnn.settings holds an entry that is not a new [key, type, value] with a valid key")
             }
             switch type {
@@ -336,9 +352,10 @@ private struct SafetensorsMetadata {
 
     static func record(_ item: JSON, _ what: String) throws(Failure) -> EpochRecord {
         guard let epoch = item["epoch"]?.uint64Value, let epochNumber = UInt32(exactly: epoch),
-              let flags = item["flags"]?.uint64Value, let flagBits = UInt32(exactly: flags),
-              let hashText = item["text_hash"]?.stringValue, let hash = SafetensorsMapping.bits(hex: hashText),
-              let length = item["text_length"]?.uint64Value, let step = item["optimizer_step"]?.uint64Value else {
+            let flags = item["flags"]?.uint64Value, let flagBits = UInt32(exactly: flags),
+            let hashText = item["text_hash"]?.stringValue, let hash = SafetensorsMapping.bits(hex: hashText),
+            let length = item["text_length"]?.uint64Value, let step = item["optimizer_step"]?.uint64Value
+        else {
             throw Failure("\(what) lacks a field or has one of the wrong kind")
         }
         return EpochRecord(
@@ -385,8 +402,9 @@ private struct SafetensorsTensorPlan {
         func checkMemory(_ parameterCount: Int, budget: UInt64) throws(Failure) {
             let bytes = UInt64(parameterCount) * 4 * (optimizer == nil ? 1 : 3)
             guard budget == 0 || bytes <= budget / 2 else {
-                throw Failure("the model\(optimizer == nil ? "" : " and ADAM's moments") take \(bytes) bytes, "
-                              + "more than this machine's \(budget) bytes of memory can load")
+                throw Failure(
+                    "the model\(optimizer == nil ? "" : " and ADAM's moments") take \(bytes) bytes, "
+                        + "more than this machine's \(budget) bytes of memory can load")
             }
         }
 
@@ -465,8 +483,9 @@ private struct SafetensorsTensorPlan {
             model = ModelTensors(parameters: parameters, optimizer: moments)
         }
         if let unexpected = header.entries.first(where: { byName[$0.name] != nil }) {
-            throw Failure("tensor '\(unexpected.name)' has no place in a charrnn \(header.metadata("charrnn.cell") ?? "vocab") checkpoint"
-                          + (unexpected.name.hasPrefix("optimizer.") && optimizer == nil ? " without charrnn.optimizer metadata" : ""))
+            throw Failure(
+                "tensor '\(unexpected.name)' has no place in a charrnn \(header.metadata("charrnn.cell") ?? "vocab") checkpoint"
+                    + (unexpected.name.hasPrefix("optimizer.") && optimizer == nil ? " without charrnn.optimizer metadata" : ""))
         }
     }
 }

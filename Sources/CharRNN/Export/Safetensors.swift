@@ -148,11 +148,15 @@ public struct Safetensors: Equatable, Sendable {
         }
         var offset = 0
         for tensor in tensors {
-            members.append((tensor.name, .object([
-                ("dtype", .string(tensor.dtype)),
-                ("shape", .array(tensor.shape.map { .int($0) })),
-                ("data_offsets", .array([.int(offset), .int(offset + tensor.data.count)])),
-            ])))
+            members.append(
+                (
+                    tensor.name,
+                    .object([
+                        ("dtype", .string(tensor.dtype)),
+                        ("shape", .array(tensor.shape.map { .int($0) })),
+                        ("data_offsets", .array([.int(offset), .int(offset + tensor.data.count)])),
+                    ])
+                ))
             offset += tensor.data.count
         }
         var header = Array(JSON.object(members).rendered().utf8)
@@ -173,8 +177,9 @@ public struct Safetensors: Equatable, Sendable {
         let header = try SafetensorsHeader(json: bytes[8..<8 + length], bufferSize: bytes.count - 8 - length)
         self.metadata = header.metadata
         self.tensors = header.entries.map { entry in
-            Tensor(name: entry.name, dtype: entry.dtype, shape: entry.shape,
-                   data: Array(bytes[8 + length + entry.begin..<8 + length + entry.end]))
+            Tensor(
+                name: entry.name, dtype: entry.dtype, shape: entry.shape,
+                data: Array(bytes[8 + length + entry.begin..<8 + length + entry.end]))
         }
     }
 }
@@ -294,13 +299,16 @@ public struct SafetensorsHeader: Sendable {
             elements = product
         }
         guard let offsets = value["data_offsets"]?.arrayValue, offsets.count == 2,
-              let begin = offsets[0].uint64Value, let end = offsets[1].uint64Value else {
+            let begin = offsets[0].uint64Value, let end = offsets[1].uint64Value
+        else {
             throw .invalidHeaderDeserialization("tensor '\(name)' has no data_offsets [begin, end]")
         }
         guard begin <= end, end <= UInt64(bufferLimit) else { throw .invalidOffset(tensor: name) }
         guard Int(end - begin) == elements * elementSize else {
-            throw .tensorInvalidInfo(tensor: name, reason: "shape \(shape) of \(dtype) needs \(elements * elementSize) bytes, "
-                                     + "its data_offsets give \(end - begin)")
+            throw .tensorInvalidInfo(
+                tensor: name,
+                reason: "shape \(shape) of \(dtype) needs \(elements * elementSize) bytes, "
+                    + "its data_offsets give \(end - begin)")
         }
         return Entry(name: name, dtype: dtype, shape: shape, begin: Int(begin), end: Int(end))
     }
@@ -347,8 +355,10 @@ public struct SafetensorsReader {
         var entries: [SafetensorsHeader.Entry] = []
         var data: [UInt8] = []
         for tensor in file.tensors {
-            entries.append(.init(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, begin: data.count,
-                                 end: data.count + tensor.data.count))
+            entries.append(
+                .init(
+                    name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, begin: data.count,
+                    end: data.count + tensor.data.count))
             data += tensor.data
         }
         header = SafetensorsHeader(metadata: file.metadata, entries: entries, bufferSize: data.count)
@@ -405,8 +415,11 @@ public struct SafetensorsReader {
             var done = 0
             try source.forEachPiece(at: entry.begin, length: entry.byteCount) { piece in
                 for index in 0..<piece.count / 4 {
-                    destination[done + index] = Float(bitPattern: UInt32(littleEndian: piece.loadUnaligned(fromByteOffset: 4 * index,
-                                                                                                               as: UInt32.self)))
+                    destination[done + index] = Float(
+                        bitPattern: UInt32(
+                            littleEndian: piece.loadUnaligned(
+                                fromByteOffset: 4 * index,
+                                as: UInt32.self)))
                 }
                 done += piece.count / 4
             }

@@ -35,12 +35,20 @@ public enum WebPage {
         var layers: [JSON] = []
         for layer in model.layout.layers {
             let prefix = "layer\(layer.index + 1)."
-            let offsets = layer.tensors.map { ($0.name.hasPrefix(prefix) ? String($0.name.dropFirst(prefix.count)) : $0.name,
-                                               JSON.int($0.offset)) }
-            layers.append(.object([("input", .int(layer.inputSize)), ("hidden", .int(layer.hidden)),
-                                   ("tensors", .object(offsets))]))
+            let offsets = layer.tensors.map {
+                (
+                    $0.name.hasPrefix(prefix) ? String($0.name.dropFirst(prefix.count)) : $0.name,
+                    JSON.int($0.offset)
+                )
+            }
+            layers.append(
+                .object([
+                    ("input", .int(layer.inputSize)), ("hidden", .int(layer.hidden)),
+                    ("tensors", .object(offsets)),
+                ]))
         }
-        let description = "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")), "
+        let description =
+            "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")), "
             + "\(model.layout.parameterCount) parameters, \(alphabet.count) symbols, "
             + (precision == .float32 ? "float32" : "float16") + " weights"
         let spec = JSON.object([
@@ -59,8 +67,10 @@ public enum WebPage {
             bytes.reserveCapacity(4 * model.parameters.count)
             for value in model.parameters {
                 let bits = value.bitPattern
-                bytes += [UInt8(truncatingIfNeeded: bits), UInt8(truncatingIfNeeded: bits >> 8),
-                          UInt8(truncatingIfNeeded: bits >> 16), UInt8(truncatingIfNeeded: bits >> 24)]
+                bytes += [
+                    UInt8(truncatingIfNeeded: bits), UInt8(truncatingIfNeeded: bits >> 8),
+                    UInt8(truncatingIfNeeded: bits >> 16), UInt8(truncatingIfNeeded: bits >> 24),
+                ]
             }
         case .float16:
             bytes.reserveCapacity(2 * model.parameters.count)
@@ -87,7 +97,7 @@ public enum WebPage {
             // Normal: keep 10 mantissa bits, round the 13 dropped ones.
             var half = UInt32((unbiased + 15) << 10) | (mantissa >> 13)
             let dropped = mantissa & 0x1FFF
-            if dropped > 0x1000 || (dropped == 0x1000 && half & 1 == 1) { half += 1 }   // may carry into the exponent: right
+            if dropped > 0x1000 || (dropped == 0x1000 && half & 1 == 1) { half += 1 }  // may carry into the exponent: right
             return sign | UInt16(half)
         }
         if unbiased < -25 { return sign }
@@ -112,8 +122,10 @@ public enum WebPage {
         let rest = bytes.count - i
         if rest > 0 {
             let n = UInt32(bytes[i]) << 16 | (rest == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
-            out += [table[Int(n >> 18)], table[Int(n >> 12 & 63)], rest == 2 ? table[Int(n >> 6 & 63)] : UInt8(ascii: "="),
-                    UInt8(ascii: "=")]
+            out += [
+                table[Int(n >> 18)], table[Int(n >> 12 & 63)], rest == 2 ? table[Int(n >> 6 & 63)] : UInt8(ascii: "="),
+                UInt8(ascii: "="),
+            ]
         }
         return String(decoding: out, as: UTF8.self)
     }

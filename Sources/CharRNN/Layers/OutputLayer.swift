@@ -23,11 +23,14 @@ final class OutputLayer {
     /// Computes the loss over `steps` steps. `targets` is (T*R) with -1 for padding (no loss).
     /// With `gradientScale` set, leaves scale * (p - onehot) in `logits` (zero rows for padding).
     /// Returns the sum of cross-entropy over real targets and their number.
-    func forward(steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                 targets: UnsafePointer<Int32>, gradientScale: Float?, workspace: GEMMWorkspace) -> (lossSum: Double, count: Int) {
+    func forward(
+        steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        targets: UnsafePointer<Int32>, gradientScale: Float?, workspace: GEMMWorkspace
+    ) -> (lossSum: Double, count: Int) {
         let positions = steps * rows
-        gemm(.none, .transposed, m: positions, n: symbols, k: hidden, a: inputs, lda: hidden, b: w, ldb: hidden,
-             c: logits.pointer, ldc: symbols, accumulate: false, workspace: workspace)
+        gemm(
+            .none, .transposed, m: positions, n: symbols, k: hidden, a: inputs, lda: hidden, b: w, ldb: hidden,
+            c: logits.pointer, ldc: symbols, accumulate: false, workspace: workspace)
         var lossSum = 0.0
         var count = 0
         for position in 0..<positions {
@@ -46,15 +49,19 @@ final class OutputLayer {
     }
 
     /// From the gradients left in `logits`: dW = dZ^T inputs, db = column sums, d inputs = dZ W (all written).
-    func backward(steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>,
-                  dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
-                  dInputs: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    func backward(
+        steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>,
+        dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
+        dInputs: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    ) {
         let positions = steps * rows
-        gemm(.transposed, .none, m: symbols, n: hidden, k: positions, a: logits.pointer, lda: symbols,
-             b: inputs, ldb: hidden, c: dW, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .transposed, .none, m: symbols, n: hidden, k: positions, a: logits.pointer, lda: symbols,
+            b: inputs, ldb: hidden, c: dW, ldc: hidden, accumulate: false, workspace: workspace)
         columnSums(logits.pointer, rows: positions, columns: symbols, into: db)
-        gemm(.none, .none, m: positions, n: hidden, k: symbols, a: logits.pointer, lda: symbols,
-             b: w, ldb: hidden, c: dInputs, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .none, .none, m: positions, n: hidden, k: symbols, a: logits.pointer, lda: symbols,
+            b: w, ldb: hidden, c: dInputs, ldc: hidden, accumulate: false, workspace: workspace)
     }
 }
 

@@ -76,8 +76,9 @@ final class RecurrentLayer {
         projection = FloatBuffer(count: maxSteps * rows * width)
         dProjection = FloatBuffer(count: maxSteps * rows * width)
         dOutput = FloatBuffer(count: maxSteps * rows * layer.hidden)
-        let shape = TrainingLayerShape(rows: rows, inputSize: layer.inputSize, hidden: layer.hidden,
-                                       maxSteps: maxSteps, projectionWidth: width, layer: layer)
+        let shape = TrainingLayerShape(
+            rows: rows, inputSize: layer.inputSize, hidden: layer.hidden,
+            maxSteps: maxSteps, projectionWidth: width, layer: layer)
         cell = weights.trainingLayer(shape)
         mask = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
         dropped = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
@@ -95,8 +96,9 @@ final class RecurrentLayer {
     /// Draws this sequence's mask and applies it: dropped = outputs * mask.
     func dropOutputs(_ masks: DropoutMasks, sequence: Int, layer: Int, steps: Int, rows: Range<Int>, totalRows: Int) {
         guard let mask, let dropped else { return }
-        masks.fill(mask.pointer, sequence: sequence, layer: layer, steps: steps, rows: rows, totalRows: totalRows,
-                   hidden: hidden)
+        masks.fill(
+            mask.pointer, sequence: sequence, layer: layer, steps: steps, rows: rows, totalRows: totalRows,
+            hidden: hidden)
         multiplyRows(outputs, mask.pointer, into: dropped.pointer, count: steps * rows.count * hidden)
     }
 
@@ -113,11 +115,14 @@ final class RecurrentLayer {
     }
 
     /// Later layers: one product over the whole sequence, (T*R, I) x Wx^T, then + b.
-    func projectInputs(_ inputs: UnsafePointer<Float>, steps: Int, wx: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                       workspace: GEMMWorkspace) {
-        gemm(.none, .transposed, m: steps * rows, n: width, k: inputSize,
-             a: inputs, lda: inputSize, b: wx, ldb: inputSize,
-             c: projection.pointer, ldc: width, accumulate: false, workspace: workspace)
+    func projectInputs(
+        _ inputs: UnsafePointer<Float>, steps: Int, wx: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        workspace: GEMMWorkspace
+    ) {
+        gemm(
+            .none, .transposed, m: steps * rows, n: width, k: inputSize,
+            a: inputs, lda: inputSize, b: wx, ldb: inputSize,
+            c: projection.pointer, ldc: width, accumulate: false, workspace: workspace)
         for position in 0..<steps * rows {
             let out = projection.pointer + position * width
             addRows(out, bias, into: out, count: biasWidth)
@@ -134,8 +139,9 @@ final class RecurrentLayer {
     /// the time loop into dProjection.
     func backward(steps: Int, workspace: GEMMWorkspace) {
         if let mask { multiplyRows(dOutput.pointer, mask.pointer, into: dOutput.pointer, count: steps * rows * hidden) }
-        cell.backward(steps: steps, projection: projection.pointer, dOutput: dOutput.pointer,
-                      dProjection: dProjection.pointer, workspace: workspace)
+        cell.backward(
+            steps: steps, projection: projection.pointer, dOutput: dOutput.pointer,
+            dProjection: dProjection.pointer, workspace: workspace)
     }
 
     // MARK: - Weight gradients, batched over the sequence (written, not accumulated)
@@ -143,20 +149,25 @@ final class RecurrentLayer {
     /// The cell's recurrent tensors, then db = the column sums of dProjection's bias columns.
     func recurrentGradients(steps: Int, gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
         cell.recurrentGradients(steps: steps, dProjection: dProjection.pointer, gradient: gradient, workspace: workspace)
-        columnSums(dProjection.pointer, rows: steps * rows, columns: biasWidth, stride: width,
-                   into: gradient + parameters.bias.offset)
+        columnSums(
+            dProjection.pointer, rows: steps * rows, columns: biasWidth, stride: width,
+            into: gradient + parameters.bias.offset)
     }
 
     /// Later layers: dWx = dProjection^T x (written) and d x = dProjection Wx (written into `dInputs`).
-    func inputGradients(steps: Int, inputs: UnsafePointer<Float>, wx: UnsafePointer<Float>,
-                        dWx: UnsafeMutablePointer<Float>, dInputs: UnsafeMutablePointer<Float>,
-                        workspace: GEMMWorkspace) {
-        gemm(.transposed, .none, m: width, n: inputSize, k: steps * rows,
-             a: dProjection.pointer, lda: width, b: inputs, ldb: inputSize,
-             c: dWx, ldc: inputSize, accumulate: false, workspace: workspace)
-        gemm(.none, .none, m: steps * rows, n: inputSize, k: width,
-             a: dProjection.pointer, lda: width, b: wx, ldb: inputSize,
-             c: dInputs, ldc: inputSize, accumulate: false, workspace: workspace)
+    func inputGradients(
+        steps: Int, inputs: UnsafePointer<Float>, wx: UnsafePointer<Float>,
+        dWx: UnsafeMutablePointer<Float>, dInputs: UnsafeMutablePointer<Float>,
+        workspace: GEMMWorkspace
+    ) {
+        gemm(
+            .transposed, .none, m: width, n: inputSize, k: steps * rows,
+            a: dProjection.pointer, lda: width, b: inputs, ldb: inputSize,
+            c: dWx, ldc: inputSize, accumulate: false, workspace: workspace)
+        gemm(
+            .none, .none, m: steps * rows, n: inputSize, k: width,
+            a: dProjection.pointer, lda: width, b: wx, ldb: inputSize,
+            c: dInputs, ldc: inputSize, accumulate: false, workspace: workspace)
     }
 
     /// First layer: d(Wx^T)[x] += dProjection row, the transpose of the gather. `dWxTransposed` is (N, P).

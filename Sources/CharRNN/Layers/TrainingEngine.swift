@@ -155,11 +155,13 @@ protocol CellTrainingLayer: AnyObject {
     func carryState(steps: Int)
     func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
     /// `dOutput` (T, R, H) is d loss / d h_t from above; fills `dProjection`.
-    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
+    func backward(
+        steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+        dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
     /// Writes the gradients of the cell's `.recurrent` tensors (flat layout) after `backward`.
-    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-                            workspace: GEMMWorkspace)
+    func recurrentGradients(
+        steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+        workspace: GEMMWorkspace)
 }
 
 /// The engine for one cell type: the history and the loops around the cell's steps.
@@ -191,27 +193,34 @@ final class TrainingEngine<Cell: RecurrentCell>: CellTrainingLayer {
 
     func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
         for t in 0..<steps {
-            let step = TrainingStep(t: t, rows: rows, hidden: hidden, width: width,
-                                    projection: projection + t * rows * width, history: history)
+            let step = TrainingStep(
+                t: t, rows: rows, hidden: hidden, width: width,
+                projection: projection + t * rows * width, history: history)
             Cell.forward(step, tensors: tensors, weights: weights, buffers: buffers, workspace: workspace)
         }
     }
 
-    func backward(steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                  dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    func backward(
+        steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+        dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    ) {
         history.zeroGradients()
         for t in stride(from: steps - 1, through: 0, by: -1) {
-            let step = TrainingBackwardStep(t: t, rows: rows, hidden: hidden, width: width,
-                                            projection: projection + t * rows * width, dOutput: dOutput + t * rows * hidden,
-                                            dProjection: dProjection + t * rows * width, history: history)
+            let step = TrainingBackwardStep(
+                t: t, rows: rows, hidden: hidden, width: width,
+                projection: projection + t * rows * width, dOutput: dOutput + t * rows * hidden,
+                dProjection: dProjection + t * rows * width, history: history)
             Cell.backward(step, tensors: tensors, weights: weights, buffers: buffers, workspace: workspace)
         }
     }
 
-    func recurrentGradients(steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-                            workspace: GEMMWorkspace) {
-        let sequence = TrainingSequence(steps: steps, rows: rows, hidden: hidden, width: width, dProjection: dProjection,
-                                        history: history)
+    func recurrentGradients(
+        steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+        workspace: GEMMWorkspace
+    ) {
+        let sequence = TrainingSequence(
+            steps: steps, rows: rows, hidden: hidden, width: width, dProjection: dProjection,
+            history: history)
         Cell.recurrentGradients(sequence, tensors: tensors, buffers: buffers, gradient: gradient, workspace: workspace)
     }
 }

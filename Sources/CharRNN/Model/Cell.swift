@@ -56,9 +56,11 @@ public struct TensorDeclaration<Views>: Sendable {
     public let initialisation: TensorInitialisation
     public let view: WritableKeyPath<Views, TensorSpec> & Sendable
 
-    public init(_ name: String, _ shape: [Int], _ role: TensorRole,
-                _ initialisation: TensorInitialisation = .glorotUniform(),
-                view: WritableKeyPath<Views, TensorSpec> & Sendable) {
+    public init(
+        _ name: String, _ shape: [Int], _ role: TensorRole,
+        _ initialisation: TensorInitialisation = .glorotUniform(),
+        view: WritableKeyPath<Views, TensorSpec> & Sendable
+    ) {
         self.name = name
         self.shape = shape
         self.role = role
@@ -118,20 +120,23 @@ public protocol RecurrentCell: Sendable {
 
     /// Time step `step.t` forward: reads the state before it and this step's
     /// projection, writes the state after it (see TrainingStep).
-    static func forward(_ step: TrainingStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
-                        workspace: GEMMWorkspace)
+    static func forward(
+        _ step: TrainingStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+        workspace: GEMMWorkspace)
 
     /// Time step `step.t` backward, from the last step to the first: with d loss / d
     /// output and the state gradients carried back from step t+1, writes d loss / d
     /// projection and replaces the carried gradients by those of the state before step t
     /// (they need not be computed at t = 0, where nothing reads them).
-    static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
-                         workspace: GEMMWorkspace)
+    static func backward(
+        _ step: TrainingBackwardStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+        workspace: GEMMWorkspace)
 
     /// After the backward pass, writes the gradients of the `.recurrent` tensors
     /// (flat layout), batched over the sequence.
-    static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
-                                   gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
+    static func recurrentGradients(
+        _ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
+        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
 
     /// One layer of an inference network of `rows` streams (sampling, scoring). Its products go
     /// through InferenceMatrix, so each row gives the same bits whatever `rows` is.
@@ -139,15 +144,19 @@ public protocol RecurrentCell: Sendable {
 
     /// One step of the naive twin for R rows: x (R, I) and the state (stateCount
     /// arrays of R x H) in, the new state and what the backward step needs out.
-    static func referenceForward<S: ReferenceScalar>(_ weights: ReferenceWeights<S, Tensors>, x: [S],
-                                                     state: [[S]], rows: Int) -> ReferenceStep<S>
+    static func referenceForward<S: ReferenceScalar>(
+        _ weights: ReferenceWeights<S, Tensors>, x: [S],
+        state: [[S]], rows: Int
+    ) -> ReferenceStep<S>
 
     /// The naive twin's backward step: dState (stateCount arrays, d loss / d new
     /// state) in; adds the weight gradients into `gradient` (flat layout) and
     /// returns d loss / d previous state and d loss / d x.
-    static func referenceBackward<S: ReferenceScalar>(_ weights: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
-                                                      x: [S], dState: [[S]], rows: Int,
-                                                      gradient: inout [S]) -> (dState: [[S]], dx: [S])
+    static func referenceBackward<S: ReferenceScalar>(
+        _ weights: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+        x: [S], dState: [[S]], rows: Int,
+        gradient: inout [S]
+    ) -> (dState: [[S]], dx: [S])
 }
 
 extension RecurrentCell {
@@ -243,8 +252,9 @@ public enum CellRegistry {
         registered.withLock { cells in
             guard !cells.contains(where: { $0 == cell }) else { return }
             precondition(testCodes.contains(cell.code), "\(cell.name): a registered cell's code must be in \(testCodes)")
-            precondition(!(builtIn + cells).contains { $0.code == cell.code || $0.name == cell.name },
-                         "\(cell.name): code \(cell.code) or its name is taken")
+            precondition(
+                !(builtIn + cells).contains { $0.code == cell.code || $0.name == cell.name },
+                "\(cell.name): code \(cell.code) or its name is taken")
             cells.append(cell)
         }
     }

@@ -25,8 +25,10 @@ public struct ModelConfig: Equatable, Sendable {
     public var initialiser: Initialiser
     public var seed: UInt64
 
-    public init(cell: CellKind, hiddenSizes: [Int], alphabetSize: Int,
-                initialiser: Initialiser = .fluxGlorotUniform, seed: UInt64) {
+    public init(
+        cell: CellKind, hiddenSizes: [Int], alphabetSize: Int,
+        initialiser: Initialiser = .fluxGlorotUniform, seed: UInt64
+    ) {
         self.cell = cell
         self.hiddenSizes = hiddenSizes
         self.alphabetSize = alphabetSize

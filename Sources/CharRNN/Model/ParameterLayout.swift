@@ -97,8 +97,9 @@ public struct ParameterLayout: Equatable, Sendable {
                 specs.append(spec)
                 switch shape.role {
                 case .input:
-                    precondition(input == nil || input!.offset + input!.rows * inputSize == spec.offset,
-                                 "\(config.cell): input tensors must be adjacent")
+                    precondition(
+                        input == nil || input!.offset + input!.rows * inputSize == spec.offset,
+                        "\(config.cell): input tensors must be adjacent")
                     input = (input?.offset ?? spec.offset, (input?.rows ?? 0) + spec.shape[0])
                 case .bias:
                     bias = spec
@@ -106,10 +107,11 @@ public struct ParameterLayout: Equatable, Sendable {
                     break
                 }
             }
-            layers.append(LayerTensors(
-                index: layer, cell: config.cell, inputSize: inputSize, hidden: hidden, tensors: specs,
-                input: TensorSpec(name: "layer\(layer + 1).Wx", shape: [input!.rows, inputSize], offset: input!.offset),
-                bias: bias!))
+            layers.append(
+                LayerTensors(
+                    index: layer, cell: config.cell, inputSize: inputSize, hidden: hidden, tensors: specs,
+                    input: TensorSpec(name: "layer\(layer + 1).Wx", shape: [input!.rows, inputSize], offset: input!.offset),
+                    bias: bias!))
         }
         let last = config.hiddenSizes.last!
         let w = add("dense.W", [config.alphabetSize, last], .glorotUniform())

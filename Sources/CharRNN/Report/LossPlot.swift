@@ -74,8 +74,9 @@ public enum LossPlot {
             PlottedRun(run, colour: palette[index % palette.count])
         }
         for (index, run) in plotted.enumerated() where run.train.isEmpty && run.validation.isEmpty {
-            throw runs[index].history.isEmpty ? LossPlotError.emptyHistory(index: index, label: run.label)
-                                              : LossPlotError.noFiniteLoss(index: index, label: run.label)
+            throw runs[index].history.isEmpty
+                ? LossPlotError.emptyHistory(index: index, label: run.label)
+                : LossPlotError.noFiniteLoss(index: index, label: run.label)
         }
         // The axis pads and subdivides the range of the losses: near the largest doubles that overflows.
         for (index, run) in plotted.enumerated() {
@@ -311,7 +312,8 @@ private struct Drawing {
             out += "<line x1=\"\(c(x(tick)))\" y1=\"\(c(Self.plotTop))\" x2=\"\(c(x(tick)))\" y2=\"\(c(plotBottom))\"/>\n"
         }
         out += "</g>\n"
-        out += "<rect class=\"frame\" x=\"\(c(plotLeft))\" y=\"\(c(Self.plotTop))\" width=\"\(c(Self.plotWidth))\" "
+        out +=
+            "<rect class=\"frame\" x=\"\(c(plotLeft))\" y=\"\(c(Self.plotTop))\" width=\"\(c(Self.plotWidth))\" "
             + "height=\"\(c(Self.plotHeight))\" fill=\"none\" stroke=\"#333333\" stroke-width=\"1\"/>\n"
         out += "<g class=\"x-axis\" text-anchor=\"middle\" fill=\"#333333\">\n"
         for tick in epochAxis.ticks {
@@ -326,9 +328,11 @@ private struct Drawing {
         }
         out += "</g>\n"
         let yTitleX = 18.0, middle = Self.plotTop + Self.plotHeight / 2
-        out += "<text class=\"axis-title\" x=\"\(c(plotLeft + Self.plotWidth / 2))\" y=\"\(c(plotBottom + 42))\" "
+        out +=
+            "<text class=\"axis-title\" x=\"\(c(plotLeft + Self.plotWidth / 2))\" y=\"\(c(plotBottom + 42))\" "
             + "text-anchor=\"middle\">epoch</text>\n"
-        out += "<text class=\"axis-title\" x=\"\(c(yTitleX))\" y=\"\(c(middle))\" text-anchor=\"middle\" "
+        out +=
+            "<text class=\"axis-title\" x=\"\(c(yTitleX))\" y=\"\(c(middle))\" text-anchor=\"middle\" "
             + "transform=\"rotate(-90 \(c(yTitleX)) \(c(middle)))\">loss (nats/char)</text>\n"
         return out
     }
@@ -348,7 +352,8 @@ private struct Drawing {
             for event in run.events {
                 for kind in event.kinds {
                     let note = "\(run.label): \(kind.name) before epoch \(event.epoch)"
-                    out += "<line class=\"\(kind.className)\" data-series=\"\(SVGText.escaped(run.label))\" "
+                    out +=
+                        "<line class=\"\(kind.className)\" data-series=\"\(SVGText.escaped(run.label))\" "
                         + "x1=\"\(c(eventX(event.epoch)))\" y1=\"\(c(Self.plotTop))\" x2=\"\(c(eventX(event.epoch)))\" "
                         + "y2=\"\(c(plotBottom))\" stroke=\"\(run.colour)\" stroke-dasharray=\"\(kind.dashes)\">"
                         + "<title>\(SVGText.escaped(note))</title></line>\n"
@@ -381,12 +386,14 @@ private struct Drawing {
             for stretch in stretches {
                 for (index, point) in stretch.enumerated() {
                     if !path.isEmpty { path += " " }
-                    path += (index == 0 ? "M" : "L") + SVGText.coordinate(x(Double(point.epoch))) + ","
+                    path +=
+                        (index == 0 ? "M" : "L") + SVGText.coordinate(x(Double(point.epoch))) + ","
                         + SVGText.coordinate(y(point.loss))
                 }
             }
             let dash = kind == "validation" ? " stroke-dasharray=\"7 4\"" : ""
-            out += "<path class=\"\(kind)\" data-series=\"\(SVGText.escaped("\(run.label) \(kind)"))\" d=\"\(path)\" "
+            out +=
+                "<path class=\"\(kind)\" data-series=\"\(SVGText.escaped("\(run.label) \(kind)"))\" d=\"\(path)\" "
                 + "fill=\"none\" stroke=\"\(run.colour)\" stroke-width=\"2\" stroke-linejoin=\"round\"\(dash)/>\n"
         }
         return out
@@ -400,11 +407,13 @@ private struct Drawing {
         for (kind, stretches) in [("train", run.train), ("validation", run.validation)] where !stretches.isEmpty {
             let series = "\(run.label) \(kind)"
             let fill = kind == "train" ? run.colour : "#ffffff"
-            out += "<g class=\"markers \(kind)\" data-series=\"\(SVGText.escaped(series))\" fill=\"\(fill)\" "
+            out +=
+                "<g class=\"markers \(kind)\" data-series=\"\(SVGText.escaped(series))\" fill=\"\(fill)\" "
                 + "stroke=\"\(run.colour)\" stroke-width=\"1.5\">\n"
             for point in stretches.flatMap({ $0 }) {
                 let note = "\(series), epoch \(point.epoch): \(SVGText.fixed(point.loss, digits: 4)) nats/char"
-                out += "<circle cx=\"\(c(x(Double(point.epoch))))\" cy=\"\(c(y(point.loss)))\" r=\"\(c(radius))\">"
+                out +=
+                    "<circle cx=\"\(c(x(Double(point.epoch))))\" cy=\"\(c(y(point.loss)))\" r=\"\(c(radius))\">"
                     + "<title>\(SVGText.escaped(note))</title></circle>\n"
             }
             out += "</g>\n"
@@ -423,10 +432,14 @@ private struct Drawing {
     func legendEntries() -> [LegendEntry] {
         var entries: [LegendEntry] = []
         for run in runs {
-            entries.append(LegendEntry(swatch: run.train.isEmpty ? .none : .train(run.colour),
-                                       text: "\(run.label) train" + (run.train.isEmpty ? " (none recorded)" : "")))
-            entries.append(LegendEntry(swatch: run.validation.isEmpty ? .none : .validation(run.colour),
-                                       text: "\(run.label) validation" + (run.validation.isEmpty ? " (none recorded)" : "")))
+            entries.append(
+                LegendEntry(
+                    swatch: run.train.isEmpty ? .none : .train(run.colour),
+                    text: "\(run.label) train" + (run.train.isEmpty ? " (none recorded)" : "")))
+            entries.append(
+                LegendEntry(
+                    swatch: run.validation.isEmpty ? .none : .validation(run.colour),
+                    text: "\(run.label) validation" + (run.validation.isEmpty ? " (none recorded)" : "")))
         }
         // One entry for each kind of change that occurs, in the order of the flags.
         for kind in EventKind.allCases where runs.contains(where: { $0.events.contains { $0.kinds.contains(kind) } }) {
@@ -460,16 +473,19 @@ private struct Drawing {
             case .train(let colour), .validation(let colour):
                 let isTrain = if case .train = entry.swatch { true } else { false }
                 let dash = isTrain ? "" : " stroke-dasharray=\"7 4\""
-                out += "<line x1=\"\(c(left))\" y1=\"\(c(middle))\" x2=\"\(c(swatchEnd))\" y2=\"\(c(middle))\" "
+                out +=
+                    "<line x1=\"\(c(left))\" y1=\"\(c(middle))\" x2=\"\(c(swatchEnd))\" y2=\"\(c(middle))\" "
                     + "stroke=\"\(colour)\" stroke-width=\"2\"\(dash)/>\n"
                 // The swatch shows a point only when the plot does.
                 if let radius = markerRadius {
-                    out += "<circle cx=\"\(c(left + Self.legendSwatch / 2))\" cy=\"\(c(middle))\" r=\"\(c(radius))\" "
+                    out +=
+                        "<circle cx=\"\(c(left + Self.legendSwatch / 2))\" cy=\"\(c(middle))\" r=\"\(c(radius))\" "
                         + "fill=\"\(isTrain ? colour : "#ffffff")\" stroke=\"\(colour)\" stroke-width=\"1.5\"/>\n"
                 }
             case .event(let kind):
                 let centre = left + Self.legendSwatch / 2
-                out += "<line x1=\"\(c(centre))\" y1=\"\(c(middle - 9))\" x2=\"\(c(centre))\" y2=\"\(c(middle + 9))\" "
+                out +=
+                    "<line x1=\"\(c(centre))\" y1=\"\(c(middle - 9))\" x2=\"\(c(centre))\" y2=\"\(c(middle + 9))\" "
                     + "stroke=\"#666666\" stroke-width=\"1.5\" stroke-dasharray=\"\(kind.dashes)\"/>\n"
                 out += kind.symbol(x: centre - 10, y: middle, fill: "#666666") + "\n"
             case .none:

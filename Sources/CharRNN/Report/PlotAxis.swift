@@ -57,8 +57,9 @@ struct PlotAxis: Equatable {
         let first = Int((low / step + 1e-9).rounded(.down))
         let last = Int((high / step - 1e-9).rounded(.up))
         let ticks = (first...last).map { Double($0) * step }
-        return PlotAxis(lower: ticks.first!, upper: ticks.last!, ticks: ticks, step: step,
-                        decimals: decimals(forStep: step))
+        return PlotAxis(
+            lower: ticks.first!, upper: ticks.last!, ticks: ticks, step: step,
+            decimals: decimals(forStep: step))
     }
 
     /// An epoch axis for epochs `first ... last`: whole-number ticks in nice
@@ -67,8 +68,9 @@ struct PlotAxis: Equatable {
     static func epochs(first: Int, last: Int, maxIntervals: Int = 10) -> PlotAxis {
         precondition(first <= last)
         if first == last {
-            return PlotAxis(lower: Double(first) - 0.5, upper: Double(last) + 0.5, ticks: [Double(first)],
-                            step: 1, decimals: 0)
+            return PlotAxis(
+                lower: Double(first) - 0.5, upper: Double(last) + 0.5, ticks: [Double(first)],
+                step: 1, decimals: 0)
         }
         let step = max(1, niceStep(span: Double(last - first), maxIntervals: maxIntervals))
         let whole = Int(step.rounded())

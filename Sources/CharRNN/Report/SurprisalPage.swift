@@ -43,8 +43,10 @@ public enum SurprisalPage {
 
     /// The page. `title` names the text, `model` describes the model; `unit` (0-based
     /// layer and unit, as given to TextAnalysis.analyse) colours by that unit.
-    public static func render(_ analysis: TextAnalysis, alphabet: Alphabet, title: String, model: String,
-                              unit: (layer: Int, index: Int)? = nil) -> String {
+    public static func render(
+        _ analysis: TextAnalysis, alphabet: Alphabet, title: String, model: String,
+        unit: (layer: Int, index: Int)? = nil
+    ) -> String {
         var out = head(title: title, model: model, unit: unit)
         var read = 0
         for (offset, scalar) in analysis.scalars.enumerated() {
@@ -107,9 +109,11 @@ public enum SurprisalPage {
         if let prediction = character.prediction {
             let nats = Double(prediction.nats), bits = nats * Units.bitsPerNat
             let guess = alphabet.symbols[Int(prediction.guess)]
-            words.append("\(format("%.3f", nats)) nats, \(format("%.3f", bits)) bits, rank \(prediction.rank), "
-                         + "model's guess \(quoted(guess))")
-            data += " data-nats=\"\(format("%.6f", nats))\" data-bits=\"\(format("%.6f", bits))\""
+            words.append(
+                "\(format("%.3f", nats)) nats, \(format("%.3f", bits)) bits, rank \(prediction.rank), "
+                    + "model's guess \(quoted(guess))")
+            data +=
+                " data-nats=\"\(format("%.6f", nats))\" data-bits=\"\(format("%.6f", bits))\""
                 + " data-rank=\"\(prediction.rank)\" data-guess=\"\(SVGText.escaped(Alphabet.escaped(guess)))\""
             if unit == nil { colour = surprisalColour(bits: bits) }
         } else {

@@ -42,8 +42,10 @@ public enum BeamSearch {
 
     /// The complete continuations of a search of width `width`, best first (at most `width`).
     /// Throws NonFinitePrediction when the model's output is not a number (no beam can be ranked).
-    public static func run(model: Model, alphabet: Alphabet, width: Int, prime: [Int], seed: UInt64, length: Int,
-                           stopAtStop: Bool, threads: Int? = nil) throws -> [Beam] {
+    public static func run(
+        model: Model, alphabet: Alphabet, width: Int, prime: [Int], seed: UInt64, length: Int,
+        stopAtStop: Bool, threads: Int? = nil
+    ) throws -> [Beam] {
         precondition(width >= 1 && length >= 0)
         let n = alphabet.count, stop = alphabet.stopIndex
         let network = InferenceNetwork(model, threads: threads, rows: width)
@@ -95,8 +97,10 @@ public enum BeamSearch {
                 // Only a beam's own best `slots` candidates can be among the best `slots` of all.
                 ofBeam.removeAll(keepingCapacity: true)
                 for symbol in 0..<n {
-                    ofBeam.append(Candidate(score: beam.score + logProbabilities[symbol], rank: rank, logit: z[symbol],
-                                            symbol: symbol))
+                    ofBeam.append(
+                        Candidate(
+                            score: beam.score + logProbabilities[symbol], rank: rank, logit: z[symbol],
+                            symbol: symbol))
                 }
                 ofBeam.sort(by: precedes)
                 candidates += ofBeam.prefix(slots)

@@ -157,8 +157,9 @@ final class InferenceMatrix {
     /// y[r] (row stride ldy) += x[r] (row stride ldx) W^T for every row.
     func multiply(_ x: UnsafePointer<Float>, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool?) {
         if let vector { return CharRNN.multiply(vector, x, into: y, pool: pool) }
-        gemm(.none, m: rows, a: x, lda: ldx, packed: matrix!, c: product.pointer, ldc: n, accumulate: false,
-             workspace: workspace)
+        gemm(
+            .none, m: rows, a: x, lda: ldx, packed: matrix!, c: product.pointer, ldc: n, accumulate: false,
+            workspace: workspace)
         for r in 0..<rows {
             addRows(y + r * ldy, product.pointer + r * n, into: y + r * ldy, count: n)
         }
@@ -234,8 +235,10 @@ final class AddedGateProjection {
     }
 
     /// The pre-activations for this step, in `gates` (R x G*H).
-    func compute(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, h: UnsafePointer<Float>,
-                 pool: WorkerPool?) -> UnsafeMutablePointer<Float> {
+    func compute(
+        symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, h: UnsafePointer<Float>,
+        pool: WorkerPool?
+    ) -> UnsafeMutablePointer<Float> {
         let g = gates.pointer
         if isFirst {
             for r in 0..<rows {

@@ -45,8 +45,10 @@ public final class SampleBatch {
     /// `stopAtStop`, or SampleStream's cap of draws (16 * length + 1024) was reached. Calls `begin(k)` before
     /// sample k's symbols and `emit(symbol)` for each printed symbol, in output order,
     /// on the calling thread. An error thrown by either ends the run and is rethrown.
-    public func run(length: Int, prime: [Int], stopAtStop: Bool,
-                    begin: (Int) throws -> Void, emit: @escaping (Int) throws -> Void) throws {
+    public func run(
+        length: Int, prime: [Int], stopAtStop: Bool,
+        begin: (Int) throws -> Void, emit: @escaping (Int) throws -> Void
+    ) throws {
         let pool = threads > 1 && count > 1 ? WorkerPool(threads: 2) : nil
         var generator = Xoshiro256(seed: seed)
         var groups: [StreamGroup] = []
@@ -68,8 +70,9 @@ public final class SampleBatch {
                     generator.jump()
                 }
             }
-            try runRound(first: first, groups: groups, bounds: bounds, length: length, prime: prime, stopAtStop: stopAtStop,
-                         pool: pool, begin: begin, emit: emit)
+            try runRound(
+                first: first, groups: groups, bounds: bounds, length: length, prime: prime, stopAtStop: stopAtStop,
+                pool: pool, begin: begin, emit: emit)
             first += streams
         }
     }
@@ -82,8 +85,10 @@ public final class SampleBatch {
     /// What a group throws when it stops because the other failed.
     struct Stopped: Error {}
 
-    private func runRound(first: Int, groups: [StreamGroup], bounds: [Int], length: Int, prime: [Int], stopAtStop: Bool,
-                          pool: WorkerPool?, begin: (Int) throws -> Void, emit: @escaping (Int) throws -> Void) throws {
+    private func runRound(
+        first: Int, groups: [StreamGroup], bounds: [Int], length: Int, prime: [Int], stopAtStop: Bool,
+        pool: WorkerPool?, begin: (Int) throws -> Void, emit: @escaping (Int) throws -> Void
+    ) throws {
         try begin(first)
         let flag = StopFlag()
         // Group 0, on this thread, hands its first stream out as it goes; every other
@@ -147,8 +152,10 @@ public final class SampleBatch {
             kept = Array(repeating: [], count: rows)
         }
 
-        func run(length: Int, prime: [Int], stopAtStop: Bool, stop: StopFlag,
-                 emit: (Int, Int) throws -> Void) throws {
+        func run(
+            length: Int, prime: [Int], stopAtStop: Bool, stop: StopFlag,
+            emit: (Int, Int) throws -> Void
+        ) throws {
             kept = Array(repeating: [], count: rows)
             failure = nil
             let n = alphabet.count, stopSymbol = alphabet.stopIndex
@@ -182,8 +189,9 @@ public final class SampleBatch {
                 try network.checkFinite()
                 var still: [Int] = []
                 for r in running {
-                    let symbol = Sampler.draw(logits: network.logits.pointer + r * n, count: n, rule: rule, scratch: scratch,
-                                              generator: &generators[r])
+                    let symbol = Sampler.draw(
+                        logits: network.logits.pointer + r * n, count: n, rule: rule, scratch: scratch,
+                        generator: &generators[r])
                     current[r] = Int32(symbol)
                     draws[r] += 1
                     if symbol == stopSymbol {

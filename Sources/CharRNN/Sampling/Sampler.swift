@@ -69,8 +69,9 @@ public final class Sampler {
     public private(set) var current: Int
 
     public convenience init(model: Model, alphabet: Alphabet, seed: UInt64, temperature: Double, threads: Int? = nil) {
-        self.init(model: model, alphabet: alphabet, generator: Xoshiro256(seed: seed),
-                  rule: SamplingRule(temperature: temperature), threads: threads)
+        self.init(
+            model: model, alphabet: alphabet, generator: Xoshiro256(seed: seed),
+            rule: SamplingRule(temperature: temperature), threads: threads)
     }
 
     public init(model: Model, alphabet: Alphabet, generator: Xoshiro256, rule: SamplingRule, threads: Int? = nil) {
@@ -143,24 +144,30 @@ public final class Sampler {
     /// Reads the current symbol and draws the next one, which becomes current.
     public func next() -> Int {
         network.step(current)
-        current = Self.draw(logits: network.logits.pointer, count: alphabet.count, rule: rule, scratch: scratch,
-                            generator: &generator)
+        current = Self.draw(
+            logits: network.logits.pointer, count: alphabet.count, rule: rule, scratch: scratch,
+            generator: &generator)
         return current
     }
 
     /// wsample over softmax(z / T): the first symbol whose cumulative weight exceeds
     /// u * total, u uniform in [0, 1); T = 0 is argmax (the first maximum).
-    public static func draw(logits z: UnsafePointer<Float>, count: Int, temperature: Double,
-                            generator: inout Xoshiro256) -> Int {
-        draw(logits: z, count: count, rule: SamplingRule(temperature: temperature), scratch: DrawScratch(capacity: count),
-             generator: &generator)
+    public static func draw(
+        logits z: UnsafePointer<Float>, count: Int, temperature: Double,
+        generator: inout Xoshiro256
+    ) -> Int {
+        draw(
+            logits: z, count: count, rule: SamplingRule(temperature: temperature), scratch: DrawScratch(capacity: count),
+            generator: &generator)
     }
 
     /// The draw under `rule` (see SamplingRule): wsample over the kept symbols'
     /// weights exp((z - max z) / T), in alphabet order. Without top-k and top-p
     /// (or when they keep every symbol) it is exactly the draw above.
-    public static func draw(logits z: UnsafePointer<Float>, count: Int, rule: SamplingRule, scratch: DrawScratch,
-                            generator: inout Xoshiro256) -> Int {
+    public static func draw(
+        logits z: UnsafePointer<Float>, count: Int, rule: SamplingRule, scratch: DrawScratch,
+        generator: inout Xoshiro256
+    ) -> Int {
         precondition(count <= scratch.capacity)
         var largest = z[0], best = 0
         for symbol in 1..<count where z[symbol] > largest {
@@ -195,8 +202,10 @@ public final class Sampler {
 
     /// Top-k and top-p: sets the weights of the symbols they drop to 0 and returns
     /// how many are kept (at least 1: the first maximum is always kept).
-    static func keepMostLikely(logits z: UnsafePointer<Float>, weights: UnsafeMutablePointer<Double>, count: Int,
-                               rule: SamplingRule, order: UnsafeMutablePointer<Int32>) -> Int {
+    static func keepMostLikely(
+        logits z: UnsafePointer<Float>, weights: UnsafeMutablePointer<Double>, count: Int,
+        rule: SamplingRule, order: UnsafeMutablePointer<Int32>
+    ) -> Int {
         for symbol in 0..<count { order[symbol] = Int32(symbol) }
         var ranked = UnsafeMutableBufferPointer(start: order, count: count)
         ranked.sort { a, b in z[Int(a)] > z[Int(b)] || (z[Int(a)] == z[Int(b)] && a < b) }

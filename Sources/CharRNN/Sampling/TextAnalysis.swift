@@ -46,8 +46,10 @@ public struct TextAnalysis: Sendable {
     /// Reads `scalars` (the file's characters) with `model` over `alphabet`; `unit`
     /// (0-based layer and unit) records that unit's output after every character.
     /// Throws NonFinitePrediction when the model's output is not a number.
-    public static func analyse(_ scalars: [UInt32], alphabet: Alphabet, model: Model, threads: Int? = nil,
-                               unit: (layer: Int, index: Int)? = nil) throws -> TextAnalysis {
+    public static func analyse(
+        _ scalars: [UInt32], alphabet: Alphabet, model: Model, threads: Int? = nil,
+        unit: (layer: Int, index: Int)? = nil
+    ) throws -> TextAnalysis {
         let analyser = TextAnalyser(model: model, alphabet: alphabet, threads: threads, unit: unit)
         var analysis = TextAnalysis(scalars: scalars, symbols: [], readOffsets: [], predictions: [], activations: [], score: TextScore())
         analysis.symbols.reserveCapacity(scalars.count)
@@ -87,8 +89,10 @@ public struct TextAnalysis: Sendable {
     public static let tableHeader = "position\tline\tcolumn\tchar\tnats\tbits\trank\tguess\n"
 
     /// One row of the table.
-    public static func tableRow(position: Int, line: Int, column: Int, scalar: UInt32, prediction: CharacterPrediction,
-                                alphabet: Alphabet) -> String {
+    public static func tableRow(
+        position: Int, line: Int, column: Int, scalar: UInt32, prediction: CharacterPrediction,
+        alphabet: Alphabet
+    ) -> String {
         let nats = Double(prediction.nats)
         return "\(position)\t\(line)\t\(column)\t\(Alphabet.escaped(scalar))\t"
             + format("%.6f\t%.6f", nats, nats * Units.bitsPerNat)

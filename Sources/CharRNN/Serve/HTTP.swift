@@ -77,13 +77,16 @@ public final class HTTPConnection {
         }
         let target = requestLine[1]
         let pathPart = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let path = Self.percentDecoded(pathPart[0], plusIsSpace: false) else { throw HTTPError(400, "the path is not valid percent-encoded UTF-8") }
+        guard let path = Self.percentDecoded(pathPart[0], plusIsSpace: false) else {
+            throw HTTPError(400, "the path is not valid percent-encoded UTF-8")
+        }
         var query: [(name: String, value: String)] = []
         if pathPart.count == 2 {
             for pair in pathPart[1].split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard let name = Self.percentDecoded(parts[0], plusIsSpace: true),
-                      let value = Self.percentDecoded(parts.count == 2 ? parts[1] : "", plusIsSpace: true) else {
+                    let value = Self.percentDecoded(parts.count == 2 ? parts[1] : "", plusIsSpace: true)
+                else {
                     throw HTTPError(400, "the query is not valid percent-encoded UTF-8")
                 }
                 query.append((name, value))
@@ -172,7 +175,8 @@ public final class HTTPConnection {
     }
 
     private func head(_ status: Int, contentType: String, extra: [(String, String)], length: Int?) -> [UInt8] {
-        var text = "HTTP/1.1 \(status) \(Self.reason(status))\r\nContent-Type: \(contentType)\r\nConnection: close\r\n"
+        var text =
+            "HTTP/1.1 \(status) \(Self.reason(status))\r\nContent-Type: \(contentType)\r\nConnection: close\r\n"
             + "Cache-Control: no-store\r\n"
         text += length.map { "Content-Length: \($0)\r\n" } ?? "Transfer-Encoding: chunked\r\n"
         for (name, value) in extra { text += "\(name): \(value)\r\n" }

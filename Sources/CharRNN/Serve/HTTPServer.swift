@@ -187,7 +187,7 @@ public final class HTTPServer: @unchecked Sendable {
             if fds[1].revents != 0 || isStopping { break }
             guard fds[0].revents != 0 else { continue }
             let fd = accept(listener, nil, nil)
-            guard fd >= 0 else { continue }   // EAGAIN, ECONNABORTED, EMFILE: try again
+            guard fd >= 0 else { continue }  // EAGAIN, ECONNABORTED, EMFILE: try again
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             lock()
             let admitted = openConnections.count < limits.maxConnections
@@ -195,8 +195,9 @@ public final class HTTPServer: @unchecked Sendable {
             unlock()
             guard admitted else {
                 let connection = HTTPConnection(descriptor: fd)
-                try? connection.respond(429, text: "too many connections (at most \(limits.maxConnections)); try again later",
-                                        extra: [("Retry-After", "1")])
+                try? connection.respond(
+                    429, text: "too many connections (at most \(limits.maxConnections)); try again later",
+                    extra: [("Retry-After", "1")])
                 close(fd)
                 continue
             }
@@ -309,10 +310,12 @@ public final class HTTPServer: @unchecked Sendable {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        pthread_create(&thread, &attributes, { raw in
-            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, context)
+        pthread_create(
+            &thread, &attributes,
+            { raw in
+                Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, context)
         pthread_attr_destroy(&attributes)
     }
 

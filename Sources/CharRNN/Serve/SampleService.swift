@@ -50,9 +50,11 @@ public final class SampleService: @unchecked Sendable {
                 try score(request, connection, server: server)
             case ("GET", "/healthz"):
                 let load = server.load
-                let body = JSON.object([("status", .string(server.isStopping ? "stopping" : "ok")), ("model", .string(name)),
-                                        ("description", .string(modelDescription)), ("active", .int(load.active)),
-                                        ("queued", .int(load.queued)), ("connections", .int(load.connections))])
+                let body = JSON.object([
+                    ("status", .string(server.isStopping ? "stopping" : "ok")), ("model", .string(name)),
+                    ("description", .string(modelDescription)), ("active", .int(load.active)),
+                    ("queued", .int(load.queued)), ("connections", .int(load.connections)),
+                ])
                 try connection.respond(200, contentType: "application/json", body: Array((body.rendered() + "\n").utf8))
             case ("GET", "/"):
                 try connection.respond(200, contentType: "text/html; charset=utf-8", body: Array(indexPage.utf8))
@@ -80,8 +82,9 @@ public final class SampleService: @unchecked Sendable {
             defer { server.releaseSlot() }
             try body()
         case .full:
-            try connection.respond(429, text: "busy: \(server.limits.maxActive) requests running and \(server.limits.maxQueue) waiting; try again later",
-                                   extra: [("Retry-After", "1")])
+            try connection.respond(
+                429, text: "busy: \(server.limits.maxActive) requests running and \(server.limits.maxQueue) waiting; try again later",
+                extra: [("Retry-After", "1")])
         case .stopping:
             try connection.respond(503, text: "the server is shutting down")
         }
@@ -218,12 +221,13 @@ public final class SampleService: @unchecked Sendable {
                         offset += 1
                     }
                     guard let prediction = analysis.prediction(atRead: read) else { continue }
-                    rows.append(.object([
-                        ("position", .int(position)), ("line", .int(line)), ("column", .int(column)),
-                        ("char", .string(String(Character(Unicode.Scalar(scalars[position])!)))),
-                        ("nats", .double(Double(prediction.nats))), ("rank", .int(Int(prediction.rank))),
-                        ("guess", .string(String(Character(Unicode.Scalar(alphabet.symbols[Int(prediction.guess)])!)))),
-                    ]))
+                    rows.append(
+                        .object([
+                            ("position", .int(position)), ("line", .int(line)), ("column", .int(column)),
+                            ("char", .string(String(Character(Unicode.Scalar(scalars[position])!)))),
+                            ("nats", .double(Double(prediction.nats))), ("rank", .int(Int(prediction.rank))),
+                            ("guess", .string(String(Character(Unicode.Scalar(alphabet.symbols[Int(prediction.guess)])!)))),
+                        ]))
                 }
                 members.append(("per_char", .array(rows)))
             }

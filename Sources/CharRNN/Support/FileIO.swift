@@ -107,8 +107,10 @@ public struct InputFile {
     /// Calls `body` with successive chunks of the input until it ends. The
     /// first chunk holds at least `firstAtLeast` bytes, unless the input is
     /// shorter: a pipe may hand over its first bytes one read at a time.
-    public func forEachChunk(size: Int = 1 << 20, firstAtLeast: Int = 1,
-                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func forEachChunk(
+        size: Int = 1 << 20, firstAtLeast: Int = 1,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         precondition(firstAtLeast <= size)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
         defer { buffer.deallocate() }
@@ -362,8 +364,11 @@ public final class OutputTarget {
         guard systemRename(temporary, final) == 0 else {
             let code = errno
             let shownFinal = final == path ? "" : " (\(final))"
-            throw fail(FileError(file: path, problem: "cannot rename the temporary file into place\(shownFinal): "
-                                     + "\(String(cString: strerror(code))); nothing written"), closing: false)
+            throw fail(
+                FileError(
+                    file: path,
+                    problem: "cannot rename the temporary file into place\(shownFinal): "
+                        + "\(String(cString: strerror(code))); nothing written"), closing: false)
         }
         // The note first: a signal from here on finds the file complete (see charrnn_cleanup_created).
         setInterruptNote("")

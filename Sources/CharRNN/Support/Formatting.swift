@@ -341,8 +341,10 @@ public enum FastFormat {
         while true {
             out.reserve(capacity)
             let written = pattern.withCString { pattern in
-                Int(charrnn_format_double(UnsafeMutableRawPointer(out.base + out.count).assumingMemoryBound(to: CChar.self),
-                                          UInt(capacity), pattern, value))
+                Int(
+                    charrnn_format_double(
+                        UnsafeMutableRawPointer(out.base + out.count).assumingMemoryBound(to: CChar.self),
+                        UInt(capacity), pattern, value))
             }
             // %.Nf of 1e308 has 309 digits: try again with room for all of them.
             if written < capacity {

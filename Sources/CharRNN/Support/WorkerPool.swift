@@ -39,12 +39,14 @@ public final class WorkerPool: @unchecked Sendable {
         for worker in 1..<threadCount {
             let context = Unmanaged.passRetained(WorkerContext(state: state, index: worker)).toOpaque()
             var thread = pthread_t()
-            pthread_create(&thread, nil, { raw in
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                _ = charrnn_enable_flush_denormals()
-                context.state.workerLoop(index: context.index)
-                return nil
-            }, context)
+            pthread_create(
+                &thread, nil,
+                { raw in
+                    let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                    _ = charrnn_enable_flush_denormals()
+                    context.state.workerLoop(index: context.index)
+                    return nil
+                }, context)
             self.threads.append(thread)
         }
     }

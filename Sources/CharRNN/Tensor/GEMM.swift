@@ -132,29 +132,36 @@ public final class PackedMatrix: @unchecked Sendable {
     public func repack(_ trans: Transpose, b: UnsafePointer<Float>, ldb: Int) {
         assert(ldb >= (trans == .none ? n : k), "PackedMatrix: leading dimension smaller than the row width")
         guard k > 0 && n > 0 else { return }
-        GEMMKernel.packB(trans, b: b, ldb: ldb, depth: k, columns: n,
-                         into: storage.pointer, panelStride: k * GEMMKernel.tileColumns)
+        GEMMKernel.packB(
+            trans, b: b, ldb: ldb, depth: k, columns: n,
+            into: storage.pointer, panelStride: k * GEMMKernel.tileColumns)
     }
 }
 
 /// C (m x n, row stride ldc) = (accumulate ? C : 0) + op(A) * op(B), single-threaded.
 /// op(A) is m x k: A itself (row stride lda) when .none, or the transpose of a k x m matrix A (row stride lda).
 /// op(B) is k x n: B itself (row stride ldb) when .none, or the transpose of an n x k matrix B (row stride ldb).
-public func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
-                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace) {
-    GEMMKernel.multiply(transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                        c: c, ldc: ldc, accumulate: accumulate, workspace: workspace)
+public func gemm(
+    _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace
+) {
+    GEMMKernel.multiply(
+        transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+        c: c, ldc: ldc, accumulate: accumulate, workspace: workspace)
 }
 
 /// Same as gemm(...) with op(B) already packed.
 ///
 /// Bit-identical to the unpacked gemm(...) with the same op(A), op(B) and C
 /// (see Determinism at the top of this file).
-public func gemm(_ transA: Transpose, m: Int, a: UnsafePointer<Float>, lda: Int, packed b: PackedMatrix,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace) {
-    GEMMKernel.multiply(transA, m: m, a: a, lda: lda, packed: b, c: c, ldc: ldc,
-                        accumulate: accumulate, workspace: workspace)
+public func gemm(
+    _ transA: Transpose, m: Int, a: UnsafePointer<Float>, lda: Int, packed b: PackedMatrix,
+    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace
+) {
+    GEMMKernel.multiply(
+        transA, m: m, a: a, lda: lda, packed: b, c: c, ldc: ldc,
+        accumulate: accumulate, workspace: workspace)
 }
 
 // MARK: - Implementation
@@ -200,10 +207,14 @@ fileprivate enum GEMMKernel {
     /// dst[i * ldd + j] = src[j * lds + i] for i, j in 0..<8, through registers:
     /// three perfect unshuffles of the 64 elements (each rotates the 6-bit
     /// element index by one bit, so three of them swap row and column bits).
-    @inline(__always) static func transpose8x8(_ src: UnsafePointer<Float>, _ lds: Int,
-                                               _ dst: UnsafeMutablePointer<Float>, _ ldd: Int) {
-        var r = (load8(src), load8(src + lds), load8(src + 2 * lds), load8(src + 3 * lds),
-                 load8(src + 4 * lds), load8(src + 5 * lds), load8(src + 6 * lds), load8(src + 7 * lds))
+    @inline(__always) static func transpose8x8(
+        _ src: UnsafePointer<Float>, _ lds: Int,
+        _ dst: UnsafeMutablePointer<Float>, _ ldd: Int
+    ) {
+        var r = (
+            load8(src), load8(src + lds), load8(src + 2 * lds), load8(src + 3 * lds),
+            load8(src + 4 * lds), load8(src + 5 * lds), load8(src + 6 * lds), load8(src + 7 * lds)
+        )
         for _ in 0..<3 {
             let p0 = SIMD16(lowHalf: r.0, highHalf: r.1), p1 = SIMD16(lowHalf: r.2, highHalf: r.3)
             let p2 = SIMD16(lowHalf: r.4, highHalf: r.5), p3 = SIMD16(lowHalf: r.6, highHalf: r.7)
@@ -219,8 +230,10 @@ fileprivate enum GEMMKernel {
     /// `depth x 5` floats apart: panel r holds rows 5r ..< 5r + 5 as `depth`
     /// groups of 5 floats (one group per k step, so the micro-kernel broadcasts
     /// consecutive floats), zero-padded past `rows`.
-    static func packA(_ trans: Transpose, a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int,
-                      into dst: UnsafeMutablePointer<Float>) {
+    static func packA(
+        _ trans: Transpose, a: UnsafePointer<Float>, lda: Int, rows: Int, depth: Int,
+        into dst: UnsafeMutablePointer<Float>
+    ) {
         let panelStride = depth * tileRows
         switch trans {
         case .none:
@@ -261,8 +274,10 @@ fileprivate enum GEMMKernel {
     /// Packs op(B)[0 ..< depth][0 ..< columns] (origin `b`) into 16-column panels
     /// `panelStride` floats apart: panel q holds columns 16q ..< 16q + 16 as
     /// `depth` rows of 16 floats, zero-padded past `columns`.
-    static func packB(_ trans: Transpose, b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int,
-                      into dst: UnsafeMutablePointer<Float>, panelStride: Int) {
+    static func packB(
+        _ trans: Transpose, b: UnsafePointer<Float>, ldb: Int, depth: Int, columns: Int,
+        into dst: UnsafeMutablePointer<Float>, panelStride: Int
+    ) {
         var panel = dst
         var column = 0
         while column < columns {
@@ -323,8 +338,10 @@ fileprivate enum GEMMKernel {
     /// inlined into them got an accumulator spilled. (This one inlined did not
     /// spill in Swift 6.3 and ran at the same speed.)
     @inline(never)
-    static func microKernel5x16(depth: Int, a: UnsafePointer<Float>, aRowStride: Int, aStepStride: Int,
-                                b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool) {
+    static func microKernel5x16(
+        depth: Int, a: UnsafePointer<Float>, aRowStride: Int, aStepStride: Int,
+        b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool
+    ) {
         var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
         var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
         var c20 = SIMD8<Float>(), c21 = SIMD8<Float>()
@@ -369,9 +386,11 @@ fileprivate enum GEMMKernel {
     /// panels give 10 independent FMA chains, as in microKernel5x16; one panel's
     /// 5 chains could not hide the FMA latency.
     @inline(never)
-    static func microKernel10x8(depth: Int, a: UnsafePointer<Float>, a2: UnsafePointer<Float>,
-                                aRowStride: Int, aStepStride: Int,
-                                b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool) {
+    static func microKernel10x8(
+        depth: Int, a: UnsafePointer<Float>, a2: UnsafePointer<Float>,
+        aRowStride: Int, aStepStride: Int,
+        b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool
+    ) {
         var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>(), c4 = SIMD8<Float>()
         var c5 = SIMD8<Float>(), c6 = SIMD8<Float>(), c7 = SIMD8<Float>(), c8 = SIMD8<Float>(), c9 = SIMD8<Float>()
         if loadC {
@@ -424,8 +443,10 @@ fileprivate enum GEMMKernel {
     /// cycle per element, which is 12-25% of the multiply when n is 66 or 128.
     /// op(A) = A^T is packed: in place, each k step would be a different cache
     /// line (2 KB apart for the 1250 x 512 gate gradients), re-read per panel.
-    static func prepareA(_ trans: Transpose, a: UnsafePointer<Float>, lda: Int, row: Int, step: Int,
-                         rows: Int, depth: Int, buffer: UnsafeMutablePointer<Float>) -> ABlock {
+    static func prepareA(
+        _ trans: Transpose, a: UnsafePointer<Float>, lda: Int, row: Int, step: Int,
+        rows: Int, depth: Int, buffer: UnsafeMutablePointer<Float>
+    ) -> ABlock {
         let fullPanels = rows / tileRows
         switch trans {
         case .none:
@@ -434,12 +455,14 @@ fileprivate enum GEMMKernel {
             if tailRows > 0 {
                 packA(.none, a: origin + fullPanels * tileRows * lda, lda: lda, rows: tailRows, depth: depth, into: buffer)
             }
-            return ABlock(base: origin, rowStride: lda, stepStride: 1, panelStride: tileRows * lda,
-                          tailPanel: UnsafePointer(buffer))
+            return ABlock(
+                base: origin, rowStride: lda, stepStride: 1, panelStride: tileRows * lda,
+                tailPanel: UnsafePointer(buffer))
         case .transposed:
             packA(.transposed, a: a + step * lda + row, lda: lda, rows: rows, depth: depth, into: buffer)
-            return ABlock(base: UnsafePointer(buffer), rowStride: 1, stepStride: tileRows, panelStride: depth * tileRows,
-                          tailPanel: UnsafePointer(buffer + fullPanels * depth * tileRows))
+            return ABlock(
+                base: UnsafePointer(buffer), rowStride: 1, stepStride: tileRows, panelStride: depth * tileRows,
+                tailPanel: UnsafePointer(buffer + fullPanels * depth * tileRows))
         }
     }
 
@@ -455,10 +478,12 @@ fileprivate enum GEMMKernel {
     /// and columns multiply zeros and are dropped; valid elements get the same
     /// FMA chain as in a full tile.
     @inline(__always)
-    static func withTile(height: Int, width: Int, fullHeight: Int, fullWidth: Int,
-                         c cTile: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
-                         edgeTile: UnsafeMutablePointer<Float>,
-                         _ kernel: (_ c: UnsafeMutablePointer<Float>, _ ldc: Int) -> Void) {
+    static func withTile(
+        height: Int, width: Int, fullHeight: Int, fullWidth: Int,
+        c cTile: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
+        edgeTile: UnsafeMutablePointer<Float>,
+        _ kernel: (_ c: UnsafeMutablePointer<Float>, _ ldc: Int) -> Void
+    ) {
         if height == fullHeight && width == fullWidth {
             kernel(cTile, ldc)
             return
@@ -482,10 +507,12 @@ fileprivate enum GEMMKernel {
     /// A last column panel of at most 8 columns takes two row panels at a time
     /// with microKernel10x8 instead. With the AVX-512 kernel, the full 16-column
     /// panels go to multiplyFullPanelsAVX512 first and this loop does the rest.
-    static func multiplyBlock(rows: Int, columns: Int, depth: Int, a: ABlock,
-                              packedB: UnsafePointer<Float>, panelStride: Int,
-                              c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
-                              edgeTile: UnsafeMutablePointer<Float>, kernel: GEMMWorkspace.Kernel) {
+    static func multiplyBlock(
+        rows: Int, columns: Int, depth: Int, a: ABlock,
+        packedB: UnsafePointer<Float>, panelStride: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
+        edgeTile: UnsafeMutablePointer<Float>, kernel: GEMMWorkspace.Kernel
+    ) {
         // Row panel r of the block as (start, row stride, k-step stride).
         func panel(_ r: Int) -> (UnsafePointer<Float>, Int, Int) {
             (r + 1) * tileRows <= rows ? (a.base + r * a.panelStride, a.rowStride, a.stepStride) : (a.tailPanel, 1, tileRows)
@@ -495,9 +522,10 @@ fileprivate enum GEMMKernel {
         var bPanel = packedB
         if kernel == .avx512 {
             let fullPanels = columns / tileColumns
-            multiplyFullPanelsAVX512(rows: rows, fullPanels: fullPanels, depth: depth, a: a,
-                                     packedB: packedB, panelStride: panelStride,
-                                     c: c, ldc: ldc, loadC: loadC, edgeTile: edgeTile)
+            multiplyFullPanelsAVX512(
+                rows: rows, fullPanels: fullPanels, depth: depth, a: a,
+                packedB: packedB, panelStride: panelStride,
+                c: c, ldc: ldc, loadC: loadC, edgeTile: edgeTile)
             column = fullPanels * tileColumns
             bPanel += fullPanels * panelStride
         }
@@ -508,10 +536,13 @@ fileprivate enum GEMMKernel {
                 while r < panelCount {
                     let (aPanel, rowStride, stepStride) = panel(r)
                     let row = r * tileRows
-                    withTile(height: min(tileRows, rows - row), width: width, fullHeight: tileRows, fullWidth: tileColumns,
-                             c: c + row * ldc + column, ldc: ldc, loadC: loadC, edgeTile: edgeTile) { cTile, ldcTile in
-                        microKernel5x16(depth: depth, a: aPanel, aRowStride: rowStride, aStepStride: stepStride,
-                                        b: bPanel, c: cTile, ldc: ldcTile, loadC: loadC)
+                    withTile(
+                        height: min(tileRows, rows - row), width: width, fullHeight: tileRows, fullWidth: tileColumns,
+                        c: c + row * ldc + column, ldc: ldc, loadC: loadC, edgeTile: edgeTile
+                    ) { cTile, ldcTile in
+                        microKernel5x16(
+                            depth: depth, a: aPanel, aRowStride: rowStride, aStepStride: stepStride,
+                            b: bPanel, c: cTile, ldc: ldcTile, loadC: loadC)
                     }
                     r += 1
                 }
@@ -525,11 +556,14 @@ fileprivate enum GEMMKernel {
                     let paired = next.map { $0.1 == rowStride && $0.2 == stepStride } ?? false
                     let second = paired ? next!.0 : first
                     let row = r * tileRows
-                    withTile(height: min(paired ? 2 * tileRows : tileRows, rows - row), width: width,
-                             fullHeight: 2 * tileRows, fullWidth: 8,
-                             c: c + row * ldc + column, ldc: ldc, loadC: loadC, edgeTile: edgeTile) { cTile, ldcTile in
-                        microKernel10x8(depth: depth, a: first, a2: second, aRowStride: rowStride, aStepStride: stepStride,
-                                        b: bPanel, c: cTile, ldc: ldcTile, loadC: loadC)
+                    withTile(
+                        height: min(paired ? 2 * tileRows : tileRows, rows - row), width: width,
+                        fullHeight: 2 * tileRows, fullWidth: 8,
+                        c: c + row * ldc + column, ldc: ldc, loadC: loadC, edgeTile: edgeTile
+                    ) { cTile, ldcTile in
+                        microKernel10x8(
+                            depth: depth, a: first, a2: second, aRowStride: rowStride, aStepStride: stepStride,
+                            b: bPanel, c: cTile, ldc: ldcTile, loadC: loadC)
                     }
                     r += paired ? 2 : 1
                 }
@@ -546,10 +580,12 @@ fileprivate enum GEMMKernel {
     /// is 10 + 10 + 5 rows). A partial last row panel (fewer than 5 rows) runs
     /// microKernel5x16 through the edge tile, as on the AVX2 path. Same loop
     /// order as multiplyBlock: column panels outside, row panels inside.
-    static func multiplyFullPanelsAVX512(rows: Int, fullPanels: Int, depth: Int, a: ABlock,
-                                         packedB: UnsafePointer<Float>, panelStride: Int,
-                                         c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
-                                         edgeTile: UnsafeMutablePointer<Float>) {
+    static func multiplyFullPanelsAVX512(
+        rows: Int, fullPanels: Int, depth: Int, a: ABlock,
+        packedB: UnsafePointer<Float>, panelStride: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, loadC: Bool,
+        edgeTile: UnsafeMutablePointer<Float>
+    ) {
         let fullRowPanels = rows / tileRows
         let load: Int32 = loadC ? 1 : 0
         var q = 0
@@ -565,14 +601,17 @@ fileprivate enum GEMMKernel {
                 let cTile = c + r * tileRows * ldc + column
                 switch (second, pair) {
                 case let (second?, true):
-                    charrnn_gemm_avx512_10x32(depth, first, second, a.rowStride, a.stepStride,
-                                              bPanel, panelStride, cTile, ldc, load)
+                    charrnn_gemm_avx512_10x32(
+                        depth, first, second, a.rowStride, a.stepStride,
+                        bPanel, panelStride, cTile, ldc, load)
                 case (nil, true):
-                    charrnn_gemm_avx512_5x32(depth, first, a.rowStride, a.stepStride,
-                                             bPanel, panelStride, cTile, ldc, load)
+                    charrnn_gemm_avx512_5x32(
+                        depth, first, a.rowStride, a.stepStride,
+                        bPanel, panelStride, cTile, ldc, load)
                 case let (second?, false):
-                    charrnn_gemm_avx512_10x16(depth, first, second, a.rowStride, a.stepStride,
-                                              bPanel, cTile, ldc, load)
+                    charrnn_gemm_avx512_10x16(
+                        depth, first, second, a.rowStride, a.stepStride,
+                        bPanel, cTile, ldc, load)
                 case (nil, false):
                     charrnn_gemm_avx512_5x16(depth, first, a.rowStride, a.stepStride, bPanel, cTile, ldc, load)
                 }
@@ -582,11 +621,14 @@ fileprivate enum GEMMKernel {
                 let row = fullRowPanels * tileRows
                 for half in 0..<(pair ? 2 : 1) {
                     let b = bPanel + half * panelStride
-                    withTile(height: rows - row, width: tileColumns, fullHeight: tileRows, fullWidth: tileColumns,
-                             c: c + row * ldc + column + half * tileColumns, ldc: ldc, loadC: loadC,
-                             edgeTile: edgeTile) { cTile, ldcTile in
-                        microKernel5x16(depth: depth, a: a.tailPanel, aRowStride: 1, aStepStride: tileRows,
-                                        b: b, c: cTile, ldc: ldcTile, loadC: loadC)
+                    withTile(
+                        height: rows - row, width: tileColumns, fullHeight: tileRows, fullWidth: tileColumns,
+                        c: c + row * ldc + column + half * tileColumns, ldc: ldc, loadC: loadC,
+                        edgeTile: edgeTile
+                    ) { cTile, ldcTile in
+                        microKernel5x16(
+                            depth: depth, a: a.tailPanel, aRowStride: 1, aStepStride: tileRows,
+                            b: b, c: cTile, ldc: ldcTile, loadC: loadC)
                     }
                 }
             }
@@ -603,12 +645,15 @@ fileprivate enum GEMMKernel {
     // MARK: - Drivers
 
     /// gemm(_:_:m:n:k:...) with op(B) packed here, block by block.
-    static func multiply(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
-                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace) {
+    static func multiply(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace
+    ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "gemm: negative dimension")
-        assert(lda >= (transA == .none ? k : m) && ldb >= (transB == .none ? n : k) && ldc >= n,
-               "gemm: leading dimension smaller than the row width")
+        assert(
+            lda >= (transA == .none ? k : m) && ldb >= (transB == .none ? n : k) && ldc >= n,
+            "gemm: leading dimension smaller than the row width")
         guard m > 0 && n > 0 else { return }
         guard k > 0 else { return zeroOrKeep(m: m, n: n, c: c, ldc: ldc, accumulate: accumulate) }
 
@@ -628,17 +673,20 @@ fileprivate enum GEMMKernel {
                 let depth = min(blockDepth, k - step)
                 // op(B)[step][column] is B[step * ldb + column] (.none) or B[column * ldb + step].
                 let bOrigin = transB == .none ? b + step * ldb + column : b + column * ldb + step
-                packB(transB, b: bOrigin, ldb: ldb, depth: depth, columns: columns,
-                      into: packedB, panelStride: depth * tileColumns)
+                packB(
+                    transB, b: bOrigin, ldb: ldb, depth: depth, columns: columns,
+                    into: packedB, panelStride: depth * tileColumns)
                 var row = 0
                 while row < m {
                     let rows = min(blockRows, m - row)
-                    let aBlock = prepareA(transA, a: a, lda: lda, row: row, step: step,
-                                          rows: rows, depth: depth, buffer: aBuffer)
-                    multiplyBlock(rows: rows, columns: columns, depth: depth, a: aBlock,
-                                  packedB: packedB, panelStride: depth * tileColumns,
-                                  c: c + row * ldc + column, ldc: ldc, loadC: accumulate || step > 0,
-                                  edgeTile: edgeTile, kernel: workspace.kernel)
+                    let aBlock = prepareA(
+                        transA, a: a, lda: lda, row: row, step: step,
+                        rows: rows, depth: depth, buffer: aBuffer)
+                    multiplyBlock(
+                        rows: rows, columns: columns, depth: depth, a: aBlock,
+                        packedB: packedB, panelStride: depth * tileColumns,
+                        c: c + row * ldc + column, ldc: ldc, loadC: accumulate || step > 0,
+                        edgeTile: edgeTile, kernel: workspace.kernel)
                     row += rows
                 }
                 step += depth
@@ -648,8 +696,10 @@ fileprivate enum GEMMKernel {
     }
 
     /// gemm(_:m:...packed:...) on a PackedMatrix.
-    static func multiply(_ transA: Transpose, m: Int, a: UnsafePointer<Float>, lda: Int, packed b: PackedMatrix,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace) {
+    static func multiply(
+        _ transA: Transpose, m: Int, a: UnsafePointer<Float>, lda: Int, packed b: PackedMatrix,
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, workspace: GEMMWorkspace
+    ) {
         let n = b.n, k = b.k
         precondition(m >= 0, "gemm: negative dimension")
         assert(lda >= (transA == .none ? k : m) && ldc >= n, "gemm: leading dimension smaller than the row width")
@@ -671,12 +721,14 @@ fileprivate enum GEMMKernel {
             var row = 0
             while row < m {
                 let rows = min(blockRows, m - row)
-                let aBlock = prepareA(transA, a: a, lda: lda, row: row, step: step,
-                                      rows: rows, depth: depth, buffer: aBuffer)
-                multiplyBlock(rows: rows, columns: n, depth: depth, a: aBlock,
-                              packedB: packedB + step * tileColumns, panelStride: panelStride,
-                              c: c + row * ldc, ldc: ldc, loadC: accumulate || step > 0,
-                              edgeTile: edgeTile, kernel: workspace.kernel)
+                let aBlock = prepareA(
+                    transA, a: a, lda: lda, row: row, step: step,
+                    rows: rows, depth: depth, buffer: aBuffer)
+                multiplyBlock(
+                    rows: rows, columns: n, depth: depth, a: aBlock,
+                    packedB: packedB + step * tileColumns, panelStride: panelStride,
+                    c: c + row * ldc, ldc: ldc, loadC: accumulate || step > 0,
+                    edgeTile: edgeTile, kernel: workspace.kernel)
                 row += rows
             }
             step += depth

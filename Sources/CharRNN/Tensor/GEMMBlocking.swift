@@ -34,8 +34,9 @@ public struct GEMMBlocking: Equatable, Sendable, CustomStringConvertible {
     public var blockColumns: Int
 
     public init(unpackedDepth: Int, packedDepth: Int, blockRows: Int, blockColumns: Int) {
-        precondition(unpackedDepth >= 1 && packedDepth >= 1 && blockRows >= 1 && blockColumns >= 1,
-                     "GEMMBlocking: block sizes are at least 1")
+        precondition(
+            unpackedDepth >= 1 && packedDepth >= 1 && blockRows >= 1 && blockColumns >= 1,
+            "GEMMBlocking: block sizes are at least 1")
         self.unpackedDepth = unpackedDepth
         self.packedDepth = packedDepth
         self.blockRows = blockRows
@@ -47,9 +48,10 @@ public struct GEMMBlocking: Equatable, Sendable, CustomStringConvertible {
         func clamp(_ value: Int, multiple: Int) -> Int { max(16, min(1024, value)) / multiple * multiple }
         let depth = clamp(l1 / 128, multiple: 1)
         let packed = clamp(2 * depth, multiple: 1)
-        self.init(unpackedDepth: depth, packedDepth: packed,
-                  blockRows: max(5, clamp(l2 / 4 / (packed * 4), multiple: 5)),
-                  blockColumns: max(16, clamp(l2 / 2 / (depth * 4), multiple: 16)))
+        self.init(
+            unpackedDepth: depth, packedDepth: packed,
+            blockRows: max(5, clamp(l2 / 4 / (packed * 4), multiple: 5)),
+            blockColumns: max(16, clamp(l2 / 2 / (depth * 4), multiple: 16)))
     }
 
     /// "kc 256, packed kc 512, mc 125, nc 512".
@@ -89,7 +91,8 @@ public struct CacheSizes: Equatable, Sendable {
             for index in 0..<8 {
                 let folder = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
                 guard let level = readSmallFile(folder + "level"), let type = readSmallFile(folder + "type"),
-                      let size = readSmallFile(folder + "size").flatMap(parseSize) else { continue }
+                    let size = readSmallFile(folder + "size").flatMap(parseSize)
+                else { continue }
                 if level == "1", type == "Data" || type == "Unified" { l1 = size }
                 if level == "2" { l2 = size }
             }

@@ -41,8 +41,10 @@ public final class PackedGEMVMatrix: @unchecked Sendable {
     }
 
     /// y[panels] (N) = (accumulate ? y : 0) + x (K) W^T, for the panels in `panels`.
-    public func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool,
-                         panels: Range<Int>? = nil) {
+    public func multiply(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, accumulate: Bool,
+        panels: Range<Int>? = nil
+    ) {
         let width = Self.panelWidth
         for panel in panels ?? 0..<panelCount {
             let first = panel * width

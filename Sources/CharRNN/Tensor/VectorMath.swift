@@ -86,8 +86,8 @@ public func vexp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let shifted = SIMD8(repeating: roundingShift).addingProduct(clampedX, log2e)
     let n = shifted - roundingShift
 
-    let ln2Head: Float = 0.693147182464599609375       // Float(ln 2)
-    let ln2Tail: Float = -1.9046542999577678785e-9     // ln 2 - ln2Head
+    let ln2Head: Float = 0.693147182464599609375  // Float(ln 2)
+    let ln2Tail: Float = -1.9046542999577678785e-9  // ln 2 - ln2Head
     var r = clampedX.addingProduct(n, -ln2Head)
     r = r.addingProduct(n, -ln2Tail)
 

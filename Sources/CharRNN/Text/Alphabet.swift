@@ -102,7 +102,8 @@ public struct Alphabet: Equatable, Sendable {
         default:
             guard let scalar = Unicode.Scalar(symbol) else { return "\\u{\(String(symbol, radix: 16, uppercase: true))}" }
             let props = scalar.properties
-            let visible = props.generalCategory != .control && props.generalCategory != .format
+            let visible =
+                props.generalCategory != .control && props.generalCategory != .format
                 && props.generalCategory != .unassigned && props.generalCategory != .privateUse
                 && props.generalCategory != .lineSeparator && props.generalCategory != .paragraphSeparator
                 && props.generalCategory != .surrogate && !props.isWhitespace

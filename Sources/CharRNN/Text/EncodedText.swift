@@ -104,12 +104,14 @@ public struct SkippedSymbols: Sendable {
         if !unknown.isEmpty {
             let total = unknown.reduce(0) { $0 + $1.count }
             let list = unknown.prefix(10).map { Self.describe($0) }
-            lines.append("skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
-                         + list.joined(separator: ", ") + (unknown.count > 10 ? ", ..." : ""))
+            lines.append(
+                "skipped \(total) character\(total == 1 ? "" : "s") the alphabet lacks: "
+                    + list.joined(separator: ", ") + (unknown.count > 10 ? ", ..." : ""))
         }
         if let stop {
-            lines.append("skipped \(stop.count) stop symbol\(stop.count == 1 ? "" : "s") \(Self.describe(stop)): "
-                         + "the stop symbol pads batches and never comes from a text")
+            lines.append(
+                "skipped \(stop.count) stop symbol\(stop.count == 1 ? "" : "s") \(Self.describe(stop)): "
+                    + "the stop symbol pads batches and never comes from a text")
         }
         return lines
     }
@@ -136,8 +138,10 @@ extension InputFile {
     /// Decodes and maps the whole input to alphabet indices, refusing a symbol
     /// the alphabet lacks and the stop symbol (naming it and its position), and
     /// a text from a pipe or device longer than `budget` characters.
-    public func encodeText(with alphabet: Alphabet,
-                           budget: Int = EncodedText.streamedCharacterBudget) throws -> EncodedText {
+    public func encodeText(
+        with alphabet: Alphabet,
+        budget: Int = EncodedText.streamedCharacterBudget
+    ) throws -> EncodedText {
         let index = alphabet.makeIndex()
         let stop = alphabet.stopIndex
         var indices: [UInt16] = []
@@ -154,7 +158,8 @@ extension InputFile {
     /// lacks and the stop symbol; says which were skipped, how often and where
     /// each first was. A text from a pipe or device is kept up to `budget` characters.
     public func encodeTextSkippingUnknown(with alphabet: Alphabet, budget: Int = EncodedText.streamedCharacterBudget)
-        throws -> (EncodedText, skipped: SkippedSymbols) {
+        throws -> (EncodedText, skipped: SkippedSymbols)
+    {
         let index = alphabet.makeIndex()
         let stop = alphabet.stopIndex
         var indices: [UInt16] = []
@@ -189,7 +194,9 @@ extension InputFile {
     }
 
     private func overBudget(_ budget: Int) -> FileError {
-        FileError(file: name, problem: "is not a regular file (a pipe or a device), and its text goes on past \(budget) characters, "
-                  + "the most charrnn keeps in memory from one; HINT: save it to a file and give that")
+        FileError(
+            file: name,
+            problem: "is not a regular file (a pipe or a device), and its text goes on past \(budget) characters, "
+                + "the most charrnn keeps in memory from one; HINT: save it to a file and give that")
     }
 }

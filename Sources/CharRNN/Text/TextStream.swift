@@ -109,8 +109,10 @@ enum ForeignEncoding {
 extension InputFile {
     /// Decodes the whole input as UTF-8, calling `emit(scalar, byteOffset)` for each
     /// scalar with its byte offset from the start of the input (from 0).
-    public func decodeText(chunkSize: Int = 1 << 20,
-                           _ emit: (UInt32, Int) throws -> Void) throws -> TextStats {
+    public func decodeText(
+        chunkSize: Int = 1 << 20,
+        _ emit: (UInt32, Int) throws -> Void
+    ) throws -> TextStats {
         try decodeTextWithPositions(chunkSize: chunkSize) { scalar, position in try emit(scalar, position.byte - 1) }
     }
 
@@ -118,8 +120,10 @@ extension InputFile {
     /// each scalar. Refuses a checkpoint given where a text belongs, and a text
     /// that starts with a UTF-16 or UTF-32 byte-order mark (it would decode as
     /// NUL bytes and invalid sequences), with the iconv command that converts it.
-    public func decodeTextWithPositions(chunkSize: Int = 1 << 20,
-                                        _ emit: (UInt32, TextPosition) throws -> Void) throws -> TextStats {
+    public func decodeTextWithPositions(
+        chunkSize: Int = 1 << 20,
+        _ emit: (UInt32, TextPosition) throws -> Void
+    ) throws -> TextStats {
         var stats = TextStats()
         var counter = TextPositionCounter()
         // A sequence cut by a chunk boundary (at most 3 bytes) waits here for the next chunk.
@@ -132,7 +136,8 @@ extension InputFile {
                 let position = counter.advance(over: scalar, byteOffset: base + offset)
                 // A U+FFFD that is not the three bytes EF BF BD replaces an invalid sequence.
                 if scalar == UTF8Decoding.replacement, stats.firstReplaced == nil,
-                   !(offset + 2 < bytes.count && bytes[offset] == 0xEF && bytes[offset + 1] == 0xBF && bytes[offset + 2] == 0xBD) {
+                    !(offset + 2 < bytes.count && bytes[offset] == 0xEF && bytes[offset + 1] == 0xBF && bytes[offset + 2] == 0xBD)
+                {
                     stats.firstReplaced = position
                 }
                 try emit(scalar, position)
@@ -175,11 +180,14 @@ extension InputFile {
             throw FileError(file: name, problem: "is a charrnn checkpoint, not a text; give the text file here")
         }
         if let encoding = ForeignEncoding.marked(start) {
-            let convert = name == InputFile.stdinName
+            let convert =
+                name == InputFile.stdinName
                 ? "iconv -f \(encoding.iconv) -t UTF-8"
                 : "iconv -f \(encoding.iconv) -t UTF-8 \(name) > \(name).utf8"
-            throw FileError(file: name, problem: "starts with the byte-order mark of \(encoding.name) (\(encoding.mark)); "
-                            + "charrnn reads UTF-8 text; HINT: convert it: \(convert)")
+            throw FileError(
+                file: name,
+                problem: "starts with the byte-order mark of \(encoding.name) (\(encoding.mark)); "
+                    + "charrnn reads UTF-8 text; HINT: convert it: \(convert)")
         }
     }
 }

@@ -14,8 +14,10 @@ public enum UTF8Decoding {
     /// can be decoded chunk by chunk with the same result as all at once.
     @inlinable
     @discardableResult
-    public static func decode(_ bytes: UnsafeRawBufferPointer, isFinal: Bool = true,
-                              _ emit: (UInt32, Int) throws -> Void) rethrows -> (consumed: Int, replaced: Int) {
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, isFinal: Bool = true,
+        _ emit: (UInt32, Int) throws -> Void
+    ) rethrows -> (consumed: Int, replaced: Int) {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return (0, 0) }
         let count = bytes.count
         var replaced = 0

@@ -48,15 +48,18 @@ final class AdamOptimizer: @unchecked Sendable {
         let t = Double(step)
         let correction1 = 1 - pow(beta1, t)
         let correction2 = 1 - pow(beta2, t)
-        return StepConstants(stepSize: Float(learningRate / correction1), correction2Root: Float(correction2.squareRoot()),
-                             oneMinusBeta1: Float(1 - beta1), beta2: Float(beta2), oneMinusBeta2: Float(1 - beta2),
-                             epsilon: Float(epsilon), gradientScale: gradientScale,
-                             decay: Float(1 - learningRate * weightDecay))
+        return StepConstants(
+            stepSize: Float(learningRate / correction1), correction2Root: Float(correction2.squareRoot()),
+            oneMinusBeta1: Float(1 - beta1), beta2: Float(beta2), oneMinusBeta2: Float(1 - beta2),
+            epsilon: Float(epsilon), gradientScale: gradientScale,
+            decay: Float(1 - learningRate * weightDecay))
     }
 
     /// Updates parameters[range] from gradient[range] (multiplied by the clipping scale first).
-    func update(_ range: Range<Int>, parameters: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
-                constants k: StepConstants) {
+    func update(
+        _ range: Range<Int>, parameters: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
+        constants k: StepConstants
+    ) {
         let m = m.pointer, v = v.pointer
         let oneMinusBeta1 = SIMD8(repeating: k.oneMinusBeta1), beta2 = SIMD8(repeating: k.beta2)
         let oneMinusBeta2 = SIMD8(repeating: k.oneMinusBeta2), epsilon = SIMD8(repeating: k.epsilon)

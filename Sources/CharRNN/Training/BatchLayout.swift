@@ -86,7 +86,7 @@ final class TextWindow {
             let start = row * batches.rowLength + index * batches.sequenceLength
             let end = min(start + steps + 1, batches.length)
             if start < end {
-                try text.read(part.lowerBound + start ..< part.lowerBound + end, into: indices + row * stride)
+                try text.read(part.lowerBound + start..<part.lowerBound + end, into: indices + row * stride)
             }
         }
         return steps

@@ -70,8 +70,10 @@ public struct DropoutMasks: Sendable, Equatable {
 
     /// Fills `mask` (steps x rows.count x hidden, t-major) with each unit's factor
     /// for the batch rows `rows` of a batch of `totalRows` rows.
-    public func fill(_ mask: UnsafeMutablePointer<Float>, sequence: Int, layer: Int, steps: Int,
-                     rows: Range<Int>, totalRows: Int, hidden: Int) {
+    public func fill(
+        _ mask: UnsafeMutablePointer<Float>, sequence: Int, layer: Int, steps: Int,
+        rows: Range<Int>, totalRows: Int, hidden: Int
+    ) {
         let key = stream(sequence: sequence, layer: layer)
         let threshold = SIMD8<UInt32>(repeating: threshold)
         let kept = SIMD8<Float>(repeating: scale)

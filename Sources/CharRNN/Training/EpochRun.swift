@@ -87,8 +87,9 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
     /// More memory than the machine has.
     case tooMuchMemory(needed: UInt64, model: UInt64, available: UInt64)
     /// The checkpoint holds a partial epoch of another text.
-    case partialOtherText(epoch: Int, sequencesDone: Int, sequences: Int, hash: UInt64, length: UInt64,
-                          givenHash: UInt64, givenLength: UInt64)
+    case partialOtherText(
+        epoch: Int, sequencesDone: Int, sequences: Int, hash: UInt64, length: UInt64,
+        givenHash: UInt64, givenLength: UInt64)
     /// A partial epoch's sequence index is at or past the end of the pass over this text.
     case partialPastEnd(epoch: Int, sequencesDone: Int, sequences: Int)
     /// Something only an epoch's start can do (a setting that changes the batches,
@@ -336,25 +337,30 @@ extension Checkpoint {
             fitting += 1
         }
         if fitting < metadata.count {
-            notes.append("\(metadata.count - fitting) of the checkpoint's \(metadata.count) notes (meta) left out: "
-                         + "written back, they would be more than the \(CheckpointFormat.Limits.maxMetadataBytes) bytes a checkpoint may hold")
+            notes.append(
+                "\(metadata.count - fitting) of the checkpoint's \(metadata.count) notes (meta) left out: "
+                    + "written back, they would be more than the \(CheckpointFormat.Limits.maxMetadataBytes) bytes a checkpoint may hold")
             metadata.removeLast(metadata.count - fitting)
         }
         if let previous = history.last, previous.textHash != text.stats.hash { flags.insert(.textChanged) }
-        return EpochPlan(settings: settings, changed: changed, epoch: last + 1, trainCount: trainCount,
-                         validationCount: validationCount, steps: steps, optimizer: optimizer, flags: flags,
-                         history: history, metadata: metadata, notes: notes, resume: partial)
+        return EpochPlan(
+            settings: settings, changed: changed, epoch: last + 1, trainCount: trainCount,
+            validationCount: validationCount, steps: steps, optimizer: optimizer, flags: flags,
+            history: history, metadata: metadata, notes: notes, resume: partial)
     }
 
     /// A partial epoch goes on only on its text, with its batches and its ADAM:
     /// the settings that shape the batches, the history and ADAM's state cannot
     /// change inside it, and the learning rate only when asked for.
-    func checkContinuable(_ partial: PartialEpoch, on text: any TrainingText, settings: TrainingSettings,
-                          request: EpochRequest) throws {
+    func checkContinuable(
+        _ partial: PartialEpoch, on text: any TrainingText, settings: TrainingSettings,
+        request: EpochRequest
+    ) throws {
         guard partial.textHash == text.stats.hash, partial.textLength == UInt64(text.count) else {
-            throw EpochError.partialOtherText(epoch: partial.epoch, sequencesDone: partial.sequencesDone, sequences: partial.sequences,
-                                              hash: partial.textHash, length: partial.textLength,
-                                              givenHash: text.stats.hash, givenLength: UInt64(text.count))
+            throw EpochError.partialOtherText(
+                epoch: partial.epoch, sequencesDone: partial.sequencesDone, sequences: partial.sequences,
+                hash: partial.textHash, length: partial.textLength,
+                givenHash: text.stats.hash, givenLength: UInt64(text.count))
         }
         let base = training ?? .defaults
         let shaping: [(String, Bool)] = [
@@ -380,14 +386,16 @@ extension Checkpoint {
             throw EpochError.unusableOptimizerState("the first moment of parameter \(index) is \(optimizer.m[index])")
         }
         if let index = optimizer.v.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
-            throw EpochError.unusableOptimizerState("the second moment of parameter \(index) is \(optimizer.v[index]), "
-                                                    + "where a mean of squares is finite and >= 0")
+            throw EpochError.unusableOptimizerState(
+                "the second moment of parameter \(index) is \(optimizer.v[index]), "
+                    + "where a mean of squares is finite and >= 0")
         }
         let epsilon = Float(optimizer.epsilon)
         guard epsilon.isNormal else {
-            throw EpochError.unusableOptimizerState("epsilon \(optimizer.epsilon) is \(epsilon == 0 || epsilon.isSubnormal ? "below" : "beyond") "
-                                                    + "what float32, which the update computes in, holds as a normal number "
-                                                    + "(\(Float.leastNormalMagnitude) to \(Float.greatestFiniteMagnitude))")
+            throw EpochError.unusableOptimizerState(
+                "epsilon \(optimizer.epsilon) is \(epsilon == 0 || epsilon.isSubnormal ? "below" : "beyond") "
+                    + "what float32, which the update computes in, holds as a normal number "
+                    + "(\(Float.leastNormalMagnitude) to \(Float.greatestFiniteMagnitude))")
         }
     }
 
@@ -395,9 +403,11 @@ extension Checkpoint {
     /// holds, and returns the next checkpoint. With `request.steps`, or when
     /// `shouldStop` says yes between two sequences, the epoch stops early: the
     /// checkpoint returned then holds the partial epoch (`partial`).
-    public func trainingEpoch(on text: any TrainingText, request: EpochRequest,
-                              progress: (TrainingProgress) -> Void = { _ in },
-                              shouldStop: () -> Bool = { false }) throws -> (Checkpoint, EpochOutcome) {
+    public func trainingEpoch(
+        on text: any TrainingText, request: EpochRequest,
+        progress: (TrainingProgress) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
+    ) throws -> (Checkpoint, EpochOutcome) {
         let plan = try planEpoch(on: text, request: request)
         let model = model!
         let (settings, flags, epoch) = (plan.settings, plan.flags, plan.epoch)
@@ -427,13 +437,16 @@ extension Checkpoint {
             try text.checkUnchanged()
             let nextModel = trainer.model
             if let bad = nextModel.parameters.first(where: { !$0.isFinite }) {
-                throw TrainingError.diverged(Divergence(epoch: epoch, batch: statistics.batches, batches: plan.steps,
-                                                        quantity: .weights, value: Double(bad)))
+                throw TrainingError.diverged(
+                    Divergence(
+                        epoch: epoch, batch: statistics.batches, batches: plan.steps,
+                        quantity: .weights, value: Double(bad)))
             }
             if !timed { stopped.statistics.seconds = 0 }
-            let partial = PartialEpoch(epoch: epoch, flags: flags, learningRate: request.learningRate,
-                                       textHash: text.stats.hash, textLength: UInt64(length), sequences: plan.steps,
-                                       startStep: startStep, position: stopped, hiddenSizes: model.config.hiddenSizes)
+            let partial = PartialEpoch(
+                epoch: epoch, flags: flags, learningRate: request.learningRate,
+                textHash: text.stats.hash, textLength: UInt64(length), sequences: plan.steps,
+                startStep: startStep, position: stopped, hiddenSizes: model.config.hiddenSizes)
             let nextOptimizer = trainer.optimizerState
             let record = EpochRecord(
                 epoch: epoch, flags: flags, learningRate: request.learningRate,
@@ -448,9 +461,10 @@ extension Checkpoint {
             next.partial = partial
             next.metadata = plan.metadata
             next.formatVersion = next.stampedVersion
-            var outcome = EpochOutcome(record: record, statistics: statistics, settings: settings,
-                                       trainCharacters: trainCount, validationCharacters: validationCount,
-                                       validationTargets: 0, validationSeconds: 0, notes: notes, partial: partial)
+            var outcome = EpochOutcome(
+                record: record, statistics: statistics, settings: settings,
+                trainCharacters: trainCount, validationCharacters: validationCount,
+                validationTargets: 0, validationSeconds: 0, notes: notes, partial: partial)
             outcome.sequencesThisRun = stopped.sequencesDone - firstSequence
             return (next, outcome)
         }
@@ -462,12 +476,16 @@ extension Checkpoint {
         let validationLoss = validation.targets > 0 ? validation.lossSum / Double(validation.targets) : .nan
         let nextModel = trainer.model
         if let bad = nextModel.parameters.first(where: { !$0.isFinite }) {
-            throw TrainingError.diverged(Divergence(epoch: epoch, batch: statistics.batches, batches: statistics.batches,
-                                                    quantity: .weights, value: Double(bad)))
+            throw TrainingError.diverged(
+                Divergence(
+                    epoch: epoch, batch: statistics.batches, batches: statistics.batches,
+                    quantity: .weights, value: Double(bad)))
         }
         guard validation.targets == 0 || validationLoss.isFinite else {
-            throw TrainingError.diverged(Divergence(epoch: epoch, batch: statistics.batches, batches: statistics.batches,
-                                                    quantity: .validationLoss, value: validationLoss))
+            throw TrainingError.diverged(
+                Divergence(
+                    epoch: epoch, batch: statistics.batches, batches: statistics.batches,
+                    quantity: .validationLoss, value: validationLoss))
         }
         let nextOptimizer = trainer.optimizerState
         let record = EpochRecord(
@@ -484,9 +502,10 @@ extension Checkpoint {
         next.partial = nil
         next.metadata = plan.metadata
         next.formatVersion = next.stampedVersion
-        var outcome = EpochOutcome(record: record, statistics: statistics, settings: settings,
-                                   trainCharacters: trainCount, validationCharacters: validationCount,
-                                   validationTargets: validation.targets, validationSeconds: validationSeconds, notes: notes)
+        var outcome = EpochOutcome(
+            record: record, statistics: statistics, settings: settings,
+            trainCharacters: trainCount, validationCharacters: validationCount,
+            validationTargets: validation.targets, validationSeconds: validationSeconds, notes: notes)
         outcome.sequencesThisRun = statistics.batches - firstSequence
         return (next, outcome)
     }

@@ -40,8 +40,9 @@ final class ShardWorker: @unchecked Sendable {
         let rows = rowRange.count
         let layout = weights.layout
         layers = layout.layers.indices.map { index in
-            RecurrentLayer(layout.layers[index], weights: weights.packed[index], rows: rows, maxSteps: maxSteps,
-                           dropout: dropout != nil)
+            RecurrentLayer(
+                layout.layers[index], weights: weights.packed[index], rows: rows, maxSteps: maxSteps,
+                dropout: dropout != nil)
         }
         let config = weights.config
         output = OutputLayer(rows: rows, hidden: config.hiddenSizes.last!, symbols: config.alphabetSize, maxSteps: maxSteps)
@@ -113,8 +114,9 @@ final class ShardWorker: @unchecked Sendable {
             if index == 0 {
                 layer.projectSymbols(symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0))
             } else {
-                layer.projectInputs(layers[index - 1].output, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
-                                    workspace: workspace)
+                layer.projectInputs(
+                    layers[index - 1].output, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
+                    workspace: workspace)
             }
             layer.forward(steps: steps, workspace: workspace)
             if let dropout {
@@ -122,8 +124,9 @@ final class ShardWorker: @unchecked Sendable {
             }
         }
         let last = layers[layers.count - 1]
-        (lossSum, targetCount) = output.forward(steps: steps, inputs: last.output, w: weights.denseW, b: weights.denseB,
-                                                targets: targets, gradientScale: gradientScale, workspace: workspace)
+        (lossSum, targetCount) = output.forward(
+            steps: steps, inputs: last.output, w: weights.denseW, b: weights.denseB,
+            targets: targets, gradientScale: gradientScale, workspace: workspace)
         if gradientScale != nil {
             backward(steps: steps)
         }
@@ -134,17 +137,19 @@ final class ShardWorker: @unchecked Sendable {
         let g = gradient.pointer
         let dense = layout.dense
         let last = layers[layers.count - 1]
-        output.backward(steps: steps, inputs: last.output, w: weights.denseW, dW: g + dense.w.offset,
-                        db: g + dense.b.offset, dInputs: last.dOutput.pointer, workspace: workspace)
+        output.backward(
+            steps: steps, inputs: last.output, w: weights.denseW, dW: g + dense.w.offset,
+            db: g + dense.b.offset, dInputs: last.dOutput.pointer, workspace: workspace)
         for index in layers.indices.reversed() {
             let layer = layers[index]
             layer.backward(steps: steps, workspace: workspace)
             layer.recurrentGradients(steps: steps, gradient: g, workspace: workspace)
             if index > 0 {
                 let below = layers[index - 1]
-                layer.inputGradients(steps: steps, inputs: below.output, wx: weights.wx(index),
-                                     dWx: g + layout.layers[index].input.offset, dInputs: below.dOutput.pointer,
-                                     workspace: workspace)
+                layer.inputGradients(
+                    steps: steps, inputs: below.output, wx: weights.wx(index),
+                    dWx: g + layout.layers[index].input.offset, dInputs: below.dOutput.pointer,
+                    workspace: workspace)
             } else {
                 dWxTransposed.zero()
                 layer.symbolGradients(steps: steps, symbols: symbols, dWxTransposed: dWxTransposed.pointer)

@@ -78,7 +78,8 @@ public struct Divergence: Equatable, Sendable, CustomStringConvertible {
     public var problem: String {
         let valueName = value.isNaN ? "NaN" : (value > 0 ? "infinite" : "-infinite")
         let epochText = epoch > 0 ? "epoch \(epoch), " : ""
-        let place = quantity == .validationLoss
+        let place =
+            quantity == .validationLoss
             ? "\(epochText)in validation after batch \(batch) of \(batches)"
             : "\(epochText)batch \(batch) of \(batches)"
         return "training diverged at \(place): \(quantity.rawValue) is \(valueName); nothing written"
@@ -156,19 +157,26 @@ public final class Trainer: @unchecked Sendable {
 
     /// One pass over `text` (alphabet indices) with hidden state starting at zero.
     /// `dropout`: where the masks come from when `settings.dropout` > 0 (its probability must be that).
-    public func trainEpoch(_ text: UnsafeBufferPointer<UInt16>, settings: TrainingSettings, stop: Int,
-                           learningRate: Double, dropout: DropoutMasks? = nil,
-                           progress: (TrainingProgress) -> Void = { _ in }) throws -> EpochStatistics {
-        try trainEpoch(BufferText(indices: text), part: 0..<text.count, settings: settings, stop: stop,
-                       learningRate: learningRate, dropout: dropout, progress: progress)
+    public func trainEpoch(
+        _ text: UnsafeBufferPointer<UInt16>, settings: TrainingSettings, stop: Int,
+        learningRate: Double, dropout: DropoutMasks? = nil,
+        progress: (TrainingProgress) -> Void = { _ in }
+    ) throws -> EpochStatistics {
+        try trainEpoch(
+            BufferText(indices: text), part: 0..<text.count, settings: settings, stop: stop,
+            learningRate: learningRate, dropout: dropout, progress: progress)
     }
 
     /// One pass over `text[part]`, read a sequence at a time (TrainingText.swift).
-    public func trainEpoch(_ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int,
-                           learningRate: Double, dropout: DropoutMasks? = nil,
-                           progress: (TrainingProgress) -> Void = { _ in }) throws -> EpochStatistics {
-        try trainPass(text, part: part, settings: settings, stop: stop, learningRate: learningRate, dropout: dropout,
-                      progress: progress).statistics
+    public func trainEpoch(
+        _ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int,
+        learningRate: Double, dropout: DropoutMasks? = nil,
+        progress: (TrainingProgress) -> Void = { _ in }
+    ) throws -> EpochStatistics {
+        try trainPass(
+            text, part: part, settings: settings, stop: stop, learningRate: learningRate, dropout: dropout,
+            progress: progress
+        ).statistics
     }
 
     /// Where a pass stands between two sequences: the sequences done, the
@@ -192,10 +200,12 @@ public final class Trainer: @unchecked Sendable {
     /// added to those of `resume`) and, when it stopped early, where (`stopped`).
     /// A pass cut into pieces and resumed gives the same bits as one unbroken
     /// pass: the state, the sums and ADAM's state are all that carry over.
-    public func trainPass(_ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int,
-                          learningRate: Double, dropout: DropoutMasks? = nil, resume: PassPosition? = nil,
-                          progress: (TrainingProgress) -> Void = { _ in },
-                          shouldStop: (Int) -> Bool = { _ in false }) throws -> (statistics: EpochStatistics, stopped: PassPosition?) {
+    public func trainPass(
+        _ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int,
+        learningRate: Double, dropout: DropoutMasks? = nil, resume: PassPosition? = nil,
+        progress: (TrainingProgress) -> Void = { _ in },
+        shouldStop: (Int) -> Bool = { _ in false }
+    ) throws -> (statistics: EpochStatistics, stopped: PassPosition?) {
         precondition((dropout?.probability ?? 0) == settings.dropout, "the dropout masks must match the settings")
         let masks = settings.dropout > 0 ? dropout : nil
         guard part.count >= 2 else { throw TrainingError.textTooShort(characters: part.count, needed: 2) }
@@ -229,13 +239,16 @@ public final class Trainer: @unchecked Sendable {
             let lossSum = shards.reduce(0.0) { $0 + $1.lossSum }
             let targets = shards.reduce(0) { $0 + $1.targetCount }
             guard lossSum.isFinite else {
-                throw TrainingError.diverged(Divergence(batch: sequence + 1, batches: batches.sequenceCount,
-                                                        quantity: .loss, value: lossSum))
+                throw TrainingError.diverged(
+                    Divergence(
+                        batch: sequence + 1, batches: batches.sequenceCount,
+                        quantity: .loss, value: lossSum))
             }
             if targets > 0 {
-                let clipped = try update(shards: shards, realTargets: targets, rows: batches.rows,
-                                         settings: settings, learningRate: learningRate,
-                                         batch: sequence + 1, batches: batches.sequenceCount)
+                let clipped = try update(
+                    shards: shards, realTargets: targets, rows: batches.rows,
+                    settings: settings, learningRate: learningRate,
+                    batch: sequence + 1, batches: batches.sequenceCount)
                 if clipped { statistics.clippedBatches += 1 }
             }
             statistics.lossSum += lossSum
@@ -244,11 +257,13 @@ public final class Trainer: @unchecked Sendable {
             statistics.batches += 1
             statistics.seedBatchLossSum += lossSum / Double(batches.rows)
             // The rate is this run's: positions and seconds since it started or resumed.
-            progress(TrainingProgress(batch: sequence + 1, batches: batches.sequenceCount,
-                                      batchLoss: targets > 0 ? lossSum / Double(targets) : .nan,
-                                      runningLoss: statistics.meanLoss,
-                                      positionsDone: statistics.positions - earlierPositions,
-                                      secondsElapsed: monotonicSeconds() - start))
+            progress(
+                TrainingProgress(
+                    batch: sequence + 1, batches: batches.sequenceCount,
+                    batchLoss: targets > 0 ? lossSum / Double(targets) : .nan,
+                    runningLoss: statistics.meanLoss,
+                    positionsDone: statistics.positions - earlierPositions,
+                    secondsElapsed: monotonicSeconds() - start))
             if sequence + 1 < batches.sequenceCount, shouldStop(sequence + 1) {
                 statistics.seconds = earlierSeconds + (monotonicSeconds() - start)
                 var state = weights.layout.layers.indices.map { index in
@@ -271,7 +286,8 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Loss on `text[part]`, read a sequence at a time.
-    public func evaluate(_ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int) throws -> (lossSum: Double, targets: Int) {
+    public func evaluate(_ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int) throws -> (lossSum: Double, targets: Int)
+    {
         guard part.count >= 2 else { return (0, 0) }
         let batches = BatchLayout(length: part.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
         let shards = Self.shardRows(batches.rows).map {
@@ -297,17 +313,22 @@ public final class Trainer: @unchecked Sendable {
 
     /// Refuses a layout whose sequence buffers would not fit in memory, before allocating them.
     func checkMemory(_ batches: BatchLayout, withGradients: Bool, dropout: Bool = false) throws {
-        if let problem = Self.memoryProblem(config: config, batches: batches, withGradients: withGradients,
-                                            dropout: dropout, availableBytes: Double(physicalMemoryBytes)) {
+        if let problem = Self.memoryProblem(
+            config: config, batches: batches, withGradients: withGradients,
+            dropout: dropout, availableBytes: Double(physicalMemoryBytes))
+        {
             throw problem
         }
     }
 
     /// The error for buffers beyond 80% of `availableBytes` (0 = unknown, never an error).
-    static func memoryProblem(config: ModelConfig, batches: BatchLayout, withGradients: Bool, dropout: Bool = false,
-                              availableBytes: Double) -> TrainingError? {
-        let needed = bufferBytes(config: config, rows: batches.rows, steps: batches.maxSteps, withGradients: withGradients,
-                                 dropout: dropout)
+    static func memoryProblem(
+        config: ModelConfig, batches: BatchLayout, withGradients: Bool, dropout: Bool = false,
+        availableBytes: Double
+    ) -> TrainingError? {
+        let needed = bufferBytes(
+            config: config, rows: batches.rows, steps: batches.maxSteps, withGradients: withGradients,
+            dropout: dropout)
         return availableBytes > 0 && needed > 0.8 * availableBytes
             ? .tooMuchMemory(needed: needed, available: availableBytes) : nil
     }
@@ -340,8 +361,10 @@ public final class Trainer: @unchecked Sendable {
     /// Sums shard gradients, clips, applies ADAM and refreshes the packed weights.
     /// Returns whether the gradient was clipped; throws, before touching the
     /// weights, when the gradient holds a NaN or an infinity (even if the loss is finite).
-    private func update(shards: [ShardWorker], realTargets: Int, rows: Int, settings: TrainingSettings,
-                        learningRate: Double, batch: Int, batches: Int) throws -> Bool {
+    private func update(
+        shards: [ShardWorker], realTargets: Int, rows: Int, settings: TrainingSettings,
+        learningRate: Double, batch: Int, batches: Int
+    ) throws -> Bool {
         let layout = weights.layout
         let count = layout.parameterCount
         let total = gradient.pointer
@@ -363,8 +386,10 @@ public final class Trainer: @unchecked Sendable {
                     for shard in shards { sum += shard.dWxTransposed.pointer[n * width + g] }
                     total[index] = sum
                 }
-                for piece in [range.lowerBound..<max(range.lowerBound, wiRange.lowerBound),
-                              max(range.lowerBound, wiRange.upperBound)..<range.upperBound] where !piece.isEmpty {
+                for piece in [
+                    range.lowerBound..<max(range.lowerBound, wiRange.lowerBound),
+                    max(range.lowerBound, wiRange.upperBound)..<range.upperBound,
+                ] where !piece.isEmpty {
                     let first = shards[0].gradient.pointer
                     total.advanced(by: piece.lowerBound).update(from: first + piece.lowerBound, count: piece.count)
                     for shard in shards.dropFirst() {

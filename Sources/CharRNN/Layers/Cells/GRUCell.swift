@@ -23,13 +23,16 @@ public enum GRUCell: RecurrentCell {
     /// nn.GRU (gates r, z, n: the same order); its second bias adds to b in r and z only.
     public static let torch = TorchLayerNames(
         module: "nn.GRU", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
-        secondBias: .init(foldableBlocks: 0..<2,
-                          refusal: "a GRU's b_hn sits inside r * (W_hn h + b_hn), which charrnn's GRU (one bias, outside the product) cannot hold; it must be 0"))
+        secondBias: .init(
+            foldableBlocks: 0..<2,
+            refusal: "a GRU's b_hn sits inside r * (W_hn h + b_hn), which charrnn's GRU (one bias, outside the product) cannot hold; it must be 0"))
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
-        [TensorDeclaration("Wi", [3 * h, input], .input, view: \.wi),
-         TensorDeclaration("Wh", [3 * h, h], .recurrent, view: \.wh),
-         TensorDeclaration("b", [3 * h], .bias, view: \.b)]
+        [
+            TensorDeclaration("Wi", [3 * h, input], .input, view: \.wi),
+            TensorDeclaration("Wh", [3 * h, h], .recurrent, view: \.wh),
+            TensorDeclaration("b", [3 * h], .bias, view: \.b),
+        ]
     }
 
     public static func formula(input: Int, hidden: Int) -> String { "3*\(hidden)*(\(input)+\(hidden)+1)" }
@@ -55,69 +58,86 @@ public enum GRUCell: RecurrentCell {
 
     public static func trainingBuffers(_ shape: TrainingLayerShape) -> TrainingBuffers {
         let (rows, steps) = (shape.rows, shape.maxSteps)
-        return TrainingBuffers(recurrent: FloatBuffer(count: rows * shape.projectionWidth),
-                               recurrentCandidate: FloatBuffer(count: steps * rows * shape.hidden),
-                               dGatesRecurrent: FloatBuffer(count: steps * rows * shape.projectionWidth))
+        return TrainingBuffers(
+            recurrent: FloatBuffer(count: rows * shape.projectionWidth),
+            recurrentCandidate: FloatBuffer(count: steps * rows * shape.hidden),
+            dGatesRecurrent: FloatBuffer(count: steps * rows * shape.projectionWidth))
     }
 
     /// u = Wh h apart, then the gates from projection and u, and h'.
-    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights,
-                               buffers: TrainingBuffers, workspace: GEMMWorkspace) {
+    public static func forward(
+        _ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights,
+        buffers: TrainingBuffers, workspace: GEMMWorkspace
+    ) {
         let hPrev = step.previous(0)
-        gemm(.none, m: step.rows, a: hPrev, lda: step.hidden, packed: weights.wh.forward,
-             c: buffers.recurrent.pointer, ldc: step.width, accumulate: false, workspace: workspace)
-        forward(rows: step.rows, hidden: step.hidden, gates: step.projection, recurrent: buffers.recurrent.pointer,
-                hPrev: hPrev, h: step.next(0), recurrentCandidate: step.slice(buffers.recurrentCandidate, columns: step.hidden))
+        gemm(
+            .none, m: step.rows, a: hPrev, lda: step.hidden, packed: weights.wh.forward,
+            c: buffers.recurrent.pointer, ldc: step.width, accumulate: false, workspace: workspace)
+        forward(
+            rows: step.rows, hidden: step.hidden, gates: step.projection, recurrent: buffers.recurrent.pointer,
+            hPrev: hPrev, h: step.next(0), recurrentCandidate: step.slice(buffers.recurrentCandidate, columns: step.hidden))
     }
 
     /// The gradients through Wi x + b and through Wh h; dh_prev = dh z + du Wh.
-    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights,
-                                buffers: TrainingBuffers, workspace: GEMMWorkspace) {
+    public static func backward(
+        _ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights,
+        buffers: TrainingBuffers, workspace: GEMMWorkspace
+    ) {
         let dh = step.dState(0)
         let dRecurrent = step.slice(buffers.dGatesRecurrent, columns: step.width)
-        backward(rows: step.rows, hidden: step.hidden, gates: step.projection,
-                 recurrentCandidate: step.slice(buffers.recurrentCandidate, columns: step.hidden),
-                 hPrev: step.previous(0), dOutput: step.dOutput, dh: dh,
-                 dGates: step.dProjection, dGatesRecurrent: dRecurrent)
+        backward(
+            rows: step.rows, hidden: step.hidden, gates: step.projection,
+            recurrentCandidate: step.slice(buffers.recurrentCandidate, columns: step.hidden),
+            hPrev: step.previous(0), dOutput: step.dOutput, dh: dh,
+            dGates: step.dProjection, dGatesRecurrent: dRecurrent)
         // dh now holds the direct part dh * z; add the part through Wh.
         if step.carriesBack {
-            gemm(.none, m: step.rows, a: dRecurrent, lda: step.width, packed: weights.wh.backward,
-                 c: dh, ldc: step.hidden, accumulate: true, workspace: workspace)
+            gemm(
+                .none, m: step.rows, a: dRecurrent, lda: step.width, packed: weights.wh.backward,
+                c: dh, ldc: step.hidden, accumulate: true, workspace: workspace)
         }
     }
 
     /// dWh = sum_t du[t]^T h_{t-1}.
-    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
-                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    public static func recurrentGradients(
+        _ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
+        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    ) {
         let (hidden, width) = (sequence.hidden, sequence.width)
-        gemm(.transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
-             a: buffers.dGatesRecurrent.pointer, lda: width, b: sequence.history.all(0), ldb: hidden,
-             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
+            a: buffers.dGatesRecurrent.pointer, lda: width, b: sequence.history.all(0), ldb: hidden,
+            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units
 
     /// `gates` (R x 3H) holds Wi x + b and becomes r, z, n; `recurrent` (R x 3H) holds Wh h.
     /// Keeps u_n per unit in `recurrentCandidate` (R x H) for the backward pass.
-    static func forward(rows: Int, hidden: Int, gates: UnsafeMutablePointer<Float>, recurrent: UnsafePointer<Float>,
-                        hPrev: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>,
-                        recurrentCandidate: UnsafeMutablePointer<Float>) {
+    static func forward(
+        rows: Int, hidden: Int, gates: UnsafeMutablePointer<Float>, recurrent: UnsafePointer<Float>,
+        hPrev: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>,
+        recurrentCandidate: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
             let xr = gates + r * 3 * hidden, xz = xr + hidden, xn = xz + hidden
             let ur = recurrent + r * 3 * hidden, uz = ur + hidden, un = uz + hidden
             let u = r * hidden
             forEachBlock(hidden) { j, n in
-                forwardBlock(xr + j, xz + j, xn + j, ur + j, uz + j, un + j, hPrev + u + j, h + u + j, recurrentCandidate + u + j,
-                             count: n)
+                forwardBlock(
+                    xr + j, xz + j, xn + j, ur + j, uz + j, un + j, hPrev + u + j, h + u + j, recurrentCandidate + u + j,
+                    count: n)
             }
         }
     }
 
     @inline(__always)
-    static func forwardBlock(_ xr: UnsafeMutablePointer<Float>, _ xz: UnsafeMutablePointer<Float>, _ xn: UnsafeMutablePointer<Float>,
-                             _ ur: UnsafePointer<Float>, _ uz: UnsafePointer<Float>, _ un: UnsafePointer<Float>,
-                             _ hPrev: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
-                             _ recurrentCandidate: UnsafeMutablePointer<Float>, count n: Int) {
+    static func forwardBlock(
+        _ xr: UnsafeMutablePointer<Float>, _ xz: UnsafeMutablePointer<Float>, _ xn: UnsafeMutablePointer<Float>,
+        _ ur: UnsafePointer<Float>, _ uz: UnsafePointer<Float>, _ un: UnsafePointer<Float>,
+        _ hPrev: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
+        _ recurrentCandidate: UnsafeMutablePointer<Float>, count n: Int
+    ) {
         let reset = vsigmoid(load8(xr, count: n) + load8(ur, count: n))
         let update = vsigmoid(load8(xz, count: n) + load8(uz, count: n))
         let uCandidate = load8(un, count: n)
@@ -133,28 +153,33 @@ public enum GRUCell: RecurrentCell {
     /// With dh = dOutput + dh (d loss / d h'), writes the gradients of the pre-activations
     /// through Wi x + b (dGates) and through Wh h (dGatesRecurrent; its candidate third is
     /// scaled by r), and replaces dh with its direct part for h, dh z.
-    static func backward(rows: Int, hidden: Int, gates: UnsafePointer<Float>, recurrentCandidate: UnsafePointer<Float>,
-                         hPrev: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, dh: UnsafeMutablePointer<Float>,
-                         dGates: UnsafeMutablePointer<Float>, dGatesRecurrent: UnsafeMutablePointer<Float>) {
+    static func backward(
+        rows: Int, hidden: Int, gates: UnsafePointer<Float>, recurrentCandidate: UnsafePointer<Float>,
+        hPrev: UnsafePointer<Float>, dOutput: UnsafePointer<Float>, dh: UnsafeMutablePointer<Float>,
+        dGates: UnsafeMutablePointer<Float>, dGatesRecurrent: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
             let gr = gates + r * 3 * hidden, gz = gr + hidden, gn = gz + hidden
             let dxr = dGates + r * 3 * hidden, dxz = dxr + hidden, dxn = dxz + hidden
             let dur = dGatesRecurrent + r * 3 * hidden, duz = dur + hidden, dun = duz + hidden
             let u = r * hidden
             forEachBlock(hidden) { j, n in
-                backwardBlock(gr + j, gz + j, gn + j, recurrentCandidate + u + j, hPrev + u + j, dOutput + u + j,
-                              dh + u + j, dxr + j, dxz + j, dxn + j, dur + j, duz + j, dun + j, count: n)
+                backwardBlock(
+                    gr + j, gz + j, gn + j, recurrentCandidate + u + j, hPrev + u + j, dOutput + u + j,
+                    dh + u + j, dxr + j, dxz + j, dxn + j, dur + j, duz + j, dun + j, count: n)
             }
         }
     }
 
     @inline(__always)
-    static func backwardBlock(_ gr: UnsafePointer<Float>, _ gz: UnsafePointer<Float>, _ gn: UnsafePointer<Float>,
-                              _ recurrentCandidate: UnsafePointer<Float>, _ hPrev: UnsafePointer<Float>,
-                              _ dOutput: UnsafePointer<Float>, _ dh: UnsafeMutablePointer<Float>,
-                              _ dxr: UnsafeMutablePointer<Float>, _ dxz: UnsafeMutablePointer<Float>,
-                              _ dxn: UnsafeMutablePointer<Float>, _ dur: UnsafeMutablePointer<Float>,
-                              _ duz: UnsafeMutablePointer<Float>, _ dun: UnsafeMutablePointer<Float>, count n: Int) {
+    static func backwardBlock(
+        _ gr: UnsafePointer<Float>, _ gz: UnsafePointer<Float>, _ gn: UnsafePointer<Float>,
+        _ recurrentCandidate: UnsafePointer<Float>, _ hPrev: UnsafePointer<Float>,
+        _ dOutput: UnsafePointer<Float>, _ dh: UnsafeMutablePointer<Float>,
+        _ dxr: UnsafeMutablePointer<Float>, _ dxz: UnsafeMutablePointer<Float>,
+        _ dxn: UnsafeMutablePointer<Float>, _ dur: UnsafeMutablePointer<Float>,
+        _ duz: UnsafeMutablePointer<Float>, _ dun: UnsafeMutablePointer<Float>, count n: Int
+    ) {
         let one = SIMD8<Float>(repeating: 1)
         let reset = load8(gr, count: n), update = load8(gz, count: n), candidate = load8(gn, count: n)
         let dhTotal = load8(dOutput, count: n) + load8(dh, count: n)
@@ -172,8 +197,10 @@ public enum GRUCell: RecurrentCell {
 
     // MARK: - The naive twin
 
-    public static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
-                                                            state: [[S]], rows: Int) -> ReferenceStep<S> {
+    public static func referenceForward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, x: [S],
+        state: [[S]], rows: Int
+    ) -> ReferenceStep<S> {
         let h = state[0], H = w.hidden
         let gx = referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows))
         let gh = w.product(w.tensors.wh, h, rows: rows)
@@ -193,9 +220,11 @@ public enum GRUCell: RecurrentCell {
         return ReferenceStep(previous: state, state: [hNew], saved: [gates, recurrentCandidate])
     }
 
-    public static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
-                                                             x: [S], dState: [[S]], rows: Int,
-                                                             gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+    public static func referenceBackward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+        x: [S], dState: [[S]], rows: Int,
+        gradient: inout [S]
+    ) -> (dState: [[S]], dx: [S]) {
         let H = w.hidden, dh = dState[0], hPrev = step.previous[0]
         let gates = step.saved[0], recurrentCandidate = step.saved[1]
         // Gradients of the pre-activations through Wi x + b (dgx) and through Wh h (dgh).
@@ -253,7 +282,9 @@ final class GRUInferenceLayer: CellInferenceLayer {
         inputSize = layer.inputSize
         isFirst = layer.index == 0
         inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
-        inputWeights = isFirst ? nil
+        inputWeights =
+            isFirst
+            ? nil
             : InferenceMatrix(transposing: parameters + views.wi.offset, rows: width, columns: layer.inputSize, streams: rows)
         recurrentWeights = InferenceMatrix(transposing: parameters + views.wh.offset, rows: width, columns: hidden, streams: rows)
         bias = FloatBuffer(Array(UnsafeBufferPointer(start: parameters + views.b.offset, count: width)))
@@ -282,7 +313,8 @@ final class GRUInferenceLayer: CellInferenceLayer {
         recurrent.zero()
         recurrentWeights.multiply(hBuffer.pointer, ldx: hidden, into: recurrent.pointer, ldy: width, pool: pool)
         previous.pointer.update(from: hBuffer.pointer, count: rows * hidden)
-        GRUCell.forward(rows: rows, hidden: hidden, gates: g, recurrent: recurrent.pointer, hPrev: previous.pointer,
-                        h: hBuffer.pointer, recurrentCandidate: recurrentCandidate.pointer)
+        GRUCell.forward(
+            rows: rows, hidden: hidden, gates: g, recurrent: recurrent.pointer, hPrev: previous.pointer,
+            h: hBuffer.pointer, recurrentCandidate: recurrentCandidate.pointer)
     }
 }

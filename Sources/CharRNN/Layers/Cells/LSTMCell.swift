@@ -22,13 +22,16 @@ public enum LSTMCell: RecurrentCell {
     public static let gateCount = 4
     public static let stateCount = 2
     /// nn.LSTM (gates i, f, g, o: the same order); its second bias adds to b exactly.
-    public static let torch = TorchLayerNames(module: "nn.LSTM", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
-                                              secondBias: .init(foldableBlocks: 0..<4))
+    public static let torch = TorchLayerNames(
+        module: "nn.LSTM", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
+        secondBias: .init(foldableBlocks: 0..<4))
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
-        [TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
-         TensorDeclaration("Wh", [4 * h, h], .recurrent, view: \.wh),
-         TensorDeclaration("b", [4 * h], .bias, .glorotUniform(ones: [h..<2 * h]), view: \.b)]
+        [
+            TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
+            TensorDeclaration("Wh", [4 * h, h], .recurrent, view: \.wh),
+            TensorDeclaration("b", [4 * h], .bias, .glorotUniform(ones: [h..<2 * h]), view: \.b),
+        ]
     }
 
     public static func formula(input: Int, hidden: Int) -> String { "4*\(hidden)*(\(input)+\(hidden)+1)" }
@@ -39,8 +42,10 @@ public enum LSTMCell: RecurrentCell {
 
     public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         let views = views(layer)
-        return LSTMInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
-                                                      rows: rows))
+        return LSTMInferenceLayer(
+            AddedGateProjection(
+                layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
+                rows: rows))
     }
 
     // MARK: - One time step of a shard (the engine, TrainingEngine.swift, loops over them)
@@ -51,58 +56,74 @@ public enum LSTMCell: RecurrentCell {
     }
 
     /// a = projection + Wh h (in place, row stride 4H), then the gates, c' and h'.
-    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers tanhC: FloatBuffer,
-                               workspace: GEMMWorkspace) {
-        gemm(.none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
-             c: step.projection, ldc: step.width, accumulate: true, workspace: workspace)
-        forward(rows: step.rows, hidden: step.hidden, gates: step.projection, gateStride: step.width,
-                cPrev: step.previous(1), c: step.next(1), tanhC: step.slice(tanhC, columns: step.hidden), h: step.next(0))
+    public static func forward(
+        _ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers tanhC: FloatBuffer,
+        workspace: GEMMWorkspace
+    ) {
+        gemm(
+            .none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
+            c: step.projection, ldc: step.width, accumulate: true, workspace: workspace)
+        forward(
+            rows: step.rows, hidden: step.hidden, gates: step.projection, gateStride: step.width,
+            cPrev: step.previous(1), c: step.next(1), tanhC: step.slice(tanhC, columns: step.hidden), h: step.next(0))
     }
 
     /// The gate gradients and d c, then dh_prev = da Wh.
-    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights,
-                                buffers tanhC: FloatBuffer, workspace: GEMMWorkspace) {
+    public static func backward(
+        _ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights,
+        buffers tanhC: FloatBuffer, workspace: GEMMWorkspace
+    ) {
         let dh = step.dState(0)
-        backward(rows: step.rows, hidden: step.hidden, gates: step.projection, gateStride: step.width,
-                 cPrev: step.previous(1), tanhC: step.slice(tanhC, columns: step.hidden),
-                 dOutput: step.dOutput, dhRecurrent: dh, dc: step.dState(1), dGates: step.dProjection)
+        backward(
+            rows: step.rows, hidden: step.hidden, gates: step.projection, gateStride: step.width,
+            cPrev: step.previous(1), tanhC: step.slice(tanhC, columns: step.hidden),
+            dOutput: step.dOutput, dhRecurrent: dh, dc: step.dState(1), dGates: step.dProjection)
         if step.carriesBack {
-            gemm(.none, m: step.rows, a: step.dProjection, lda: step.width, packed: weights.wh.backward,
-                 c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
+            gemm(
+                .none, m: step.rows, a: step.dProjection, lda: step.width, packed: weights.wh.backward,
+                c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
         }
     }
 
     /// dWh = sum_t da[t]^T h_{t-1}.
-    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: FloatBuffer,
-                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    public static func recurrentGradients(
+        _ sequence: TrainingSequence, tensors: Tensors, buffers: FloatBuffer,
+        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    ) {
         let (hidden, width) = (sequence.hidden, sequence.width)
-        gemm(.transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
-             a: sequence.dProjection, lda: width, b: sequence.history.all(0), ldb: hidden,
-             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
+            a: sequence.dProjection, lda: width, b: sequence.history.all(0), ldb: hidden,
+            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units
 
     /// Pre-activations in `gates` (row r at gates + r * gateStride) become activations
     /// in place; writes c', tanh(c') and h' (each R x H).
-    static func forward(rows: Int, hidden: Int, gates: UnsafeMutablePointer<Float>, gateStride: Int,
-                        cPrev: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-                        tanhC: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>) {
+    static func forward(
+        rows: Int, hidden: Int, gates: UnsafeMutablePointer<Float>, gateStride: Int,
+        cPrev: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        tanhC: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
             let gi = gates + r * gateStride, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
             let unit = r * hidden
             forEachBlock(hidden) { j, n in
-                forwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + unit + j, c + unit + j, tanhC + unit + j, h + unit + j,
-                             count: n)
+                forwardBlock(
+                    gi + j, gf + j, gg + j, go + j, cPrev + unit + j, c + unit + j, tanhC + unit + j, h + unit + j,
+                    count: n)
             }
         }
     }
 
     @inline(__always)
-    static func forwardBlock(_ gi: UnsafeMutablePointer<Float>, _ gf: UnsafeMutablePointer<Float>,
-                             _ gg: UnsafeMutablePointer<Float>, _ go: UnsafeMutablePointer<Float>,
-                             _ cPrev: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                             _ tanhC: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, count n: Int) {
+    static func forwardBlock(
+        _ gi: UnsafeMutablePointer<Float>, _ gf: UnsafeMutablePointer<Float>,
+        _ gg: UnsafeMutablePointer<Float>, _ go: UnsafeMutablePointer<Float>,
+        _ cPrev: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        _ tanhC: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>, count n: Int
+    ) {
         let input = vsigmoid(load8(gi, count: n)), forget = vsigmoid(load8(gf, count: n))
         let cell = vtanh(load8(gg, count: n)), output = vsigmoid(load8(go, count: n))
         let cNew = (forget * load8(cPrev, count: n)).addingProduct(input, cell)
@@ -116,28 +137,33 @@ public enum LSTMCell: RecurrentCell {
     /// With dh = dOutput + dhRecurrent (d loss / d h') and dc (d loss / d c' from the
     /// next step), writes the pre-activation gradients (row r at dGates + r * gateStride)
     /// and replaces dc with d loss / d c.
-    static func backward(rows: Int, hidden: Int, gates: UnsafePointer<Float>, gateStride: Int, cPrev: UnsafePointer<Float>,
-                         tanhC: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                         dhRecurrent: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
-                         dGates: UnsafeMutablePointer<Float>) {
+    static func backward(
+        rows: Int, hidden: Int, gates: UnsafePointer<Float>, gateStride: Int, cPrev: UnsafePointer<Float>,
+        tanhC: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+        dhRecurrent: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
+        dGates: UnsafeMutablePointer<Float>
+    ) {
         for r in 0..<rows {
             let gi = gates + r * gateStride, gf = gi + hidden, gg = gf + hidden, go = gg + hidden
             let di = dGates + r * gateStride, df = di + hidden, dg = df + hidden, dout = dg + hidden
             let u = r * hidden
             forEachBlock(hidden) { j, n in
-                backwardBlock(gi + j, gf + j, gg + j, go + j, cPrev + u + j, tanhC + u + j, dOutput + u + j,
-                              dhRecurrent + u + j, dc + u + j, di + j, df + j, dg + j, dout + j, count: n)
+                backwardBlock(
+                    gi + j, gf + j, gg + j, go + j, cPrev + u + j, tanhC + u + j, dOutput + u + j,
+                    dhRecurrent + u + j, dc + u + j, di + j, df + j, dg + j, dout + j, count: n)
             }
         }
     }
 
     @inline(__always)
-    static func backwardBlock(_ gi: UnsafePointer<Float>, _ gf: UnsafePointer<Float>, _ gg: UnsafePointer<Float>,
-                              _ go: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>,
-                              _ dOutput: UnsafePointer<Float>, _ dhRecurrent: UnsafePointer<Float>,
-                              _ dc: UnsafeMutablePointer<Float>, _ di: UnsafeMutablePointer<Float>,
-                              _ df: UnsafeMutablePointer<Float>, _ dg: UnsafeMutablePointer<Float>,
-                              _ dout: UnsafeMutablePointer<Float>, count n: Int) {
+    static func backwardBlock(
+        _ gi: UnsafePointer<Float>, _ gf: UnsafePointer<Float>, _ gg: UnsafePointer<Float>,
+        _ go: UnsafePointer<Float>, _ cPrev: UnsafePointer<Float>, _ tanhC: UnsafePointer<Float>,
+        _ dOutput: UnsafePointer<Float>, _ dhRecurrent: UnsafePointer<Float>,
+        _ dc: UnsafeMutablePointer<Float>, _ di: UnsafeMutablePointer<Float>,
+        _ df: UnsafeMutablePointer<Float>, _ dg: UnsafeMutablePointer<Float>,
+        _ dout: UnsafeMutablePointer<Float>, count n: Int
+    ) {
         let one = SIMD8<Float>(repeating: 1)
         let input = load8(gi, count: n), forget = load8(gf, count: n), cell = load8(gg, count: n), output = load8(go, count: n)
         let tc = load8(tanhC, count: n)
@@ -152,10 +178,13 @@ public enum LSTMCell: RecurrentCell {
 
     // MARK: - The naive twin
 
-    public static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
-                                                            state: [[S]], rows: Int) -> ReferenceStep<S> {
-        let a = referenceSum(referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows)),
-                             w.product(w.tensors.wh, state[0], rows: rows))
+    public static func referenceForward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, x: [S],
+        state: [[S]], rows: Int
+    ) -> ReferenceStep<S> {
+        let a = referenceSum(
+            referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows)),
+            w.product(w.tensors.wh, state[0], rows: rows))
         let (gates, h, c) = referenceActivate(a, c: state[1], rows: rows, hidden: w.hidden)
         return ReferenceStep(previous: state, state: [h, c], saved: [gates])
     }
@@ -178,8 +207,10 @@ public enum LSTMCell: RecurrentCell {
     }
 
     /// The gate gradients of an LSTM step, d loss / d a (R x 4H), and d loss / d c: shared with the mLSTM.
-    static func referenceGateGradients<S: ReferenceScalar>(gates: [S], cPrev: [S], cNew: [S], dh: [S], dc: [S],
-                                                           rows: Int, hidden H: Int) -> (da: [S], dcPrev: [S]) {
+    static func referenceGateGradients<S: ReferenceScalar>(
+        gates: [S], cPrev: [S], cNew: [S], dh: [S], dc: [S],
+        rows: Int, hidden H: Int
+    ) -> (da: [S], dcPrev: [S]) {
         var da = [S](repeating: 0, count: rows * 4 * H), dcPrev = [S](repeating: 0, count: rows * H)
         for r in 0..<rows {
             for j in 0..<H {
@@ -197,11 +228,14 @@ public enum LSTMCell: RecurrentCell {
         return (da, dcPrev)
     }
 
-    public static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
-                                                             x: [S], dState: [[S]], rows: Int,
-                                                             gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
-        let (da, dcPrev) = referenceGateGradients(gates: step.saved[0], cPrev: step.previous[1], cNew: step.state[1],
-                                                  dh: dState[0], dc: dState[1], rows: rows, hidden: w.hidden)
+    public static func referenceBackward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+        x: [S], dState: [[S]], rows: Int,
+        gradient: inout [S]
+    ) -> (dState: [[S]], dx: [S]) {
+        let (da, dcPrev) = referenceGateGradients(
+            gates: step.saved[0], cPrev: step.previous[1], cNew: step.state[1],
+            dh: dState[0], dc: dState[1], rows: rows, hidden: w.hidden)
         referenceAccumulateWeights(&gradient, w.tensors.wi, dy: da, x: x, rows: rows)
         referenceAccumulateWeights(&gradient, w.tensors.wh, dy: da, x: step.previous[0], rows: rows)
         referenceAccumulateBias(&gradient, w.tensors.b, dy: da, rows: rows)
@@ -244,8 +278,9 @@ final class LSTMInferenceLayer: CellInferenceLayer {
 
     func step(symbols: UnsafePointer<Int32>, input: UnsafePointer<Float>?, pool: WorkerPool?) {
         let g = gates.compute(symbols: symbols, input: input, h: hBuffer.pointer, pool: pool)
-        LSTMCell.forward(rows: rows, hidden: hidden, gates: g, gateStride: 4 * hidden, cPrev: c.pointer, c: cNext.pointer,
-                         tanhC: tanhC.pointer, h: hBuffer.pointer)
+        LSTMCell.forward(
+            rows: rows, hidden: hidden, gates: g, gateStride: 4 * hidden, cPrev: c.pointer, c: cNext.pointer,
+            tanhC: tanhC.pointer, h: hBuffer.pointer)
         swap(&c, &cNext)
     }
 }

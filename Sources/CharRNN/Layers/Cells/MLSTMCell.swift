@@ -31,15 +31,21 @@ public enum MLSTMCell: RecurrentCell {
     public static let gateCount = 4
     public static let stateCount = 2
     /// PyTorch has no mLSTM: the MLSTM module of scripts/torch/charrnn_torch.py, with no second bias.
-    public static let torch = TorchLayerNames(module: "MLSTM", names: ["Wi": "weight_ih", "Wmx": "weight_im", "Wh": "weight_mh",
-                                                                       "Wmh": "weight_hm", "b": "bias_ih"])
+    public static let torch = TorchLayerNames(
+        module: "MLSTM",
+        names: [
+            "Wi": "weight_ih", "Wmx": "weight_im", "Wh": "weight_mh",
+            "Wmh": "weight_hm", "b": "bias_ih",
+        ])
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
-        [TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
-         TensorDeclaration("Wmx", [h, input], .input, view: \.wmx),
-         TensorDeclaration("Wh", [4 * h, h], .recurrent, view: \.wh),
-         TensorDeclaration("Wmh", [h, h], .recurrent, view: \.wmh),
-         TensorDeclaration("b", [4 * h], .bias, .glorotUniform(ones: [h..<2 * h]), view: \.b)]
+        [
+            TensorDeclaration("Wi", [4 * h, input], .input, view: \.wi),
+            TensorDeclaration("Wmx", [h, input], .input, view: \.wmx),
+            TensorDeclaration("Wh", [4 * h, h], .recurrent, view: \.wh),
+            TensorDeclaration("Wmh", [h, h], .recurrent, view: \.wmh),
+            TensorDeclaration("b", [4 * h], .bias, .glorotUniform(ones: [h..<2 * h]), view: \.b),
+        ]
     }
 
     public static func formula(input: Int, hidden: Int) -> String {
@@ -51,8 +57,9 @@ public enum MLSTMCell: RecurrentCell {
 
     public static func packedWeights(_ layer: LayerTensors, parameters: UnsafeMutablePointer<Float>) -> PackedWeights {
         let views = views(layer)
-        return PackedWeights(wh: PackedRecurrentMatrix(views.wh, parameters: parameters),
-                             wmh: PackedRecurrentMatrix(views.wmh, parameters: parameters))
+        return PackedWeights(
+            wh: PackedRecurrentMatrix(views.wh, parameters: parameters),
+            wmh: PackedRecurrentMatrix(views.wmh, parameters: parameters))
     }
 
     public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
@@ -95,84 +102,105 @@ public enum MLSTMCell: RecurrentCell {
 
     public static func trainingBuffers(_ shape: TrainingLayerShape) -> TrainingBuffers {
         let block = shape.rows * shape.hidden
-        return TrainingBuffers(tanhC: FloatBuffer(count: shape.maxSteps * block), mh: FloatBuffer(count: shape.maxSteps * block),
-                               m: FloatBuffer(count: shape.maxSteps * block), dmh: FloatBuffer(count: shape.maxSteps * block),
-                               dm: FloatBuffer(count: block))
+        return TrainingBuffers(
+            tanhC: FloatBuffer(count: shape.maxSteps * block), mh: FloatBuffer(count: shape.maxSteps * block),
+            m: FloatBuffer(count: shape.maxSteps * block), dmh: FloatBuffer(count: shape.maxSteps * block),
+            dm: FloatBuffer(count: block))
     }
 
     /// Wmh h, m = (Wmx x) (Wmh h), a = projection + Wh m (in place, row stride 5H), then the LSTM.
-    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
-                               workspace: GEMMWorkspace) {
+    public static func forward(
+        _ step: TrainingStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+        workspace: GEMMWorkspace
+    ) {
         let (rows, hidden, width) = (step.rows, step.hidden, step.width)
         let projectionT = step.projection
         let mhT = step.slice(buffers.mh, columns: hidden), mT = step.slice(buffers.m, columns: hidden)
-        gemm(.none, m: rows, a: step.previous(0), lda: hidden, packed: weights.wmh.forward,
-             c: mhT, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .none, m: rows, a: step.previous(0), lda: hidden, packed: weights.wmh.forward,
+            c: mhT, ldc: hidden, accumulate: false, workspace: workspace)
         for r in 0..<rows {
             multiplyRows(projectionT + r * width + 4 * hidden, mhT + r * hidden, into: mT + r * hidden, count: hidden)
         }
-        gemm(.none, m: rows, a: mT, lda: hidden, packed: weights.wh.forward,
-             c: projectionT, ldc: width, accumulate: true, workspace: workspace)
-        LSTMCell.forward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
-                         cPrev: step.previous(1), c: step.next(1),
-                         tanhC: step.slice(buffers.tanhC, columns: hidden), h: step.next(0))
+        gemm(
+            .none, m: rows, a: mT, lda: hidden, packed: weights.wh.forward,
+            c: projectionT, ldc: width, accumulate: true, workspace: workspace)
+        LSTMCell.forward(
+            rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
+            cPrev: step.previous(1), c: step.next(1),
+            tanhC: step.slice(buffers.tanhC, columns: hidden), h: step.next(0))
     }
 
     /// The LSTM's gate gradients, then dm = da Wh, d(Wmx x), d(Wmh h) and dh_prev = d(Wmh h) Wmh.
-    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
-                                workspace: GEMMWorkspace) {
+    public static func backward(
+        _ step: TrainingBackwardStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
+        workspace: GEMMWorkspace
+    ) {
         let (rows, hidden, width) = (step.rows, step.hidden, step.width)
         let projectionT = step.projection, dProjectionT = step.dProjection
         let dmhT = step.slice(buffers.dmh, columns: hidden), mhT = step.slice(buffers.mh, columns: hidden)
         let dh = step.dState(0), dm = buffers.dm.pointer
-        LSTMCell.backward(rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
-                          cPrev: step.previous(1), tanhC: step.slice(buffers.tanhC, columns: hidden),
-                          dOutput: step.dOutput, dhRecurrent: dh, dc: step.dState(1), dGates: dProjectionT)
-        gemm(.none, m: rows, a: dProjectionT, lda: width, packed: weights.wh.backward,
-             c: dm, ldc: hidden, accumulate: false, workspace: workspace)
+        LSTMCell.backward(
+            rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
+            cPrev: step.previous(1), tanhC: step.slice(buffers.tanhC, columns: hidden),
+            dOutput: step.dOutput, dhRecurrent: dh, dc: step.dState(1), dGates: dProjectionT)
+        gemm(
+            .none, m: rows, a: dProjectionT, lda: width, packed: weights.wh.backward,
+            c: dm, ldc: hidden, accumulate: false, workspace: workspace)
         for r in 0..<rows {
             let dmRow = dm + r * hidden
             multiplyRows(dmRow, mhT + r * hidden, into: dProjectionT + r * width + 4 * hidden, count: hidden)
             multiplyRows(dmRow, projectionT + r * width + 4 * hidden, into: dmhT + r * hidden, count: hidden)
         }
         if step.carriesBack {
-            gemm(.none, m: rows, a: dmhT, lda: hidden, packed: weights.wmh.backward,
-                 c: dh, ldc: hidden, accumulate: false, workspace: workspace)
+            gemm(
+                .none, m: rows, a: dmhT, lda: hidden, packed: weights.wmh.backward,
+                c: dh, ldc: hidden, accumulate: false, workspace: workspace)
         }
     }
 
     /// dWh = sum_t da[t]^T m_t; dWmh = sum_t d(Wmh h)[t]^T h_{t-1}.
-    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
-                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    public static func recurrentGradients(
+        _ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
+        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    ) {
         let (hidden, width, positions) = (sequence.hidden, sequence.width, sequence.steps * sequence.rows)
-        gemm(.transposed, .none, m: 4 * hidden, n: hidden, k: positions,
-             a: sequence.dProjection, lda: width, b: buffers.m.pointer, ldb: hidden,
-             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
-        gemm(.transposed, .none, m: hidden, n: hidden, k: positions,
-             a: buffers.dmh.pointer, lda: hidden, b: sequence.history.all(0), ldb: hidden,
-             c: gradient + tensors.wmh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .transposed, .none, m: 4 * hidden, n: hidden, k: positions,
+            a: sequence.dProjection, lda: width, b: buffers.m.pointer, ldb: hidden,
+            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .transposed, .none, m: hidden, n: hidden, k: positions,
+            a: buffers.dmh.pointer, lda: hidden, b: sequence.history.all(0), ldb: hidden,
+            c: gradient + tensors.wmh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - The naive twin
 
-    public static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
-                                                            state: [[S]], rows: Int) -> ReferenceStep<S> {
+    public static func referenceForward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, x: [S],
+        state: [[S]], rows: Int
+    ) -> ReferenceStep<S> {
         let t = w.tensors
         let mx = w.product(t.wmx, x, rows: rows), mh = w.product(t.wmh, state[0], rows: rows)
         let m = zip(mx, mh).map { $0 * $1 }
-        let a = referenceSum(referenceSum(w.product(t.wi, x, rows: rows), w.bias(t.b, rows: rows)),
-                             w.product(t.wh, m, rows: rows))
+        let a = referenceSum(
+            referenceSum(w.product(t.wi, x, rows: rows), w.bias(t.b, rows: rows)),
+            w.product(t.wh, m, rows: rows))
         let (gates, h, c) = LSTMCell.referenceActivate(a, c: state[1], rows: rows, hidden: w.hidden)
         return ReferenceStep(previous: state, state: [h, c], saved: [gates, mx, mh, m])
     }
 
-    public static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
-                                                             x: [S], dState: [[S]], rows: Int,
-                                                             gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+    public static func referenceBackward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+        x: [S], dState: [[S]], rows: Int,
+        gradient: inout [S]
+    ) -> (dState: [[S]], dx: [S]) {
         let t = w.tensors
         let (gates, mx, mh, m) = (step.saved[0], step.saved[1], step.saved[2], step.saved[3])
-        let (da, dcPrev) = LSTMCell.referenceGateGradients(gates: gates, cPrev: step.previous[1], cNew: step.state[1],
-                                                           dh: dState[0], dc: dState[1], rows: rows, hidden: w.hidden)
+        let (da, dcPrev) = LSTMCell.referenceGateGradients(
+            gates: gates, cPrev: step.previous[1], cNew: step.state[1],
+            dh: dState[0], dc: dState[1], rows: rows, hidden: w.hidden)
         let dm = w.backProduct(t.wh, da, rows: rows)
         let dmx = zip(dm, mh).map { $0 * $1 }, dmh = zip(dm, mx).map { $0 * $1 }
         referenceAccumulateWeights(&gradient, t.wi, dy: da, x: x, rows: rows)
@@ -220,7 +248,9 @@ final class MLSTMInferenceLayer: CellInferenceLayer {
         isFirst = layer.index == 0
         let width = layer.projectionWidth
         inputTable = isFirst ? gatherTable(layer, parameters: parameters) : FloatBuffer(count: 0)
-        inputWeights = isFirst ? nil
+        inputWeights =
+            isFirst
+            ? nil
             : InferenceMatrix(transposing: parameters + layer.input.offset, rows: width, columns: inputSize, streams: rows)
         projectionBias = FloatBuffer(count: width)
         projectionBias.pointer.update(from: parameters + views.b.offset, count: views.b.count)
@@ -259,8 +289,9 @@ final class MLSTMInferenceLayer: CellInferenceLayer {
             multiplyRows(p + r * width + 4 * hidden, mh.pointer + r * hidden, into: m.pointer + r * hidden, count: hidden)
         }
         wh.multiply(m.pointer, ldx: hidden, into: p, ldy: width, pool: pool)
-        LSTMCell.forward(rows: rows, hidden: hidden, gates: p, gateStride: width, cPrev: c.pointer, c: cNext.pointer,
-                         tanhC: tanhC.pointer, h: hBuffer.pointer)
+        LSTMCell.forward(
+            rows: rows, hidden: hidden, gates: p, gateStride: width, cPrev: c.pointer, c: cNext.pointer,
+            tanhC: tanhC.pointer, h: hBuffer.pointer)
         swap(&c, &cNext)
     }
 }

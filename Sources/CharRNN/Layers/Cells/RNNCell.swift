@@ -16,13 +16,16 @@ public enum RNNCell: RecurrentCell {
     public static let gateCount = 1
     public static let stateCount = 1
     /// nn.RNN (tanh); its second bias adds to b exactly.
-    public static let torch = TorchLayerNames(module: "nn.RNN", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
-                                              secondBias: .init(foldableBlocks: 0..<1))
+    public static let torch = TorchLayerNames(
+        module: "nn.RNN", names: ["Wi": "weight_ih", "Wh": "weight_hh", "b": "bias_ih"],
+        secondBias: .init(foldableBlocks: 0..<1))
 
     public static func declarations(input: Int, hidden h: Int) -> [TensorDeclaration<Tensors>] {
-        [TensorDeclaration("Wi", [h, input], .input, view: \.wi),
-         TensorDeclaration("Wh", [h, h], .recurrent, view: \.wh),
-         TensorDeclaration("b", [h], .bias, view: \.b)]
+        [
+            TensorDeclaration("Wi", [h, input], .input, view: \.wi),
+            TensorDeclaration("Wh", [h, h], .recurrent, view: \.wh),
+            TensorDeclaration("b", [h], .bias, view: \.b),
+        ]
     }
 
     public static func formula(input: Int, hidden: Int) -> String { "\(hidden)*(\(input)+\(hidden)+1)" }
@@ -33,8 +36,10 @@ public enum RNNCell: RecurrentCell {
 
     public static func inferenceLayer(_ layer: LayerTensors, parameters: UnsafePointer<Float>, rows: Int) -> any CellInferenceLayer {
         let views = views(layer)
-        return RNNInferenceLayer(AddedGateProjection(layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
-                                                     rows: rows))
+        return RNNInferenceLayer(
+            AddedGateProjection(
+                layer, wi: views.wi, wh: views.wh, b: views.b, parameters: parameters,
+                rows: rows))
     }
 
     // MARK: - One time step of a shard (the engine, TrainingEngine.swift, loops over them)
@@ -43,32 +48,42 @@ public enum RNNCell: RecurrentCell {
     public static func trainingBuffers(_ shape: TrainingLayerShape) {}
 
     /// a = projection + Wh h (in place), h' = tanh(a).
-    public static func forward(_ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
-                               workspace: GEMMWorkspace) {
-        gemm(.none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
-             c: step.projection, ldc: step.hidden, accumulate: true, workspace: workspace)
+    public static func forward(
+        _ step: TrainingStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
+        workspace: GEMMWorkspace
+    ) {
+        gemm(
+            .none, m: step.rows, a: step.previous(0), lda: step.hidden, packed: weights.wh.forward,
+            c: step.projection, ldc: step.hidden, accumulate: true, workspace: workspace)
         forward(count: step.rows * step.hidden, gates: step.projection, h: step.next(0))
     }
 
     /// da = dh (1 - h'^2); dh_prev = da Wh.
-    public static func backward(_ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
-                                workspace: GEMMWorkspace) {
+    public static func backward(
+        _ step: TrainingBackwardStep, tensors: Tensors, weights: RecurrentMatrixWeights, buffers: Void,
+        workspace: GEMMWorkspace
+    ) {
         let dh = step.dState(0)
-        backward(count: step.rows * step.hidden, h: step.next(0), dOutput: step.dOutput, dhRecurrent: dh,
-                 dGates: step.dProjection)
+        backward(
+            count: step.rows * step.hidden, h: step.next(0), dOutput: step.dOutput, dhRecurrent: dh,
+            dGates: step.dProjection)
         if step.carriesBack {
-            gemm(.none, m: step.rows, a: step.dProjection, lda: step.hidden, packed: weights.wh.backward,
-                 c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
+            gemm(
+                .none, m: step.rows, a: step.dProjection, lda: step.hidden, packed: weights.wh.backward,
+                c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
         }
     }
 
     /// dWh = sum_t da[t]^T h_{t-1}.
-    public static func recurrentGradients(_ sequence: TrainingSequence, tensors: Tensors, buffers: Void,
-                                          gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    public static func recurrentGradients(
+        _ sequence: TrainingSequence, tensors: Tensors, buffers: Void,
+        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    ) {
         let hidden = sequence.hidden
-        gemm(.transposed, .none, m: hidden, n: hidden, k: sequence.steps * sequence.rows,
-             a: sequence.dProjection, lda: hidden, b: sequence.history.all(0), ldb: hidden,
-             c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        gemm(
+            .transposed, .none, m: hidden, n: hidden, k: sequence.steps * sequence.rows,
+            a: sequence.dProjection, lda: hidden, b: sequence.history.all(0), ldb: hidden,
+            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
     }
 
     // MARK: - SIMD kernels
@@ -83,8 +98,10 @@ public enum RNNCell: RecurrentCell {
     }
 
     /// dGates = (dOutput + dhRecurrent) (1 - h'^2).
-    static func backward(count: Int, h: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-                         dhRecurrent: UnsafePointer<Float>, dGates: UnsafeMutablePointer<Float>) {
+    static func backward(
+        count: Int, h: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
+        dhRecurrent: UnsafePointer<Float>, dGates: UnsafeMutablePointer<Float>
+    ) {
         forEachBlock(count) { j, n in
             let value = load8(h + j, count: n)
             let dh = load8(dOutput + j, count: n) + load8(dhRecurrent + j, count: n)
@@ -94,16 +111,21 @@ public enum RNNCell: RecurrentCell {
 
     // MARK: - The naive twin
 
-    public static func referenceForward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, x: [S],
-                                                            state: [[S]], rows: Int) -> ReferenceStep<S> {
-        let a = referenceSum(referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows)),
-                             w.product(w.tensors.wh, state[0], rows: rows))
+    public static func referenceForward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, x: [S],
+        state: [[S]], rows: Int
+    ) -> ReferenceStep<S> {
+        let a = referenceSum(
+            referenceSum(w.product(w.tensors.wi, x, rows: rows), w.bias(w.tensors.b, rows: rows)),
+            w.product(w.tensors.wh, state[0], rows: rows))
         return ReferenceStep(previous: state, state: [a.map { S.tanh($0) }], saved: [])
     }
 
-    public static func referenceBackward<S: ReferenceScalar>(_ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
-                                                             x: [S], dState: [[S]], rows: Int,
-                                                             gradient: inout [S]) -> (dState: [[S]], dx: [S]) {
+    public static func referenceBackward<S: ReferenceScalar>(
+        _ w: ReferenceWeights<S, Tensors>, step: ReferenceStep<S>,
+        x: [S], dState: [[S]], rows: Int,
+        gradient: inout [S]
+    ) -> (dState: [[S]], dx: [S]) {
         let da = zip(dState[0], step.state[0]).map { dh, value in dh * (1 - value * value) }
         referenceAccumulateWeights(&gradient, w.tensors.wi, dy: da, x: x, rows: rows)
         referenceAccumulateWeights(&gradient, w.tensors.wh, dy: da, x: step.previous[0], rows: rows)
