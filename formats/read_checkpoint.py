@@ -52,7 +52,10 @@ HISTORY_RECORD_LEN = 72
 TSKV_MAX, SETTINGS_MAX, KEY_MAX = 1 << 16, 256, 64
 
 # Critical sections in their required order; "meta" is the one known ancillary one.
-CRITICAL_ORDER = ("ALPH", "MODL", "TENS", "OPTM", "TSET", "TSKV", "HIST", "END ")
+CRITICAL_ORDER = ("ALPH", "MODL", "TENS", "OPTM", "TSET", "TSKV", "HIST", "PART", "END ")
+# State vectors a cell carries from one step to the next (h, then c): PART's shapes (checkpoint.md 4.9).
+STATE_VECTORS = {"rnn": 1, "lstm": 2, "gru": 1, "mlstm": 2}
+PART_HEADER_LEN = 112
 
 
 def standard_layer(g, h, i):
@@ -491,6 +494,86 @@ def parse_hist(f, ck):
     ck["history"] = records
 
 
+def part_max_length(ck):
+    """The largest PART the model allows: BATCH_MAX rows of every layer's state vectors."""
+    if ck["model"] is None:
+        raise Refused("required section TENS is missing (PART needs it)")
+    vectors = STATE_VECTORS[ck["model"]["cell"]]
+    hidden = ck["model"]["hidden"]
+    return PART_HEADER_LEN + 8 * len(hidden) + BATCH_MAX * sum(4 * vectors * h for h in hidden)
+
+
+def parse_part(f, ck):
+    """A partial epoch (format 1.4, checkpoint.md 4.9): where the pass stopped, its sums, the carried state."""
+    model = ck["model"]
+    if len(f.data) < PART_HEADER_LEN:
+        raise Refused("section PART holds %d bytes where at least %d are expected" % (len(f.data), PART_HEADER_LEN))
+    part = {}
+    part["epoch"] = f.u32("epoch being trained")
+    bits = f.u32("flags of its record so far", lambda b: "0x%X %s" % (b, flag_names(b)))
+    part["flags"] = bits
+    part["flag_names"] = flag_names(bits)
+    part["sequences_done"] = f.u64("sequences done")
+    part["sequences"] = f.u64("sequences in the pass")
+    part["learning_rate"] = f.f64("learning rate")
+    part["text_hash"] = "%016x" % f.u64("text hash (FNV-1a 64)", lambda h: "0x%016x" % h)
+    part["text_length"] = f.u64("text length (scalars)")
+    part["loss_sum_nats"] = f.f64("loss sum so far (nats)")
+    part["real_targets"] = f.u64("real targets so far")
+    part["positions"] = f.u64("batch positions so far")
+    part["clipped"] = f.u64("clipped sequences so far")
+    part["seed_loss_sum"] = f.f64("sum of the sequences' seed losses")
+    part["seconds"] = f.f64("seconds so far")
+    part["start_step"] = f.u64("ADAM's step at the epoch's start")
+    rows = f.u32("batch rows R")
+    layers = f.u32("layer count L")
+    part["rows"] = rows
+    if bits >> len(HISTORY_FLAGS):
+        raise Refused("section PART: unknown flag bits 0x%X" % (bits >> len(HISTORY_FLAGS) << len(HISTORY_FLAGS)))
+    if not 1 <= part["epoch"]:
+        raise Refused("section PART: epoch 0; a partial epoch is epoch 1 or later")
+    if not 1 <= part["sequences_done"] < part["sequences"]:
+        raise Refused("section PART: it has done %d of %d sequences, where a partial epoch has done at least 1 and fewer than all"
+                      % (part["sequences_done"], part["sequences"]))
+    lr = part["learning_rate"]
+    if not (lr > 0 and math.isfinite(lr)):
+        raise Refused("section PART: learning rate %r is not a positive number" % lr)
+    for key in ("loss_sum_nats", "seed_loss_sum", "seconds"):
+        if not (part[key] >= 0 and math.isfinite(part[key])):
+            raise Refused("section PART: %s %r is not a finite number >= 0" % (key, part[key]))
+    if part["clipped"] > part["sequences_done"]:
+        raise Refused("section PART: %d clipped sequences of %d done" % (part["clipped"], part["sequences_done"]))
+    if layers != len(model["hidden"]):
+        raise Refused("section PART: it holds the state of %d layers; the model has %d" % (layers, len(model["hidden"])))
+    if not 1 <= rows <= BATCH_MAX:
+        raise Refused("section PART: it holds the state of %d batch rows, outside 1...%d" % (rows, BATCH_MAX))
+    vectors = STATE_VECTORS[model["cell"]]
+    if len(f.data) < PART_HEADER_LEN + 8 * layers:
+        raise Refused("section PART holds %d bytes where at least %d are expected" % (len(f.data), PART_HEADER_LEN + 8 * layers))
+    for i, units in enumerate(model["hidden"]):
+        k = f.u32("layer %d: state vectors K" % (i + 1))
+        h = f.u32("layer %d: units H" % (i + 1))
+        if k != vectors or h != units:
+            raise Refused("section PART: layer %d's state is %d vectors of %d units; the model's %s layer carries %d of %d"
+                          % (i + 1, k, h, model["cell"], vectors, units))
+    expected = PART_HEADER_LEN + 8 * layers + sum(4 * rows * vectors * h for h in model["hidden"])
+    if len(f.data) != expected:
+        raise Refused("section PART holds %d bytes where %d are expected" % (len(f.data), expected))
+    state = []
+    for i, units in enumerate(model["hidden"]):
+        layer = []
+        for k in range(vectors):
+            values = f.f32_array(rows * units, lambda j, i=i, k=k, units=units:
+                                 "layer %d state %s [row %d, unit %d]" % (i + 1, "hc"[k], j // units, j % units))
+            bad = next((v for v in values if not math.isfinite(v)), None)
+            if bad is not None:
+                raise Refused("section PART: state %s of layer %d holds %r; a carried state is finite" % ("hc"[k], i + 1, bad))
+            layer.append([values[r * units:(r + 1) * units] for r in range(rows)])
+        state.append(layer)
+    part["state"] = state
+    ck["partial_epoch"] = part
+
+
 def parse_meta(f, ck):
     """Ancillary: nothing in it can make the file invalid."""
     pairs = []
@@ -521,6 +604,7 @@ SECTIONS = {
     "TSET": ("exact", lambda ck: 24, parse_tset),
     "TSKV": ("max", lambda ck: TSKV_MAX, parse_tskv),
     "HIST": ("max", lambda ck: 4 + HISTORY_RECORD_LEN * MAX_HISTORY, parse_hist),
+    "PART": ("max", part_max_length, parse_part),
     "meta": ("max", lambda ck: MAX_META, parse_meta),
     "END ": ("exact", lambda ck: 0, None),
 }
@@ -553,7 +637,7 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
     """Validates data; returns the checkpoint as a dict (with the annotation
     rows under "_dump" when asked)."""
     ck = {"alphabet": None, "model": None, "optimizer": None, "training": None,
-          "history": [], "metadata": [], "sections": [], "ignored_sections": []}
+          "history": [], "partial_epoch": None, "metadata": [], "sections": [], "ignored_sections": []}
     dump = []
 
     # File header.
@@ -721,6 +805,30 @@ def check_agreement(ck):
         if ck["training"] is None:
             raise Refused("the sections disagree: %s, but the file holds no training settings (TSKV or TSET)" % epochs)
     step = ck.get("_optimizer_step")
+    part = ck["partial_epoch"]
+    if part is not None:
+        # Format 1.4 (checkpoint.md 3.2): the partial epoch continues HIST, with ADAM where its sequences took it.
+        where = "PART holds epoch %d stopped after %d of %d sequences" % (part["epoch"], part["sequences_done"], part["sequences"])
+        if step is None:
+            raise Refused("the sections disagree: %s, but the file holds no optimizer state (OPTM)" % where)
+        if ck["training"] is None:
+            raise Refused("the sections disagree: %s, but the file holds no training settings (TSKV)" % where)
+        expected = (history[-1]["epoch"] if history else 0) + 1
+        if part["epoch"] != expected:
+            raise Refused("the sections disagree: %s, but the next epoch after HIST is %d" % (where, expected))
+        if part["rows"] > ck["training"]["batch_rows"]:
+            raise Refused("the sections disagree: %s over %d batch rows, but the settings allow %d (batch_rows)"
+                          % (where, part["rows"], ck["training"]["batch_rows"]))
+        if part["flags"] & 1 and part["start_step"] != 0:
+            raise Refused("the sections disagree: %s after ADAM was reset, but says ADAM started it at step %d"
+                          % (where, part["start_step"]))
+        if not part["flags"] & 1 and history and part["start_step"] != history[-1]["optimizer_step"]:
+            raise Refused("the sections disagree: %s from ADAM's step %d, but the last epoch in HIST (epoch %d) ended at step %d"
+                          % (where, part["start_step"], history[-1]["epoch"], history[-1]["optimizer_step"]))
+        if not part["start_step"] <= step <= part["start_step"] + part["sequences_done"]:
+            raise Refused("the sections disagree: OPTM says ADAM has taken %d steps, but %s from step %d (one step a sequence at most)"
+                          % (step, where, part["start_step"]))
+        return
     if step is not None:
         steps = "OPTM says ADAM has taken %d step%s" % (step, "" if step == 1 else "s")
         if not history and step != 0:
@@ -860,6 +968,7 @@ def report(ck, name):
         out["optimizer"] = None
     out["training"] = ck["training"]
     out["history"] = ck["history"]
+    out["partial_epoch"] = ck["partial_epoch"]
     out["metadata"] = ck["metadata"]
     return to_json(out)
 

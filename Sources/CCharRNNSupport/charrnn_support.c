@@ -71,6 +71,12 @@ static volatile sig_atomic_t note_ready = 0;
 // A progress bar is on stderr's current line (a terminal): clear it before any message.
 static volatile sig_atomic_t status_line_shown = 0;
 static volatile sig_atomic_t window_changed = 0;
+// charrnn-epoch with a file to write: the first SIGINT/SIGTERM/SIGHUP is only
+// noted (the training loop stops after its sequence and saves the partial
+// epoch); the next one is handled as usual (report_and_reraise).
+static volatile sig_atomic_t defer_termination = 0;
+static volatile sig_atomic_t deferred_signal = 0;
+static char defer_note[256];
 
 static size_t bounded_copy(char *destination, size_t capacity, const char *source) {
     size_t length = strlen(source);
@@ -114,11 +120,55 @@ static void report_and_reraise(int sig) {
     raise(sig);
 }
 
+static void handle_termination(int sig) {
+    // The first signal wins, even when two arrive at once on two threads (a lock-free
+    // compare-and-swap is async-signal-safe); any other is handled as usual.
+    if (!defer_termination || !__sync_bool_compare_and_swap(&deferred_signal, 0, sig)) {
+        report_and_reraise(sig);
+        return;
+    }
+    if (tool_name[0]) {
+        const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+        char line[512];
+        size_t used = 0;
+        if (status_line_shown) append(line, &used, sizeof line, "\r\033[K");
+        status_line_shown = 0;
+        append(line, &used, sizeof line, tool_name);
+        append(line, &used, sizeof line, ": ");
+        append(line, &used, sizeof line, name);
+        append(line, &used, sizeof line, defer_note);
+        line[used++] = '\n';
+        int saved_errno = errno;
+        ssize_t ignored = write(STDERR_FILENO, line, used);
+        (void)ignored;
+        errno = saved_errno;
+    }
+}
+
+void charrnn_defer_termination(const char *note) {
+    bounded_copy(defer_note, sizeof defer_note, note);
+    deferred_signal = 0;
+    defer_termination = 1;
+}
+
+void charrnn_stop_deferring_termination(void) { defer_termination = 0; }
+
+int charrnn_deferred_signal(void) { return deferred_signal; }
+
+void charrnn_die_of_signal(int sig) {
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+}
+
 static void install_handlers(void) {
     if (handlers_installed) return;
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = report_and_reraise;
+    action.sa_handler = handle_termination;
     sigemptyset(&action.sa_mask);
     // Block the other termination signals while one is handled: one message, one cleanup.
     sigaddset(&action.sa_mask, SIGINT);

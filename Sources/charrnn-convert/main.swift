@@ -19,6 +19,9 @@ struct Convert: CharRNNTool {
             --from safetensors reads such a file back; values are copied bit for bit, so \
             the round trip gives the same checkpoint. The mLSTM, which PyTorch has no \
             module for, is loaded by scripts/torch/charrnn_torch.py. \
+            --strip-optimizer writes the checkpoint without ADAM's state (about a third of a \
+            trained model's size), for sampling and sharing; training it again needs \
+            charrnn-epoch --reset-optimizer. \
             --to web writes one self-contained HTML page (no network needed, works from \
             file://) holding the weights (float32, or float16 with --half) and a JavaScript \
             sampler that follows charrnn-sample's generator: the same --seed gives the same \
@@ -29,6 +32,7 @@ struct Convert: CharRNNTool {
     static let examples = [
         "charrnn-convert --to safetensors -o e10.safetensors e10.ckpt",
         "charrnn-convert --from safetensors -o e11.ckpt e11.safetensors",
+        "charrnn-convert --strip-optimizer -o e10.weights.ckpt e10.ckpt",
         // Two lines: the pipe at the end of the first carries on to the second.
         "charrnn-convert --to safetensors < e10.ckpt |\n    charrnn-convert --from safetensors | charrnn-inspect --diff e10.ckpt -",
         "charrnn-convert --to web --half -o e10.html e10.ckpt",
@@ -51,6 +55,13 @@ struct Convert: CharRNNTool {
     @Option(help: ArgumentHelp("Convert a file of this format to a checkpoint: safetensors.", valueName: "FORMAT"))
     var from: String?
 
+    @Flag(
+        name: .customLong("strip-optimizer"),
+        help:
+            "Write the checkpoint without ADAM's state (weights, settings and history only); training it again needs charrnn-epoch --reset-optimizer."
+    )
+    var stripOptimizer = false
+
     @OptionGroup var out: OutputOption
     @OptionGroup var verbosity: QuietOption
 
@@ -58,6 +69,9 @@ struct Convert: CharRNNTool {
     var quiet: Bool { verbosity.quiet }
 
     func validate() throws {
+        if stripOptimizer, to != nil || from != nil {
+            throw ValidationError("--strip-optimizer writes a checkpoint from a checkpoint; leave out --to and --from")
+        }
         if to != nil, from != nil {
             throw ValidationError("give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out), not both")
         }
@@ -72,7 +86,7 @@ struct Convert: CharRNNTool {
 
     func run() throws {
         // Checked here rather than in validate(), so that a misspelt flag is reported as such first.
-        guard to != nil || from != nil else {
+        guard to != nil || from != nil || stripOptimizer else {
             throw ToolError(
                 "give one of --to safetensors (checkpoint in) or --from safetensors (checkpoint out) "
                     + "(see 'charrnn-convert --help')", exitCode: 2)
@@ -90,8 +104,30 @@ struct Convert: CharRNNTool {
         } catch {
             throw ToolError("\(error)")
         }
+        if stripOptimizer {
+            let (checkpoint, name) = try loadCheckpoint(path: input)
+            guard checkpoint.model != nil else { throw ToolError("\(name): a vocab checkpoint has no model, so no optimizer state to strip") }
+            if let partial = checkpoint.partial {
+                throw ToolError(
+                    "\(name): holds epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences, "
+                        + "which needs ADAM's state to go on; HINT: finish the epoch first (charrnn-epoch on the same text)")
+            }
+            var stripped = checkpoint
+            stripped.optimizer = nil
+            stripped.formatVersion = stripped.stampedVersion
+            try saveCheckpoint(stripped, to: target)
+            report(
+                "\(name) -> \(target.name): \(describe(stripped)), without ADAM's state "
+                    + "(charrnn-epoch trains it again with --reset-optimizer)")
+            return
+        }
         if to != nil {
             let (checkpoint, name) = try loadCheckpoint(path: input)
+            if let partial = checkpoint.partial {
+                throw ToolError(
+                    "\(name): holds epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences, "
+                        + "which a safetensors file cannot carry; HINT: finish the epoch first (charrnn-epoch on the same text)")
+            }
             let file = checkpoint.safetensors()
             do {
                 try target.write(file.encoded())

@@ -7,7 +7,7 @@ import CharRNNCLI
 struct Epoch: CharRNNTool {
     static let configuration = CommandConfiguration(
         commandName: "charrnn-epoch",
-        abstract: "Train a model checkpoint for exactly one pass over a text.",
+        abstract: "Train a model checkpoint for exactly one pass over a text, or a part of one.",
         discussion: """
             The text is split into --batch-rows contiguous rows (Flux's chunk), padded with \
             the stop symbol and cut into sequences of --seq-length steps; the hidden state \
@@ -18,7 +18,13 @@ struct Epoch: CharRNNTool {
             at the first epoch and reused; changing them later needs --change-settings. \
             On a terminal, a progress bar fitted to its width is redrawn up to 10 times a \
             second (CHARRNN_PROGRESS_INTERVAL=SECONDS changes that); elsewhere, a log line \
-            is printed every --log-every seconds.
+            is printed every --log-every seconds. \
+            --steps and --minutes stop the epoch between two sequences and write a checkpoint of \
+            the partial epoch (its position, the carried state and the sums of its history record); \
+            so does the first SIGINT or SIGTERM when the output is a file (-o, or standard output \
+            redirected to one), and a second one stops at once with nothing written. The next \
+            charrnn-epoch on that checkpoint and the same text continues the epoch, and the pieces \
+            end with the same bytes as the epoch unbroken.
             """,
         version: CharRNNVersion.line(tool: "charrnn-epoch"))
 
@@ -27,6 +33,8 @@ struct Epoch: CharRNNTool {
         "charrnn-epoch --text input.txt --lr 0.00194 -o e2.ckpt e1.ckpt",
         "charrnn-init < vocab.ckpt | charrnn-epoch --text input.txt > e1.ckpt",
         "charrnn-epoch --check --text input.txt --seq-length 100",
+        "charrnn-epoch --text big.txt --minutes 60 -o e3.part.ckpt e2.ckpt",
+        "charrnn-epoch --text big.txt -o e3.ckpt e3.part.ckpt",
     ]
 
     @Argument(
@@ -39,8 +47,25 @@ struct Epoch: CharRNNTool {
         completion: .file())
     var text: String
 
-    @Option(help: ArgumentHelp("ADAM learning rate for this epoch.", valueName: "RATE"))
-    var lr: Double = 0.002
+    @Option(
+        help: ArgumentHelp(
+            "ADAM learning rate for this epoch (default: \(Self.defaultLearningRate); a partial epoch continues with its own).",
+            valueName: "RATE"))
+    var lr: Double?
+
+    static let defaultLearningRate = 0.002
+
+    @Option(
+        help: ArgumentHelp(
+            "Stop after N sequences (optimizer steps) and write a checkpoint of the partial epoch, which the next charrnn-epoch continues.",
+            valueName: "N"))
+    var steps: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Stop after about M minutes (checked between sequences) and write a checkpoint of the partial epoch.",
+            valueName: "M"))
+    var minutes: Double?
 
     @OptionGroup(title: "Training settings (recorded at the first epoch and kept)") var settings: TrainingSettingOptions
 
@@ -87,10 +112,14 @@ struct Epoch: CharRNNTool {
     var checkOnly: Bool { checking.check }
 
     func validate() throws {
-        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") }
+        if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") } }
+        if let steps { guard steps >= 1 else { throw ValidationError("--steps must be a number of sequences >= 1, not \(steps)") } }
+        if let minutes {
+            guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be a positive number, not \(minutes)") }
+        }
         guard logEvery >= 0, logEvery.isFinite else { throw ValidationError("--log-every must be a number of seconds >= 0, not \(logEvery)") }
         try refuseIneffectiveFlags(
-            [("--change-settings", changeSettings && settings.givenFlags.isEmpty)],
+            [("--change-settings", changeSettings && settings.givenFlags.isEmpty && lr == nil)],
             mode: "without a training setting to change (charrnn-epoch --list-settings)")
         if text == "-", input == "-" {
             throw ValidationError("the checkpoint and --text cannot both come from standard input; give one of them as a file")
@@ -114,7 +143,8 @@ struct Epoch: CharRNNTool {
         if encoded.count == 0 { throw ToolError("\(text): the text is empty") }
         if let note = encoded.stats.invalidNote("read as"), !quiet { printError("charrnn-epoch: \(text): \(note)") }
 
-        var request = EpochRequest(learningRate: lr)
+        var request = EpochRequest(learningRate: lr ?? checkpoint.partial?.learningRate ?? Self.defaultLearningRate)
+        request.steps = steps
         request.given = try settings.given()
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
@@ -134,8 +164,26 @@ struct Epoch: CharRNNTool {
             sequenceLength: resolved.sequenceLength)
         let next: Checkpoint
         let outcome: EpochOutcome
+        // With a file to write, the first SIGINT/SIGTERM stops the epoch after its sequence and keeps it.
+        let keepsInterrupted = out.output != nil || DeferredTermination.standardOutputIsAFile
+        if keepsInterrupted {
+            DeferredTermination.begin(note: ": finishing this sequence, then writing the partial epoch (again to stop at once, with nothing written)")
+        }
+        let deadline = minutes.map { monotonicSeconds() + $0 * 60 }
         do {
-            (next, outcome) = try checkpoint.trainingEpoch(on: encoded, request: request, progress: reporter.report)
+            defer { DeferredTermination.end() }
+            (next, outcome) = try checkpoint.trainingEpoch(
+                on: encoded, request: request, progress: reporter.report,
+                shouldStop: {
+                    if DeferredTermination.received != nil { return true }
+                    if let deadline, monotonicSeconds() >= deadline { return true }
+                    return false
+                })
+        } catch EpochError.partialOtherText(let epoch, let done, let sequences, let hash, let length, let givenHash, let givenLength) {
+            let error = EpochError.partialOtherText(
+                epoch: epoch, sequencesDone: done, sequences: sequences, hash: hash, length: length,
+                givenHash: givenHash, givenLength: givenLength)
+            throw ToolError("\(text): \(TrainingWording.message(error)) (checkpoint \(name))")
         } catch let error as TrainingError {
             reporter.finish()
             if case .diverged = error { throw ToolError(TrainingWording.message(error)) }
@@ -153,6 +201,17 @@ struct Epoch: CharRNNTool {
             reporter.printSummary(outcome)
         }
         try saveCheckpoint(next, to: target)
+        let signal = DeferredTermination.received
+        if let partial = outcome.partial, signal != nil || !quiet {
+            let written = target.path ?? "the checkpoint on standard output"
+            let cause = signal.map { " by \(DeferredTermination.name($0))" } ?? ""
+            printError(
+                "charrnn-epoch: epoch \(partial.epoch) stopped\(cause) after \(partial.sequencesDone) of \(partial.sequences) sequences; "
+                    + "\(written) holds the partial epoch; continue it with: charrnn-epoch --text \(text) -o NEXT.ckpt \(target.path ?? "THAT.ckpt")")
+        } else if let signal {
+            printError("charrnn-epoch: \(DeferredTermination.name(signal)) came after the epoch's last sequence; the whole epoch is written")
+        }
+        if let signal { DeferredTermination.die(of: signal) }
     }
 }
 

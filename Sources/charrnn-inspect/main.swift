@@ -135,6 +135,10 @@ struct Inspect: CharRNNTool {
     func writeReport(_ checkpoint: Checkpoint, name: String, width: Int?, to out: inout some TextSink) throws {
         if history {
             try CheckpointReport.writeHistoryTSV(checkpoint, to: &out)
+            // The rows are whole epochs (scripts read the last one as done): a partial epoch is said on stderr.
+            if let partial = checkpoint.partial {
+                printError("charrnn-inspect: \(name): partial epoch (not a row until it ends): \(CheckpointReport.partialSummary(partial))")
+            }
         } else if json {
             try CheckpointReport.writeJSON(checkpoint, name: name, to: &out)
         } else {

@@ -37,6 +37,35 @@ import Testing
         try Data(contentsOf: directory.appendingPathComponent(name))
     }
 
+    /// --strip-optimizer keeps everything but OPTM; training the result needs --reset-optimizer, which
+    /// the refusal says; a partial epoch (which needs ADAM to go on) is neither stripped nor converted.
+    @Test func stripOptimizerKeepsTheWeightsAndTrainingSaysResetOptimizer() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.trained(directory, cell: "gru")
+        let strip = try Tools.run("charrnn-convert", ["-q", "--strip-optimizer", "-o", "w.ckpt", "e1.ckpt"], directory: directory)
+        #expect(strip.status == 0 && strip.stderr.isEmpty, "\(strip.stderr)")
+        let full = try Checkpoint(decoding: [UInt8](Self.bytes(directory, "e1.ckpt")))
+        var expected = full
+        expected.optimizer = nil
+        let weights = try Checkpoint(decoding: [UInt8](Self.bytes(directory, "w.ckpt")))
+        #expect(weights == expected)
+        let train = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "-o", "e2.ckpt", "w.ckpt"], directory: directory)
+        #expect(train.status == 1)
+        #expect(train.stderr.contains("HINT: add --reset-optimizer"), "\(train.stderr)")
+        let reset = try Tools.run(
+            "charrnn-epoch", ["-q", "--text", "text.txt", "--reset-optimizer", "-o", "e2.ckpt", "w.ckpt"], directory: directory)
+        #expect(reset.status == 0, "\(reset.stderr)")
+
+        let partial = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "--steps", "1", "-o", "p2.ckpt", "e1.ckpt"], directory: directory)
+        #expect(partial.status == 0, "\(partial.stderr)")
+        for arguments in [["--strip-optimizer", "-o", "x.ckpt"], ["--to", "safetensors", "-o", "x.safetensors"]] {
+            let refused = try Tools.run("charrnn-convert", arguments + ["p2.ckpt"], directory: directory)
+            #expect(refused.status == 1 && refused.stderrLines.count == 1, "\(refused.stderr)")
+            #expect(refused.stderr.hasPrefix("charrnn-convert: p2.ckpt: holds epoch 2 stopped after 1 of "), "\(refused.stderr)")
+        }
+    }
+
     @Test(arguments: cells)
     func roundTripGivesTheSameCheckpoint(cell: String) throws {
         let directory = try Tools.temporaryDirectory()

@@ -295,18 +295,86 @@ import Testing
     }
 
     /// Ctrl-C once training has started (its first progress line has been read): the tool
-    /// dies of SIGINT, says so, writes nothing and leaves its input as it was. The text is
-    /// made here, long enough that the epoch cannot end before the signal (see TrainingRun).
-    @Test func interruptLeavesNoOutputAndTheInputUntouched() throws {
+    /// finishes its sequence, writes the partial epoch to -o, says how to continue and dies
+    /// of SIGINT; its input is as it was, and the epoch continued from the partial one ends
+    /// with the bytes of the epoch unbroken. The text is made here, long enough that the
+    /// epoch cannot end before the signal (see TrainingRun).
+    @Test func interruptWritesThePartialEpochWhichContinuesExactly() throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         var run = try TrainingRun(in: directory)
         let before = try Data(contentsOf: directory.appendingPathComponent("e0.ckpt"))
-        try run.start()
+        try run.start(["--reproducible"])
         let stderr = run.stop(with: SIGINT)  // as Ctrl-C
         #expect(run.process.terminationReason == .uncaughtSignal && run.process.terminationStatus == SIGINT)
-        #expect(stderr.contains("\ncharrnn-epoch: interrupted by SIGINT; nothing written\n"), "\(stderr.suffix(300))")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "text.txt", "v.ckpt"])
+        #expect(
+            stderr.contains(
+                "\ncharrnn-epoch: SIGINT: finishing this sequence, then writing the partial epoch "
+                    + "(again to stop at once, with nothing written)\n"), "\(stderr.suffix(300))")
+        let stopped = try #require(
+            stderr.firstMatch(
+                of:
+                    #/\ncharrnn-epoch: epoch 1 stopped by SIGINT after ([0-9]+) of ([0-9]+) sequences; e1.ckpt holds the partial epoch; continue it with: charrnn-epoch --text text.txt -o NEXT.ckpt e1.ckpt\n/#
+            ),
+            "\(stderr.suffix(300))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "e1.ckpt", "text.txt", "v.ckpt"])
         #expect(try Data(contentsOf: directory.appendingPathComponent("e0.ckpt")) == before)
+        let partial = try #require(try Self.checkpoint(directory, "e1.ckpt").partial)
+        #expect(partial.sequencesDone == Int(stopped.1) && partial.sequences == Int(stopped.2) && partial.sequencesDone < partial.sequences)
+
+        let settings = ["--text", "text.txt", "--reproducible", "-q"] + TrainingRun.settings
+        let rest = try Tools.run("charrnn-epoch", settings + ["-o", "continued.ckpt", "e1.ckpt"], directory: directory)
+        #expect(rest.status == 0 && rest.stderr.isEmpty, "\(rest.stderr)")
+        let unbroken = try Tools.run("charrnn-epoch", settings + ["-o", "unbroken.ckpt", "e0.ckpt"], directory: directory)
+        #expect(unbroken.status == 0, "\(unbroken.stderr)")
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("continued.ckpt"))
+                == Data(contentsOf: directory.appendingPathComponent("unbroken.ckpt")))
+    }
+
+    /// Two signals: the second stops the tool at once, with nothing written (the first
+    /// one's handler is still writing its line to the full pipe when the second comes).
+    @Test func aSecondSignalStopsAtOnceWithNothingWritten() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var run = try TrainingRun(in: directory)
+        try run.start()
+        kill(run.process.processIdentifier, SIGINT)
+        let stderr = run.stop(with: SIGTERM)
+        #expect(run.process.terminationReason == .uncaughtSignal)
+        let second = run.process.terminationStatus == SIGINT ? "SIGINT" : "SIGTERM"
+        #expect(stderr.contains("\ncharrnn-epoch: interrupted by \(second); nothing written\n"), "\(stderr.suffix(300))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["e0.ckpt", "text.txt", "v.ckpt"])
+    }
+
+    /// --steps and --minutes stop inside the epoch; chained runs of any sizes, on one thread
+    /// or two, end with the bytes of the unbroken epoch; another text is refused naming it.
+    @Test func stepsChainToTheUnbrokenEpoch() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.prepare(directory, cell: "gru")
+        let settings = ["--text", "text.txt", "--reproducible", "-q", "--seq-length", "7", "--batch-rows", "5", "--dropout", "0.3"]
+        let unbroken = try Tools.run("charrnn-epoch", settings + ["-o", "unbroken.ckpt", "e0.ckpt"], directory: directory)
+        #expect(unbroken.status == 0, "\(unbroken.stderr)")
+        var input = "e0.ckpt"
+        // --minutes 1e-9 has passed when the first sequence ends: it stops there.
+        for (index, limit) in [["--minutes", "1e-9"], ["--steps", "2"], ["--steps", "1"], ["--steps", "10"]].enumerated() {
+            let run = try Tools.run(
+                "charrnn-epoch", settings + limit + ["--threads", "\(index % 2 + 1)", "-o", "p\(index).ckpt", input],
+                directory: directory)
+            #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stderr)")
+            input = "p\(index).ckpt"
+            #expect(try Self.checkpoint(directory, input).partial?.sequencesDone == [1, 3, 4, 14][index])
+        }
+        try Data((String(decoding: Self.text, as: UTF8.self) + "o").utf8).write(to: directory.appendingPathComponent("other.txt"))
+        let other = try Tools.run("charrnn-epoch", ["--text", "other.txt", "-o", "x.ckpt", input], directory: directory)
+        #expect(other.status == 1)
+        #expect(other.stderr.hasPrefix("charrnn-epoch: other.txt: this checkpoint stopped epoch 1 after 14 of "), "\(other.stderr)")
+        #expect(other.stderrLines.count == 1)
+        let rest = try Tools.run("charrnn-epoch", settings + ["-o", "done.ckpt", input], directory: directory)
+        #expect(rest.status == 0, "\(rest.stderr)")
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("done.ckpt"))
+                == Data(contentsOf: directory.appendingPathComponent("unbroken.ckpt")))
     }
 }

@@ -151,7 +151,8 @@ import Testing
         #expect(summary.last?.hasPrefix("  1000000  ") == true && summary.last?.contains("  \(step)  ") == true, "\(summary.last ?? "")")
         let json = try tail("json.out")
         #expect(
-            json.contains("{\"epoch\":1000000,") && json.contains(",\"step\":\(step),") && json.hasSuffix("}],\"metadata\":{}}\n"),
+            json.contains("{\"epoch\":1000000,") && json.contains(",\"step\":\(step),")
+                && json.hasSuffix("}],\"partial_epoch\":null,\"metadata\":{}}\n"),
             "\(json)")
     }
 

@@ -209,9 +209,9 @@ struct ScriptInEpoch {
     }
 
     /// INT, TERM or HUP to scripts/train in the middle of an epoch: charrnn-epoch gets TERM from
-    /// it and stops, writing nothing; the script ends once the tool has (the pipe's end proves
-    /// that no tool is left), dies of the signal it got, and leaves no new or temporary file.
-    /// A rerun then trains the epoch.
+    /// it, finishes its sequence and keeps the partial epoch in e001.part.ckpt; the script ends
+    /// once the tool has (the pipe's end proves that no tool is left), dies of the signal it got,
+    /// and leaves no complete-looking checkpoint or temporary file. A rerun continues the epoch.
     @Test(arguments: [SIGTERM, SIGINT, SIGHUP])
     func aSignalToTrainGoesOnToTheEpochAndLeavesNothingHalfWritten(signal: Int32) throws {
         let directory = try Tools.temporaryDirectory()
@@ -222,14 +222,15 @@ struct ScriptInEpoch {
         #expect(
             training.process.terminationReason == .uncaughtSignal && training.process.terminationStatus == signal,
             "status \(training.process.terminationStatus), \(training.process.terminationReason == .uncaughtSignal ? "killed" : "exited")")
-        #expect(printed.contains("charrnn-epoch: interrupted by SIGTERM"), "\(printed.suffix(300))")
+        #expect(printed.contains("charrnn-epoch: epoch 1 stopped by SIGTERM after "), "\(printed.suffix(300))")
         #expect(!printed.contains("epoch 1: lr"), "the epoch ran to its end")
         let run = directory.appendingPathComponent("run")
-        #expect(try Self.allFiles(run) == [".lock", "e000.ckpt", "run.conf", "vocab.ckpt"])
+        #expect(try Self.allFiles(run) == [".lock", "e000.ckpt", "e001.part.ckpt", "run.conf", "vocab.ckpt"])
 
         let rerun = try ScriptTests.script("train", ScriptInEpoch.trainArguments(), in: directory)
         #expect(rerun.status == 0, "\(rerun.stderr.suffix(300))")
-        #expect(try Self.allFiles(run).contains("e001.sample.txt"))
+        #expect(rerun.stderr.contains("train: continuing the partial epoch 1 in run/e001.part.ckpt"), "\(rerun.stderr.suffix(300))")
+        #expect(try Self.allFiles(run) == [".lock", "e000.ckpt", "e001.ckpt", "e001.sample.txt", "loss.svg", "run.conf", "vocab.ckpt"])
     }
 
     /// TERM to scripts/sweep in the middle of a point's epoch: GNU parallel passes TERM to the
@@ -248,10 +249,11 @@ struct ScriptInEpoch {
         #expect(
             sweep.process.terminationReason == .uncaughtSignal && sweep.process.terminationStatus == SIGTERM,
             "status \(sweep.process.terminationStatus)")
-        #expect(printed.contains("charrnn-epoch: interrupted by SIGTERM"), "\(printed.suffix(300))")
+        #expect(printed.contains("charrnn-epoch: epoch 1 stopped by SIGTERM after "), "\(printed.suffix(300))")
         let point = directory.appendingPathComponent("sw/runs/hidden-16")
-        // Only hidden temporary files may be left, should GNU parallel have had to kill a point.
-        #expect(try Self.allFiles(point).filter { !$0.hasPrefix(".") } == ["e000.ckpt", "run.conf", "train.log", "vocab.ckpt"])
+        // Only hidden temporary files may be left, should GNU parallel have had to kill a point;
+        // the partial epoch is kept for a rerun.
+        #expect(try Self.allFiles(point).filter { !$0.hasPrefix(".") } == ["e000.ckpt", "e001.part.ckpt", "run.conf", "train.log", "vocab.ckpt"])
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("sw/leaderboard.tsv").path))
     }
 }

@@ -70,8 +70,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         try EpochCLITests.prepare(directory, cell: cell.name, hidden: "6,5")
         try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "10", "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
+        // A partial epoch (PART, format 1.4) too: the second epoch stopped after one sequence.
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--steps", "1", "e1.ckpt", "-o", "p2.ckpt"], directory: directory)
         let reader = Tools.repository.appendingPathComponent("formats/read_checkpoint.py").path
-        for name in ["v.ckpt", "e0.ckpt", "e1.ckpt"] {
+        for name in ["v.ckpt", "e0.ckpt", "e1.ckpt", "p2.ckpt"] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
             process.arguments = [reader, "--json", directory.appendingPathComponent(name).path]
@@ -110,6 +112,20 @@ import Testing
                 // Foundation's JSON numbers are not always correctly rounded; the library's parser's are.
                 let exact = try JSON(parsing: Array(data))
                 #expect(exact["history"]?.arrayValue?.first?["train_loss_nats"]?.doubleValue == ours.history[0].trainLoss)
+                if let partial = ours.partial {
+                    #expect(exact["partial_epoch"]?["loss_sum_nats"]?.doubleValue == partial.position.statistics.lossSum)
+                }
+            }
+            if let partial = ours.partial {
+                let theirs = try #require(json["partial_epoch"] as? [String: Any], "\(name)")
+                #expect((theirs["epoch"] as! NSNumber).intValue == partial.epoch)
+                #expect((theirs["sequences_done"] as! NSNumber).intValue == partial.sequencesDone)
+                #expect((theirs["sequences"] as! NSNumber).intValue == partial.sequences)
+                #expect((theirs["start_step"] as! NSNumber).uint64Value == partial.startStep)
+                // [layer][state vector][row][unit]
+                #expect(flatten(theirs["state"]!) == partial.position.state.flatMap { $0.flatMap { $0 } }, "\(name): carried state")
+            } else {
+                #expect(json["partial_epoch"] is NSNull, "\(name)")
             }
         }
     }

@@ -120,13 +120,13 @@ struct TrainingRun {
         try Tools.run("charrnn-init", ["-q", "--hidden", "16", "-o", "e0.ckpt", "v.ckpt"], directory: directory)
     }
 
-    /// Starts `charrnn-epoch --text text.txt e0.ckpt -o e1.ckpt` and returns after reading its first progress line.
-    mutating func start(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    /// The settings every run here trains with.
+    static let settings = ["--seq-length", "\(seqLength)", "--batch-rows", "\(batchRows)"]
+
+    /// Starts `charrnn-epoch --text text.txt e0.ckpt -o e1.ckpt` (and `extra`) and returns after reading its first progress line.
+    mutating func start(_ extra: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
         process.executableURL = Tools.binaries.appendingPathComponent("charrnn-epoch")
-        process.arguments = [
-            "--text", "text.txt", "--log-every", "1e-9", "--seq-length", "\(Self.seqLength)",
-            "--batch-rows", "\(Self.batchRows)", "e0.ckpt", "-o", "e1.ckpt",
-        ]
+        process.arguments = ["--text", "text.txt", "--log-every", "1e-9"] + Self.settings + extra + ["e0.ckpt", "-o", "e1.ckpt"]
         process.currentDirectoryURL = directory
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice

@@ -34,6 +34,17 @@ int charrnn_flush_denormals_enabled(void);
 /// limit shows up as EPIPE or EFBIG from write() and is reported as an error.
 void charrnn_install_signal_handlers(const char *tool);
 
+/// From now on, the first SIGINT, SIGTERM or SIGHUP only prints
+/// "<tool>: SIGINT<note>" and is noted for charrnn_deferred_signal (the caller
+/// finishes its step and saves); a second one is handled as usual.
+void charrnn_defer_termination(const char *note);
+/// Signals are handled as usual again (a signal already noted stays noted).
+void charrnn_stop_deferring_termination(void);
+/// The signal noted while deferring, or 0.
+int charrnn_deferred_signal(void);
+/// Dies of `sig` (its default action), as a shell expects of an interrupted command.
+void charrnn_die_of_signal(int sig);
+
 /// Text appended to the interruption message, e.g. "; nothing written" (copied).
 void charrnn_set_interrupt_note(const char *note);
 

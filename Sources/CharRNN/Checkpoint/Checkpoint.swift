@@ -136,6 +136,8 @@ public struct Checkpoint: Equatable, Sendable {
     /// Absent until the first epoch.
     public var training: TrainingSettings?
     public var history: [EpochRecord]
+    /// An epoch stopped between two sequences (PART, format 1.4), or nil.
+    public var partial: PartialEpoch?
     /// Free-form key/value notes (the `meta` section); readers ignore unknown keys.
     /// Compared, checked (`noteProblem`) and written by their UTF-8 bytes, as the section holds them.
     public var metadata: [(key: String, value: String)]
@@ -144,7 +146,7 @@ public struct Checkpoint: Equatable, Sendable {
 
     public init(
         alphabet: Alphabet, model: Model? = nil, optimizer: AdamState? = nil,
-        training: TrainingSettings? = nil, history: [EpochRecord] = [],
+        training: TrainingSettings? = nil, history: [EpochRecord] = [], partial: PartialEpoch? = nil,
         metadata: [(key: String, value: String)] = [],
         formatVersion: (major: UInt16, minor: UInt16) = CheckpointFormat.version
     ) {
@@ -153,13 +155,14 @@ public struct Checkpoint: Equatable, Sendable {
         self.optimizer = optimizer
         self.training = training
         self.history = history
+        self.partial = partial
         self.metadata = metadata
         self.formatVersion = formatVersion
     }
 
     public static func == (lhs: Checkpoint, rhs: Checkpoint) -> Bool {
         lhs.alphabet == rhs.alphabet && lhs.model == rhs.model && lhs.optimizer == rhs.optimizer
-            && lhs.training == rhs.training && lhs.history == rhs.history
+            && lhs.training == rhs.training && lhs.history == rhs.history && lhs.partial == rhs.partial
             && lhs.metadata.elementsEqual(rhs.metadata, by: { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value.utf8.elementsEqual($1.value.utf8) })
             && lhs.formatVersion == rhs.formatVersion
     }

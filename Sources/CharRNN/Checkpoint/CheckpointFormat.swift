@@ -16,8 +16,11 @@ public enum CheckpointFormat {
         var minor: UInt16 = 2
         for setting in TrainingSettings.known { minor = max(minor, setting.since) }
         for cell in CellRegistry.builtIn { minor = max(minor, cell.formatMinorVersion) }
+        minor = max(minor, partialEpochMinorVersion)
         return (1, minor)
     }
+    /// The minor version that added PART (partial epochs).
+    public static let partialEpochMinorVersion: UInt16 = 4
     public static let fileHeaderSize = 16
     public static let sectionHeaderSize = SectionHeader.size
 
@@ -40,6 +43,8 @@ public enum CheckpointFormat {
         /// Training settings as typed key/value entries: format 1.1 on.
         case trainingKeyValues = "TSKV"
         case history = "HIST"
+        /// An epoch stopped between two sequences: format 1.4 on.
+        case partial = "PART"
         case metadata = "meta"
         case end = "END "
 

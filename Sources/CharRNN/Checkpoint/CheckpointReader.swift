@@ -85,6 +85,7 @@ private struct CheckpointParser<Source: CheckpointSource> {
         var optimizerStep: UInt64?
         var training: TrainingSettings?
         var history: [EpochRecord] = []
+        var partial: PartialEpoch?
         var metadata: [(key: String, value: String)] = []
         /// The last critical section, for the order check.
         var lastCritical: Tag?
@@ -127,6 +128,7 @@ private struct CheckpointParser<Source: CheckpointSource> {
                 case .training: try decodeTrainingRecord(section)
                 case .trainingKeyValues: try decodeTrainingKeyValues(section)
                 case .history: try decodeHistory(section)
+                case .partial: try decodePartial(section)
                 case .metadata: try decodeMetadata(section)
                 case .end: return try decodeEnd(section, version: version)
                 }
@@ -441,6 +443,20 @@ private struct CheckpointParser<Source: CheckpointSource> {
         }
     }
 
+    /// PART (format 1.4): the layers' state shapes are checked against the model before the floats are read.
+    mutating func decodePartial(_ section: Section) throws {
+        guard let config = found.model?.config else { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
+        // The largest PART this model allows: the most batch rows a run can have, of every state vector.
+        let perRow = config.hiddenSizes.reduce(0) { $0 + 4 * config.cell.stateCount * $1 }
+        let limit = PartialEpoch.headerSize + 8 * config.hiddenSizes.count + TrainingSettings.Limits.maxBatchRows * perRow
+        if memoryBudget > 0, section.rawLength > memoryBudget / 2 {
+            throw CheckpointError.invalid(
+                tag: section.tagName,
+                reason: "it inflates to \(formatBytes(section.rawLength)), more than this machine's \(formatBytes(memoryBudget)) of memory can load")
+        }
+        found.partial = try PartialEpoch.parse(try payload(section, limit: limit), config: config)
+    }
+
     mutating func decodeMetadata(_ section: Section) throws {
         found.metadata = try parseMetadata(try payload(section, limit: CheckpointFormat.Limits.maxMetadataBytes))
     }
@@ -457,13 +473,14 @@ private struct CheckpointParser<Source: CheckpointSource> {
         if found.config != nil, found.model == nil { throw CheckpointError.missingSection(tag: Tag.tensors.rawValue) }
         if let disagreement = CheckpointAgreement.problem(
             hasModel: found.model != nil, optimizerStep: found.optimizerStep,
-            hasSettings: found.training != nil, history: found.history)
+            hasSettings: found.training != nil, history: found.history,
+            partial: found.partial, batchRows: found.training?.batchRows)
         {
             throw disagreement
         }
         return Checkpoint(
             alphabet: alphabet, model: found.model, optimizer: found.optimizer, training: found.training,
-            history: found.history, metadata: found.metadata, formatVersion: version)
+            history: found.history, partial: found.partial, metadata: found.metadata, formatVersion: version)
     }
 
     // MARK: - Sections

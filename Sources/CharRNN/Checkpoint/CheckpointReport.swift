@@ -146,11 +146,60 @@ public enum CheckpointReport {
             lines = []
             try writeHistoryTable(checkpoint.history, width: width, to: &sink)
         }
+        if let partial = checkpoint.partial {
+            lines.append("")
+            lines.append("partial epoch: " + partialSummary(partial))
+        }
         if !checkpoint.metadata.isEmpty {
             lines.append("")
             lines.append("metadata: " + checkpoint.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
         if !lines.isEmpty { try sink.write(TerminalText.escapedLines(lines.joined(separator: "\n")) + "\n") }
+    }
+
+    /// One line on a partial epoch: where it stopped and what its record has so far.
+    public static func partialSummary(_ partial: PartialEpoch) -> String {
+        let statistics = partial.position.statistics
+        var fields = [
+            "epoch \(partial.epoch) stopped after \(partial.sequencesDone) of \(partial.sequences) sequences",
+            "lr \(format("%.6g", partial.learningRate))",
+            "train so far \(format("%.4f", partial.meanLoss)) nats/char",
+            "clipped \(statistics.clippedBatches)/\(partial.sequencesDone)",
+            "\(partial.rows) batch rows",
+            "text \(hex64(partial.textHash)) of \(partial.textLength) characters",
+        ]
+        if partial.flags.contains(.timingOmitted) { fields.append("not timed") } else { fields.append("\(format("%.1f", statistics.seconds)) s") }
+        return fields.joined(separator: ", ") + "; charrnn-epoch on the same text continues it"
+    }
+
+    static func partialJSON(_ partial: PartialEpoch) -> JSON {
+        let statistics = partial.position.statistics
+        let timed = !partial.flags.contains(.timingOmitted)
+        return .object([
+            ("epoch", .int(partial.epoch)),
+            ("sequences_done", .int(partial.sequencesDone)),
+            ("sequences", .int(partial.sequences)),
+            ("lr", .double(partial.learningRate)),
+            ("train_nats", .double(partial.meanLoss)),
+            ("train_bits", .double(partial.meanLoss * Units.bitsPerNat)),
+            ("real_targets", .int(statistics.realTargets)),
+            ("clipped", .int(statistics.clippedBatches)),
+            ("seconds", timed ? .double(statistics.seconds) : .null),
+            ("start_step", .uint(partial.startStep)),
+            ("batch_rows", .int(partial.rows)),
+            ("text_hash", .string(hex64(partial.textHash))),
+            ("text_length", .uint(partial.textLength)),
+            (
+                "notes",
+                .array(
+                    historyNotes(
+                        EpochRecord(
+                            epoch: partial.epoch, flags: partial.flags, learningRate: 0, trainLoss: 0,
+                            validationLoss: 0, charsPerSecond: 0, seconds: 0, textHash: 0, textLength: 0,
+                            optimizerStep: 0)
+                    ).map { .string($0) })
+            ),
+        ])
     }
 
     /// The names of the history's fields, in order, the same in the text table,
@@ -557,6 +606,7 @@ public enum CheckpointReport {
         }
         var result: [(String, JSON?)] = members.map { ($0.0, $0.1) }
         result.append(("history", nil))
+        result.append(("partial_epoch", checkpoint.partial.map(partialJSON) ?? .null))
         result.append(("metadata", .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })))
         return result
     }

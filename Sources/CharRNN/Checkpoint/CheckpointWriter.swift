@@ -16,6 +16,7 @@ extension Checkpoint {
     /// with when it carries settings this charrnn does not know.
     public var stampedVersion: (major: UInt16, minor: UInt16) {
         var minor = max(CheckpointFormat.version.minor, model?.config.cell.formatMinorVersion ?? 0, training?.minorVersion ?? 0)
+        if partial != nil { minor = max(minor, CheckpointFormat.partialEpochMinorVersion) }
         if training?.unrecognised.isEmpty == false, formatVersion.major == CheckpointFormat.version.major {
             minor = max(minor, formatVersion.minor)
         }
@@ -81,9 +82,14 @@ extension Checkpoint {
         if notes > CheckpointFormat.Limits.maxMetadataBytes {
             return .sectionTooLarge(tag: "meta", rawLength: UInt64(notes), limit: CheckpointFormat.Limits.maxMetadataBytes)
         }
+        if let partial {
+            guard let model else { return .missingSection(tag: CheckpointFormat.Tag.tensors.rawValue) }
+            if let problem = partial.problem(config: model.config) { return problem }
+        }
         return CheckpointAgreement.problem(
             hasModel: model != nil, optimizerStep: optimizer?.step,
-            hasSettings: training != nil, history: history)
+            hasSettings: training != nil, history: history, partial: partial,
+            batchRows: training?.batchRows)
     }
 
     /// Bytes of the meta section this checkpoint's notes encode to.
@@ -145,6 +151,9 @@ extension Checkpoint {
         }
         if !history.isEmpty {
             appendSection(.history, to: &file) { Self.encodeHistory(history, into: &$0) }
+        }
+        if let partial {
+            appendSection(.partial, to: &file) { body in partial.encode(into: &body) }
         }
         if !metadata.isEmpty {
             appendSection(.metadata, to: &file) { body in

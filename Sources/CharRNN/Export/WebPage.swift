@@ -130,19 +130,9 @@ public enum WebPage {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func escapeHTML(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
+    /// `text` as HTML text or an attribute value: the markup characters as entities
+    /// (the SVG reports' rule, which HTML5 reads the same way).
+    static func escapeHTML(_ text: String) -> String { SVGText.escaped(text) }
 }
 
 extension String {

@@ -144,6 +144,11 @@ protocol CellTrainingLayer: AnyObject {
     var outputs: UnsafeMutablePointer<Float> { get }
     /// h carried into the next sequence (R, H).
     var carriedState: UnsafeMutablePointer<Float> { get }
+    /// The cell's state vectors (h first, then c, ...).
+    var stateCount: Int { get }
+    /// State vector `vector` carried into the next sequence (R, H): what a partial
+    /// epoch saves and restores (EpochRun.swift), read or written between sequences.
+    func carriedState(_ vector: Int) -> UnsafeMutablePointer<Float>
     /// Zero state, as at the start of an epoch.
     func resetState()
     /// Carries the state after `steps` into the next sequence (no gradient flows back into it).
@@ -181,6 +186,8 @@ final class TrainingEngine<Cell: RecurrentCell>: CellTrainingLayer {
 
     var outputs: UnsafeMutablePointer<Float> { history.state(0, before: 1) }
     var carriedState: UnsafeMutablePointer<Float> { history.state(0, before: 0) }
+    var stateCount: Int { Cell.stateCount }
+    func carriedState(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: 0) }
     func resetState() { history.reset() }
     func carryState(steps: Int) { history.carry(steps: steps) }
 

@@ -27,6 +27,9 @@ public struct EpochRequest: Sendable {
     public var resetHistory = false
     /// Bytes of memory the epoch may plan for (0: unknown, no limit).
     public var availableMemory: UInt64 = physicalMemoryBytes
+    /// Sequences (optimizer steps) this run may do at most; nil: to the epoch's end.
+    /// A run that stops before the end returns a checkpoint with a partial epoch (PART).
+    public var steps: Int?
 
     public init(learningRate: Double) {
         self.learningRate = learningRate
@@ -53,6 +56,11 @@ public struct EpochOutcome: Sendable {
     public var validationSeconds: Double
     /// Notes for stderr (settings changed, validation skipped...).
     public var notes: [String]
+    /// Where the epoch stopped when it stopped before its end (the record is then
+    /// what the history would get: its losses so far, no validation).
+    public var partial: PartialEpoch?
+    /// Sequences done by this run (not counting those of a partial epoch it continued).
+    public var sequencesThisRun = 0
 }
 
 public enum EpochError: Error, Equatable, CustomStringConvertible {
@@ -78,6 +86,17 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
     case unusableOptimizerState(String)
     /// More memory than the machine has.
     case tooMuchMemory(needed: UInt64, model: UInt64, available: UInt64)
+    /// The checkpoint holds a partial epoch of another text.
+    case partialOtherText(
+        epoch: Int, sequencesDone: Int, sequences: Int, hash: UInt64, length: UInt64,
+        givenHash: UInt64, givenLength: UInt64)
+    /// A partial epoch's sequence index is at or past the end of the pass over this text.
+    case partialPastEnd(epoch: Int, sequencesDone: Int, sequences: Int)
+    /// Something only an epoch's start can do (a setting that changes the batches,
+    /// a reset), asked inside a partial epoch.
+    case insidePartialEpoch(epoch: Int, what: String)
+    /// A learning rate other than the partial epoch's, not asked for with `changeSettings`.
+    case partialLearningRate(epoch: Int, recorded: Double, given: Double)
 
     /// What went wrong, without the way forward.
     public var problem: String {
@@ -104,6 +123,15 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
             "the model's weight \(tensor)[\(index)] is \(value.isNaN ? "NaN" : "infinite"), which no training step can bring back"
         case .unusableOptimizerState(let problem):
             "ADAM's state cannot be trained on: \(problem)"
+        case .partialOtherText(let epoch, let done, let sequences, let hash, let length, let givenHash, let givenLength):
+            "this checkpoint stopped epoch \(epoch) after \(done) of \(sequences) sequences of a text of \(length) characters "
+                + "with hash \(hex(hash)); this text has \(givenLength) characters and hash \(hex(givenHash))"
+        case .partialPastEnd(let epoch, let done, let sequences):
+            "this checkpoint stopped epoch \(epoch) after \(done) sequences, but a pass over this text has \(sequences)"
+        case .insidePartialEpoch(let epoch, let what):
+            "this checkpoint stopped inside epoch \(epoch), and \(what) only at an epoch's start"
+        case .partialLearningRate(let epoch, let recorded, let given):
+            "this checkpoint stopped inside epoch \(epoch), trained at learning rate \(recorded); changing it to \(given) inside the epoch must be asked for"
         case .tooMuchMemory(let needed, let model, let available):
             "this epoch needs about \(formatBytes(needed)) of memory (\(formatBytes(model)) of it for the model and ADAM's state, "
                 + "which it holds several times over) and this machine has \(formatBytes(available))"
@@ -123,6 +151,11 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
         case .noOptimizerState: .addResetOptimizer
         case .nonFiniteWeight: .text("train from an earlier checkpoint")
         case .tooMuchMemory(let needed, let model, _): model * 2 > needed ? .text("train a smaller model") : .shorterSequences
+        case .partialOtherText: .text("continue it on the text it was stopped on")
+        case .partialPastEnd: nil
+        case .insidePartialEpoch: .text("finish the epoch first")
+        case .partialLearningRate(_, let recorded, let given):
+            recorded == given ? nil : .changeSettings(key: "learning_rate", given: .f64(given))
         }
     }
 
@@ -131,6 +164,11 @@ public enum EpochError: Error, Equatable, CustomStringConvertible {
     private static func display(_ key: String, _ value: TrainingSettings.Value) -> String {
         TrainingSettings.setting(key: key)?.display(value) ?? "\(value)"
     }
+}
+
+private func hex(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - digits.count) + digits
 }
 
 /// A way forward after a training error. The library says it in its own
@@ -185,6 +223,10 @@ public struct EpochPlan: Sendable {
     public let metadata: [(key: String, value: String)]
     /// Lines for stderr.
     public let notes: [String]
+    /// The partial epoch this one continues, or nil when it starts at its first sequence.
+    public let resume: PartialEpoch?
+    /// Sequences in the pass.
+    public var sequences: Int { steps }
 }
 
 extension Checkpoint {
@@ -219,9 +261,16 @@ extension Checkpoint {
         guard let model else { throw EpochError.noModel }
         let (settings, changed) = try resolveSettings(request)
         var notes = changed.map { "settings changed: \($0)" }
-        var flags: EpochRecord.Flags = []
+        var flags: EpochRecord.Flags = partial?.flags ?? []
         if !changed.isEmpty { flags.insert(.settingsChanged) }
         if request.reproducible { flags.insert(.timingOmitted) }
+        if let partial {
+            try checkContinuable(partial, on: text, settings: settings, request: request)
+            if request.learningRate.bitPattern != partial.learningRate.bitPattern {
+                notes.append("learning rate changed inside epoch \(partial.epoch): \(partial.learningRate) -> \(request.learningRate)")
+                flags.insert(.settingsChanged)
+            }
+        }
 
         // Held-out tail: round half to even, as Python's round() in the PyTorch peer.
         let length = text.count
@@ -252,7 +301,16 @@ extension Checkpoint {
             flags.insert(.optimizerReset)
         }
         try Self.checkTrainable(optimizer)
-        let steps = BatchLayout(length: trainCount, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength).sequenceCount
+        let batches = BatchLayout(length: trainCount, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
+        let steps = batches.sequenceCount
+        if let partial {
+            guard partial.sequencesDone < steps, partial.sequences == steps else {
+                throw EpochError.partialPastEnd(epoch: partial.epoch, sequencesDone: partial.sequencesDone, sequences: steps)
+            }
+            guard partial.rows == batches.rows else {
+                throw EpochError.invalidSetting("the partial epoch's state is for \(partial.rows) batch rows; this text's pass has \(batches.rows)")
+            }
+        }
         guard optimizer.step <= UInt64.max - UInt64(steps) else {
             throw EpochError.optimizerStepExhausted(step: optimizer.step, steps: steps)
         }
@@ -288,7 +346,36 @@ extension Checkpoint {
         return EpochPlan(
             settings: settings, changed: changed, epoch: last + 1, trainCount: trainCount,
             validationCount: validationCount, steps: steps, optimizer: optimizer, flags: flags,
-            history: history, metadata: metadata, notes: notes)
+            history: history, metadata: metadata, notes: notes, resume: partial)
+    }
+
+    /// A partial epoch goes on only on its text, with its batches and its ADAM:
+    /// the settings that shape the batches, the history and ADAM's state cannot
+    /// change inside it, and the learning rate only when asked for.
+    func checkContinuable(
+        _ partial: PartialEpoch, on text: any TrainingText, settings: TrainingSettings,
+        request: EpochRequest
+    ) throws {
+        guard partial.textHash == text.stats.hash, partial.textLength == UInt64(text.count) else {
+            throw EpochError.partialOtherText(
+                epoch: partial.epoch, sequencesDone: partial.sequencesDone, sequences: partial.sequences,
+                hash: partial.textHash, length: partial.textLength,
+                givenHash: text.stats.hash, givenLength: UInt64(text.count))
+        }
+        let base = training ?? .defaults
+        let shaping: [(String, Bool)] = [
+            ("batch_rows", settings.batchRows != base.batchRows),
+            ("sequence_length", settings.sequenceLength != base.sequenceLength),
+            ("validation_fraction", settings.validationFraction.bitPattern != base.validationFraction.bitPattern),
+        ]
+        if let (key, _) = shaping.first(where: { $0.1 }) {
+            throw EpochError.insidePartialEpoch(epoch: partial.epoch, what: "\(key), which shapes the batches, can change")
+        }
+        if request.resetOptimizer { throw EpochError.insidePartialEpoch(epoch: partial.epoch, what: "ADAM can start afresh") }
+        if request.resetHistory { throw EpochError.insidePartialEpoch(epoch: partial.epoch, what: "a new history can start") }
+        if request.learningRate.bitPattern != partial.learningRate.bitPattern, !request.changeSettings {
+            throw EpochError.partialLearningRate(epoch: partial.epoch, recorded: partial.learningRate, given: request.learningRate)
+        }
     }
 
     /// ADAM's state as training will use it: finite moments, no negative second
@@ -312,10 +399,14 @@ extension Checkpoint {
         }
     }
 
-    /// Trains one epoch on `text` and returns the next checkpoint.
+    /// Trains one epoch on `text`, or continues the partial epoch this checkpoint
+    /// holds, and returns the next checkpoint. With `request.steps`, or when
+    /// `shouldStop` says yes between two sequences, the epoch stops early: the
+    /// checkpoint returned then holds the partial epoch (`partial`).
     public func trainingEpoch(
         on text: any TrainingText, request: EpochRequest,
-        progress: (TrainingProgress) -> Void = { _ in }
+        progress: (TrainingProgress) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
     ) throws -> (Checkpoint, EpochOutcome) {
         let plan = try planEpoch(on: text, request: request)
         let model = model!
@@ -323,17 +414,59 @@ extension Checkpoint {
         let (trainCount, validationCount, notes) = (plan.trainCount, plan.validationCount, plan.notes)
         let length = text.count
         let trainer = Trainer(model: model, optimizer: plan.optimizer, threads: request.threads)
+        let resume = plan.resume
+        let firstSequence = resume?.sequencesDone ?? 0
+        let startStep = resume?.startStep ?? plan.optimizer.step
         let statistics: EpochStatistics
+        let stopped: Trainer.PassPosition?
         do {
-            statistics = try trainer.trainEpoch(
-                text, part: 0..<trainCount, settings: settings,
-                stop: alphabet.stopIndex, learningRate: request.learningRate,
-                dropout: DropoutMasks(
-                    probability: settings.dropout, seed: model.config.seed,
-                    epoch: UInt64(epoch)),
-                progress: progress)
+            (statistics, stopped) = try trainer.trainPass(
+                text, part: 0..<trainCount, settings: settings, stop: alphabet.stopIndex, learningRate: request.learningRate,
+                dropout: DropoutMasks(probability: settings.dropout, seed: model.config.seed, epoch: UInt64(epoch)),
+                resume: resume?.position, progress: progress,
+                shouldStop: { done in
+                    if let steps = request.steps, done - firstSequence >= steps { return true }
+                    return shouldStop()
+                })
         } catch let error as TrainingError {
             throw error.inEpoch(epoch)
+        }
+        let timed = !flags.contains(.timingOmitted)
+        if var stopped {
+            // Stopped between two sequences: the weights and ADAM as they are, and where the pass stands.
+            try text.checkUnchanged()
+            let nextModel = trainer.model
+            if let bad = nextModel.parameters.first(where: { !$0.isFinite }) {
+                throw TrainingError.diverged(
+                    Divergence(
+                        epoch: epoch, batch: statistics.batches, batches: plan.steps,
+                        quantity: .weights, value: Double(bad)))
+            }
+            if !timed { stopped.statistics.seconds = 0 }
+            let partial = PartialEpoch(
+                epoch: epoch, flags: flags, learningRate: request.learningRate,
+                textHash: text.stats.hash, textLength: UInt64(length), sequences: plan.steps,
+                startStep: startStep, position: stopped, hiddenSizes: model.config.hiddenSizes)
+            let nextOptimizer = trainer.optimizerState
+            let record = EpochRecord(
+                epoch: epoch, flags: flags, learningRate: request.learningRate,
+                trainLoss: statistics.meanLoss, validationLoss: .nan,
+                charsPerSecond: timed ? statistics.charsPerSecond : 0, seconds: timed ? statistics.seconds : 0,
+                textHash: text.stats.hash, textLength: UInt64(length), optimizerStep: nextOptimizer.step)
+            var next = self
+            next.model = nextModel
+            next.optimizer = nextOptimizer
+            next.training = settings
+            next.history = plan.history
+            next.partial = partial
+            next.metadata = plan.metadata
+            next.formatVersion = next.stampedVersion
+            var outcome = EpochOutcome(
+                record: record, statistics: statistics, settings: settings,
+                trainCharacters: trainCount, validationCharacters: validationCount,
+                validationTargets: 0, validationSeconds: 0, notes: notes, partial: partial)
+            outcome.sequencesThisRun = stopped.sequencesDone - firstSequence
+            return (next, outcome)
         }
         let validationStart = monotonicSeconds()
         let validation = try trainer.evaluate(text, part: trainCount..<length, settings: settings, stop: alphabet.stopIndex)
@@ -358,20 +491,22 @@ extension Checkpoint {
         let record = EpochRecord(
             epoch: epoch, flags: flags, learningRate: request.learningRate,
             trainLoss: statistics.meanLoss, validationLoss: validationLoss,
-            charsPerSecond: request.reproducible ? 0 : statistics.charsPerSecond,
-            seconds: request.reproducible ? 0 : statistics.seconds,
+            charsPerSecond: timed ? statistics.charsPerSecond : 0,
+            seconds: timed ? statistics.seconds : 0,
             textHash: text.stats.hash, textLength: UInt64(length), optimizerStep: nextOptimizer.step)
         var next = self
         next.model = nextModel
         next.optimizer = nextOptimizer
         next.training = settings
         next.history = plan.history + [record]
+        next.partial = nil
         next.metadata = plan.metadata
         next.formatVersion = next.stampedVersion
-        let outcome = EpochOutcome(
+        var outcome = EpochOutcome(
             record: record, statistics: statistics, settings: settings,
             trainCharacters: trainCount, validationCharacters: validationCount,
             validationTargets: validation.targets, validationSeconds: validationSeconds, notes: notes)
+        outcome.sequencesThisRun = statistics.batches - firstSequence
         return (next, outcome)
     }
 }

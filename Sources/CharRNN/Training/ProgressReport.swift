@@ -92,8 +92,9 @@ public enum ProgressReport {
     public static func summaryFields(_ outcome: EpochOutcome) -> [String] {
         let record = outcome.record
         let statistics = outcome.statistics
+        let stopped = outcome.partial.map { " (stopped after \($0.sequencesDone) of \($0.sequences) sequences)" } ?? ""
         var fields = [
-            "epoch \(record.epoch): lr \(format("%.6g", record.learningRate))",
+            "epoch \(record.epoch)\(stopped): lr \(format("%.6g", record.learningRate))",
             "train \(format("%.4f", record.trainLoss)) nats/char", "(\(format("%.4f", record.trainLoss * Units.bitsPerNat)) bits)",
         ]
         if record.validationLoss.isNaN {

@@ -61,6 +61,34 @@ final class ShardWorker: @unchecked Sendable {
         for layer in layers { layer.resetState() }
     }
 
+    /// Copies the state carried into the next sequence out of this shard into
+    /// `state` ([layer][vector], each (R, H) for all R batch rows of the batch):
+    /// this shard's rows are a contiguous block of each matrix.
+    func saveState(into state: inout [[[Float]]]) {
+        for (index, layer) in layers.enumerated() {
+            let hidden = layer.hidden
+            for vector in 0..<layer.cell.stateCount {
+                let source = layer.cell.carriedState(vector)
+                state[index][vector].withUnsafeMutableBufferPointer { all in
+                    (all.baseAddress! + rowRange.lowerBound * hidden).update(from: source, count: rows * hidden)
+                }
+            }
+        }
+    }
+
+    /// The inverse of `saveState`: the state the next sequence starts from.
+    func restoreState(from state: [[[Float]]]) {
+        for (index, layer) in layers.enumerated() {
+            let hidden = layer.hidden
+            for vector in 0..<layer.cell.stateCount {
+                let target = layer.cell.carriedState(vector)
+                state[index][vector].withUnsafeBufferPointer { all in
+                    target.update(from: all.baseAddress! + rowRange.lowerBound * hidden, count: rows * hidden)
+                }
+            }
+        }
+    }
+
     /// Fills inputs and targets of sequence `index` of `batches` from `window`
     /// (TextWindow: row r's characters from its first input on); returns its steps.
     func load(sequence index: Int, of batches: BatchLayout, window: TextWindow, stop: Int32) -> Int {

@@ -32,7 +32,7 @@ public struct TrainingProgress: Sendable {
 }
 
 /// What one pass over the training part did.
-public struct EpochStatistics: Sendable {
+public struct EpochStatistics: Equatable, Sendable {
     public var lossSum = 0.0
     public var realTargets = 0
     public var positions = 0
@@ -173,6 +173,39 @@ public final class Trainer: @unchecked Sendable {
         learningRate: Double, dropout: DropoutMasks? = nil,
         progress: (TrainingProgress) -> Void = { _ in }
     ) throws -> EpochStatistics {
+        try trainPass(
+            text, part: part, settings: settings, stop: stop, learningRate: learningRate, dropout: dropout,
+            progress: progress
+        ).statistics
+    }
+
+    /// Where a pass stands between two sequences: the sequences done, the
+    /// running sums of the epoch's record, and the recurrent state carried
+    /// into the next sequence, [layer][state vector] of (R, H) for all R batch rows.
+    public struct PassPosition: Equatable, Sendable {
+        public var sequencesDone: Int
+        public var statistics: EpochStatistics
+        public var state: [[[Float]]]
+
+        public init(sequencesDone: Int, statistics: EpochStatistics, state: [[[Float]]]) {
+            self.sequencesDone = sequencesDone
+            self.statistics = statistics
+            self.state = state
+        }
+    }
+
+    /// The pass over `text[part]`, from its start or from `resume`, until its
+    /// end or until `shouldStop(sequencesDone)` says yes between two sequences
+    /// (asked after each one but the last). Returns the sums so far (seconds
+    /// added to those of `resume`) and, when it stopped early, where (`stopped`).
+    /// A pass cut into pieces and resumed gives the same bits as one unbroken
+    /// pass: the state, the sums and ADAM's state are all that carry over.
+    public func trainPass(
+        _ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int,
+        learningRate: Double, dropout: DropoutMasks? = nil, resume: PassPosition? = nil,
+        progress: (TrainingProgress) -> Void = { _ in },
+        shouldStop: (Int) -> Bool = { _ in false }
+    ) throws -> (statistics: EpochStatistics, stopped: PassPosition?) {
         precondition((dropout?.probability ?? 0) == settings.dropout, "the dropout masks must match the settings")
         let masks = settings.dropout > 0 ? dropout : nil
         guard part.count >= 2 else { throw TrainingError.textTooShort(characters: part.count, needed: 2) }
@@ -181,15 +214,23 @@ public final class Trainer: @unchecked Sendable {
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true, dropout: masks)
         }
+        let first = resume?.sequencesDone ?? 0
+        precondition(first < batches.sequenceCount, "a pass resumes before its last sequence")
+        if let resume {
+            precondition(resume.state.count == config.hiddenSizes.count, "the carried state must have one entry per layer")
+            for shard in shards { shard.restoreState(from: resume.state) }
+        }
         // Denormals flushed to zero on this thread for the epoch (the workers keep it on).
         let previousMode = charrnn_enable_flush_denormals()
         defer { charrnn_restore_mxcsr(previousMode) }
         // The optimised loss is the seed's: sum over steps of the batch mean, so d/dz = (p - y) / rows.
         let gradientScale = 1 / Float(batches.rows)
-        var statistics = EpochStatistics()
+        var statistics = resume?.statistics ?? EpochStatistics()
+        let earlierSeconds = statistics.seconds
+        let earlierPositions = statistics.positions
         let start = monotonicSeconds()
         let window = TextWindow(batches)
-        for sequence in 0..<batches.sequenceCount {
+        for sequence in first..<batches.sequenceCount {
             let steps = try window.load(sequence: sequence, of: batches, from: text, part: part)
             for shard in shards { _ = shard.load(sequence: sequence, of: batches, window: window, stop: Int32(stop)) }
             pool.run(count: shards.count) { index in
@@ -215,15 +256,27 @@ public final class Trainer: @unchecked Sendable {
             statistics.positions += steps * batches.rows
             statistics.batches += 1
             statistics.seedBatchLossSum += lossSum / Double(batches.rows)
+            // The rate is this run's: positions and seconds since it started or resumed.
             progress(
                 TrainingProgress(
                     batch: sequence + 1, batches: batches.sequenceCount,
                     batchLoss: targets > 0 ? lossSum / Double(targets) : .nan,
                     runningLoss: statistics.meanLoss,
-                    positionsDone: statistics.positions, secondsElapsed: monotonicSeconds() - start))
+                    positionsDone: statistics.positions - earlierPositions,
+                    secondsElapsed: monotonicSeconds() - start))
+            if sequence + 1 < batches.sequenceCount, shouldStop(sequence + 1) {
+                statistics.seconds = earlierSeconds + (monotonicSeconds() - start)
+                var state = weights.layout.layers.indices.map { index in
+                    (0..<config.cell.stateCount).map { _ in
+                        [Float](repeating: 0, count: batches.rows * weights.layout.layers[index].hidden)
+                    }
+                }
+                for shard in shards { shard.saveState(into: &state) }
+                return (statistics, PassPosition(sequencesDone: sequence + 1, statistics: statistics, state: state))
+            }
         }
-        statistics.seconds = monotonicSeconds() - start
-        return statistics
+        statistics.seconds = earlierSeconds + (monotonicSeconds() - start)
+        return (statistics, nil)
     }
 
     /// Loss on `text` without training: zero state at its start, carried across its sequences.
