@@ -76,6 +76,12 @@ static volatile sig_atomic_t window_changed = 0;
 // epoch); the next one is handled as usual (report_and_reraise).
 static volatile sig_atomic_t defer_termination = 0;
 static volatile sig_atomic_t deferred_signal = 0;
+// Who sent the deferred signal (0: the kernel, as for a terminal's Ctrl-C). A
+// signal from another sender while the epoch finishes is the same request
+// relayed (a script passing its signal on to the tool, on top of the signal its
+// process group got from the terminal or from GNU parallel): it is not a
+// second request. A second signal from the same sender is, and aborts.
+static volatile pid_t deferred_sender = 0;
 static char defer_note[256];
 
 static size_t bounded_copy(char *destination, size_t capacity, const char *source) {
@@ -120,13 +126,17 @@ static void report_and_reraise(int sig) {
     raise(sig);
 }
 
-static void handle_termination(int sig) {
+static void handle_termination(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    pid_t sender = info ? info->si_pid : 0;
+    if (defer_termination && deferred_signal != 0 && sender != deferred_sender) return;  // relayed: see deferred_sender
     // The first signal wins, even when two arrive at once on two threads (a lock-free
     // compare-and-swap is async-signal-safe); any other is handled as usual.
     if (!defer_termination || !__sync_bool_compare_and_swap(&deferred_signal, 0, sig)) {
         report_and_reraise(sig);
         return;
     }
+    deferred_sender = sender;
     if (tool_name[0]) {
         const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
         char line[512];
@@ -148,6 +158,7 @@ static void handle_termination(int sig) {
 void charrnn_defer_termination(const char *note) {
     bounded_copy(defer_note, sizeof defer_note, note);
     deferred_signal = 0;
+    deferred_sender = -1;  // no sender yet: one that races the first signal's bookkeeping counts as a relay
     defer_termination = 1;
 }
 
@@ -168,7 +179,8 @@ static void install_handlers(void) {
     if (handlers_installed) return;
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = handle_termination;
+    action.sa_sigaction = handle_termination;
+    action.sa_flags = SA_SIGINFO;
     sigemptyset(&action.sa_mask);
     // Block the other termination signals while one is handled: one message, one cleanup.
     sigaddset(&action.sa_mask, SIGINT);
