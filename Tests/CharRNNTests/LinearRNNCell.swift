@@ -68,11 +68,7 @@ enum LinearRNNCell: RecurrentCell {
     ) {
         let dh = step.dState(0)
         addRows(step.dOutput, dh, into: step.dProjection, count: step.rows * step.hidden)
-        if step.carriesBack {
-            gemm(
-                .none, m: step.rows, a: step.dProjection, lda: step.hidden, packed: weights.wh.backward,
-                c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
-        }
+        step.carryBack(step.dProjection, lda: step.hidden, through: weights.wh.backward, into: dh, workspace: workspace)
     }
 
     /// dWh = sum_t da[t]^T h_{t-1}.

@@ -113,6 +113,18 @@ public struct TrainingBackwardStep {
 
     /// Whether a step before this one reads the state gradients this step carries back (t > 0).
     public var carriesBack: Bool { t > 0 }
+
+    /// d loss / d h_{t-1} through a recurrent matrix: dh (+)= dA W (R, H), where dA (R, lda)
+    /// is the gradient of what W multiplied h_{t-1} into. Nothing at the first step, whose
+    /// previous state is carried in without a gradient.
+    @inline(__always)
+    public func carryBack(
+        _ dA: UnsafePointer<Float>, lda: Int, through matrix: PackedMatrix, into dh: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false, workspace: GEMMWorkspace
+    ) {
+        guard carriesBack else { return }
+        gemm(.none, m: rows, a: dA, lda: lda, packed: matrix, c: dh, ldc: hidden, accumulate: accumulate, workspace: workspace)
+    }
     @inline(__always)
     public func previous(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t) }
     @inline(__always)

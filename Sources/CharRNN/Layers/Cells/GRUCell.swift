@@ -91,11 +91,7 @@ public enum GRUCell: RecurrentCell {
             hPrev: step.previous(0), dOutput: step.dOutput, dh: dh,
             dGates: step.dProjection, dGatesRecurrent: dRecurrent)
         // dh now holds the direct part dh * z; add the part through Wh.
-        if step.carriesBack {
-            gemm(
-                .none, m: step.rows, a: dRecurrent, lda: step.width, packed: weights.wh.backward,
-                c: dh, ldc: step.hidden, accumulate: true, workspace: workspace)
-        }
+        step.carryBack(dRecurrent, lda: step.width, through: weights.wh.backward, into: dh, accumulate: true, workspace: workspace)
     }
 
     /// dWh = sum_t du[t]^T h_{t-1}.

@@ -78,11 +78,7 @@ public enum LSTMCell: RecurrentCell {
             rows: step.rows, hidden: step.hidden, gates: step.projection, gateStride: step.width,
             cPrev: step.previous(1), tanhC: step.slice(tanhC, columns: step.hidden),
             dOutput: step.dOutput, dhRecurrent: dh, dc: step.dState(1), dGates: step.dProjection)
-        if step.carriesBack {
-            gemm(
-                .none, m: step.rows, a: step.dProjection, lda: step.width, packed: weights.wh.backward,
-                c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
-        }
+        step.carryBack(step.dProjection, lda: step.width, through: weights.wh.backward, into: dh, workspace: workspace)
     }
 
     /// dWh = sum_t da[t]^T h_{t-1}.

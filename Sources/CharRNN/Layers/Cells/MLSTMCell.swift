@@ -152,11 +152,7 @@ public enum MLSTMCell: RecurrentCell {
             multiplyRows(dmRow, mhT + r * hidden, into: dProjectionT + r * width + 4 * hidden, count: hidden)
             multiplyRows(dmRow, projectionT + r * width + 4 * hidden, into: dmhT + r * hidden, count: hidden)
         }
-        if step.carriesBack {
-            gemm(
-                .none, m: rows, a: dmhT, lda: hidden, packed: weights.wmh.backward,
-                c: dh, ldc: hidden, accumulate: false, workspace: workspace)
-        }
+        step.carryBack(dmhT, lda: hidden, through: weights.wmh.backward, into: dh, workspace: workspace)
     }
 
     /// dWh = sum_t da[t]^T m_t; dWmh = sum_t d(Wmh h)[t]^T h_{t-1}.

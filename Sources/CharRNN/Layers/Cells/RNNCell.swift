@@ -67,11 +67,7 @@ public enum RNNCell: RecurrentCell {
         backward(
             count: step.rows * step.hidden, h: step.next(0), dOutput: step.dOutput, dhRecurrent: dh,
             dGates: step.dProjection)
-        if step.carriesBack {
-            gemm(
-                .none, m: step.rows, a: step.dProjection, lda: step.hidden, packed: weights.wh.backward,
-                c: dh, ldc: step.hidden, accumulate: false, workspace: workspace)
-        }
+        step.carryBack(step.dProjection, lda: step.hidden, through: weights.wh.backward, into: dh, workspace: workspace)
     }
 
     /// dWh = sum_t da[t]^T h_{t-1}.
