@@ -1,5 +1,7 @@
+#define _GNU_SOURCE 1
 #include "charrnn_support.h"
 
+#include <sched.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -257,6 +259,21 @@ uint64_t charrnn_physical_memory(void) {
     long page_size = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page_size <= 0) return 0;
     return (uint64_t)pages * (uint64_t)page_size;
+}
+
+int charrnn_usable_processors(void) {
+#if defined(__linux__)
+    // The processors this process may run on (taskset, cgroups' cpusets, a
+    // container's --cpuset-cpus), which can be fewer than those online.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count > 0) return count;
+    }
+#endif
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
 }
 
 void charrnn_set_status_line_shown(int shown) {

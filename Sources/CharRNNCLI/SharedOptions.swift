@@ -41,7 +41,8 @@ public struct OutputOption: ParsableArguments {
 public struct ThreadsOption: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Threads to compute on: 1 or 2 (more are not used), or 0 to choose by the machine and the model. The output is the same.", valueName: "N")
+            "Threads to compute on, 1 to 64, or 0 to choose by the machine (the processors this process may use) and the model. The output is the same for any N.",
+            valueName: "N")
     )
     public var threads: Int = 0
 

@@ -150,7 +150,7 @@ struct Epoch: CharRNNTool {
         request.resetOptimizer = resetOptimizer
         request.resetHistory = resetHistory
         request.reproducible = reproducible
-        request.threads = threads.requested ?? min(2, SystemInfo.processorCount)
+        request.threads = threads.requested ?? min(64, SystemInfo.processorCount)
 
         let epochNumber = resetHistory ? 1 : (checkpoint.history.last?.epoch ?? 0) + 1
         let resolved: TrainingSettings

@@ -74,13 +74,15 @@ enum LinearRNNCell: RecurrentCell {
     /// dWh = sum_t da[t]^T h_{t-1}.
     static func recurrentGradients(
         _ sequence: TrainingSequence, tensors: Tensors, buffers: Void,
-        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
-    ) {
+        gradient: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient] {
         let hidden = sequence.hidden
-        gemm(
-            .transposed, .none, m: hidden, n: hidden, k: sequence.steps * sequence.rows,
-            a: sequence.dProjection, lda: hidden, b: sequence.history.all(0), ldb: hidden,
-            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        return [
+            WeightGradient.product(
+                m: hidden, n: hidden, k: sequence.steps * sequence.rows,
+                a: sequence.dProjection, lda: hidden, b: sequence.history.all(0), ldb: hidden,
+                c: gradient + tensors.wh.offset, ldc: hidden)
+        ]
     }
 
     // MARK: - The naive twin

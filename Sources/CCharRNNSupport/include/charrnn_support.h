@@ -93,6 +93,9 @@ int charrnn_window_size_changed(void);
 /// Physical memory in bytes, or 0 when unknown.
 uint64_t charrnn_physical_memory(void);
 
+/// Processors this process may run on (sched_getaffinity), else those online; at least 1.
+int charrnn_usable_processors(void);
+
 // Flushes stdio's standard output: 0 when everything it was given has been
 // written, the errno of a flush that fails now, or -1 when an earlier write
 // failed (its errno is gone).

@@ -3,65 +3,88 @@
 // gradient is d loss / d z = p - onehot(target), so no separate softmax
 // backward is ever formed.
 //
+// Row-wise work runs on a part of the shard's rows (RecurrentLayer.swift);
+// each position's loss is kept, and the shard's sum is formed afterwards in
+// position order, so the sum's bits do not depend on the parts.
+//
 // Shapes, for T steps of R rows, H inputs, N symbols:
 //   inputs  (T*R, H)    the last recurrent layer's h_t
 //   logits  (T*R, N)    z = inputs W^T + b, then d loss / d z in place
+//   losses  (T*R)       each position's cross-entropy (padding: unused)
 
 final class OutputLayer {
     let rows: Int
     let hidden: Int
     let symbols: Int
     let logits: FloatBuffer
+    let losses: FloatBuffer
 
     init(rows: Int, hidden: Int, symbols: Int, maxSteps: Int) {
         self.rows = rows
         self.hidden = hidden
         self.symbols = symbols
         logits = FloatBuffer(count: maxSteps * rows * symbols)
+        losses = FloatBuffer(count: maxSteps * rows)
     }
 
-    /// Computes the loss over `steps` steps. `targets` is (T*R) with -1 for padding (no loss).
-    /// With `gradientScale` set, leaves scale * (p - onehot) in `logits` (zero rows for padding).
-    /// Returns the sum of cross-entropy over real targets and their number.
+    /// Computes the loss of the shard's rows `part` over `steps` steps into `losses`.
+    /// `targets` is (T*R) with -1 for padding (no loss). With `gradientScale` set,
+    /// leaves scale * (p - onehot) in `logits` (zero rows for padding).
     func forward(
         steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        targets: UnsafePointer<Int32>, gradientScale: Float?, workspace: GEMMWorkspace
-    ) -> (lossSum: Double, count: Int) {
-        let positions = steps * rows
-        gemm(
-            .none, .transposed, m: positions, n: symbols, k: hidden, a: inputs, lda: hidden, b: w, ldb: hidden,
-            c: logits.pointer, ldc: symbols, accumulate: false, workspace: workspace)
+        targets: UnsafePointer<Int32>, gradientScale: Float?, rows part: Range<Int>, workspace: GEMMWorkspace
+    ) {
+        forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+            gemm(
+                .none, .transposed, m: count, n: symbols, k: hidden, a: inputs + first * hidden, lda: hidden, b: w,
+                ldb: hidden, c: logits.pointer + first * symbols, ldc: symbols, accumulate: false, workspace: workspace)
+            for position in first..<first + count {
+                let row = logits.pointer + position * symbols
+                addRows(row, b, into: row, count: symbols)
+                let target = Int(targets[position])
+                if target < 0 {
+                    if gradientScale != nil { row.update(repeating: 0, count: symbols) }
+                    continue
+                }
+                losses[position] = SoftmaxCrossEntropy.row(row, count: symbols, target: target, gradientScale: gradientScale)
+            }
+        }
+    }
+
+    /// The sum of cross-entropy over the real targets of all rows, in position order, and their number.
+    func lossSum(steps: Int, targets: UnsafePointer<Int32>) -> (lossSum: Double, count: Int) {
         var lossSum = 0.0
         var count = 0
-        for position in 0..<positions {
-            let row = logits.pointer + position * symbols
-            addRows(row, b, into: row, count: symbols)
-            let target = Int(targets[position])
-            if target < 0 {
-                if gradientScale != nil { row.update(repeating: 0, count: symbols) }
-                continue
-            }
-            let loss = SoftmaxCrossEntropy.row(row, count: symbols, target: target, gradientScale: gradientScale)
-            lossSum += Double(loss)
+        for position in 0..<steps * rows where targets[position] >= 0 {
+            lossSum += Double(losses[position])
             count += 1
         }
         return (lossSum, count)
     }
 
-    /// From the gradients left in `logits`: dW = dZ^T inputs, db = column sums, d inputs = dZ W (all written).
-    func backward(
-        steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>,
-        dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
-        dInputs: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+    /// From the gradients left in `logits`: d inputs = dZ W for the part's rows (written).
+    func inputDeltas(
+        steps: Int, w: UnsafePointer<Float>, dInputs: UnsafeMutablePointer<Float>, rows part: Range<Int>,
+        workspace: GEMMWorkspace
     ) {
+        forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+            gemm(
+                .none, .none, m: count, n: hidden, k: symbols, a: logits.pointer + first * symbols, lda: symbols,
+                b: w, ldb: hidden, c: dInputs + first * hidden, ldc: hidden, accumulate: false, workspace: workspace)
+        }
+    }
+
+    /// After every row's forward pass: dW = dZ^T inputs and db = column sums of dZ (written).
+    func weightGradients(
+        steps: Int, inputs: UnsafePointer<Float>, dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient] {
         let positions = steps * rows
-        gemm(
-            .transposed, .none, m: symbols, n: hidden, k: positions, a: logits.pointer, lda: symbols,
-            b: inputs, ldb: hidden, c: dW, ldc: hidden, accumulate: false, workspace: workspace)
-        columnSums(logits.pointer, rows: positions, columns: symbols, into: db)
-        gemm(
-            .none, .none, m: positions, n: hidden, k: symbols, a: logits.pointer, lda: symbols,
-            b: w, ldb: hidden, c: dInputs, ldc: hidden, accumulate: false, workspace: workspace)
+        return [
+            .product(
+                m: symbols, n: hidden, k: positions, a: logits.pointer, lda: symbols, b: inputs, ldb: hidden, c: dW,
+                ldc: hidden),
+            .columnSums(logits.pointer, rows: positions, columns: symbols, stride: symbols, into: db),
+        ]
     }
 }
 

@@ -6,6 +6,11 @@
 // are the engine's (TrainingEngine.swift), the steps and any other buffers the
 // cell's (Layers/Cells).
 //
+// Row-wise work (the projections, the time loops, the gradients sent down) runs
+// on a part of the shard's rows (`rows`), so that threads can share a shard;
+// the weight gradients, which sum over every row, come out as WeightGradient
+// pieces the trainer shares out once all parts are done.
+//
 // Shapes, for R rows, T <= maxSteps steps, I inputs, H units, P projection columns:
 //   projection   (T, R, P)   X Wx^T + b, then whatever the cell keeps there
 //   dProjection  (T, R, P)   d loss / d projection, from the cell's backward pass
@@ -93,88 +98,131 @@ final class RecurrentLayer {
 
     // MARK: - Dropout on the outputs (Dropout.swift)
 
-    /// Draws this sequence's mask and applies it: dropped = outputs * mask.
-    func dropOutputs(_ masks: DropoutMasks, sequence: Int, layer: Int, steps: Int, rows: Range<Int>, totalRows: Int) {
+    /// Draws this sequence's mask for the shard's rows `part` and applies it:
+    /// dropped = outputs * mask. `firstBatchRow`: the shard's first row in the batch of `totalRows`.
+    func dropOutputs(
+        _ masks: DropoutMasks, sequence: Int, layer: Int, steps: Int, rows part: Range<Int>, firstBatchRow: Int,
+        totalRows: Int
+    ) {
         guard let mask, let dropped else { return }
         masks.fill(
-            mask.pointer, sequence: sequence, layer: layer, steps: steps, rows: rows, totalRows: totalRows,
-            hidden: hidden)
-        multiplyRows(outputs, mask.pointer, into: dropped.pointer, count: steps * rows.count * hidden)
+            mask.pointer + part.lowerBound * hidden, sequence: sequence, layer: layer, steps: steps,
+            rows: (firstBatchRow + part.lowerBound)..<(firstBatchRow + part.upperBound), totalRows: totalRows,
+            hidden: hidden, stepStride: rows * hidden)
+        forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+            let offset = first * hidden
+            multiplyRows(outputs + offset, mask.pointer + offset, into: dropped.pointer + offset, count: count * hidden)
+        }
     }
 
     // MARK: - Input projection: projection[t] = Wx x_t + b for all steps at once
 
     /// First layer: x is one-hot, so Wx x is row x of Wx^T (`table`, (N, P)). `symbols` is (T, R).
-    func projectSymbols(_ symbols: UnsafePointer<Int32>, steps: Int, table: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
-        for position in 0..<steps * rows {
-            let row = table + Int(symbols[position]) * width
-            let out = projection.pointer + position * width
-            addRows(row, bias, into: out, count: biasWidth)
-            if biasWidth < width { (out + biasWidth).update(from: row + biasWidth, count: width - biasWidth) }
+    func projectSymbols(
+        _ symbols: UnsafePointer<Int32>, steps: Int, table: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        rows part: Range<Int>
+    ) {
+        forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+            for position in first..<first + count {
+                let row = table + Int(symbols[position]) * width
+                let out = projection.pointer + position * width
+                addRows(row, bias, into: out, count: biasWidth)
+                if biasWidth < width { (out + biasWidth).update(from: row + biasWidth, count: width - biasWidth) }
+            }
         }
     }
 
-    /// Later layers: one product over the whole sequence, (T*R, I) x Wx^T, then + b.
+    /// Later layers: X Wx^T + b, one product over the part's rows of the whole
+    /// sequence ((T*R, I) x Wx^T for all rows, else one per step).
     func projectInputs(
         _ inputs: UnsafePointer<Float>, steps: Int, wx: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        workspace: GEMMWorkspace
+        rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
-        gemm(
-            .none, .transposed, m: steps * rows, n: width, k: inputSize,
-            a: inputs, lda: inputSize, b: wx, ldb: inputSize,
-            c: projection.pointer, ldc: width, accumulate: false, workspace: workspace)
-        for position in 0..<steps * rows {
-            let out = projection.pointer + position * width
-            addRows(out, bias, into: out, count: biasWidth)
+        forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+            gemm(
+                .none, .transposed, m: count, n: width, k: inputSize,
+                a: inputs + first * inputSize, lda: inputSize, b: wx, ldb: inputSize,
+                c: projection.pointer + first * width, ldc: width, accumulate: false, workspace: workspace)
+            for position in first..<first + count {
+                let out = projection.pointer + position * width
+                addRows(out, bias, into: out, count: biasWidth)
+            }
         }
     }
 
     // MARK: - Time loop (the cell's)
 
-    func forward(steps: Int, workspace: GEMMWorkspace) {
-        cell.forward(steps: steps, projection: projection.pointer, workspace: workspace)
+    func forward(steps: Int, rows part: Range<Int>, workspace: GEMMWorkspace) {
+        cell.forward(steps: steps, projection: projection.pointer, rows: part, workspace: workspace)
     }
 
-    /// Back-propagates dOutput (d loss / d output) through the dropout mask and
-    /// the time loop into dProjection.
-    func backward(steps: Int, workspace: GEMMWorkspace) {
-        if let mask { multiplyRows(dOutput.pointer, mask.pointer, into: dOutput.pointer, count: steps * rows * hidden) }
+    /// Back-propagates the part's rows of dOutput (d loss / d output) through the
+    /// dropout mask and the time loop into dProjection.
+    func backward(steps: Int, rows part: Range<Int>, workspace: GEMMWorkspace) {
+        if let mask {
+            forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+                let offset = first * hidden
+                multiplyRows(dOutput.pointer + offset, mask.pointer + offset, into: dOutput.pointer + offset, count: count * hidden)
+            }
+        }
         cell.backward(
             steps: steps, projection: projection.pointer, dOutput: dOutput.pointer,
-            dProjection: dProjection.pointer, workspace: workspace)
+            dProjection: dProjection.pointer, rows: part, workspace: workspace)
+    }
+
+    /// Later layers: d x = dProjection Wx for the part's rows (written into `dInputs`, (T, R, I)).
+    func inputDeltas(
+        steps: Int, wx: UnsafePointer<Float>, dInputs: UnsafeMutablePointer<Float>, rows part: Range<Int>,
+        workspace: GEMMWorkspace
+    ) {
+        forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+            gemm(
+                .none, .none, m: count, n: inputSize, k: width,
+                a: dProjection.pointer + first * width, lda: width, b: wx, ldb: inputSize,
+                c: dInputs + first * inputSize, ldc: inputSize, accumulate: false, workspace: workspace)
+        }
     }
 
     // MARK: - Weight gradients, batched over the sequence (written, not accumulated)
 
-    /// The cell's recurrent tensors, then db = the column sums of dProjection's bias columns.
-    func recurrentGradients(steps: Int, gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
-        cell.recurrentGradients(steps: steps, dProjection: dProjection.pointer, gradient: gradient, workspace: workspace)
-        columnSums(
-            dProjection.pointer, rows: steps * rows, columns: biasWidth, stride: width,
-            into: gradient + parameters.bias.offset)
-    }
-
-    /// Later layers: dWx = dProjection^T x (written) and d x = dProjection Wx (written into `dInputs`).
-    func inputGradients(
-        steps: Int, inputs: UnsafePointer<Float>, wx: UnsafePointer<Float>,
-        dWx: UnsafeMutablePointer<Float>, dInputs: UnsafeMutablePointer<Float>,
-        workspace: GEMMWorkspace
-    ) {
-        gemm(
-            .transposed, .none, m: width, n: inputSize, k: steps * rows,
-            a: dProjection.pointer, lda: width, b: inputs, ldb: inputSize,
-            c: dWx, ldc: inputSize, accumulate: false, workspace: workspace)
-        gemm(
-            .none, .none, m: steps * rows, n: inputSize, k: width,
-            a: dProjection.pointer, lda: width, b: wx, ldb: inputSize,
-            c: dInputs, ldc: inputSize, accumulate: false, workspace: workspace)
-    }
-
-    /// First layer: d(Wx^T)[x] += dProjection row, the transpose of the gather. `dWxTransposed` is (N, P).
-    func symbolGradients(steps: Int, symbols: UnsafePointer<Int32>, dWxTransposed: UnsafeMutablePointer<Float>) {
-        for position in 0..<steps * rows {
-            let row = dWxTransposed + Int(symbols[position]) * width
-            addRows(row, dProjection.pointer + position * width, into: row, count: width)
+    /// After every row's backward pass: the cell's recurrent tensors, db = the
+    /// column sums of dProjection's bias columns, and dWx: dProjection^T x for
+    /// later layers (`inputs` (T, R, I)), or for the first layer (`symbols`) the
+    /// transpose of the gather, d(Wx^T)[x] += dProjection row, into `dWxTransposed` (N, P).
+    func weightGradients(
+        steps: Int, gradient: UnsafeMutablePointer<Float>, inputs: UnsafePointer<Float>?,
+        symbols: UnsafePointer<Int32>?, dWxTransposed: UnsafeMutablePointer<Float>?, symbolCount: Int
+    ) -> [WeightGradient] {
+        let positions = steps * rows
+        var gradients = cell.recurrentGradients(steps: steps, dProjection: dProjection.pointer, gradient: gradient)
+        gradients.append(
+            .columnSums(
+                dProjection.pointer, rows: positions, columns: biasWidth, stride: width,
+                into: gradient + parameters.bias.offset))
+        if let inputs {
+            gradients.append(
+                .product(
+                    m: width, n: inputSize, k: positions, a: dProjection.pointer, lda: width, b: inputs,
+                    ldb: inputSize, c: gradient + parameters.input.offset, ldc: inputSize))
+        } else if let symbols, let dWxTransposed {
+            gradients.append(
+                .symbolRows(
+                    symbols: symbols, source: dProjection.pointer, positions: positions, width: width,
+                    into: dWxTransposed, tableRows: symbolCount))
         }
+        return gradients
+    }
+}
+
+/// Calls `body(firstPosition, count)` over the positions (t * R + r) of the
+/// shard's rows `part` in the first `steps` steps: one block when the part is
+/// all R rows, else one per step.
+@inline(__always)
+func forEachBlock(of part: Range<Int>, steps: Int, shardRows: Int, _ body: (Int, Int) -> Void) {
+    guard !part.isEmpty else { return }
+    if part.count == shardRows {
+        body(0, steps * shardRows)
+    } else {
+        for t in 0..<steps { body(t * shardRows + part.lowerBound, part.count) }
     }
 }

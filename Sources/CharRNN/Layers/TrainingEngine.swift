@@ -1,7 +1,10 @@
 // The time loop of one recurrent layer of one shard, the same for every cell:
 // the state history, carried into the next sequence or reset, the loop
 // forward and the loop backward, and the state gradients carried back from
-// one step to the one before. A cell (Layers/Cells) brings its packed
+// one step to the one before. Rows never meet in these loops, so a shard's
+// rows can be run in parts, each on its own thread (`rows`: a range of the
+// shard's rows): a part's step sees its rows as an (r, H) block inside the
+// shard's (R, H) one, and every row gets the same bits whichever part it is in. A cell (Layers/Cells) brings its packed
 // weights, its own buffers and one step each way (RecurrentCell.forward,
 // .backward); the engine calls them in order, so a cell file holds only its
 // equations, its kernels and its naive twin.
@@ -65,56 +68,76 @@ public final class StateHistory {
         for state in states { state.pointer.update(from: state.pointer + steps * block, count: block) }
     }
 
-    func zeroGradients() {
-        for dState in dStates { dState.zero() }
+    /// Zero gradients for the shard's rows `rows`.
+    func zeroGradients(rows part: Range<Int>) {
+        for dState in dStates { (dState.pointer + part.lowerBound * hidden).update(repeating: 0, count: part.count * hidden) }
     }
 }
 
-/// One step forward, as the engine hands it to the cell.
+/// One step forward, as the engine hands it to the cell, for a part of the
+/// shard's rows: `rows` rows from the shard's row `firstRow` on. Every pointer
+/// it gives is to that part's first row; rows of a block are `hidden` (or
+/// `columns`, `width`) floats apart as in the whole shard's block.
 public struct TrainingStep {
     /// The step, 0 ..< T.
     public let t: Int
+    /// Rows of this part (r), and where they start among the shard's R.
     public let rows: Int
+    public let firstRow: Int
+    public let shardRows: Int
     public let hidden: Int
     /// P: the row stride of `projection`.
     public let width: Int
-    /// This step's projection (R, P): X Wx^T + b; the step may overwrite it with
-    /// what its backward step needs (activated gates).
+    /// This part's projection at this step (r, P): X Wx^T + b; the step may overwrite
+    /// it with what its backward step needs (activated gates).
     public let projection: UnsafeMutablePointer<Float>
     public let history: StateHistory
 
-    /// State vector `vector` before this step (R, H).
+    /// State vector `vector` before this step (r, H).
     @inline(__always)
-    public func previous(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t) }
-    /// State vector `vector` after this step (R, H): where the step writes it.
+    public func previous(_ vector: Int) -> UnsafeMutablePointer<Float> {
+        history.state(vector, before: t) + firstRow * hidden
+    }
+    /// State vector `vector` after this step (r, H): where the step writes it.
     @inline(__always)
-    public func next(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t + 1) }
-    /// This step's block of a cell buffer of `columns` floats per row and step, (T, R, columns).
+    public func next(_ vector: Int) -> UnsafeMutablePointer<Float> {
+        history.state(vector, before: t + 1) + firstRow * hidden
+    }
+    /// This part's block of this step in a cell buffer of `columns` floats per row
+    /// and step, (T, R, columns).
     @inline(__always)
     public func slice(_ buffer: FloatBuffer, columns: Int) -> UnsafeMutablePointer<Float> {
-        buffer.pointer + t * rows * columns
+        buffer.pointer + (t * shardRows + firstRow) * columns
+    }
+    /// This part's rows of a per-step scratch buffer of `columns` floats per row, (R, columns).
+    @inline(__always)
+    public func scratch(_ buffer: FloatBuffer, columns: Int) -> UnsafeMutablePointer<Float> {
+        buffer.pointer + firstRow * columns
     }
 }
 
-/// One step backward, as the engine hands it to the cell.
+/// One step backward, as the engine hands it to the cell, for a part of the
+/// shard's rows (see TrainingStep).
 public struct TrainingBackwardStep {
     public let t: Int
     public let rows: Int
+    public let firstRow: Int
+    public let shardRows: Int
     public let hidden: Int
     /// P: the row stride of `projection` and `dProjection`.
     public let width: Int
-    /// This step's projection as the forward step left it (R, P).
+    /// This part's projection at this step as the forward step left it (r, P).
     public let projection: UnsafePointer<Float>
-    /// d loss / d h_t from above (R, H).
+    /// d loss / d h_t from above (r, H).
     public let dOutput: UnsafePointer<Float>
-    /// Where d loss / d projection goes (R, P).
+    /// Where d loss / d projection goes (r, P).
     public let dProjection: UnsafeMutablePointer<Float>
     public let history: StateHistory
 
     /// Whether a step before this one reads the state gradients this step carries back (t > 0).
     public var carriesBack: Bool { t > 0 }
 
-    /// d loss / d h_{t-1} through a recurrent matrix: dh (+)= dA W (R, H), where dA (R, lda)
+    /// d loss / d h_{t-1} through a recurrent matrix: dh (+)= dA W (r, H), where dA (r, lda)
     /// is the gradient of what W multiplied h_{t-1} into. Nothing at the first step, whose
     /// previous state is carried in without a gradient.
     @inline(__always)
@@ -126,20 +149,29 @@ public struct TrainingBackwardStep {
         gemm(.none, m: rows, a: dA, lda: lda, packed: matrix, c: dh, ldc: hidden, accumulate: accumulate, workspace: workspace)
     }
     @inline(__always)
-    public func previous(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t) }
+    public func previous(_ vector: Int) -> UnsafeMutablePointer<Float> {
+        history.state(vector, before: t) + firstRow * hidden
+    }
     @inline(__always)
-    public func next(_ vector: Int) -> UnsafeMutablePointer<Float> { history.state(vector, before: t + 1) }
-    /// d loss / d state vector `vector`: after step t+1's (or zero at the last step) on entry,
-    /// to be replaced with d loss / d the state before this step.
+    public func next(_ vector: Int) -> UnsafeMutablePointer<Float> {
+        history.state(vector, before: t + 1) + firstRow * hidden
+    }
+    /// d loss / d state vector `vector` (r, H): after step t+1's (or zero at the last
+    /// step) on entry, to be replaced with d loss / d the state before this step.
     @inline(__always)
-    public func dState(_ vector: Int) -> UnsafeMutablePointer<Float> { history.gradient(vector) }
+    public func dState(_ vector: Int) -> UnsafeMutablePointer<Float> { history.gradient(vector) + firstRow * hidden }
     @inline(__always)
     public func slice(_ buffer: FloatBuffer, columns: Int) -> UnsafeMutablePointer<Float> {
-        buffer.pointer + t * rows * columns
+        buffer.pointer + (t * shardRows + firstRow) * columns
+    }
+    @inline(__always)
+    public func scratch(_ buffer: FloatBuffer, columns: Int) -> UnsafeMutablePointer<Float> {
+        buffer.pointer + firstRow * columns
     }
 }
 
-/// The sequence after its backward pass, for the batched weight gradients.
+/// The sequence after its backward pass (all of the shard's rows), for the
+/// batched weight gradients.
 public struct TrainingSequence {
     public let steps: Int
     public let rows: Int
@@ -165,15 +197,18 @@ protocol CellTrainingLayer: AnyObject {
     func resetState()
     /// Carries the state after `steps` into the next sequence (no gradient flows back into it).
     func carryState(steps: Int)
-    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
-    /// `dOutput` (T, R, H) is d loss / d h_t from above; fills `dProjection`.
+    /// The time loop forward for the shard's rows `rows`; `projection` is the shard's (T, R, P).
+    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, rows: Range<Int>, workspace: GEMMWorkspace)
+    /// The time loop backward for the shard's rows `rows`: `dOutput` (T, R, H) is
+    /// d loss / d h_t from above; fills those rows of `dProjection`.
     func backward(
         steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-        dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
-    /// Writes the gradients of the cell's `.recurrent` tensors (flat layout) after `backward`.
+        dProjection: UnsafeMutablePointer<Float>, rows: Range<Int>, workspace: GEMMWorkspace)
+    /// The gradients of the cell's `.recurrent` tensors (flat layout), to be computed
+    /// after `backward` has run on every row.
     func recurrentGradients(
-        steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-        workspace: GEMMWorkspace)
+        steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient]
 }
 
 /// The engine for one cell type: the history and the loops around the cell's steps.
@@ -203,37 +238,40 @@ final class TrainingEngine<Cell: RecurrentCell>: CellTrainingLayer {
     func resetState() { history.reset() }
     func carryState(steps: Int) { history.carry(steps: steps) }
 
-    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace) {
+    func forward(steps: Int, projection: UnsafeMutablePointer<Float>, rows part: Range<Int>, workspace: GEMMWorkspace) {
+        guard !part.isEmpty else { return }
         for t in 0..<steps {
+            let first = t * rows + part.lowerBound
             let step = TrainingStep(
-                t: t, rows: rows, hidden: hidden, width: width,
-                projection: projection + t * rows * width, history: history)
+                t: t, rows: part.count, firstRow: part.lowerBound, shardRows: rows, hidden: hidden, width: width,
+                projection: projection + first * width, history: history)
             Cell.forward(step, tensors: tensors, weights: weights, buffers: buffers, workspace: workspace)
         }
     }
 
     func backward(
         steps: Int, projection: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-        dProjection: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+        dProjection: UnsafeMutablePointer<Float>, rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
-        history.zeroGradients()
+        guard !part.isEmpty else { return }
+        history.zeroGradients(rows: part)
         for t in stride(from: steps - 1, through: 0, by: -1) {
+            let first = t * rows + part.lowerBound
             let step = TrainingBackwardStep(
-                t: t, rows: rows, hidden: hidden, width: width,
-                projection: projection + t * rows * width, dOutput: dOutput + t * rows * hidden,
-                dProjection: dProjection + t * rows * width, history: history)
+                t: t, rows: part.count, firstRow: part.lowerBound, shardRows: rows, hidden: hidden, width: width,
+                projection: projection + first * width, dOutput: dOutput + first * hidden,
+                dProjection: dProjection + first * width, history: history)
             Cell.backward(step, tensors: tensors, weights: weights, buffers: buffers, workspace: workspace)
         }
     }
 
     func recurrentGradients(
-        steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>,
-        workspace: GEMMWorkspace
-    ) {
+        steps: Int, dProjection: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient] {
         let sequence = TrainingSequence(
             steps: steps, rows: rows, hidden: hidden, width: width, dProjection: dProjection,
             history: history)
-        Cell.recurrentGradients(sequence, tensors: tensors, buffers: buffers, gradient: gradient, workspace: workspace)
+        return Cell.recurrentGradients(sequence, tensors: tensors, buffers: buffers, gradient: gradient)
     }
 }
 

@@ -119,7 +119,10 @@ public protocol RecurrentCell: Sendable {
     static func trainingBuffers(_ shape: TrainingLayerShape) -> TrainingBuffers
 
     /// Time step `step.t` forward: reads the state before it and this step's
-    /// projection, writes the state after it (see TrainingStep).
+    /// projection, writes the state after it (see TrainingStep). The step covers a
+    /// part of the shard's rows, which other threads run at the same time on the
+    /// other parts: reach a row-indexed buffer only through `step.slice` (per step)
+    /// or `step.scratch` (one block), never from its base.
     static func forward(
         _ step: TrainingStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
         workspace: GEMMWorkspace)
@@ -132,11 +135,13 @@ public protocol RecurrentCell: Sendable {
         _ step: TrainingBackwardStep, tensors: Tensors, weights: PackedWeights, buffers: TrainingBuffers,
         workspace: GEMMWorkspace)
 
-    /// After the backward pass, writes the gradients of the `.recurrent` tensors
-    /// (flat layout), batched over the sequence.
+    /// The gradients of the `.recurrent` tensors (flat layout), batched over the
+    /// sequence, as products the trainer computes after the backward pass, split
+    /// over threads (WeightGradient.swift).
     static func recurrentGradients(
         _ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
-        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace)
+        gradient: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient]
 
     /// One layer of an inference network of `rows` streams (sampling, scoring). Its products go
     /// through InferenceMatrix, so each row gives the same bits whatever `rows` is.

@@ -407,8 +407,9 @@ public var physicalMemoryBytes: UInt64 { charrnn_physical_memory() }
 
 /// Facts about the machine and the process's terminals.
 public enum SystemInfo {
-    /// Online processors.
-    public static var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// Processors this process may run on (its affinity mask: taskset, a container's
+    /// cpuset), else those online: the default thread count.
+    public static var processorCount: Int { max(1, Int(charrnn_usable_processors())) }
 
     public static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
 }

@@ -68,18 +68,20 @@ public struct DropoutMasks: Sendable, Equatable {
         Self.mix64(Self.mix64(Self.mix64(Self.mix64(seed) ^ epoch) ^ UInt64(sequence)) ^ UInt64(layer))
     }
 
-    /// Fills `mask` (steps x rows.count x hidden, t-major) with each unit's factor
-    /// for the batch rows `rows` of a batch of `totalRows` rows.
+    /// Fills `mask` (steps x rows.count x hidden, t-major; step blocks `stepStride`
+    /// floats apart, rows.count x hidden by default) with each unit's factor for
+    /// the batch rows `rows` of a batch of `totalRows` rows.
     public func fill(
         _ mask: UnsafeMutablePointer<Float>, sequence: Int, layer: Int, steps: Int,
-        rows: Range<Int>, totalRows: Int, hidden: Int
+        rows: Range<Int>, totalRows: Int, hidden: Int, stepStride: Int? = nil
     ) {
+        let stepStride = stepStride ?? rows.count * hidden
         let key = stream(sequence: sequence, layer: layer)
         let threshold = SIMD8<UInt32>(repeating: threshold)
         let kept = SIMD8<Float>(repeating: scale)
         let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
-        var out = mask
         for t in 0..<steps {
+            var out = mask + t * stepStride
             for row in rows {
                 let position = Self.mix64(key ^ UInt64(t * totalRows + row))
                 let low = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: position))

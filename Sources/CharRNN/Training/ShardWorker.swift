@@ -1,8 +1,17 @@
-// One shard of the batch: a contiguous block of rows that one thread carries
-// through a whole training sequence, forward and backward, into its own
-// gradient. Shards never talk to each other during a sequence; their
-// gradients are summed afterwards in a fixed order, so the result does not
-// depend on how many threads ran them.
+// One shard of the batch: a contiguous block of rows whose gradient over a
+// training sequence is summed on its own, in the order of its positions
+// (t-major), before the trainer adds the shards' gradients in shard order.
+// The shards are fixed by the batch layout (Trainer.shardRows), never by the
+// thread count, and so is every sum.
+//
+// Threads share a shard's work in two phases per sequence:
+//   1. `runRows`: the row-wise work of a part of its rows: forward through
+//      every layer, the losses, and backward through time into d loss / d
+//      projection (rows never meet here, so each row's bits are the same in
+//      any part);
+//   2. `weightGradients`: the products that sum over all rows, as pieces the
+//      trainer shares out by rows or columns of their results (WeightGradient).
+// `run` does both for all rows on the calling thread.
 
 final class ShardWorker: @unchecked Sendable {
     /// Global batch rows of this shard.
@@ -13,6 +22,7 @@ final class ShardWorker: @unchecked Sendable {
     let maxSteps: Int
     let layers: [RecurrentLayer]
     let output: OutputLayer
+    /// For `run`, the single-threaded path.
     let workspace = GEMMWorkspace()
     /// Inputs and targets of the current sequence, (T, R); target -1 = padding.
     let symbols: UnsafeMutablePointer<Int32>
@@ -107,53 +117,79 @@ final class ShardWorker: @unchecked Sendable {
         return steps
     }
 
-    /// Forward through every layer and the loss; with `gradientScale`, also backward
-    /// into `gradient`. The state moves on to the end of the sequence.
+    /// The whole sequence on this thread: forward through every layer and the loss;
+    /// with `gradientScale`, also backward into `gradient`. The state moves on to
+    /// the end of the sequence.
     func run(steps: Int, gradientScale: Float?) {
+        runRows(0..<rows, steps: steps, gradientScale: gradientScale, workspace: workspace)
+        finishLoss(steps: steps)
+        if gradientScale != nil {
+            for gradient in weightGradients(steps: steps) { gradient.compute(workspace: workspace) }
+        }
+        carryState(steps: steps)
+    }
+
+    /// Phase 1 for the shard's rows `part`: forward through every layer and the
+    /// losses; with `gradientScale`, backward through time into each layer's
+    /// dProjection (the weight gradients are phase 2's).
+    func runRows(_ part: Range<Int>, steps: Int, gradientScale: Float?, workspace: GEMMWorkspace) {
+        guard !part.isEmpty else { return }
         for (index, layer) in layers.enumerated() {
             if index == 0 {
-                layer.projectSymbols(symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0))
+                layer.projectSymbols(
+                    symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0), rows: part)
             } else {
                 layer.projectInputs(
                     layers[index - 1].output, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
-                    workspace: workspace)
+                    rows: part, workspace: workspace)
             }
-            layer.forward(steps: steps, workspace: workspace)
+            layer.forward(steps: steps, rows: part, workspace: workspace)
             if let dropout {
-                layer.dropOutputs(dropout, sequence: sequence, layer: index, steps: steps, rows: rowRange, totalRows: totalRows)
+                layer.dropOutputs(
+                    dropout, sequence: sequence, layer: index, steps: steps, rows: part,
+                    firstBatchRow: rowRange.lowerBound, totalRows: totalRows)
             }
         }
         let last = layers[layers.count - 1]
-        (lossSum, targetCount) = output.forward(
+        output.forward(
             steps: steps, inputs: last.output, w: weights.denseW, b: weights.denseB,
-            targets: targets, gradientScale: gradientScale, workspace: workspace)
-        if gradientScale != nil {
-            backward(steps: steps)
+            targets: targets, gradientScale: gradientScale, rows: part, workspace: workspace)
+        guard gradientScale != nil else { return }
+        output.inputDeltas(steps: steps, w: weights.denseW, dInputs: last.dOutput.pointer, rows: part, workspace: workspace)
+        for index in layers.indices.reversed() {
+            let layer = layers[index]
+            layer.backward(steps: steps, rows: part, workspace: workspace)
+            if index > 0 {
+                layer.inputDeltas(
+                    steps: steps, wx: weights.wx(index), dInputs: layers[index - 1].dOutput.pointer, rows: part,
+                    workspace: workspace)
+            }
         }
-        for layer in layers { layer.carryState(steps: steps) }
     }
 
-    private func backward(steps: Int) {
+    /// After phase 1 on every row: the shard's loss sum, in position order.
+    func finishLoss(steps: Int) {
+        (lossSum, targetCount) = output.lossSum(steps: steps, targets: targets)
+    }
+
+    /// Phase 2: the weight gradients of the sequence, once phase 1 has run on every row.
+    func weightGradients(steps: Int) -> [WeightGradient] {
         let g = gradient.pointer
         let dense = layout.dense
         let last = layers[layers.count - 1]
-        output.backward(
-            steps: steps, inputs: last.output, w: weights.denseW, dW: g + dense.w.offset,
-            db: g + dense.b.offset, dInputs: last.dOutput.pointer, workspace: workspace)
+        var gradients = output.weightGradients(
+            steps: steps, inputs: last.output, dW: g + dense.w.offset, db: g + dense.b.offset)
         for index in layers.indices.reversed() {
-            let layer = layers[index]
-            layer.backward(steps: steps, workspace: workspace)
-            layer.recurrentGradients(steps: steps, gradient: g, workspace: workspace)
-            if index > 0 {
-                let below = layers[index - 1]
-                layer.inputGradients(
-                    steps: steps, inputs: below.output, wx: weights.wx(index),
-                    dWx: g + layout.layers[index].input.offset, dInputs: below.dOutput.pointer,
-                    workspace: workspace)
-            } else {
-                dWxTransposed.zero()
-                layer.symbolGradients(steps: steps, symbols: symbols, dWxTransposed: dWxTransposed.pointer)
-            }
+            gradients += layers[index].weightGradients(
+                steps: steps, gradient: g, inputs: index > 0 ? UnsafePointer(layers[index - 1].output) : nil,
+                symbols: index == 0 ? UnsafePointer(symbols) : nil,
+                dWxTransposed: index == 0 ? dWxTransposed.pointer : nil, symbolCount: weights.config.alphabetSize)
         }
+        return gradients
+    }
+
+    /// The state after the sequence becomes the state carried into the next (after phase 2).
+    func carryState(steps: Int) {
+        for layer in layers { layer.carryState(steps: steps) }
     }
 }

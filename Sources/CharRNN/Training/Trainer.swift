@@ -2,14 +2,21 @@
 // the additions the issue asks for: padded targets carry no loss, gradients
 // are clipped by global norm, and a held-out tail is evaluated at the end.
 //
-// Per training sequence (one optimizer step):
-//   1. each shard of rows runs forward and backward on its own thread;
-//   2. the shard gradients are summed in shard order, in two fixed chunks
+// Per training sequence (one optimizer step), on N threads:
+//   1. the batch rows are cut into N parts of about equal size, and each
+//      thread runs its part forward, through the loss and backward through
+//      time (ShardWorker.runRows; rows never meet there);
+//   2. each shard's weight gradients (sums over its positions in one fixed
+//      order) are shared out over the N threads by rows or columns of their
+//      results (WeightGradient.swift), which changes no bit;
+//   3. the shard gradients are summed in shard order, in two fixed chunks
 //      that also give the squared norm;
-//   3. ADAM updates each chunk with the clipping scale folded in;
-//   4. the packed weight panels are rebuilt.
-// Every split is fixed by the batch layout, never by the thread count, so a
-// checkpoint is byte-identical on one core or two.
+//   4. ADAM updates each chunk with the clipping scale folded in;
+//   5. the packed weight panels are rebuilt.
+// The shards (two halves of the rows) and every sum's order are fixed by the
+// batch layout, never by the thread count, so a checkpoint is byte-identical
+// on any number of threads, and identical to what the two-thread trainer of
+// formats up to 1.4 wrote, which ran one shard per thread.
 
 #if canImport(Glibc)
 import Glibc
@@ -128,6 +135,8 @@ public final class Trainer: @unchecked Sendable {
     let weights: NetworkWeights
     let adam: AdamOptimizer
     let pool: WorkerPool
+    /// One per thread: the GEMM's packing scratch.
+    let workspaces: [GEMMWorkspace]
     /// Sum of the shard gradients, flat layout.
     let gradient: FloatBuffer
 
@@ -137,14 +146,18 @@ public final class Trainer: @unchecked Sendable {
     /// Shards of a batch: at most two halves of the rows, whatever the thread count.
     public static let maxShards = 2
 
+    /// `threads`: how many threads share each sequence's work (any number; the bytes are the same).
     public init(model: Model, optimizer: AdamState, threads: Int) {
         precondition(optimizer.m.count == model.layout.parameterCount)
         config = model.config
         weights = NetworkWeights(model)
         adam = AdamOptimizer(optimizer)
-        pool = WorkerPool(threads: min(threads, Self.maxShards))
+        pool = WorkerPool(threads: max(1, threads))
+        workspaces = (0..<pool.threadCount).map { _ in GEMMWorkspace() }
         gradient = FloatBuffer(count: model.layout.parameterCount)
     }
+
+    public var threadCount: Int { pool.threadCount }
 
     public var model: Model { weights.model }
     public var optimizerState: AdamState { adam.state }
@@ -153,6 +166,49 @@ public final class Trainer: @unchecked Sendable {
     static func shardRows(_ rows: Int) -> [Range<Int>] {
         let first = (rows + 1) / 2
         return rows >= 2 ? [0..<first, first..<rows] : [0..<rows]
+    }
+
+    /// Phase 1's parts for `threads` threads: the batch rows cut into `threads`
+    /// runs of about equal length, each as pieces (shard, rows within the shard),
+    /// one piece per shard it crosses. A part may be empty when rows < threads.
+    static func rowParts(shards: [Range<Int>], threads: Int) -> [[(shard: Int, rows: Range<Int>)]] {
+        let rows = shards.last?.upperBound ?? 0
+        return (0..<max(1, threads)).map { part in
+            let start = rows * part / threads, end = rows * (part + 1) / threads
+            return shards.enumerated().compactMap { index, shard in
+                let lower = max(start, shard.lowerBound), upper = min(end, shard.upperBound)
+                return lower < upper ? (index, (lower - shard.lowerBound)..<(upper - shard.lowerBound)) : nil
+            }
+        }
+    }
+
+    /// One sequence's phases 1 and 2 (and the carried state) over the pool's
+    /// threads; the shards' gradients only when `gradientScale` is set and
+    /// `wantsGradients` says yes once the losses are known.
+    private func runSequence(
+        _ shards: [ShardWorker], parts: [[(shard: Int, rows: Range<Int>)]], steps: Int, gradientScale: Float?,
+        wantsGradients: (_ lossSum: Double, _ targets: Int) -> Bool = { _, _ in true }
+    ) {
+        let workspaces = self.workspaces
+        pool.run(count: parts.count) { part in
+            for piece in parts[part] {
+                shards[piece.shard].runRows(
+                    piece.rows, steps: steps, gradientScale: gradientScale, workspace: workspaces[part])
+            }
+        }
+        for shard in shards { shard.finishLoss(steps: steps) }
+        if gradientScale != nil,
+            wantsGradients(shards.reduce(0.0) { $0 + $1.lossSum }, shards.reduce(0) { $0 + $1.targetCount })
+        {
+            let gradients = shards.flatMap { $0.weightGradients(steps: steps) }
+            let shares = WeightGradientShares(gradients, threads: pool.threadCount).shares
+            pool.run(count: shares.count) { share in
+                for piece in shares[share] {
+                    gradients[piece.gradient].compute(piece.range, workspace: workspaces[share])
+                }
+            }
+        }
+        for shard in shards { shard.carryState(steps: steps) }
     }
 
     /// One pass over `text` (alphabet indices) with hidden state starting at zero.
@@ -214,6 +270,7 @@ public final class Trainer: @unchecked Sendable {
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true, dropout: masks)
         }
+        let parts = Self.rowParts(shards: shards.map(\.rowRange), threads: pool.threadCount)
         let first = resume?.sequencesDone ?? 0
         precondition(first < batches.sequenceCount, "a pass resumes before its last sequence")
         if let resume {
@@ -233,8 +290,9 @@ public final class Trainer: @unchecked Sendable {
         for sequence in first..<batches.sequenceCount {
             let steps = try window.load(sequence: sequence, of: batches, from: text, part: part)
             for shard in shards { _ = shard.load(sequence: sequence, of: batches, window: window, stop: Int32(stop)) }
-            pool.run(count: shards.count) { index in
-                shards[index].run(steps: steps, gradientScale: gradientScale)
+            // The weight gradients only when the update will use them.
+            runSequence(shards, parts: parts, steps: steps, gradientScale: gradientScale) { lossSum, targets in
+                lossSum.isFinite && targets > 0
             }
             let lossSum = shards.reduce(0.0) { $0 + $1.lossSum }
             let targets = shards.reduce(0) { $0 + $1.targetCount }
@@ -293,6 +351,7 @@ public final class Trainer: @unchecked Sendable {
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: false)
         }
+        let parts = Self.rowParts(shards: shards.map(\.rowRange), threads: pool.threadCount)
         let previousMode = charrnn_enable_flush_denormals()
         defer { charrnn_restore_mxcsr(previousMode) }
         var lossSum = 0.0, targets = 0
@@ -300,9 +359,7 @@ public final class Trainer: @unchecked Sendable {
         for sequence in 0..<batches.sequenceCount {
             let steps = try window.load(sequence: sequence, of: batches, from: text, part: part)
             for shard in shards { _ = shard.load(sequence: sequence, of: batches, window: window, stop: Int32(stop)) }
-            pool.run(count: shards.count) { index in
-                shards[index].run(steps: steps, gradientScale: nil)
-            }
+            runSequence(shards, parts: parts, steps: steps, gradientScale: nil)
             for shard in shards {
                 lossSum += shard.lossSum
                 targets += shard.targetCount

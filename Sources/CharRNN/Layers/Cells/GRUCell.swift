@@ -49,7 +49,7 @@ public enum GRUCell: RecurrentCell {
 
     /// A shard's buffers beside the history of h.
     public struct TrainingBuffers {
-        /// Wh h_{t-1} of the current step (R, 3H), and its candidate third kept per step (T, R, H).
+        /// Wh h_{t-1} of the current step (R, 3H; a part's rows through `step.scratch`), and its candidate third kept per step (T, R, H).
         let recurrent: FloatBuffer
         let recurrentCandidate: FloatBuffer
         /// Gradients of the pre-activations through Wh h (T, R, 3H).
@@ -70,11 +70,12 @@ public enum GRUCell: RecurrentCell {
         buffers: TrainingBuffers, workspace: GEMMWorkspace
     ) {
         let hPrev = step.previous(0)
+        let recurrent = step.scratch(buffers.recurrent, columns: step.width)
         gemm(
             .none, m: step.rows, a: hPrev, lda: step.hidden, packed: weights.wh.forward,
-            c: buffers.recurrent.pointer, ldc: step.width, accumulate: false, workspace: workspace)
+            c: recurrent, ldc: step.width, accumulate: false, workspace: workspace)
         forward(
-            rows: step.rows, hidden: step.hidden, gates: step.projection, recurrent: buffers.recurrent.pointer,
+            rows: step.rows, hidden: step.hidden, gates: step.projection, recurrent: recurrent,
             hPrev: hPrev, h: step.next(0), recurrentCandidate: step.slice(buffers.recurrentCandidate, columns: step.hidden))
     }
 
@@ -97,13 +98,15 @@ public enum GRUCell: RecurrentCell {
     /// dWh = sum_t du[t]^T h_{t-1}.
     public static func recurrentGradients(
         _ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
-        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
-    ) {
+        gradient: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient] {
         let (hidden, width) = (sequence.hidden, sequence.width)
-        gemm(
-            .transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
-            a: buffers.dGatesRecurrent.pointer, lda: width, b: sequence.history.all(0), ldb: hidden,
-            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        return [
+            WeightGradient.product(
+                m: width, n: hidden, k: sequence.steps * sequence.rows,
+                a: buffers.dGatesRecurrent.pointer, lda: width, b: sequence.history.all(0), ldb: hidden,
+                c: gradient + tensors.wh.offset, ldc: hidden)
+        ]
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units

@@ -84,13 +84,15 @@ public enum LSTMCell: RecurrentCell {
     /// dWh = sum_t da[t]^T h_{t-1}.
     public static func recurrentGradients(
         _ sequence: TrainingSequence, tensors: Tensors, buffers: FloatBuffer,
-        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
-    ) {
+        gradient: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient] {
         let (hidden, width) = (sequence.hidden, sequence.width)
-        gemm(
-            .transposed, .none, m: width, n: hidden, k: sequence.steps * sequence.rows,
-            a: sequence.dProjection, lda: width, b: sequence.history.all(0), ldb: hidden,
-            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        return [
+            WeightGradient.product(
+                m: width, n: hidden, k: sequence.steps * sequence.rows,
+                a: sequence.dProjection, lda: width, b: sequence.history.all(0), ldb: hidden,
+                c: gradient + tensors.wh.offset, ldc: hidden)
+        ]
     }
 
     // MARK: - SIMD kernels: one time step for R rows of H units

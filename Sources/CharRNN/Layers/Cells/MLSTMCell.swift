@@ -139,7 +139,7 @@ public enum MLSTMCell: RecurrentCell {
         let (rows, hidden, width) = (step.rows, step.hidden, step.width)
         let projectionT = step.projection, dProjectionT = step.dProjection
         let dmhT = step.slice(buffers.dmh, columns: hidden), mhT = step.slice(buffers.mh, columns: hidden)
-        let dh = step.dState(0), dm = buffers.dm.pointer
+        let dh = step.dState(0), dm = step.scratch(buffers.dm, columns: hidden)
         LSTMCell.backward(
             rows: rows, hidden: hidden, gates: projectionT, gateStride: width,
             cPrev: step.previous(1), tanhC: step.slice(buffers.tanhC, columns: hidden),
@@ -158,17 +158,19 @@ public enum MLSTMCell: RecurrentCell {
     /// dWh = sum_t da[t]^T m_t; dWmh = sum_t d(Wmh h)[t]^T h_{t-1}.
     public static func recurrentGradients(
         _ sequence: TrainingSequence, tensors: Tensors, buffers: TrainingBuffers,
-        gradient: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
-    ) {
+        gradient: UnsafeMutablePointer<Float>
+    ) -> [WeightGradient] {
         let (hidden, width, positions) = (sequence.hidden, sequence.width, sequence.steps * sequence.rows)
-        gemm(
-            .transposed, .none, m: 4 * hidden, n: hidden, k: positions,
-            a: sequence.dProjection, lda: width, b: buffers.m.pointer, ldb: hidden,
-            c: gradient + tensors.wh.offset, ldc: hidden, accumulate: false, workspace: workspace)
-        gemm(
-            .transposed, .none, m: hidden, n: hidden, k: positions,
-            a: buffers.dmh.pointer, lda: hidden, b: sequence.history.all(0), ldb: hidden,
-            c: gradient + tensors.wmh.offset, ldc: hidden, accumulate: false, workspace: workspace)
+        return [
+            WeightGradient.product(
+                m: 4 * hidden, n: hidden, k: positions,
+                a: sequence.dProjection, lda: width, b: buffers.m.pointer, ldb: hidden,
+                c: gradient + tensors.wh.offset, ldc: hidden),
+            WeightGradient.product(
+                m: hidden, n: hidden, k: positions,
+                a: buffers.dmh.pointer, lda: hidden, b: sequence.history.all(0), ldb: hidden,
+                c: gradient + tensors.wmh.offset, ldc: hidden),
+        ]
     }
 
     // MARK: - The naive twin
