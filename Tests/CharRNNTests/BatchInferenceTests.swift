@@ -14,11 +14,12 @@ import Testing
     /// Symbol of row r at step t: different in every row, so no row can stand in for another.
     static func symbol(row r: Int, step t: Int) -> Int { (7 * r + 3 * t + r * t) % 19 }
 
-    @Test(arguments: CellKind.tested)
-    func everyRowIsTheSameBitsAsItsOwnNetwork(cell: CellKind) {
+    /// Also with the rows shared between threads (beam search's network): 1, 2, 3 or 16 threads.
+    @Test(arguments: CellKind.tested, [1, 2, 3, 16])
+    func everyRowIsTheSameBitsAsItsOwnNetwork(cell: CellKind, threads: Int) {
         let model = Self.model(cell)
         let rows = 7  // a full 5-row GEMM panel and a partial one
-        let batch = InferenceNetwork(model, rows: rows)
+        let batch = InferenceNetwork(model, threads: threads, rows: rows)
         let singles = (0..<rows).map { _ in InferenceNetwork(model, threads: 1) }
         batch.reset()
         for single in singles { single.reset() }

@@ -73,7 +73,7 @@ import Testing
             (SamplingRule(), [Int](), false), (SamplingRule(temperature: 0.7, topK: 4), [1, 2, 3], false),
             (SamplingRule(topP: 0.8), [], true),
         ] {
-            for threads in [1, 2] {
+            for threads in [1, 2, 3, 16] {
                 let samples = try Self.batch(
                     model, seed: 17, rule: rule, count: 7, threads: threads, length: 60, prime: prime,
                     stopAtStop: stopAtStop)

@@ -32,21 +32,29 @@ public final class InferenceNetwork {
     /// nothing can be drawn, ranked or scored from them (see `checkFinite`).
     public private(set) var firstNonFiniteStep: Int?
 
-    /// Models with at least this many parameters (512 KB of weights) split every
-    /// product between two threads: measured on LSTM 128,128 (240k parameters),
-    /// 1.4x faster than one thread; below this the hand-offs cost more than they save.
+    /// Models with at least this many parameters (512 KB of weights) per thread split
+    /// every product between threads: measured on LSTM 128,128 (240k parameters),
+    /// two threads 1.4x faster than one; below this the hand-offs cost more than they save.
     public static let parallelThreshold = 1 << 17
 
-    /// `threads`: 1 or 2; nil picks by model size (see parallelThreshold) and the cores present.
-    /// `rows` > 1 steps that many streams at once on the calling thread (`threads` is
-    /// then ignored); each row's numbers are the same bits as a network of one row's.
+    /// The threads `InferenceNetwork(threads: nil)` takes: one below `parallelThreshold`
+    /// parameters (times the rows), else one per `parallelThreshold` and at least two,
+    /// at most the processors the process may use.
+    public static func automaticThreads(parameterCount: Int, rows: Int = 1) -> Int {
+        let work = parameterCount * rows
+        return work < parallelThreshold ? 1 : max(1, min(SystemInfo.processorCount, 64, max(2, work / parallelThreshold)))
+    }
+
+    /// `threads`: how many threads share each step's products (any number; the
+    /// numbers are the same); nil picks by model size and the processors present.
+    /// `rows` > 1 steps that many streams at once, their rows shared out between
+    /// the threads; each row's numbers are the same bits as a network of one row's.
     public init(_ model: Model, threads: Int? = nil, rows: Int = 1) {
         precondition(rows >= 1)
         config = model.config
         self.rows = rows
-        let automatic = model.layout.parameterCount >= Self.parallelThreshold && SystemInfo.processorCount > 1 ? 2 : 1
-        let wanted = threads ?? automatic
-        pool = wanted > 1 && rows == 1 ? WorkerPool(threads: 2) : nil
+        let wanted = threads ?? Self.automaticThreads(parameterCount: model.layout.parameterCount, rows: rows)
+        pool = wanted > 1 ? WorkerPool(threads: wanted) : nil
         let layout = model.layout
         layers = model.parameters.withUnsafeBufferPointer { parameters in
             layout.layers.map { $0.cell.type.inferenceLayer($0, parameters: parameters.baseAddress!, rows: rows) }
@@ -122,9 +130,9 @@ public final class InferenceNetwork {
 /// computed exactly as `PackedGEMVMatrix.multiply(accumulate: true)` computes
 /// one: the products of an output summed from +0 in increasing k by fused
 /// multiply-adds, then added to y. One row streams the gemv panels (split
-/// between the pool's two threads); several rows run one GEMM, whose chains
-/// are the same (GEMM.swift, Determinism), into a scratch matrix that is then
-/// added to y. So a stream's numbers never depend on how many streams run
+/// between the pool's threads); several rows run one GEMM (its rows split
+/// between the threads), whose chains are the same (GEMM.swift, Determinism),
+/// into a scratch matrix that is then added to y. So a stream's numbers never depend on how many streams run
 /// beside it, and a batch of K streams costs one matrix product per weight
 /// matrix instead of K vector products.
 final class InferenceMatrix {
@@ -135,7 +143,8 @@ final class InferenceMatrix {
     private let matrix: PackedMatrix?
     /// x W^T before it is added to y, (R, N).
     private let product: FloatBuffer
-    private let workspace: GEMMWorkspace
+    /// One per thread that may share a product.
+    private var workspaces: [GEMMWorkspace]
 
     /// W (N, K) given row-major, for `streams` rows.
     init(transposing w: UnsafePointer<Float>, rows n: Int, columns k: Int, streams: Int) {
@@ -151,30 +160,38 @@ final class InferenceMatrix {
             matrix = PackedMatrix(.transposed, k: k, n: n, b: w, ldb: k)
             product = FloatBuffer(count: streams * n)
         }
-        workspace = GEMMWorkspace()
+        workspaces = [GEMMWorkspace()]
     }
 
     /// y[r] (row stride ldy) += x[r] (row stride ldx) W^T for every row.
     func multiply(_ x: UnsafePointer<Float>, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool?) {
         if let vector { return CharRNN.multiply(vector, x, into: y, pool: pool) }
-        gemm(
-            .none, m: rows, a: x, lda: ldx, packed: matrix!, c: product.pointer, ldc: n, accumulate: false,
-            workspace: workspace)
-        for r in 0..<rows {
-            addRows(y + r * ldy, product.pointer + r * n, into: y + r * ldy, count: n)
+        let parts = min(rows, pool?.threadCount ?? 1)
+        while workspaces.count < parts { workspaces.append(GEMMWorkspace()) }
+        let (matrix, product, workspaces, rows, n) = (matrix!, product, workspaces, rows, n)
+        let multiplyPart: (Int) -> Void = { part in
+            let first = rows * part / parts, last = rows * (part + 1) / parts
+            gemm(
+                .none, m: last - first, a: x + first * ldx, lda: ldx, packed: matrix, c: product.pointer + first * n,
+                ldc: n, accumulate: false, workspace: workspaces[part])
+            for r in first..<last {
+                addRows(y + r * ldy, product.pointer + r * n, into: y + r * ldy, count: n)
+            }
         }
+        if let pool, parts > 1 { pool.run(count: parts, multiplyPart) } else { multiplyPart(0) }
     }
 }
 
-/// y += x W^T over all panels, on one thread or split in two halves of the panels.
+/// y += x W^T over all panels, on one thread or split into runs of panels, one per thread.
 func multiply(_ matrix: PackedGEMVMatrix, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, pool: WorkerPool?) {
-    guard let pool, matrix.panelCount > 1 else {
+    let parts = min(matrix.panelCount, pool?.threadCount ?? 1)
+    guard let pool, parts > 1 else {
         matrix.multiply(x, into: y, accumulate: true)
         return
     }
-    let half = (matrix.panelCount + 1) / 2
-    pool.run(count: 2) { part in
-        matrix.multiply(x, into: y, accumulate: true, panels: part == 0 ? 0..<half : half..<matrix.panelCount)
+    let panels = matrix.panelCount
+    pool.run(count: parts) { part in
+        matrix.multiply(x, into: y, accumulate: true, panels: (panels * part / parts)..<(panels * (part + 1) / parts))
     }
 }
 

@@ -1,7 +1,7 @@
 // Several samples computed as one batch (`charrnn-sample --count K`): the K
 // streams step together through an InferenceNetwork of K rows, so each weight
 // matrix is one matrix product per step instead of K vector products, and the
-// streams are split into two groups that the two cores run side by side.
+// streams are split into one group per thread, run side by side.
 //
 // Sample k draws from its own generator, the seed's jumped k times
 // (Sampler.generator(seed:stream:)), and a row of a batch computes the same
@@ -27,8 +27,8 @@ public final class SampleBatch {
     let rule: SamplingRule
     let threads: Int
 
-    /// `count` samples of `model` with `seed` under `rule`; `threads` 1 or 2 (nil: 2 when
-    /// there are two cores), the text is the same either way.
+    /// `count` samples of `model` with `seed` under `rule` on `threads` threads (nil: the
+    /// processors the process may use); the text is the same for any number.
     public init(model: Model, alphabet: Alphabet, seed: UInt64, rule: SamplingRule, count: Int, threads: Int? = nil) {
         precondition(count >= 1)
         self.model = model
@@ -36,7 +36,7 @@ public final class SampleBatch {
         self.seed = seed
         self.rule = rule
         self.count = count
-        self.threads = min(2, max(1, threads ?? SystemInfo.processorCount))
+        self.threads = min(64, max(1, threads ?? SystemInfo.processorCount))
     }
 
     /// Draws every sample as `Sampler` and charrnn-sample's loop do for one: from a random
@@ -49,7 +49,7 @@ public final class SampleBatch {
         length: Int, prime: [Int], stopAtStop: Bool,
         begin: (Int) throws -> Void, emit: @escaping (Int) throws -> Void
     ) throws {
-        let pool = threads > 1 && count > 1 ? WorkerPool(threads: 2) : nil
+        let pool = threads > 1 && count > 1 ? WorkerPool(threads: min(threads, count, Self.maxStreams)) : nil
         var generator = Xoshiro256(seed: seed)
         var groups: [StreamGroup] = []
         var first = 0
@@ -57,7 +57,7 @@ public final class SampleBatch {
             let streams = min(Self.maxStreams, count - first)
             // Group g holds streams bounds[g] ..< bounds[g + 1] of the round; a round of
             // the same size as the last reuses its groups (and their packed weights).
-            let groupCount = pool == nil ? 1 : min(2, streams)
+            let groupCount = min(pool?.threadCount ?? 1, streams)
             let bounds = (0...groupCount).map { $0 * streams / groupCount }
             if groups.map(\.rows) != (0..<groupCount).map({ bounds[$0 + 1] - bounds[$0] }) {
                 groups = (0..<groupCount).map { g in
@@ -109,7 +109,7 @@ public final class SampleBatch {
             // sample's bits do not depend on the thread that drew it.
             let mode = charrnn_enable_flush_denormals()
             charrnn_restore_mxcsr(mode)
-            pool.run(count: 2) { g in
+            pool.run(count: groups.count) { g in
                 if g == 0 { return runGroup(0) }
                 let saved = charrnn_enable_flush_denormals()
                 charrnn_restore_mxcsr(mode)
