@@ -1,6 +1,6 @@
 // charrnn-bench: the kernel-level benchmark. GFLOP/s of gemm(...) (fast) and
 // gemmReference(...) (naive) on charrnn's production shapes, single-threaded,
-// plus the machine's FMA peak (one core, and two threads at once) for scale,
+// plus the machine's FMA peak (one core, two threads and every core at once) for scale,
 // and the two-worker rate of the per-step shapes. scripts/bench calls it with
 // --peak for the peak that its end-to-end table divides by.
 //
@@ -164,6 +164,49 @@ if arguments.contains("--pool") {
     exit(0)
 }
 
+if let option = arguments.first(where: { $0.hasPrefix("--simulate-threads=") }) {
+    // A machine with more cores than this one, simulated: the trainer cuts each
+    // sequence's work as for N threads (the same bytes), runs the parts one after
+    // another on one thread and times each; the slowest part of each phase is what
+    // N cores would wait for. Predicted time = the measured serial rest (loading,
+    // loss sums, ADAM, repacking) + the critical path; memory bandwidth shared by
+    // N cores and the fork/join hand-offs are not in it.
+    //   charrnn-bench --simulate-threads=16 [--hidden=512,512] [--quick]
+    let parts = Int(option.dropFirst("--simulate-threads=".count)) ?? 0
+    guard parts >= 1 else { fatalError("--simulate-threads=N needs N >= 1") }
+    let hidden =
+        arguments.first { $0.hasPrefix("--hidden=") }
+        .map { $0.dropFirst(9).split(separator: ",").compactMap { Int($0) } } ?? [128, 128]
+    let config = ModelConfig(cell: .lstm, hiddenSizes: hidden, alphabetSize: 65, seed: 1)
+    var random = Xoshiro256(seed: 7)
+    let length = (quick ? 50_000 : 200_000) * 128 / max(128, hidden[0])
+    let text = (0..<length).map { _ in UInt16(random.nextIndex(below: 64)) }
+    let settings = TrainingSettings(sequenceLength: 50, batchRows: 50, validationFraction: 0, clipNorm: 5)
+    print("LSTM \(hidden.map(String.init).joined(separator: ",")), \(length) chars, 50 rows x 50 steps, on one thread (CPU seconds)")
+    print("split  measured s   work s  critical s  serial s  predicted s  speedup  efficiency")
+    var one = 0.0
+    for split in Array(Set([parts] + (0..<7).map { 1 << $0 }.filter { $0 <= parts })).sorted() {
+        let model = Model(initialising: config)
+        let trainer = Trainer(
+            model: model, optimizer: AdamState(parameterCount: model.layout.parameterCount), threads: 1, splitFor: split)
+        let times = trainer.measurePhases()
+        let start = threadCPUTime()
+        _ = try text.withUnsafeBufferPointer {
+            try trainer.trainEpoch($0, settings: settings, stop: 64, learningRate: 0.002)
+        }
+        let measured = threadCPUTime() - start
+        let serial = measured - times.workSeconds
+        let predicted = serial + times.criticalPathSeconds
+        if split == 1 { one = measured }
+        print(
+            String(
+                format: "%5d  %10.2f  %7.2f  %10.2f  %8.2f  %11.2f  %6.2fx  %9.0f%%", split, measured,
+                times.workSeconds, times.criticalPathSeconds, serial, predicted, one / predicted,
+                100 * one / predicted / Double(split)))
+    }
+    exit(0)
+}
+
 if arguments.contains("--denormal") {
     // What flushing denormals saves: one training epoch of RNN 256,256 whose
     // activations live in the denormal range (layer 1's input weights scaled by
@@ -203,13 +246,14 @@ let peakRate = measure(flopsPerCall: Double(iterations) * 12 * 16, seconds: seco
 }
 print("one-core FMA peak (12 SIMD8 chains): \(String(format: "%.1f", peakRate.best)) GFLOP/s")
 
-/// Both cores at once, each running the peak loop on its own thread (wall time).
-func twoThreadPeak() -> Double {
+/// `threads` threads at once, each running the peak loop (wall time): the
+/// machine's FMA peak on that many cores.
+func threadPeak(_ threads: Int) -> Double {
     var best = 0.0
     for _ in 0..<3 {
         let group = DispatchGroup()
         let t0 = now()
-        for _ in 0..<2 {
+        for _ in 0..<threads {
             group.enter()
             Thread.detachNewThread {
                 let value = fmaPeakLoop(iterations, x, SIMD8(repeating: 1))
@@ -218,16 +262,20 @@ func twoThreadPeak() -> Double {
             }
         }
         group.wait()
-        best = max(best, 2 * Double(iterations) * 12 * 16 / (now() - t0) / 1e9)
+        best = max(best, Double(threads) * Double(iterations) * 12 * 16 / (now() - t0) / 1e9)
     }
     return best
 }
-let twoPeak = twoThreadPeak()
+let twoPeak = threadPeak(2)
+let allCores = SystemInfo.processorCount
+let allPeak = allCores == 2 ? twoPeak : threadPeak(allCores)
 print("two-thread FMA peak: \(String(format: "%.1f", twoPeak)) GFLOP/s")
+print("all-core FMA peak (\(allCores) threads): \(String(format: "%.1f", allPeak)) GFLOP/s")
 if arguments.contains("--peak") {
     let caches = CacheSizes.ofThisMachine
     print(
         "peak_gflops_one_core=\(String(format: "%.1f", peakRate.best)) peak_gflops_two_threads=\(String(format: "%.1f", twoPeak))"
+            + " peak_gflops_all_cores=\(String(format: "%.1f", allPeak)) cores=\(allCores)"
             + " l1d=\(caches.level1Data) l2=\(caches.level2) caches_known=\(caches.known) blocking=\"\(GEMMBlocking.forThisMachine)\"")
     exit(0)
 }

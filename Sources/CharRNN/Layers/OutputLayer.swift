@@ -32,12 +32,19 @@ final class OutputLayer {
     /// leaves scale * (p - onehot) in `logits` (zero rows for padding).
     func forward(
         steps: Int, inputs: UnsafePointer<Float>, w: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        targets: UnsafePointer<Int32>, gradientScale: Float?, rows part: Range<Int>, workspace: GEMMWorkspace
+        targets: UnsafePointer<Int32>, gradientScale: Float?, pack: PackedRecurrentMatrix? = nil, rows part: Range<Int>,
+        workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            gemm(
-                .none, .transposed, m: count, n: symbols, k: hidden, a: inputs + first * hidden, lda: hidden, b: w,
-                ldb: hidden, c: logits.pointer + first * symbols, ldc: symbols, accumulate: false, workspace: workspace)
+            if let pack, part.count < rows {
+                gemm(
+                    .none, m: count, a: inputs + first * hidden, lda: hidden, packed: pack.forward,
+                    c: logits.pointer + first * symbols, ldc: symbols, accumulate: false, workspace: workspace)
+            } else {
+                gemm(
+                    .none, .transposed, m: count, n: symbols, k: hidden, a: inputs + first * hidden, lda: hidden, b: w,
+                    ldb: hidden, c: logits.pointer + first * symbols, ldc: symbols, accumulate: false, workspace: workspace)
+            }
             for position in first..<first + count {
                 let row = logits.pointer + position * symbols
                 addRows(row, b, into: row, count: symbols)
@@ -64,13 +71,19 @@ final class OutputLayer {
 
     /// From the gradients left in `logits`: d inputs = dZ W for the part's rows (written).
     func inputDeltas(
-        steps: Int, w: UnsafePointer<Float>, dInputs: UnsafeMutablePointer<Float>, rows part: Range<Int>,
-        workspace: GEMMWorkspace
+        steps: Int, w: UnsafePointer<Float>, pack: PackedRecurrentMatrix? = nil, dInputs: UnsafeMutablePointer<Float>,
+        rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            gemm(
-                .none, .none, m: count, n: hidden, k: symbols, a: logits.pointer + first * symbols, lda: symbols,
-                b: w, ldb: hidden, c: dInputs + first * hidden, ldc: hidden, accumulate: false, workspace: workspace)
+            if let pack, part.count < rows {
+                gemm(
+                    .none, m: count, a: logits.pointer + first * symbols, lda: symbols, packed: pack.backward,
+                    c: dInputs + first * hidden, ldc: hidden, accumulate: false, workspace: workspace)
+            } else {
+                gemm(
+                    .none, .none, m: count, n: hidden, k: symbols, a: logits.pointer + first * symbols, lda: symbols,
+                    b: w, ldb: hidden, c: dInputs + first * hidden, ldc: hidden, accumulate: false, workspace: workspace)
+            }
         }
     }
 

@@ -132,17 +132,23 @@ final class RecurrentLayer {
         }
     }
 
-    /// Later layers: X Wx^T + b, one product over the part's rows of the whole
-    /// sequence ((T*R, I) x Wx^T for all rows, else one per step).
+    /// Later layers: X Wx^T + b, one product over the whole sequence for all rows
+    /// ((T*R, I) x Wx^T), else one per step with Wx packed once (`pack`, NetworkWeights.partInputPacks).
     func projectInputs(
-        _ inputs: UnsafePointer<Float>, steps: Int, wx: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        rows part: Range<Int>, workspace: GEMMWorkspace
+        _ inputs: UnsafePointer<Float>, steps: Int, wx: UnsafePointer<Float>, pack: PackedRecurrentMatrix?,
+        bias: UnsafePointer<Float>, rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            gemm(
-                .none, .transposed, m: count, n: width, k: inputSize,
-                a: inputs + first * inputSize, lda: inputSize, b: wx, ldb: inputSize,
-                c: projection.pointer + first * width, ldc: width, accumulate: false, workspace: workspace)
+            if let pack, part.count < rows {
+                gemm(
+                    .none, m: count, a: inputs + first * inputSize, lda: inputSize, packed: pack.forward,
+                    c: projection.pointer + first * width, ldc: width, accumulate: false, workspace: workspace)
+            } else {
+                gemm(
+                    .none, .transposed, m: count, n: width, k: inputSize,
+                    a: inputs + first * inputSize, lda: inputSize, b: wx, ldb: inputSize,
+                    c: projection.pointer + first * width, ldc: width, accumulate: false, workspace: workspace)
+            }
             for position in first..<first + count {
                 let out = projection.pointer + position * width
                 addRows(out, bias, into: out, count: biasWidth)
@@ -172,14 +178,20 @@ final class RecurrentLayer {
 
     /// Later layers: d x = dProjection Wx for the part's rows (written into `dInputs`, (T, R, I)).
     func inputDeltas(
-        steps: Int, wx: UnsafePointer<Float>, dInputs: UnsafeMutablePointer<Float>, rows part: Range<Int>,
-        workspace: GEMMWorkspace
+        steps: Int, wx: UnsafePointer<Float>, pack: PackedRecurrentMatrix?, dInputs: UnsafeMutablePointer<Float>,
+        rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            gemm(
-                .none, .none, m: count, n: inputSize, k: width,
-                a: dProjection.pointer + first * width, lda: width, b: wx, ldb: inputSize,
-                c: dInputs + first * inputSize, ldc: inputSize, accumulate: false, workspace: workspace)
+            if let pack, part.count < rows {
+                gemm(
+                    .none, m: count, a: dProjection.pointer + first * width, lda: width, packed: pack.backward,
+                    c: dInputs + first * inputSize, ldc: inputSize, accumulate: false, workspace: workspace)
+            } else {
+                gemm(
+                    .none, .none, m: count, n: inputSize, k: width,
+                    a: dProjection.pointer + first * width, lda: width, b: wx, ldb: inputSize,
+                    c: dInputs + first * inputSize, ldc: inputSize, accumulate: false, workspace: workspace)
+            }
         }
     }
 

@@ -12,6 +12,12 @@ final class NetworkWeights: @unchecked Sendable {
     let packed: [any LayerWeights]
     /// The first layer's Wx^T (N, P), without the bias.
     let inputTable: FloatBuffer
+    /// With more threads than shards (`packForParts`): each later layer's Wx and
+    /// Dense's W packed both ways, for the products of a part of a shard's rows,
+    /// which run one step at a time (RecurrentLayer.projectInputs) and so would
+    /// otherwise pack the same matrix again at every step. Nil for layer 0.
+    private(set) var partInputPacks: [PackedRecurrentMatrix?]?
+    private(set) var partDensePack: PackedRecurrentMatrix?
 
     init(_ model: Model) {
         config = model.config
@@ -21,6 +27,14 @@ final class NetworkWeights: @unchecked Sendable {
         packed = layout.layers.map { $0.cell.type.layerWeights($0, parameters: base) }
         inputTable = FloatBuffer(count: config.alphabetSize * layout.layers[0].projectionWidth)
         refreshInputTable()
+    }
+
+    /// Makes the packs of `partInputPacks` and `partDensePack` (before training starts).
+    func packForParts() {
+        guard partDensePack == nil else { return }
+        let base = parameters.pointer
+        partInputPacks = layout.layers.indices.map { $0 == 0 ? nil : PackedRecurrentMatrix(layout.layers[$0].input, parameters: base) }
+        partDensePack = PackedRecurrentMatrix(layout.dense.w, parameters: base)
     }
 
     /// Wx of layer `index` inside the flat array.
@@ -37,6 +51,9 @@ final class NetworkWeights: @unchecked Sendable {
         pool.run(count: 2) { [self] item in
             for layer in packed {
                 if item == 0 { layer.repackForward() } else { layer.repackBackward() }
+            }
+            for pack in (partInputPacks ?? []).compactMap({ $0 }) + [partDensePack].compactMap({ $0 }) {
+                if item == 0 { pack.repackForward() } else { pack.repackBackward() }
             }
             if item == 0 { refreshInputTable() }
         }

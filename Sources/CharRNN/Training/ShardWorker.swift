@@ -140,8 +140,8 @@ final class ShardWorker: @unchecked Sendable {
                     symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0), rows: part)
             } else {
                 layer.projectInputs(
-                    layers[index - 1].output, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
-                    rows: part, workspace: workspace)
+                    layers[index - 1].output, steps: steps, wx: weights.wx(index),
+                    pack: weights.partInputPacks?[index], bias: weights.bias(index), rows: part, workspace: workspace)
             }
             layer.forward(steps: steps, rows: part, workspace: workspace)
             if let dropout {
@@ -153,16 +153,18 @@ final class ShardWorker: @unchecked Sendable {
         let last = layers[layers.count - 1]
         output.forward(
             steps: steps, inputs: last.output, w: weights.denseW, b: weights.denseB,
-            targets: targets, gradientScale: gradientScale, rows: part, workspace: workspace)
+            targets: targets, gradientScale: gradientScale, pack: weights.partDensePack, rows: part, workspace: workspace)
         guard gradientScale != nil else { return }
-        output.inputDeltas(steps: steps, w: weights.denseW, dInputs: last.dOutput.pointer, rows: part, workspace: workspace)
+        output.inputDeltas(
+            steps: steps, w: weights.denseW, pack: weights.partDensePack, dInputs: last.dOutput.pointer, rows: part,
+            workspace: workspace)
         for index in layers.indices.reversed() {
             let layer = layers[index]
             layer.backward(steps: steps, rows: part, workspace: workspace)
             if index > 0 {
                 layer.inputDeltas(
-                    steps: steps, wx: weights.wx(index), dInputs: layers[index - 1].dOutput.pointer, rows: part,
-                    workspace: workspace)
+                    steps: steps, wx: weights.wx(index), pack: weights.partInputPacks?[index],
+                    dInputs: layers[index - 1].dOutput.pointer, rows: part, workspace: workspace)
             }
         }
     }

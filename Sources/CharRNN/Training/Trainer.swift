@@ -11,7 +11,7 @@
 //      results (WeightGradient.swift), which changes no bit;
 //   3. the shard gradients are summed in shard order, in two fixed chunks
 //      that also give the squared norm;
-//   4. ADAM updates each chunk with the clipping scale folded in;
+//   4. ADAM updates every parameter with the clipping scale folded in (on all threads);
 //   5. the packed weight panels are rebuilt.
 // The shards (two halves of the rows) and every sum's order are fixed by the
 // batch layout, never by the thread count, so a checkpoint is byte-identical
@@ -135,8 +135,13 @@ public final class Trainer: @unchecked Sendable {
     let weights: NetworkWeights
     let adam: AdamOptimizer
     let pool: WorkerPool
-    /// One per thread: the GEMM's packing scratch.
+    /// One per part: the GEMM's packing scratch.
     let workspaces: [GEMMWorkspace]
+    /// How many parts each sequence's work is cut into: the thread count, or
+    /// more for a simulation of a larger machine (`init(splitFor:)`).
+    let partCount: Int
+    /// When set, each part's and share's seconds (charrnn-bench --simulate-threads).
+    var phaseTimes: PhaseTimes?
     /// Sum of the shard gradients, flat layout.
     let gradient: FloatBuffer
 
@@ -147,17 +152,61 @@ public final class Trainer: @unchecked Sendable {
     public static let maxShards = 2
 
     /// `threads`: how many threads share each sequence's work (any number; the bytes are the same).
-    public init(model: Model, optimizer: AdamState, threads: Int) {
+    public convenience init(model: Model, optimizer: AdamState, threads: Int) {
+        self.init(model: model, optimizer: optimizer, threads: threads, splitFor: threads)
+    }
+
+    /// The work cut as for `parts` threads, run by `threads` (fewer: a simulation
+    /// of a machine with `parts` cores, whose parts' times `phaseTimes` records;
+    /// the bytes are the same either way).
+    public init(model: Model, optimizer: AdamState, threads: Int, splitFor parts: Int) {
         precondition(optimizer.m.count == model.layout.parameterCount)
         config = model.config
         weights = NetworkWeights(model)
         adam = AdamOptimizer(optimizer)
         pool = WorkerPool(threads: max(1, threads))
-        workspaces = (0..<pool.threadCount).map { _ in GEMMWorkspace() }
+        partCount = max(1, parts, pool.threadCount)
+        workspaces = (0..<partCount).map { _ in GEMMWorkspace() }
+        if partCount > Self.maxShards { weights.packForParts() }
         gradient = FloatBuffer(count: model.layout.parameterCount)
     }
 
+    /// CPU seconds of each part of phase 1 and each share of phase 2, summed over
+    /// the sequences as the critical path a machine with one core per part would take.
+    public final class PhaseTimes: @unchecked Sendable {
+        /// Per sequence, the slowest part plus the slowest share, summed.
+        public private(set) var criticalPathSeconds = 0.0
+        /// Every part's and share's seconds, summed: the work a single core does.
+        public private(set) var workSeconds = 0.0
+
+        public init() {}
+
+        func record(phase seconds: [Double]) {
+            criticalPathSeconds += seconds.max() ?? 0
+            workSeconds += seconds.reduce(0, +)
+        }
+    }
+
+    public func measurePhases() -> PhaseTimes {
+        let times = PhaseTimes()
+        phaseTimes = times
+        return times
+    }
+
     public var threadCount: Int { pool.threadCount }
+
+    /// Runs body(i) for i in 0..<count on the pool; with `phaseTimes`, timing each.
+    private func runPhase(count: Int, _ body: @escaping (Int) -> Void) {
+        guard let phaseTimes else { return pool.run(count: count, body) }
+        let seconds = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
+        defer { seconds.deallocate() }
+        pool.run(count: count) { item in
+            let start = threadCPUSeconds()
+            body(item)
+            seconds[item] = threadCPUSeconds() - start
+        }
+        phaseTimes.record(phase: Array(seconds))
+    }
 
     public var model: Model { weights.model }
     public var optimizerState: AdamState { adam.state }
@@ -190,7 +239,7 @@ public final class Trainer: @unchecked Sendable {
         wantsGradients: (_ lossSum: Double, _ targets: Int) -> Bool = { _, _ in true }
     ) {
         let workspaces = self.workspaces
-        pool.run(count: parts.count) { part in
+        runPhase(count: parts.count) { part in
             for piece in parts[part] {
                 shards[piece.shard].runRows(
                     piece.rows, steps: steps, gradientScale: gradientScale, workspace: workspaces[part])
@@ -201,8 +250,8 @@ public final class Trainer: @unchecked Sendable {
             wantsGradients(shards.reduce(0.0) { $0 + $1.lossSum }, shards.reduce(0) { $0 + $1.targetCount })
         {
             let gradients = shards.flatMap { $0.weightGradients(steps: steps) }
-            let shares = WeightGradientShares(gradients, threads: pool.threadCount).shares
-            pool.run(count: shares.count) { share in
+            let shares = WeightGradientShares(gradients, threads: partCount).shares
+            runPhase(count: shares.count) { share in
                 for piece in shares[share] {
                     gradients[piece.gradient].compute(piece.range, workspace: workspaces[share])
                 }
@@ -270,7 +319,7 @@ public final class Trainer: @unchecked Sendable {
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true, dropout: masks)
         }
-        let parts = Self.rowParts(shards: shards.map(\.rowRange), threads: pool.threadCount)
+        let parts = Self.rowParts(shards: shards.map(\.rowRange), threads: partCount)
         let first = resume?.sequencesDone ?? 0
         precondition(first < batches.sequenceCount, "a pass resumes before its last sequence")
         if let resume {
@@ -351,7 +400,7 @@ public final class Trainer: @unchecked Sendable {
         let shards = Self.shardRows(batches.rows).map {
             ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: false)
         }
-        let parts = Self.rowParts(shards: shards.map(\.rowRange), threads: pool.threadCount)
+        let parts = Self.rowParts(shards: shards.map(\.rowRange), threads: partCount)
         let previousMode = charrnn_enable_flush_denormals()
         defer { charrnn_restore_mxcsr(previousMode) }
         var lossSum = 0.0, targets = 0
@@ -477,8 +526,11 @@ public final class Trainer: @unchecked Sendable {
         }
         let constants = adam.beginStep(learningRate: learningRate, gradientScale: scale, weightDecay: settings.weightDecay)
         let parameters = weights.parameters.pointer
-        pool.run(count: 2) { [adam] chunk in
-            adam.update(chunks[chunk], parameters: parameters, gradient: total, constants: constants)
+        // ADAM is element-wise, so it is shared out over every thread (runs of 8 floats).
+        let pieces = pool.threadCount, blocks = (count + 7) / 8
+        pool.run(count: pieces) { [adam] piece in
+            let range = min(count, 8 * (blocks * piece / pieces))..<min(count, 8 * (blocks * (piece + 1) / pieces))
+            adam.update(range, parameters: parameters, gradient: total, constants: constants)
         }
         weights.refresh(pool: pool)
         return clipped
