@@ -171,7 +171,7 @@ if let option = arguments.first(where: { $0.hasPrefix("--simulate-threads=") }) 
     // N cores would wait for. Predicted time = the measured serial rest (loading,
     // loss sums, ADAM, repacking) + the critical path; memory bandwidth shared by
     // N cores and the fork/join hand-offs are not in it.
-    //   charrnn-bench --simulate-threads=16 [--hidden=512,512] [--quick]
+    //   charrnn-bench --simulate-threads=16 [--hidden=512,512] [--rows=50] [--quick]
     let parts = Int(option.dropFirst("--simulate-threads=".count)) ?? 0
     guard parts >= 1 else { fatalError("--simulate-threads=N needs N >= 1") }
     let hidden =
@@ -179,10 +179,14 @@ if let option = arguments.first(where: { $0.hasPrefix("--simulate-threads=") }) 
         .map { $0.dropFirst(9).split(separator: ",").compactMap { Int($0) } } ?? [128, 128]
     let config = ModelConfig(cell: .lstm, hiddenSizes: hidden, alphabetSize: 65, seed: 1)
     var random = Xoshiro256(seed: 7)
-    let length = (quick ? 50_000 : 200_000) * 128 / max(128, hidden[0])
+    let length =
+        (quick ? 50_000 : 200_000) * 128 / max(128, hidden[0])
+        * max(1, (arguments.first { $0.hasPrefix("--rows=") }.flatMap { Int($0.dropFirst(7)) } ?? 50) / 50)
     let text = (0..<length).map { _ in UInt16(random.nextIndex(below: 64)) }
-    let settings = TrainingSettings(sequenceLength: 50, batchRows: 50, validationFraction: 0, clipNorm: 5)
-    print("LSTM \(hidden.map(String.init).joined(separator: ",")), \(length) chars, 50 rows x 50 steps, on one thread (CPU seconds)")
+    let rows = arguments.first { $0.hasPrefix("--rows=") }.flatMap { Int($0.dropFirst(7)) } ?? 50
+    let settings = TrainingSettings(sequenceLength: 50, batchRows: rows, validationFraction: 0, clipNorm: 5)
+    print(
+        "LSTM \(hidden.map(String.init).joined(separator: ",")), \(length) chars, \(rows) rows x 50 steps, on one thread (CPU seconds)")
     print("split  measured s   work s  critical s  serial s  predicted s  speedup  efficiency")
     var one = 0.0
     for split in Array(Set([parts] + (0..<7).map { 1 << $0 }.filter { $0 <= parts })).sorted() {

@@ -239,6 +239,25 @@ public final class Trainer: @unchecked Sendable {
         wantsGradients: (_ lossSum: Double, _ targets: Int) -> Bool = { _, _ in true }
     ) {
         let workspaces = self.workspaces
+        // One whole shard per thread (two threads, as the trainer always ran): each
+        // thread goes on to its own shard's weight gradients without a second
+        // hand-off, which on a busy machine costs more than it shares.
+        if gradientScale != nil, parts.count == shards.count,
+            parts.enumerated().allSatisfy({ $1.count == 1 && $1[0].shard == $0 && $1[0].rows.count == shards[$0].rows })
+        {
+            runPhase(count: parts.count) { index in
+                let shard = shards[index]
+                shard.runRows(0..<shard.rows, steps: steps, gradientScale: gradientScale, workspace: workspaces[index])
+                for gradient in shard.weightGradients(steps: steps) {
+                    gradient.compute(workspace: workspaces[index])
+                }
+            }
+            for shard in shards {
+                shard.finishLoss(steps: steps)
+                shard.carryState(steps: steps)
+            }
+            return
+        }
         runPhase(count: parts.count) { part in
             for piece in parts[part] {
                 shards[piece.shard].runRows(
