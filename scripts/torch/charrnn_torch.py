@@ -34,6 +34,19 @@ The settings come from the file (charrnn.settings); a model that was never
 trained takes charrnn-epoch's defaults or --seq-length, --batch-rows,
 --val-fraction, --clip and --dropout.
 
+Under torchrun (docs/pytorch-and-sweeps.md, "Many machines"), train runs as
+WORLD_SIZE processes (DistributedDataParallel; gloo on CPUs, nccl on GPUs, each
+process cuda:LOCAL_RANK) that split the batch's R rows into contiguous blocks:
+
+    torchrun --standalone --nproc-per-node 2 scripts/torch/charrnn_torch.py train \\
+        --model e10.safetensors --text input.txt --lr 0.0015 -o e11.safetensors
+
+each carries its rows' state and multiplies by its rows' dropout masks, divides
+its loss by R (all rows) and the gradients are summed (all-reduce SUM), so the
+epoch is the one-process epoch up to the order of float additions; rank 0
+evaluates, writes the file and prints. --device mps (Apple Silicon) runs in one
+process and is untested: this project has no Mac.
+
 Tensors (formats/safetensors.md): for layer l (from 0) of an nn.LSTM / nn.GRU
 / nn.RNN, rnn.weight_ih_l<l>, rnn.weight_hh_l<l>, rnn.bias_ih_l<l> and
 rnn.bias_hh_l<l> (zero and frozen: charrnn has one bias a layer), then
