@@ -93,14 +93,16 @@ SETTING_TYPES = {key: kind for key, _, kind, _ in SETTINGS}
 
 
 class Processes:
-    """Where this process stands: under torchrun (env WORLD_SIZE, RANK, LOCAL_RANK) one of `world`
-    processes that split the batch's rows; otherwise rank 0 of 1. `joined` once the process group is up."""
+    """Where this process stands: under torchrun (env WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE) one of
+    `world` processes, `local_world` of them on this machine, that split the batch's rows; otherwise rank 0
+    of 1. `joined` once the process group is up."""
 
     def __init__(self, environ):
         try:
             self.world = int(environ.get("WORLD_SIZE", "1"))
             self.rank = int(environ.get("RANK", "0"))
             self.local_rank = int(environ.get("LOCAL_RANK", "0"))
+            self.local_world = int(environ.get("LOCAL_WORLD_SIZE", "1"))
         except ValueError:
             sys.exit("charrnn_torch: WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (torchrun sets them)")
         if not (self.world >= 1 and 0 <= self.rank < self.world and self.local_rank >= 0):
@@ -112,12 +114,13 @@ PROCESSES = Processes(os.environ)
 
 
 def fail(message):
-    # Every process meets the same errors before the process group is up (they read the same files), so
-    # rank 0 alone says it; the others leave quietly with status 0, so that torchrun, seeing a process
-    # fail, does not stop rank 0 before it has printed, and reports rank 0's failure. Later, each says it.
-    if PROCESSES.rank > 0:
-        if not PROCESSES.joined:
-            sys.exit(0)
+    # The processes of a machine meet the same errors before the process group is up (they read the same
+    # files and see the same devices), so its first process (LOCAL_RANK 0) alone says it; the others leave
+    # quietly with status 0, so that torchrun, seeing a process fail, does not stop the first before it has
+    # printed, and reports the first one's failure. Later, each says it with its rank.
+    if not PROCESSES.joined and PROCESSES.local_rank > 0:
+        sys.exit(0)
+    if PROCESSES.joined and PROCESSES.rank > 0:
         sys.exit(f"charrnn_torch: rank {PROCESSES.rank}: {message}")
     sys.exit(f"charrnn_torch: {message}")
 
@@ -618,6 +621,9 @@ def resolve_device(requested, processes):
         if processes.world > 1:
             if requested != "cuda":
                 fail(f"--device {requested}: under torchrun give --device cuda; each process takes cuda:LOCAL_RANK")
+            if torch.cuda.device_count() < processes.local_world:
+                fail(f"--device cuda: {processes.local_world} processes on this machine (torchrun --nproc-per-node) "
+                     f"but {torch.cuda.device_count()} CUDA devices; each process needs its own")
             torch.cuda.set_device(processes.local_rank)
             return f"cuda:{processes.local_rank}"
         return requested
