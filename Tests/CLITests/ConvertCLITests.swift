@@ -225,4 +225,92 @@ import Testing
         #expect(next.status == 0, "\(next.stderr)")
         #expect(try EpochCLITests.checkpoint(directory, "e3.ckpt").history.map(\.epoch) == [1, 2, 3])
     }
+
+    // MARK: - torchrun
+
+    /// Whether `python3 -m torch.distributed.run` (torchrun) can start gloo processes.
+    static let torchrunAvailable: Bool = {
+        guard torchAvailable,
+            let result = try? Tools.run(
+                "/usr/bin/env",
+                ["python3", "-c", "import torch.distributed as d, torch.distributed.run; assert d.is_available() and d.is_gloo_available()"])
+        else { return false }
+        return result.status == 0
+    }()
+
+    /// `sequence<TAB>targets<TAB>nats_per_char` lines of a --losses file, after its header.
+    static func sequenceLosses(_ directory: URL, _ name: String) throws -> [(targets: Int, nats: Double)] {
+        let lines = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").dropFirst()
+        return try lines.map { line in
+            let fields = line.split(separator: "\t")
+            return (try #require(Int(fields[1])), try #require(Double(fields[2])))
+        }
+    }
+
+    /// Under torchrun, 2 processes on localhost (gloo) train the epoch of one process: each holds a
+    /// block of the batch's rows (5 rows: 2 and 3), the gradients are all-reduced (summed), so each
+    /// sequence's loss is the one-process run's within 1e-5 nats/char (measured about 5e-7: the float
+    /// additions happen in another order) and the epoch's loss charrnn-epoch's within 1e-4; charrnn
+    /// continues from what rank 0 saved. Too few rows for the processes is one line from rank 0.
+    @Test(.enabled(if: torchrunAvailable, "python3 cannot run torch.distributed.run with gloo (pip install \"torch==2.13.0+cpu\")"))
+    func torchrunSplitsTheRowsAndTrainsTheEpochOfOneProcess() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try EpochCLITests.prepare(directory, cell: "lstm", hidden: "6,6")
+        let first = try Tools.run(
+            "charrnn-epoch",
+            [
+                "-q", "--reproducible", "--text", "text.txt", "--lr", "0.01", "--seq-length", "20", "--batch-rows", "5",
+                "--dropout", "0.25", "-o", "e1.ckpt", "e0.ckpt",
+            ], directory: directory)
+        #expect(first.status == 0, "\(first.stderr)")
+        for name in ["e0", "e1"] {
+            try Tools.run("charrnn-convert", ["--to", "safetensors", "-q", "-o", "\(name).safetensors", "\(name).ckpt"], directory: directory)
+        }
+        let ours = try Tools.run(
+            "charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "--lr", "0.005", "-o", "e2.ckpt", "e1.ckpt"],
+            directory: directory)
+        #expect(ours.status == 0, "\(ours.stderr)")
+        let train = ["train", "--threads", "1", "--model", "e1.safetensors", "--text", "text.txt", "--lr", "0.005"]
+        let one = try Self.python([Self.script] + train + ["-o", "one.safetensors", "--losses", "one.tsv"], in: directory)
+        #expect(one.status == 0, "\(one.stderr)")
+        let torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", Self.script]
+        let two = try Self.python(torchrun + train + ["-o", "two.safetensors", "--losses", "two.tsv"], in: directory)
+        #expect(two.status == 0, "\(two.stderr)")
+        let summary = two.stderrLines.filter { $0.hasPrefix("charrnn_torch: ") }
+        #expect(summary.count == 1 && summary[0].hasSuffix(" on cpu in 2 processes (torchrun, gloo)"), "\(two.stderr)")
+
+        let single = try Self.sequenceLosses(directory, "one.tsv"), split = try Self.sequenceLosses(directory, "two.tsv")
+        #expect(single.count == split.count && single.count > 2)
+        for (sequence, (a, b)) in zip(single, split).enumerated() {
+            #expect(a.targets == b.targets && abs(a.nats - b.nats) <= 1e-5, "sequence \(sequence): \(a) and \(b)")
+        }
+        for name in ["one", "two"] {
+            let back = try Tools.run(
+                "charrnn-convert", ["--from", "safetensors", "-q", "-o", "\(name).ckpt", "\(name).safetensors"], directory: directory)
+            #expect(back.status == 0, "\(back.stderr)")
+        }
+        let expected = try EpochCLITests.checkpoint(directory, "e2.ckpt"), alone = try EpochCLITests.checkpoint(directory, "one.ckpt")
+        let got = try EpochCLITests.checkpoint(directory, "two.ckpt")
+        #expect(got.history.count == 2 && got.optimizer!.step == expected.optimizer!.step && got.training == expected.training)
+        #expect(abs(got.history[1].trainLoss - expected.history[1].trainLoss) <= 1e-4)
+        #expect(abs(got.history[1].validationLoss - expected.history[1].validationLoss) <= 1e-4)
+        let largest = zip(alone.model!.parameters, got.model!.parameters).map { abs($0 - $1) }.max()!
+        #expect(largest <= 1e-4, "the processes' weights differ from one process's by up to \(largest)")
+        #expect(got.metadata.last?.value.hasSuffix("on cpu in 2 processes (torchrun, gloo)") == true)
+        let next = try Tools.run("charrnn-epoch", ["-q", "--text", "text.txt", "--lr", "0.004", "-o", "e3.ckpt", "two.ckpt"], directory: directory)
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(try EpochCLITests.checkpoint(directory, "e3.ckpt").history.map(\.epoch) == [1, 2, 3])
+
+        let tooFew = try Self.python(
+            torchrun + ["train", "--model", "e0.safetensors", "--text", "text.txt", "--lr", "0.01", "--batch-rows", "1", "-o", "x.safetensors"],
+            in: directory)
+        #expect(tooFew.status != 0)
+        let said = tooFew.stderrLines.filter { $0.hasPrefix("charrnn_torch: ") }
+        #expect(
+            said == [
+                "charrnn_torch: text.txt: the batch has 1 row (batch_rows 1), too few to split over 2 processes; run fewer (torchrun --nproc-per-node) or more rows"
+            ], "\(tooFew.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("x.safetensors").path))
+    }
 }

@@ -34,6 +34,19 @@ The settings come from the file (charrnn.settings); a model that was never
 trained takes charrnn-epoch's defaults or --seq-length, --batch-rows,
 --val-fraction, --clip and --dropout.
 
+Under torchrun (docs/pytorch-and-sweeps.md, "Many machines"), train runs as
+WORLD_SIZE processes (DistributedDataParallel; gloo on CPUs, nccl on GPUs, each
+process cuda:LOCAL_RANK) that split the batch's R rows into contiguous blocks:
+
+    torchrun --standalone --nproc-per-node 2 scripts/torch/charrnn_torch.py train \\
+        --model e10.safetensors --text input.txt --lr 0.0015 -o e11.safetensors
+
+each carries its rows' state and multiplies by its rows' dropout masks, divides
+its loss by R (all rows) and the gradients are summed (all-reduce SUM), so the
+epoch is the one-process epoch up to the order of float additions; rank 0
+evaluates, writes the file and prints. --device mps (Apple Silicon) runs in one
+process and is untested: this project has no Mac.
+
 Tensors (formats/safetensors.md): for layer l (from 0) of an nn.LSTM / nn.GRU
 / nn.RNN, rnn.weight_ih_l<l>, rnn.weight_hh_l<l>, rnn.bias_ih_l<l> and
 rnn.bias_hh_l<l> (zero and frozen: charrnn has one bias a layer), then
@@ -46,17 +59,20 @@ The safetensors file is read and written here from its specification, so the
 safetensors package is not needed.
 """
 import argparse
+import gc
 import json
 import math
 import os
 import struct
 import sys
 import time
+import weakref
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
 
 MAPPING_VERSION = "1"
 DTYPES = {"F32": (torch.float32, 4), "F64": (torch.float64, 8), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2),
@@ -76,7 +92,36 @@ DEFAULT_SETTINGS = {key: default for key, _, _, default in SETTINGS}
 SETTING_TYPES = {key: kind for key, _, kind, _ in SETTINGS}
 
 
+class Processes:
+    """Where this process stands: under torchrun (env WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE) one of
+    `world` processes, `local_world` of them on this machine, that split the batch's rows; otherwise rank 0
+    of 1. `joined` once the process group is up."""
+
+    def __init__(self, environ):
+        try:
+            self.world = int(environ.get("WORLD_SIZE", "1"))
+            self.rank = int(environ.get("RANK", "0"))
+            self.local_rank = int(environ.get("LOCAL_RANK", "0"))
+            self.local_world = int(environ.get("LOCAL_WORLD_SIZE", "1"))
+        except ValueError:
+            sys.exit("charrnn_torch: WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (torchrun sets them)")
+        if not (self.world >= 1 and 0 <= self.rank < self.world and self.local_rank >= 0):
+            sys.exit(f"charrnn_torch: RANK {self.rank} of WORLD_SIZE {self.world} is impossible")
+        self.joined = False
+
+
+PROCESSES = Processes(os.environ)
+
+
 def fail(message):
+    # The processes of a machine meet the same errors before the process group is up (they read the same
+    # files and see the same devices), so its first process (LOCAL_RANK 0) alone says it; the others leave
+    # quietly with status 0, so that torchrun, seeing a process fail, does not stop the first before it has
+    # printed, and reports the first one's failure. Later, each says it with its rank.
+    if not PROCESSES.joined and PROCESSES.local_rank > 0:
+        sys.exit(0)
+    if PROCESSES.joined and PROCESSES.rank > 0:
+        sys.exit(f"charrnn_torch: rank {PROCESSES.rank}: {message}")
     sys.exit(f"charrnn_torch: {message}")
 
 
@@ -327,10 +372,14 @@ def fmix32(h):
     return h ^ (h >> np.uint32(16))
 
 
-def dropout_mask(p, seed, epoch, sequence, layer, steps, rows, hidden):
-    """Each unit's factor, (steps, rows, hidden) float32: 0 (dropped) or float32(1 / (1 - p)) (kept)."""
+def dropout_mask(p, seed, epoch, sequence, layer, steps, rows, hidden, row_range=None):
+    """Each unit's factor, (steps, rows, hidden) float32: 0 (dropped) or float32(1 / (1 - p)) (kept).
+    With row_range (first, end): only those rows of the R = `rows`, (steps, end - first, hidden), the masks
+    the whole batch's run gives them (a process of torchrun holds those rows)."""
     stream = mix64(mix64(mix64(mix64(seed) ^ epoch) ^ sequence) ^ layer)
-    counters = np.arange(steps * rows, dtype=np.uint64).reshape(steps, rows, 1)   # t * R + row
+    first, end = row_range or (0, rows)
+    counters = (np.arange(steps, dtype=np.uint64).reshape(steps, 1, 1) * np.uint64(rows)
+                + np.arange(first, end, dtype=np.uint64).reshape(1, end - first, 1))   # t * R + row
     with np.errstate(over="ignore"):
         position = mix64(np.uint64(stream) ^ counters)
         low = (position & np.uint64(0xFFFFFFFF)).astype(np.uint32)
@@ -368,7 +417,7 @@ def evaluate(model, symbols, settings, stop, device):
             y = Y[start:start + settings["sequence_length"]].to(device)
             logits, state = model(x, state)
             total += F.cross_entropy(logits.reshape(-1, model.symbols), y.reshape(-1), ignore_index=-100,
-                                     reduction="sum").double().item()
+                                     reduction="sum").item()
             targets += int((y != -100).sum())
     return total, targets
 
@@ -392,7 +441,7 @@ def score(args):
         for start in range(0, x.shape[0], 1000):
             logits, state = model(x[start:start + 1000], state)
             total += F.cross_entropy(logits.reshape(-1, model.symbols), y[start:start + 1000].reshape(-1),
-                                     reduction="sum").double().item()
+                                     reduction="sum").item()
     n = len(symbols) - 1
     nats = total / n
     print(f"{args.text}: {n} characters predicted, {nats:.6f} nats/char ({nats / math.log(2):.6f} bits/char), "
@@ -417,9 +466,18 @@ def resolve_settings(run, args):
     return settings
 
 
+def sum_gradients(process_group, bucket):
+    """DDP's communication hook: the processes' gradients added (all-reduce SUM), not DDP's default
+    average. Each process's loss is already divided by the whole batch's rows R, so the sum is the
+    gradient one process computes over all R rows, in another order of additions."""
+    return dist.all_reduce(bucket.buffer(), group=process_group, async_op=True).get_future().then(lambda f: f.value()[0])
+
+
 def train(args):
-    run = Run(args.model, args.device)
-    model, device = run.model, args.device
+    processes = PROCESSES
+    device = resolve_device(args.device, processes)
+    run = Run(args.model, device)
+    model = run.model
     settings = resolve_settings(run, args)
     symbols, _, text_hash, text_length = run.encode(args.text, skip_unknown=False)
     held_out = round(settings["validation_fraction"] * len(symbols))   # half to even, as charrnn-epoch
@@ -445,48 +503,138 @@ def train(args):
     seed, p = int(run.metadata["charrnn.seed"]), settings["dropout"]
     X, Y = layout(train_part, settings["batch_rows"], run.stop)
     T, R = settings["sequence_length"], X.shape[1]
-    state = model.zero_state(R, device)
-    loss_sum, targets_sum = 0.0, 0
-    model.train()
+    # Under torchrun each process holds a contiguous block of the batch's R rows (sizes differ by at
+    # most one), carries its rows' state and multiplies by its rows' dropout masks.
+    world, rank = processes.world, processes.rank
+    if R < world:
+        fail(f"{args.text}: the batch has {R} row{'s' if R != 1 else ''} (batch_rows {settings['batch_rows']}), "
+             f"too few to split over {world} processes; run fewer (torchrun --nproc-per-node) or more rows")
+    first, end = rank * R // world, (rank + 1) * R // world
+    net, backend = model, None
+    if world > 1:
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+        processes.joined = True
+        # DDP all-reduces each gradient bucket as backward produces it and waits for all of them before
+        # backward returns, so the clipping and the ADAM step below see the whole batch's gradient.
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[processes.local_rank] if backend == "nccl" else None)
+        net.register_comm_hook(None, sum_gradients)
+    state = model.zero_state(end - first, device)
+    sequence_losses, sequence_targets = [], []   # per sequence: this process's sum of cross-entropy, all rows' targets
+    net.train()
     start_time = time.perf_counter()
     for sequence, start in enumerate(range(0, X.shape[0], T)):
-        x, y = X[start:start + T].to(device), Y[start:start + T].to(device)
+        x, y = X[start:start + T, first:end].to(device), Y[start:start + T, first:end].to(device)
+        targets = int((Y[start:start + T] != -100).sum())   # the whole batch's: the clip and the skip are all rows'
         masks = None
         if p > 0:
-            masks = [torch.from_numpy(dropout_mask(p, seed, epoch, sequence, l, x.shape[0], R, h)).to(device)
+            masks = [torch.from_numpy(dropout_mask(p, seed, epoch, sequence, l, x.shape[0], R, h, (first, end))).to(device)
                      for l, h in enumerate(model.hidden)]
         state = detach(state)
-        logits, state = model(x, state, masks)
+        logits, state = net(x, state, masks)
         loss = F.cross_entropy(logits.reshape(-1, model.symbols), y.reshape(-1), ignore_index=-100, reduction="sum")
-        targets = int((y != -100).sum())
-        loss_sum += loss.double().item()
-        targets_sum += targets
+        sequence_losses.append(loss.item())
+        sequence_targets.append(targets)
         if targets == 0:
-            continue   # charrnn-epoch takes no step without a real target
+            continue   # charrnn-epoch takes no step without a real target (never under torchrun: R >= 2 there)
         adam.zero_grad(set_to_none=True)
-        (loss / R).backward()
+        (loss / R).backward()   # / R, all rows' count, in every process: the sum of the processes' gradients is the batch's
         if settings["clip_norm"] > 0:
             torch.nn.utils.clip_grad_norm_(params, settings["clip_norm"] * targets / R)
         adam.step()
+    if world > 1:
+        # The batch's loss of each sequence (float64 sums of the processes' float32 sums), then a check that
+        # the processes, which each took the same ADAM steps on the same all-reduced gradients, agree.
+        totals = torch.tensor(sequence_losses, dtype=torch.float64, device=device)
+        dist.all_reduce(totals)
+        sequence_losses = totals.tolist()
+        flat = torch.cat([q.detach().reshape(-1) for q in params])
+        low, high = flat.clone(), flat.clone()
+        dist.all_reduce(low, dist.ReduceOp.MIN)
+        dist.all_reduce(high, dist.ReduceOp.MAX)
+        if not torch.equal(low.nan_to_num(), high.nan_to_num()):
+            fail("the processes' weights differ after the epoch; their all-reduced gradients were not the same")
+        # Let DDP go while the process group is still registered: its Reducer, freed holding the GIL, would
+        # otherwise free the group itself and join gloo's threads, one of which may wait for the GIL to free
+        # a finished all-reduce's tensors (a deadlock seen at exit); destroy_process_group frees it without.
+        ddp = weakref.ref(net)
+        net = None
+        if ddp() is not None:
+            gc.collect()
+    synchronize(device)
+    seconds = time.perf_counter() - start_time
+    loss_sum, targets_sum = 0.0, 0
+    for loss, targets in zip(sequence_losses, sequence_targets):
+        loss_sum += loss
+        targets_sum += targets
+    if rank == 0:
+        model.eval()
+        val_sum, val_targets = evaluate(model, val_part, settings, run.stop, device)
+        flags = 0
+        if run.history and int(run.history[-1]["text_hash"], 16) != text_hash:
+            flags |= 8   # text_changed
+        record = {"epoch": epoch, "flags": flags, "learning_rate": exact(args.lr), "train_loss": exact(loss_sum / targets_sum),
+                  "validation_loss": exact(val_sum / val_targets if val_targets else float("nan")),
+                  "chars_per_second": exact(X.numel() / seconds), "seconds": exact(seconds),
+                  "text_hash": "0x%016x" % text_hash, "text_length": text_length,
+                  "optimizer_step": int(adam.state[params[0]]["step"])}
+        where = device if world == 1 else f"{device} in {world} processes (torchrun, {backend})"
+        note = f"epoch {epoch} trained by charrnn_torch.py with torch {torch.__version__} on {where}"
+        if args.losses:
+            write_losses(args.losses, sequence_losses, sequence_targets)
+        run.save(args.output or args.model, adam, settings, record, note)
+        val = f"val {val_sum / val_targets:.4f} nats/char" if val_targets else "no validation"
+        print(f"charrnn_torch: epoch {epoch}: lr {args.lr:g} train {loss_sum / targets_sum:.4f} nats/char {val} "
+              f"{X.numel() / seconds:,.0f} chars/s {seconds:.1f} s on {where}", file=sys.stderr)
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def write_losses(path, sequence_losses, sequence_targets):
+    """--losses: a line per sequence, `sequence<TAB>targets<TAB>loss`, the loss in nats per character of
+    the sequence's real targets (all rows'), exactly (repr); '-' for a sequence without targets. Atomic."""
+    lines = ["sequence\ttargets\tnats_per_char\n"]
+    for sequence, (loss, targets) in enumerate(zip(sequence_losses, sequence_targets)):
+        lines.append(f"{sequence}\t{targets}\t{repr(loss / targets) if targets else '-'}\n")
+    temporary = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        os.replace(temporary, path)
+    except OSError as error:
+        fail(f"{path}: cannot write the losses: {error.strerror}")
+
+
+def resolve_device(requested, processes):
+    """--device as torch names it, checked: cpu, cuda (under torchrun cuda:LOCAL_RANK), cuda:N or mps."""
+    if requested == "cpu":
+        return requested
+    if requested == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            fail(f"--device mps: this torch ({torch.__version__}) sees no Apple Silicon GPU (MPS)")
+        if processes.world > 1:
+            fail("--device mps trains in one process: torchrun's backends (gloo, nccl) do not take MPS tensors")
+        return requested
+    if requested == "cuda" or requested.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            fail(f"--device {requested}: this torch ({torch.__version__}) sees no CUDA device")
+        if processes.world > 1:
+            if requested != "cuda":
+                fail(f"--device {requested}: under torchrun give --device cuda; each process takes cuda:LOCAL_RANK")
+            if torch.cuda.device_count() < processes.local_world:
+                fail(f"--device cuda: {processes.local_world} processes on this machine (torchrun --nproc-per-node) "
+                     f"but {torch.cuda.device_count()} CUDA devices; each process needs its own")
+            torch.cuda.set_device(processes.local_rank)
+            return f"cuda:{processes.local_rank}"
+        return requested
+    fail(f"--device {requested}: give cpu, cuda, cuda:N or mps")
+
+
+def synchronize(device):
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start_time
-    model.eval()
-    val_sum, val_targets = evaluate(model, val_part, settings, run.stop, device)
-
-    flags = 0
-    if run.history and int(run.history[-1]["text_hash"], 16) != text_hash:
-        flags |= 8   # text_changed
-    record = {"epoch": epoch, "flags": flags, "learning_rate": exact(args.lr), "train_loss": exact(loss_sum / targets_sum),
-              "validation_loss": exact(val_sum / val_targets if val_targets else float("nan")),
-              "chars_per_second": exact(X.numel() / seconds), "seconds": exact(seconds),
-              "text_hash": "0x%016x" % text_hash, "text_length": text_length,
-              "optimizer_step": int(adam.state[params[0]]["step"])}
-    note = f"epoch {epoch} trained by charrnn_torch.py with torch {torch.__version__} on {device}"
-    run.save(args.output or args.model, adam, settings, record, note)
-    val = f"val {val_sum / val_targets:.4f} nats/char" if val_targets else "no validation"
-    print(f"charrnn_torch: epoch {epoch}: lr {args.lr:g} train {loss_sum / targets_sum:.4f} nats/char {val} "
-          f"{X.numel() / seconds:,.0f} chars/s {seconds:.1f} s on {device}", file=sys.stderr)
+    elif device == "mps":
+        torch.mps.synchronize()
 
 
 # ----------------------------------------------------------------------------- ONNX (formats/onnx.md)
@@ -637,12 +785,14 @@ def main():
         p.add_argument("--model", required=p is not s, help="safetensors file from charrnn-convert --to safetensors")
     for p in (s, t):
         p.add_argument("--text", required=True, help="UTF-8 text")
-        p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+        p.add_argument("--device", default="cpu",
+                       help="cpu (default), cuda, cuda:N or mps (Apple Silicon; untested: this project has no Mac)")
         p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     s.add_argument("--onnx", help="score with this ONNX step model in onnxruntime instead of --model")
     e.add_argument("--onnx", required=True, help="the .onnx file to write")
     t.add_argument("--lr", type=float, required=True, help="ADAM learning rate for this epoch")
     t.add_argument("-o", "--output", help="where to write the trained model (default: over --model, atomically)")
+    t.add_argument("--losses", help="also write each sequence's loss (nats per character) to this file, a line per sequence")
     for _, flag, kind, _ in SETTINGS:
         t.add_argument(flag, type=int if kind == "u64" else float, help="first epoch only (the file has no settings yet); default as charrnn-epoch")
     args = parser.parse_args()
@@ -654,9 +804,10 @@ def main():
         return score_onnx(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        fail(f"--device {args.device}: this torch ({torch.__version__}) sees no CUDA device")
     if args.command == "score":
+        if PROCESSES.world > 1:
+            fail("score runs in one process; run it without torchrun")
+        args.device = resolve_device(args.device, PROCESSES)
         score(args)
     else:
         if not (args.lr > 0 and math.isfinite(args.lr)):
