@@ -10,7 +10,8 @@
 //   projection   (T, R, P)   X Wx^T + b, then whatever the cell keeps there
 //   dProjection  (T, R, P)   d loss / d projection, from the cell's backward pass
 //   dOutput      (T, R, H)   d loss / d h_t from the layer above (or Dense)
-//   mask, dropped (T, R, H)  with dropout: the sequence's mask and the outputs times it
+//   mask, dropped (T, R, H)  with dropout or locked dropout: the sequence's mask and the outputs times it
+//   lockedMask    (R, H)     with locked dropout: its mask, the same at every step
 
 /// A weight matrix W (rows x columns, inside the flat parameter array) packed
 /// both ways a time step multiplies it:
@@ -66,6 +67,8 @@ final class RecurrentLayer {
     /// outputs times it, which the layer above and Dense read; (T, R, H) each.
     let mask: FloatBuffer?
     let dropped: FloatBuffer?
+    /// With locked dropout: each unit's factor for every step of this sequence (R, H).
+    let lockedMask: FloatBuffer?
 
     init(_ layer: LayerTensors, weights: any LayerWeights, rows: Int, maxSteps: Int, dropout: Bool = false) {
         parameters = layer
@@ -82,6 +85,7 @@ final class RecurrentLayer {
         cell = weights.trainingLayer(shape)
         mask = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
         dropped = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
+        lockedMask = dropout ? FloatBuffer(count: rows * layer.hidden) : nil
     }
 
     func resetState() { cell.resetState() }
@@ -93,19 +97,53 @@ final class RecurrentLayer {
 
     // MARK: - Dropout on the outputs (Dropout.swift)
 
-    /// Draws this sequence's mask and applies it: dropped = outputs * mask.
-    func dropOutputs(_ masks: DropoutMasks, sequence: Int, layer: Int, steps: Int, rows: Range<Int>, totalRows: Int) {
-        guard let mask, let dropped else { return }
-        masks.fill(
-            mask.pointer, sequence: sequence, layer: layer, steps: steps, rows: rows, totalRows: totalRows,
-            hidden: hidden)
-        multiplyRows(outputs, mask.pointer, into: dropped.pointer, count: steps * rows.count * hidden)
+    /// Draws this sequence's mask and applies it: dropped = outputs * mask. The mask is
+    /// `masks`' per-step one, `locked`'s one for every step, or their product when both are on.
+    func dropOutputs(
+        _ masks: DropoutMasks?, locked: DropoutMasks? = nil, sequence: Int, layer: Int, steps: Int, rows: Range<Int>,
+        totalRows: Int
+    ) {
+        guard let mask, let dropped, let lockedMask else { return }
+        let block = rows.count * hidden
+        if let masks {
+            masks.fill(
+                mask.pointer, sequence: sequence, layer: layer, steps: steps, rows: rows, totalRows: totalRows,
+                hidden: hidden)
+        }
+        if let locked {
+            locked.fillLocked(lockedMask.pointer, kind: .lockedOutputs, sequence: sequence, layer: layer, rows: rows, units: hidden)
+            for t in 0..<steps {
+                let step = mask.pointer + t * block
+                if masks != nil {
+                    multiplyRows(step, lockedMask.pointer, into: step, count: block)
+                } else {
+                    step.update(from: lockedMask.pointer, count: block)
+                }
+            }
+        }
+        multiplyRows(outputs, mask.pointer, into: dropped.pointer, count: steps * block)
     }
 
     // MARK: - Input projection: projection[t] = Wx x_t + b for all steps at once
 
     /// First layer: x is one-hot, so Wx x is row x of Wx^T (`table`, (N, P)). `symbols` is (T, R).
-    func projectSymbols(_ symbols: UnsafePointer<Int32>, steps: Int, table: UnsafePointer<Float>, bias: UnsafePointer<Float>) {
+    /// With input dropout, x is the one-hot times row r's factor for its symbol
+    /// (`inputMask`, (R, symbolCount)), so Wx x is that row of the table times the factor.
+    func projectSymbols(
+        _ symbols: UnsafePointer<Int32>, steps: Int, table: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        inputMask: UnsafePointer<Float>? = nil, symbolCount: Int = 0
+    ) {
+        if let inputMask {
+            for position in 0..<steps * rows {
+                let symbol = Int(symbols[position])
+                let factor = inputMask[(position % rows) * symbolCount + symbol]
+                let row = table + symbol * width
+                let out = projection.pointer + position * width
+                for g in 0..<biasWidth { out[g] = factor * row[g] + bias[g] }
+                for g in biasWidth..<width { out[g] = factor * row[g] }
+            }
+            return
+        }
         for position in 0..<steps * rows {
             let row = table + Int(symbols[position]) * width
             let out = projection.pointer + position * width
@@ -171,7 +209,21 @@ final class RecurrentLayer {
     }
 
     /// First layer: d(Wx^T)[x] += dProjection row, the transpose of the gather. `dWxTransposed` is (N, P).
-    func symbolGradients(steps: Int, symbols: UnsafePointer<Int32>, dWxTransposed: UnsafeMutablePointer<Float>) {
+    /// With input dropout, the row times the symbol's factor (nothing for a dropped symbol).
+    func symbolGradients(
+        steps: Int, symbols: UnsafePointer<Int32>, dWxTransposed: UnsafeMutablePointer<Float>,
+        inputMask: UnsafePointer<Float>? = nil, symbolCount: Int = 0
+    ) {
+        if let inputMask {
+            for position in 0..<steps * rows {
+                let symbol = Int(symbols[position])
+                let factor = inputMask[(position % rows) * symbolCount + symbol]
+                guard factor != 0 else { continue }
+                let row = dWxTransposed + symbol * width, dRow = dProjection.pointer + position * width
+                for g in 0..<width { row[g] += factor * dRow[g] }
+            }
+            return
+        }
         for position in 0..<steps * rows {
             let row = dWxTransposed + Int(symbols[position]) * width
             addRows(row, dProjection.pointer + position * width, into: row, count: width)

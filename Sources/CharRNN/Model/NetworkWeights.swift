@@ -12,6 +12,9 @@ final class NetworkWeights: @unchecked Sendable {
     let packed: [any LayerWeights]
     /// The first layer's Wx^T (N, P), without the bias.
     let inputTable: FloatBuffer
+    /// With weight drop, the masked recurrent weights training steps read
+    /// instead of `packed` (Regularisation.swift); made by the first pass that needs them.
+    var dropConnect: DropConnect?
 
     init(_ model: Model) {
         config = model.config

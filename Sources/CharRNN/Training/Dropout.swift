@@ -63,9 +63,34 @@ public struct DropoutMasks: Sendable, Equatable {
         return h
     }
 
+    /// The same masks' key with another probability (another regulariser's).
+    public func with(probability: Double) -> DropoutMasks {
+        DropoutMasks(probability: probability, seed: seed, epoch: epoch)
+    }
+
     /// The key of one layer's masks in one sequence.
     public func stream(sequence: Int, layer: Int) -> UInt64 {
         Self.mix64(Self.mix64(Self.mix64(Self.mix64(seed) ^ epoch) ^ UInt64(sequence)) ^ UInt64(layer))
+    }
+
+    /// What a mask is drawn for. `dropout`'s per-step masks use the stream as it
+    /// is; every other kind keys its masks by mix64(stream ^ kind), so no two
+    /// kinds share bits (Regularisation.swift).
+    public enum Kind: UInt64, Sendable {
+        /// `dropout`: each recurrent layer's outputs, one mask per time step.
+        case outputs = 0
+        /// `locked_dropout`: each recurrent layer's outputs, one mask for all the sequence's steps.
+        case lockedOutputs = 1
+        /// `input_dropout`: the one-hot input (a row's symbol), one mask for all the sequence's steps (layer 0).
+        case input = 2
+        /// `weight_drop`: the elements of a layer's recurrent matrices, one mask for all rows and steps.
+        case recurrentWeights = 3
+    }
+
+    /// The key of one kind of mask of one layer in one sequence.
+    public func key(_ kind: Kind, sequence: Int, layer: Int) -> UInt64 {
+        let stream = stream(sequence: sequence, layer: layer)
+        return kind == .outputs ? stream : Self.mix64(stream ^ kind.rawValue)
     }
 
     /// Fills `mask` (steps x rows.count x hidden, t-major) with each unit's factor
@@ -74,7 +99,21 @@ public struct DropoutMasks: Sendable, Equatable {
         _ mask: UnsafeMutablePointer<Float>, sequence: Int, layer: Int, steps: Int,
         rows: Range<Int>, totalRows: Int, hidden: Int
     ) {
-        let key = stream(sequence: sequence, layer: layer)
+        fill(mask, key: stream(sequence: sequence, layer: layer), steps: steps, rows: rows, totalRows: totalRows, hidden: hidden)
+    }
+
+    /// Fills `mask` (rows.count x units) with one factor per (row, unit), the
+    /// same for every step of the sequence: the positions are those of step 0.
+    public func fillLocked(
+        _ mask: UnsafeMutablePointer<Float>, kind: Kind, sequence: Int, layer: Int, rows: Range<Int>, units: Int
+    ) {
+        fill(mask, key: key(kind, sequence: sequence, layer: layer), steps: 1, rows: rows, totalRows: 0, hidden: units)
+    }
+
+    func fill(
+        _ mask: UnsafeMutablePointer<Float>, key: UInt64, steps: Int,
+        rows: Range<Int>, totalRows: Int, hidden: Int
+    ) {
         let threshold = SIMD8<UInt32>(repeating: threshold)
         let kept = SIMD8<Float>(repeating: scale)
         let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)

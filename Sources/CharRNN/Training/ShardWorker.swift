@@ -24,6 +24,10 @@ final class ShardWorker: @unchecked Sendable {
 
     /// Where this shard's dropout masks come from; nil: no dropout (evaluation, or p = 0).
     let dropout: DropoutMasks?
+    /// Every regulariser's masks (Regularisation.swift); none in evaluation.
+    let regularisation: Regularisation
+    /// With input dropout: each row's factor per symbol this sequence, (R, N).
+    let inputMask: FloatBuffer?
 
     /// Results of the last sequence.
     private(set) var lossSum = 0.0
@@ -32,19 +36,27 @@ final class ShardWorker: @unchecked Sendable {
     private(set) var sequence = 0
     private(set) var totalRows = 0
 
-    init(rowRange: Range<Int>, weights: NetworkWeights, maxSteps: Int, withGradients: Bool, dropout: DropoutMasks? = nil) {
+    init(
+        rowRange: Range<Int>, weights: NetworkWeights, maxSteps: Int, withGradients: Bool, dropout: DropoutMasks? = nil,
+        regularisation: Regularisation? = nil
+    ) {
         self.rowRange = rowRange
         self.weights = weights
         self.maxSteps = maxSteps
-        self.dropout = dropout
+        let regularisation = regularisation ?? Regularisation(dropout: dropout)
+        self.regularisation = regularisation
+        self.dropout = regularisation.dropout
         let rows = rowRange.count
         let layout = weights.layout
+        // Weight drop: the steps read the masked packs, which the trainer redraws before each sequence.
+        let packed = regularisation.weightDrop != nil ? weights.dropConnect!.packed : weights.packed
         layers = layout.layers.indices.map { index in
             RecurrentLayer(
-                layout.layers[index], weights: weights.packed[index], rows: rows, maxSteps: maxSteps,
-                dropout: dropout != nil)
+                layout.layers[index], weights: packed[index], rows: rows, maxSteps: maxSteps,
+                dropout: regularisation.masksOutputs)
         }
         let config = weights.config
+        inputMask = regularisation.inputDropout != nil ? FloatBuffer(count: rows * config.alphabetSize) : nil
         output = OutputLayer(rows: rows, hidden: config.hiddenSizes.last!, symbols: config.alphabetSize, maxSteps: maxSteps)
         symbols = .allocate(capacity: maxSteps * rows)
         targets = .allocate(capacity: maxSteps * rows)
@@ -112,15 +124,24 @@ final class ShardWorker: @unchecked Sendable {
     func run(steps: Int, gradientScale: Float?) {
         for (index, layer) in layers.enumerated() {
             if index == 0 {
-                layer.projectSymbols(symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0))
+                if let inputMask, let masks = regularisation.inputDropout {
+                    masks.fillLocked(
+                        inputMask.pointer, kind: .input, sequence: sequence, layer: 0, rows: rowRange,
+                        units: weights.config.alphabetSize)
+                }
+                layer.projectSymbols(
+                    symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0),
+                    inputMask: inputMask?.pointer, symbolCount: weights.config.alphabetSize)
             } else {
                 layer.projectInputs(
                     layers[index - 1].output, steps: steps, wx: weights.wx(index), bias: weights.bias(index),
                     workspace: workspace)
             }
             layer.forward(steps: steps, workspace: workspace)
-            if let dropout {
-                layer.dropOutputs(dropout, sequence: sequence, layer: index, steps: steps, rows: rowRange, totalRows: totalRows)
+            if regularisation.masksOutputs {
+                layer.dropOutputs(
+                    regularisation.dropout, locked: regularisation.lockedDropout, sequence: sequence, layer: index, steps: steps,
+                    rows: rowRange, totalRows: totalRows)
             }
         }
         let last = layers[layers.count - 1]
@@ -152,7 +173,9 @@ final class ShardWorker: @unchecked Sendable {
                     workspace: workspace)
             } else {
                 dWxTransposed.zero()
-                layer.symbolGradients(steps: steps, symbols: symbols, dWxTransposed: dWxTransposed.pointer)
+                layer.symbolGradients(
+                    steps: steps, symbols: symbols, dWxTransposed: dWxTransposed.pointer,
+                    inputMask: inputMask?.pointer, symbolCount: weights.config.alphabetSize)
             }
         }
     }
