@@ -21,7 +21,9 @@
 //   keep unit  iff  bits >> 8  >=  threshold = ceil(p * 2^24)
 //
 // A kept unit's factor is float32(1 / (1 - p)), a dropped one's 0. All
-// arithmetic is mod 2^64 (or 2^32 in fmix32).
+// arithmetic is mod 2^64 (or 2^32 in fmix32). The other regularisers'
+// masks (Regularisation.swift) use key = mix64(stream ^ kind) for the stream
+// and take the positions of step 0 (t = 0) for every step.
 
 /// Where a sequence's dropout masks come from.
 public struct DropoutMasks: Sendable, Equatable {
