@@ -377,6 +377,9 @@ KNOWN_SETTINGS = [
     ("clip_norm", F64, lambda v: v >= 0 and math.isfinite(v), "is not a finite number >= 0", None),
     ("dropout", F64, lambda v: 0 <= v < 1, "is outside [0, 1)", 0.0),  # format 1.2
     ("weight_decay", F64, lambda v: 0 <= v < 1, "is outside [0, 1)", 0.0),  # format 1.3
+    ("weight_drop", F64, lambda v: 0 <= v < 1, "is outside [0, 1)", 0.0),  # format 1.5
+    ("locked_dropout", F64, lambda v: 0 <= v < 1, "is outside [0, 1)", 0.0),  # format 1.5
+    ("input_dropout", F64, lambda v: 0 <= v < 1, "is outside [0, 1)", 0.0),  # format 1.5
 ]
 
 

@@ -17,6 +17,9 @@ public struct TrainingSettingOptions: ParsableArguments {
     @Option(name: .setting(\.clipNorm), help: .setting(\.clipNorm)) var clipNorm: String?
     @Option(name: .setting(\.dropout), help: .setting(\.dropout)) var dropout: String?
     @Option(name: .setting(\.weightDecay), help: .setting(\.weightDecay)) var weightDecay: String?
+    @Option(name: .setting(\.weightDrop), help: .setting(\.weightDrop)) var weightDrop: String?
+    @Option(name: .setting(\.lockedDropout), help: .setting(\.lockedDropout)) var lockedDropout: String?
+    @Option(name: .setting(\.inputDropout), help: .setting(\.inputDropout)) var inputDropout: String?
 
     public init() {}
 

@@ -70,17 +70,22 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
     /// Forward over one sequence from `state`, then back-propagation through it.
     /// `dropout`, when given, holds each layer's output factors, [layer][t] (R x H):
     /// a layer's outputs are multiplied by them before the layer above (or Dense) reads them.
+    /// `inputMask`, when given, holds each row's factor per symbol (R x N): the one-hot
+    /// input of row r is that factor instead of 1 (input dropout). `weightMask`, when
+    /// given, holds a factor per parameter (flat layout): the network runs on the
+    /// parameters times it, so the gradient is d loss / d (W mask) times it (weight drop).
     public func run(
         _ batch: ReferenceBatch, state: [ReferenceLayerState<S>], lossScale: S,
-        dropout: [[[S]]]? = nil
+        dropout: [[[S]]]? = nil, inputMask: [S]? = nil, weightMask: [S]? = nil
     ) -> Result {
         let T = batch.steps, R = batch.rows, N = config.alphabetSize
+        let parameters = weightMask.map { zip(self.parameters, $0).map { $0 * $1 } } ?? self.parameters
         var layers = layout.layers.map { ReferenceLayer(cell: config.cell.type, tensors: $0, parameters: parameters) }
         var finalState = state
         // The input of each layer per step, (R x I) flattened: one-hot symbols for the first.
         var current: [[S]] = (0..<T).map { t in
             var onehot = [S](repeating: 0, count: R * N)
-            for r in 0..<R { onehot[r * N + batch.inputs[t][r]] = 1 }
+            for r in 0..<R { onehot[r * N + batch.inputs[t][r]] = inputMask?[r * N + batch.inputs[t][r]] ?? 1 }
             return onehot
         }
         for index in layers.indices {
@@ -128,6 +133,7 @@ public struct ReferenceNetwork<S: ReferenceScalar> {
             if let dropout { dOutputs = zip(dOutputs, dropout[index]).map { zip($0, $1).map { $0 * $1 } } }
             dOutputs = layers[index].backward(dOutputs, rows: R, gradient: &gradient)
         }
+        if let weightMask { gradient = zip(gradient, weightMask).map { $0 * $1 } }
         return Result(lossSum: lossSum, gradient: gradient, finalState: finalState, probabilities: probabilities)
     }
 }

@@ -157,10 +157,18 @@ public enum ExtremeValueSeeds {
         request.threads = 1
         request.set(\.batchRows, 3)
         request.set(\.sequenceLength, 20)
-        func trained(_ cell: CellKind, _ hidden: [Int], epochs: Int, dropout: Double? = nil, weightDecay: Double? = nil) -> Checkpoint {
+        func trained(
+            _ cell: CellKind, _ hidden: [Int], epochs: Int, dropout: Double? = nil, weightDecay: Double? = nil,
+            regularised: Bool = false
+        ) -> Checkpoint {
             var request = request
             if let dropout { request.set(\.dropout, dropout) }
             if let weightDecay { request.set(\.weightDecay, weightDecay) }
+            if regularised {
+                request.set(\.weightDrop, 0.25)
+                request.set(\.lockedDropout, 0.2)
+                request.set(\.inputDropout, 0.1)
+            }
             var checkpoint = Checkpoint(
                 alphabet: alphabet,
                 model: Model(
@@ -176,6 +184,7 @@ public enum ExtremeValueSeeds {
             ("lstm, 2 epochs", try! lstm.encoded()),
             ("gru, 1 epoch, settings as TSET", withTSET(gru)),
             ("rnn, 1 epoch with dropout and weight decay", try! trained(.rnn, [3], epochs: 1, dropout: 0.25, weightDecay: 0.01).encoded()),
+            ("gru, 1 epoch with weight drop, locked and input dropout", try! trained(.gru, [3], epochs: 1, regularised: true).encoded()),
             (
                 "mlstm, fresh",
                 try! Checkpoint(

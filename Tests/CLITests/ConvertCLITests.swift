@@ -21,9 +21,9 @@ import Testing
     }()
 
     /// text.txt, v.ckpt, e0.ckpt and e1.ckpt (one epoch, --reproducible; LSTM with dropout) of `cell` 6,6.
-    static func trained(_ directory: URL, cell: String) throws {
+    static func trained(_ directory: URL, cell: String, settings: [String]? = nil) throws {
         try EpochCLITests.prepare(directory, cell: cell, hidden: "6,6")
-        let dropout = cell == "lstm" ? ["--dropout", "0.25"] : []
+        let dropout = settings ?? (cell == "lstm" ? ["--dropout", "0.25"] : [])
         let epoch = try Tools.run(
             "charrnn-epoch",
             [
@@ -190,9 +190,25 @@ import Testing
         .enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
         arguments: cells)
     func pytorchTrainsTheEpochCharrnnWould(cell: String) throws {
+        try Self.pytorchTrainsTheEpoch(cell: cell)
+    }
+
+    /// The same with weight drop, locked dropout and input dropout (and dropout with the
+    /// LSTM, whose factors then multiply the locked ones): PyTorch draws the same masks.
+    @Test(
+        .enabled(if: torchAvailable, "python3 cannot import torch and numpy (pip install \"torch==2.13.0+cpu\")"),
+        arguments: cells)
+    func pytorchTrainsTheRegularisedEpochCharrnnWould(cell: String) throws {
+        let settings =
+            ["--weight-drop", "0.3", "--locked-dropout", "0.2", "--input-dropout", "0.15"]
+            + (cell == "lstm" ? ["--dropout", "0.25"] : [])
+        try Self.pytorchTrainsTheEpoch(cell: cell, settings: settings)
+    }
+
+    static func pytorchTrainsTheEpoch(cell: String, settings: [String]? = nil) throws {
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.trained(directory, cell: cell)
+        try Self.trained(directory, cell: cell, settings: settings)
         try Tools.run("charrnn-convert", ["--to", "safetensors", "-q", "-o", "e1.safetensors", "e1.ckpt"], directory: directory)
         let ours = try Tools.run(
             "charrnn-epoch", ["-q", "--reproducible", "--text", "text.txt", "--lr", "0.005", "-o", "e2.ckpt", "e1.ckpt"],

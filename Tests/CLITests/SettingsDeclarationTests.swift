@@ -18,6 +18,9 @@ import Testing
         clip_norm\t--clip\tf64\t5\ta finite number >= 0\tClip the per-character gradient to this global L2 norm; 0 turns clipping off.
         dropout\t--dropout\tf64\t0\t[0, 1)\tProbability of dropping each output of a recurrent layer while training (inverted dropout between layers and before Dense).
         weight_decay\t--weight-decay\tf64\t0\t[0, 1)\tDecoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * WD before ADAM's update.
+        weight_drop\t--weight-drop\tf64\t0\t[0, 1)\tDropConnect on the recurrent weights while training: one mask per sequence over each layer's Wh (mlstm: Wh, Wmh).
+        locked_dropout\t--locked-dropout\tf64\t0\t[0, 1)\tVariational dropout of each recurrent layer's outputs: one mask per sequence and row, the same at every step.
+        input_dropout\t--input-dropout\tf64\t0\t[0, 1)\tVariational dropout of the input symbols: a row drops a symbol at every step of a sequence.
 
         """
 
@@ -128,6 +131,7 @@ import Testing
         checkpoint.model = Model(initialising: ModelConfig(cell: CellKind(name: "lstm")!, hiddenSizes: [2], alphabetSize: 3, seed: 1))
         var settings = TrainingSettings.defaults
         settings.dropout = 0.25
+        settings.lockedDropout = 0.1
         settings.clipNorm = 0
         checkpoint.training = settings
         checkpoint.optimizer = AdamState(parameterCount: checkpoint.model!.layout.parameterCount)
@@ -136,12 +140,13 @@ import Testing
         let text = try Tools.run("charrnn-inspect", [path.path]).text
         #expect(
             text.contains(
-                "\ntraining settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm off, dropout 0.25, weight_decay off\n"),
+                "\ntraining settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm off, dropout 0.25, weight_decay off, "
+                    + "weight_drop off, locked_dropout 0.1, input_dropout off\n"),
             "\(text)")
         let json = try Tools.run("charrnn-inspect", ["--json", path.path]).text
         #expect(
             json.contains(
-                #""training":{"sequence_length":50,"batch_rows":50,"validation_fraction":0.05,"clip_norm":0,"dropout":0.25,"weight_decay":0,"unknown":[]}"#
+                #""training":{"sequence_length":50,"batch_rows":50,"validation_fraction":0.05,"clip_norm":0,"dropout":0.25,"weight_decay":0,"weight_drop":0,"locked_dropout":0.1,"input_dropout":0,"unknown":[]}"#
             ),
             "\(json)")
     }
@@ -154,10 +159,14 @@ import Testing
         #expect(CheckpointDiff(a, b).lines == ["training settings: dropout off -> 0.25"])
         b.training!.sequenceLength = 100
         #expect(CheckpointDiff(a, b).lines == ["training settings: sequence_length 50 -> 100; dropout off -> 0.25"])
+        b.training!.weightDrop = 0.5
+        #expect(CheckpointDiff(a, b).lines == ["training settings: sequence_length 50 -> 100; dropout off -> 0.25; weight_drop off -> 0.5"])
+        b.training!.weightDrop = 0
         b.training = nil
         #expect(
             CheckpointDiff(a, b).lines == [
-                "training settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm 5, dropout off, weight_decay off -> none"
+                "training settings: sequence_length 50, batch_rows 50, validation_fraction 0.05, clip_norm 5, dropout off, weight_decay off, "
+                    + "weight_drop off, locked_dropout off, input_dropout off -> none"
             ])
     }
 }

@@ -84,6 +84,27 @@ import Testing
                 (.f64(.infinity), "weight_decay inf is outside [0, 1)"),
             ]
         ),
+        (
+            "weight_drop", [.f64(0), .f64(0.5), .f64(1.0.nextDown)],
+            [
+                (.f64(1), "weight_drop 1.0 is outside [0, 1)"), (.f64(-0.25), "weight_drop -0.25 is outside [0, 1)"),
+                (.f64(.nan), "weight_drop nan is outside [0, 1)"),
+            ]
+        ),
+        (
+            "locked_dropout", [.f64(0), .f64(0.5), .f64(1.0.nextDown)],
+            [
+                (.f64(1), "locked_dropout 1.0 is outside [0, 1)"), (.f64(-0.25), "locked_dropout -0.25 is outside [0, 1)"),
+                (.f64(.nan), "locked_dropout nan is outside [0, 1)"),
+            ]
+        ),
+        (
+            "input_dropout", [.f64(0), .f64(0.5), .f64(1.0.nextDown)],
+            [
+                (.f64(1), "input_dropout 1.0 is outside [0, 1)"), (.f64(-0.25), "input_dropout -0.25 is outside [0, 1)"),
+                (.f64(.nan), "input_dropout nan is outside [0, 1)"),
+            ]
+        ),
     ]
 
     @Test func everyKnownKeyIsTested() {

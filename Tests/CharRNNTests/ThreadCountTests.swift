@@ -13,7 +13,7 @@ import Testing
 
     /// 7 batch rows (shards of 4 and 3, so parts cross the shard boundary, and 16
     /// threads leave some parts empty), sequences of 6 steps, dropout and decay on.
-    static func request(threads: Int, steps: Int? = nil) -> EpochRequest {
+    static func request(threads: Int, steps: Int? = nil, regularised: Bool = false) -> EpochRequest {
         var request = EpochRequest(learningRate: 0.01)
         request.reproducible = true
         request.threads = threads
@@ -23,6 +23,11 @@ import Testing
         request.set(\.dropout, 0.2)
         request.set(\.weightDecay, 0.01)
         request.set(\.clipNorm, 0.5)
+        if regularised {
+            request.set(\.weightDrop, 0.3)
+            request.set(\.lockedDropout, 0.15)
+            request.set(\.inputDropout, 0.1)
+        }
         return request
     }
 
@@ -34,21 +39,24 @@ import Testing
                     cell: cell, hiddenSizes: [9, 7], alphabetSize: PartialEpochTests.alphabet.count, seed: 6)))
     }
 
-    @Test(arguments: CellKind.tested)
-    func everyThreadCountWritesTheSameBytes(cell: CellKind) throws {
+    /// Also with weight drop, locked dropout and input dropout on (format 1.5).
+    @Test(arguments: CellKind.tested, [false, true])
+    func everyThreadCountWritesTheSameBytes(cell: CellKind, regularised: Bool) throws {
         let text = PartialEpochTests.text(400)
         let start = Self.start(cell)
-        let one = try start.trainingEpoch(on: text, request: Self.request(threads: 1)).0
+        let one = try start.trainingEpoch(on: text, request: Self.request(threads: 1, regularised: regularised)).0
         let bytes = try one.encoded()
         for threads in Self.threadCounts.dropFirst() {
-            let other = try start.trainingEpoch(on: text, request: Self.request(threads: threads)).0
+            let other = try start.trainingEpoch(on: text, request: Self.request(threads: threads, regularised: regularised)).0
             #expect(try other.encoded() == bytes, "\(cell) on \(threads) threads")
         }
         // A partial epoch stopped on 3 threads and continued on 16 (then 5) is the unbroken one.
         var current = start
         for (steps, threads) in [(2, 3), (4, 16), (nil, 5)] as [(Int?, Int)] {
             current = try Checkpoint(
-                decoding: try current.trainingEpoch(on: text, request: Self.request(threads: threads, steps: steps)).0.encoded())
+                decoding: try current.trainingEpoch(
+                    on: text, request: Self.request(threads: threads, steps: steps, regularised: regularised)
+                ).0.encoded())
         }
         #expect(try current.encoded() == bytes, "\(cell) in pieces on 3, 16 and 5 threads")
     }

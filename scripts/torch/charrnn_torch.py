@@ -28,11 +28,17 @@ One epoch here is charrnn-epoch's epoch (README "charrnn-epoch"):
     epsilon from the file, its moments and step continued);
   * dropout p > 0: each layer's outputs are multiplied by charrnn's own masks
     (formats/checkpoint.md section 4.5, `dropout_mask` below), so the epoch is
-    the one charrnn-epoch would train, up to float rounding;
+    the one charrnn-epoch would train, up to float rounding; likewise
+    locked_dropout (one mask per sequence and row on each layer's outputs),
+    input_dropout (one per sequence and row on the one-hot input) and
+    weight_drop (DropConnect: one mask per sequence on each layer's recurrent
+    matrices, RECURRENT below, applied with torch.func.functional_call so the
+    gradient reaches the raw weight through the mask, as AWD-LSTM's WeightDrop);
   * then the loss per character on the held-out tail (same layout, zero state).
 The settings come from the file (charrnn.settings); a model that was never
 trained takes charrnn-epoch's defaults or --seq-length, --batch-rows,
---val-fraction, --clip and --dropout.
+--val-fraction, --clip, --dropout, --weight-decay, --weight-drop,
+--locked-dropout and --input-dropout.
 
 Under torchrun (docs/pytorch-and-sweeps.md, "Many machines"), train runs as
 WORLD_SIZE processes (DistributedDataParallel; gloo on CPUs, nccl on GPUs, each
@@ -87,8 +93,13 @@ SETTINGS = [
     ("clip_norm", "--clip", "f64", 5.0),
     ("dropout", "--dropout", "f64", 0.0),
     ("weight_decay", "--weight-decay", "f64", 0.0),
+    ("weight_drop", "--weight-drop", "f64", 0.0),
+    ("locked_dropout", "--locked-dropout", "f64", 0.0),
+    ("input_dropout", "--input-dropout", "f64", 0.0),
 ]
 DEFAULT_SETTINGS = {key: default for key, _, _, default in SETTINGS}
+# Settings added after format 1.1 that a file without them means as 0: charrnn writes no key for 0.
+ABSENT_ZERO = {"dropout", "weight_decay", "weight_drop", "locked_dropout", "input_dropout"}
 SETTING_TYPES = {key: kind for key, _, kind, _ in SETTINGS}
 
 
@@ -228,6 +239,16 @@ CELLS = {
 }
 
 
+# Each cell's recurrent matrices in charrnn's declaration order (its `.recurrent` tensors): what weight_drop
+# masks. The mLSTM's Wh (weight_mh, reads m) and Wmh (weight_hm, reads h) are both on the path from h to h'.
+RECURRENT = {
+    "rnn": ["weight_hh_l0"],
+    "lstm": ["weight_hh_l0"],
+    "gru": ["weight_hh_l0"],
+    "mlstm": ["weight_mh_l0", "weight_hm_l0"],
+}
+
+
 def make_layer(cell, inputs, hidden):
     if cell not in CELLS:
         fail(f"unknown cell '{cell}' (this script knows {', '.join(CELLS)})")
@@ -261,13 +282,21 @@ class CharRNN(nn.Module):
         zeros = [torch.zeros(1, rows, h, device=device) for h in self.hidden]
         return [(z, z.clone()) for z in zeros] if CELLS[self.cell][1] == 2 else zeros
 
-    def forward(self, x, state, masks=None):
-        """x (T, R) symbol indices -> logits (T, R, N) and the new state; masks[l] (T, R, H_l) or None."""
+    def forward(self, x, state, masks=None, input_mask=None, weight_masks=None):
+        """x (T, R) symbol indices -> logits (T, R, N) and the new state; masks[l] (T, R, H_l) or None;
+        input_mask (R, N) or None; weight_masks[l] {parameter name: mask} or None."""
         h = F.one_hot(x, self.symbols).float()
+        if input_mask is not None:
+            h = h * input_mask   # each row's factor per symbol, the same at every step
         new_state = []
         for l, (layer, s) in enumerate(zip(self.layers, state)):
-            h, s = layer(h, s)
-            if masks is not None:
+            if weight_masks is not None:
+                # DropConnect: the step reads raw * mask; autograd takes the gradient back through the product.
+                masked = {name: getattr(layer, name) * mask for name, mask in weight_masks[l].items()}
+                h, s = torch.func.functional_call(layer, masked, (h, s))
+            else:
+                h, s = layer(h, s)
+            if masks is not None and masks[l] is not None:
                 h = h * masks[l]   # inverted dropout on the layer's outputs, where the next layer reads them
             new_state.append(s)
         return self.dense(h), new_state
@@ -339,7 +368,7 @@ class Run:
         metadata["charrnn.optimizer"] = json.dumps({"step": step, "beta1": exact(group["betas"][0]),
                                                     "beta2": exact(group["betas"][1]), "epsilon": exact(group["eps"])})
         entries = [[key, SETTING_TYPES[key], exact(value) if SETTING_TYPES[key] == "f64" else int(value)]
-                   for key, value in sorted(settings.items()) if not (key == "dropout" and value == 0)]
+                   for key, value in sorted(settings.items()) if not (key in ABSENT_ZERO and value == 0)]
         metadata["charrnn.settings"] = json.dumps(entries)
         metadata["charrnn.history"] = json.dumps(self.history + [record])
         metadata["charrnn.meta"] = json.dumps(json.loads(metadata.get("charrnn.meta", "[]")) + [["charrnn_torch", note]])
@@ -372,16 +401,37 @@ def fmix32(h):
     return h ^ (h >> np.uint32(16))
 
 
+# The kinds of mask: dropout's per-step masks use the stream itself, every other kind mix64(stream ^ kind).
+LOCKED_OUTPUTS, INPUT, RECURRENT_WEIGHTS = 1, 2, 3
+
+
+def mask_key(seed, epoch, sequence, layer, kind=0):
+    stream = mix64(mix64(mix64(mix64(seed) ^ epoch) ^ sequence) ^ layer)
+    return stream if kind == 0 else mix64(stream ^ kind)
+
+
 def dropout_mask(p, seed, epoch, sequence, layer, steps, rows, hidden, row_range=None):
     """Each unit's factor, (steps, rows, hidden) float32: 0 (dropped) or float32(1 / (1 - p)) (kept).
     With row_range (first, end): only those rows of the R = `rows`, (steps, end - first, hidden), the masks
     the whole batch's run gives them (a process of torchrun holds those rows)."""
-    stream = mix64(mix64(mix64(mix64(seed) ^ epoch) ^ sequence) ^ layer)
     first, end = row_range or (0, rows)
     counters = (np.arange(steps, dtype=np.uint64).reshape(steps, 1, 1) * np.uint64(rows)
                 + np.arange(first, end, dtype=np.uint64).reshape(1, end - first, 1))   # t * R + row
+    return mask_factors(p, mask_key(seed, epoch, sequence, layer), counters, hidden)
+
+
+def locked_mask(p, seed, epoch, sequence, layer, kind, rows, units, row_range=None):
+    """One factor per (row, unit), (rows, units) float32, for every step of the sequence: the positions are
+    the rows (those of step 0). For RECURRENT_WEIGHTS, a row is a row of the layer's stacked recurrent matrices.
+    With row_range (first, end): only those rows, (end - first, units)."""
+    first, end = row_range or (0, rows)
+    counters = np.arange(first, end, dtype=np.uint64).reshape(end - first, 1)
+    return mask_factors(p, mask_key(seed, epoch, sequence, layer, kind), counters, units)
+
+
+def mask_factors(p, key, counters, hidden):
     with np.errstate(over="ignore"):
-        position = mix64(np.uint64(stream) ^ counters)
+        position = mix64(np.uint64(key) ^ counters)
         low = (position & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         high = (position >> np.uint64(32)).astype(np.uint32)
         bits = fmix32(fmix32(np.arange(hidden, dtype=np.uint32) ^ low) ^ high)
@@ -501,6 +551,7 @@ def train(args):
 
     epoch = (run.history[-1]["epoch"] if run.history else 0) + 1
     seed, p = int(run.metadata["charrnn.seed"]), settings["dropout"]
+    p_locked, p_input, p_weights = settings["locked_dropout"], settings["input_dropout"], settings["weight_drop"]
     X, Y = layout(train_part, settings["batch_rows"], run.stop)
     T, R = settings["sequence_length"], X.shape[1]
     # Under torchrun each process holds a contiguous block of the batch's R rows (sizes differ by at
@@ -526,12 +577,28 @@ def train(args):
     for sequence, start in enumerate(range(0, X.shape[0], T)):
         x, y = X[start:start + T, first:end].to(device), Y[start:start + T, first:end].to(device)
         targets = int((Y[start:start + T] != -100).sum())   # the whole batch's: the clip and the skip are all rows'
-        masks = None
-        if p > 0:
-            masks = [torch.from_numpy(dropout_mask(p, seed, epoch, sequence, l, x.shape[0], R, h, (first, end))).to(device)
-                     for l, h in enumerate(model.hidden)]
+        masks, input_mask, weight_masks = None, None, None
+        if p > 0 or p_locked > 0:
+            masks = []
+            for l, h in enumerate(model.hidden):
+                mask = dropout_mask(p, seed, epoch, sequence, l, x.shape[0], R, h, (first, end)) if p > 0 else None
+                if p_locked > 0:
+                    locked = locked_mask(p_locked, seed, epoch, sequence, l, LOCKED_OUTPUTS, R, h, (first, end))
+                    mask = np.broadcast_to(locked, (x.shape[0], end - first, h)) if mask is None else mask * locked
+                masks.append(torch.from_numpy(np.ascontiguousarray(mask)).to(device))
+        if p_input > 0:
+            input_mask = torch.from_numpy(
+                locked_mask(p_input, seed, epoch, sequence, 0, INPUT, R, model.symbols, (first, end))).to(device)
+        if p_weights > 0:
+            weight_masks = []
+            for l, layer in enumerate(model.layers):
+                names = RECURRENT[model.cell]
+                rows = [getattr(layer, name).shape[0] for name in names]
+                stacked = torch.from_numpy(locked_mask(p_weights, seed, epoch, sequence, l, RECURRENT_WEIGHTS, sum(rows),
+                                                       model.hidden[l])).to(device)
+                weight_masks.append(dict(zip(names, stacked.split(rows))))
         state = detach(state)
-        logits, state = net(x, state, masks)
+        logits, state = net(x, state, masks, input_mask, weight_masks)
         loss = F.cross_entropy(logits.reshape(-1, model.symbols), y.reshape(-1), ignore_index=-100, reduction="sum")
         sequence_losses.append(loss.item())
         sequence_targets.append(targets)

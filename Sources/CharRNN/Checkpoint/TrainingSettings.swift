@@ -32,6 +32,15 @@ public struct TrainingSettings: Equatable, Sendable {
     /// Decoupled weight decay (AdamW): each step multiplies every weight by
     /// 1 - lr * weightDecay before ADAM's update; 0 = off. Format 1.3.
     public var weightDecay: Double = 0
+    /// DropConnect on each recurrent layer's recurrent matrices, one mask per
+    /// sequence (Regularisation.swift); 0 = off. Format 1.5.
+    public var weightDrop: Double = 0
+    /// Variational dropout on each recurrent layer's outputs, one mask per
+    /// sequence and row shared by its steps; 0 = off. Format 1.5.
+    public var lockedDropout: Double = 0
+    /// Variational dropout on the one-hot input: a row drops a symbol for the
+    /// whole sequence; 0 = off. Format 1.5.
+    public var inputDropout: Double = 0
     /// Settings the checkpoint holds that this charrnn does not know, as read,
     /// in key order. Non-empty only for a checkpoint from a newer charrnn.
     public var unrecognised: [Entry] = []
@@ -76,6 +85,18 @@ public struct TrainingSettings: Equatable, Sendable {
             "weight_decay", \.weightDecay, 0..<1, zero: "off", absent: 0, since: 3,
             flag: "weight-decay", valueName: "WD",
             help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * WD before ADAM's update."),
+        .real(
+            "weight_drop", \.weightDrop, 0..<1, zero: "off", absent: 0, since: 5,
+            flag: "weight-drop", valueName: "P",
+            help: "DropConnect on the recurrent weights while training: one mask per sequence over each layer's Wh (mlstm: Wh, Wmh)."),
+        .real(
+            "locked_dropout", \.lockedDropout, 0..<1, zero: "off", absent: 0, since: 5,
+            flag: "locked-dropout", valueName: "P",
+            help: "Variational dropout of each recurrent layer's outputs: one mask per sequence and row, the same at every step."),
+        .real(
+            "input_dropout", \.inputDropout, 0..<1, zero: "off", absent: 0, since: 5,
+            flag: "input-dropout", valueName: "P",
+            help: "Variational dropout of the input symbols: a row drops a symbol at every step of a sequence."),
     ]
 
     /// The declaration of the setting stored at `property`.

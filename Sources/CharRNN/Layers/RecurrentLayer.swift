@@ -15,7 +15,8 @@
 //   projection   (T, R, P)   X Wx^T + b, then whatever the cell keeps there
 //   dProjection  (T, R, P)   d loss / d projection, from the cell's backward pass
 //   dOutput      (T, R, H)   d loss / d h_t from the layer above (or Dense)
-//   mask, dropped (T, R, H)  with dropout: the sequence's mask and the outputs times it
+//   mask, dropped (T, R, H)  with dropout or locked dropout: the sequence's mask and the outputs times it
+//   lockedMask    (R, H)     with locked dropout: its mask, the same at every step
 
 /// A weight matrix W (rows x columns, inside the flat parameter array) packed
 /// both ways a time step multiplies it:
@@ -71,6 +72,8 @@ final class RecurrentLayer {
     /// outputs times it, which the layer above and Dense read; (T, R, H) each.
     let mask: FloatBuffer?
     let dropped: FloatBuffer?
+    /// With locked dropout: each unit's factor for every step of this sequence (R, H).
+    let lockedMask: FloatBuffer?
 
     init(_ layer: LayerTensors, weights: any LayerWeights, rows: Int, maxSteps: Int, dropout: Bool = false) {
         parameters = layer
@@ -87,6 +90,7 @@ final class RecurrentLayer {
         cell = weights.trainingLayer(shape)
         mask = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
         dropped = dropout ? FloatBuffer(count: maxSteps * rows * layer.hidden) : nil
+        lockedMask = dropout ? FloatBuffer(count: rows * layer.hidden) : nil
     }
 
     func resetState() { cell.resetState() }
@@ -99,16 +103,33 @@ final class RecurrentLayer {
     // MARK: - Dropout on the outputs (Dropout.swift)
 
     /// Draws this sequence's mask for the shard's rows `part` and applies it:
-    /// dropped = outputs * mask. `firstBatchRow`: the shard's first row in the batch of `totalRows`.
+    /// dropped = outputs * mask. The mask is `masks`' per-step one, `locked`'s one
+    /// for every step, or their product when both are on. `firstBatchRow`: the
+    /// shard's first row in the batch of `totalRows`.
     func dropOutputs(
-        _ masks: DropoutMasks, sequence: Int, layer: Int, steps: Int, rows part: Range<Int>, firstBatchRow: Int,
-        totalRows: Int
+        _ masks: DropoutMasks?, locked: DropoutMasks? = nil, sequence: Int, layer: Int, steps: Int, rows part: Range<Int>,
+        firstBatchRow: Int, totalRows: Int
     ) {
-        guard let mask, let dropped else { return }
-        masks.fill(
-            mask.pointer + part.lowerBound * hidden, sequence: sequence, layer: layer, steps: steps,
-            rows: (firstBatchRow + part.lowerBound)..<(firstBatchRow + part.upperBound), totalRows: totalRows,
-            hidden: hidden, stepStride: rows * hidden)
+        guard let mask, let dropped, let lockedMask else { return }
+        let batchRows = (firstBatchRow + part.lowerBound)..<(firstBatchRow + part.upperBound)
+        if let masks {
+            masks.fill(
+                mask.pointer + part.lowerBound * hidden, sequence: sequence, layer: layer, steps: steps,
+                rows: batchRows, totalRows: totalRows, hidden: hidden, stepStride: rows * hidden)
+        }
+        if let locked {
+            let partLocked = lockedMask.pointer + part.lowerBound * hidden
+            let block = part.count * hidden
+            locked.fillLocked(partLocked, kind: .lockedOutputs, sequence: sequence, layer: layer, rows: batchRows, units: hidden)
+            for t in 0..<steps {
+                let step = mask.pointer + (t * rows + part.lowerBound) * hidden
+                if masks != nil {
+                    multiplyRows(step, partLocked, into: step, count: block)
+                } else {
+                    step.update(from: partLocked, count: block)
+                }
+            }
+        }
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
             let offset = first * hidden
             multiplyRows(outputs + offset, mask.pointer + offset, into: dropped.pointer + offset, count: count * hidden)
@@ -118,11 +139,24 @@ final class RecurrentLayer {
     // MARK: - Input projection: projection[t] = Wx x_t + b for all steps at once
 
     /// First layer: x is one-hot, so Wx x is row x of Wx^T (`table`, (N, P)). `symbols` is (T, R).
+    /// With input dropout, x is the one-hot times row r's factor for its symbol
+    /// (`inputMask`, (R, symbolCount)), so Wx x is that row of the table times the factor.
     func projectSymbols(
         _ symbols: UnsafePointer<Int32>, steps: Int, table: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        rows part: Range<Int>
+        inputMask: UnsafePointer<Float>? = nil, symbolCount: Int = 0, rows part: Range<Int>
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
+            if let inputMask {
+                for position in first..<first + count {
+                    let symbol = Int(symbols[position])
+                    let factor = inputMask[(position % rows) * symbolCount + symbol]
+                    let row = table + symbol * width
+                    let out = projection.pointer + position * width
+                    for g in 0..<biasWidth { out[g] = factor * row[g] + bias[g] }
+                    for g in biasWidth..<width { out[g] = factor * row[g] }
+                }
+                return
+            }
             for position in first..<first + count {
                 let row = table + Int(symbols[position]) * width
                 let out = projection.pointer + position * width
@@ -201,9 +235,12 @@ final class RecurrentLayer {
     /// column sums of dProjection's bias columns, and dWx: dProjection^T x for
     /// later layers (`inputs` (T, R, I)), or for the first layer (`symbols`) the
     /// transpose of the gather, d(Wx^T)[x] += dProjection row, into `dWxTransposed` (N, P).
+    /// With input dropout, a position's row counts times its symbol's factor in its row
+    /// (`inputMask`, (R, symbolCount)).
     func weightGradients(
         steps: Int, gradient: UnsafeMutablePointer<Float>, inputs: UnsafePointer<Float>?,
-        symbols: UnsafePointer<Int32>?, dWxTransposed: UnsafeMutablePointer<Float>?, symbolCount: Int
+        symbols: UnsafePointer<Int32>?, dWxTransposed: UnsafeMutablePointer<Float>?, symbolCount: Int,
+        inputMask: UnsafePointer<Float>? = nil
     ) -> [WeightGradient] {
         let positions = steps * rows
         var gradients = cell.recurrentGradients(steps: steps, dProjection: dProjection.pointer, gradient: gradient)
@@ -220,7 +257,7 @@ final class RecurrentLayer {
             gradients.append(
                 .symbolRows(
                     symbols: symbols, source: dProjection.pointer, positions: positions, width: width,
-                    into: dWxTransposed, tableRows: symbolCount))
+                    into: dWxTransposed, tableRows: symbolCount, factors: inputMask, rows: rows))
         }
         return gradients
     }

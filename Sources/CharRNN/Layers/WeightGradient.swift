@@ -16,7 +16,11 @@ public struct WeightGradient: @unchecked Sendable {
     enum Kind {
         case product(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, n: Int, k: Int)
         case columnSums(m: UnsafePointer<Float>, rows: Int, stride: Int)
-        case symbolRows(symbols: UnsafePointer<Int32>, source: UnsafePointer<Float>, positions: Int, tableRows: Int)
+        /// `factors` (R, tableRows): with input dropout, position p's row counts times
+        /// factors[p mod R, symbol] (R = `rows`), and not at all when that is 0.
+        case symbolRows(
+            symbols: UnsafePointer<Int32>, source: UnsafePointer<Float>, positions: Int, tableRows: Int,
+            factors: UnsafePointer<Float>?, rows: Int)
     }
 
     let kind: Kind
@@ -46,10 +50,11 @@ public struct WeightGradient: @unchecked Sendable {
     /// for p in 0..<positions.
     static func symbolRows(
         symbols: UnsafePointer<Int32>, source: UnsafePointer<Float>, positions: Int, width: Int,
-        into table: UnsafeMutablePointer<Float>, tableRows: Int
+        into table: UnsafeMutablePointer<Float>, tableRows: Int, factors: UnsafePointer<Float>? = nil, rows: Int = 1
     ) -> WeightGradient {
         WeightGradient(
-            kind: .symbolRows(symbols: symbols, source: source, positions: positions, tableRows: tableRows),
+            kind: .symbolRows(
+                symbols: symbols, source: source, positions: positions, tableRows: tableRows, factors: factors, rows: rows),
             c: table, ldc: width, extent: width)
     }
 
@@ -58,7 +63,7 @@ public struct WeightGradient: @unchecked Sendable {
         switch kind {
         case .product(_, _, _, _, let n, let k): max(1, n * k)
         case .columnSums(_, let rows, _): max(1, rows)
-        case .symbolRows(_, _, let positions, let tableRows): max(1, positions + tableRows)
+        case .symbolRows(_, _, let positions, let tableRows, _, _): max(1, positions + tableRows)
         }
     }
 
@@ -72,9 +77,19 @@ public struct WeightGradient: @unchecked Sendable {
                 c: c + range.lowerBound * ldc, ldc: ldc, accumulate: false, workspace: workspace)
         case .columnSums(let m, let rows, let stride):
             CharRNN.columnSums(m + range.lowerBound, rows: rows, columns: range.count, stride: stride, into: c + range.lowerBound)
-        case .symbolRows(let symbols, let source, let positions, let tableRows):
+        case .symbolRows(let symbols, let source, let positions, let tableRows, let factors, let rows):
             let width = ldc
             for row in 0..<tableRows { (c + row * width + range.lowerBound).update(repeating: 0, count: range.count) }
+            if let factors {
+                for position in 0..<positions {
+                    let symbol = Int(symbols[position])
+                    let factor = factors[(position % rows) * tableRows + symbol]
+                    guard factor != 0 else { continue }
+                    let row = c + symbol * width, dRow = source + position * width
+                    for g in range { row[g] += factor * dRow[g] }
+                }
+                return
+            }
             for position in 0..<positions {
                 let row = c + Int(symbols[position]) * width + range.lowerBound
                 addRows(row, source + position * width + range.lowerBound, into: row, count: range.count)

@@ -18,6 +18,9 @@ final class NetworkWeights: @unchecked Sendable {
     /// otherwise pack the same matrix again at every step. Nil for layer 0.
     private(set) var partInputPacks: [PackedRecurrentMatrix?]?
     private(set) var partDensePack: PackedRecurrentMatrix?
+    /// With weight drop, the masked recurrent weights training steps read
+    /// instead of `packed` (Regularisation.swift); made by the first pass that needs them.
+    var dropConnect: DropConnect?
 
     init(_ model: Model) {
         config = model.config

@@ -21,7 +21,9 @@
 //   keep unit  iff  bits >> 8  >=  threshold = ceil(p * 2^24)
 //
 // A kept unit's factor is float32(1 / (1 - p)), a dropped one's 0. All
-// arithmetic is mod 2^64 (or 2^32 in fmix32).
+// arithmetic is mod 2^64 (or 2^32 in fmix32). The other regularisers'
+// masks (Regularisation.swift) use key = mix64(stream ^ kind) for the stream
+// and take the positions of step 0 (t = 0) for every step.
 
 /// Where a sequence's dropout masks come from.
 public struct DropoutMasks: Sendable, Equatable {
@@ -63,9 +65,34 @@ public struct DropoutMasks: Sendable, Equatable {
         return h
     }
 
+    /// The same masks' key with another probability (another regulariser's).
+    public func with(probability: Double) -> DropoutMasks {
+        DropoutMasks(probability: probability, seed: seed, epoch: epoch)
+    }
+
     /// The key of one layer's masks in one sequence.
     public func stream(sequence: Int, layer: Int) -> UInt64 {
         Self.mix64(Self.mix64(Self.mix64(Self.mix64(seed) ^ epoch) ^ UInt64(sequence)) ^ UInt64(layer))
+    }
+
+    /// What a mask is drawn for. `dropout`'s per-step masks use the stream as it
+    /// is; every other kind keys its masks by mix64(stream ^ kind), so no two
+    /// kinds share bits (Regularisation.swift).
+    public enum Kind: UInt64, Sendable {
+        /// `dropout`: each recurrent layer's outputs, one mask per time step.
+        case outputs = 0
+        /// `locked_dropout`: each recurrent layer's outputs, one mask for all the sequence's steps.
+        case lockedOutputs = 1
+        /// `input_dropout`: the one-hot input (a row's symbol), one mask for all the sequence's steps (layer 0).
+        case input = 2
+        /// `weight_drop`: the elements of a layer's recurrent matrices, one mask for all rows and steps.
+        case recurrentWeights = 3
+    }
+
+    /// The key of one kind of mask of one layer in one sequence.
+    public func key(_ kind: Kind, sequence: Int, layer: Int) -> UInt64 {
+        let stream = stream(sequence: sequence, layer: layer)
+        return kind == .outputs ? stream : Self.mix64(stream ^ kind.rawValue)
     }
 
     /// Fills `mask` (steps x rows.count x hidden, t-major; step blocks `stepStride`
@@ -75,8 +102,24 @@ public struct DropoutMasks: Sendable, Equatable {
         _ mask: UnsafeMutablePointer<Float>, sequence: Int, layer: Int, steps: Int,
         rows: Range<Int>, totalRows: Int, hidden: Int, stepStride: Int? = nil
     ) {
+        fill(
+            mask, key: stream(sequence: sequence, layer: layer), steps: steps, rows: rows, totalRows: totalRows,
+            hidden: hidden, stepStride: stepStride)
+    }
+
+    /// Fills `mask` (rows.count x units) with one factor per (row, unit), the
+    /// same for every step of the sequence: the positions are those of step 0.
+    public func fillLocked(
+        _ mask: UnsafeMutablePointer<Float>, kind: Kind, sequence: Int, layer: Int, rows: Range<Int>, units: Int
+    ) {
+        fill(mask, key: key(kind, sequence: sequence, layer: layer), steps: 1, rows: rows, totalRows: 0, hidden: units)
+    }
+
+    func fill(
+        _ mask: UnsafeMutablePointer<Float>, key: UInt64, steps: Int,
+        rows: Range<Int>, totalRows: Int, hidden: Int, stepStride: Int? = nil
+    ) {
         let stepStride = stepStride ?? rows.count * hidden
-        let key = stream(sequence: sequence, layer: layer)
         let threshold = SIMD8<UInt32>(repeating: threshold)
         let kept = SIMD8<Float>(repeating: scale)
         let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)

@@ -34,6 +34,10 @@ final class ShardWorker: @unchecked Sendable {
 
     /// Where this shard's dropout masks come from; nil: no dropout (evaluation, or p = 0).
     let dropout: DropoutMasks?
+    /// Every regulariser's masks (Regularisation.swift); none in evaluation.
+    let regularisation: Regularisation
+    /// With input dropout: each row's factor per symbol this sequence, (R, N).
+    let inputMask: FloatBuffer?
 
     /// Results of the last sequence.
     private(set) var lossSum = 0.0
@@ -42,19 +46,27 @@ final class ShardWorker: @unchecked Sendable {
     private(set) var sequence = 0
     private(set) var totalRows = 0
 
-    init(rowRange: Range<Int>, weights: NetworkWeights, maxSteps: Int, withGradients: Bool, dropout: DropoutMasks? = nil) {
+    init(
+        rowRange: Range<Int>, weights: NetworkWeights, maxSteps: Int, withGradients: Bool, dropout: DropoutMasks? = nil,
+        regularisation: Regularisation? = nil
+    ) {
         self.rowRange = rowRange
         self.weights = weights
         self.maxSteps = maxSteps
-        self.dropout = dropout
+        let regularisation = regularisation ?? Regularisation(dropout: dropout)
+        self.regularisation = regularisation
+        self.dropout = regularisation.dropout
         let rows = rowRange.count
         let layout = weights.layout
+        // Weight drop: the steps read the masked packs, which the trainer redraws before each sequence.
+        let packed = regularisation.weightDrop != nil ? weights.dropConnect!.packed : weights.packed
         layers = layout.layers.indices.map { index in
             RecurrentLayer(
-                layout.layers[index], weights: weights.packed[index], rows: rows, maxSteps: maxSteps,
-                dropout: dropout != nil)
+                layout.layers[index], weights: packed[index], rows: rows, maxSteps: maxSteps,
+                dropout: regularisation.masksOutputs)
         }
         let config = weights.config
+        inputMask = regularisation.inputDropout != nil ? FloatBuffer(count: rows * config.alphabetSize) : nil
         output = OutputLayer(rows: rows, hidden: config.hiddenSizes.last!, symbols: config.alphabetSize, maxSteps: maxSteps)
         symbols = .allocate(capacity: maxSteps * rows)
         targets = .allocate(capacity: maxSteps * rows)
@@ -136,18 +148,26 @@ final class ShardWorker: @unchecked Sendable {
         guard !part.isEmpty else { return }
         for (index, layer) in layers.enumerated() {
             if index == 0 {
+                let symbolCount = weights.config.alphabetSize
+                if let inputMask, let masks = regularisation.inputDropout {
+                    masks.fillLocked(
+                        inputMask.pointer + part.lowerBound * symbolCount, kind: .input, sequence: sequence, layer: 0,
+                        rows: (rowRange.lowerBound + part.lowerBound)..<(rowRange.lowerBound + part.upperBound),
+                        units: symbolCount)
+                }
                 layer.projectSymbols(
-                    symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0), rows: part)
+                    symbols, steps: steps, table: weights.inputTable.pointer, bias: weights.bias(0),
+                    inputMask: inputMask.map { UnsafePointer($0.pointer) }, symbolCount: symbolCount, rows: part)
             } else {
                 layer.projectInputs(
                     layers[index - 1].output, steps: steps, wx: weights.wx(index),
                     pack: weights.partInputPacks?[index], bias: weights.bias(index), rows: part, workspace: workspace)
             }
             layer.forward(steps: steps, rows: part, workspace: workspace)
-            if let dropout {
+            if regularisation.masksOutputs {
                 layer.dropOutputs(
-                    dropout, sequence: sequence, layer: index, steps: steps, rows: part,
-                    firstBatchRow: rowRange.lowerBound, totalRows: totalRows)
+                    regularisation.dropout, locked: regularisation.lockedDropout, sequence: sequence, layer: index,
+                    steps: steps, rows: part, firstBatchRow: rowRange.lowerBound, totalRows: totalRows)
             }
         }
         let last = layers[layers.count - 1]
@@ -185,7 +205,8 @@ final class ShardWorker: @unchecked Sendable {
             gradients += layers[index].weightGradients(
                 steps: steps, gradient: g, inputs: index > 0 ? UnsafePointer(layers[index - 1].output) : nil,
                 symbols: index == 0 ? UnsafePointer(symbols) : nil,
-                dWxTransposed: index == 0 ? dWxTransposed.pointer : nil, symbolCount: weights.config.alphabetSize)
+                dWxTransposed: index == 0 ? dWxTransposed.pointer : nil, symbolCount: weights.config.alphabetSize,
+                inputMask: index == 0 ? inputMask.map { UnsafePointer($0.pointer) } : nil)
         }
         return gradients
     }

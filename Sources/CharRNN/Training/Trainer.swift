@@ -280,7 +280,8 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// One pass over `text` (alphabet indices) with hidden state starting at zero.
-    /// `dropout`: where the masks come from when `settings.dropout` > 0 (its probability must be that).
+    /// `dropout`: where the masks come from when `settings.dropout` > 0 (its probability must be that),
+    /// and the seed and epoch of the other regularisers' masks (Regularisation.swift) when they are on.
     public func trainEpoch(
         _ text: UnsafeBufferPointer<UInt16>, settings: TrainingSettings, stop: Int,
         learningRate: Double, dropout: DropoutMasks? = nil,
@@ -331,12 +332,14 @@ public final class Trainer: @unchecked Sendable {
         shouldStop: (Int) -> Bool = { _ in false }
     ) throws -> (statistics: EpochStatistics, stopped: PassPosition?) {
         precondition((dropout?.probability ?? 0) == settings.dropout, "the dropout masks must match the settings")
-        let masks = settings.dropout > 0 ? dropout : nil
+        precondition(dropout != nil || !settings.drawsMasks, "settings that draw masks need their seed and epoch")
+        let masks = dropout.map { Regularisation(settings: settings, source: $0) } ?? Regularisation()
         guard part.count >= 2 else { throw TrainingError.textTooShort(characters: part.count, needed: 2) }
         let batches = BatchLayout(length: part.count, batchRows: settings.batchRows, sequenceLength: settings.sequenceLength)
-        try checkMemory(batches, withGradients: true, dropout: masks != nil)
+        try checkMemory(batches, withGradients: true, dropout: masks.masksOutputs)
+        if masks.weightDrop != nil, weights.dropConnect == nil { weights.dropConnect = .init(layout: weights.layout) }
         let shards = Self.shardRows(batches.rows).map {
-            ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true, dropout: masks)
+            ShardWorker(rowRange: $0, weights: weights, maxSteps: batches.maxSteps, withGradients: true, regularisation: masks)
         }
         let parts = Self.rowParts(shards: shards.map(\.rowRange), threads: partCount)
         let first = resume?.sequencesDone ?? 0
@@ -358,6 +361,9 @@ public final class Trainer: @unchecked Sendable {
         for sequence in first..<batches.sequenceCount {
             let steps = try window.load(sequence: sequence, of: batches, from: text, part: part)
             for shard in shards { _ = shard.load(sequence: sequence, of: batches, window: window, stop: Int32(stop)) }
+            if let weightDrop = masks.weightDrop {
+                weights.dropConnect!.apply(weightDrop, sequence: sequence, parameters: weights.parameters.pointer, pool: pool)
+            }
             // The weight gradients only when the update will use them.
             runSequence(shards, parts: parts, steps: steps, gradientScale: gradientScale) { lossSum, targets in
                 lossSum.isFinite && targets > 0
@@ -374,6 +380,7 @@ public final class Trainer: @unchecked Sendable {
                 let clipped = try update(
                     shards: shards, realTargets: targets, rows: batches.rows,
                     settings: settings, learningRate: learningRate,
+                    dropConnect: masks.weightDrop != nil ? weights.dropConnect : nil,
                     batch: sequence + 1, batches: batches.sequenceCount)
                 if clipped { statistics.clippedBatches += 1 }
             }
@@ -488,7 +495,7 @@ public final class Trainer: @unchecked Sendable {
     /// weights, when the gradient holds a NaN or an infinity (even if the loss is finite).
     private func update(
         shards: [ShardWorker], realTargets: Int, rows: Int, settings: TrainingSettings,
-        learningRate: Double, batch: Int, batches: Int
+        learningRate: Double, dropConnect: NetworkWeights.DropConnect? = nil, batch: Int, batches: Int
     ) throws -> Bool {
         let layout = weights.layout
         let count = layout.parameterCount
@@ -523,6 +530,13 @@ public final class Trainer: @unchecked Sendable {
                     }
                 }
                 squaresBase[chunk] = sumOfSquares(total + range.lowerBound, count: range.count)
+            }
+        }
+        if let dropConnect {
+            // Weight drop: the cells' gradient is d loss / d (W mask); d loss / d W is it times the mask.
+            dropConnect.maskGradient(total)
+            partialSquares.withUnsafeMutableBufferPointer { squares in
+                for (chunk, range) in chunks.enumerated() { squares[chunk] = sumOfSquares(total + range.lowerBound, count: range.count) }
             }
         }
         let norm = (partialSquares[0] + partialSquares[1]).squareRoot()
