@@ -51,7 +51,7 @@ SEQ_MAX = BATCH_MAX = 1 << 20
 HISTORY_RECORD_LEN = 72
 TSKV_MAX, SETTINGS_MAX, KEY_MAX = 1 << 16, 256, 64
 
-# Critical sections in their required order; "meta" is the one known ancillary one.
+# Critical sections in their required order; "meta" and "vcur" are the known ancillary ones.
 CRITICAL_ORDER = ("ALPH", "MODL", "TENS", "OPTM", "TSET", "TSKV", "HIST", "PART", "END ")
 # State vectors a cell carries from one step to the next (h, then c): PART's shapes (checkpoint.md 4.9).
 STATE_VECTORS = {"rnn": 1, "lstm": 2, "gru": 1, "mlstm": 2}
@@ -577,6 +577,74 @@ def parse_part(f, ck):
     ck["partial_epoch"] = part
 
 
+MAX_VCUR_POINTS = 1000000
+VCUR_POINT_LEN = 40
+
+
+def parse_vcur(f, ck):
+    """Ancillary (format 1.6, checkpoint.md 4.10): validation losses measured inside
+    epochs. A vcur that breaks its rules is ignored, with the reason, never refused;
+    whether its points fit HIST and PART is checked once END is read."""
+    ck["validation_points"] = []
+    ck["validation_points_ignored"] = None
+    data = f.data
+    if len(data) < 4:
+        ck["validation_points_ignored"] = "it is shorter than its 4-byte count"
+        return
+    count = f.u32("P (points)")
+    if count > MAX_VCUR_POINTS:
+        ck["validation_points_ignored"] = "it counts %d points, more than the %d allowed" % (count, MAX_VCUR_POINTS)
+        return
+    if len(data) != 4 + VCUR_POINT_LEN * count:
+        ck["validation_points_ignored"] = "it is %d bytes long; %d points take %d" % (len(data), count, 4 + VCUR_POINT_LEN * count)
+        return
+    points = []
+    for i in range(count):
+        epoch = f.u32("point %d: epoch" % (i + 1))
+        f.u32("point %d: reserved" % (i + 1))
+        done = f.u64("point %d: sequences_done" % (i + 1))
+        sequences = f.u64("point %d: sequences" % (i + 1))
+        train = f.f64("point %d: train_loss" % (i + 1))
+        val = f.f64("point %d: validation_loss" % (i + 1))
+        name = "point %d" % (i + 1)
+        problem = None
+        if epoch < 1:
+            problem = "%s's epoch %d is outside 1...%d" % (name, epoch, 2 ** 32 - 1)
+        elif not (1 <= done < sequences):
+            problem = ("%s lies after %d of %d sequences, where a point inside an epoch lies after at least 1 and fewer than all"
+                       % (name, done, sequences))
+        elif not all(math.isfinite(x) and x >= 0 for x in (train, val)):
+            problem = "%s's losses are not finite numbers >= 0" % name
+        elif points and (points[-1]["epoch"], points[-1]["sequences_done"]) >= (epoch, done):
+            problem = "%s (epoch %d, after %d sequences) does not come after the one before it" % (name, epoch, done)
+        if problem:
+            ck["validation_points_ignored"] = problem
+            return
+        points.append({"epoch": epoch, "sequences_done": done, "sequences": sequences,
+                       "at": epoch - 1 + done / sequences, "train_loss": train, "validation_loss": val})
+    ck["validation_points"] = points
+
+
+def check_validation_points(ck):
+    """vcur's points lie in an epoch of HIST, or in PART's epoch no later than its stop (4.10); else ignored."""
+    points = ck["validation_points"]
+    if not points:
+        return
+    last = points[-1]
+    finished = ck["history"][-1]["epoch"] if ck["history"] else 0
+    part = ck["partial_epoch"]
+    problem = None
+    if part is not None and last["epoch"] == part["epoch"]:
+        if last["sequences_done"] > part["sequences_done"] or last["sequences"] != part["sequences"]:
+            problem = ("its last point lies after %d of %d sequences of epoch %d, which PART says stopped after %d of %d"
+                       % (last["sequences_done"], last["sequences"], last["epoch"], part["sequences_done"], part["sequences"]))
+    elif last["epoch"] > finished:
+        problem = "its last point lies in epoch %d, and the history ends at epoch %d" % (last["epoch"], finished)
+    if problem:
+        ck["validation_points"] = []
+        ck["validation_points_ignored"] = problem
+
+
 def parse_meta(f, ck):
     """Ancillary: nothing in it can make the file invalid."""
     pairs = []
@@ -608,6 +676,7 @@ SECTIONS = {
     "TSKV": ("max", lambda ck: TSKV_MAX, parse_tskv),
     "HIST": ("max", lambda ck: 4 + HISTORY_RECORD_LEN * MAX_HISTORY, parse_hist),
     "PART": ("max", part_max_length, parse_part),
+    "vcur": ("max", lambda ck: 4 + VCUR_POINT_LEN * MAX_VCUR_POINTS, parse_vcur),
     "meta": ("max", lambda ck: MAX_META, parse_meta),
     "END ": ("exact", lambda ck: 0, None),
 }
@@ -640,7 +709,8 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
     """Validates data; returns the checkpoint as a dict (with the annotation
     rows under "_dump" when asked)."""
     ck = {"alphabet": None, "model": None, "optimizer": None, "training": None,
-          "history": [], "partial_epoch": None, "metadata": [], "sections": [], "ignored_sections": []}
+          "history": [], "partial_epoch": None, "validation_points": [],
+          "validation_points_ignored": None, "metadata": [], "sections": [], "ignored_sections": []}
     dump = []
 
     # File header.
@@ -747,7 +817,13 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
             bound = size_of(ck)
             if kind == "exact" and raw_len != bound:
                 raise Refused("section %s holds %d bytes where %d are expected" % (name, raw_len, bound))
-            if kind == "max" and raw_len > bound:
+            if kind == "max" and raw_len > bound and known == "vcur":
+                # Ancillary: too long is ignored, not refused (4.10); checked up to its stored CRC.
+                ck["validation_points"] = []
+                ck["validation_points_ignored"] = "it inflates to %d bytes, more than the %d of %d points" % (
+                    raw_len, bound, MAX_VCUR_POINTS)
+                skip = True
+            elif kind == "max" and raw_len > bound:
                 raise Refused("section %s claims %d bytes, more than its limit of %d" % (name, raw_len, bound))
         # Step 2.8: the stored bytes' CRC, before zlib sees them (also for skipped sections).
         if zlib.crc32(stored) != stored_crc:
@@ -756,7 +832,7 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
         pos = payload_at + stored_len
         ck["sections"].append(record)
         if skip:
-            if known is None:
+            if known is None or known == "vcur":
                 ck["ignored_sections"].append(record["tag"])
             else:
                 # OPTM's moments are not kept, but the section is checked as a full read
@@ -772,7 +848,7 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
                                   % (name, raw_crc, zlib.crc32(raw)))
                 ck["optimizer"] = None
             dump.append((title, header_rows, (payload_at, stored, None, None,
-                                              "skipped, not inflated" if known is None else "checked, moments not kept")))
+                                              "checked, moments not kept" if known == "OPTM" else "skipped, not inflated")))
             continue
         # Steps 2.9 and 2.10: inflate to exactly the recorded length, then the raw bytes' CRC.
         raw = inflate_exactly(stored, raw_len, name) if compressed else stored
@@ -794,6 +870,7 @@ def read_checkpoint(data, annotate=False, skip_optimizer=False):
     if ck["model"] is not None and "_parameters" not in ck:
         raise Refused("required section TENS is missing (MODL needs it)")
     check_agreement(ck)
+    check_validation_points(ck)
     ck["_dump"] = dump
     return ck
 
@@ -972,6 +1049,8 @@ def report(ck, name):
     out["training"] = ck["training"]
     out["history"] = ck["history"]
     out["partial_epoch"] = ck["partial_epoch"]
+    out["validation_points"] = ck["validation_points"]
+    out["validation_points_ignored"] = ck["validation_points_ignored"]
     out["metadata"] = ck["metadata"]
     return to_json(out)
 

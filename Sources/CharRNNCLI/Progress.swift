@@ -128,6 +128,13 @@ public final class ProgressPrinter {
         }
     }
 
+    /// A line on stderr during the epoch (a validation point), above the bar, unless quiet.
+    public func note(_ line: String) {
+        guard !quiet else { return }
+        StatusLine.clear()
+        printError(line)
+    }
+
     /// Erases the bar; call before the epoch's own messages.
     public func finish() {
         StatusLine.clear()

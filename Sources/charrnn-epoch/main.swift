@@ -35,6 +35,7 @@ struct Epoch: CharRNNTool {
         "charrnn-epoch --check --text input.txt --seq-length 100",
         "charrnn-epoch --text big.txt --minutes 60 -o e3.part.ckpt e2.ckpt",
         "charrnn-epoch --text big.txt -o e3.ckpt e3.part.ckpt",
+        "charrnn-epoch --text big.txt --val-every 500 -o e3.ckpt e2.ckpt",
     ]
 
     @Argument(
@@ -66,6 +67,13 @@ struct Epoch: CharRNNTool {
             "Stop after about M minutes (checked between sequences) and write a checkpoint of the partial epoch.",
             valueName: "M"))
     var minutes: Double?
+
+    @Option(
+        name: .customLong("val-every"),
+        help: ArgumentHelp(
+            "Also measure the held-out loss every K sequences (optimizer steps) of the epoch and record it with its position, so a long epoch shows a curve; it does not change the weights.",
+            valueName: "K"))
+    var valEvery: Int?
 
     @OptionGroup(title: "Training settings (recorded at the first epoch and kept)") var settings: TrainingSettingOptions
 
@@ -114,6 +122,9 @@ struct Epoch: CharRNNTool {
     func validate() throws {
         if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number, not \(lr)") } }
         if let steps { guard steps >= 1 else { throw ValidationError("--steps must be a number of sequences >= 1, not \(steps)") } }
+        if let valEvery {
+            guard valEvery >= 1 else { throw ValidationError("--val-every must be a number of sequences >= 1, not \(valEvery)") }
+        }
         if let minutes {
             guard minutes > 0, minutes.isFinite else { throw ValidationError("--minutes must be a positive number, not \(minutes)") }
         }
@@ -145,6 +156,7 @@ struct Epoch: CharRNNTool {
 
         var request = EpochRequest(learningRate: lr ?? checkpoint.partial?.learningRate ?? Self.defaultLearningRate)
         request.steps = steps
+        request.validateEvery = valEvery
         request.given = try settings.given()
         request.changeSettings = changeSettings
         request.resetOptimizer = resetOptimizer
@@ -174,6 +186,11 @@ struct Epoch: CharRNNTool {
             defer { DeferredTermination.end() }
             (next, outcome) = try checkpoint.trainingEpoch(
                 on: encoded, request: request, progress: reporter.report,
+                validated: { point in
+                    reporter.note(
+                        "charrnn-epoch: epoch \(point.epoch) after \(point.sequencesDone) of \(point.sequences) sequences: "
+                            + "train so far \(format("%.4f", point.trainLoss)) val \(format("%.4f", point.validationLoss)) nats/char")
+                },
                 shouldStop: {
                     if DeferredTermination.received != nil { return true }
                     if let deadline, monotonicSeconds() >= deadline { return true }

@@ -26,6 +26,7 @@ struct Inspect: CharRNNTool {
         "charrnn-inspect --params < e0.ckpt",
         "charrnn-inspect --json e1.ckpt | jq '.history[-1].val_nats'",
         "charrnn-inspect --history e10.ckpt | cut -f1,3,4",
+        "charrnn-inspect --points e3.ckpt | cut -f4,6",
         "charrnn-inspect --diff e0.ckpt e1.ckpt",
         "charrnn-inspect --plot -o loss.svg runs/lstm/e010.ckpt runs/rnn/e010.ckpt",
         "charrnn-inspect --plot --label LSTM --label RNN lstm.ckpt rnn.ckpt > loss.svg",
@@ -44,6 +45,12 @@ struct Inspect: CharRNNTool {
 
     @Flag(help: "Print only the training history, as tab-separated values with a header line.")
     var history = false
+
+    @Flag(
+        help:
+            "Print only the validation losses measured inside epochs (charrnn-epoch --val-every), as tab-separated values with a header line, one row per point."
+    )
+    var points = false
 
     @Flag(help: "Compare two checkpoints A B: config, alphabet, and per-tensor differences.")
     var diff = false
@@ -64,8 +71,8 @@ struct Inspect: CharRNNTool {
     var errorExitCode: Int32 { diff ? 2 : 1 }
 
     func validate() throws {
-        if [json, params, history, diff, plot].filter({ $0 }).count > 1 {
-            throw ValidationError("--json, --params, --history, --diff and --plot do not combine; pick one")
+        if [json, params, history, points, diff, plot].filter({ $0 }).count > 1 {
+            throw ValidationError("--json, --params, --history, --points, --diff and --plot do not combine; pick one")
         }
         if !plot, !labels.isEmpty {
             throw ValidationError("--label names a curve of --plot; give --plot too")
@@ -139,6 +146,11 @@ struct Inspect: CharRNNTool {
             if let partial = checkpoint.partial {
                 printError("charrnn-inspect: \(name): partial epoch (not a row until it ends): \(CheckpointReport.partialSummary(partial))")
             }
+        } else if points {
+            try CheckpointReport.writePointsTSV(checkpoint, to: &out)
+            if let ignored = checkpoint.ignoredValidationPoints {
+                printError("charrnn-inspect: \(name): its validation points (vcur) are ignored, because \(ignored)")
+            }
         } else if json {
             try CheckpointReport.writeJSON(checkpoint, name: name, to: &out)
         } else {
@@ -157,7 +169,7 @@ struct Inspect: CharRNNTool {
         var fileNames: [String] = []
         for (path, label) in zip(paths, names) {
             let (checkpoint, name) = try loadCheckpoint(path: path, options: .skipOptimizer)
-            runs.append(LabelledHistory(label: label, history: checkpoint.history))
+            runs.append(LabelledHistory(label: label, history: checkpoint.history, points: checkpoint.validationPoints))
             fileNames.append(name)
         }
         do {

@@ -152,7 +152,7 @@ import Testing
         let json = try tail("json.out")
         #expect(
             json.contains("{\"epoch\":1000000,") && json.contains(",\"step\":\(step),")
-                && json.hasSuffix("}],\"partial_epoch\":null,\"metadata\":{}}\n"),
+                && json.hasSuffix("}],\"partial_epoch\":null,\"validation_points\":[],\"validation_points_ignored\":null,\"metadata\":{}}\n"),
             "\(json)")
     }
 

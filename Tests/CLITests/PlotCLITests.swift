@@ -114,7 +114,7 @@ import Testing
         #expect(unwritable.status == 1)
         unwritable.expectOneLineError("charrnn-inspect", containing: "/nonexistent/dir/loss.svg: cannot create a temporary file beside it")
         let usage: [([String], String)] = [
-            (["--plot", "--json", "lstm/e1.ckpt"], "--json, --params, --history, --diff and --plot do not combine"),
+            (["--plot", "--json", "lstm/e1.ckpt"], "--json, --params, --history, --points, --diff and --plot do not combine"),
             (["--label", "x", "lstm/e1.ckpt"], "--label names a curve of --plot"),
             (["--plot", "--label", "x", "--label", "y", "lstm/e1.ckpt"], "2 --label names for 1 checkpoint"),
             (["--plot", "--label", "", "lstm/e1.ckpt"], "--label needs a non-empty name"),

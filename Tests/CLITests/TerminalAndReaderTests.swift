@@ -71,7 +71,9 @@ import Testing
         try EpochCLITests.prepare(directory, cell: cell.name, hidden: "6,5")
         try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--seq-length", "10", "e0.ckpt", "-o", "e1.ckpt"], directory: directory)
         // A partial epoch (PART, format 1.4) too: the second epoch stopped after one sequence.
-        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--steps", "1", "e1.ckpt", "-o", "p2.ckpt"], directory: directory)
+        // With validation points inside it (vcur, format 1.6): after sequences 1 and 2.
+        try Tools.run(
+            "charrnn-epoch", ["--text", "text.txt", "-q", "--steps", "2", "--val-every", "1", "e1.ckpt", "-o", "p2.ckpt"], directory: directory)
         let reader = Tools.repository.appendingPathComponent("formats/read_checkpoint.py").path
         for name in ["v.ckpt", "e0.ckpt", "e1.ckpt", "p2.ckpt"] {
             let process = Process()
@@ -127,6 +129,11 @@ import Testing
             } else {
                 #expect(json["partial_epoch"] is NSNull, "\(name)")
             }
+            let points = try #require(json["validation_points"] as? [[String: Any]], "\(name)")
+            #expect(points.map { ($0["sequences_done"] as! NSNumber).intValue } == ours.validationPoints.map(\.sequencesDone), "\(name)")
+            let exactPoints = try JSON(parsing: Array(data))["validation_points"]?.arrayValue ?? []
+            #expect(exactPoints.map { $0["validation_loss"]?.doubleValue } == ours.validationPoints.map(\.validationLoss), "\(name)")
+            #expect(json["validation_points_ignored"] is NSNull)
         }
     }
 

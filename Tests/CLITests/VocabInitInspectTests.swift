@@ -140,7 +140,7 @@ import Testing
         // --version names the tool, the release and the checkpoint format it speaks.
         let version = try Tools.run(tool, ["--version"])
         #expect(version.status == 0 && version.stderr.isEmpty)
-        #expect(version.text == "\(tool) \(CharRNNVersion.release) (checkpoint format 1.5)\n")
+        #expect(version.text == "\(tool) \(CharRNNVersion.release) (checkpoint format 1.6)\n")
         // Shell completion scripts, as the README documents them.
         for shell in ["bash", "zsh", "fish"] {
             let completion = try Tools.run(tool, ["--generate-completion-script", shell])

@@ -138,6 +138,10 @@ public struct Checkpoint: Equatable, Sendable {
     public var history: [EpochRecord]
     /// An epoch stopped between two sequences (PART, format 1.4), or nil.
     public var partial: PartialEpoch?
+    /// Validation losses measured inside epochs (vcur, format 1.6), oldest first.
+    public var validationPoints: [ValidationPoint] = []
+    /// Why the file's vcur was ignored (it broke its rules), or nil; set by the reader, not compared.
+    public var ignoredValidationPoints: String?
     /// Free-form key/value notes (the `meta` section); readers ignore unknown keys.
     /// Compared, checked (`noteProblem`) and written by their UTF-8 bytes, as the section holds them.
     public var metadata: [(key: String, value: String)]
@@ -163,6 +167,7 @@ public struct Checkpoint: Equatable, Sendable {
     public static func == (lhs: Checkpoint, rhs: Checkpoint) -> Bool {
         lhs.alphabet == rhs.alphabet && lhs.model == rhs.model && lhs.optimizer == rhs.optimizer
             && lhs.training == rhs.training && lhs.history == rhs.history && lhs.partial == rhs.partial
+            && lhs.validationPoints == rhs.validationPoints
             && lhs.metadata.elementsEqual(rhs.metadata, by: { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value.utf8.elementsEqual($1.value.utf8) })
             && lhs.formatVersion == rhs.formatVersion
     }

@@ -16,7 +16,7 @@ public enum CheckpointFormat {
         var minor: UInt16 = 2
         for setting in TrainingSettings.known { minor = max(minor, setting.since) }
         for cell in CellRegistry.builtIn { minor = max(minor, cell.formatMinorVersion) }
-        minor = max(minor, partialEpochMinorVersion)
+        minor = max(minor, partialEpochMinorVersion, ValidationCurve.minorVersion)
         return (1, minor)
     }
     /// The minor version that added PART (partial epochs).
@@ -45,6 +45,8 @@ public enum CheckpointFormat {
         case history = "HIST"
         /// An epoch stopped between two sequences: format 1.4 on.
         case partial = "PART"
+        /// Validation losses measured inside epochs (ancillary): format 1.6 on.
+        case validationCurve = "vcur"
         case metadata = "meta"
         case end = "END "
 

@@ -86,6 +86,8 @@ private struct CheckpointParser<Source: CheckpointSource> {
         var training: TrainingSettings?
         var history: [EpochRecord] = []
         var partial: PartialEpoch?
+        var validationPoints: [ValidationPoint] = []
+        var ignoredValidationPoints: String?
         var metadata: [(key: String, value: String)] = []
         /// The last critical section, for the order check.
         var lastCritical: Tag?
@@ -129,6 +131,7 @@ private struct CheckpointParser<Source: CheckpointSource> {
                 case .trainingKeyValues: try decodeTrainingKeyValues(section)
                 case .history: try decodeHistory(section)
                 case .partial: try decodePartial(section)
+                case .validationCurve: try decodeValidationCurve(section)
                 case .metadata: try decodeMetadata(section)
                 case .end: return try decodeEnd(section, version: version)
                 }
@@ -179,7 +182,7 @@ private struct CheckpointParser<Source: CheckpointSource> {
             }
             return nil
         }
-        guard tag != .metadata else {
+        guard tag != .metadata, tag != .validationCurve else {
             if found.alphabet == nil { throw CheckpointError.sectionOutOfOrder(tag: tag.rawValue, after: "the file header") }
             return tag
         }
@@ -457,6 +460,26 @@ private struct CheckpointParser<Source: CheckpointSource> {
         found.partial = try PartialEpoch.parse(try payload(section, limit: limit), config: config)
     }
 
+    /// vcur (format 1.6, ancillary): points that break its rules are ignored, with the reason kept.
+    /// Whether they fit the history and PART is checked at END, which may come after those.
+    mutating func decodeValidationCurve(_ section: Section) throws {
+        let limit = 4 + ValidationCurve.pointSize * ValidationCurve.maxPoints
+        guard section.rawLength <= UInt64(limit) else {
+            _ = try skipPayload(section)
+            found.validationPoints = []
+            found.ignoredValidationPoints = "it inflates to \(section.rawLength) bytes, more than the \(limit) of \(ValidationCurve.maxPoints) points"
+            return
+        }
+        switch ValidationCurve.parse(try payload(section, limit: limit)) {
+        case .success(let points):
+            found.validationPoints = points
+            found.ignoredValidationPoints = nil
+        case .failure(let problem):
+            found.validationPoints = []
+            found.ignoredValidationPoints = problem.description
+        }
+    }
+
     mutating func decodeMetadata(_ section: Section) throws {
         found.metadata = try parseMetadata(try payload(section, limit: CheckpointFormat.Limits.maxMetadataBytes))
     }
@@ -478,9 +501,16 @@ private struct CheckpointParser<Source: CheckpointSource> {
         {
             throw disagreement
         }
-        return Checkpoint(
+        var checkpoint = Checkpoint(
             alphabet: alphabet, model: found.model, optimizer: found.optimizer, training: found.training,
             history: found.history, partial: found.partial, metadata: found.metadata, formatVersion: version)
+        checkpoint.ignoredValidationPoints = found.ignoredValidationPoints
+        if let problem = ValidationCurve.disagreement(found.validationPoints, history: found.history, partial: found.partial) {
+            checkpoint.ignoredValidationPoints = problem.description
+        } else {
+            checkpoint.validationPoints = found.validationPoints
+        }
+        return checkpoint
     }
 
     // MARK: - Sections

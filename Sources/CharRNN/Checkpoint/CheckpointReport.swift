@@ -150,6 +150,14 @@ public enum CheckpointReport {
             lines.append("")
             lines.append("partial epoch: " + partialSummary(partial))
         }
+        if !checkpoint.validationPoints.isEmpty {
+            lines.append("")
+            lines.append(contentsOf: pointLines(checkpoint.validationPoints))
+        }
+        if let ignored = checkpoint.ignoredValidationPoints {
+            lines.append("")
+            lines.append("validation points inside epochs (vcur): ignored, because \(ignored)")
+        }
         if !checkpoint.metadata.isEmpty {
             lines.append("")
             lines.append("metadata: " + checkpoint.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
@@ -170,6 +178,58 @@ public enum CheckpointReport {
         ]
         if partial.flags.contains(.timingOmitted) { fields.append("not timed") } else { fields.append("\(format("%.1f", statistics.seconds)) s") }
         return fields.joined(separator: ", ") + "; charrnn-epoch on the same text continues it"
+    }
+
+    /// Points the text report shows; more are left to `--points`.
+    static let shownPoints = 1000
+
+    /// The text report's table of validation points inside epochs, the newest `shownPoints`.
+    static func pointLines(_ points: [ValidationPoint]) -> [String] {
+        var lines = [
+            "validation inside epochs (charrnn-epoch --val-every): \(points.count) point\(points.count == 1 ? "" : "s") (losses per character)"
+        ]
+        var table = TextTable(header: pointFields, rightAligned: Set(pointFields.indices))
+        for point in points.suffix(shownPoints) { table.add(pointCells(point)) }
+        lines.append(table.rendered().split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"))
+        if points.count > shownPoints { lines.append("  (the \(points.count - shownPoints) earlier points: see --points)") }
+        return lines
+    }
+
+    /// The names of a validation point's fields, the same in the text table, `--points`
+    /// and `--json`'s validation_points: the epoch, the sequences done when measured and
+    /// the pass's sequences, the position on an epoch axis (epoch − 1 + done / sequences,
+    /// where epoch e's record sits at e), the epoch's train loss so far and the
+    /// validation loss, in nats then bits per character.
+    public static let pointFields = ["epoch", "sequences_done", "sequences", "at", "train_nats", "val_nats", "train_bits", "val_bits"]
+
+    static func pointCells(_ point: ValidationPoint) -> [String] {
+        [
+            String(point.epoch), String(point.sequencesDone), String(point.sequences), format("%.4f", point.epochPosition),
+            format("%.4f", point.trainLoss), format("%.4f", point.validationLoss),
+            format("%.4f", point.trainLoss * Units.bitsPerNat), format("%.4f", point.validationLoss * Units.bitsPerNat),
+        ]
+    }
+
+    /// The validation points as tab-separated values with a header line, one row per point, oldest first.
+    public static func writePointsTSV<Sink: TextSink>(_ checkpoint: Checkpoint, to sink: inout Sink) throws {
+        var out = pointFields.joined(separator: "\t") + "\n"
+        for point in checkpoint.validationPoints {
+            out += pointCells(point).joined(separator: "\t") + "\n"
+            if out.utf8.count >= 1 << 16 {
+                try sink.write(out)
+                out = ""
+            }
+        }
+        try sink.write(out)
+    }
+
+    static func pointJSON(_ point: ValidationPoint) -> JSON {
+        .object([
+            ("epoch", .int(point.epoch)), ("sequences_done", .int(point.sequencesDone)), ("sequences", .int(point.sequences)),
+            ("at", .double(point.epochPosition)),
+            ("train_nats", .double(point.trainLoss)), ("val_nats", .double(point.validationLoss)),
+            ("train_bits", .double(point.trainLoss * Units.bitsPerNat)), ("val_bits", .double(point.validationLoss * Units.bitsPerNat)),
+        ])
     }
 
     static func partialJSON(_ partial: PartialEpoch) -> JSON {
@@ -441,7 +501,12 @@ public enum CheckpointReport {
     public static func json(_ checkpoint: Checkpoint, name: String) -> JSON {
         .object(
             jsonMembers(checkpoint, name: name).map { key, value in
-                (key, value ?? .array(checkpoint.history.map(historyJSON)))
+                (
+                    key,
+                    value
+                        ?? (key == "history"
+                            ? .array(checkpoint.history.map(historyJSON)) : .array(checkpoint.validationPoints.map(pointJSON)))
+                )
             })
     }
 
@@ -458,13 +523,25 @@ public enum CheckpointReport {
                 out.append(string: value.rendered())
                 continue
             }
+            // The long arrays, element by element: the history and the validation points.
             out.append(UInt8(ascii: "["))
-            for (position, record) in checkpoint.history.enumerated() {
-                if position > 0 { out.append(UInt8(ascii: ",")) }
-                appendHistoryJSON(record, into: out)
-                if out.count >= 1 << 16 {
-                    try sink.write(out.bytes)
-                    out.removeAll()
+            if key == "history" {
+                for (position, record) in checkpoint.history.enumerated() {
+                    if position > 0 { out.append(UInt8(ascii: ",")) }
+                    appendHistoryJSON(record, into: out)
+                    if out.count >= 1 << 16 {
+                        try sink.write(out.bytes)
+                        out.removeAll()
+                    }
+                }
+            } else {
+                for (position, point) in checkpoint.validationPoints.enumerated() {
+                    if position > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(string: pointJSON(point).rendered())
+                    if out.count >= 1 << 16 {
+                        try sink.write(out.bytes)
+                        out.removeAll()
+                    }
                 }
             }
             out.append(UInt8(ascii: "]"))
@@ -607,6 +684,8 @@ public enum CheckpointReport {
         var result: [(String, JSON?)] = members.map { ($0.0, $0.1) }
         result.append(("history", nil))
         result.append(("partial_epoch", checkpoint.partial.map(partialJSON) ?? .null))
+        result.append(("validation_points", nil))
+        result.append(("validation_points_ignored", checkpoint.ignoredValidationPoints.map { .string($0) } ?? .null))
         result.append(("metadata", .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })))
         return result
     }

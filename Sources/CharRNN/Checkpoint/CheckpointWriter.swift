@@ -17,6 +17,7 @@ extension Checkpoint {
     public var stampedVersion: (major: UInt16, minor: UInt16) {
         var minor = max(CheckpointFormat.version.minor, model?.config.cell.formatMinorVersion ?? 0, training?.minorVersion ?? 0)
         if partial != nil { minor = max(minor, CheckpointFormat.partialEpochMinorVersion) }
+        if !validationPoints.isEmpty { minor = max(minor, ValidationCurve.minorVersion) }
         if training?.unrecognised.isEmpty == false, formatVersion.major == CheckpointFormat.version.major {
             minor = max(minor, formatVersion.minor)
         }
@@ -86,6 +87,11 @@ extension Checkpoint {
             guard let model else { return .missingSection(tag: CheckpointFormat.Tag.tensors.rawValue) }
             if let problem = partial.problem(config: model.config) { return problem }
         }
+        if let problem = ValidationCurve.problem(validationPoints)
+            ?? ValidationCurve.disagreement(validationPoints, history: history, partial: partial)
+        {
+            return .invalid(tag: "vcur", reason: problem.description)
+        }
         return CheckpointAgreement.problem(
             hasModel: model != nil, optimizerStep: optimizer?.step,
             hasSettings: training != nil, history: history, partial: partial,
@@ -154,6 +160,9 @@ extension Checkpoint {
         }
         if let partial {
             appendSection(.partial, to: &file) { body in partial.encode(into: &body) }
+        }
+        if !validationPoints.isEmpty {
+            appendSection(.validationCurve, to: &file) { body in ValidationCurve.encode(validationPoints, into: &body) }
         }
         if !metadata.isEmpty {
             appendSection(.metadata, to: &file) { body in

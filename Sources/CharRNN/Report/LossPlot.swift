@@ -11,14 +11,17 @@
 // dash pattern and legend entry. The legend sits below the plot area, as wide
 // as the plot, where it can never hide a curve or widen the picture.
 
-/// One checkpoint's history under the name the plot gives it.
+/// One checkpoint's history under the name the plot gives it, with the
+/// validation losses measured inside its epochs (charrnn-epoch --val-every).
 public struct LabelledHistory: Equatable, Sendable {
     public var label: String
     public var history: [EpochRecord]
+    public var points: [ValidationPoint]
 
-    public init(label: String, history: [EpochRecord]) {
+    public init(label: String, history: [EpochRecord], points: [ValidationPoint] = []) {
         self.label = label
         self.history = history
+        self.points = points
     }
 }
 
@@ -60,7 +63,9 @@ public enum LossPlot {
     /// A point is drawn for every record whose loss is finite. Records
     /// without a validation loss (NaN: nothing was held out) leave a gap in
     /// the dashed line instead of a line across them, and so does an epoch
-    /// number that fails to go up. Points get markers while neighbouring
+    /// number that fails to go up. A validation loss measured inside epoch e,
+    /// after k of its n sequences, is a point of the dashed line at e − 1 + k/n
+    /// (epoch e's record sits at e). Points get markers while neighbouring
     /// epochs are at least 4 px apart; with hundreds of epochs the lines
     /// alone are clearer. Epochs before which
     /// the optimizer was reset, the settings changed or the text changed
@@ -173,7 +178,8 @@ enum EventKind: CaseIterable {
 
 /// A run's points, split into the stretches that a line joins.
 private struct PlottedRun {
-    struct Point { let epoch: Int; let loss: Double }
+    /// `x`: the epoch, or where inside an epoch; `name` says it in a tooltip.
+    struct Point { let x: Double; let loss: Double; let name: String }
     /// Something that happened before `epoch` (HIST flags).
     struct Event { let epoch: Int; let kinds: [EventKind] }
 
@@ -186,8 +192,8 @@ private struct PlottedRun {
     init(_ run: LabelledHistory, colour: String) {
         label = run.label
         self.colour = colour
-        train = Self.stretches(run.history, \.trainLoss, breakAtNewText: false)
-        validation = Self.stretches(run.history, \.validationLoss, breakAtNewText: true)
+        train = Self.stretches(Self.entries(run.history, \.trainLoss), breakAtNewText: false)
+        validation = Self.stretches(Self.entries(run.history, \.validationLoss, points: run.points), breakAtNewText: true)
         events = run.history.dropFirst().compactMap { record in
             let kinds = EventKind.allCases.filter { record.flags.contains($0.flag) }
             return kinds.isEmpty ? nil : Event(epoch: record.epoch, kinds: kinds)
@@ -200,18 +206,50 @@ private struct PlottedRun {
     /// epoch number that does not go up starts a new stretch, and so does a
     /// new text when `breakAtNewText` (validation losses measured on two
     /// different held-out sets are not joined).
-    static func stretches(_ history: [EpochRecord], _ loss: KeyPath<EpochRecord, Double>, breakAtNewText: Bool) -> [[Point]] {
+    /// One entry of a series, in order: a point, and whether it opens an epoch on a new text.
+    struct Entry { let point: Point; let newText: Bool }
+
+    /// The records' losses, each preceded by the points measured inside its epoch;
+    /// the points of an epoch with no record yet (a partial epoch) come last.
+    static func entries(_ history: [EpochRecord], _ loss: KeyPath<EpochRecord, Double>, points: [ValidationPoint] = []) -> [Entry] {
+        var entries: [Entry] = []
+        var next = points.startIndex
+        func inside(_ point: ValidationPoint, newText: Bool) -> Entry {
+            Entry(
+                point: Point(
+                    x: point.epochPosition, loss: point.validationLoss,
+                    name: "epoch \(point.epoch) after \(point.sequencesDone) of \(point.sequences) sequences"),
+                newText: newText)
+        }
+        for record in history {
+            var opensEpoch = record.flags.contains(.textChanged)
+            while next < points.endIndex, points[next].epoch <= record.epoch {
+                if points[next].epoch == record.epoch {
+                    entries.append(inside(points[next], newText: opensEpoch))
+                    opensEpoch = false
+                }
+                next += 1
+            }
+            entries.append(
+                Entry(point: Point(x: Double(record.epoch), loss: record[keyPath: loss], name: "epoch \(record.epoch)"), newText: opensEpoch))
+        }
+        let lastEpoch = history.last?.epoch ?? 0
+        for point in points[next...] where point.epoch > lastEpoch { entries.append(inside(point, newText: false)) }
+        return entries
+    }
+
+    static func stretches(_ entries: [Entry], breakAtNewText: Bool) -> [[Point]] {
         var result: [[Point]] = []
         var current: [Point] = []
-        for record in history {
-            let value = record[keyPath: loss]
-            let newText = breakAtNewText && record.flags.contains(.textChanged)
-            let continues = !newText && (current.last.map { record.epoch > $0.epoch } ?? true)
+        for entry in entries {
+            let value = entry.point.loss
+            let newText = breakAtNewText && entry.newText
+            let continues = !newText && (current.last.map { entry.point.x > $0.x } ?? true)
             if !value.isFinite || !continues {
                 if !current.isEmpty { result.append(current) }
                 current = []
             }
-            if value.isFinite { current.append(Point(epoch: record.epoch, loss: value)) }
+            if value.isFinite { current.append(entry.point) }
         }
         if !current.isEmpty { result.append(current) }
         return result
@@ -236,14 +274,18 @@ private struct Drawing {
 
     let epochAxis: PlotAxis
     let lossAxis: PlotAxis
+    /// The smallest step along a line, in epochs (points inside epochs lie closer than 1), or nil.
+    let closestPoints: Double?
     let plotLeft: Double
 
     init(runs: [PlottedRun], title: String) {
         self.runs = runs
         self.title = title
         let points = runs.flatMap(\.allPoints)
-        let epochs = points.map(\.epoch), losses = points.map(\.loss)
-        epochAxis = PlotAxis.epochs(first: epochs.min()!, last: epochs.max()!)
+        let epochs = points.map(\.x), losses = points.map(\.loss)
+        // A point inside an epoch widens the axis to the whole epochs around it.
+        epochAxis = PlotAxis.epochs(first: Int(epochs.min()!.rounded(.down)), last: Int(epochs.max()!.rounded(.up)))
+        closestPoints = runs.flatMap { $0.train + $0.validation }.flatMap { stretch in zip(stretch.dropFirst(), stretch).map { $0.x - $1.x } }.min()
         let lossAxis = PlotAxis.values(minimum: losses.min()!, maximum: losses.max()!, minimumSpan: 0.1)
         self.lossAxis = lossAxis
         let widestTick = lossAxis.ticks.map { SVGText.estimatedWidth(lossAxis.label($0), fontSize: Self.fontSize) }.max()!
@@ -265,7 +307,7 @@ private struct Drawing {
 
     /// Pixels between neighbouring epochs; points are marked only when they do not crowd each other.
     var markerRadius: Double? {
-        let spacing = x(epochAxis.lower + 1) - x(epochAxis.lower)
+        let spacing = x(epochAxis.lower + min(1, closestPoints ?? 1)) - x(epochAxis.lower)
         if spacing >= 8 { return 3 }
         if spacing >= 4 { return 1.75 }
         return nil
@@ -387,7 +429,7 @@ private struct Drawing {
                 for (index, point) in stretch.enumerated() {
                     if !path.isEmpty { path += " " }
                     path +=
-                        (index == 0 ? "M" : "L") + SVGText.coordinate(x(Double(point.epoch))) + ","
+                        (index == 0 ? "M" : "L") + SVGText.coordinate(x(point.x)) + ","
                         + SVGText.coordinate(y(point.loss))
                 }
             }
@@ -411,9 +453,9 @@ private struct Drawing {
                 "<g class=\"markers \(kind)\" data-series=\"\(SVGText.escaped(series))\" fill=\"\(fill)\" "
                 + "stroke=\"\(run.colour)\" stroke-width=\"1.5\">\n"
             for point in stretches.flatMap({ $0 }) {
-                let note = "\(series), epoch \(point.epoch): \(SVGText.fixed(point.loss, digits: 4)) nats/char"
+                let note = "\(series), \(point.name): \(SVGText.fixed(point.loss, digits: 4)) nats/char"
                 out +=
-                    "<circle cx=\"\(c(x(Double(point.epoch))))\" cy=\"\(c(y(point.loss)))\" r=\"\(c(radius))\">"
+                    "<circle cx=\"\(c(x(point.x)))\" cy=\"\(c(y(point.loss)))\" r=\"\(c(radius))\">"
                     + "<title>\(SVGText.escaped(note))</title></circle>\n"
             }
             out += "</g>\n"

@@ -30,6 +30,10 @@ public struct EpochRequest: Sendable {
     /// Sequences (optimizer steps) this run may do at most; nil: to the epoch's end.
     /// A run that stops before the end returns a checkpoint with a partial epoch (PART).
     public var steps: Int?
+    /// Measures the held-out loss every this many sequences of the epoch (at sequence
+    /// indices that are multiples of it, before the last), and records each point
+    /// (vcur). It reads the weights only: the training bits are the same without it.
+    public var validateEvery: Int?
 
     public init(learningRate: Double) {
         self.learningRate = learningRate
@@ -61,6 +65,8 @@ public struct EpochOutcome: Sendable {
     public var partial: PartialEpoch?
     /// Sequences done by this run (not counting those of a partial epoch it continued).
     public var sequencesThisRun = 0
+    /// Validation points this run measured inside the epoch (`EpochRequest.validateEvery`).
+    public var validationPoints: [ValidationPoint] = []
 }
 
 public enum EpochError: Error, Equatable, CustomStringConvertible {
@@ -280,6 +286,9 @@ extension Checkpoint {
             validationCount = 0
         }
         let trainCount = length - validationCount
+        if request.validateEvery != nil, validationCount == 0 {
+            notes.append("nothing is held out (validation_fraction), so --val-every measures nothing")
+        }
         guard trainCount >= 2 else {
             throw TrainingError.textTooShort(characters: trainCount, needed: 2)
         }
@@ -403,9 +412,11 @@ extension Checkpoint {
     /// holds, and returns the next checkpoint. With `request.steps`, or when
     /// `shouldStop` says yes between two sequences, the epoch stops early: the
     /// checkpoint returned then holds the partial epoch (`partial`).
+    /// `validated` hears of each point measured inside the epoch (`request.validateEvery`).
     public func trainingEpoch(
         on text: any TrainingText, request: EpochRequest,
         progress: (TrainingProgress) -> Void = { _ in },
+        validated: (ValidationPoint) -> Void = { _ in },
         shouldStop: () -> Bool = { false }
     ) throws -> (Checkpoint, EpochOutcome) {
         let plan = try planEpoch(on: text, request: request)
@@ -419,11 +430,28 @@ extension Checkpoint {
         let startStep = resume?.startStep ?? plan.optimizer.step
         let statistics: EpochStatistics
         let stopped: Trainer.PassPosition?
+        // Points inside the epoch: at multiples of validateEvery, so pieces give the points of the unbroken epoch.
+        var points: [ValidationPoint] = []
+        let every = validationCount > 0 ? request.validateEvery : nil
         do {
             (statistics, stopped) = try trainer.trainPass(
                 text, part: 0..<trainCount, settings: settings, stop: alphabet.stopIndex, learningRate: request.learningRate,
                 dropout: DropoutMasks(probability: settings.dropout, seed: model.config.seed, epoch: UInt64(epoch)),
                 resume: resume?.position, progress: progress,
+                afterSequence: { done, sums in
+                    guard let every, done % every == 0 else { return }
+                    let measured = try trainer.evaluate(text, part: trainCount..<length, settings: settings, stop: alphabet.stopIndex)
+                    guard measured.targets > 0 else { return }
+                    let loss = measured.lossSum / Double(measured.targets)
+                    guard loss.isFinite else {
+                        throw TrainingError.diverged(
+                            Divergence(epoch: epoch, batch: done, batches: plan.steps, quantity: .validationLoss, value: loss))
+                    }
+                    let point = ValidationPoint(
+                        epoch: epoch, sequencesDone: done, sequences: plan.steps, trainLoss: sums.meanLoss, validationLoss: loss)
+                    points.append(point)
+                    validated(point)
+                },
                 shouldStop: { done in
                     if let steps = request.steps, done - firstSequence >= steps { return true }
                     return shouldStop()
@@ -459,6 +487,7 @@ extension Checkpoint {
             next.training = settings
             next.history = plan.history
             next.partial = partial
+            next.validationPoints = keptPoints(request, adding: points)
             next.metadata = plan.metadata
             next.formatVersion = next.stampedVersion
             var outcome = EpochOutcome(
@@ -466,6 +495,7 @@ extension Checkpoint {
                 trainCharacters: trainCount, validationCharacters: validationCount,
                 validationTargets: 0, validationSeconds: 0, notes: notes, partial: partial)
             outcome.sequencesThisRun = stopped.sequencesDone - firstSequence
+            outcome.validationPoints = points
             return (next, outcome)
         }
         let validationStart = monotonicSeconds()
@@ -500,6 +530,7 @@ extension Checkpoint {
         next.training = settings
         next.history = plan.history + [record]
         next.partial = nil
+        next.validationPoints = keptPoints(request, adding: points)
         next.metadata = plan.metadata
         next.formatVersion = next.stampedVersion
         var outcome = EpochOutcome(
@@ -507,6 +538,14 @@ extension Checkpoint {
             trainCharacters: trainCount, validationCharacters: validationCount,
             validationTargets: validation.targets, validationSeconds: validationSeconds, notes: notes)
         outcome.sequencesThisRun = statistics.batches - firstSequence
+        outcome.validationPoints = points
         return (next, outcome)
+    }
+
+    /// The points the next checkpoint keeps: this one's (none when the history starts
+    /// afresh) and the new ones, the newest `ValidationCurve.maxPoints` of them.
+    func keptPoints(_ request: EpochRequest, adding points: [ValidationPoint]) -> [ValidationPoint] {
+        let all = (request.resetHistory ? [] : validationPoints) + points
+        return Array(all.suffix(ValidationCurve.maxPoints))
     }
 }

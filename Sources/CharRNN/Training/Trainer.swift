@@ -325,10 +325,14 @@ public final class Trainer: @unchecked Sendable {
     /// added to those of `resume`) and, when it stopped early, where (`stopped`).
     /// A pass cut into pieces and resumed gives the same bits as one unbroken
     /// pass: the state, the sums and ADAM's state are all that carry over.
+    /// `afterSequence(sequencesDone, sums so far)` runs after each sequence but
+    /// the last, before `shouldStop` (an evaluation: charrnn-epoch --val-every);
+    /// its time is not counted as training time.
     public func trainPass(
         _ text: any TrainingText, part: Range<Int>, settings: TrainingSettings, stop: Int,
         learningRate: Double, dropout: DropoutMasks? = nil, resume: PassPosition? = nil,
         progress: (TrainingProgress) -> Void = { _ in },
+        afterSequence: (Int, EpochStatistics) throws -> Void = { _, _ in },
         shouldStop: (Int) -> Bool = { _ in false }
     ) throws -> (statistics: EpochStatistics, stopped: PassPosition?) {
         precondition((dropout?.probability ?? 0) == settings.dropout, "the dropout masks must match the settings")
@@ -357,6 +361,8 @@ public final class Trainer: @unchecked Sendable {
         let earlierSeconds = statistics.seconds
         let earlierPositions = statistics.positions
         let start = monotonicSeconds()
+        // Seconds spent in afterSequence, left out of the training time.
+        var asideSeconds = 0.0
         let window = TextWindow(batches)
         for sequence in first..<batches.sequenceCount {
             let steps = try window.load(sequence: sequence, of: batches, from: text, part: part)
@@ -396,9 +402,14 @@ public final class Trainer: @unchecked Sendable {
                     batchLoss: targets > 0 ? lossSum / Double(targets) : .nan,
                     runningLoss: statistics.meanLoss,
                     positionsDone: statistics.positions - earlierPositions,
-                    secondsElapsed: monotonicSeconds() - start))
+                    secondsElapsed: monotonicSeconds() - start - asideSeconds))
+            if sequence + 1 < batches.sequenceCount {
+                let asideStart = monotonicSeconds()
+                try afterSequence(sequence + 1, statistics)
+                asideSeconds += monotonicSeconds() - asideStart
+            }
             if sequence + 1 < batches.sequenceCount, shouldStop(sequence + 1) {
-                statistics.seconds = earlierSeconds + (monotonicSeconds() - start)
+                statistics.seconds = earlierSeconds + (monotonicSeconds() - start - asideSeconds)
                 var state = weights.layout.layers.indices.map { index in
                     (0..<config.cell.stateCount).map { _ in
                         [Float](repeating: 0, count: batches.rows * weights.layout.layers[index].hidden)
@@ -408,7 +419,7 @@ public final class Trainer: @unchecked Sendable {
                 return (statistics, PassPosition(sequencesDone: sequence + 1, statistics: statistics, state: state))
             }
         }
-        statistics.seconds = earlierSeconds + (monotonicSeconds() - start)
+        statistics.seconds = earlierSeconds + (monotonicSeconds() - start - asideSeconds)
         return (statistics, nil)
     }
 
