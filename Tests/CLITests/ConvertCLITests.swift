@@ -66,6 +66,47 @@ import Testing
         }
     }
 
+    /// --strip-optimizer --half: every weight is its nearest float16 (Swift's Float16
+    /// conversion is the reference), the file is smaller, the score barely moves, a
+    /// note says what was done; a weight beyond float16's range is one line, exit 1;
+    /// --half alone is a usage error.
+    @Test func halfRoundsTheWeightsToFloat16AndShrinksTheFile() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try EpochCLITests.prepare(directory, cell: "lstm", hidden: "64,64")
+        let epoch = try Tools.run(
+            "charrnn-epoch", ["-q", "--text", "text.txt", "--lr", "0.01", "-o", "e1.ckpt", "e0.ckpt"], directory: directory)
+        #expect(epoch.status == 0, "\(epoch.stderr)")
+        for (name, extra) in [("w.ckpt", [String]()), ("h.ckpt", ["--half"])] {
+            let run = try Tools.run("charrnn-convert", ["-q", "--strip-optimizer"] + extra + ["-o", name, "e1.ckpt"], directory: directory)
+            #expect(run.status == 0 && run.stderr.isEmpty, "\(run.stderr)")
+        }
+        let stripped = try Checkpoint(decoding: [UInt8](Self.bytes(directory, "w.ckpt")))
+        let half = try Checkpoint(decoding: [UInt8](Self.bytes(directory, "h.ckpt")))
+        #expect(half.model!.parameters.map(\.bitPattern) == stripped.model!.parameters.map { Float(Float16($0)).bitPattern })
+        #expect(half.history == stripped.history && half.training == stripped.training && half.optimizer == nil)
+        #expect(half.metadata.contains { $0.key == "weights_precision" && $0.value.hasPrefix("float16") })
+        let sizes = try ["w.ckpt", "h.ckpt"].map { try Self.bytes(directory, $0).count }
+        #expect(Double(sizes[1]) < 0.8 * Double(sizes[0]), "\(sizes)")
+        let scores = try ["w.ckpt", "h.ckpt"].map { name -> Double in
+            let score = try Tools.run("charrnn-sample", ["--score", "text.txt", name], directory: directory)
+            #expect(score.status == 0, "\(score.stderr)")
+            let words = score.text.split(separator: " ")
+            return Double(words[words.firstIndex(of: "nats/char")! - 1])!
+        }
+        #expect(abs(scores[0] - scores[1]) < 1e-3, "\(scores)")
+
+        var huge = stripped
+        huge.model!.parameters[3] = 1e6
+        try Data(huge.encoded()).write(to: directory.appendingPathComponent("huge.ckpt"))
+        let refused = try Tools.run("charrnn-convert", ["--strip-optimizer", "--half", "-o", "x.ckpt", "huge.ckpt"], directory: directory)
+        #expect(refused.status == 1 && refused.stderrLines.count == 1, "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("charrnn-convert: huge.ckpt: layer1.Wx[3] is 1000000.0, beyond float16's range"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("x.ckpt").path))
+        let alone = try Tools.run("charrnn-convert", ["--half", "-o", "x.ckpt", "e1.ckpt"], directory: directory)
+        #expect(alone.status == 2 && alone.stderr.contains("--half is for --to web or --strip-optimizer"), "\(alone.stderr)")
+    }
+
     @Test(arguments: cells)
     func roundTripGivesTheSameCheckpoint(cell: String) throws {
         let directory = try Tools.temporaryDirectory()
