@@ -135,7 +135,7 @@ public struct RecipePlan: Equatable, Sendable {
     public static let startSeconds = 3.0
     /// Seconds each epoch costs besides its training and validation: five tool
     /// starts, the checkpoint written once and read four times, the sample.
-    public static func epochCostSeconds(parameters: Int) -> Double { 1.5 + 2.0e-6 * Double(parameters) }
+    public static func epochCostSeconds(parameters: Int) -> Double { 1.0 + 2.0e-6 * Double(parameters) }
     public static let sequenceLength = 50
     public static let batchRows = 50
     public static let validationFraction = 0.1
