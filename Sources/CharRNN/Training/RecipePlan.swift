@@ -133,9 +133,11 @@ public struct RecipePlan: Equatable, Sendable {
     public static let budgetShare = 0.9
     /// Seconds before the first epoch: the alphabet, the fresh model, the first checkpoint.
     public static let startSeconds = 3.0
-    /// Seconds each epoch costs besides its training and validation: five tool
-    /// starts, the checkpoint written once and read four times, the sample.
-    public static func epochCostSeconds(parameters: Int) -> Double { 1.0 + 2.0e-6 * Double(parameters) }
+    /// Seconds each epoch costs besides its training and validation: scripts/train's
+    /// checks and about ten tool starts, the checkpoint written once and read
+    /// four times, the sample. Measured 2.8 s an epoch of an mLSTM 64,64 on a
+    /// busy machine (docs/quality.md), of which 0.6 s trained and validated.
+    public static func epochCostSeconds(parameters: Int) -> Double { 2.0 + 2.0e-6 * Double(parameters) }
     public static let sequenceLength = 50
     public static let batchRows = 50
     public static let validationFraction = 0.1
