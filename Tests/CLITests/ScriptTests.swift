@@ -74,6 +74,35 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix(".") }.sorted()
     }
 
+    /// --minutes limits one invocation, not the run: it is not recorded, so a
+    /// rerun without it goes on, and the epochs it let finish are the same bytes
+    /// as a run without it. (A limit long enough for every epoch: whether a short
+    /// one stops inside depends on the machine's speed; partial epochs are
+    /// PartialEpochTests' and EpochCLITests'.)
+    @Test func trainMinutesLimitsOneRunAndIsNotASetting() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let flags = ["--text", "text.txt", "--hidden", "8", "--sample-length", "10", "--reproducible", "--quiet"]
+        let limited = try Self.script("train", flags + ["--epochs", "1", "--out", "limited", "--minutes", "60"], in: directory)
+        #expect(limited.status == 0, "\(limited.stderr)")
+        let conf = try String(contentsOf: directory.appendingPathComponent("limited/run.conf"), encoding: .utf8)
+        #expect(!conf.contains("minutes"), "\(conf)")
+        let rerun = try Self.script("train", flags + ["--epochs", "2", "--out", "limited"], in: directory)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        let plain = try Self.script("train", flags + ["--epochs", "2", "--out", "plain"], in: directory)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("limited/e002.ckpt"))
+                == Data(contentsOf: directory.appendingPathComponent("plain/e002.ckpt")))
+        for value in ["0", "-1", "soon"] {
+            let wrong = try Self.script("train", flags + ["--out", "wrong", "--minutes", value], in: directory)
+            #expect(
+                wrong.status == 2 && wrong.stderr == "train: --minutes must be a positive number, not '\(value)'; see 'scripts/train --help'\n",
+                "\(wrong.stderr)")
+        }
+    }
+
     @Test(arguments: ScriptLocale.allCases)
     func trainChainsEpochsWithDecayAndResumesExactly(locale: ScriptLocale) throws {
         try locale.skipUnlessAvailable()
