@@ -28,6 +28,7 @@ struct Init: CharRNNTool {
         "charrnn-init --cell lstm --hidden 128,128 --seed 1 < vocab.ckpt > e0.ckpt",
         "charrnn-init --cell rnn --hidden 256,256 -o rnn0.ckpt vocab.ckpt",
         "charrnn-init --check --cell gru --hidden 64,64,64",
+        "charrnn-init --plan --text input.txt --minutes 5 --calibration 25000",
     ]
 
     @Argument(
@@ -45,6 +46,23 @@ struct Init: CharRNNTool {
 
     @Option(help: ArgumentHelp("Seed for the initial weights.", valueName: "N"))
     var seed: UInt64 = 1
+
+    @Flag(
+        help: ArgumentHelp(
+            "Print the model and training scripts/recipe would choose for --text, --minutes and --calibration, as key=value lines (docs/quality.md), and write nothing."
+        ))
+    var plan = false
+
+    @Option(help: ArgumentHelp("With --plan: the text to train on.", valueName: "FILE"), completion: .file())
+    var text: String?
+
+    @Option(help: ArgumentHelp("With --plan: wall-clock minutes for the whole training run.", valueName: "M"))
+    var minutes: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --plan: characters per second an mLSTM 256,256 trains on this machine (scripts/recipe measures it).", valueName: "CPS"))
+    var calibration: Double?
 
     @OptionGroup var out: OutputOption
     @OptionGroup var verbosity: QuietOption
@@ -82,6 +100,16 @@ struct Init: CharRNNTool {
     }
 
     func validate() throws {
+        if plan {
+            guard text != nil, minutes != nil, calibration != nil else {
+                throw ValidationError("--plan needs --text FILE, --minutes M and --calibration CPS")
+            }
+            guard input == "-", out.output == "-" else {
+                throw ValidationError("--plan reads --text and prints the plan; it takes no checkpoint and no -o")
+            }
+        } else if text != nil || minutes != nil || calibration != nil {
+            throw ValidationError("--text, --minutes and --calibration go with --plan")
+        }
         guard CellKind(name: cell) != nil else {
             throw ValidationError("--cell must be \(CellKind.nameList()), not '\(cell)'")
         }
@@ -108,6 +136,7 @@ struct Init: CharRNNTool {
     }
 
     func run() throws {
+        if plan { return try printPlan() }
         let target = OutputTarget(path: out.output)
         try target.prepare()
         let (vocab, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
@@ -138,6 +167,44 @@ struct Init: CharRNNTool {
                 "charrnn-init: \(cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) for \(config.alphabetSize) symbols: \(count) parameters"
             )
         }
+    }
+}
+
+extension Init {
+    /// --plan: reads the text (its characters and alphabet), chooses, prints.
+    func printPlan() throws {
+        let path = text!
+        var builder = Alphabet.Builder()
+        let input = try InputFile(path: path)
+        let stats = try input.decodeText { scalar, _ in builder.add(scalar) }
+        var bytes = input.regularFileSize ?? 0
+        input.close()
+        guard stats.characters > 0 else { throw ToolError("\(input.name): \(RecipePlanError.emptyText)") }
+        let alphabet: Alphabet
+        do {
+            alphabet = try builder.finish()
+        } catch {
+            throw ToolError("\(input.name): \(error)")
+        }
+        let request = RecipeRequest(
+            textCharacters: stats.characters, alphabetSize: alphabet.count, minutes: minutes!, referenceCharsPerSecond: calibration!)
+        let chosen: RecipePlan
+        do {
+            chosen = try RecipePlan.choose(for: request)
+        } catch {
+            throw ToolError("\(input.name): \(error)")
+        }
+        // The prefix's length in bytes, for `head -c`: the offset of its first character left out.
+        if chosen.textCharacters < stats.characters {
+            let again = try InputFile(path: path)
+            defer { again.close() }
+            var seen = 0
+            _ = try again.decodeText { _, offset in
+                if seen == chosen.textCharacters { bytes = offset }
+                seen += 1
+            }
+        }
+        print((chosen.lines + ["text_bytes=\(bytes)"]).joined(separator: "\n"))
     }
 }
 

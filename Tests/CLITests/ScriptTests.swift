@@ -74,6 +74,35 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix(".") }.sorted()
     }
 
+    /// --minutes limits one invocation, not the run: it is not recorded, so a
+    /// rerun without it goes on, and the epochs it let finish are the same bytes
+    /// as a run without it. (A limit long enough for every epoch: whether a short
+    /// one stops inside depends on the machine's speed; partial epochs are
+    /// PartialEpochTests' and EpochCLITests'.)
+    @Test func trainMinutesLimitsOneRunAndIsNotASetting() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
+        let flags = ["--text", "text.txt", "--hidden", "8", "--sample-length", "10", "--reproducible", "--quiet"]
+        let limited = try Self.script("train", flags + ["--epochs", "1", "--out", "limited", "--minutes", "60"], in: directory)
+        #expect(limited.status == 0, "\(limited.stderr)")
+        let conf = try String(contentsOf: directory.appendingPathComponent("limited/run.conf"), encoding: .utf8)
+        #expect(!conf.contains("minutes"), "\(conf)")
+        let rerun = try Self.script("train", flags + ["--epochs", "2", "--out", "limited"], in: directory)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        let plain = try Self.script("train", flags + ["--epochs", "2", "--out", "plain"], in: directory)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(
+            try Data(contentsOf: directory.appendingPathComponent("limited/e002.ckpt"))
+                == Data(contentsOf: directory.appendingPathComponent("plain/e002.ckpt")))
+        for value in ["0", "-1", "soon"] {
+            let wrong = try Self.script("train", flags + ["--out", "wrong", "--minutes", value], in: directory)
+            #expect(
+                wrong.status == 2 && wrong.stderr == "train: --minutes must be a positive number, not '\(value)'; see 'scripts/train --help'\n",
+                "\(wrong.stderr)")
+        }
+    }
+
     @Test(arguments: ScriptLocale.allCases)
     func trainChainsEpochsWithDecayAndResumesExactly(locale: ScriptLocale) throws {
         try locale.skipUnlessAvailable()
@@ -543,36 +572,74 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
             ], in: directory, locale: locale)
         #expect(without.status == 1 && without.stderr.contains("--keep-best and --patience need a validation loss"), "\(without.stderr)")
     }
-    /// The recipe in two sittings (--stop-after 1, then 2): the curve holds each
-    /// epoch once, with the losses of the checkpoints' own history and minutes
-    /// that only grow across the break, and best.ckpt is the epoch of the lowest
-    /// validation loss. (Its model is the 12-minute recipe's, on a short text.)
+    /// The recipe on a 20 kB text with half a minute, in two sittings
+    /// (--stop-after 1, then the rest): plan.txt holds the choice and its
+    /// reason, the curve holds each epoch once with minutes that only grow
+    /// across the break, best.ckpt is the epoch of the lowest validation loss,
+    /// and only the fresh model and the newest epoch stay beside it. The
+    /// calibration given (20 chars/s for the reference, far below even a debug
+    /// build's) makes the plan cut the text to a prefix and leaves the run time
+    /// to spare on any machine.
     @Test(arguments: ScriptLocale.allCases)
-    func theRecipeResumesAndKeepsItsCurve(locale: ScriptLocale) throws {
+    func theRecipeFitsAnyTextAndBudget(locale: ScriptLocale) throws {
         try locale.skipUnlessAvailable()
         let directory = try Tools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        try Self.text.write(to: directory.appendingPathComponent("text.txt"))
-        for stop in ["1", "2"] {
-            let result = try Self.script("recipe", ["--text", "text.txt", "--out", "r", "--stop-after", stop], in: directory, locale: locale)
-            #expect(result.status == 0, "\(result.stderr)")
-            #expect(result.stderr.contains("recipe: epoch \(stop) of 6 at "), "\(result.stderr)")
+        var long = Data()
+        while long.count < 20_000 { long.append(Self.text) }
+        try long.prefix(20_000).write(to: directory.appendingPathComponent("text.txt"))
+        let arguments = ["--text", "text.txt", "--minutes", "0.5", "--calibration", "20", "--out", "r"]
+        let first = try Self.script("recipe", arguments + ["--stop-after", "1"], in: directory, locale: locale)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("recipe: 0.5 minutes at 20 chars/s for the reference mLSTM 256,256"), "\(first.stderr)")
+        #expect(first.stderr.contains("recipe: epoch 1 of 2 done at "), "\(first.stderr)")
+        let second = try Self.script("recipe", arguments, in: directory, locale: locale)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("recipe: going on with the plan in r/plan.txt"), "\(second.stderr)")
+        #expect(second.stderr.contains("recipe: epoch 2 of 2 done at "), "\(second.stderr)")
+
+        let plan = try String(contentsOf: directory.appendingPathComponent("r/plan.txt"), encoding: .utf8)
+        let values = Dictionary(plan.split(separator: "\n").map { ($0.prefix { $0 != "=" }, String($0.drop { $0 != "=" }.dropFirst())) }) { a, _ in a
         }
+        #expect(values["recipe_minutes"] == "0.5" && values["calibration"] == "20" && values["epochs"] == "2", "\(plan)")
+        #expect(values["reason"]?.contains("first \(values["text_characters"] ?? "?") characters") == true, "\(plan)")
+        let prefix = try Data(contentsOf: directory.appendingPathComponent("r/text.txt"))
+        #expect(prefix == long.prefix(Int(values["text_bytes"] ?? "") ?? -1))
+
         let curve = try String(contentsOf: directory.appendingPathComponent("r/curve.tsv"), encoding: .utf8)
             .split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
         #expect(curve.first == ["epoch", "minutes", "train_nats", "val_nats"])
         #expect(curve.dropFirst().map { $0[0] } == ["1", "2"], "\(curve)")
+        #expect(Double(curve[1][1])! <= Double(curve[2][1])!)
         let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("r/run/e002.ckpt"))))
-        #expect(last.model?.config.cell == .mlstm && last.model?.config.hiddenSizes == [384, 384])
-        #expect(last.training?.dropout == 0.25)
+        #expect(last.model?.config.cell == .mlstm && last.model?.config.hiddenSizes == [32, 32])
+        #expect(format("%g", last.training?.dropout ?? -1) == values["dropout"])
         for (row, record) in zip(curve.dropFirst(), last.history) {
             #expect(row[2] == format("%.4f", record.trainLoss) && row[3] == format("%.4f", record.validationLoss), "\(row)")
         }
-        #expect(Double(curve[1][1])! <= Double(curve[2][1])!)
-        let bestEpoch = last.history.min { $0.validationLoss < $1.validationLoss }!.epoch
-        let best = try Data(contentsOf: directory.appendingPathComponent("r/run/best.ckpt"))
-        #expect(best == (try Data(contentsOf: directory.appendingPathComponent(String(format: "r/run/e%03d.ckpt", bestEpoch)))))
-        let wrong = try Self.script("recipe", ["--text", "text.txt", "--minutes", "30"], in: directory, locale: locale)
-        #expect(wrong.status == 2 && wrong.stderr == "recipe: --minutes must be 12 or 60, not '30'; see 'scripts/recipe --help'\n", "\(wrong.stderr)")
+        let bestRecord = last.history.min { $0.validationLoss < $1.validationLoss }!
+        let best = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("r/run/best.ckpt"))))
+        #expect(best.history.last == bestRecord)
+        let kept = try Self.files(directory.appendingPathComponent("r/run")).filter { $0.hasSuffix(".ckpt") }
+        #expect(kept == ["best.ckpt", "e000.ckpt", "e002.ckpt", "vocab.ckpt"], "\(kept)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("r/elapsed").path))
+
+        let other = try Self.script("recipe", ["--text", "text.txt", "--minutes", "5", "--out", "r"], in: directory, locale: locale)
+        #expect(other.status == 1 && other.stderr.contains("r was planned for --text "), "\(other.stderr)")
+        for (flags, message) in [
+            (["--minutes", "5"], "recipe: --text FILE is required (the text to model); see 'scripts/recipe --help'\n"),
+            (
+                ["--text", "text.txt", "--minutes", "0"],
+                "recipe: --minutes takes a positive number of minutes, not '0'; see 'scripts/recipe --help'\n"
+            ),
+            (
+                ["--text", "text.txt", "--minutes", "five"],
+                "recipe: --minutes takes a positive number of minutes, not 'five'; see 'scripts/recipe --help'\n"
+            ),
+        ] {
+            let wrong = try Self.script("recipe", flags, in: directory, locale: locale)
+            #expect(wrong.status == 2 && wrong.stderr == message, "\(wrong.stderr)")
+        }
+        #expect(try Self.files(directory) == ["r", "text.txt"], "nothing written for a refused command")
     }
 }

@@ -1,0 +1,323 @@
+// RecipePlan: what scripts/recipe trains for a text and a wall-clock budget.
+//
+// A pure function of four numbers: the text's size in characters, its
+// alphabet, the minutes to spend, and this machine's measured speed (the
+// characters per second an mLSTM 256,256 trains, from a short calibration).
+// It picks the model, its regularisation, the schedule and the number of
+// epochs, predicts the time each part takes, and says why in one paragraph.
+// The rule and the measurements behind its constants are in docs/quality.md
+// ("A recipe for any text and budget").
+//
+// The rule, in the order it is applied:
+//   1. speed: a model's chars/s is the calibrated multiply-adds per second
+//      over its multiply-adds per character (MACs, as scripts/bench counts
+//      them), a little less for narrow layers, which use the cores less well;
+//   2. size: the widest 2-layer mLSTM (32...512 units, in steps of 32) that
+//      (a) trains at least `charactersPerParameter` characters per parameter
+//          in the budget (compute-limited: a bigger model would see too little),
+//      (b) takes at least `minimumSteps` optimizer steps, and
+//      (c) has at most `parametersPerCharacter` parameters per training
+//          character of the text (data-limited: a bigger one overfits);
+//   3. dropout from the parameters per training character times the epochs
+//      (more for a model that is large for its text or sees it often), weight decay 0;
+//   4. epochs: as many whole ones as fit in the budget after the fixed costs
+//      (at most `maximumEpochs`); a text too long for `minimumEpochs` passes is
+//      cut to the prefix that fits them, so that every epoch ends with a
+//      validation loss and the cosine schedule runs its course;
+//   5. learning rate: cosine from 0.002 (0.0015 above 384 units, where 0.002
+//      diverged) down to a twentieth of it.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What scripts/recipe is given: the text, the budget and this machine's speed.
+public struct RecipeRequest: Equatable, Sendable {
+    /// Characters (Unicode scalars) in the whole text.
+    public var textCharacters: Int
+    /// Symbols in the text's alphabet, the stop symbol included.
+    public var alphabetSize: Int
+    /// Wall-clock minutes for training, the fixed costs included (calibration excluded).
+    public var minutes: Double
+    /// Characters per second an mLSTM 256,256 trains on this machine (`RecipePlan.reference`).
+    public var referenceCharsPerSecond: Double
+
+    public init(textCharacters: Int, alphabetSize: Int, minutes: Double, referenceCharsPerSecond: Double) {
+        self.textCharacters = textCharacters
+        self.alphabetSize = alphabetSize
+        self.minutes = minutes
+        self.referenceCharsPerSecond = referenceCharsPerSecond
+    }
+}
+
+/// Why no plan can be made: each case's description is one line for the user.
+public enum RecipePlanError: Error, Equatable, CustomStringConvertible {
+    case budget(Double)
+    case emptyText
+    case alphabet(Int)
+    case speed(Double)
+    /// The budget does not cover the fixed costs and a little training.
+    case tooLittleTime(minutes: Double, neededSeconds: Int)
+    /// The text (or the budget's prefix of it) has fewer characters than one batch needs.
+    case tooLittleText(characters: Int, needed: Int)
+
+    public var description: String {
+        switch self {
+        case .budget(let minutes):
+            "the budget must be a positive number of minutes, not \(formatted(minutes))"
+        case .emptyText:
+            "the text is empty"
+        case .tooLittleTime(let minutes, let needed):
+            "\(formatted(minutes)) minutes are too few to train anything: give at least \(needed) seconds (\(format("%.2g", Double(needed) / 60)) minutes)"
+        case .alphabet(let size):
+            "the alphabet must have at least 2 symbols, not \(size)"
+        case .speed(let speed):
+            "the calibration must be a positive number of characters per second, not \(formatted(speed))"
+        case .tooLittleText(let characters, let needed):
+            "\(characters) characters of text are too few to train on: give at least \(needed) (and a budget that trains them)"
+        }
+    }
+
+    private func formatted(_ value: Double) -> String { value.isFinite ? format("%g", value) : "\(value)" }
+}
+
+/// The model, its training and the predicted times for one recipe run.
+public struct RecipePlan: Equatable, Sendable {
+    public var cell: CellKind
+    public var hiddenSizes: [Int]
+    public var parameters: Int
+    public var dropout: Double
+    public var weightDecay: Double
+    /// Cosine schedule from `learningRate` (epoch 1) to `learningRateMin` (the last epoch).
+    public var learningRate: Double
+    public var learningRateMin: Double
+    public var epochs: Int
+    public var batchRows: Int
+    public var sequenceLength: Int
+    public var validationFraction: Double
+    /// Characters of the text trained on: all of them, or a prefix (its last
+    /// `validationFraction` held out).
+    public var textCharacters: Int
+    /// Predicted training speed of this model, characters per second.
+    public var charsPerSecond: Double
+    /// Predicted seconds of one epoch: training, validation and the per-epoch
+    /// costs (starting the tools, writing and reading checkpoints, the sample).
+    public var epochSeconds: Double
+    /// The part of `epochSeconds` that is not training: validation and the per-epoch costs.
+    public var epochOverheadSeconds: Double
+    /// Predicted seconds of the whole run: the fixed start plus every epoch.
+    public var predictedSeconds: Double
+    /// One paragraph: the rule that fired and its numbers.
+    public var reason: String
+
+    // MARK: - The rule's constants (docs/quality.md gives the measurements)
+
+    /// The calibration model: its chars/s, times its MACs per character, is the machine's rate.
+    public static let reference = (cell: CellKind.mlstm, hiddenSizes: [256, 256])
+    /// Characters trained per parameter that a compute-limited budget aims for:
+    /// the 12- and 60-minute tinyshakespeare recipes trained 2.5 and 4.4.
+    public static let charactersPerParameter = 3.0
+    /// Fewest optimizer steps: in the 1-minute baselines an LSTM 128 that took
+    /// 6,800 steps beat one of 256 units that took 2,400; on 0.1 MB in 2 minutes,
+    /// 1,500 forced an mLSTM 32,32 (2.04 nats/char) where 64 units reached 1.74.
+    public static let minimumSteps = 1_000
+    /// Most parameters per training character: mLSTM 512,512 (4.1 per character
+    /// of tinyshakespeare) overfits from epoch 10 on even at dropout 0.35.
+    public static let parametersPerCharacter = 4.0
+    public static let widths = Array(stride(from: 32, through: 512, by: 32))
+    public static let layers = 2
+    public static let minimumEpochs = 2
+    public static let maximumEpochs = 100
+    /// Share of the budget the plan fills; the rest absorbs a slower machine
+    /// (scripts/recipe stops the last epoch inside when time runs out).
+    public static let budgetShare = 0.9
+    /// Seconds before the first epoch: the alphabet, the fresh model, the first checkpoint.
+    public static let startSeconds = 3.0
+    /// Seconds each epoch costs besides its training and validation: scripts/train's
+    /// checks and about ten tool starts, the checkpoint written once and read
+    /// four times, the sample. Measured 2.8 s an epoch of an mLSTM 64,64 on a
+    /// busy machine (docs/quality.md), of which 0.6 s trained and validated.
+    public static func epochCostSeconds(parameters: Int) -> Double { 2.0 + 2.0e-6 * Double(parameters) }
+    public static let sequenceLength = 50
+    public static let batchRows = 50
+    public static let validationFraction = 0.1
+
+    // MARK: - Counting
+
+    /// Multiply-adds per character of the forward pass (scripts/bench's
+    /// macs_per_char): the first layer's one-hot input is a gather, not a product.
+    public static func multiplyAddsPerCharacter(cell: CellKind, hiddenSizes: [Int], alphabetSize: Int) -> Int {
+        var total = 0
+        for (layer, size) in hiddenSizes.enumerated() {
+            let input = layer > 0 ? hiddenSizes[layer - 1] : 0
+            // Products per unit: the mLSTM's [Wh; Wmh] and [Wi; Wmx] are 5 x H tall, an LSTM's 4 x H, a GRU's 3 x H.
+            let gates = cell == .mlstm ? 5 : cell == .lstm ? 4 : cell == .gru ? 3 : 1
+            total += gates * size * (size + input)
+        }
+        return total + hiddenSizes.last! * alphabetSize
+    }
+
+    /// How much less of the machine's rate a layer of `width` units gets than
+    /// the reference's 256: measured LSTM rates (docs/quality.md, Baselines)
+    /// were 0.87 of it at 128 units and 1.12 at 512, about (width / 256)^0.18.
+    public static func efficiency(width: Int) -> Double {
+        min(1.1, pow(Double(width) / 256, 0.18))
+    }
+
+    // MARK: - The chooser
+
+    public static func choose(for request: RecipeRequest) throws(RecipePlanError) -> RecipePlan {
+        guard request.minutes.isFinite, request.minutes > 0 else { throw .budget(request.minutes) }
+        guard request.textCharacters > 0 else { throw .emptyText }
+        guard request.alphabetSize >= 2 else { throw .alphabet(request.alphabetSize) }
+        guard request.referenceCharsPerSecond.isFinite, request.referenceCharsPerSecond > 0 else {
+            throw .speed(request.referenceCharsPerSecond)
+        }
+        let alphabet = request.alphabetSize
+        let seconds = request.minutes * 60
+        let usable = seconds * budgetShare - startSeconds
+        // The fixed start, one epoch's costs for the narrowest model, and two seconds of training.
+        let leastSeconds = (startSeconds + epochCostSeconds(parameters: 0) + 2) / budgetShare
+        guard seconds >= leastSeconds else { throw .tooLittleTime(minutes: request.minutes, neededSeconds: Int(leastSeconds.rounded(.up))) }
+        let referenceMACs = multiplyAddsPerCharacter(cell: reference.cell, hiddenSizes: reference.hiddenSizes, alphabetSize: alphabet)
+        let rate = request.referenceCharsPerSecond * Double(referenceMACs) / efficiency(width: reference.hiddenSizes[0])
+        let trainCharacters = Double(request.textCharacters) * (1 - validationFraction)
+        let charsPerStep = Double(batchRows * sequenceLength)
+
+        struct Candidate {
+            var width: Int, parameters: Int, charsPerSecond: Double, cost: Double, passes: Double, trained: Double
+        }
+        func candidate(_ width: Int) -> Candidate {
+            let sizes = Array(repeating: width, count: layers)
+            let config = ModelConfig(cell: .mlstm, hiddenSizes: sizes, alphabetSize: alphabet, seed: 1)
+            let parameters = (try? config.validate()) ?? Int.max
+            let macs = multiplyAddsPerCharacter(cell: .mlstm, hiddenSizes: sizes, alphabetSize: alphabet)
+            let speed = rate * efficiency(width: width) / Double(macs)
+            let cost = epochCostSeconds(parameters: parameters)
+            // One pass over the whole text: training, validation (a forward pass, a third of the work), costs.
+            let epoch = trainCharacters / speed + trainCharacters * validationFraction / (1 - validationFraction) / (3 * speed) + cost
+            let passes = max(0, usable) / epoch
+            // Characters it trains in the budget: passes over the text, the last one perhaps in part.
+            let trained = passes * trainCharacters
+            return Candidate(width: width, parameters: parameters, charsPerSecond: speed, cost: cost, passes: passes, trained: trained)
+        }
+        let candidates = widths.map(candidate)
+        // The widest that meets all three limits; failing that, the narrowest.
+        struct Limits { var compute: Bool, steps: Bool, data: Bool; var all: Bool { compute && steps && data } }
+        func limits(_ c: Candidate) -> Limits {
+            Limits(
+                compute: c.trained >= charactersPerParameter * Double(c.parameters),
+                steps: c.trained >= Double(minimumSteps) * charsPerStep,
+                data: Double(c.parameters) <= parametersPerCharacter * trainCharacters)
+        }
+        let chosen = candidates.last { limits($0).all } ?? candidates[0]
+        // What stopped the next width up: the rule that fired.
+        let next = candidates.first { $0.width > chosen.width }
+
+        // Epochs over the whole text, or over the prefix that fits minimumEpochs passes.
+        var textCharacters = request.textCharacters
+        var epochs = min(maximumEpochs, Int(chosen.passes.rounded(.down)))
+        let cut = epochs < minimumEpochs
+        let validationSecondsPerCharacter = validationFraction / (1 - validationFraction) / (3 * chosen.charsPerSecond)
+        if cut {
+            epochs = minimumEpochs
+            // usable = start... : epochs * (train / speed + val + cost) for a prefix with `train` characters.
+            let perEpoch = max(0, usable) / Double(epochs) - chosen.cost
+            let train = perEpoch / (1 / chosen.charsPerSecond + validationSecondsPerCharacter)
+            textCharacters = min(request.textCharacters, max(0, Int((train / (1 - validationFraction)).rounded(.down))))
+        }
+        let train = Double(textCharacters) * (1 - validationFraction)
+        let rows = min(batchRows, Int(train) / (sequenceLength * 4))
+        let needed = Int((Double(sequenceLength * 4 + 1) / (1 - validationFraction)).rounded(.up))
+        guard rows >= 1 else { throw .tooLittleText(characters: textCharacters, needed: needed) }
+        let overhead = train * validationSecondsPerCharacter + chosen.cost
+        let epochSeconds = train / chosen.charsPerSecond + overhead
+        let predicted = startSeconds + Double(epochs) * epochSeconds
+
+        // Overfitting grows with the parameters per training character and with
+        // the passes over it: their product was 14.4 for the 12-minute
+        // tinyshakespeare recipe (2.4 x 6 epochs, dropout 0.25) and 90 for the
+        // 60-minute one (4.1 x 22, dropout 0.35, which still overfitted).
+        let ratio = Double(chosen.parameters) / train
+        let pressure = ratio * Double(epochs)
+        let dropout = min(0.5, max(0, (0.25 + 0.04 * log2(pressure / 14.4)) * 20).rounded() / 20)
+        let learningRate = chosen.width > 384 ? 0.0015 : 0.002
+        let learningRateMin = learningRate / 20
+
+        // The reason, one paragraph.
+        let size: String
+        if chosen.width == widths.last! {
+            size = "the widest measured here (\(chosen.width) units) meets every limit"
+        } else if let next, limits(chosen).all {
+            let limits = limits(next)
+            var fired: [String] = []
+            if !limits.data {
+                fired.append(
+                    "\(next.width) units (\(next.parameters) parameters) would have more than \(format("%g", parametersPerCharacter)) parameters per training character (the text is small: it would overfit)"
+                )
+            }
+            if !limits.compute {
+                fired.append(
+                    "\(next.width) units would train fewer than \(format("%g", charactersPerParameter)) characters per parameter in the budget (compute-limited)"
+                )
+            }
+            if !limits.steps {
+                fired.append("\(next.width) units would take fewer than \(minimumSteps) optimizer steps")
+            }
+            size = "it is the widest that fits: " + fired.joined(separator: ", and ")
+        } else {
+            size = "it is the narrowest allowed, though it does not meet every limit (the text or the budget is very small)"
+        }
+        let perEpochText = format("%.1f", epochSeconds)
+        var reason =
+            "\(format("%.3g", request.minutes)) minutes at \(Int(request.referenceCharsPerSecond.rounded())) chars/s for the reference mLSTM 256,256 "
+            + "(\(format("%.3g", rate / 1e9)) G multiply-adds/s) on \(request.textCharacters) characters (\(Int(trainCharacters)) to train on, an alphabet of \(alphabet)): "
+            + "mLSTM \(chosen.width),\(chosen.width) (\(chosen.parameters) parameters, about \(Int(chosen.charsPerSecond.rounded())) chars/s), because \(size). "
+        if cut {
+            reason +=
+                "The whole text would not fit \(minimumEpochs) passes (\(format("%.2f", chosen.passes)) would), so the recipe trains on its first \(textCharacters) characters, \(epochs) epochs of \(perEpochText) s. "
+        } else if epochs == maximumEpochs {
+            reason +=
+                "\(format("%.1f", chosen.passes)) passes would fit; the recipe stops at \(maximumEpochs) epochs of \(perEpochText) s and finishes early. "
+        } else {
+            reason += "\(epochs) epochs of \(perEpochText) s fit (\(format("%.2f", chosen.passes)) would). "
+        }
+        reason +=
+            "Dropout \(format("%g", dropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs "
+            + "(0.25 for 2.4 over 6, as the 12-minute tinyshakespeare recipe; more for more of either), "
+            + "cosine \(format("%g", learningRate)) -> \(format("%g", learningRateMin)), weight decay 0; "
+            + "predicted \(format("%.1f", predicted / 60)) of \(format("%.3g", request.minutes)) minutes."
+
+        return RecipePlan(
+            cell: .mlstm, hiddenSizes: Array(repeating: chosen.width, count: layers), parameters: chosen.parameters,
+            dropout: dropout, weightDecay: 0, learningRate: learningRate, learningRateMin: learningRateMin, epochs: epochs,
+            batchRows: rows, sequenceLength: sequenceLength, validationFraction: validationFraction, textCharacters: textCharacters,
+            charsPerSecond: chosen.charsPerSecond, epochSeconds: epochSeconds, epochOverheadSeconds: overhead,
+            predictedSeconds: predicted, reason: reason)
+    }
+
+    /// The plan as `key=value` lines, numbers with a '.', for scripts to read.
+    public var lines: [String] {
+        [
+            "cell=\(cell.name)",
+            "hidden=\(hiddenSizes.map(String.init).joined(separator: ","))",
+            "parameters=\(parameters)",
+            "dropout=\(format("%g", dropout))",
+            "weight_decay=\(format("%g", weightDecay))",
+            "lr=\(format("%g", learningRate))",
+            "lr_min=\(format("%g", learningRateMin))",
+            "epochs=\(epochs)",
+            "batch_rows=\(batchRows)",
+            "seq_length=\(sequenceLength)",
+            "val_fraction=\(format("%g", validationFraction))",
+            "text_characters=\(textCharacters)",
+            "chars_per_second=\(Int(charsPerSecond.rounded()))",
+            "epoch_seconds=\(format("%.1f", epochSeconds))",
+            "epoch_overhead_seconds=\(format("%.1f", epochOverheadSeconds))",
+            "predicted_minutes=\(format("%.2f", predictedSeconds / 60))",
+            "reason=\(reason)",
+        ]
+    }
+}

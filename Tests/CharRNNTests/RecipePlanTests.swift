@@ -1,0 +1,131 @@
+// RecipePlan.choose: the properties scripts/recipe relies on, over a grid of
+// texts, budgets and machine speeds. Expected values come from the rule's
+// statement (docs/quality.md), never from running the chooser.
+
+@testable import CharRNN
+import Testing
+
+@Suite struct RecipePlanTests {
+    static let sizes = [20_000, 100_000, 300_000, 1_115_394, 10_000_000, 100_000_000]
+    static let budgets = [0.2, 1, 2, 5, 12, 15, 60, 600]
+    static let speeds = [2_000.0, 20_000, 200_000]
+
+    static func plan(_ characters: Int, _ minutes: Double, speed: Double = 20_000, alphabet: Int = 65) throws -> RecipePlan {
+        try RecipePlan.choose(
+            for: RecipeRequest(textCharacters: characters, alphabetSize: alphabet, minutes: minutes, referenceCharsPerSecond: speed))
+    }
+
+    /// A larger budget never gets a smaller model, nor less work (parameters x characters trained).
+    @Test(arguments: sizes)
+    func aLargerBudgetNeverChoosesLess(characters: Int) throws {
+        for speed in Self.speeds {
+            var previous: RecipePlan?
+            for minutes in Self.budgets {
+                guard let plan = try? Self.plan(characters, minutes, speed: speed) else { continue }
+                if let previous {
+                    #expect(plan.parameters >= previous.parameters, "\(characters) chars, \(minutes) min, \(speed) cps")
+                    // The work done, parameters times characters trained: a larger model may train fewer characters.
+                    let work = Double(plan.parameters) * Double(plan.epochs * plan.textCharacters)
+                    let before = Double(previous.parameters) * Double(previous.epochs * previous.textCharacters)
+                    #expect(work >= before, "\(characters) chars, \(minutes) min, \(speed) cps")
+                }
+                previous = plan
+            }
+        }
+    }
+
+    /// The predicted run, from its own parts, fits in the budget at the calibrated speed.
+    @Test(arguments: sizes)
+    func thePlanFitsTheBudget(characters: Int) throws {
+        for speed in Self.speeds {
+            for minutes in Self.budgets {
+                guard let plan = try? Self.plan(characters, minutes, speed: speed) else { continue }
+                let total = RecipePlan.startSeconds + Double(plan.epochs) * plan.epochSeconds
+                #expect(abs(total - plan.predictedSeconds) < 1e-6)
+                #expect(plan.predictedSeconds <= minutes * 60, "\(characters) chars, \(minutes) min, \(speed) cps: \(plan.reason)")
+                #expect(plan.epochs >= 1 && plan.epochs <= RecipePlan.maximumEpochs)
+                #expect(plan.textCharacters <= characters && plan.textCharacters > 0)
+                #expect(plan.batchRows >= 1 && plan.batchRows <= 50)
+            }
+        }
+    }
+
+    /// A model's speed scales with its multiply-adds per character, counted as
+    /// scripts/bench counts them, and a little less for narrow layers.
+    @Test func multiplyAddsAreCountedAsScriptsBenchCountsThem() throws {
+        let macs256 = RecipePlan.multiplyAddsPerCharacter(cell: .mlstm, hiddenSizes: [256, 256], alphabetSize: 65)
+        // 5 x 256 x 256 (layer 1) + 5 x 256 x 512 (layer 2) + 256 x 65 (Dense).
+        #expect(macs256 == 327_680 + 655_360 + 16_640)
+        // scripts/bench's LSTM count: 4 x 128 x 128 + 4 x 128 x 256 + 128 x 65.
+        #expect(RecipePlan.multiplyAddsPerCharacter(cell: .lstm, hiddenSizes: [128, 128], alphabetSize: 65) == 65_536 + 131_072 + 8_320)
+        #expect(RecipePlan.efficiency(width: 256) == 1)
+        #expect(RecipePlan.efficiency(width: 128) < 1 && RecipePlan.efficiency(width: 512) > 1)
+    }
+
+    /// A small text gets a smaller model with more dropout than a large one at the same budget.
+    @Test func smallTextsGetSmallerModelsAndMoreDropout() throws {
+        for minutes in [2.0, 5, 15, 60] {
+            let small = try Self.plan(100_000, minutes)
+            let large = try Self.plan(1_115_394, minutes)
+            #expect(small.parameters <= large.parameters, "\(minutes) min")
+            #expect(small.dropout >= large.dropout, "\(minutes) min")
+            // Data-limited: no more than 4 parameters per training character.
+            #expect(Double(small.parameters) <= 4 * 90_000 || small.hiddenSizes == [32, 32])
+        }
+        let tiny = try Self.plan(100_000, 15)
+        #expect(tiny.dropout > 0.2 && tiny.reason.contains("overfit"), "\(tiny.reason)")
+    }
+
+    /// A text too long for two passes in the budget is cut to a prefix that fits two.
+    @Test func aLongTextIsCutToAPrefix() throws {
+        let plan = try Self.plan(100_000_000, 5)
+        #expect(plan.epochs == RecipePlan.minimumEpochs)
+        #expect(plan.textCharacters < 100_000_000)
+        #expect(plan.reason.contains("first \(plan.textCharacters) characters"), "\(plan.reason)")
+        let whole = try Self.plan(1_115_394, 60)
+        #expect(whole.textCharacters == 1_115_394 && whole.epochs > 2)
+    }
+
+    /// tinyshakespeare's two hand-made recipes: the chooser lands near them.
+    @Test func tinyshakespeareLandsNearTheMeasuredRecipes() throws {
+        // The 12-minute recipe's model trained 13,700 cps: mLSTM 384,384 has 2,236,800
+        // MACs/char against the reference's 999,680, and 384 units use the cores
+        // 1.076 times as well, so the reference ran about 13,700 x 2.2376 / 1.076 = 28,500 cps.
+        let twelve = try Self.plan(1_115_394, 12, speed: 28_500)
+        #expect((256...448).contains(twelve.hiddenSizes[0]), "\(twelve.reason)")
+        #expect(twelve.epochs >= 4 && twelve.epochs <= 12, "\(twelve.reason)")
+        let sixty = try Self.plan(1_115_394, 60, speed: 28_500)
+        #expect(sixty.hiddenSizes[0] >= 448 && sixty.dropout >= 0.3, "\(sixty.reason)")
+        #expect(sixty.learningRate == 0.0015)
+    }
+
+    /// The reason names the numbers it used: budget, speed, text, model, epochs, dropout.
+    @Test func theReasonNamesItsNumbers() throws {
+        let plan = try Self.plan(1_115_394, 5, speed: 25_000)
+        for part in [
+            "5 minutes", "25000 chars/s", "1115394 characters", "mLSTM \(plan.hiddenSizes[0]),\(plan.hiddenSizes[0])",
+            "\(plan.parameters) parameters", "\(plan.epochs) epochs", "Dropout \(format("%g", plan.dropout))",
+        ] {
+            #expect(plan.reason.contains(part), "\(part) not in: \(plan.reason)")
+        }
+        #expect(!plan.reason.contains("\n"))
+        #expect(plan.lines.last == "reason=\(plan.reason)")
+        #expect(plan.lines.contains("hidden=\(plan.hiddenSizes[0]),\(plan.hiddenSizes[0])"))
+    }
+
+    @Test func absurdRequestsAreErrors() throws {
+        #expect(throws: RecipePlanError.budget(0)) { try Self.plan(100_000, 0) }
+        #expect(throws: RecipePlanError.budget(-1)) { try Self.plan(100_000, -1) }
+        #expect(throws: RecipePlanError.self) { try Self.plan(100_000, .nan) }
+        #expect(throws: RecipePlanError.budget(.infinity)) { try Self.plan(100_000, .infinity) }
+        #expect(throws: RecipePlanError.emptyText) { try Self.plan(0, 5) }
+        #expect(throws: RecipePlanError.speed(0)) { try Self.plan(100_000, 5, speed: 0) }
+        #expect(throws: RecipePlanError.alphabet(1)) { try Self.plan(100_000, 5, alphabet: 1) }
+        // 200 characters cannot fill a batch row of 4 sequences of 50.
+        #expect(throws: RecipePlanError.self) { try Self.plan(200, 5) }
+        // A budget of a second trains nothing: the start (3 s), an epoch's costs (2 s)
+        // and 2 s of training, over the 90% of the budget a plan fills, are 7.8 s.
+        #expect(throws: RecipePlanError.tooLittleTime(minutes: 1.0 / 60, neededSeconds: 8)) { try Self.plan(1_000_000, 1.0 / 60) }
+        #expect(RecipePlanError.budget(0).description == "the budget must be a positive number of minutes, not 0")
+    }
+}
