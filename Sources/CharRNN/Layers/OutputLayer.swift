@@ -36,15 +36,9 @@ final class OutputLayer {
         workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            if let pack, part.count < rows {
-                gemm(
-                    .none, m: count, a: inputs + first * hidden, lda: hidden, packed: pack.forward,
-                    c: logits.pointer + first * symbols, ldc: symbols, accumulate: false, workspace: workspace)
-            } else {
-                gemm(
-                    .none, .transposed, m: count, n: symbols, k: hidden, a: inputs + first * hidden, lda: hidden, b: w,
-                    ldb: hidden, c: logits.pointer + first * symbols, ldc: symbols, accumulate: false, workspace: workspace)
-            }
+            blockProduct(
+                .transposed, m: count, n: symbols, k: hidden, a: inputs + first * hidden, w: w, ldw: hidden,
+                packed: part.count < rows ? pack?.forward : nil, c: logits.pointer + first * symbols, workspace: workspace)
             for position in first..<first + count {
                 let row = logits.pointer + position * symbols
                 addRows(row, b, into: row, count: symbols)
@@ -75,15 +69,9 @@ final class OutputLayer {
         rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            if let pack, part.count < rows {
-                gemm(
-                    .none, m: count, a: logits.pointer + first * symbols, lda: symbols, packed: pack.backward,
-                    c: dInputs + first * hidden, ldc: hidden, accumulate: false, workspace: workspace)
-            } else {
-                gemm(
-                    .none, .none, m: count, n: hidden, k: symbols, a: logits.pointer + first * symbols, lda: symbols,
-                    b: w, ldb: hidden, c: dInputs + first * hidden, ldc: hidden, accumulate: false, workspace: workspace)
-            }
+            blockProduct(
+                .none, m: count, n: hidden, k: symbols, a: logits.pointer + first * symbols, w: w, ldw: hidden,
+                packed: part.count < rows ? pack?.backward : nil, c: dInputs + first * hidden, workspace: workspace)
         }
     }
 

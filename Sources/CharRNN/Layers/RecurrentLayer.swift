@@ -173,16 +173,9 @@ final class RecurrentLayer {
         bias: UnsafePointer<Float>, rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            if let pack, part.count < rows {
-                gemm(
-                    .none, m: count, a: inputs + first * inputSize, lda: inputSize, packed: pack.forward,
-                    c: projection.pointer + first * width, ldc: width, accumulate: false, workspace: workspace)
-            } else {
-                gemm(
-                    .none, .transposed, m: count, n: width, k: inputSize,
-                    a: inputs + first * inputSize, lda: inputSize, b: wx, ldb: inputSize,
-                    c: projection.pointer + first * width, ldc: width, accumulate: false, workspace: workspace)
-            }
+            blockProduct(
+                .transposed, m: count, n: width, k: inputSize, a: inputs + first * inputSize, w: wx, ldw: inputSize,
+                packed: part.count < rows ? pack?.forward : nil, c: projection.pointer + first * width, workspace: workspace)
             for position in first..<first + count {
                 let out = projection.pointer + position * width
                 addRows(out, bias, into: out, count: biasWidth)
@@ -216,16 +209,9 @@ final class RecurrentLayer {
         rows part: Range<Int>, workspace: GEMMWorkspace
     ) {
         forEachBlock(of: part, steps: steps, shardRows: rows) { first, count in
-            if let pack, part.count < rows {
-                gemm(
-                    .none, m: count, a: dProjection.pointer + first * width, lda: width, packed: pack.backward,
-                    c: dInputs + first * inputSize, ldc: inputSize, accumulate: false, workspace: workspace)
-            } else {
-                gemm(
-                    .none, .none, m: count, n: inputSize, k: width,
-                    a: dProjection.pointer + first * width, lda: width, b: wx, ldb: inputSize,
-                    c: dInputs + first * inputSize, ldc: inputSize, accumulate: false, workspace: workspace)
-            }
+            blockProduct(
+                .none, m: count, n: inputSize, k: width, a: dProjection.pointer + first * width, w: wx, ldw: inputSize,
+                packed: part.count < rows ? pack?.backward : nil, c: dInputs + first * inputSize, workspace: workspace)
         }
     }
 
@@ -260,6 +246,23 @@ final class RecurrentLayer {
                     into: dWxTransposed, tableRows: symbolCount, factors: inputMask, rows: rows))
         }
         return gradients
+    }
+}
+
+/// C (m x n, rows n apart) = A (m x k, rows k apart) op(W), written, for a block of
+/// positions: with `packed` (op(W) packed once per update, for a part's per-step
+/// blocks) the packed path, else W (row stride `ldw`) as it is. The same bits either way.
+@inline(__always)
+func blockProduct(
+    _ transW: Transpose, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: UnsafePointer<Float>, ldw: Int,
+    packed: PackedMatrix?, c: UnsafeMutablePointer<Float>, workspace: GEMMWorkspace
+) {
+    if let packed {
+        gemm(.none, m: m, a: a, lda: k, packed: packed, c: c, ldc: n, accumulate: false, workspace: workspace)
+    } else {
+        gemm(
+            .none, transW, m: m, n: n, k: k, a: a, lda: k, b: w, ldb: ldw, c: c, ldc: n, accumulate: false,
+            workspace: workspace)
     }
 }
 
