@@ -46,12 +46,14 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
     static let text = EpochCLITests.text
 
     /// Runs `scripts/NAME arguments` with /bin/sh (POSIX shell, as documented) in `directory`, in `locale`.
-    static func script(_ name: String, _ arguments: [String], in directory: URL, locale: ScriptLocale = .inherited) throws -> ToolResult {
+    static func script(
+        _ name: String, _ arguments: [String], in directory: URL, locale: ScriptLocale = .inherited, environment: [String: String] = [:]
+    ) throws -> ToolResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = [Tools.repository.appendingPathComponent("scripts/\(name)").path] + arguments
         process.currentDirectoryURL = directory
-        process.environment = locale.environment
+        process.environment = locale.environment.merging(environment) { _, given in given }
         let out = directory.appendingPathComponent(".stdout-\(UUID().uuidString)")
         let err = directory.appendingPathComponent(".stderr-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -520,6 +522,20 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
             "\(longer.stderr)")
         let other = try Self.script("train", base + ["--epochs", "3"], in: directory, locale: locale)
         #expect(other.status == 1 && other.stderr.contains("was started with --schedule cosine, not --schedule exp"), "\(other.stderr)")
+        // --respan stretches the schedule from the next epoch on; the epochs trained keep their rates.
+        let stretched = try Self.script("train", base + ["--epochs", "4", "--schedule", "cosine", "--respan"], in: directory, locale: locale)
+        #expect(stretched.status == 0, "\(stretched.stderr)")
+        let fourth = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("run/e004.ckpt"))))
+        // 0.002 (1 + cos(pi (k - 1) / n)) / 2: epochs 1 and 2 over n = 2, then 3 and 4 over n = 4.
+        let expected = [0.002, 0.001, 0.002 * (1 + cos(Double.pi / 2)) / 2, 0.002 * (1 + cos(3 * Double.pi / 4)) / 2]
+        #expect(fourth.history.map(\.epoch) == [1, 2, 3, 4])
+        for (record, rate) in zip(fourth.history, expected) {
+            #expect(abs(record.learningRate - rate) <= 1e-9 * rate, "epoch \(record.epoch): \(record.learningRate), not \(rate)")
+        }
+        let conf = try String(contentsOf: directory.appendingPathComponent("run/run.conf"), encoding: .utf8)
+        #expect(conf.contains("\nepochs=4\n") || conf.hasSuffix("\nepochs=4\n"), "\(conf)")
+        let shorter = try Self.script("train", base + ["--epochs", "5", "--schedule", "cosine"], in: directory, locale: locale)
+        #expect(shorter.status == 1 && shorter.stderr.contains("so give --epochs 4 to resume it (or --respan"), "\(shorter.stderr)")
         let bad = try Self.script("train", base + ["--epochs", "3", "--schedule", "linear"], in: directory, locale: locale)
         #expect(bad.status == 2 && bad.stderr.contains("--schedule must be exp, step or cosine, not 'linear'"))
         let warm = try Self.script("train", base + ["--epochs", "3", "--warmup", "3"], in: directory, locale: locale)
@@ -624,6 +640,8 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         #expect(kept == ["best.ckpt", "e000.ckpt", "e002.ckpt", "vocab.ckpt"], "\(kept)")
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("r/elapsed").path))
 
+        #expect(values["calibration_source"] == "given" && values["replanned"] == nil, "a given calibration keeps its plan: \(plan)")
+
         let other = try Self.script("recipe", ["--text", "text.txt", "--minutes", "5", "--out", "r"], in: directory, locale: locale)
         #expect(other.status == 1 && other.stderr.contains("r was planned for --text "), "\(other.stderr)")
         for (flags, message) in [
@@ -642,4 +660,46 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
         #expect(try Self.files(directory) == ["r", "text.txt"], "nothing written for a refused command")
     }
+
+    /// Without --calibration the recipe measures this machine (cached with the
+    /// load and the time), then fits its epochs to the time an epoch takes:
+    /// plan.txt's epochs is what the run trained to (or the budget ran out, as
+    /// it says), epoch 1 trains at lr and every rate lies between lr and
+    /// lr_min.
+    @Test func theRecipeFitsItsEpochsToTheMeasuredTime() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var long = Data()
+        while long.count < 20_000 { long.append(Self.text) }
+        try long.prefix(20_000).write(to: directory.appendingPathComponent("text.txt"))
+        let environment = ["XDG_CACHE_HOME": directory.appendingPathComponent("cache").path]
+        let run = try Self.script(
+            "recipe", ["--text", "text.txt", "--minutes", "0.5", "--out", "r"], in: directory, environment: environment)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("recipe: measuring this machine's speed"), "\(run.stderr)")
+        let plan = try String(contentsOf: directory.appendingPathComponent("r/plan.txt"), encoding: .utf8)
+        let values = Dictionary(plan.split(separator: "\n").map { ($0.prefix { $0 != "=" }, String($0.drop { $0 != "=" }.dropFirst())) }) { a, _ in a
+        }
+        #expect(values["calibration_source"] == "measured", "\(plan)")
+        let epochs = try #require(Int(values["epochs"] ?? ""), "\(plan)")
+        let lr = try #require(Double(values["lr"] ?? "")), lrMin = try #require(Double(values["lr_min"] ?? ""))
+        if let replanned = values["replanned"] {
+            #expect(replanned.contains(": \(epochs) epochs fit, not "), "\(plan)")
+            #expect(run.stderr.contains("epochs fit the budget, not "), "\(run.stderr)")
+        }
+        let curve = try String(contentsOf: directory.appendingPathComponent("r/curve.tsv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        let trained = curve.count
+        #expect(trained >= 1 && trained <= epochs, "\(trained) of \(epochs)")
+        if trained < epochs { #expect(run.stderr.contains("minutes are spent after \(trained) of \(epochs) epochs"), "\(run.stderr)") }
+        let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent(String(format: "r/run/e%03d.ckpt", trained)))))
+        #expect(last.history.count == trained)
+        #expect(abs(last.history[0].learningRate - lr) <= 1e-9 * lr, "epoch 1 trains at the top of the cosine")
+        for record in last.history {
+            #expect(record.learningRate <= lr * (1 + 1e-9) && record.learningRate >= lrMin * (1 - 1e-9), "\(last.history)")
+        }
+        let cache = try String(contentsOf: directory.appendingPathComponent("cache/charrnn/calibration.tsv"), encoding: .utf8)
+        let fields = cache.split(separator: "\n").last?.split(separator: "\t") ?? []
+        #expect(fields.count == 4 && Int(fields[1]) == Int(values["calibration"] ?? "") && Double(fields[2]) != nil && Int(fields[3]) != nil, "\(cache)")
+    }
+
 }
