@@ -20,7 +20,7 @@
 //          character of the text (data-limited: a bigger one overfits);
 //   3. dropout from the parameters per training character times the epochs
 //      (more for a model that is large for its text or sees it often), weight decay 0;
-//   4. epochs: as many whole ones as fit in the budget after the fixed costs
+//   4. epochs: as many whole ones as fit in 80% of the budget after the fixed costs
 //      (at most `maximumEpochs`); a text too long for `minimumEpochs` passes is
 //      cut to the prefix that fits them, so that every epoch ends with a
 //      validation loss and the cosine schedule runs its course;
@@ -130,9 +130,18 @@ public struct RecipePlan: Equatable, Sendable {
     public static let layers = 2
     public static let minimumEpochs = 2
     public static let maximumEpochs = 100
-    /// Share of the budget the plan fills; the rest absorbs a slower machine
-    /// (scripts/recipe stops the last epoch inside when time runs out).
+    /// Share of the budget the model is sized for (the characters it trains);
+    /// the rest absorbs a slower machine (scripts/recipe stops the last epoch
+    /// inside when time runs out).
     public static let budgetShare = 0.9
+    /// Share of the budget the plan's whole epochs fill, and that the prefix of a
+    /// long text is cut to fit. With few epochs, a machine slower than predicted
+    /// loses a whole one: an mLSTM 352,352 planned at 9,587 chars/s on one core
+    /// trained at 8,360 (13% slower; docs/quality.md), so the second of two
+    /// epochs did not fit 15 minutes. scripts/recipe refits the number of
+    /// epochs to the measured time after each one, so a faster machine still
+    /// gets the minutes this leaves.
+    public static let epochShare = 0.8
     /// Seconds before the first epoch: the alphabet, the fresh model, the first checkpoint.
     public static let startSeconds = 3.0
     /// Seconds each epoch costs besides its training and validation: scripts/train's
@@ -187,7 +196,7 @@ public struct RecipePlan: Equatable, Sendable {
         let charsPerStep = Double(batchRows * sequenceLength)
 
         struct Candidate {
-            var width: Int, parameters: Int, charsPerSecond: Double, cost: Double, passes: Double, trained: Double
+            var width: Int, parameters: Int, charsPerSecond: Double, cost: Double, epoch: Double, passes: Double, trained: Double
         }
         func candidate(_ width: Int) -> Candidate {
             let sizes = Array(repeating: width, count: layers)
@@ -201,7 +210,8 @@ public struct RecipePlan: Equatable, Sendable {
             let passes = max(0, usable) / epoch
             // Characters it trains in the budget: passes over the text, the last one perhaps in part.
             let trained = passes * trainCharacters
-            return Candidate(width: width, parameters: parameters, charsPerSecond: speed, cost: cost, passes: passes, trained: trained)
+            return Candidate(
+                width: width, parameters: parameters, charsPerSecond: speed, cost: cost, epoch: epoch, passes: passes, trained: trained)
         }
         let candidates = widths.map(candidate)
         // The widest that meets all three limits; failing that, the narrowest.
@@ -218,13 +228,15 @@ public struct RecipePlan: Equatable, Sendable {
 
         // Epochs over the whole text, or over the prefix that fits minimumEpochs passes.
         var textCharacters = request.textCharacters
-        var epochs = min(maximumEpochs, Int(chosen.passes.rounded(.down)))
+        // Passes over the whole text in epochShare of the budget.
+        let fitting = max(0, seconds * epochShare - startSeconds) / chosen.epoch
+        var epochs = min(maximumEpochs, Int(fitting.rounded(.down)))
         let cut = epochs < minimumEpochs
         let validationSecondsPerCharacter = validationFraction / (1 - validationFraction) / (3 * chosen.charsPerSecond)
         if cut {
             epochs = minimumEpochs
             // usable = start... : epochs * (train / speed + val + cost) for a prefix with `train` characters.
-            let perEpoch = max(0, usable) / Double(epochs) - chosen.cost
+            let perEpoch = max(0, seconds * epochShare - startSeconds) / Double(epochs) - chosen.cost
             let train = perEpoch / (1 / chosen.charsPerSecond + validationSecondsPerCharacter)
             textCharacters = min(request.textCharacters, max(0, Int((train / (1 - validationFraction)).rounded(.down))))
         }
@@ -277,12 +289,13 @@ public struct RecipePlan: Equatable, Sendable {
             + "mLSTM \(chosen.width),\(chosen.width) (\(chosen.parameters) parameters, about \(Int(chosen.charsPerSecond.rounded())) chars/s), because \(size). "
         if cut {
             reason +=
-                "The whole text would not fit \(minimumEpochs) passes (\(format("%.2f", chosen.passes)) would), so the recipe trains on its first \(textCharacters) characters, \(epochs) epochs of \(perEpochText) s. "
+                "The whole text would not fit \(minimumEpochs) passes in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would), so the recipe trains on its first \(textCharacters) characters, \(epochs) epochs of \(perEpochText) s. "
         } else if epochs == maximumEpochs {
             reason +=
                 "\(format("%.1f", chosen.passes)) passes would fit; the recipe stops at \(maximumEpochs) epochs of \(perEpochText) s and finishes early. "
         } else {
-            reason += "\(epochs) epochs of \(perEpochText) s fit (\(format("%.2f", chosen.passes)) would). "
+            reason +=
+                "\(epochs) epochs of \(perEpochText) s fit in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would; scripts/recipe refits them to the measured time). "
         }
         reason +=
             "Dropout \(format("%g", dropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs "
