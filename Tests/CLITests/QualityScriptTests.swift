@@ -116,7 +116,8 @@ import Testing
             #expect(row[5] == "\(last.history.count)" + (partial ? "+part" : ""), "\(row) \(epochs)")
             let best = last.history.map(\.validationLoss).min()
             #expect(row[6] == (best.map { String(format: "%.4f", $0) } ?? "-"), "\(row)")
-            let kept = FileManager.default.fileExists(atPath: directory.appendingPathComponent("\(run)/best.ckpt").path)
+            let kept =
+                FileManager.default.fileExists(atPath: directory.appendingPathComponent("\(run)/best.ckpt").path)
                 ? "\(run)/best.ckpt" : "\(run)/\(partial ? epochs.first { $0.contains(".part.") }! : whole.last!)"
             #expect(row[7] == (try heldout(kept)), "\(row)")
         }

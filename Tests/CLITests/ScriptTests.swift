@@ -699,7 +699,8 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
         let cache = try String(contentsOf: directory.appendingPathComponent("cache/charrnn/calibration.tsv"), encoding: .utf8)
         let fields = cache.split(separator: "\n").last?.split(separator: "\t") ?? []
-        #expect(fields.count == 4 && Int(fields[1]) == Int(values["calibration"] ?? "") && Double(fields[2]) != nil && Int(fields[3]) != nil, "\(cache)")
+        #expect(
+            fields.count == 4 && Int(fields[1]) == Int(values["calibration"] ?? "") && Double(fields[2]) != nil && Int(fields[3]) != nil, "\(cache)")
     }
 
 }
