@@ -102,3 +102,9 @@ trap 'on_signal INT 2' INT
 trap 'on_signal TERM 15' TERM
 trap 'on_signal HUP 1' HUP
 trap 'clean_up' EXIT
+
+# ----------------------------------------------------------------------------- words
+# quoted WORD: WORD as one shell word in single quotes, for eval or a command line.
+quoted() {
+  printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
