@@ -630,6 +630,8 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("r/run/e002.ckpt"))))
         #expect(last.model?.config.cell == .mlstm && last.model?.config.hiddenSizes == [32, 32])
         #expect(format("%g", last.training?.dropout ?? -1) == values["dropout"])
+        #expect(format("%g", last.training?.lockedDropout ?? -1) == values["locked_dropout"])
+        #expect(format("%g", last.training?.weightDrop ?? -1) == values["weight_drop"])
         for (row, record) in zip(curve.dropFirst(), last.history) {
             #expect(row[2] == format("%.4f", record.trainLoss) && row[3] == format("%.4f", record.validationLoss), "\(row)")
         }

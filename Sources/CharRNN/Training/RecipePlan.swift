@@ -18,8 +18,10 @@
 //      (b) takes at least `minimumSteps` optimizer steps, and
 //      (c) has at most `parametersPerCharacter` parameters per training
 //          character of the text (data-limited: a bigger one overfits);
-//   3. dropout from the parameters per training character times the epochs
-//      (more for a model that is large for its text or sees it often), weight decay 0;
+//   3. regularisation from the parameters per training character times the
+//      epochs (more for a model that is large for its text or sees it often):
+//      locked (variational) dropout between the layers, and weight drop on the
+//      recurrent matrices as well when that product is high; weight decay 0;
 //   4. epochs: as many whole ones as fit in 80% of the budget after the fixed costs
 //      (at most `maximumEpochs`); a text too long for `minimumEpochs` passes is
 //      cut to the prefix that fits them, so that every epoch ends with a
@@ -88,7 +90,13 @@ public struct RecipePlan: Equatable, Sendable {
     public var cell: CellKind
     public var hiddenSizes: [Int]
     public var parameters: Int
+    /// `--dropout`: 0 in the rule's plans (locked dropout replaced it), kept
+    /// so that a plan names every regulariser it sets.
     public var dropout: Double
+    /// `--locked-dropout`: one mask per sequence and row, shared by its steps.
+    public var lockedDropout: Double
+    /// `--weight-drop`: DropConnect on the recurrent matrices, one mask per sequence.
+    public var weightDrop: Double
     public var weightDecay: Double
     /// Cosine schedule from `learningRate` (epoch 1) to `learningRateMin` (the last epoch).
     public var learningRate: Double
@@ -134,6 +142,12 @@ public struct RecipePlan: Equatable, Sendable {
     /// the rest absorbs a slower machine (scripts/recipe stops the last epoch
     /// inside when time runs out).
     public static let budgetShare = 0.9
+    /// Locked dropout is the pressure rule's dropout less this (it regularises more per unit of p).
+    public static let lockedDropoutDiscount = 0.05
+    /// Parameters per training character times epochs above which weight drop is added:
+    /// four times the 12-minute tinyshakespeare recipe's 14.4.
+    public static let weightDropPressure = 57.6
+    public static let recurrentWeightDrop = 0.1
     /// Share of the budget the plan's whole epochs fill, and that the prefix of a
     /// long text is cut to fit. With few epochs, a machine slower than predicted
     /// loses a whole one: an mLSTM 352,352 planned at 9,587 chars/s on one core
@@ -251,10 +265,19 @@ public struct RecipePlan: Equatable, Sendable {
         // Overfitting grows with the parameters per training character and with
         // the passes over it: their product was 14.4 for the 12-minute
         // tinyshakespeare recipe (2.4 x 6 epochs, dropout 0.25) and 90 for the
-        // 60-minute one (4.1 x 22, dropout 0.35, which still overfitted).
+        // 60-minute one (4.1 x 22, dropout 0.35, which still overfitted). That
+        // amount of `--dropout` is given as locked dropout, 0.05 less: in the
+        // ablation on two texts (docs/quality.md) locked 0.2 beat dropout 0.2 on
+        // both, and locked 0.4 lost to dropout 0.4 on both (one mask for every
+        // step regularises more per unit of p). Past four times the 12-minute
+        // recipe's product, where dropout alone overfitted, weight drop 0.1 on
+        // the recurrent matrices as well (AWD-LSTM's regulariser, light: 0.5
+        // lost on code in the ablation's 40 epochs).
         let ratio = Double(chosen.parameters) / train
         let pressure = ratio * Double(epochs)
-        let dropout = min(0.5, max(0, (0.25 + 0.04 * log2(pressure / 14.4)) * 20).rounded() / 20)
+        let amount = min(0.5, max(0, (0.25 + 0.04 * log2(pressure / 14.4)) * 20).rounded() / 20)
+        let lockedDropout = max(0, ((amount - lockedDropoutDiscount) * 20).rounded() / 20)
+        let weightDrop = pressure > weightDropPressure ? recurrentWeightDrop : 0
         let learningRate = chosen.width > 384 ? 0.0015 : 0.002
         let learningRateMin = learningRate / 20
 
@@ -298,14 +321,17 @@ public struct RecipePlan: Equatable, Sendable {
                 "\(epochs) epochs of \(perEpochText) s fit in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would; scripts/recipe refits them to the measured time). "
         }
         reason +=
-            "Dropout \(format("%g", dropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs "
-            + "(0.25 for 2.4 over 6, as the 12-minute tinyshakespeare recipe; more for more of either), "
+            "Locked dropout \(format("%g", lockedDropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs "
+            + "(dropout 0.25 for 2.4 over 6, as the 12-minute tinyshakespeare recipe, more for more of either; as locked dropout, 0.05 less)"
+            + (weightDrop > 0
+                ? ", and weight drop \(format("%g", weightDrop)) (\(format("%.0f", pressure)) is more than \(format("%g", weightDropPressure)), where dropout alone overfitted), "
+                : ", ")
             + "cosine \(format("%g", learningRate)) -> \(format("%g", learningRateMin)), weight decay 0; "
             + "predicted \(format("%.1f", predicted / 60)) of \(format("%.3g", request.minutes)) minutes."
 
         return RecipePlan(
             cell: .mlstm, hiddenSizes: Array(repeating: chosen.width, count: layers), parameters: chosen.parameters,
-            dropout: dropout, weightDecay: 0, learningRate: learningRate, learningRateMin: learningRateMin, epochs: epochs,
+            dropout: 0, lockedDropout: lockedDropout, weightDrop: weightDrop, weightDecay: 0, learningRate: learningRate, learningRateMin: learningRateMin, epochs: epochs,
             batchRows: rows, sequenceLength: sequenceLength, validationFraction: validationFraction, textCharacters: textCharacters,
             charsPerSecond: chosen.charsPerSecond, epochSeconds: epochSeconds, epochOverheadSeconds: overhead,
             predictedSeconds: predicted, reason: reason)
@@ -318,6 +344,8 @@ public struct RecipePlan: Equatable, Sendable {
             "hidden=\(hiddenSizes.map(String.init).joined(separator: ","))",
             "parameters=\(parameters)",
             "dropout=\(format("%g", dropout))",
+            "locked_dropout=\(format("%g", lockedDropout))",
+            "weight_drop=\(format("%g", weightDrop))",
             "weight_decay=\(format("%g", weightDecay))",
             "lr=\(format("%g", learningRate))",
             "lr_min=\(format("%g", learningRateMin))",
