@@ -64,6 +64,13 @@ struct Init: CharRNNTool {
             "With --plan: characters per second an mLSTM 256,256 trains on this machine (scripts/recipe measures it).", valueName: "CPS"))
     var calibration: Double?
 
+    @Option(
+        name: .customLong("write-text"),
+        help: ArgumentHelp(
+            "With --plan: when the plan trains on a sample of a long text (sample_blocks=), write that sample to FILE (atomically).",
+            valueName: "FILE"), completion: .file())
+    var writeText: String?
+
     @OptionGroup var out: OutputOption
     @OptionGroup var verbosity: QuietOption
     @OptionGroup var checking: CheckOption
@@ -107,8 +114,8 @@ struct Init: CharRNNTool {
             guard input == "-", out.output == "-" else {
                 throw ValidationError("--plan reads --text and prints the plan; it takes no checkpoint and no -o")
             }
-        } else if text != nil || minutes != nil || calibration != nil {
-            throw ValidationError("--text, --minutes and --calibration go with --plan")
+        } else if text != nil || minutes != nil || calibration != nil || writeText != nil {
+            throw ValidationError("--text, --minutes, --calibration and --write-text go with --plan")
         }
         guard CellKind(name: cell) != nil else {
             throw ValidationError("--cell must be \(CellKind.nameList()), not '\(cell)'")
@@ -194,15 +201,18 @@ extension Init {
         } catch {
             throw ToolError("\(input.name): \(error)")
         }
-        // The prefix's length in bytes, for `head -c`: the offset of its first character left out.
-        if chosen.textCharacters < stats.characters {
+        // The sample's length in bytes (text_bytes=), and the sample itself with --write-text.
+        if !chosen.sampleBlocks.isEmpty {
             let again = try InputFile(path: path)
             defer { again.close() }
-            var seen = 0
-            _ = try again.decodeText { _, offset in
-                if seen == chosen.textCharacters { bytes = offset }
-                seen += 1
-            }
+            let output = writeText.map { OutputTarget(path: $0) }
+            try output?.prepare(keepingTexts: [path], forText: true)
+            let descriptor = try output?.streamDescriptor()
+            bytes = try copyTextBlocks(of: again, blocks: chosen.sampleBlocks) { part in
+                guard let output, let descriptor else { return }
+                try part.withUnsafeBytes { try writeAll(descriptor, $0, name: output.name) }
+            }.bytes
+            try output?.commit()
         }
         print((chosen.lines + ["text_bytes=\(bytes)"]).joined(separator: "\n"))
     }

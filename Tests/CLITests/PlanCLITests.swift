@@ -9,8 +9,9 @@ import Testing
 
 @Suite struct PlanCLITests {
     static let keys = [
-        "cell", "hidden", "parameters", "dropout", "locked_dropout", "weight_drop", "weight_decay", "lr", "lr_min", "epochs", "batch_rows", "seq_length",
-        "val_fraction", "text_characters", "chars_per_second", "epoch_seconds", "epoch_overhead_seconds", "predicted_minutes",
+        "cell", "hidden", "parameters", "dropout", "locked_dropout", "weight_drop", "weight_decay", "lr", "lr_min", "epochs", "batch_rows",
+        "seq_length",
+        "val_fraction", "text_characters", "sample_blocks", "chars_per_second", "epoch_seconds", "epoch_overhead_seconds", "predicted_minutes",
         "reason", "text_bytes",
     ]
 
@@ -29,10 +30,19 @@ import Testing
         let plan = try RecipePlan.choose(
             for: RecipeRequest(textCharacters: 2_000, alphabetSize: 3, minutes: 0.2, referenceCharsPerSecond: 5))
         #expect(Array(lines.dropLast()) == plan.lines)
-        // A prefix of n characters from "é.é.…" has 3 bytes for every 2 characters (+2 for an odd n's last 'é').
-        let n = plan.textCharacters
-        #expect(n < 2_000, "at 5 chars/s the text should be cut: \(plan.reason)")
-        #expect(lines.last == "text_bytes=\(n / 2 * 3 + (n % 2) * 2)")
+        // In "é.é.…" the characters at even offsets are 'é' (2 bytes), at odd ones '.'.
+        #expect(plan.textCharacters < 2_000, "at 5 chars/s the text should be cut: \(plan.reason)")
+        let scalars = Array(text.unicodeScalars)
+        let sample = plan.sampleBlocks.map { String(String.UnicodeScalarView(scalars[$0])) }.joined()
+        var bytes = 0
+        for offset in plan.sampleBlocks.joined() { bytes += offset % 2 == 0 ? 2 : 1 }
+        #expect(lines.last == "text_bytes=\(bytes)")
+        #expect(sample.unicodeScalars.count == plan.textCharacters)
+
+        // --write-text writes that sample, and the plan is the same.
+        let written = try Tools.run("charrnn-init", arguments + ["--write-text", "sample.txt"], directory: directory)
+        #expect(written.status == 0 && written.stdout == result.stdout, "\(written.stderr)")
+        #expect(try Data(contentsOf: directory.appendingPathComponent("sample.txt")) == Data(sample.utf8))
     }
 
     @Test func thePlanNeedsItsInputsAndSaysWhatIsWrong() throws {
@@ -43,7 +53,7 @@ import Testing
         try Data(String(repeating: "abcdefgh\n", count: 2_000).utf8).write(to: directory.appendingPathComponent("text.txt"))
         let cases: [([String], String)] = [
             (["--plan", "--text", "text.txt", "--minutes", "5"], "charrnn-init: --plan needs --text FILE, --minutes M and --calibration CPS"),
-            (["--text", "text.txt"], "charrnn-init: --text, --minutes and --calibration go with --plan"),
+            (["--text", "text.txt"], "charrnn-init: --text, --minutes, --calibration and --write-text go with --plan"),
             (
                 ["--plan", "--text", "text.txt", "--minutes", "0", "--calibration", "100"],
                 "charrnn-init: text.txt: the budget must be a positive number of minutes, not 0"
@@ -60,6 +70,15 @@ import Testing
             (
                 ["--plan", "--text", "missing.txt", "--minutes", "5", "--calibration", "100"],
                 "charrnn-init: missing.txt: cannot open: No such file or directory"
+            ),
+            // At 5 chars/s the text is sampled, so the sample has somewhere to go, or not.
+            (
+                ["--plan", "--text", "text.txt", "--minutes", "0.2", "--calibration", "5", "--write-text", "nofolder/s.txt"],
+                "charrnn-init: nofolder/s.txt: cannot create a temporary file beside it: the folder nofolder/ does not exist"
+            ),
+            (
+                ["--plan", "--text", "text.txt", "--minutes", "0.2", "--calibration", "5", "--write-text", "text.txt"],
+                "charrnn-init: text.txt: is the text this tool reads (text.txt); writing the result there would replace it"
             ),
         ]
         for (arguments, message) in cases {

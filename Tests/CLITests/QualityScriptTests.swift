@@ -99,7 +99,11 @@ import Testing
         let recipe = rows[1]
         let plan = try String(contentsOf: directory.appendingPathComponent("g/t-0.3-recipe/plan.txt"), encoding: .utf8)
         let value = { (key: String) in plan.split(separator: "\n").first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) } }
-        #expect(recipe.prefix(5) == ["t.txt", "20000", "0.3", "recipe", "mlstm \(value("hidden") ?? "?") dropout \(value("dropout") ?? "?") locked \(value("locked_dropout") ?? "?") weight drop \(value("weight_drop") ?? "?")"])
+        #expect(
+            recipe.prefix(5) == [
+                "t.txt", "20000", "0.3", "recipe",
+                "mlstm \(value("hidden") ?? "?") dropout \(value("dropout") ?? "?") locked \(value("locked_dropout") ?? "?") weight drop \(value("weight_drop") ?? "?")",
+            ])
         let curve = Self.rows(try String(contentsOf: directory.appendingPathComponent("g/t-0.3-recipe/curve.tsv"), encoding: .utf8))
         #expect(recipe[5] == "\(curve.count - 1)")
         #expect(recipe[6] == curve.dropFirst().map { $0[3] }.min { Double($0)! < Double($1)! })

@@ -594,8 +594,9 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// across the break, best.ckpt is the epoch of the lowest validation loss,
     /// and only the fresh model and the newest epoch stay beside it. The
     /// calibration given (20 chars/s for the reference, far below even a debug
-    /// build's) makes the plan cut the text to a prefix and leaves the run time
-    /// to spare on any machine.
+    /// build's) makes the plan cut the text to a sample (its blocks, as plan.txt
+    /// lists them, copied from the text, the last one its end) and leaves the
+    /// run time to spare on any machine.
     @Test(arguments: ScriptLocale.allCases)
     func theRecipeFitsAnyTextAndBudget(locale: ScriptLocale) throws {
         try locale.skipUnlessAvailable()
@@ -618,9 +619,15 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let values = Dictionary(plan.split(separator: "\n").map { ($0.prefix { $0 != "=" }, String($0.drop { $0 != "=" }.dropFirst())) }) { a, _ in a
         }
         #expect(values["recipe_minutes"] == "0.5" && values["calibration"] == "20" && values["epochs"] == "2", "\(plan)")
-        #expect(values["reason"]?.contains("first \(values["text_characters"] ?? "?") characters") == true, "\(plan)")
-        let prefix = try Data(contentsOf: directory.appendingPathComponent("r/text.txt"))
-        #expect(prefix == long.prefix(Int(values["text_bytes"] ?? "") ?? -1))
+        #expect(values["reason"]?.contains("trains on \(values["text_characters"] ?? "?") of its characters") == true, "\(plan)")
+        let sample = try Data(contentsOf: directory.appendingPathComponent("r/text.txt"))
+        let blocks = (values["sample_blocks"] ?? "").split(separator: ",").map { $0.split(separator: "-").compactMap { Int($0) } }
+        let whole = Array(String(decoding: long.prefix(20_000), as: UTF8.self).unicodeScalars)
+        #expect(blocks.count >= 2 && blocks.allSatisfy { $0.count == 2 } && blocks.last?.last == whole.count, "\(plan)")
+        var expected = String.UnicodeScalarView()
+        for block in blocks where block.count == 2 { expected.append(contentsOf: whole[block[0]..<block[1]]) }
+        #expect(sample == Data(String(expected).utf8) && sample.count == Int(values["text_bytes"] ?? ""), "\(plan)")
+        #expect(expected.count == Int(values["text_characters"] ?? ""))
 
         let curve = try String(contentsOf: directory.appendingPathComponent("r/curve.tsv"), encoding: .utf8)
             .split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }

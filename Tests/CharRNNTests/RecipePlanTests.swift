@@ -81,12 +81,29 @@ import Testing
         #expect(tiny.lockedDropout >= 0.2 && tiny.reason.contains("overfit"), "\(tiny.reason)")
     }
 
-    /// A text too long for two passes in the budget is cut to a prefix that fits two.
-    @Test func aLongTextIsCutToAPrefix() throws {
+    /// A text too long for two passes in the budget is sampled down to what fits two:
+    /// blocks spread over the text's first 90%, and its last characters to validate on.
+    @Test func aLongTextIsSampledAcrossItsLength() throws {
         let plan = try Self.plan(100_000_000, 5)
         #expect(plan.epochs == RecipePlan.minimumEpochs)
         #expect(plan.textCharacters < 100_000_000)
-        #expect(plan.reason.contains("first \(plan.textCharacters) characters"), "\(plan.reason)")
+        #expect(plan.reason.contains("trains on \(plan.textCharacters) of its characters"), "\(plan.reason)")
+        let blocks = plan.sampleBlocks
+        #expect(blocks.map(\.count).reduce(0, +) == plan.textCharacters)
+        // Validation: the text's last 10% of the sample's characters, at its end.
+        let validation = Int((Double(plan.textCharacters) / 10).rounded(.up))
+        #expect(blocks.last == 100_000_000 - validation..<100_000_000)
+        // Training: blocks of at most 50,000 from the start to the end of the text's first 90%.
+        let training = blocks.dropLast()
+        #expect(training.first?.lowerBound == 0 && training.last?.upperBound == 90_000_000)
+        let lengths = training.map(\.count)
+        #expect(lengths.max()! <= 50_000 && lengths.max()! - lengths.min()! <= 1, "\(lengths.min()!)...\(lengths.max()!)")
+        #expect(zip(training, training.dropFirst()).allSatisfy { $0.upperBound < $1.lowerBound })
+        // Evenly: the gaps between blocks differ by at most a character.
+        let gaps = zip(training, training.dropFirst()).map { $1.lowerBound - $0.upperBound }
+        #expect(gaps.max()! - gaps.min()! <= 1, "\(gaps.min()!)...\(gaps.max()!)")
+        #expect(plan.lines.contains { $0.hasPrefix("sample_blocks=0-") })
+        #expect(try Self.plan(1_115_394, 60).sampleBlocks.isEmpty)
         let whole = try Self.plan(1_115_394, 60)
         #expect(whole.textCharacters == 1_115_394 && whole.epochs > 2)
     }

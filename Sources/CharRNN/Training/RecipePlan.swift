@@ -24,8 +24,9 @@
 //      recurrent matrices as well when that product is high; weight decay 0;
 //   4. epochs: as many whole ones as fit in 80% of the budget after the fixed costs
 //      (at most `maximumEpochs`); a text too long for `minimumEpochs` passes is
-//      cut to the prefix that fits them, so that every epoch ends with a
-//      validation loss and the cosine schedule runs its course;
+//      sampled down to what fits them (blocks spread over all of it, so that
+//      the model sees every part, as `spreadSample` says), so that every
+//      epoch ends with a validation loss and the cosine schedule runs its course;
 //   5. learning rate: cosine from 0.002 (0.0015 above 384 units, where 0.002
 //      diverged) down to a twentieth of it.
 
@@ -62,7 +63,7 @@ public enum RecipePlanError: Error, Equatable, CustomStringConvertible {
     case speed(Double)
     /// The budget does not cover the fixed costs and a little training.
     case tooLittleTime(minutes: Double, neededSeconds: Int)
-    /// The text (or the budget's prefix of it) has fewer characters than one batch needs.
+    /// The text (or the budget's sample of it) has fewer characters than one batch needs.
     case tooLittleText(characters: Int, needed: Int)
 
     public var description: String {
@@ -105,9 +106,12 @@ public struct RecipePlan: Equatable, Sendable {
     public var batchRows: Int
     public var sequenceLength: Int
     public var validationFraction: Double
-    /// Characters of the text trained on: all of them, or a prefix (its last
-    /// `validationFraction` held out).
+    /// Characters of the text trained on: all of them, or a sample of a long one
+    /// (its last `validationFraction` held out).
     public var textCharacters: Int
+    /// The sample of a long text, as character offsets into it (`spreadSample`);
+    /// empty when the recipe trains on the whole text.
+    public var sampleBlocks: [Range<Int>]
     /// Predicted training speed of this model, characters per second.
     public var charsPerSecond: Double
     /// Predicted seconds of one epoch: training, validation and the per-epoch
@@ -142,13 +146,15 @@ public struct RecipePlan: Equatable, Sendable {
     /// the rest absorbs a slower machine (scripts/recipe stops the last epoch
     /// inside when time runs out).
     public static let budgetShare = 0.9
+    /// The length of a long text's sample blocks, in characters: 1,000 sequences of 50.
+    public static let sampleBlockCharacters = 50_000
     /// Locked dropout is the pressure rule's dropout less this (it regularises more per unit of p).
     public static let lockedDropoutDiscount = 0.05
     /// Parameters per training character times epochs above which weight drop is added:
     /// four times the 12-minute tinyshakespeare recipe's 14.4.
     public static let weightDropPressure = 57.6
     public static let recurrentWeightDrop = 0.1
-    /// Share of the budget the plan's whole epochs fill, and that the prefix of a
+    /// Share of the budget the plan's whole epochs fill, and that the sample of a
     /// long text is cut to fit. With few epochs, a machine slower than predicted
     /// loses a whole one: an mLSTM 352,352 planned at 9,587 chars/s on one core
     /// trained at 8,360 (13% slower; docs/quality.md), so the second of two
@@ -240,7 +246,7 @@ public struct RecipePlan: Equatable, Sendable {
         // What stopped the next width up: the rule that fired.
         let next = candidates.first { $0.width > chosen.width }
 
-        // Epochs over the whole text, or over the prefix that fits minimumEpochs passes.
+        // Epochs over the whole text, or over the sample that fits minimumEpochs passes.
         var textCharacters = request.textCharacters
         // Passes over the whole text in epochShare of the budget.
         let fitting = max(0, seconds * epochShare - startSeconds) / chosen.epoch
@@ -249,11 +255,12 @@ public struct RecipePlan: Equatable, Sendable {
         let validationSecondsPerCharacter = validationFraction / (1 - validationFraction) / (3 * chosen.charsPerSecond)
         if cut {
             epochs = minimumEpochs
-            // usable = start... : epochs * (train / speed + val + cost) for a prefix with `train` characters.
+            // usable = start... : epochs * (train / speed + val + cost) for a sample with `train` characters.
             let perEpoch = max(0, seconds * epochShare - startSeconds) / Double(epochs) - chosen.cost
             let train = perEpoch / (1 / chosen.charsPerSecond + validationSecondsPerCharacter)
             textCharacters = min(request.textCharacters, max(0, Int((train / (1 - validationFraction)).rounded(.down))))
         }
+        let sampleBlocks = cut ? spreadSample(textCharacters: request.textCharacters, keep: textCharacters) : []
         let train = Double(textCharacters) * (1 - validationFraction)
         let rows = min(batchRows, Int(train) / (sequenceLength * 4))
         let needed = Int((Double(sequenceLength * 4 + 1) / (1 - validationFraction)).rounded(.up))
@@ -312,7 +319,7 @@ public struct RecipePlan: Equatable, Sendable {
             + "mLSTM \(chosen.width),\(chosen.width) (\(chosen.parameters) parameters, about \(Int(chosen.charsPerSecond.rounded())) chars/s), because \(size). "
         if cut {
             reason +=
-                "The whole text would not fit \(minimumEpochs) passes in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would), so the recipe trains on its first \(textCharacters) characters, \(epochs) epochs of \(perEpochText) s. "
+                "The whole text would not fit \(minimumEpochs) passes in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would), so the recipe trains on \(textCharacters) of its characters, \(epochs) epochs of \(perEpochText) s: \(sampleBlocks.count - 1) blocks spread evenly over its first \(format("%g", 100 - validationFraction * 100))% to train on, and its last \(sampleBlocks.last?.count ?? 0) characters to validate on. "
         } else if epochs == maximumEpochs {
             reason +=
                 "\(format("%.1f", chosen.passes)) passes would fit; the recipe stops at \(maximumEpochs) epochs of \(perEpochText) s and finishes early. "
@@ -331,10 +338,43 @@ public struct RecipePlan: Equatable, Sendable {
 
         return RecipePlan(
             cell: .mlstm, hiddenSizes: Array(repeating: chosen.width, count: layers), parameters: chosen.parameters,
-            dropout: 0, lockedDropout: lockedDropout, weightDrop: weightDrop, weightDecay: 0, learningRate: learningRate, learningRateMin: learningRateMin, epochs: epochs,
+            dropout: 0, lockedDropout: lockedDropout, weightDrop: weightDrop, weightDecay: 0, learningRate: learningRate,
+            learningRateMin: learningRateMin, epochs: epochs,
             batchRows: rows, sequenceLength: sequenceLength, validationFraction: validationFraction, textCharacters: textCharacters,
-            charsPerSecond: chosen.charsPerSecond, epochSeconds: epochSeconds, epochOverheadSeconds: overhead,
+            sampleBlocks: sampleBlocks, charsPerSecond: chosen.charsPerSecond, epochSeconds: epochSeconds, epochOverheadSeconds: overhead,
             predictedSeconds: predicted, reason: reason)
+    }
+
+    /// A sample of `keep` characters of a text of `textCharacters`, for a text too
+    /// long to train on whole: its training part is `sampleBlockCharacters`-long
+    /// blocks spread evenly over the text's first (1 - `validationFraction`), the
+    /// first block at its start and the last ending where it ends, so that the
+    /// model sees every part of the text (a prefix of Python's documentation
+    /// is its C API and how-tos, not the tutorial at its end); its last
+    /// `validationFraction` of `keep` is the text's last characters, so that the
+    /// validation loss of every epoch is measured where the whole text's held-out
+    /// tenth is, on characters no block trains on. Ascending, disjoint ranges of
+    /// character offsets; the last one is the validation part.
+    public static func spreadSample(textCharacters total: Int, keep: Int) -> [Range<Int>] {
+        let keep = min(keep, total)
+        let validation = Int((Double(keep) * validationFraction).rounded(.up))
+        let trainKeep = keep - validation
+        // The text's own held-out tail: no training block reaches into it.
+        let region = total - Int((Double(total) * validationFraction).rounded(.up))
+        guard trainKeep > 0, region >= trainKeep else { return [0..<keep] }
+        let count = (trainKeep + sampleBlockCharacters - 1) / sampleBlockCharacters
+        let gap = region - trainKeep
+        var blocks: [Range<Int>] = []
+        var taken = 0
+        for index in 0..<count {
+            let length = trainKeep / count + (index < trainKeep % count ? 1 : 0)
+            // The gaps between blocks: gap x index / (count - 1) before block `index`.
+            let start = taken + (count > 1 ? gap * index / (count - 1) : 0)
+            blocks.append(start..<start + length)
+            taken += length
+        }
+        blocks.append(total - validation..<total)
+        return blocks
     }
 
     /// The plan as `key=value` lines, numbers with a '.', for scripts to read.
@@ -354,6 +394,7 @@ public struct RecipePlan: Equatable, Sendable {
             "seq_length=\(sequenceLength)",
             "val_fraction=\(format("%g", validationFraction))",
             "text_characters=\(textCharacters)",
+            "sample_blocks=\(sampleBlocks.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","))",
             "chars_per_second=\(Int(charsPerSecond.rounded()))",
             "epoch_seconds=\(format("%.1f", epochSeconds))",
             "epoch_overhead_seconds=\(format("%.1f", epochOverheadSeconds))",
