@@ -67,18 +67,16 @@ import Testing
 
     /// A small text gets a smaller model with more dropout than a large one at the same budget.
     @Test func smallTextsGetSmallerModelsAndMoreDropout() throws {
-        func regularisation(_ plan: RecipePlan) -> Double { plan.lockedDropout + plan.weightDrop }
         for minutes in [2.0, 5, 15, 60] {
             let small = try Self.plan(100_000, minutes)
             let large = try Self.plan(1_115_394, minutes)
             #expect(small.parameters <= large.parameters, "\(minutes) min")
-            #expect(regularisation(small) >= regularisation(large), "\(minutes) min")
-            #expect(small.dropout == 0 && large.dropout == 0)
+            #expect(small.dropout >= large.dropout, "\(minutes) min")
             // Data-limited: no more than 4 parameters per training character.
             #expect(Double(small.parameters) <= 4 * 90_000 || small.hiddenSizes == [32, 32])
         }
         let tiny = try Self.plan(100_000, 15)
-        #expect(tiny.lockedDropout >= 0.2 && tiny.reason.contains("overfit"), "\(tiny.reason)")
+        #expect(tiny.dropout > 0.2 && tiny.reason.contains("overfit"), "\(tiny.reason)")
     }
 
     /// A text too long for two passes in the budget is sampled down to what fits two:
@@ -117,11 +115,8 @@ import Testing
         #expect((256...448).contains(twelve.hiddenSizes[0]), "\(twelve.reason)")
         #expect(twelve.epochs >= 4 && twelve.epochs <= 12, "\(twelve.reason)")
         let sixty = try Self.plan(1_115_394, 60, speed: 28_500)
-        #expect(sixty.hiddenSizes[0] >= 448 && sixty.lockedDropout >= 0.25, "\(sixty.reason)")
-        // Its parameters per character times epochs (about 3.6 x 26) is past four times the
-        // 12-minute recipe's 14.4, where dropout alone overfitted: weight drop as well.
-        #expect(sixty.weightDrop == RecipePlan.recurrentWeightDrop, "\(sixty.reason)")
-        #expect(twelve.weightDrop == 0 && twelve.lockedDropout == 0.2, "\(twelve.reason)")
+        #expect(sixty.hiddenSizes[0] >= 448 && sixty.dropout >= 0.3, "\(sixty.reason)")
+        #expect([sixty, twelve].allSatisfy { $0.lockedDropout == 0 && $0.weightDrop == 0 })
         #expect(sixty.learningRate == 0.0015)
     }
 
@@ -130,7 +125,7 @@ import Testing
         let plan = try Self.plan(1_115_394, 5, speed: 25_000)
         for part in [
             "5 minutes", "25000 chars/s", "1115394 characters", "mLSTM \(plan.hiddenSizes[0]),\(plan.hiddenSizes[0])",
-            "\(plan.parameters) parameters", "\(plan.epochs) epochs", "Locked dropout \(format("%g", plan.lockedDropout))",
+            "\(plan.parameters) parameters", "\(plan.epochs) epochs", "Dropout \(format("%g", plan.dropout))",
         ] {
             #expect(plan.reason.contains(part), "\(part) not in: \(plan.reason)")
         }

@@ -18,10 +18,10 @@
 //      (b) takes at least `minimumSteps` optimizer steps, and
 //      (c) has at most `parametersPerCharacter` parameters per training
 //          character of the text (data-limited: a bigger one overfits);
-//   3. regularisation from the parameters per training character times the
-//      epochs (more for a model that is large for its text or sees it often):
-//      locked (variational) dropout between the layers, and weight drop on the
-//      recurrent matrices as well when that product is high; weight decay 0;
+//   3. dropout from the parameters per training character times the epochs
+//      (more for a model that is large for its text or sees it often); locked
+//      dropout, weight drop and weight decay 0 (on tinyshakespeare's 60-minute
+//      run, locked dropout with weight drop lost to dropout: docs/quality.md);
 //   4. epochs: as many whole ones as fit in 80% of the budget after the fixed costs
 //      (at most `maximumEpochs`); a text too long for `minimumEpochs` passes is
 //      sampled down to what fits them (blocks spread over all of it, so that
@@ -91,12 +91,11 @@ public struct RecipePlan: Equatable, Sendable {
     public var cell: CellKind
     public var hiddenSizes: [Int]
     public var parameters: Int
-    /// `--dropout`: 0 in the rule's plans (locked dropout replaced it), kept
-    /// so that a plan names every regulariser it sets.
     public var dropout: Double
-    /// `--locked-dropout`: one mask per sequence and row, shared by its steps.
+    /// `--locked-dropout` and `--weight-drop`: 0 in the rule's plans (the
+    /// measurements in docs/quality.md), named so that a plan states every
+    /// regulariser scripts/recipe sets.
     public var lockedDropout: Double
-    /// `--weight-drop`: DropConnect on the recurrent matrices, one mask per sequence.
     public var weightDrop: Double
     public var weightDecay: Double
     /// Cosine schedule from `learningRate` (epoch 1) to `learningRateMin` (the last epoch).
@@ -148,12 +147,6 @@ public struct RecipePlan: Equatable, Sendable {
     public static let budgetShare = 0.9
     /// The length of a long text's sample blocks, in characters: 1,000 sequences of 50.
     public static let sampleBlockCharacters = 50_000
-    /// Locked dropout is the pressure rule's dropout less this (it regularises more per unit of p).
-    public static let lockedDropoutDiscount = 0.05
-    /// Parameters per training character times epochs above which weight drop is added:
-    /// four times the 12-minute tinyshakespeare recipe's 14.4.
-    public static let weightDropPressure = 57.6
-    public static let recurrentWeightDrop = 0.1
     /// Share of the budget the plan's whole epochs fill, and that the sample of a
     /// long text is cut to fit. With few epochs, a machine slower than predicted
     /// loses a whole one: an mLSTM 352,352 planned at 9,587 chars/s on one core
@@ -272,19 +265,12 @@ public struct RecipePlan: Equatable, Sendable {
         // Overfitting grows with the parameters per training character and with
         // the passes over it: their product was 14.4 for the 12-minute
         // tinyshakespeare recipe (2.4 x 6 epochs, dropout 0.25) and 90 for the
-        // 60-minute one (4.1 x 22, dropout 0.35, which still overfitted). That
-        // amount of `--dropout` is given as locked dropout, 0.05 less: in the
-        // ablation on two texts (docs/quality.md) locked 0.2 beat dropout 0.2 on
-        // both, and locked 0.4 lost to dropout 0.4 on both (one mask for every
-        // step regularises more per unit of p). Past four times the 12-minute
-        // recipe's product, where dropout alone overfitted, weight drop 0.1 on
-        // the recurrent matrices as well (AWD-LSTM's regulariser, light: 0.5
-        // lost on code in the ablation's 40 epochs).
+        // 60-minute one (4.1 x 22, dropout 0.35, which still overfitted). Plain
+        // `--dropout`: on the 60-minute run, locked dropout 0.3 with weight drop
+        // 0.1 (what the 0.1 MB ablation suggested) did worse (docs/quality.md).
         let ratio = Double(chosen.parameters) / train
         let pressure = ratio * Double(epochs)
-        let amount = min(0.5, max(0, (0.25 + 0.04 * log2(pressure / 14.4)) * 20).rounded() / 20)
-        let lockedDropout = max(0, ((amount - lockedDropoutDiscount) * 20).rounded() / 20)
-        let weightDrop = pressure > weightDropPressure ? recurrentWeightDrop : 0
+        let dropout = min(0.5, max(0, (0.25 + 0.04 * log2(pressure / 14.4)) * 20).rounded() / 20)
         let learningRate = chosen.width > 384 ? 0.0015 : 0.002
         let learningRateMin = learningRate / 20
 
@@ -328,17 +314,14 @@ public struct RecipePlan: Equatable, Sendable {
                 "\(epochs) epochs of \(perEpochText) s fit in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would; scripts/recipe refits them to the measured time). "
         }
         reason +=
-            "Locked dropout \(format("%g", lockedDropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs "
-            + "(dropout 0.25 for 2.4 over 6, as the 12-minute tinyshakespeare recipe, more for more of either; as locked dropout, 0.05 less)"
-            + (weightDrop > 0
-                ? ", and weight drop \(format("%g", weightDrop)) (\(format("%.0f", pressure)) is more than \(format("%g", weightDropPressure)), where dropout alone overfitted), "
-                : ", ")
+            "Dropout \(format("%g", dropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs "
+            + "(0.25 for 2.4 over 6, as the 12-minute tinyshakespeare recipe; more for more of either), "
             + "cosine \(format("%g", learningRate)) -> \(format("%g", learningRateMin)), weight decay 0; "
             + "predicted \(format("%.1f", predicted / 60)) of \(format("%.3g", request.minutes)) minutes."
 
         return RecipePlan(
             cell: .mlstm, hiddenSizes: Array(repeating: chosen.width, count: layers), parameters: chosen.parameters,
-            dropout: 0, lockedDropout: lockedDropout, weightDrop: weightDrop, weightDecay: 0, learningRate: learningRate,
+            dropout: dropout, lockedDropout: 0, weightDrop: 0, weightDecay: 0, learningRate: learningRate,
             learningRateMin: learningRateMin, epochs: epochs,
             batchRows: rows, sequenceLength: sequenceLength, validationFraction: validationFraction, textCharacters: textCharacters,
             sampleBlocks: sampleBlocks, charsPerSecond: chosen.charsPerSecond, epochSeconds: epochSeconds, epochOverheadSeconds: overhead,
