@@ -65,11 +65,11 @@ extension Sample {
 
     /// --count K (K > 1): the K samples as one batch.
     func sampleBatch(
-        model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, rule: SamplingRule,
+        models: [Model], alphabet: Alphabet, prime: [Int], seed: UInt64, rule: SamplingRule,
         to target: OutputTarget
     ) throws {
         let batch = SampleBatch(
-            model: model, alphabet: alphabet, seed: seed, rule: rule, count: count,
+            models: models, alphabet: alphabet, seed: seed, rule: rule, count: count,
             threads: threads == 0 ? nil : threads)
         let out = try textOutput(target, flush: unbuffered ? .perSymbol : .perLine)
         let stop = alphabet.stopIndex, symbols = alphabet.symbols
@@ -103,9 +103,9 @@ extension Sample {
     }
 
     /// --beam W: the best continuations, best first, separated as samples are.
-    func beamSearch(width: Int, model: Model, alphabet: Alphabet, prime: [Int], seed: UInt64, to target: OutputTarget) throws {
+    func beamSearch(width: Int, models: [Model], alphabet: Alphabet, prime: [Int], seed: UInt64, to target: OutputTarget) throws {
         let beams = try BeamSearch.run(
-            model: model, alphabet: alphabet, width: width, prime: prime, seed: seed, length: length,
+            models: models, alphabet: alphabet, width: width, prime: prime, seed: seed, length: length,
             stopAtStop: stopAtStop, threads: threads == 0 ? nil : threads)
         let out = try textOutput(target, flush: .perLine)
         let stop = alphabet.stopIndex, symbols = alphabet.symbols
@@ -133,10 +133,11 @@ extension Sample {
     }
 
     /// --score FILE with --per-char or --html.
-    func analyseText(_ path: String, model: Model, alphabet: Alphabet, checkpointName: String, to target: OutputTarget) throws {
+    func analyseText(_ path: String, models: [Model], alphabet: Alphabet, checkpointName: String, to target: OutputTarget) throws {
         var chosenUnit: (layer: Int, index: Int)? = nil
         if let unit {
-            let sizes = model.config.hiddenSizes
+            // One model (validate() refuses --unit for an ensemble).
+            let sizes = models[0].config.hiddenSizes
             guard unit.layer <= sizes.count else {
                 throw ToolError(
                     "--unit \(unit.layer):\(unit.unit): the model has \(sizes.count) layer\(sizes.count == 1 ? "" : "s")",
@@ -153,7 +154,7 @@ extension Sample {
         defer { file.close() }
         // Streamed: each character's row or span is written as it is read, so the memory
         // is the network's whatever the text's length (a pipe or device included).
-        let analyser = TextAnalyser(model: model, alphabet: alphabet, threads: threads == 0 ? nil : threads, unit: chosenUnit)
+        let analyser = TextAnalyser(models: models, alphabet: alphabet, threads: threads == 0 ? nil : threads, unit: chosenUnit)
         let out = try textOutput(target, flush: .perLine)
         var pending = ""
         // Nothing goes out before the first prediction (a text too short to score writes
@@ -167,10 +168,13 @@ extension Sample {
             }
         }
         if html {
-            let config = model.config
+            let shapes = models.map { model in
+                "\(model.config.cell) \(model.config.hiddenSizes.map(String.init).joined(separator: ",")) "
+                    + "(\(grouped(model.layout.parameterCount)) parameters)"
+            }
             let description =
-                "\(config.cell) \(config.hiddenSizes.map(String.init).joined(separator: ",")) "
-                + "(\(grouped(model.layout.parameterCount)) parameters) from \(SystemPath.shown(checkpointName))"
+                (models.count > 1 ? "an ensemble of \(shapes.joined(separator: ", "))" : shapes[0])
+                + " from \(SystemPath.shown(checkpointName))"
             pending = SurprisalPage.head(title: "\(SystemPath.shown(file.name)): the model's surprise", model: description, unit: chosenUnit)
         }
         var skipped: [UInt32: Int] = [:], skippedOrder: [UInt32] = []

@@ -20,7 +20,9 @@ struct Sample: CharRNNTool {
             the model's output divided by --temperature. The stop symbol is never printed. \
             Text is written as it is produced, flushed per line. With --score FILE, prints \
             the model's loss on FILE read as one stream (nats and bits per character, the \
-            total and the perplexity) instead.
+            total and the perplexity) instead. Several checkpoints make an ensemble: the \
+            next symbol's probabilities are the mean of the models' (the temperature then \
+            applies to their log), in every mode.
             """,
         version: CharRNNVersion.line(tool: "charrnn-sample"))
 
@@ -33,10 +35,19 @@ struct Sample: CharRNNTool {
         "charrnn-sample --prime 'ROMEO:' --beam 8 --count 3 --length 80 e10.ckpt",
         "charrnn-sample --score input.txt --per-char e10.ckpt | sort -t$'\\t' -k5gr",
         "charrnn-sample --score input.txt --html --unit 2:17 e10.ckpt > unit.html",
+        "charrnn-sample --score val.txt a/best.ckpt b/best.ckpt",
     ]
 
-    @Argument(help: ArgumentHelp("Model checkpoint ('-': standard input).", valueName: "CHECKPOINT"), completion: .file())
-    var input: String = "-"
+    @Argument(
+        help: ArgumentHelp(
+            "Model checkpoint ('-': standard input). Several make an ensemble: every mode draws from, searches "
+                + "or scores the mean of their probabilities (one alphabet; any cells and sizes).",
+            valueName: "CHECKPOINT"), completion: .file())
+    var inputs: [String] = []
+    /// The checkpoints read: standard input when none is named.
+    var checkpointPaths: [String] { inputs.isEmpty ? ["-"] : inputs }
+    /// Checkpoints an ensemble may have: each is a network in memory.
+    static let maxModels = 64
 
     // --length, --temperature and --count are optional so that giving one where it
     // has no effect (with --score) is seen; the properties without "Given" hold the defaults.
@@ -80,6 +91,21 @@ struct Sample: CharRNNTool {
     @Option(help: ArgumentHelp("Print the model's loss on FILE instead of sampling.", valueName: "FILE"), completion: .file())
     var score: String?
 
+    @Option(
+        name: .customLong("held-out"),
+        help: ArgumentHelp(
+            "With --score: score only FILE's last F of characters, the part charrnn-epoch --val-fraction F holds out.",
+            valueName: "F"))
+    var heldOut: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --score: read the text as N parts side by side, each from zero state (an evaluation's speed; "
+                + "N - 1 characters fewer are predicted). (default: 1)",
+            valueName: "N"))
+    var streams: Int?
+    static let maxStreams = 4096
+
     @OptionGroup var threadCount: ThreadsOption
     @OptionGroup var output: OutputOption
     @OptionGroup var quietness: QuietOption
@@ -122,6 +148,25 @@ struct Sample: CharRNNTool {
         }
         if let countGiven { guard countGiven >= 1 else { throw ValidationError("--count must be >= 1, not \(countGiven)") } }
         guard !(quiet && verbose) else { throw ValidationError("-q and -v do not combine; pick one") }
+        guard checkpointPaths.count <= Self.maxModels else {
+            throw ValidationError("at most \(Self.maxModels) checkpoints make an ensemble, not \(checkpointPaths.count)")
+        }
+        guard checkpointPaths.filter({ $0 == "-" }).count <= 1 else {
+            throw ValidationError("standard input ('-') can hold one checkpoint; name the others as files")
+        }
+        if let heldOut {
+            guard heldOut > 0 && heldOut <= 1 else { throw ValidationError("--held-out must be in (0, 1], not \(heldOut)") }
+            guard score != nil else { throw ValidationError("--held-out needs --score FILE") }
+            guard !perChar && !html else { throw ValidationError("--held-out scores a summary; it does not combine with --per-char or --html") }
+        }
+        if let streams {
+            guard (1...Self.maxStreams).contains(streams) else { throw ValidationError("--streams must be 1 to \(Self.maxStreams), not \(streams)") }
+            guard score != nil else { throw ValidationError("--streams needs --score FILE") }
+            guard !perChar && !html else { throw ValidationError("--streams scores a summary; it does not combine with --per-char or --html") }
+        }
+        if unit != nil && checkpointPaths.count > 1 {
+            throw ValidationError("--unit shows a unit of one model; give one checkpoint, not an ensemble")
+        }
         guard length <= 1 << 40, count <= 1 << 30 else { throw ValidationError("--length or --count is absurdly large") }
         // A flag that does nothing in the mode chosen is a slip, not something to ignore.
         if score != nil {
@@ -144,27 +189,43 @@ struct Sample: CharRNNTool {
         let target = OutputTarget(path: output.output)
         if target.path != nil {
             try refuseToReplaceCheckpoint(target, with: "text")
-            try target.prepare(keepingTexts: score.map { [$0] } ?? [], keepingFiles: [input], forText: true)
+            try target.prepare(keepingTexts: score.map { [$0] } ?? [], keepingFiles: checkpointPaths, forText: true)
         }
-        let (checkpoint, name) = try loadCheckpoint(path: input, options: .skipOptimizer)
-        guard let model = checkpoint.model else {
-            throw ToolError("\(name): a vocab checkpoint has no model to sample from; HINT: charrnn-init, then charrnn-epoch")
+        var checkpoint: Checkpoint?
+        var names: [String] = [], models: [Model] = []
+        for path in checkpointPaths {
+            let (read, name) = try loadCheckpoint(path: path, options: .skipOptimizer)
+            guard let model = read.model else {
+                throw ToolError("\(name): a vocab checkpoint has no model to sample from; HINT: charrnn-init, then charrnn-epoch")
+            }
+            if let first = checkpoint, read.alphabet != first.alphabet {
+                throw ToolError(
+                    "\(name): its alphabet (\(read.alphabet.count) symbols) is not \(names[0])'s (\(first.alphabet.count)); "
+                        + "the models of an ensemble must share one alphabet")
+            }
+            checkpoint = checkpoint ?? read
+            names.append(name)
+            models.append(model)
         }
+        if verbose && models.count > 1 {
+            printError("charrnn-sample: an ensemble of \(models.count) models: \(names.map(SystemPath.shown).joined(separator: ", "))")
+        }
+        let name = names.joined(separator: " + ")
         do {
-            try run(checkpoint, name: name, model: model, to: target)
+            try run(checkpoint!, name: name, models: models, to: target)
         } catch let error as NonFinitePrediction {
             // Every mode stops at the first step whose output is not a number.
             throw ToolError("\(name): \(error)")
         }
     }
 
-    /// The mode asked for, on a model read from `name`.
-    func run(_ checkpoint: Checkpoint, name: String, model: Model, to target: OutputTarget) throws {
+    /// The mode asked for, on the models read from `name` (an ensemble's names joined by " + ").
+    func run(_ checkpoint: Checkpoint, name: String, models: [Model], to target: OutputTarget) throws {
         if let score {
             if perChar || html {
-                return try analyseText(score, model: model, alphabet: checkpoint.alphabet, checkpointName: name, to: target)
+                return try analyseText(score, models: models, alphabet: checkpoint.alphabet, checkpointName: name, to: target)
             }
-            return try scoreText(score, model: model, alphabet: checkpoint.alphabet, to: target)
+            return try scoreText(score, models: models, alphabet: checkpoint.alphabet, to: target)
         }
 
         let primeSymbols: [Int]
@@ -179,16 +240,16 @@ struct Sample: CharRNNTool {
         let rule = SamplingRule(temperature: temperature, topK: topK, topP: topP)
         if let beam {
             return try beamSearch(
-                width: beam, model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed,
+                width: beam, models: models, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed,
                 to: target)
         }
         if count > 1 {
             return try sampleBatch(
-                model: model, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule,
+                models: models, alphabet: checkpoint.alphabet, prime: primeSymbols, seed: seed, rule: rule,
                 to: target)
         }
         let sampler = Sampler(
-            model: model, alphabet: checkpoint.alphabet, generator: Xoshiro256(seed: seed), rule: rule,
+            models: models, alphabet: checkpoint.alphabet, generator: Xoshiro256(seed: seed), rule: rule,
             threads: threads == 0 ? nil : threads)
         let out = try textOutput(target, flush: unbuffered ? .perSymbol : .perLine)
         let stop = checkpoint.alphabet.stopIndex
@@ -221,7 +282,7 @@ struct Sample: CharRNNTool {
         TextOutput(descriptor: try target.streamDescriptor(), name: target.name, flush: flush)
     }
 
-    func scoreText(_ path: String, model: Model, alphabet: Alphabet, to target: OutputTarget) throws {
+    func scoreText(_ path: String, models: [Model], alphabet: Alphabet, to target: OutputTarget) throws {
         let file = try InputFile(path: path)
         defer { file.close() }
         announceTextFromTerminal(file, tool: "charrnn-sample", quiet: quiet)
@@ -230,19 +291,30 @@ struct Sample: CharRNNTool {
             if let note = text.stats.invalidNote("read as") { printError("charrnn-sample: \(file.name): \(note)") }
             for note in skipped.notes { printError("charrnn-sample: \(file.name): \(note)") }
         }
-        guard text.count >= 2 else { throw ToolError("\(file.name): needs at least 2 characters the alphabet has to score") }
+        var symbols = text.indices
+        var notes: [String] = []
+        if let heldOut {
+            // charrnn-epoch's held-out tail: round(F x characters), half to even.
+            let count = Int((heldOut * Double(symbols.count)).rounded(.toNearestOrEven))
+            symbols = Array(symbols.suffix(count))
+            notes.append("its last \(count) characters")
+        }
+        let parts = min(streams ?? 1, max(1, symbols.count / 2))
+        if parts > 1 { notes.append("\(parts) parts side by side") }
+        let part = notes.isEmpty ? "" : " (\(notes.joined(separator: ", ")))"
+        guard symbols.count >= 2 else { throw ToolError("\(file.name)\(part): needs at least 2 characters the alphabet has to score") }
         let start = monotonicSeconds()
-        let result = try TextScore.score(text.indices, model: model, threads: threads == 0 ? nil : threads)
+        let result = try TextScore.score(symbols, models: models, streams: parts, threads: threads == 0 ? nil : threads)
         if verbose {
             let seconds = monotonicSeconds() - start
             printError(
-                "charrnn-sample: scored \(text.count) characters in \(format("%.3f", seconds)) s, \(grouped(Int(Double(text.count) / max(seconds, 1e-9)))) characters/s"
+                "charrnn-sample: scored \(symbols.count) characters in \(format("%.3f", seconds)) s, \(grouped(Int(Double(symbols.count) / max(seconds, 1e-9)))) characters/s"
             )
         }
         let out = try textOutput(target, flush: .perLine)
         do {
             try out.write(
-                "\(SystemPath.shown(file.name)): \(result.predicted) characters predicted, "
+                "\(SystemPath.shown(file.name))\(part): \(result.predicted) characters predicted, "
                     + "\(format("%.4f", result.natsPerCharacter)) nats/char "
                     + "(\(format("%.4f", result.bitsPerCharacter)) bits/char), total \(format("%.1f", result.totalNats)) nats "
                     + "(\(format("%.1f", result.totalBits)) bits), perplexity \(format("%.3f", result.perplexity))\n")

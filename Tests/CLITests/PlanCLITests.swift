@@ -9,9 +9,10 @@ import Testing
 
 @Suite struct PlanCLITests {
     static let keys = [
-        "cell", "hidden", "parameters", "dropout", "locked_dropout", "weight_drop", "weight_decay", "lr", "lr_min", "epochs", "batch_rows",
-        "seq_length",
-        "val_fraction", "text_characters", "sample_blocks", "chars_per_second", "epoch_seconds", "epoch_overhead_seconds", "predicted_minutes",
+        "cell", "hidden", "parameters", "dropout", "locked_dropout", "weight_drop", "weight_decay", "lr", "lr_min", "epochs", "members",
+        "batch_rows", "seq_length",
+        "val_fraction", "text_characters", "sample_blocks", "chars_per_second", "epoch_seconds", "epoch_overhead_seconds", "ensemble_seconds",
+        "predicted_minutes",
         "reason", "text_bytes",
     ]
 

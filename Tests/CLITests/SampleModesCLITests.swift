@@ -163,6 +163,92 @@ import Testing
         }
     }
 
+    /// Several checkpoints are an ensemble: each character's probability is the mean of the
+    /// models' (their own --per-char tables give the expected figures), in every mode.
+    @Test func severalCheckpointsAreAnEnsembleOfTheirMeanProbability() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try SampleCLITests.prepare(directory)
+        try Tools.run("charrnn-epoch", ["--text", "text.txt", "-q", "--lr", "0.03", "e1.ckpt", "-o", "e2.ckpt"], directory: directory)
+        func nats(_ checkpoints: [String]) throws -> [Double] {
+            let table = try Tools.run("charrnn-sample", ["--score", "text.txt", "--per-char"] + checkpoints, directory: directory)
+            // The summary goes to stderr.
+            #expect(table.status == 0 && table.stderrLines.count == 1)
+            return table.text.split(separator: "\n").dropFirst().map { Double($0.split(separator: "\t")[4])! }
+        }
+        let a = try nats(["e1.ckpt"]), b = try nats(["e2.ckpt"]), both = try nats(["e1.ckpt", "e2.ckpt"])
+        #expect(a.count == both.count && b.count == both.count && both.count > 900)
+        var disagree = 0
+        for (index, (x, y)) in zip(a, b).enumerated() {
+            let mean = -log((exp(-x) + exp(-y)) / 2)
+            #expect(abs(both[index] - mean) < 1e-4, "character \(index + 1)")
+            if abs(x - y) > 0.1 { disagree += 1 }
+        }
+        #expect(disagree > 100, "the two models must differ for this to test anything")
+        // One model twice is that model.
+        for (x, y) in zip(try nats(["e1.ckpt", "e1.ckpt"]), a) { #expect(abs(x - y) < 1e-4) }
+
+        // Sampling: the same text on any thread count, and --count's first sample is the single one.
+        let one = try Tools.run("charrnn-sample", ["--seed", "3", "--length", "200", "e1.ckpt", "e2.ckpt"], directory: directory)
+        let threads = try Tools.run(
+            "charrnn-sample", ["--seed", "3", "--length", "200", "--threads", "2", "e1.ckpt", "e2.ckpt"], directory: directory)
+        let batch = try Tools.run(
+            "charrnn-sample", ["--seed", "3", "--length", "200", "--count", "3", "-0", "e1.ckpt", "e2.ckpt"], directory: directory)
+        #expect(one.status == 0 && one.stdout == threads.stdout)
+        #expect(Data(batch.stdout.split(separator: 0, omittingEmptySubsequences: false)[0]) + Data("\n".utf8) == one.stdout)
+        let single = try Tools.run("charrnn-sample", ["--seed", "3", "--length", "200", "e1.ckpt"], directory: directory)
+        #expect(single.stdout != one.stdout, "the ensemble draws from other probabilities than its first model")
+        let beam = try Tools.run("charrnn-sample", ["--prime", "To be", "--beam", "3", "--length", "40", "e1.ckpt", "e2.ckpt"], directory: directory)
+        #expect(beam.status == 0 && beam.text.hasPrefix("To be"))
+        let verbose = try Tools.run("charrnn-sample", ["--seed", "3", "--length", "5", "-v", "e1.ckpt", "e2.ckpt"], directory: directory)
+        #expect(verbose.stderrLines.first == "charrnn-sample: an ensemble of 2 models: e1.ckpt, e2.ckpt")
+
+        // --held-out F scores the tail charrnn-epoch --val-fraction F holds out: round(F n), half to even.
+        let characters = Array(String(decoding: EpochCLITests.text, as: UTF8.self).unicodeScalars)
+        let tailCount = Int((0.1 * Double(characters.count)).rounded(.toNearestOrEven))
+        var tail = String.UnicodeScalarView()
+        tail.append(contentsOf: characters.suffix(tailCount))
+        try Data(String(tail).utf8).write(to: directory.appendingPathComponent("tail.txt"))
+        let whole = try Tools.run("charrnn-sample", ["--score", "tail.txt", "e1.ckpt", "e2.ckpt"], directory: directory)
+        let heldOut = try Tools.run("charrnn-sample", ["--score", "text.txt", "--held-out", "0.1", "e1.ckpt", "e2.ckpt"], directory: directory)
+        #expect(heldOut.status == 0 && whole.status == 0)
+        #expect(heldOut.text == whole.text.replacingOccurrences(of: "tail.txt:", with: "text.txt (its last \(tailCount) characters):"))
+        let parts = try Tools.run(
+            "charrnn-sample", ["--score", "text.txt", "--held-out", "0.1", "--streams", "4", "e1.ckpt", "e2.ckpt"], directory: directory)
+        #expect(
+            parts.status == 0
+                && parts.text.hasPrefix("text.txt (its last \(tailCount) characters, 4 parts side by side): \(tailCount - 4) characters predicted, "))
+        for (flags, message) in [
+            (["--streams", "2"], "--streams needs --score FILE"), (["--score", "text.txt", "--streams", "0"], "--streams must be 1 to 4096"),
+            (["--score", "text.txt", "--streams", "3", "--html"], "--streams scores a summary"),
+            (["--held-out", "0.1"], "--held-out needs --score FILE"), (["--score", "text.txt", "--held-out", "0"], "--held-out must be in (0, 1]"),
+            (["--score", "text.txt", "--held-out", "0.1", "--per-char"], "does not combine with --per-char or --html"),
+        ] {
+            let refused = try Tools.run("charrnn-sample", flags + ["e1.ckpt"], directory: directory)
+            #expect(refused.status == 2 && refused.stderrLines.count == 1 && refused.stderr.contains(message), "\(flags)")
+        }
+
+        // Models of another alphabet cannot join; standard input holds one checkpoint; --unit is one model's.
+        try Data("xyz\n".utf8).write(to: directory.appendingPathComponent("other.txt"))
+        try Tools.run("charrnn-vocab", ["-q", "other.txt", "-o", "ov.ckpt"], directory: directory)
+        try Tools.run("charrnn-init", ["-q", "ov.ckpt", "-o", "o0.ckpt"], directory: directory)
+        let mixed = try Tools.run("charrnn-sample", ["e1.ckpt", "o0.ckpt"], directory: directory)
+        #expect(mixed.status == 1 && mixed.stdout.isEmpty)
+        #expect(
+            mixed.stderrLines
+                == [
+                    "charrnn-sample: o0.ckpt: its alphabet (5 symbols) is not e1.ckpt's (\(try EpochCLITests.checkpoint(directory, "e1.ckpt").alphabet.count)); "
+                        + "the models of an ensemble must share one alphabet"
+                ])
+        let stdin = try Tools.run("charrnn-sample", ["-", "-"], directory: directory)
+        #expect(stdin.status == 2 && stdin.stderrLines.count == 1 && stdin.stderr.contains("standard input ('-') can hold one checkpoint"))
+        let unit = try Tools.run(
+            "charrnn-sample", ["--score", "text.txt", "--html", "--unit", "1:1", "e1.ckpt", "e2.ckpt"], directory: directory)
+        #expect(unit.status == 2 && unit.stderr.contains("--unit shows a unit of one model"))
+        let vocab = try Tools.run("charrnn-sample", ["e1.ckpt", "v.ckpt"], directory: directory)
+        #expect(vocab.status == 1 && vocab.stderrLines.count == 1 && vocab.stderr.contains("v.ckpt: a vocab checkpoint has no model"))
+    }
+
     @Test func helpFitsEightyColumns() throws {
         let help = try Tools.run("charrnn-sample", ["--help"])
         #expect(help.status == 0)

@@ -631,8 +631,9 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
         let curve = try String(contentsOf: directory.appendingPathComponent("r/curve.tsv"), encoding: .utf8)
             .split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
-        #expect(curve.first == ["epoch", "minutes", "train_nats", "val_nats"])
-        #expect(curve.dropFirst().map { $0[0] } == ["1", "2"], "\(curve)")
+        #expect(curve.first == ["epoch", "minutes", "train_nats", "val_nats", "member"])
+        try #require(curve.count == 3 && curve.allSatisfy { $0.count == 5 }, "\(curve)")
+        #expect(curve.dropFirst().map { $0[0] } == ["1", "2"] && curve.dropFirst().allSatisfy { $0[4] == "1" }, "\(curve)")
         #expect(Double(curve[1][1])! <= Double(curve[2][1])!)
         let last = try Checkpoint(decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent("r/run/e002.ckpt"))))
         #expect(last.model?.config.cell == .mlstm && last.model?.config.hiddenSizes == [32, 32])
@@ -668,6 +669,62 @@ enum ScriptLocale: String, CaseIterable, Sendable, CustomTestStringConvertible {
             #expect(wrong.status == 2 && wrong.stderr == message, "\(wrong.stderr)")
         }
         #expect(try Self.files(directory) == ["r", "text.txt"], "nothing written for a refused command")
+    }
+
+    /// A text small for its budget is trained as several models (seeds 1, 2, ...: run/,
+    /// run-2/), each for the plan's epochs, and their ensemble is scored on the held-out
+    /// part at the end, as charrnn-sample scores it; stopped after an epoch and rerun,
+    /// the recipe goes on in the member at work.
+    @Test func theRecipeTrainsASmallTextAsSeveralModels() throws {
+        let directory = try Tools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.text.prefix(1_500).write(to: directory.appendingPathComponent("small.txt"))
+        let arguments = ["--text", "small.txt", "--minutes", "0.3", "--calibration", "20000", "--out", "r"]
+        let first = try Self.script("recipe", arguments + ["--stop-after", "1"], in: directory)
+        #expect(first.status == 0, "\(first.stderr)")
+        let plan = try String(contentsOf: directory.appendingPathComponent("r/plan.txt"), encoding: .utf8)
+        let values = Dictionary(plan.split(separator: "\n").map { ($0.prefix { $0 != "=" }, String($0.drop { $0 != "=" }.dropFirst())) }) { a, _ in a
+        }
+        let members = try #require(Int(values["members"] ?? ""), "\(plan)"), epochs = try #require(Int(values["epochs"] ?? ""))
+        #expect(members >= 2 && epochs >= 2, "\(plan)")
+        #expect(first.stderr.contains("recipe: model 1 of \(members), epoch 1 of \(epochs) done at "), "\(first.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("r/run-2").path))
+        let second = try Self.script("recipe", arguments, in: directory)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("recipe: model \(members) of \(members), epoch \(epochs) of \(epochs) done at "), "\(second.stderr)")
+
+        let curve = try String(contentsOf: directory.appendingPathComponent("r/curve.tsv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: "\t").map(String.init) }
+        let expected = (1...members).flatMap { member in (1...epochs).map { ["\($0)", "\(member)"] } } + [["-", "ensemble"]]
+        try #require(curve.count == expected.count && curve.allSatisfy { $0.count == 5 }, "\(curve)")
+        #expect(curve.map { [$0[0], $0[4]] } == expected, "\(curve)")
+        var bests: [String] = []
+        var seeds: Set<UInt64> = []
+        for member in 1...members {
+            let folder = member == 1 ? "r/run" : "r/run-\(member)"
+            bests.append("\(folder)/best.ckpt")
+            let last = try Checkpoint(
+                decoding: [UInt8](Data(contentsOf: directory.appendingPathComponent(String(format: "\(folder)/e%03d.ckpt", epochs)))))
+            #expect(last.history.count == epochs)
+            seeds.insert(try #require(last.model?.config.seed))
+            let rows = curve.filter { $0[4] == "\(member)" }
+            for (row, record) in zip(rows, last.history) { #expect(row[3] == format("%.4f", record.validationLoss), "\(row)") }
+        }
+        #expect(seeds == Set((1...members).map(UInt64.init)), "each model from its own seed")
+        // The ensemble's row: charrnn-sample's score of the members' best checkpoints on the held-out part.
+        let score = try Tools.run(
+            "charrnn-sample", ["--score", "small.txt", "--held-out", "0.1", "--streams", values["batch_rows"] ?? "?"] + bests, directory: directory)
+        let nats = score.text.split(separator: " ").drop { !$0.hasSuffix("predicted,") }.dropFirst().first.map(String.init)
+        #expect(curve.last?[3] == nats && nats != nil, "\(score.text)")
+        let best = try #require(second.text.split(separator: "\n").last.map(String.init))
+        let lowest = curve.map { $0[3] }.min { Double($0)! < Double($1)! }!
+        #expect(best.hasPrefix("best: \(lowest) nats/char"), "\(best)")
+        if lowest == nats { #expect(best.contains("the ensemble of the \(members) models") && best.contains("r/run-2/best.ckpt"), "\(best)") }
+
+        let third = try Self.script("recipe", arguments, in: directory)
+        #expect(third.status == 0 && !third.stderr.contains(" done at "), "a finished recipe trains nothing more: \(third.stderr)")
+        let again = try String(contentsOf: directory.appendingPathComponent("r/curve.tsv"), encoding: .utf8)
+        #expect(again.split(separator: "\n").count == curve.count + 1, "nor scores the ensemble again")
     }
 
     /// Without --calibration the recipe measures this machine (cached with the

@@ -25,8 +25,8 @@ import Testing
                 if let previous {
                     #expect(plan.parameters >= previous.parameters, "\(characters) chars, \(minutes) min, \(speed) cps")
                     // The work done, parameters times characters trained: a larger model may train fewer characters.
-                    let work = Double(plan.parameters) * Double(plan.epochs * plan.textCharacters)
-                    let before = Double(previous.parameters) * Double(previous.epochs * previous.textCharacters)
+                    let work = Double(plan.parameters) * Double(plan.members * plan.epochs * plan.textCharacters)
+                    let before = Double(previous.parameters) * Double(previous.members * previous.epochs * previous.textCharacters)
                     #expect(work >= before, "\(characters) chars, \(minutes) min, \(speed) cps")
                 }
                 previous = plan
@@ -41,12 +41,14 @@ import Testing
         for speed in Self.speeds {
             for minutes in Self.budgets {
                 guard let plan = try? Self.plan(characters, minutes, speed: speed) else { continue }
-                let total = RecipePlan.startSeconds + Double(plan.epochs) * plan.epochSeconds
+                let total = RecipePlan.startSeconds + Double(plan.members * plan.epochs) * plan.epochSeconds + plan.ensembleSeconds
                 #expect(abs(total - plan.predictedSeconds) < 1e-6)
                 #expect(plan.predictedSeconds <= minutes * 60, "\(characters) chars, \(minutes) min, \(speed) cps: \(plan.reason)")
                 // Whole epochs fill at most epochShare of it: the rest is a slower machine's margin.
                 #expect(plan.predictedSeconds <= minutes * 60 * RecipePlan.epochShare + 1e-6, "\(characters) chars, \(minutes) min: \(plan.reason)")
                 #expect(plan.epochs >= 1 && plan.epochs <= RecipePlan.maximumEpochs)
+                #expect(plan.members >= 1 && plan.members <= RecipePlan.maximumMembers)
+                #expect((plan.members == 1) == (plan.ensembleSeconds == 0))
                 #expect(plan.textCharacters <= characters && plan.textCharacters > 0)
                 #expect(plan.batchRows >= 1 && plan.batchRows <= 50)
             }
@@ -117,7 +119,44 @@ import Testing
         let sixty = try Self.plan(1_115_394, 60, speed: 28_500)
         #expect(sixty.hiddenSizes[0] >= 448 && sixty.dropout >= 0.3, "\(sixty.reason)")
         #expect([sixty, twelve].allSatisfy { $0.lockedDropout == 0 && $0.weightDrop == 0 })
-        #expect(sixty.learningRate == 0.0015)
+        // The 60 minutes are several models (below); each trains at the full rate.
+        #expect(sixty.members >= 2 && sixty.learningRate == 0.002, "\(sixty.reason)")
+        #expect(twelve.members == 1, "\(twelve.reason)")
+    }
+
+    /// A model that would see its text at more than twice `memberPressure` (parameters per
+    /// training character times epochs) is trained as several, each at `memberPressure` or
+    /// more, for at least `minimumEpochs`; the budget's whole epochs are shared out between
+    /// them, and the ensemble's score fits in the budget; a sampled text gets one.
+    @Test(arguments: sizes)
+    func aSmallTextForItsBudgetIsTrainedAsSeveralModels(characters: Int) throws {
+        for speed in Self.speeds {
+            for minutes in Self.budgets {
+                guard let plan = try? Self.plan(characters, minutes, speed: speed) else { continue }
+                let train = Double(plan.textCharacters) * 0.9
+                let ratio = Double(plan.parameters) / train
+                // The whole epochs that fit epochShare of the budget, as the rule counts them.
+                let whole = Int(((minutes * 60 * RecipePlan.epochShare - RecipePlan.startSeconds) / plan.epochSeconds).rounded(.down))
+                let context = "\(characters) chars, \(minutes) min, \(speed) cps: \(plan.reason)"
+                if plan.members > 1 {
+                    #expect(plan.sampleBlocks.isEmpty, "\(context)")
+                    // One model of every whole epoch would have been at members x memberPressure or more.
+                    #expect(ratio * Double(whole) >= Double(plan.members) * RecipePlan.memberPressure, "\(context)")
+                    #expect(plan.epochs >= RecipePlan.minimumEpochs && plan.members * plan.epochs <= whole, "\(context)")
+                    #expect(plan.reason.contains("\(plan.members) models of \(plan.epochs) epochs each"), "\(context)")
+                    #expect(plan.lines.contains("members=\(plan.members)"))
+                }
+            }
+        }
+        // tinyshakespeare in 60 minutes on this project's machine (docs/quality.md): an mLSTM
+        // 480,480 that would train 28 epochs, 3.64 x 28 = 102: three models of 9 epochs.
+        let sixty = try Self.plan(1_115_394, 60, speed: 35_986, alphabet: 66)
+        #expect(sixty.hiddenSizes == [480, 480] && sixty.members == 3 && sixty.epochs == 9, "\(sixty.reason)")
+        #expect(sixty.dropout == 0.3 && sixty.learningRate == 0.002)
+        // One model where it would see the text at less than twice 30, or a sample of it.
+        let twelve = try Self.plan(1_115_394, 12, speed: 35_986, alphabet: 66)
+        #expect(twelve.members == 1 && Double(twelve.parameters) / 1_003_854 * Double(twelve.epochs) < 60, "\(twelve.reason)")
+        #expect(try Self.plan(100_000_000, 60).members == 1)
     }
 
     /// The reason names the numbers it used: budget, speed, text, model, epochs, dropout.

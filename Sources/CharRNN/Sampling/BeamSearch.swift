@@ -46,9 +46,19 @@ public enum BeamSearch {
         model: Model, alphabet: Alphabet, width: Int, prime: [Int], seed: UInt64, length: Int,
         stopAtStop: Bool, threads: Int? = nil
     ) throws -> [Beam] {
+        try run(
+            models: [model], alphabet: alphabet, width: width, prime: prime, seed: seed, length: length,
+            stopAtStop: stopAtStop, threads: threads)
+    }
+
+    /// The search over an ensemble's mean probabilities (InferenceNetwork).
+    public static func run(
+        models: [Model], alphabet: Alphabet, width: Int, prime: [Int], seed: UInt64, length: Int,
+        stopAtStop: Bool, threads: Int? = nil
+    ) throws -> [Beam] {
         precondition(width >= 1 && length >= 0)
         let n = alphabet.count, stop = alphabet.stopIndex
-        let network = InferenceNetwork(model, threads: threads, rows: width)
+        let network = InferenceNetwork(models, threads: threads, rows: width)
         network.reset()
         var symbols = [Int32](repeating: 0, count: width)
         var head: [Int] = []

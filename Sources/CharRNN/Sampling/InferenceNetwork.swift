@@ -13,15 +13,30 @@
 // Wx x a row of Wx^T) and the stacked product of cells that add Wi x and Wh h
 // into one vector (rnn, lstm), which multiplies [Wi Wh] by the concatenated
 // [x; h] in one pass.
+//
+// An ensemble (several models of one alphabet, `charrnn-sample A.ckpt
+// B.ckpt`) steps each model's network and leaves, as its logits, the log of
+// the models' mean probabilities: every mode that reads logits (sampling at
+// a temperature, top-k/p, beam search, scoring) then works on the ensemble
+// unchanged.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public final class InferenceNetwork {
+    /// The (first) model's configuration; an ensemble's models share its alphabet.
     public let config: ModelConfig
     /// R: the streams stepped together (1 for sampling one stream and scoring).
     public let rows: Int
-    let layers: [any CellInferenceLayer]
-    let dense: InferenceMatrix
-    let denseBias: FloatBuffer
-    /// The last step's logits (R x N).
+    /// One network per model: a single model's writes `logits` itself; an
+    /// ensemble's each write their own, which `step` then combines.
+    let members: [InferenceMember]
+    /// The last step's logits (R x N): a single model's own; an ensemble's are the
+    /// log of the mean of its models' probabilities (`combineLogProbabilities`),
+    /// so a softmax of them (at any temperature) draws from the ensemble.
     public let logits: FloatBuffer
     let pool: WorkerPool?
     /// The symbol each row reads in `step(_:)`.
@@ -49,29 +64,37 @@ public final class InferenceNetwork {
     /// numbers are the same); nil picks by model size and the processors present.
     /// `rows` > 1 steps that many streams at once, their rows shared out between
     /// the threads; each row's numbers are the same bits as a network of one row's.
-    public init(_ model: Model, threads: Int? = nil, rows: Int = 1) {
-        precondition(rows >= 1)
-        config = model.config
+    public convenience init(_ model: Model, threads: Int? = nil, rows: Int = 1) {
+        self.init([model], threads: threads, rows: rows)
+    }
+
+    /// An ensemble: the models (any cells and sizes, one alphabet) step side by
+    /// side and `logits` holds the log of their mean probabilities. One model is
+    /// that model's network, bit for bit. The threads are chosen by the models'
+    /// parameters together and shared by all.
+    public init(_ models: [Model], threads: Int? = nil, rows: Int = 1) {
+        precondition(rows >= 1 && !models.isEmpty)
+        precondition(models.allSatisfy { $0.config.alphabetSize == models[0].config.alphabetSize })
+        config = models[0].config
         self.rows = rows
-        let wanted = threads ?? Self.automaticThreads(parameterCount: model.layout.parameterCount, rows: rows)
+        let parameters = models.reduce(0) { $0 + $1.layout.parameterCount }
+        let wanted = threads ?? Self.automaticThreads(parameterCount: parameters, rows: rows)
         pool = wanted > 1 ? WorkerPool(threads: wanted) : nil
-        let layout = model.layout
-        layers = model.parameters.withUnsafeBufferPointer { parameters in
-            layout.layers.map { $0.cell.type.inferenceLayer($0, parameters: parameters.baseAddress!, rows: rows) }
+        let combined = FloatBuffer(count: rows * config.alphabetSize)
+        logits = combined
+        members = models.map { model in
+            InferenceMember(model, rows: rows, logits: models.count == 1 ? combined : FloatBuffer(count: rows * model.config.alphabetSize))
         }
-        let symbols = model.config.alphabetSize, last = model.config.hiddenSizes.last!
-        dense = model.parameters.withUnsafeBufferPointer {
-            InferenceMatrix(transposing: $0.baseAddress! + layout.dense.w.offset, rows: symbols, columns: last, streams: rows)
-        }
-        denseBias = FloatBuffer(Array(model.parameters[layout.dense.b.range]))
-        logits = FloatBuffer(count: rows * config.alphabetSize)
     }
 
     deinit { oneSymbol.deallocate() }
 
+    /// Models in the network (1, or an ensemble's count).
+    public var modelCount: Int { members.count }
+
     /// Zero state, as Flux.reset!.
     public func reset() {
-        for layer in layers { layer.reset() }
+        for member in members { member.reset() }
     }
 
     /// Reads `symbol` (a network of one row) and leaves the logits for the next symbol in `logits`.
@@ -83,22 +106,48 @@ public final class InferenceNetwork {
 
     /// Row r reads `symbols[r]`; leaves the logits of every row in `logits` (R x N).
     public func step(symbols: UnsafePointer<Int32>) {
-        var input: UnsafePointer<Float>? = nil
-        for layer in layers {
-            layer.step(symbols: symbols, input: input, pool: pool)
-            input = UnsafePointer(layer.h)
-        }
+        for member in members { member.step(symbols: symbols, pool: pool) }
         let n = config.alphabetSize
-        for r in 0..<rows { (logits.pointer + r * n).update(from: denseBias.pointer, count: n) }
-        dense.multiply(input!, ldx: config.hiddenSizes.last!, into: logits.pointer, ldy: n, pool: pool)
         steps += 1
         // Non-finite weights, or finite ones whose sums overflow a float, give logits that
         // are not numbers: a draw would pick an arbitrary symbol and a score would be NaN.
+        // An ensemble checks its models' logits, before they are combined.
         if firstNonFiniteStep == nil {
-            for index in 0..<rows * n where !logits.pointer[index].isFinite {
-                firstNonFiniteStep = steps
-                break
+            search: for member in members {
+                for index in 0..<rows * n where !member.logits.pointer[index].isFinite {
+                    firstNonFiniteStep = steps
+                    break search
+                }
             }
+        }
+        if members.count > 1 && firstNonFiniteStep == nil {
+            for r in 0..<rows {
+                Self.combineLogProbabilities(
+                    members.map { UnsafePointer($0.logits.pointer + r * n) }, count: n, into: logits.pointer + r * n)
+            }
+        }
+    }
+
+    /// out[j] = log((1/M) sum_i softmax(z_i)[j]) for the M rows of logits `z`, each
+    /// of `count`: the ensemble's log-probabilities. In doubles, each sum taken
+    /// around its largest term (a log-sum-exp), so that no probability, however
+    /// small, underflows to a log of zero.
+    static func combineLogProbabilities(_ z: [UnsafePointer<Float>], count n: Int, into out: UnsafeMutablePointer<Float>) {
+        // log softmax(z_i) = z_i - lse_i.
+        let normalisers = z.map { row -> Double in
+            var largest = -Double.infinity
+            for j in 0..<n { largest = max(largest, Double(row[j])) }
+            var sum = 0.0
+            for j in 0..<n { sum += exp(Double(row[j]) - largest) }
+            return largest + log(sum)
+        }
+        let logCount = log(Double(z.count))
+        for j in 0..<n {
+            var largest = -Double.infinity
+            for (row, lse) in zip(z, normalisers) { largest = max(largest, Double(row[j]) - lse) }
+            var sum = 0.0
+            for (row, lse) in zip(z, normalisers) { sum += exp(Double(row[j]) - lse - largest) }
+            out[j] = Float(largest + log(sum) - logCount)
         }
     }
 
@@ -107,22 +156,63 @@ public final class InferenceNetwork {
         if let step = firstNonFiniteStep { throw NonFinitePrediction(step: step) }
     }
 
-    /// The output h of layer `index` (0-based) after the last step, (R x H).
-    public func output(ofLayer index: Int) -> UnsafePointer<Float> { UnsafePointer(layers[index].h) }
+    /// The output h of layer `index` (0-based) of the (first) model after the last step, (R x H).
+    public func output(ofLayer index: Int) -> UnsafePointer<Float> { UnsafePointer(members[0].layers[index].h) }
 
     /// Row r takes the state that row `sources[r]` has (beam search keeps its best
     /// continuations this way); `sources` has R entries, any may repeat.
     public func reorder(rows sources: [Int]) {
         precondition(sources.count == rows)
-        for (layer, hidden) in zip(layers, config.hiddenSizes) {
-            let scratch = FloatBuffer(count: rows * hidden)
-            for block in layer.state {
-                scratch.pointer.update(from: block, count: rows * hidden)
-                for (r, source) in sources.enumerated() {
-                    (block + r * hidden).update(from: scratch.pointer + source * hidden, count: hidden)
+        for member in members {
+            for (layer, hidden) in zip(member.layers, member.config.hiddenSizes) {
+                let scratch = FloatBuffer(count: rows * hidden)
+                for block in layer.state {
+                    scratch.pointer.update(from: block, count: rows * hidden)
+                    for (r, source) in sources.enumerated() {
+                        (block + r * hidden).update(from: scratch.pointer + source * hidden, count: hidden)
+                    }
                 }
             }
         }
+    }
+}
+
+/// One model's layers and output layer, stepping R rows into its `logits`.
+final class InferenceMember {
+    let config: ModelConfig
+    let layers: [any CellInferenceLayer]
+    let dense: InferenceMatrix
+    let denseBias: FloatBuffer
+    /// This model's logits after a step (R x N).
+    let logits: FloatBuffer
+
+    init(_ model: Model, rows: Int, logits: FloatBuffer) {
+        config = model.config
+        let layout = model.layout
+        layers = model.parameters.withUnsafeBufferPointer { parameters in
+            layout.layers.map { $0.cell.type.inferenceLayer($0, parameters: parameters.baseAddress!, rows: rows) }
+        }
+        let symbols = model.config.alphabetSize, last = model.config.hiddenSizes.last!
+        dense = model.parameters.withUnsafeBufferPointer {
+            InferenceMatrix(transposing: $0.baseAddress! + layout.dense.w.offset, rows: symbols, columns: last, streams: rows)
+        }
+        denseBias = FloatBuffer(Array(model.parameters[layout.dense.b.range]))
+        self.logits = logits
+    }
+
+    func reset() {
+        for layer in layers { layer.reset() }
+    }
+
+    func step(symbols: UnsafePointer<Int32>, pool: WorkerPool?) {
+        var input: UnsafePointer<Float>? = nil
+        for layer in layers {
+            layer.step(symbols: symbols, input: input, pool: pool)
+            input = UnsafePointer(layer.h)
+        }
+        let n = config.alphabetSize, rows = dense.rows
+        for r in 0..<rows { (logits.pointer + r * n).update(from: denseBias.pointer, count: n) }
+        dense.multiply(input!, ldx: config.hiddenSizes.last!, into: logits.pointer, ldy: n, pool: pool)
     }
 }
 

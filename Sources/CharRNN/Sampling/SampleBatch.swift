@@ -21,7 +21,7 @@ public final class SampleBatch {
     public static let maxStreams = 64
 
     public let count: Int
-    let model: Model
+    let models: [Model]
     let alphabet: Alphabet
     let seed: UInt64
     let rule: SamplingRule
@@ -29,9 +29,14 @@ public final class SampleBatch {
 
     /// `count` samples of `model` with `seed` under `rule` on `threads` threads (nil: the
     /// processors the process may use); the text is the same for any number.
-    public init(model: Model, alphabet: Alphabet, seed: UInt64, rule: SamplingRule, count: Int, threads: Int? = nil) {
+    public convenience init(model: Model, alphabet: Alphabet, seed: UInt64, rule: SamplingRule, count: Int, threads: Int? = nil) {
+        self.init(models: [model], alphabet: alphabet, seed: seed, rule: rule, count: count, threads: threads)
+    }
+
+    /// `count` samples of an ensemble (InferenceNetwork).
+    public init(models: [Model], alphabet: Alphabet, seed: UInt64, rule: SamplingRule, count: Int, threads: Int? = nil) {
         precondition(count >= 1)
-        self.model = model
+        self.models = models
         self.alphabet = alphabet
         self.seed = seed
         self.rule = rule
@@ -61,7 +66,7 @@ public final class SampleBatch {
             let bounds = (0...groupCount).map { $0 * streams / groupCount }
             if groups.map(\.rows) != (0..<groupCount).map({ bounds[$0 + 1] - bounds[$0] }) {
                 groups = (0..<groupCount).map { g in
-                    StreamGroup(model: model, alphabet: alphabet, rule: rule, rows: bounds[g + 1] - bounds[g])
+                    StreamGroup(models: models, alphabet: alphabet, rule: rule, rows: bounds[g + 1] - bounds[g])
                 }
             }
             for group in groups {
@@ -142,9 +147,9 @@ public final class SampleBatch {
         /// What ended the group's run early.
         var failure: (any Error)?
 
-        init(model: Model, alphabet: Alphabet, rule: SamplingRule, rows: Int) {
+        init(models: [Model], alphabet: Alphabet, rule: SamplingRule, rows: Int) {
             self.rows = rows
-            network = InferenceNetwork(model, threads: 1, rows: rows)
+            network = InferenceNetwork(models, threads: 1, rows: rows)
             self.alphabet = alphabet
             self.rule = rule
             generators = Array(repeating: Xoshiro256(seed: 0), count: rows)

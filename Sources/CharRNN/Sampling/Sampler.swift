@@ -74,9 +74,14 @@ public final class Sampler {
             rule: SamplingRule(temperature: temperature), threads: threads)
     }
 
-    public init(model: Model, alphabet: Alphabet, generator: Xoshiro256, rule: SamplingRule, threads: Int? = nil) {
+    public convenience init(model: Model, alphabet: Alphabet, generator: Xoshiro256, rule: SamplingRule, threads: Int? = nil) {
+        self.init(models: [model], alphabet: alphabet, generator: generator, rule: rule, threads: threads)
+    }
+
+    /// Draws from an ensemble: the mean of the models' probabilities (InferenceNetwork).
+    public init(models: [Model], alphabet: Alphabet, generator: Xoshiro256, rule: SamplingRule, threads: Int? = nil) {
         self.alphabet = alphabet
-        network = InferenceNetwork(model, threads: threads)
+        network = InferenceNetwork(models, threads: threads)
         self.generator = generator
         self.rule = rule
         scratch = DrawScratch(capacity: alphabet.count)

@@ -143,13 +143,18 @@ public final class TextAnalyser {
     var hasRead = false
     public private(set) var score = TextScore()
 
-    public init(model: Model, alphabet: Alphabet, threads: Int? = nil, unit: (layer: Int, index: Int)? = nil) {
-        network = InferenceNetwork(model, threads: threads)
+    public convenience init(model: Model, alphabet: Alphabet, threads: Int? = nil, unit: (layer: Int, index: Int)? = nil) {
+        self.init(models: [model], alphabet: alphabet, threads: threads, unit: unit)
+    }
+
+    /// An ensemble's figures (InferenceNetwork); `unit` is a unit of the first model.
+    public init(models: [Model], alphabet: Alphabet, threads: Int? = nil, unit: (layer: Int, index: Int)? = nil) {
+        network = InferenceNetwork(models, threads: threads)
         network.reset()
         index = alphabet.makeIndex()
         self.alphabet = alphabet
         self.unit = unit
-        row = FloatBuffer(count: model.config.alphabetSize)
+        row = FloatBuffer(count: alphabet.count)
     }
 
     /// The next character of the text. Throws NonFinitePrediction when the

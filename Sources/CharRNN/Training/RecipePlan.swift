@@ -27,8 +27,16 @@
 //      sampled down to what fits them (blocks spread over all of it, so that
 //      the model sees every part, as `spreadSample` says), so that every
 //      epoch ends with a validation loss and the cosine schedule runs its course;
-//   5. learning rate: cosine from 0.002 (0.0015 above 384 units, where 0.002
-//      diverged) down to a twentieth of it.
+//   5. members: a model that would see a small text at more than twice
+//      `memberPressure` (parameters per training character times epochs)
+//      is trained as several of `memberPressure` or a little more each
+//      (at most `maximumMembers`, seeds 1, 2, ...), the budget's epochs shared
+//      between them, and the result is their ensemble (the mean of their
+//      probabilities): on tinyshakespeare one mLSTM 512 reached 1.4310 in 10
+//      epochs and no more in 20-31, while two of 10 epochs reached 1.40;
+//   6. learning rate: cosine from 0.002 (0.0015 above 384 units for one model
+//      of many epochs, where 0.002 diverged; the members' 12 epochs or fewer
+//      did not) down to a twentieth of it.
 
 #if canImport(Glibc)
 import Glibc
@@ -101,7 +109,11 @@ public struct RecipePlan: Equatable, Sendable {
     /// Cosine schedule from `learningRate` (epoch 1) to `learningRateMin` (the last epoch).
     public var learningRate: Double
     public var learningRateMin: Double
+    /// Epochs of each member.
     public var epochs: Int
+    /// Models trained one after another (seeds 1...members), each for `epochs`;
+    /// more than one are the result together, as an ensemble.
+    public var members: Int
     public var batchRows: Int
     public var sequenceLength: Int
     public var validationFraction: Double
@@ -118,7 +130,10 @@ public struct RecipePlan: Equatable, Sendable {
     public var epochSeconds: Double
     /// The part of `epochSeconds` that is not training: validation and the per-epoch costs.
     public var epochOverheadSeconds: Double
-    /// Predicted seconds of the whole run: the fixed start plus every epoch.
+    /// Predicted seconds of an ensemble's score on the held-out part, after the last
+    /// member (0 for one model): a validation pass of each member.
+    public var ensembleSeconds: Double
+    /// Predicted seconds of the whole run: the fixed start, every member's epochs, the ensemble's score.
     public var predictedSeconds: Double
     /// One paragraph: the rule that fired and its numbers.
     public var reason: String
@@ -137,6 +152,15 @@ public struct RecipePlan: Equatable, Sendable {
     /// Most parameters per training character: mLSTM 512,512 (4.1 per character
     /// of tinyshakespeare) overfits from epoch 10 on even at dropout 0.35.
     public static let parametersPerCharacter = 4.0
+    /// Parameters per training character times epochs one member trains at least,
+    /// when a run is split into members: the 10-epoch mLSTM 512,512 on
+    /// tinyshakespeare, 4.1 x 10 = 41, reached 1.4310 (dropout 0.3), the same
+    /// model 4.1 x 20-31 no better than 1.44, and two of the first together 1.40
+    /// (docs/quality.md); 30 keeps the members at 30-60.
+    public static let memberPressure = 30.0
+    public static let maximumMembers = 4
+    /// Epochs a member trains at 0.002 whatever its width (the 10-epoch runs above).
+    public static let memberEpochsAtFullRate = 12
     public static let widths = Array(stride(from: 32, through: 512, by: 32))
     public static let layers = 2
     public static let minimumEpochs = 2
@@ -243,7 +267,7 @@ public struct RecipePlan: Equatable, Sendable {
         var textCharacters = request.textCharacters
         // Passes over the whole text in epochShare of the budget.
         let fitting = max(0, seconds * epochShare - startSeconds) / chosen.epoch
-        var epochs = min(maximumEpochs, Int(fitting.rounded(.down)))
+        var epochs = Int(min(fitting, 1e6).rounded(.down))
         let cut = epochs < minimumEpochs
         let validationSecondsPerCharacter = validationFraction / (1 - validationFraction) / (3 * chosen.charsPerSecond)
         if cut {
@@ -260,7 +284,24 @@ public struct RecipePlan: Equatable, Sendable {
         guard rows >= 1 else { throw .tooLittleText(characters: textCharacters, needed: needed) }
         let overhead = train * validationSecondsPerCharacter + chosen.cost
         let epochSeconds = train / chosen.charsPerSecond + overhead
-        let predicted = startSeconds + Double(epochs) * epochSeconds
+        // Members: the budget's epochs shared out when one model would see the text too often.
+        let allEpochs = epochs
+        let ratio = Double(chosen.parameters) / train
+        // How many members of at least memberPressure the pressure of one model would make (one below 2).
+        let shares = Int(min(ratio * Double(allEpochs) / memberPressure, 1e6).rounded(.down))
+        // Each member trains at least minimumEpochs.
+        var members = max(1, min(maximumMembers, shares, allEpochs / minimumEpochs))
+        // The ensemble's score on the held-out part, a validation pass per member, fits in
+        // epochShare too; where it does not, one member fewer.
+        func ensembleCost(_ members: Int) -> Double { members > 1 ? Double(members) * train * validationSecondsPerCharacter : 0 }
+        while members > 1,
+            startSeconds + Double(members * (allEpochs / members)) * epochSeconds + ensembleCost(members) > seconds * epochShare
+        {
+            members -= 1
+        }
+        epochs = min(maximumEpochs, allEpochs / members)
+        let ensembleSeconds = ensembleCost(members)
+        let predicted = startSeconds + Double(members * epochs) * epochSeconds + ensembleSeconds
 
         // Overfitting grows with the parameters per training character and with
         // the passes over it: their product was 14.4 for the 12-minute
@@ -268,10 +309,10 @@ public struct RecipePlan: Equatable, Sendable {
         // 60-minute one (4.1 x 22, dropout 0.35, which still overfitted). Plain
         // `--dropout`: on the 60-minute run, locked dropout 0.3 with weight drop
         // 0.1 (what the 0.1 MB ablation suggested) did worse (docs/quality.md).
-        let ratio = Double(chosen.parameters) / train
+        // For members, a member's epochs.
         let pressure = ratio * Double(epochs)
         let dropout = min(0.5, max(0, (0.25 + 0.04 * log2(pressure / 14.4)) * 20).rounded() / 20)
-        let learningRate = chosen.width > 384 ? 0.0015 : 0.002
+        let learningRate = chosen.width > 384 && epochs > memberEpochsAtFullRate ? 0.0015 : 0.002
         let learningRateMin = learningRate / 20
 
         // The reason, one paragraph.
@@ -306,6 +347,10 @@ public struct RecipePlan: Equatable, Sendable {
         if cut {
             reason +=
                 "The whole text would not fit \(minimumEpochs) passes in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would), so the recipe trains on \(textCharacters) of its characters, \(epochs) epochs of \(perEpochText) s: \(sampleBlocks.count - 1) blocks spread evenly over its first \(format("%g", 100 - validationFraction * 100))% to train on, and its last \(sampleBlocks.last?.count ?? 0) characters to validate on. "
+        } else if members > 1 {
+            reason +=
+                "\(allEpochs) epochs of \(perEpochText) s fit in \(format("%g", epochShare * 100))% of the budget, \(format("%.0f", ratio * Double(allEpochs))) parameters per training character times epochs for one model, "
+                + "at least \(members) x \(format("%g", memberPressure)): so \(members) models of \(epochs) epochs each (seeds 1 to \(members)), whose ensemble (the mean of their probabilities) is the result, scored on the held-out part at the end. "
         } else if epochs == maximumEpochs {
             reason +=
                 "\(format("%.1f", chosen.passes)) passes would fit; the recipe stops at \(maximumEpochs) epochs of \(perEpochText) s and finishes early. "
@@ -314,7 +359,7 @@ public struct RecipePlan: Equatable, Sendable {
                 "\(epochs) epochs of \(perEpochText) s fit in \(format("%g", epochShare * 100))% of the budget (\(format("%.2f", fitting)) would; scripts/recipe refits them to the measured time). "
         }
         reason +=
-            "Dropout \(format("%g", dropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs "
+            "Dropout \(format("%g", dropout)) for \(format("%.2f", ratio)) parameters per training character over \(epochs) epochs\(members > 1 ? " a model" : "") "
             + "(0.25 for 2.4 over 6, as the 12-minute tinyshakespeare recipe; more for more of either), "
             + "cosine \(format("%g", learningRate)) -> \(format("%g", learningRateMin)), weight decay 0; "
             + "predicted \(format("%.1f", predicted / 60)) of \(format("%.3g", request.minutes)) minutes."
@@ -322,10 +367,10 @@ public struct RecipePlan: Equatable, Sendable {
         return RecipePlan(
             cell: .mlstm, hiddenSizes: Array(repeating: chosen.width, count: layers), parameters: chosen.parameters,
             dropout: dropout, lockedDropout: 0, weightDrop: 0, weightDecay: 0, learningRate: learningRate,
-            learningRateMin: learningRateMin, epochs: epochs,
+            learningRateMin: learningRateMin, epochs: epochs, members: members,
             batchRows: rows, sequenceLength: sequenceLength, validationFraction: validationFraction, textCharacters: textCharacters,
             sampleBlocks: sampleBlocks, charsPerSecond: chosen.charsPerSecond, epochSeconds: epochSeconds, epochOverheadSeconds: overhead,
-            predictedSeconds: predicted, reason: reason)
+            ensembleSeconds: ensembleSeconds, predictedSeconds: predicted, reason: reason)
     }
 
     /// A sample of `keep` characters of a text of `textCharacters`, for a text too
@@ -373,6 +418,7 @@ public struct RecipePlan: Equatable, Sendable {
             "lr=\(format("%g", learningRate))",
             "lr_min=\(format("%g", learningRateMin))",
             "epochs=\(epochs)",
+            "members=\(members)",
             "batch_rows=\(batchRows)",
             "seq_length=\(sequenceLength)",
             "val_fraction=\(format("%g", validationFraction))",
@@ -381,6 +427,7 @@ public struct RecipePlan: Equatable, Sendable {
             "chars_per_second=\(Int(charsPerSecond.rounded()))",
             "epoch_seconds=\(format("%.1f", epochSeconds))",
             "epoch_overhead_seconds=\(format("%.1f", epochOverheadSeconds))",
+            "ensemble_seconds=\(format("%.1f", ensembleSeconds))",
             "predicted_minutes=\(format("%.2f", predictedSeconds / 60))",
             "reason=\(reason)",
         ]
